@@ -1,0 +1,174 @@
+// Starts a Tokenmeter node for a test file and connects @polkadot/api to it.
+//
+// One node per test file: `startDevNode()` in `before`, `node.stop()` in `after`. The node runs
+// with `--dev --tmp` on free ports, so test files never share state and nothing is left behind.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ApiPromise, WsProvider } from '@polkadot/api';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..', '..');
+
+/** The node binary: $TOKENMETER_NODE, else the release build in the project's target dir. */
+export function nodeBinary() {
+  const candidates = [
+    process.env.TOKENMETER_NODE,
+    process.env.CARGO_TARGET_DIR && path.join(process.env.CARGO_TARGET_DIR, 'release', 'tokenmeter-node'),
+    path.join(os.homedir(), '.cache', 'tokenmeter', 'target', 'release', 'tokenmeter-node'),
+    path.join(repoRoot, 'target', 'release', 'tokenmeter-node'),
+  ].filter(Boolean);
+  const found = candidates.find((candidate) => existsSync(candidate));
+  if (!found) {
+    throw new Error(`tokenmeter-node not found; build it (scripts/dev.sh) or set TOKENMETER_NODE. Looked in: ${candidates.join(', ')}`);
+  }
+  return found;
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts `tokenmeter-node --dev --tmp` on free ports and connects an ApiPromise.
+ * Returns `{ api, rpcPort, logs, stop }`; `stop()` disconnects and kills the node.
+ */
+export async function startDevNode({ extraArgs = [], timeoutMs = 60_000 } = {}) {
+  const [rpcPort, p2pPort, prometheusPort] = [await freePort(), await freePort(), await freePort()];
+  const args = [
+    '--dev',
+    '--tmp',
+    '--rpc-port', String(rpcPort),
+    '--port', String(p2pPort),
+    '--prometheus-port', String(prometheusPort),
+    '--no-telemetry',
+    '--no-mdns',
+    ...extraArgs,
+  ];
+  const child = spawn(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs = [];
+  const keep = (chunk) => {
+    logs.push(chunk.toString());
+    if (logs.length > 2000) logs.splice(0, logs.length - 2000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+
+  // Never leave a node behind, even if the test process dies early.
+  const killOnExit = () => { if (exited === null) child.kill('SIGKILL'); };
+  process.once('exit', killOnExit);
+
+  const stop = async () => {
+    process.removeListener('exit', killOnExit);
+    if (api) await api.disconnect().catch(() => {});
+    if (exited !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+  };
+
+  let api;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    // Wait for the RPC port to accept connections before handing it to WsProvider, which
+    // would otherwise retry forever and log every failure.
+    for (;;) {
+      if (exited !== null) throw new Error(`node exited early (${JSON.stringify(exited)}):\n${logs.join('')}`);
+      if (Date.now() > deadline) throw new Error(`node RPC not up after ${timeoutMs} ms:\n${logs.join('')}`);
+      const open = await new Promise((resolve) => {
+        const socket = net.connect(rpcPort, '127.0.0.1');
+        socket.once('connect', () => { socket.destroy(); resolve(true); });
+        socket.once('error', () => resolve(false));
+      });
+      if (open) break;
+      await sleep(200);
+    }
+    api = await ApiPromise.create({
+      provider: new WsProvider(`ws://127.0.0.1:${rpcPort}`, 1000),
+      noInitWarn: true,
+      throwOnConnect: true,
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { api, rpcPort, logs, stop, process: child };
+}
+
+/**
+ * Waits until `predicate(header)` holds for a new head of the given subscription
+ * (`subscribeNewHeads` or `subscribeFinalizedHeads`), or fails after `timeoutMs`.
+ */
+export function waitForHead(api, kind, predicate, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    let unsubscribe = null;
+    let done = false;
+    const finish = (fn, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (unsubscribe) unsubscribe();
+      fn(value);
+    };
+    const timer = setTimeout(
+      () => finish(reject, new Error(`no ${kind} head satisfied the condition within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    api.rpc.chain[kind]((header) => {
+      if (predicate(header)) finish(resolve, header);
+    }).then((unsub) => {
+      unsubscribe = unsub;
+      if (done) unsub();
+    }, (error) => finish(reject, error));
+  });
+}
+
+/**
+ * Signs and sends `tx`, resolving once it is in a block (not finalised) with
+ * `{ blockHash, events, dispatchError }`. Rejects if the pool drops it or after `timeoutMs`.
+ */
+export function sendAndWaitInBlock(tx, signer, timeoutMs = 60_000) {
+  return new Promise((resolve, reject) => {
+    let unsubscribe = null;
+    let done = false;
+    const finish = (fn, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (unsubscribe) unsubscribe();
+      fn(value);
+    };
+    const timer = setTimeout(() => finish(reject, new Error(`transaction not in a block within ${timeoutMs} ms`)), timeoutMs);
+    tx.signAndSend(signer, (result) => {
+      const { status, events, dispatchError } = result;
+      if (status.isInBlock) {
+        finish(resolve, { blockHash: status.asInBlock, events, dispatchError });
+      } else if (status.isDropped || status.isInvalid || status.isUsurped) {
+        finish(reject, new Error(`transaction ${status.type}`));
+      }
+    }).then((unsub) => {
+      unsubscribe = unsub;
+      if (done) unsub();
+    }, (error) => finish(reject, error));
+  });
+}

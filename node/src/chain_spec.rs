@@ -1,0 +1,45 @@
+//! Chain specifications: `dev` (one validator) and `local` (two), both built from the
+//! runtime's genesis presets, with the token properties wallets read.
+
+use sc_service::{ChainType, Properties};
+use tokenmeter_runtime::{SS58_FORMAT, TOKEN_DECIMALS, TOKEN_SYMBOL, WASM_BINARY};
+
+/// The chain specification of a Tokenmeter network.
+pub type ChainSpec = sc_service::GenericChainSpec;
+
+/// The properties Polkadot.js and other wallets use to show balances and addresses.
+pub fn token_properties() -> Properties {
+	let mut properties = Properties::new();
+	properties.insert("tokenSymbol".into(), TOKEN_SYMBOL.into());
+	properties.insert("tokenDecimals".into(), TOKEN_DECIMALS.into());
+	properties.insert("ss58Format".into(), SS58_FORMAT.into());
+	properties
+}
+
+fn wasm_binary() -> Result<&'static [u8], String> {
+	WASM_BINARY.ok_or_else(|| "The runtime's wasm binary is not available: build without SKIP_WASM_BUILD.".to_string())
+}
+
+/// A development chain: Alice validates alone and is sudo.
+pub fn development_chain_spec() -> Result<ChainSpec, String> {
+	Ok(ChainSpec::builder(wasm_binary()?, None)
+		.with_name("Tokenmeter Development")
+		.with_id("tokenmeter_dev")
+		.with_protocol_id("tmt-dev")
+		.with_chain_type(ChainType::Development)
+		.with_genesis_config_preset_name(sp_genesis_builder::DEV_RUNTIME_PRESET)
+		.with_properties(token_properties())
+		.build())
+}
+
+/// A local testnet: Alice and Bob validate, Alice is sudo.
+pub fn local_chain_spec() -> Result<ChainSpec, String> {
+	Ok(ChainSpec::builder(wasm_binary()?, None)
+		.with_name("Tokenmeter Local Testnet")
+		.with_id("tokenmeter_local")
+		.with_protocol_id("tmt-local")
+		.with_chain_type(ChainType::Local)
+		.with_genesis_config_preset_name(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET)
+		.with_properties(token_properties())
+		.build())
+}

@@ -1,0 +1,110 @@
+//! Runtime integration tests: the genesis presets build a working chain, and balance
+//! transfers behave as wallets expect on it.
+
+use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+use serde_json::Value;
+use sp_keyring::Sr25519Keyring;
+use sp_runtime::{BuildStorage, DispatchError, TokenError};
+use tokenmeter_runtime::{
+	genesis_config_presets::{self, ENDOWMENT},
+	Balances, Grandpa, Runtime, RuntimeGenesisConfig, RuntimeOrigin, Sudo, System, UNIT,
+	VERSION,
+};
+
+/// Merges a JSON patch into a base document the way the node applies a genesis preset.
+fn merge(base: &mut Value, patch: Value) {
+	match (base, patch) {
+		(Value::Object(base), Value::Object(patch)) => {
+			for (key, value) in patch {
+				merge(base.entry(key).or_insert(Value::Null), value);
+			}
+		},
+		(base, patch) => *base = patch,
+	}
+}
+
+/// The externalities of a chain started from the named preset.
+fn chain_from_preset(name: &str) -> sp_io::TestExternalities {
+	let patch = genesis_config_presets::get_preset(&name.into()).expect("preset exists");
+	let patch: Value = serde_json::from_slice(&patch).expect("preset is JSON");
+	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
+	merge(&mut config, patch);
+	let config: RuntimeGenesisConfig = serde_json::from_value(config).expect("valid genesis");
+	let mut ext: sp_io::TestExternalities = config.build_storage().unwrap().into();
+	ext.execute_with(|| System::set_block_number(1));
+	ext
+}
+
+#[test]
+fn runtime_identifies_as_tokenmeter() {
+	assert_eq!(VERSION.spec_name, "tokenmeter");
+	assert_eq!(VERSION.impl_name, "tokenmeter-node");
+}
+
+#[test]
+fn both_presets_are_listed_and_unknown_ones_are_not() {
+	let names = genesis_config_presets::preset_names();
+	assert!(names.contains(&"development".into()));
+	assert!(names.contains(&"local_testnet".into()));
+	assert!(genesis_config_presets::get_preset(&"mainnet".into()).is_none());
+}
+
+#[test]
+fn development_preset_has_alice_as_sole_validator_and_sudo() {
+	chain_from_preset("development").execute_with(|| {
+		let aura = pallet_aura::Authorities::<Runtime>::get();
+		assert_eq!(aura.len(), 1);
+		assert_eq!(aura[0], Sr25519Keyring::Alice.public().into());
+		assert_eq!(Grandpa::grandpa_authorities().len(), 1);
+		assert_eq!(Sudo::key(), Some(Sr25519Keyring::Alice.to_account_id()));
+		let endowed = Sr25519Keyring::well_known().count() as u128;
+		assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT);
+		assert_eq!(Balances::balance(&Sr25519Keyring::Bob.to_account_id()), ENDOWMENT);
+	});
+}
+
+#[test]
+fn local_testnet_preset_has_two_validators() {
+	chain_from_preset("local_testnet").execute_with(|| {
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 2);
+		assert_eq!(Grandpa::grandpa_authorities().len(), 2);
+	});
+}
+
+#[test]
+fn transfer_moves_exactly_the_amount() {
+	chain_from_preset("development").execute_with(|| {
+		let alice = Sr25519Keyring::Alice.to_account_id();
+		let bob = Sr25519Keyring::Bob.to_account_id();
+		let issuance = Balances::total_issuance();
+		assert_ok!(Balances::transfer_keep_alive(
+			RuntimeOrigin::signed(alice.clone()),
+			bob.clone().into(),
+			5 * UNIT
+		));
+		assert_eq!(Balances::balance(&alice), ENDOWMENT - 5 * UNIT);
+		assert_eq!(Balances::balance(&bob), ENDOWMENT + 5 * UNIT);
+		assert_eq!(Balances::total_issuance(), issuance);
+		System::assert_last_event(
+			pallet_balances::Event::Transfer { from: alice, to: bob, amount: 5 * UNIT }.into(),
+		);
+	});
+}
+
+#[test]
+fn transfer_of_more_than_held_fails_and_changes_nothing() {
+	chain_from_preset("development").execute_with(|| {
+		let alice = Sr25519Keyring::Alice.to_account_id();
+		let bob = Sr25519Keyring::Bob.to_account_id();
+		assert_noop!(
+			Balances::transfer_allow_death(
+				RuntimeOrigin::signed(bob.clone()),
+				alice.clone().into(),
+				ENDOWMENT + 1
+			),
+			DispatchError::Token(TokenError::FundsUnavailable)
+		);
+		assert_eq!(Balances::balance(&alice), ENDOWMENT);
+		assert_eq!(Balances::balance(&bob), ENDOWMENT);
+	});
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/dev.sh and scripts/test.sh: installs what a fresh Debian machine
+# lacks and points every cargo command at one target directory. Idempotent: each step does
+# nothing when its work is already done. Source it; don't run it.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+
+# One target directory for every command and for CI, so builds are incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tokenmeter/target}"
+# Link the system OpenSSL instead of compiling a vendored copy from source.
+export OPENSSL_NO_VENDOR=1
+NODE_BIN="$CARGO_TARGET_DIR/release/tokenmeter-node"
+export NODE_BIN
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+		echo "need root to run: $*" >&2
+		return 1
+	fi
+}
+
+# Debian packages the build needs: protoc (networking crates), OpenSSL headers, pkg-config,
+# clang-free C toolchain. RocksDB is not built (the node uses ParityDb), so no libclang.
+ensure_system_packages() {
+	local missing=()
+	command -v protoc >/dev/null || missing+=(protobuf-compiler)
+	command -v pkg-config >/dev/null || missing+=(pkg-config)
+	command -v cc >/dev/null || missing+=(build-essential)
+	[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "installing ${missing[*]}"
+		as_root apt-get update -qq
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+	fi
+}
+
+# The toolchain named in rust-toolchain.toml, with the wasm target and rust-src.
+ensure_rust() {
+	command -v cargo >/dev/null || {
+		echo "cargo not found: install Rust with rustup first" >&2
+		return 1
+	}
+	cd "$REPO_ROOT"
+	if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+		log "adding the wasm32-unknown-unknown target"
+		rustup target add wasm32-unknown-unknown
+	fi
+	if ! rustup component list --installed | grep -q '^rust-src'; then
+		log "adding rust-src"
+		rustup component add rust-src
+	fi
+}
+
+# The end-to-end tests' npm packages, exactly as package-lock.json pins them.
+ensure_e2e_deps() {
+	command -v npm >/dev/null || {
+		echo "npm not found: install Node.js 20 or later" >&2
+		return 1
+	}
+	local stamp="$REPO_ROOT/e2e/node_modules/.package-lock.json"
+	if [ ! -f "$stamp" ] || ! cmp -s "$REPO_ROOT/e2e/package-lock.json" "$REPO_ROOT/e2e/node_modules/.tokenmeter-lock"; then
+		log "installing the end-to-end tests' npm packages"
+		(cd "$REPO_ROOT/e2e" && npm ci --no-audit --no-fund --loglevel=error)
+		cp "$REPO_ROOT/e2e/package-lock.json" "$REPO_ROOT/e2e/node_modules/.tokenmeter-lock"
+	fi
+}
+
+build_node() {
+	log "building tokenmeter-node (release)"
+	cd "$REPO_ROOT"
+	cargo build --locked --release -p tokenmeter-node
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Everything CI checks, in order: set-up, formatting, clippy (warnings denied), every Rust
+# test, the release node build, and the end-to-end tests against that node. Exits non-zero
+# on the first failure.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+step() {
+	local started=$SECONDS
+	log "$1"
+	shift
+	"$@"
+	log "done in $((SECONDS - started)) s"
+}
+
+ensure_system_packages
+ensure_rust
+ensure_e2e_deps
+cd "$REPO_ROOT"
+
+step "cargo fmt --check" cargo fmt --all -- --check
+# Clippy does not need the wasm runtime; skipping its build keeps clippy cheap.
+step "cargo clippy (warnings denied)" env SKIP_WASM_BUILD=1 \
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+# Release profile, so the tests share compiled dependencies with the node build below.
+step "cargo test (workspace)" cargo test --locked --release --workspace
+step "release node build" build_node
+step "end-to-end tests" env TOKENMETER_NODE="$NODE_BIN" \
+	bash -c 'cd e2e && node --test --test-concurrency=1 test/'
+log "all checks passed"
