@@ -17,7 +17,9 @@ pub fn token_properties() -> Properties {
 }
 
 fn wasm_binary() -> Result<&'static [u8], String> {
-	WASM_BINARY.ok_or_else(|| "The runtime's wasm binary is not available: build without SKIP_WASM_BUILD.".to_string())
+	WASM_BINARY.ok_or_else(|| {
+		"The runtime's wasm binary is not available: build without SKIP_WASM_BUILD.".to_string()
+	})
 }
 
 /// A development chain: Alice validates alone and is sudo.

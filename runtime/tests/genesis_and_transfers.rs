@@ -7,8 +7,7 @@ use sp_keyring::Sr25519Keyring;
 use sp_runtime::{BuildStorage, DispatchError, TokenError};
 use tokenmeter_runtime::{
 	genesis_config_presets::{self, ENDOWMENT},
-	Balances, Grandpa, Runtime, RuntimeGenesisConfig, RuntimeOrigin, Sudo, System, UNIT,
-	VERSION,
+	Balances, Grandpa, Runtime, RuntimeGenesisConfig, RuntimeOrigin, Sudo, System, UNIT, VERSION,
 };
 
 /// Merges a JSON patch into a base document the way the node applies a genesis preset.
@@ -18,7 +17,7 @@ fn merge(base: &mut Value, patch: Value) {
 			for (key, value) in patch {
 				merge(base.entry(key).or_insert(Value::Null), value);
 			}
-		},
+		}
 		(base, patch) => *base = patch,
 	}
 }
