@@ -7,7 +7,7 @@ use sp_keyring::Sr25519Keyring;
 use sp_runtime::{BuildStorage, DispatchError, TokenError};
 use tokenmeter_runtime::{
 	genesis_config_presets::{self, ENDOWMENT},
-	Balances, Grandpa, Runtime, RuntimeGenesisConfig, RuntimeOrigin, Sudo, System, UNIT, VERSION,
+	Balances, Grandpa, Runtime, RuntimeGenesisConfig, RuntimeOrigin, System, UNIT, VERSION,
 };
 
 /// Merges a JSON patch into a base document the way the node applies a genesis preset.
@@ -55,7 +55,7 @@ fn development_preset_has_alice_as_sole_validator_and_sudo() {
 		assert_eq!(aura.len(), 1);
 		assert_eq!(aura[0], Sr25519Keyring::Alice.public().into());
 		assert_eq!(Grandpa::grandpa_authorities().len(), 1);
-		assert_eq!(Sudo::key(), Some(Sr25519Keyring::Alice.to_account_id()));
+		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(Sr25519Keyring::Alice.to_account_id()));
 		let endowed = Sr25519Keyring::well_known().count() as u128;
 		assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT);
 		assert_eq!(Balances::balance(&Sr25519Keyring::Bob.to_account_id()), ENDOWMENT);
