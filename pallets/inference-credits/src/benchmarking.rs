@@ -1,0 +1,251 @@
+//! Benchmarks of every call and of settlement as a function of its number of entries.
+
+use super::*;
+use crate::Pallet as InferenceCredits;
+use alloc::vec;
+use codec::Encode;
+use frame_benchmarking::v2::*;
+use frame_support::{
+	traits::{
+		fungible::{Inspect, Mutate},
+		Get,
+	},
+	BoundedVec,
+};
+use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use sp_runtime::traits::{Bounded, Saturating, Zero};
+
+/// A large balance: a million existential deposits.
+fn plenty<T: Config>() -> BalanceOf<T> {
+	T::Currency::minimum_balance().saturating_mul(1_000_000u32.into()).max(1_000_000u32.into())
+}
+
+fn funded<T: Config>(who: &T::AccountId) {
+	T::Currency::set_balance(who, plenty::<T>());
+}
+
+fn name<T: Config>() -> NameOf<T> {
+	BoundedVec::try_from(vec![b'n'; T::MaxNameLen::get() as usize]).unwrap_or_default()
+}
+
+fn endpoint<T: Config>() -> EndpointOf<T> {
+	BoundedVec::try_from(vec![b'e'; T::MaxEndpointLen::get() as usize]).unwrap_or_default()
+}
+
+/// A registered provider with `models` models, the last one active.
+fn provider_with_models<T: Config>(models: u32) -> (T::AccountId, ModelId) {
+	let provider: T::AccountId = account("provider", 0, 0);
+	funded::<T>(&provider);
+	assert!(InferenceCredits::<T>::do_register_provider(
+		provider.clone(),
+		name::<T>(),
+		endpoint::<T>()
+	)
+	.is_ok());
+	let mut last = 0;
+	for _ in 0..models {
+		last = NextModelId::<T>::get();
+		assert!(InferenceCredits::<T>::do_register_model(
+			provider.clone(),
+			name::<T>(),
+			1_000u32.into(),
+			1_000u32.into(),
+			AccessRule::MinBalanceAndTier(Zero::zero(), 0),
+		)
+		.is_ok());
+	}
+	(provider, last)
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	#[benchmark]
+	fn register_provider() {
+		let caller: T::AccountId = whitelisted_caller();
+		funded::<T>(&caller);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller.clone()), name::<T>(), endpoint::<T>());
+
+		assert!(Providers::<T>::contains_key(&caller));
+	}
+
+	#[benchmark]
+	fn update_provider() {
+		let (provider, _) = provider_with_models::<T>(0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider.clone()), name::<T>(), endpoint::<T>());
+
+		assert!(Providers::<T>::contains_key(&provider));
+	}
+
+	#[benchmark]
+	fn retire_provider(m: Linear<0, { T::MaxModelsPerProvider::get() }>) {
+		let (provider, _) = provider_with_models::<T>(m);
+		for id in Providers::<T>::get(&provider).map(|p| p.models.to_vec()).unwrap_or_default() {
+			assert!(InferenceCredits::<T>::do_retire_model(provider.clone(), id).is_ok());
+		}
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider.clone()));
+
+		assert!(!Providers::<T>::contains_key(&provider));
+	}
+
+	#[benchmark]
+	fn register_model() {
+		// The worst case pushes into an almost full model list.
+		let (provider, _) =
+			provider_with_models::<T>(T::MaxModelsPerProvider::get().saturating_sub(1));
+		let id = NextModelId::<T>::get();
+
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(provider),
+			name::<T>(),
+			1_000u32.into(),
+			1_000u32.into(),
+			AccessRule::MinBalanceAndTier(Zero::zero(), 0),
+		);
+
+		assert!(Models::<T>::contains_key(id));
+	}
+
+	#[benchmark]
+	fn update_model() {
+		let (provider, model) = provider_with_models::<T>(1);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider), model, 2_000u32.into(), 2_000u32.into(), AccessRule::Open);
+
+		assert_eq!(Models::<T>::get(model).map(|m| m.access), Some(AccessRule::Open));
+	}
+
+	#[benchmark]
+	fn retire_model() {
+		let (provider, model) = provider_with_models::<T>(1);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider), model);
+
+		assert_eq!(Models::<T>::get(model).map(|m| m.retired), Some(true));
+	}
+
+	#[benchmark]
+	fn deposit_credits() {
+		let caller: T::AccountId = whitelisted_caller();
+		funded::<T>(&caller);
+		let amount = T::Currency::minimum_balance().max(1u32.into());
+		// Not the first deposit: the ledger entry exists and is updated.
+		assert!(InferenceCredits::<T>::do_deposit_credits(caller.clone(), amount).is_ok());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller.clone()), amount);
+
+		assert_eq!(Credits::<T>::get(&caller), amount.saturating_add(amount));
+	}
+
+	#[benchmark]
+	fn withdraw_credits() {
+		let caller: T::AccountId = whitelisted_caller();
+		funded::<T>(&caller);
+		let amount = T::Currency::minimum_balance().max(1u32.into());
+		assert!(InferenceCredits::<T>::do_deposit_credits(caller.clone(), amount).is_ok());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller.clone()), amount);
+
+		assert!(Credits::<T>::get(&caller).is_zero());
+	}
+
+	#[benchmark]
+	fn approve_delegate() {
+		let caller: T::AccountId = whitelisted_caller();
+		funded::<T>(&caller);
+		let delegate: T::AccountId = account("delegate", 0, 0);
+
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(caller.clone()),
+			delegate.clone(),
+			1_000u32.into(),
+			BlockNumberFor::<T>::max_value(),
+		);
+
+		assert!(Delegations::<T>::contains_key(&caller, &delegate));
+	}
+
+	#[benchmark]
+	fn revoke_delegate() {
+		let caller: T::AccountId = whitelisted_caller();
+		funded::<T>(&caller);
+		let delegate: T::AccountId = account("delegate", 0, 0);
+		assert!(InferenceCredits::<T>::do_approve_delegate(
+			caller.clone(),
+			delegate.clone(),
+			1_000u32.into(),
+			BlockNumberFor::<T>::max_value(),
+		)
+		.is_ok());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller.clone()), delegate.clone());
+
+		assert!(!Delegations::<T>::contains_key(&caller, &delegate));
+	}
+
+	/// `n` entries, each of a different user spending a different owner's delegated
+	/// credits: `n` signature checks, `n` delegations, two transfers per entry. This is the
+	/// most expensive shape an entry can have.
+	#[benchmark]
+	fn settle(n: Linear<1, { T::MaxEntriesPerSettlement::get() }>) {
+		let (provider, model) = provider_with_models::<T>(1);
+		T::Currency::set_balance(&T::RewardPool::get(), T::Currency::minimum_balance());
+		let genesis_hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+		let cap = plenty::<T>();
+		let mut entries = vec![];
+		for i in 0..n {
+			let user = T::BenchmarkHelper::signer(i);
+			let owner: T::AccountId = account("owner", i, 0);
+			funded::<T>(&owner);
+			assert!(
+				InferenceCredits::<T>::do_deposit_credits(owner.clone(), cap / 4u32.into()).is_ok()
+			);
+			assert!(InferenceCredits::<T>::do_approve_delegate(
+				owner.clone(),
+				user.clone(),
+				cap,
+				BlockNumberFor::<T>::max_value(),
+			)
+			.is_ok());
+			let voucher = Voucher {
+				genesis_hash,
+				provider: provider.clone(),
+				cap,
+				expiry: BlockNumberFor::<T>::max_value(),
+			};
+			let signature = T::BenchmarkHelper::sign(i, &voucher.encode());
+			entries.push(UsageEntry {
+				user,
+				on_behalf_of: Some(owner),
+				model,
+				input_tokens: 1_000_000,
+				output_tokens: 1_000_000,
+				voucher: SignedVoucher { voucher, signature },
+			});
+		}
+
+		#[block]
+		{
+			let summary = InferenceCredits::<T>::do_settle(&provider, entries);
+			assert_eq!(summary.map(|s| s.rejected_entries), Ok(0));
+		}
+
+		assert!(Credits::<T>::get(account::<T::AccountId>("owner", 0, 0)) < cap / 4u32.into());
+	}
+
+	impl_benchmark_test_suite!(InferenceCredits, crate::mock::new_test_ext(), crate::mock::Test);
+}

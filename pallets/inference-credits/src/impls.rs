@@ -1,0 +1,599 @@
+//! The pallet's logic: each call's `do_*`, settlement, the read API and `try_state`.
+//!
+//! Every function checks everything first and writes storage last, so an error leaves no
+//! trace even outside a transactional layer.
+
+use crate::{pallet::*, types::*, SettlementSummary, TierInspect};
+use alloc::{collections::BTreeMap, vec::Vec};
+use codec::Encode;
+use frame_support::{
+	ensure,
+	pallet_prelude::*,
+	traits::{
+		fungible::{Inspect, InspectHold, Mutate, MutateHold},
+		tokens::{DepositConsequence, Fortitude, Precision, Preservation, Provenance, Restriction},
+		Consideration, Footprint,
+	},
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::{
+	traits::{Saturating, Verify, Zero},
+	DispatchError, DispatchResult,
+};
+
+/// Tokens per price unit: prices are per 1,000 tokens.
+const TOKENS_PER_PRICE_UNIT: u32 = 1_000;
+
+impl<T: Config> Pallet<T> {
+	pub(crate) fn do_register_provider(
+		who: T::AccountId,
+		name: NameOf<T>,
+		endpoint: EndpointOf<T>,
+	) -> DispatchResult {
+		ensure!(!Providers::<T>::contains_key(&who), Error::<T>::AlreadyProvider);
+		ensure!(!name.is_empty(), Error::<T>::EmptyName);
+		let bond = T::ProviderBond::get();
+		T::Currency::hold(&HoldReason::ProviderBond.into(), &who, bond)
+			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		Providers::<T>::insert(
+			&who,
+			Provider { name, endpoint, bond, models: BoundedVec::default() },
+		);
+		Self::deposit_event(Event::ProviderRegistered { provider: who, bond });
+		Ok(())
+	}
+
+	pub(crate) fn do_update_provider(
+		who: T::AccountId,
+		name: NameOf<T>,
+		endpoint: EndpointOf<T>,
+	) -> DispatchResult {
+		ensure!(!name.is_empty(), Error::<T>::EmptyName);
+		Providers::<T>::try_mutate(&who, |provider| -> DispatchResult {
+			let provider = provider.as_mut().ok_or(Error::<T>::NotProvider)?;
+			provider.name = name;
+			provider.endpoint = endpoint;
+			Ok(())
+		})?;
+		Self::deposit_event(Event::ProviderUpdated { provider: who });
+		Ok(())
+	}
+
+	/// Returns how many model records were removed.
+	pub(crate) fn do_retire_provider(who: T::AccountId) -> Result<u32, DispatchError> {
+		let provider = Providers::<T>::get(&who).ok_or(Error::<T>::NotProvider)?;
+		let mut models = Vec::with_capacity(provider.models.len());
+		for id in provider.models.iter() {
+			// A model listed by its provider always exists; tolerate it missing rather than
+			// lock the provider in.
+			if let Some(model) = Models::<T>::get(id) {
+				ensure!(model.retired, Error::<T>::ProviderHasActiveModels);
+				models.push((*id, model));
+			} else {
+				frame_support::defensive!("a provider lists a model that does not exist");
+			}
+		}
+		let removed = models.len() as u32;
+		for (id, model) in models {
+			model.deposit.drop(&who)?;
+			Models::<T>::remove(id);
+		}
+		T::Currency::release(
+			&HoldReason::ProviderBond.into(),
+			&who,
+			provider.bond,
+			Precision::BestEffort,
+		)?;
+		Providers::<T>::remove(&who);
+		Self::deposit_event(Event::ProviderRetired {
+			provider: who,
+			bond: provider.bond,
+			models_removed: removed,
+		});
+		Ok(removed)
+	}
+
+	pub(crate) fn do_register_model(
+		who: T::AccountId,
+		name: NameOf<T>,
+		price_per_1k_input: BalanceOf<T>,
+		price_per_1k_output: BalanceOf<T>,
+		access: AccessRule<BalanceOf<T>>,
+	) -> DispatchResult {
+		let mut provider = Providers::<T>::get(&who).ok_or(Error::<T>::NotProvider)?;
+		ensure!(!name.is_empty(), Error::<T>::EmptyName);
+		let id = NextModelId::<T>::get();
+		let next_id = id.checked_add(1).ok_or(Error::<T>::ModelIdOverflow)?;
+		provider.models.try_push(id).map_err(|_| Error::<T>::TooManyModels)?;
+		let deposit = T::ModelConsideration::new(&who, Footprint::from_mel::<ModelOf<T>>())
+			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		Models::<T>::insert(
+			id,
+			Model {
+				provider: who.clone(),
+				name,
+				price_per_1k_input,
+				price_per_1k_output,
+				access,
+				retired: false,
+				deposit,
+			},
+		);
+		Providers::<T>::insert(&who, provider);
+		NextModelId::<T>::put(next_id);
+		Self::deposit_event(Event::ModelRegistered {
+			model: id,
+			provider: who,
+			price_per_1k_input,
+			price_per_1k_output,
+			access,
+		});
+		Ok(())
+	}
+
+	/// The model `id`, if `who` provides it and it is not retired.
+	fn active_model_of(who: &T::AccountId, id: ModelId) -> Result<ModelOf<T>, DispatchError> {
+		let model = Models::<T>::get(id).ok_or(Error::<T>::UnknownModel)?;
+		ensure!(&model.provider == who, Error::<T>::NotModelProvider);
+		ensure!(!model.retired, Error::<T>::ModelRetired);
+		Ok(model)
+	}
+
+	pub(crate) fn do_update_model(
+		who: T::AccountId,
+		id: ModelId,
+		price_per_1k_input: BalanceOf<T>,
+		price_per_1k_output: BalanceOf<T>,
+		access: AccessRule<BalanceOf<T>>,
+	) -> DispatchResult {
+		let mut model = Self::active_model_of(&who, id)?;
+		model.price_per_1k_input = price_per_1k_input;
+		model.price_per_1k_output = price_per_1k_output;
+		model.access = access;
+		Models::<T>::insert(id, model);
+		Self::deposit_event(Event::ModelUpdated {
+			model: id,
+			price_per_1k_input,
+			price_per_1k_output,
+			access,
+		});
+		Ok(())
+	}
+
+	pub(crate) fn do_retire_model(who: T::AccountId, id: ModelId) -> DispatchResult {
+		let mut model = Self::active_model_of(&who, id)?;
+		model.retired = true;
+		Models::<T>::insert(id, model);
+		Self::deposit_event(Event::ModelRetired { model: id });
+		Ok(())
+	}
+
+	pub(crate) fn do_deposit_credits(who: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		T::Currency::hold(&HoldReason::Credits.into(), &who, amount)
+			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		let credits = Credits::<T>::mutate(&who, |credits| {
+			*credits = credits.saturating_add(amount);
+			*credits
+		});
+		Self::deposit_event(Event::CreditsDeposited { who, amount, credits });
+		Ok(())
+	}
+
+	pub(crate) fn do_withdraw_credits(who: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		let credits = Credits::<T>::get(&who);
+		ensure!(amount <= credits, Error::<T>::InsufficientCredits);
+		T::Currency::release(&HoldReason::Credits.into(), &who, amount, Precision::Exact)?;
+		let credits = credits.saturating_sub(amount);
+		if credits.is_zero() {
+			Credits::<T>::remove(&who);
+		} else {
+			Credits::<T>::insert(&who, credits);
+		}
+		Self::deposit_event(Event::CreditsWithdrawn { who, amount, credits });
+		Ok(())
+	}
+
+	pub(crate) fn do_approve_delegate(
+		owner: T::AccountId,
+		delegate: T::AccountId,
+		amount: BalanceOf<T>,
+		expiry: BlockNumberFor<T>,
+	) -> DispatchResult {
+		ensure!(owner != delegate, Error::<T>::SelfDelegation);
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		ensure!(expiry >= frame_system::Pallet::<T>::block_number(), Error::<T>::ExpiryInPast);
+		let deposit = match Delegations::<T>::get(&owner, &delegate) {
+			Some(existing) => existing.deposit,
+			None => {
+				T::DelegationConsideration::new(&owner, Footprint::from_mel::<DelegationOf<T>>())
+					.map_err(|_| Error::<T>::InsufficientBalance)?
+			}
+		};
+		Delegations::<T>::insert(
+			&owner,
+			&delegate,
+			Delegation { remaining: amount, expiry, deposit },
+		);
+		Self::deposit_event(Event::DelegateApproved { owner, delegate, amount, expiry });
+		Ok(())
+	}
+
+	pub(crate) fn do_revoke_delegate(
+		owner: T::AccountId,
+		delegate: T::AccountId,
+	) -> DispatchResult {
+		let delegation =
+			Delegations::<T>::get(&owner, &delegate).ok_or(Error::<T>::UnknownDelegation)?;
+		delegation.deposit.drop(&owner)?;
+		Delegations::<T>::remove(&owner, &delegate);
+		Self::deposit_event(Event::DelegateRevoked { owner, delegate });
+		Ok(())
+	}
+
+	/// The cost of `input` and `output` tokens at a model's prices:
+	/// `⌈(price_in × input + price_out × output) / 1000⌉`, rounded up so that no request is
+	/// free. The products saturate at the balance type's maximum instead of overflowing; such
+	/// a cost is then bounded by the voucher cap and the credits like any other.
+	pub fn cost_of(
+		price_per_1k_input: BalanceOf<T>,
+		price_per_1k_output: BalanceOf<T>,
+		input: u32,
+		output: u32,
+	) -> BalanceOf<T> {
+		let scaled = price_per_1k_input
+			.saturating_mul(input.into())
+			.saturating_add(price_per_1k_output.saturating_mul(output.into()));
+		let unit: BalanceOf<T> = TOKENS_PER_PRICE_UNIT.into();
+		let whole = scaled / unit;
+		if (scaled % unit).is_zero() {
+			whole
+		} else {
+			whole.saturating_add(1u32.into())
+		}
+	}
+
+	/// What `input` and `output` tokens of `model` cost, if the model exists and is active.
+	pub fn quote(model: ModelId, input: u32, output: u32) -> Option<BalanceOf<T>> {
+		Models::<T>::get(model)
+			.filter(|m| !m.retired)
+			.map(|m| Self::cost_of(m.price_per_1k_input, m.price_per_1k_output, input, output))
+	}
+
+	/// The unspent credits of `who`.
+	pub fn credit_balance(who: &T::AccountId) -> BalanceOf<T> {
+		Credits::<T>::get(who)
+	}
+
+	/// Whether `user` may call `model` with about this many tokens, and why not.
+	pub fn can_access(
+		user: &T::AccountId,
+		model: ModelId,
+		estimated_input: u32,
+		estimated_output: u32,
+	) -> AccessReport<BalanceOf<T>> {
+		let available_credit = Credits::<T>::get(user);
+		let tier = T::Tiers::tier_of(user);
+		let mut report = AccessReport {
+			allowed: false,
+			denied: None,
+			available_credit,
+			estimated_cost: None,
+			voucher_headroom: Zero::zero(),
+			tier,
+		};
+		let Some(info) = Models::<T>::get(model) else {
+			report.denied = Some(AccessDenied::UnknownModel);
+			return report;
+		};
+		let ledger = VoucherLedgers::<T>::get(user, &info.provider);
+		report.voucher_headroom = ledger.cap.saturating_sub(ledger.settled);
+		if info.retired {
+			report.denied = Some(AccessDenied::ModelRetired);
+			return report;
+		}
+		let cost = Self::cost_of(
+			info.price_per_1k_input,
+			info.price_per_1k_output,
+			estimated_input,
+			estimated_output,
+		);
+		report.estimated_cost = Some(cost);
+		let (min_balance, min_tier) = match info.access {
+			AccessRule::Open => (None, None),
+			AccessRule::MinBalance(b) => (Some(b), None),
+			AccessRule::MinTier(t) => (None, Some(t)),
+			AccessRule::MinBalanceAndTier(b, t) => (Some(b), Some(t)),
+		};
+		if let Some(required) = min_balance {
+			let held = T::Currency::total_balance(user);
+			if held < required {
+				report.denied = Some(AccessDenied::BalanceBelowGate { required, held });
+				return report;
+			}
+		}
+		if let Some(required) = min_tier {
+			if tier < required {
+				report.denied = Some(AccessDenied::TierBelowGate { required, tier });
+				return report;
+			}
+		}
+		if cost > available_credit {
+			report.denied =
+				Some(AccessDenied::NotEnoughCredit { required: cost, available: available_credit });
+			return report;
+		}
+		report.allowed = true;
+		report
+	}
+
+	/// Why `voucher` may not be settled by `provider` for `user` now, if it may not.
+	fn check_voucher(
+		provider: &T::AccountId,
+		user: &T::AccountId,
+		signed: &SignedVoucherOf<T>,
+	) -> Result<(), RejectReason> {
+		let voucher = &signed.voucher;
+		let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+		if voucher.genesis_hash != genesis {
+			return Err(RejectReason::WrongChain);
+		}
+		if &voucher.provider != provider {
+			return Err(RejectReason::WrongProvider);
+		}
+		if voucher.expiry < frame_system::Pallet::<T>::block_number() {
+			return Err(RejectReason::VoucherExpired);
+		}
+		if !signed.signature.verify(&voucher.encode()[..], user) {
+			return Err(RejectReason::BadSignature);
+		}
+		Ok(())
+	}
+
+	/// Settles `entries` served by `provider`; see [`crate::SettleUsage`].
+	///
+	/// Entries are grouped by (user, payer). Per group, only the voucher with the highest cap
+	/// is used and only its signature is checked: one signature check per user per
+	/// settlement. The group's cost is charged up to the voucher's headroom
+	/// (`cap − settled`), the delegate's allowance, and the payer's spendable credits, in
+	/// that order; each limit that bites is reported in an event.
+	pub(crate) fn do_settle(
+		provider: &T::AccountId,
+		entries: Vec<UsageEntryOf<T>>,
+	) -> Result<SettlementSummary<BalanceOf<T>>, DispatchError> {
+		ensure!(Providers::<T>::contains_key(provider), Error::<T>::NotProvider);
+		let mut summary = SettlementSummary::default();
+
+		struct Group<T: Config> {
+			voucher: SignedVoucherOf<T>,
+			cost: BalanceOf<T>,
+			entries: u32,
+		}
+		let mut groups: BTreeMap<(T::AccountId, Option<T::AccountId>), Group<T>> = BTreeMap::new();
+		let mut model_rejections: BTreeMap<(T::AccountId, RejectReason), u32> = BTreeMap::new();
+		for entry in entries {
+			let rejection = match Models::<T>::get(entry.model) {
+				None => Some(RejectReason::UnknownModel),
+				Some(model) if &model.provider != provider => {
+					Some(RejectReason::ModelOfAnotherProvider)
+				}
+				Some(model) if model.retired => Some(RejectReason::ModelRetired),
+				Some(model) => {
+					let cost = Self::cost_of(
+						model.price_per_1k_input,
+						model.price_per_1k_output,
+						entry.input_tokens,
+						entry.output_tokens,
+					);
+					let group = groups
+						.entry((entry.user.clone(), entry.on_behalf_of.clone()))
+						.or_insert_with(|| Group {
+							voucher: entry.voucher.clone(),
+							cost: Zero::zero(),
+							entries: 0,
+						});
+					if entry.voucher.voucher.cap > group.voucher.voucher.cap {
+						group.voucher = entry.voucher;
+					}
+					group.cost = group.cost.saturating_add(cost);
+					group.entries.saturating_inc();
+					None
+				}
+			};
+			if let Some(reason) = rejection {
+				model_rejections.entry((entry.user, reason)).or_default().saturating_inc();
+			}
+		}
+		for ((user, reason), count) in model_rejections {
+			summary.rejected_entries.saturating_accrue(count);
+			Self::deposit_event(Event::UsageRejected {
+				provider: provider.clone(),
+				user,
+				entries: count,
+				reason,
+			});
+		}
+
+		let now = frame_system::Pallet::<T>::block_number();
+		for ((user, on_behalf_of), group) in groups {
+			let reject = |reason: RejectReason, summary: &mut SettlementSummary<BalanceOf<T>>| {
+				summary.rejected_entries.saturating_accrue(group.entries);
+				Self::deposit_event(Event::UsageRejected {
+					provider: provider.clone(),
+					user: user.clone(),
+					entries: group.entries,
+					reason,
+				});
+			};
+			if let Err(reason) = Self::check_voucher(provider, &user, &group.voucher) {
+				reject(reason, &mut summary);
+				continue;
+			}
+			let cap = group.voucher.voucher.cap;
+			let mut ledger = VoucherLedgers::<T>::get(&user, provider);
+			let headroom = cap.saturating_sub(ledger.settled);
+			let mut owed = group.cost.min(headroom);
+			if group.cost > headroom {
+				Self::deposit_event(Event::UsageAboveCap {
+					provider: provider.clone(),
+					user: user.clone(),
+					cost: group.cost,
+					headroom,
+				});
+			}
+
+			let payer = on_behalf_of.clone().unwrap_or_else(|| user.clone());
+			let mut delegation = None;
+			if let Some(owner) = &on_behalf_of {
+				let Some(allowance) = Delegations::<T>::get(owner, &user) else {
+					reject(RejectReason::NoDelegation, &mut summary);
+					continue;
+				};
+				if allowance.expiry < now {
+					reject(RejectReason::DelegationExpired, &mut summary);
+					continue;
+				}
+				if owed > allowance.remaining {
+					Self::deposit_event(Event::AllowanceExceeded {
+						provider: provider.clone(),
+						user: user.clone(),
+						owner: owner.clone(),
+						owed,
+						allowed: allowance.remaining,
+					});
+					owed = allowance.remaining;
+				}
+				delegation = Some(allowance);
+			}
+
+			let credits = Credits::<T>::get(&payer);
+			// Credits that also back a freeze (e.g. stake) cannot be spent.
+			let spendable = credits
+				.min(T::Currency::reducible_total_balance_on_hold(&payer, Fortitude::Polite));
+			let charged = owed.min(spendable);
+			if charged < owed {
+				Self::deposit_event(Event::SettlementShortfall {
+					provider: provider.clone(),
+					user: user.clone(),
+					payer: payer.clone(),
+					owed,
+					paid: charged,
+				});
+			}
+			if charged.is_zero() {
+				continue;
+			}
+
+			let mut fee = T::ProtocolFee::get() * charged;
+			let pool = T::RewardPool::get();
+			if !fee.is_zero()
+				&& T::Currency::can_deposit(&pool, fee, Provenance::Extant)
+					!= DepositConsequence::Success
+			{
+				fee = Zero::zero();
+			}
+			let reason = HoldReason::Credits.into();
+			T::Currency::transfer_on_hold(
+				&reason,
+				&payer,
+				provider,
+				charged.saturating_sub(fee),
+				Precision::Exact,
+				Restriction::Free,
+				Fortitude::Polite,
+			)?;
+			if !fee.is_zero() {
+				T::Currency::transfer_on_hold(
+					&reason,
+					&payer,
+					&pool,
+					fee,
+					Precision::Exact,
+					Restriction::Free,
+					Fortitude::Polite,
+				)?;
+			}
+
+			let remaining_credits = credits.saturating_sub(charged);
+			if remaining_credits.is_zero() {
+				Credits::<T>::remove(&payer);
+			} else {
+				Credits::<T>::insert(&payer, remaining_credits);
+			}
+			if let (Some(owner), Some(mut allowance)) = (&on_behalf_of, delegation) {
+				allowance.remaining = allowance.remaining.saturating_sub(charged);
+				Delegations::<T>::insert(owner, &user, allowance);
+			}
+			ledger.settled = ledger.settled.saturating_add(charged);
+			ledger.cap = ledger.cap.max(cap);
+			VoucherLedgers::<T>::insert(&user, provider, ledger);
+
+			summary.charged = summary.charged.saturating_add(charged);
+			summary.fees = summary.fees.saturating_add(fee);
+			Self::deposit_event(Event::UsageSettled {
+				provider: provider.clone(),
+				user,
+				payer,
+				charged,
+				fee,
+				settled_total: ledger.settled,
+				cap: ledger.cap,
+			});
+		}
+		Ok(summary)
+	}
+
+	/// The pallet's invariants:
+	/// - every account's credits ledger equals what it holds under the credits reason, and no
+	///   account holds credits without a ledger entry;
+	/// - nothing was settled beyond the highest voucher cap of a (user, provider) pair;
+	/// - every provider holds its bond, and its models exist and name it;
+	/// - model ids are below the next id.
+	#[cfg(any(feature = "try-runtime", test))]
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		use sp_runtime::TryRuntimeError;
+		let credits_reason = HoldReason::Credits.into();
+		for (who, credits) in Credits::<T>::iter() {
+			ensure!(!credits.is_zero(), TryRuntimeError::Other("zero credits entry kept"));
+			ensure!(
+				T::Currency::balance_on_hold(&credits_reason, &who) == credits,
+				TryRuntimeError::Other("credits ledger differs from the credits hold")
+			);
+		}
+		for who in frame_system::Account::<T>::iter_keys() {
+			let held = T::Currency::balance_on_hold(&credits_reason, &who);
+			ensure!(
+				held == Credits::<T>::get(&who),
+				TryRuntimeError::Other("credits held without a ledger entry")
+			);
+		}
+		for (_, _, ledger) in VoucherLedgers::<T>::iter() {
+			ensure!(ledger.settled <= ledger.cap, TryRuntimeError::Other("settled above cap"));
+		}
+		let bond_reason = HoldReason::ProviderBond.into();
+		for (who, provider) in Providers::<T>::iter() {
+			ensure!(
+				T::Currency::balance_on_hold(&bond_reason, &who) >= provider.bond,
+				TryRuntimeError::Other("provider bond not held")
+			);
+			for id in provider.models.iter() {
+				let model = Models::<T>::get(id)
+					.ok_or(TryRuntimeError::Other("provider lists a missing model"))?;
+				ensure!(model.provider == who, TryRuntimeError::Other("model of another provider"));
+			}
+		}
+		let next = NextModelId::<T>::get();
+		for (id, model) in Models::<T>::iter() {
+			ensure!(id < next, TryRuntimeError::Other("model id not below the next id"));
+			let provider = Providers::<T>::get(&model.provider)
+				.ok_or(TryRuntimeError::Other("model of an unregistered provider"))?;
+			ensure!(provider.models.contains(&id), TryRuntimeError::Other("model not listed"));
+		}
+		Ok(())
+	}
+}
+
+/// Keeps the imports honest when features change which items are used.
+#[allow(unused_imports)]
+use {Inspect as _, Mutate as _, Preservation as _};

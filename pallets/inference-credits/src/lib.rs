@@ -1,0 +1,573 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub use pallet::*;
+pub use types::*;
+pub use weights::WeightInfo;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+mod impls;
+#[cfg(test)]
+mod mock;
+pub mod runtime_api;
+#[cfg(test)]
+mod tests;
+mod types;
+pub mod weights;
+
+use frame_support::weights::Weight;
+use sp_runtime::DispatchError;
+
+/// Reads a user's priority-staking tier, for models gated with `MinTier`. `()` reports tier 0
+/// for everyone (no staking pallet).
+pub trait TierInspect<AccountId> {
+	/// The tier of `who` (0: none).
+	fn tier_of(who: &AccountId) -> Tier;
+}
+
+impl<AccountId> TierInspect<AccountId> for () {
+	fn tier_of(_: &AccountId) -> Tier {
+		0
+	}
+}
+
+/// What a settlement did, in sum.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SettlementSummary<Balance> {
+	/// Total taken from users' credits.
+	pub charged: Balance,
+	/// The part of it paid to the reward pool as the protocol fee.
+	pub fees: Balance,
+	/// Entries that settled nothing (rejected).
+	pub rejected_entries: u32,
+}
+
+/// Settles served usage against users' credits; the usage attestation pallet calls it.
+pub trait SettleUsage<AccountId> {
+	/// One usage record.
+	type Entry;
+	/// The balance type.
+	type Balance;
+	/// Charges `entries` served by `provider`. Individual entries that cannot be settled are
+	/// rejected (and reported in events) without failing the rest; only an unknown provider
+	/// or a broken invariant fails the whole call.
+	fn settle(
+		provider: &AccountId,
+		entries: alloc::vec::Vec<Self::Entry>,
+	) -> Result<SettlementSummary<Self::Balance>, DispatchError>;
+	/// The weight of settling `entries` entries.
+	fn settle_weight(entries: u32) -> Weight;
+}
+
+/// Creates signers and signatures for the benchmarks, which cannot know the runtime's
+/// signature scheme.
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkHelper<AccountId, Signature> {
+	/// The account of the `index`-th benchmark signer.
+	fn signer(index: u32) -> AccountId;
+	/// The `index`-th signer's signature of `message`.
+	fn sign(index: u32, message: &[u8]) -> Signature;
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::{
+			fungible::{Inspect, InspectHold, Mutate, MutateHold},
+			Consideration, Footprint,
+		},
+	};
+	use frame_system::pallet_prelude::*;
+	use sp_runtime::{
+		traits::{IdentifyAccount, Verify},
+		Perbill,
+	};
+
+	/// The in-code storage version.
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
+	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
+	pub struct Pallet<T>(_);
+
+	/// Configuration of the pallet.
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		/// The currency credits, bonds and deposits are held in.
+		type Currency: Inspect<Self::AccountId>
+			+ Mutate<Self::AccountId>
+			+ InspectHold<Self::AccountId, Reason = Self::RuntimeHoldReason>
+			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+
+		/// The runtime's hold reasons, which include this pallet's.
+		type RuntimeHoldReason: From<HoldReason>;
+
+		/// The storage deposit of a model record, taken from the provider.
+		type ModelConsideration: Consideration<Self::AccountId, Footprint>
+			+ Parameter
+			+ MaxEncodedLen;
+
+		/// The storage deposit of a delegation record, taken from the owner.
+		type DelegationConsideration: Consideration<Self::AccountId, Footprint>
+			+ Parameter
+			+ MaxEncodedLen;
+
+		/// The bond a provider holds while registered.
+		#[pallet::constant]
+		type ProviderBond: Get<BalanceOf<Self>>;
+
+		/// The share of every settlement paid to the reward pool.
+		#[pallet::constant]
+		type ProtocolFee: Get<Perbill>;
+
+		/// The reward pool account that receives the protocol fee. It must exist (hold at
+		/// least the existential deposit), or fees smaller than that go to the provider.
+		#[pallet::constant]
+		type RewardPool: Get<Self::AccountId>;
+
+		/// Where `MinTier` gates read a user's tier.
+		type Tiers: TierInspect<Self::AccountId>;
+
+		/// The signature of a voucher.
+		type OffchainSignature: Verify<Signer = Self::SigningPublicKey> + Parameter + MaxEncodedLen;
+
+		/// The public key that verifies a voucher signature and names the account.
+		type SigningPublicKey: IdentifyAccount<AccountId = Self::AccountId>;
+
+		/// Longest provider or model name, in bytes.
+		#[pallet::constant]
+		type MaxNameLen: Get<u32>;
+
+		/// Longest provider endpoint URL, in bytes.
+		#[pallet::constant]
+		type MaxEndpointLen: Get<u32>;
+
+		/// Most models a provider may register over its lifetime.
+		#[pallet::constant]
+		type MaxModelsPerProvider: Get<u32>;
+
+		/// Most entries one settlement may carry.
+		#[pallet::constant]
+		type MaxEntriesPerSettlement: Get<u32>;
+
+		/// Weights of the calls, from the benchmarks.
+		type WeightInfo: WeightInfo;
+
+		/// Signers for the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: BenchmarkHelper<Self::AccountId, Self::OffchainSignature>;
+	}
+
+	/// Why this pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// A provider's bond.
+		#[codec(index = 0)]
+		ProviderBond,
+		/// The storage deposit of a model.
+		#[codec(index = 1)]
+		ModelDeposit,
+		/// The storage deposit of a delegation.
+		#[codec(index = 2)]
+		DelegationDeposit,
+		/// Deposited inference credits.
+		#[codec(index = 3)]
+		Credits,
+	}
+
+	/// Registered providers.
+	#[pallet::storage]
+	pub type Providers<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, ProviderOf<T>>;
+
+	/// Registered models, retired ones included until their provider retires.
+	#[pallet::storage]
+	pub type Models<T: Config> = StorageMap<_, Twox64Concat, ModelId, ModelOf<T>>;
+
+	/// The id the next model gets.
+	#[pallet::storage]
+	pub type NextModelId<T: Config> = StorageValue<_, ModelId, ValueQuery>;
+
+	/// Each account's deposited, unspent credits. Always equal to what the account holds
+	/// under [`HoldReason::Credits`].
+	#[pallet::storage]
+	pub type Credits<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, BalanceOf<T>, ValueQuery>;
+
+	/// Allowances: (owner, delegate) → what the delegate may still spend of the owner's
+	/// credits, and until when.
+	#[pallet::storage]
+	pub type Delegations<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Blake2_128Concat,
+		T::AccountId,
+		DelegationOf<T>,
+	>;
+
+	/// (user, provider) → everything settled so far and the highest voucher cap seen. Kept
+	/// forever: it is what makes replaying an old voucher worthless.
+	#[pallet::storage]
+	pub type VoucherLedgers<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Blake2_128Concat,
+		T::AccountId,
+		VoucherLedger<BalanceOf<T>>,
+		ValueQuery,
+	>;
+
+	/// Events of the pallet.
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A provider registered and its bond was held.
+		ProviderRegistered {
+			/// The provider.
+			provider: T::AccountId,
+			/// The bond held.
+			bond: BalanceOf<T>,
+		},
+		/// A provider changed its name or endpoint.
+		ProviderUpdated {
+			/// The provider.
+			provider: T::AccountId,
+		},
+		/// A provider retired: its models were removed and its bond and deposits released.
+		ProviderRetired {
+			/// The provider.
+			provider: T::AccountId,
+			/// The bond released.
+			bond: BalanceOf<T>,
+			/// How many model records were removed.
+			models_removed: u32,
+		},
+		/// A model was registered.
+		ModelRegistered {
+			/// Its id.
+			model: ModelId,
+			/// The provider serving it.
+			provider: T::AccountId,
+			/// Price of 1,000 input tokens.
+			price_per_1k_input: BalanceOf<T>,
+			/// Price of 1,000 output tokens.
+			price_per_1k_output: BalanceOf<T>,
+			/// Who may use it.
+			access: AccessRule<BalanceOf<T>>,
+		},
+		/// A model's prices or access rule changed.
+		ModelUpdated {
+			/// Its id.
+			model: ModelId,
+			/// Price of 1,000 input tokens.
+			price_per_1k_input: BalanceOf<T>,
+			/// Price of 1,000 output tokens.
+			price_per_1k_output: BalanceOf<T>,
+			/// Who may use it.
+			access: AccessRule<BalanceOf<T>>,
+		},
+		/// A model was retired: it can no longer be used or settled.
+		ModelRetired {
+			/// Its id.
+			model: ModelId,
+		},
+		/// Credits were deposited (held).
+		CreditsDeposited {
+			/// The depositor.
+			who: T::AccountId,
+			/// The amount deposited.
+			amount: BalanceOf<T>,
+			/// The account's credits after the deposit.
+			credits: BalanceOf<T>,
+		},
+		/// Unspent credits were withdrawn (released).
+		CreditsWithdrawn {
+			/// The owner.
+			who: T::AccountId,
+			/// The amount withdrawn.
+			amount: BalanceOf<T>,
+			/// The account's credits after the withdrawal.
+			credits: BalanceOf<T>,
+		},
+		/// An owner set a delegate's allowance.
+		DelegateApproved {
+			/// Whose credits are spent.
+			owner: T::AccountId,
+			/// Who may spend them.
+			delegate: T::AccountId,
+			/// The allowance.
+			amount: BalanceOf<T>,
+			/// The last block the allowance may be used.
+			expiry: BlockNumberFor<T>,
+		},
+		/// An owner revoked a delegate's allowance.
+		DelegateRevoked {
+			/// Whose credits were delegated.
+			owner: T::AccountId,
+			/// The former delegate.
+			delegate: T::AccountId,
+		},
+		/// Usage of a user was settled: credits moved to the provider and the reward pool.
+		UsageSettled {
+			/// Who was paid.
+			provider: T::AccountId,
+			/// Who used the models and signed the voucher.
+			user: T::AccountId,
+			/// Whose credits paid (the user, or the owner who delegated to them).
+			payer: T::AccountId,
+			/// Taken from the payer's credits.
+			charged: BalanceOf<T>,
+			/// The part of `charged` paid to the reward pool.
+			fee: BalanceOf<T>,
+			/// Settled for this (user, provider) pair so far.
+			settled_total: BalanceOf<T>,
+			/// The cap of the voucher settled against.
+			cap: BalanceOf<T>,
+		},
+		/// An entry, or all of a user's entries in a settlement, settled nothing.
+		UsageRejected {
+			/// The provider that reported the usage.
+			provider: T::AccountId,
+			/// The user.
+			user: T::AccountId,
+			/// How many entries were rejected.
+			entries: u32,
+			/// Why.
+			reason: RejectReason,
+		},
+		/// Usage cost more than the voucher still allowed; only the headroom was charged.
+		UsageAboveCap {
+			/// The provider.
+			provider: T::AccountId,
+			/// The user.
+			user: T::AccountId,
+			/// What the usage cost.
+			cost: BalanceOf<T>,
+			/// What the voucher still allowed.
+			headroom: BalanceOf<T>,
+		},
+		/// A delegate's usage cost more than its allowance; only the allowance was charged.
+		AllowanceExceeded {
+			/// The provider.
+			provider: T::AccountId,
+			/// The delegate.
+			user: T::AccountId,
+			/// The owner.
+			owner: T::AccountId,
+			/// What was owed.
+			owed: BalanceOf<T>,
+			/// What the allowance still allowed.
+			allowed: BalanceOf<T>,
+		},
+		/// The payer had less credit than was owed; what was there was settled.
+		SettlementShortfall {
+			/// The provider.
+			provider: T::AccountId,
+			/// The user.
+			user: T::AccountId,
+			/// Whose credits paid.
+			payer: T::AccountId,
+			/// What was owed.
+			owed: BalanceOf<T>,
+			/// What was paid.
+			paid: BalanceOf<T>,
+		},
+	}
+
+	/// Errors of the pallet.
+	#[pallet::error]
+	pub enum Error<T> {
+		/// The account is already a registered provider.
+		AlreadyProvider,
+		/// The account is not a registered provider.
+		NotProvider,
+		/// The provider still has models that are not retired.
+		ProviderHasActiveModels,
+		/// The provider registered as many models as it may.
+		TooManyModels,
+		/// No model has this id.
+		UnknownModel,
+		/// The model belongs to another provider.
+		NotModelProvider,
+		/// The model is retired.
+		ModelRetired,
+		/// A name must not be empty.
+		EmptyName,
+		/// The amount must be more than zero.
+		ZeroAmount,
+		/// The account has fewer unspent credits than asked for.
+		InsufficientCredits,
+		/// The account's free balance cannot cover the deposit.
+		InsufficientBalance,
+		/// The expiry block is already past.
+		ExpiryInPast,
+		/// An account cannot delegate to itself.
+		SelfDelegation,
+		/// There is no allowance for this delegate.
+		UnknownDelegation,
+		/// No more model ids are available.
+		ModelIdOverflow,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call(weight(<T as Config>::WeightInfo))]
+	impl<T: Config> Pallet<T> {
+		/// Register the caller as a provider, holding [`Config::ProviderBond`].
+		///
+		/// - `name`: display name, not empty.
+		/// - `endpoint`: URL of the provider's inference gateway.
+		///
+		/// Errors: `AlreadyProvider`, `EmptyName`, `InsufficientBalance`.
+		#[pallet::call_index(0)]
+		pub fn register_provider(
+			origin: OriginFor<T>,
+			name: NameOf<T>,
+			endpoint: EndpointOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_register_provider(who, name, endpoint)
+		}
+
+		/// Change the caller's provider name and endpoint.
+		///
+		/// Errors: `NotProvider`, `EmptyName`.
+		#[pallet::call_index(1)]
+		pub fn update_provider(
+			origin: OriginFor<T>,
+			name: NameOf<T>,
+			endpoint: EndpointOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_update_provider(who, name, endpoint)
+		}
+
+		/// Stop being a provider. Every model must be retired first; their records are
+		/// removed, and their deposits and the bond are released.
+		///
+		/// Errors: `NotProvider`, `ProviderHasActiveModels`.
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::retire_provider(T::MaxModelsPerProvider::get()))]
+		pub fn retire_provider(origin: OriginFor<T>) -> DispatchResultWithPostInfo {
+			let who = ensure_signed(origin)?;
+			let removed = Self::do_retire_provider(who)?;
+			Ok(Some(T::WeightInfo::retire_provider(removed)).into())
+		}
+
+		/// Register a model the caller serves, holding its storage deposit.
+		///
+		/// - `price_per_1k_input`, `price_per_1k_output`: prices of 1,000 tokens in the
+		///   smallest unit.
+		/// - `access`: who may use it.
+		///
+		/// Errors: `NotProvider`, `EmptyName`, `TooManyModels`, `ModelIdOverflow`,
+		/// `InsufficientBalance`.
+		#[pallet::call_index(3)]
+		pub fn register_model(
+			origin: OriginFor<T>,
+			name: NameOf<T>,
+			price_per_1k_input: BalanceOf<T>,
+			price_per_1k_output: BalanceOf<T>,
+			access: AccessRule<BalanceOf<T>>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_register_model(who, name, price_per_1k_input, price_per_1k_output, access)
+		}
+
+		/// Change a model's prices and access rule. Only its provider may.
+		///
+		/// Errors: `UnknownModel`, `NotModelProvider`, `ModelRetired`.
+		#[pallet::call_index(4)]
+		pub fn update_model(
+			origin: OriginFor<T>,
+			model: ModelId,
+			price_per_1k_input: BalanceOf<T>,
+			price_per_1k_output: BalanceOf<T>,
+			access: AccessRule<BalanceOf<T>>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_update_model(who, model, price_per_1k_input, price_per_1k_output, access)
+		}
+
+		/// Retire a model: it can no longer be used or settled. Only its provider may.
+		///
+		/// Errors: `UnknownModel`, `NotModelProvider`, `ModelRetired`.
+		#[pallet::call_index(5)]
+		pub fn retire_model(origin: OriginFor<T>, model: ModelId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_retire_model(who, model)
+		}
+
+		/// Deposit credits: `amount` of the caller's free balance is held for inference.
+		///
+		/// Errors: `ZeroAmount`, `InsufficientBalance`.
+		#[pallet::call_index(6)]
+		pub fn deposit_credits(origin: OriginFor<T>, amount: BalanceOf<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_deposit_credits(who, amount)
+		}
+
+		/// Withdraw unspent credits: `amount` is released back to the free balance.
+		///
+		/// Errors: `ZeroAmount`, `InsufficientCredits`.
+		#[pallet::call_index(7)]
+		pub fn withdraw_credits(origin: OriginFor<T>, amount: BalanceOf<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_withdraw_credits(who, amount)
+		}
+
+		/// Let `delegate` spend up to `amount` of the caller's credits until block `expiry`
+		/// (inclusive). Replaces any earlier allowance for the same delegate. The first
+		/// allowance for a delegate holds a storage deposit.
+		///
+		/// Errors: `SelfDelegation`, `ZeroAmount`, `ExpiryInPast`, `InsufficientBalance`.
+		#[pallet::call_index(8)]
+		pub fn approve_delegate(
+			origin: OriginFor<T>,
+			delegate: T::AccountId,
+			amount: BalanceOf<T>,
+			expiry: BlockNumberFor<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_approve_delegate(who, delegate, amount, expiry)
+		}
+
+		/// Remove `delegate`'s allowance and release its deposit.
+		///
+		/// Errors: `UnknownDelegation`.
+		#[pallet::call_index(9)]
+		pub fn revoke_delegate(origin: OriginFor<T>, delegate: T::AccountId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_revoke_delegate(who, delegate)
+		}
+	}
+}
+
+impl<T: Config> SettleUsage<T::AccountId> for Pallet<T> {
+	type Entry = UsageEntryOf<T>;
+	type Balance = BalanceOf<T>;
+
+	fn settle(
+		provider: &T::AccountId,
+		entries: alloc::vec::Vec<Self::Entry>,
+	) -> Result<SettlementSummary<Self::Balance>, DispatchError> {
+		Self::do_settle(provider, entries)
+	}
+
+	fn settle_weight(entries: u32) -> Weight {
+		T::WeightInfo::settle(entries)
+	}
+}

@@ -1,0 +1,190 @@
+//! A test runtime: System, Balances and this pallet, with real `MultiSignature` accounts so
+//! vouchers are signed exactly as wallets sign them.
+
+use crate::{self as pallet_inference_credits, HoldReason, Tier, TierInspect};
+use frame_support::{
+	derive_impl, parameter_types,
+	traits::{fungible::HoldConsideration, ConstU128, ConstU32, LinearStoragePrice},
+};
+#[cfg(feature = "runtime-benchmarks")]
+use sp_core::sr25519;
+use sp_core::Pair;
+use sp_keyring::Sr25519Keyring;
+use sp_runtime::{
+	traits::{IdentityLookup, Verify},
+	AccountId32, BuildStorage, MultiSignature, Perbill,
+};
+use std::{cell::RefCell, collections::BTreeMap};
+
+pub type AccountId = AccountId32;
+pub type Balance = u128;
+type Block = frame_system::mocking::MockBlock<Test>;
+
+frame_support::construct_runtime!(
+	pub enum Test {
+		System: frame_system,
+		Balances: pallet_balances,
+		InferenceCredits: pallet_inference_credits,
+	}
+);
+
+#[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
+impl frame_system::Config for Test {
+	type Block = Block;
+	type AccountId = AccountId;
+	type Lookup = IdentityLookup<AccountId>;
+	type AccountData = pallet_balances::AccountData<Balance>;
+}
+
+#[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
+impl pallet_balances::Config for Test {
+	type Balance = Balance;
+	type AccountStore = System;
+	type ExistentialDeposit = ConstU128<ED>;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type RuntimeFreezeReason = RuntimeFreezeReason;
+}
+
+pub const ED: Balance = 10;
+pub const PROVIDER_BOND: Balance = 1_000;
+/// Base of a model or delegation deposit; the footprint adds one per byte.
+pub const DEPOSIT_BASE: Balance = 100;
+pub const INITIAL_BALANCE: Balance = 1_000_000;
+
+parameter_types! {
+	pub const ProviderBond: Balance = PROVIDER_BOND;
+	pub const ProtocolFee: Perbill = Perbill::from_percent(10);
+	pub RewardPool: AccountId = AccountId::new([0xEE; 32]);
+	pub const ModelDepositReason: RuntimeHoldReason =
+		RuntimeHoldReason::InferenceCredits(HoldReason::ModelDeposit);
+	pub const DelegationDepositReason: RuntimeHoldReason =
+		RuntimeHoldReason::InferenceCredits(HoldReason::DelegationDeposit);
+}
+
+thread_local! {
+	static TIERS: RefCell<BTreeMap<AccountId, Tier>> = RefCell::new(BTreeMap::new());
+}
+
+/// Tiers the tests set by hand.
+pub struct MockTiers;
+impl MockTiers {
+	pub fn set(who: &AccountId, tier: Tier) {
+		TIERS.with(|t| t.borrow_mut().insert(who.clone(), tier));
+	}
+}
+impl TierInspect<AccountId> for MockTiers {
+	fn tier_of(who: &AccountId) -> Tier {
+		TIERS.with(|t| t.borrow().get(who).copied().unwrap_or(0))
+	}
+}
+
+/// Benchmark signers: sr25519 keys derived from the index.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct MockBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper<AccountId, MultiSignature> for MockBenchmarkHelper {
+	fn signer(index: u32) -> AccountId {
+		bench_pair(index).public().into()
+	}
+	fn sign(index: u32, message: &[u8]) -> MultiSignature {
+		bench_pair(index).sign(message).into()
+	}
+}
+#[cfg(feature = "runtime-benchmarks")]
+fn bench_pair(index: u32) -> sr25519::Pair {
+	let mut seed = [7u8; 32];
+	seed[..4].copy_from_slice(&index.to_le_bytes());
+	sr25519::Pair::from_seed(&seed)
+}
+
+impl pallet_inference_credits::Config for Test {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type ModelConsideration = HoldConsideration<
+		AccountId,
+		Balances,
+		ModelDepositReason,
+		LinearStoragePrice<ConstU128<DEPOSIT_BASE>, ConstU128<1>, Balance>,
+	>;
+	type DelegationConsideration = HoldConsideration<
+		AccountId,
+		Balances,
+		DelegationDepositReason,
+		LinearStoragePrice<ConstU128<DEPOSIT_BASE>, ConstU128<1>, Balance>,
+	>;
+	type ProviderBond = ProviderBond;
+	type ProtocolFee = ProtocolFee;
+	type RewardPool = RewardPool;
+	type Tiers = MockTiers;
+	type OffchainSignature = MultiSignature;
+	type SigningPublicKey = <MultiSignature as Verify>::Signer;
+	type MaxNameLen = ConstU32<32>;
+	type MaxEndpointLen = ConstU32<64>;
+	type MaxModelsPerProvider = ConstU32<4>;
+	type MaxEntriesPerSettlement = ConstU32<16>;
+	type WeightInfo = ();
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = MockBenchmarkHelper;
+}
+
+/// Well-known test accounts.
+pub fn account(who: Sr25519Keyring) -> AccountId {
+	who.to_account_id()
+}
+pub fn alice() -> AccountId {
+	account(Sr25519Keyring::Alice)
+}
+pub fn bob() -> AccountId {
+	account(Sr25519Keyring::Bob)
+}
+pub fn charlie() -> AccountId {
+	account(Sr25519Keyring::Charlie)
+}
+pub fn dave() -> AccountId {
+	account(Sr25519Keyring::Dave)
+}
+pub fn eve() -> AccountId {
+	account(Sr25519Keyring::Eve)
+}
+/// An account with no balance at all.
+pub fn pauper() -> AccountId {
+	account(Sr25519Keyring::Ferdie)
+}
+
+/// Externalities with Alice..Eve endowed, the reward pool alive, at block 1.
+pub fn new_test_ext() -> sp_io::TestExternalities {
+	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
+	pallet_balances::GenesisConfig::<Test> {
+		balances: vec![
+			(alice(), INITIAL_BALANCE),
+			(bob(), INITIAL_BALANCE),
+			(charlie(), INITIAL_BALANCE),
+			(dave(), INITIAL_BALANCE),
+			(eve(), INITIAL_BALANCE),
+			(RewardPool::get(), ED),
+		],
+		..Default::default()
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
+	let mut ext: sp_io::TestExternalities = storage.into();
+	ext.execute_with(|| {
+		System::set_block_number(1);
+		TIERS.with(|t| t.borrow_mut().clear());
+	});
+	ext
+}
+
+/// Runs `test` in fresh externalities and checks the pallet's invariants afterwards.
+pub fn run_test(test: impl FnOnce()) {
+	new_test_ext().execute_with(|| {
+		test();
+		InferenceCredits::do_try_state().expect("invariants hold after the test");
+	});
+}
+
+/// Signs `voucher` as `who` would in a wallet.
+pub fn sign_voucher(who: Sr25519Keyring, voucher: &crate::VoucherOf<Test>) -> MultiSignature {
+	use codec::Encode;
+	who.pair().sign(&voucher.encode()).into()
+}

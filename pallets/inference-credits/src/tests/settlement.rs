@@ -1,0 +1,331 @@
+use super::*;
+use crate::mock::*;
+use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+use sp_keyring::Sr25519Keyring::{Bob, Charlie, Dave};
+
+/// Alice provides model 0 (2 per input token, 4 per output token); Bob deposits 10,000.
+fn setup() -> ModelId {
+	register_provider(&alice());
+	let model = register_model(&alice(), AccessRule::Open);
+	deposit(&bob(), 10_000);
+	model
+}
+
+fn issuance() -> Balance {
+	<Balances as Inspect<AccountId>>::total_issuance()
+}
+
+#[test]
+fn settlement_pays_the_provider_and_the_pool() {
+	run_test(|| {
+		let model = setup();
+		let provider_free = free(&alice());
+		let pool_free = free(&RewardPool::get());
+		let total = issuance();
+		// 100 input + 50 output tokens = 200 + 200 = 400.
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, 100, 50, voucher(Bob, &alice(), 1_000))],
+		)
+		.unwrap();
+		assert_eq!(summary, SettlementSummary { charged: 400, fees: 40, rejected_entries: 0 });
+		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_600);
+		assert_eq!(held(HoldReason::Credits, &bob()), 9_600);
+		assert_eq!(free(&alice()), provider_free + 360);
+		assert_eq!(free(&RewardPool::get()), pool_free + 40);
+		assert_eq!(issuance(), total, "settlement must not mint or burn");
+		assert_eq!(
+			VoucherLedgers::<Test>::get(bob(), alice()),
+			VoucherLedger { settled: 400, cap: 1_000 }
+		);
+		System::assert_last_event(
+			Event::UsageSettled {
+				provider: alice(),
+				user: bob(),
+				payer: bob(),
+				charged: 400,
+				fee: 40,
+				settled_total: 400,
+				cap: 1_000,
+			}
+			.into(),
+		);
+	});
+}
+
+#[test]
+fn cost_rounds_up_and_saturates() {
+	run_test(|| {
+		assert_eq!(InferenceCredits::cost_of(1, 1, 1, 0), 1);
+		assert_eq!(InferenceCredits::cost_of(1_000, 0, 1, 0), 1);
+		assert_eq!(InferenceCredits::cost_of(1_500, 0, 1, 0), 2);
+		assert_eq!(InferenceCredits::cost_of(2_000, 4_000, 100, 50), 400);
+		assert_eq!(InferenceCredits::cost_of(0, 0, u32::MAX, u32::MAX), 0);
+		// Saturated at the maximum, then divided and rounded up.
+		assert_eq!(
+			InferenceCredits::cost_of(Balance::MAX, Balance::MAX, u32::MAX, 1),
+			Balance::MAX / 1_000 + 1
+		);
+	});
+}
+
+#[test]
+fn several_entries_of_a_user_use_only_the_newest_voucher() {
+	run_test(|| {
+		let model = setup();
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![
+				entry(Bob, model, 100, 0, voucher(Bob, &alice(), 300)),
+				entry(Bob, model, 100, 0, voucher(Bob, &alice(), 1_000)),
+				entry(Bob, model, 100, 0, voucher(Bob, &alice(), 500)),
+			],
+		)
+		.unwrap();
+		assert_eq!(summary.charged, 600);
+		assert_eq!(VoucherLedgers::<Test>::get(bob(), alice()).cap, 1_000);
+	});
+}
+
+#[test]
+fn a_forged_newest_voucher_rejects_all_of_that_users_entries() {
+	run_test(|| {
+		let model = setup();
+		deposit(&charlie(), 10_000);
+		// Charlie signs a voucher that claims to be Bob's, with a higher cap.
+		let mut forged = voucher(Bob, &alice(), 9_000);
+		forged.signature = sign_voucher(Charlie, &forged.voucher);
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![
+				entry(Bob, model, 100, 0, voucher(Bob, &alice(), 1_000)),
+				entry(Bob, model, 100, 0, forged),
+				entry(Charlie, model, 100, 0, voucher(Charlie, &alice(), 1_000)),
+			],
+		)
+		.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (200, 2));
+		assert_eq!(InferenceCredits::credit_balance(&bob()), 10_000);
+		assert_eq!(InferenceCredits::credit_balance(&charlie()), 9_800);
+		assert!(events().contains(&Event::UsageRejected {
+			provider: alice(),
+			user: bob(),
+			entries: 2,
+			reason: RejectReason::BadSignature,
+		}));
+	});
+}
+
+#[test]
+fn a_replayed_voucher_gains_nothing() {
+	run_test(|| {
+		let model = setup();
+		let v = voucher(Bob, &alice(), 500);
+		assert_eq!(
+			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 200, 0, v.clone())])
+				.unwrap()
+				.charged,
+			400
+		);
+		// The same voucher again: only the 100 of headroom left can be charged, once.
+		assert_eq!(
+			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 200, 0, v.clone())])
+				.unwrap()
+				.charged,
+			100
+		);
+		assert_eq!(
+			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 200, 0, v)])
+				.unwrap()
+				.charged,
+			0
+		);
+		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_500);
+		assert_eq!(VoucherLedgers::<Test>::get(bob(), alice()).settled, 500);
+	});
+}
+
+#[test]
+fn a_stale_voucher_after_a_newer_one_gains_nothing() {
+	run_test(|| {
+		let model = setup();
+		let old = voucher(Bob, &alice(), 400);
+		let new = voucher(Bob, &alice(), 1_000);
+		assert_eq!(
+			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 300, 0, new)])
+				.unwrap()
+				.charged,
+			600
+		);
+		assert_eq!(
+			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 100, 0, old)])
+				.unwrap()
+				.charged,
+			0
+		);
+		assert_eq!(
+			VoucherLedgers::<Test>::get(bob(), alice()),
+			VoucherLedger { settled: 600, cap: 1_000 }
+		);
+	});
+}
+
+#[test]
+fn usage_above_the_cap_is_charged_only_up_to_the_cap() {
+	run_test(|| {
+		let model = setup();
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, 1_000, 0, voucher(Bob, &alice(), 700))],
+		)
+		.unwrap();
+		assert_eq!(summary.charged, 700);
+		assert!(events().contains(&Event::UsageAboveCap {
+			provider: alice(),
+			user: bob(),
+			cost: 2_000,
+			headroom: 700,
+		}));
+	});
+}
+
+#[test]
+fn vouchers_for_another_provider_chain_or_time_settle_nothing() {
+	run_test(|| {
+		let model = setup();
+		register_provider(&dave());
+		let for_dave = voucher(Bob, &dave(), 1_000);
+		let mut other_chain = voucher(Bob, &alice(), 1_000);
+		other_chain.voucher.genesis_hash = [1u8; 32].into();
+		other_chain.signature = sign_voucher(Bob, &other_chain.voucher);
+		let mut expired = voucher(Bob, &alice(), 1_000);
+		expired.voucher.expiry = 0;
+		expired.signature = sign_voucher(Bob, &expired.voucher);
+		for (v, reason) in [
+			(for_dave, RejectReason::WrongProvider),
+			(other_chain, RejectReason::WrongChain),
+			(expired, RejectReason::VoucherExpired),
+		] {
+			System::reset_events();
+			let summary =
+				InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 100, 0, v)]).unwrap();
+			assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+			assert_eq!(
+				events(),
+				vec![Event::UsageRejected { provider: alice(), user: bob(), entries: 1, reason }]
+			);
+		}
+		assert_eq!(InferenceCredits::credit_balance(&bob()), 10_000);
+		assert_eq!(VoucherLedgers::<Test>::get(bob(), alice()), VoucherLedger::default());
+	});
+}
+
+#[test]
+fn settling_against_no_credit_pays_what_is_there() {
+	run_test(|| {
+		let model = setup();
+		// Dave never deposited: nothing is charged, the shortfall is reported.
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Dave, model, 100, 0, voucher(Dave, &alice(), 1_000))],
+		)
+		.unwrap();
+		assert_eq!(summary.charged, 0);
+		assert!(events().contains(&Event::SettlementShortfall {
+			provider: alice(),
+			user: dave(),
+			payer: dave(),
+			owed: 200,
+			paid: 0,
+		}));
+		assert_eq!(VoucherLedgers::<Test>::get(dave(), alice()), VoucherLedger::default());
+		// Charlie has 150 of the 200 owed.
+		deposit(&charlie(), 150);
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Charlie, model, 100, 0, voucher(Charlie, &alice(), 1_000))],
+		)
+		.unwrap();
+		assert_eq!(summary.charged, 150);
+		assert!(!crate::Credits::<Test>::contains_key(charlie()));
+		assert!(events().contains(&Event::SettlementShortfall {
+			provider: alice(),
+			user: charlie(),
+			payer: charlie(),
+			owed: 200,
+			paid: 150,
+		}));
+	});
+}
+
+#[test]
+fn entries_for_bad_models_are_rejected_and_the_rest_settles() {
+	run_test(|| {
+		let model = setup();
+		register_provider(&dave());
+		let daves_model = register_model(&dave(), AccessRule::Open);
+		let retired = register_model(&alice(), AccessRule::Open);
+		assert_ok!(InferenceCredits::retire_model(RuntimeOrigin::signed(alice()), retired));
+		let v = voucher(Bob, &alice(), 5_000);
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![
+				entry(Bob, 99, 100, 0, v.clone()),
+				entry(Bob, daves_model, 100, 0, v.clone()),
+				entry(Bob, retired, 100, 0, v.clone()),
+				entry(Bob, model, 100, 0, v),
+			],
+		)
+		.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (200, 3));
+		for reason in [
+			RejectReason::UnknownModel,
+			RejectReason::ModelOfAnotherProvider,
+			RejectReason::ModelRetired,
+		] {
+			assert!(events().contains(&Event::UsageRejected {
+				provider: alice(),
+				user: bob(),
+				entries: 1,
+				reason
+			}));
+		}
+	});
+}
+
+#[test]
+fn settlement_by_an_unregistered_provider_fails_and_changes_nothing() {
+	run_test(|| {
+		let model = setup();
+		assert_noop!(
+			InferenceCredits::do_settle(
+				&dave(),
+				vec![entry(Bob, model, 100, 0, voucher(Bob, &dave(), 1_000))]
+			),
+			Error::<Test>::NotProvider
+		);
+	});
+}
+
+#[test]
+fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
+	run_test(|| {
+		let model = setup();
+		// Empty the pool so that it no longer exists.
+		assert_ok!(<Balances as frame_support::traits::fungible::Mutate<AccountId>>::transfer(
+			&RewardPool::get(),
+			&eve(),
+			ED,
+			frame_support::traits::tokens::Preservation::Expendable
+		));
+		let provider_free = free(&alice());
+		// 5 tokens cost 10; the fee of 1 is below the existential deposit.
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, 5, 0, voucher(Bob, &alice(), 1_000))],
+		)
+		.unwrap();
+		assert_eq!((summary.charged, summary.fees), (10, 0));
+		assert_eq!(free(&alice()), provider_free + 10);
+	});
+}
