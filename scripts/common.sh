@@ -73,5 +73,7 @@ ensure_e2e_deps() {
 build_node() {
 	log "building tokenmeter-node (release)"
 	cd "$REPO_ROOT"
-	cargo build --locked --release -p tokenmeter-node
+	# The whole workspace, so that every member gets the same features as in `cargo test
+	# --workspace` and nothing is compiled twice.
+	cargo build --locked --release --workspace
 }

@@ -1,5 +1,8 @@
 //! The node's JSON-RPC extensions beyond the standard Substrate ones: account nonces
-//! (`system_accountNextIndex`) and fee queries (`payment_queryInfo`, ...).
+//! (`system_accountNextIndex`), fee queries (`payment_queryInfo`, ...) and the inference
+//! credits queries (`credits_canAccess`, `credits_quote`, `credits_balance`).
+
+pub mod credits;
 
 use std::sync::Arc;
 
@@ -32,8 +35,10 @@ where
 	C::Api: substrate_frame_rpc_system::AccountNonceApi<Block, AccountId, Nonce>,
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: BlockBuilder<Block>,
+	C::Api: pallet_inference_credits::runtime_api::InferenceCreditsApi<Block, AccountId, Balance>,
 	P: TransactionPool + 'static,
 {
+	use credits::CreditsApiServer;
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use substrate_frame_rpc_system::{System, SystemApiServer};
 
@@ -41,7 +46,8 @@ where
 	let FullDeps { client, pool } = deps;
 
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
-	module.merge(TransactionPayment::new(client).into_rpc())?;
+	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
+	module.merge(credits::Credits::new(client).into_rpc())?;
 
 	Ok(module)
 }

@@ -1,7 +1,10 @@
 //! Genesis presets: the `development` (one validator, Alice) and `local_testnet` (Alice and
 //! Bob) genesis configurations, as JSON patches over the default genesis.
 
-use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, UNIT};
+use crate::{
+	configs::inference_credits::RewardPoolAccount, AccountId, BalancesConfig, RuntimeGenesisConfig,
+	SudoConfig, EXISTENTIAL_DEPOSIT, UNIT,
+};
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use serde_json::Value;
@@ -25,6 +28,9 @@ fn tokenmeter_genesis(
 				.iter()
 				.cloned()
 				.map(|account| (account, ENDOWMENT))
+				// The reward pool must exist to receive fees smaller than the existential
+				// deposit.
+				.chain([(RewardPoolAccount::get(), EXISTENTIAL_DEPOSIT)])
 				.collect::<Vec<_>>(),
 		},
 		aura: pallet_aura::GenesisConfig {

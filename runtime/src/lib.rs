@@ -17,6 +17,8 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 extern crate alloc;
 
 pub mod apis;
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarks;
 pub mod configs;
 pub mod genesis_config_presets;
 
@@ -204,4 +206,8 @@ mod runtime {
 	/// Root access on development and test networks.
 	#[runtime::pallet_index(6)]
 	pub type Sudo = pallet_sudo;
+
+	/// Token-gated inference: providers, models, credits, vouchers, settlement.
+	#[runtime::pallet_index(10)]
+	pub type InferenceCredits = pallet_inference_credits;
 }

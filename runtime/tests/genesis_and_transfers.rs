@@ -1,13 +1,18 @@
 //! Runtime integration tests: the genesis presets build a working chain, and balance
 //! transfers behave as wallets expect on it.
 
-use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{fungible::Inspect, Get},
+};
 use serde_json::Value;
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::{BuildStorage, DispatchError, TokenError};
 use tokenmeter_runtime::{
+	configs::inference_credits::RewardPoolAccount,
 	genesis_config_presets::{self, ENDOWMENT},
-	Balances, Grandpa, Runtime, RuntimeGenesisConfig, RuntimeOrigin, System, UNIT, VERSION,
+	Balances, Grandpa, Runtime, RuntimeGenesisConfig, RuntimeOrigin, System, EXISTENTIAL_DEPOSIT,
+	UNIT, VERSION,
 };
 
 /// Merges a JSON patch into a base document the way the node applies a genesis preset.
@@ -57,7 +62,8 @@ fn development_preset_has_alice_as_sole_validator_and_sudo() {
 		assert_eq!(Grandpa::grandpa_authorities().len(), 1);
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(Sr25519Keyring::Alice.to_account_id()));
 		let endowed = Sr25519Keyring::well_known().count() as u128;
-		assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT);
+		assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT + EXISTENTIAL_DEPOSIT);
+		assert_eq!(Balances::balance(&RewardPoolAccount::get()), EXISTENTIAL_DEPOSIT);
 		assert_eq!(Balances::balance(&Sr25519Keyring::Bob.to_account_id()), ENDOWMENT);
 	});
 }

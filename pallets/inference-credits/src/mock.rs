@@ -18,7 +18,8 @@ use std::{cell::RefCell, collections::BTreeMap};
 
 pub type AccountId = AccountId32;
 pub type Balance = u128;
-type Block = frame_system::mocking::MockBlock<Test>;
+// u32 block numbers, as in the runtime, so vouchers encode exactly as on the chain.
+type Block = frame_system::mocking::MockBlockU32<Test>;
 
 frame_support::construct_runtime!(
 	pub enum Test {

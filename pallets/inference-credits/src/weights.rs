@@ -66,3 +66,41 @@ impl WeightInfo for () {
 		Weight::zero()
 	}
 }
+
+// PROVISIONAL: replaced by the benchmark output before this lands.
+pub struct SubstrateWeight<T>(PhantomData<T>);
+impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
+	fn register_provider() -> Weight {
+		Weight::zero()
+	}
+	fn update_provider() -> Weight {
+		Weight::zero()
+	}
+	fn retire_provider(_m: u32) -> Weight {
+		Weight::zero()
+	}
+	fn register_model() -> Weight {
+		Weight::zero()
+	}
+	fn update_model() -> Weight {
+		Weight::zero()
+	}
+	fn retire_model() -> Weight {
+		Weight::zero()
+	}
+	fn deposit_credits() -> Weight {
+		Weight::zero()
+	}
+	fn withdraw_credits() -> Weight {
+		Weight::zero()
+	}
+	fn approve_delegate() -> Weight {
+		Weight::zero()
+	}
+	fn revoke_delegate() -> Weight {
+		Weight::zero()
+	}
+	fn settle(_n: u32) -> Weight {
+		Weight::zero()
+	}
+}

@@ -1,6 +1,8 @@
 //! Configuration of each pallet of the runtime. One section per pallet group; the pallets
 //! themselves are composed in `lib.rs`.
 
+pub mod inference_credits;
+
 use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,

@@ -329,3 +329,43 @@ fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
 		assert_eq!(free(&alice()), provider_free + 10);
 	});
 }
+
+/// The voucher signed in JavaScript in `docs/pallets/inference-credits.md` (by `//Bob` for
+/// provider `//Alice`, cap 1,000,000, expiry block 100, on the mock chain whose genesis hash
+/// is `0x4545…45`) is accepted as is: the SCALE payloads agree byte for byte.
+#[test]
+fn a_voucher_signed_with_polkadot_js_settles() {
+	use codec::Encode;
+	run_test(|| {
+		let model = setup();
+		let voucher = Voucher {
+			genesis_hash: genesis_hash(),
+			provider: alice(),
+			cap: 1_000_000,
+			expiry: 100,
+		};
+		let js_payload = hex_literal(
+			"4545454545454545454545454545454545454545454545454545454545454545\
+			 d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d\
+			 40420f00000000000000000000000000\
+			 64000000",
+		);
+		assert_eq!(voucher.encode(), js_payload);
+		let js_signature = hex_literal(
+			"62805ae08c4c604f676e7d1d6470373e78a32f6a364ea60088aeeea1c3423941\
+			 99985f8f98a9a8cccb532526e4197808970ebaba2da0613c4b1c4c695791a681",
+		);
+		let signature = sp_runtime::MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw(
+			js_signature.try_into().unwrap(),
+		));
+		let signed = SignedVoucher { voucher, signature };
+		let summary =
+			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 100, 0, signed)]).unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (200, 0));
+	});
+}
+
+fn hex_literal(s: &str) -> Vec<u8> {
+	let s: String = s.split_whitespace().collect();
+	(0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}

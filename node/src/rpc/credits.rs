@@ -1,0 +1,156 @@
+//! `credits_*` JSON-RPC methods: what a gateway or wallet asks of the inference credits
+//! pallet, answered by its runtime API at the best block (or the block given).
+//!
+//! Balances are decimal strings: they are 128-bit numbers, more than a JSON number holds.
+
+use std::sync::Arc;
+
+use jsonrpsee::{core::RpcResult, proc_macros::rpc, types::ErrorObjectOwned};
+use pallet_inference_credits::{
+	runtime_api::InferenceCreditsApi, AccessDenied, AccessReport, ModelId,
+};
+use serde::Serialize;
+use sp_api::ProvideRuntimeApi;
+use sp_blockchain::HeaderBackend;
+use tokenmeter_runtime::{opaque::Block, AccountId, Balance, Hash};
+
+/// The answer of `credits_canAccess`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessAnswer {
+	/// Whether the request may go ahead.
+	pub allowed: bool,
+	/// Why not: `unknownModel`, `modelRetired`, `balanceBelowGate`, `tierBelowGate` or
+	/// `notEnoughCredit`.
+	pub reason: Option<&'static str>,
+	/// What the failed gate asks for (a balance, a tier or a cost).
+	pub required: Option<String>,
+	/// What the user has against it.
+	pub actual: Option<String>,
+	/// The user's unspent credits.
+	pub available_credit: String,
+	/// The estimated cost of the request, if the model exists.
+	pub estimated_cost: Option<String>,
+	/// `cap − settled` of the newest voucher settled with the model's provider.
+	pub voucher_headroom: String,
+	/// The user's priority tier.
+	pub tier: u8,
+}
+
+impl From<AccessReport<Balance>> for AccessAnswer {
+	fn from(report: AccessReport<Balance>) -> Self {
+		let (reason, required, actual) = match report.denied {
+			None => (None, None, None),
+			Some(AccessDenied::UnknownModel) => (Some("unknownModel"), None, None),
+			Some(AccessDenied::ModelRetired) => (Some("modelRetired"), None, None),
+			Some(AccessDenied::BalanceBelowGate { required, held }) => {
+				(Some("balanceBelowGate"), Some(required.to_string()), Some(held.to_string()))
+			}
+			Some(AccessDenied::TierBelowGate { required, tier }) => {
+				(Some("tierBelowGate"), Some(required.to_string()), Some(tier.to_string()))
+			}
+			Some(AccessDenied::NotEnoughCredit { required, available }) => {
+				(Some("notEnoughCredit"), Some(required.to_string()), Some(available.to_string()))
+			}
+		};
+		AccessAnswer {
+			allowed: report.allowed,
+			reason,
+			required,
+			actual,
+			available_credit: report.available_credit.to_string(),
+			estimated_cost: report.estimated_cost.map(|c| c.to_string()),
+			voucher_headroom: report.voucher_headroom.to_string(),
+			tier: report.tier,
+		}
+	}
+}
+
+/// The `credits_*` methods.
+#[rpc(server)]
+pub trait CreditsApi {
+	/// Whether `user` may call `model` with about this many tokens, or why not.
+	#[method(name = "credits_canAccess")]
+	fn can_access(
+		&self,
+		user: AccountId,
+		model: ModelId,
+		estimated_input: u32,
+		estimated_output: u32,
+		at: Option<Hash>,
+	) -> RpcResult<AccessAnswer>;
+
+	/// The cost of `input` and `output` tokens of `model`; `null` for an unknown or retired
+	/// model.
+	#[method(name = "credits_quote")]
+	fn quote(
+		&self,
+		model: ModelId,
+		input: u32,
+		output: u32,
+		at: Option<Hash>,
+	) -> RpcResult<Option<String>>;
+
+	/// The unspent credits of `user`.
+	#[method(name = "credits_balance")]
+	fn balance(&self, user: AccountId, at: Option<Hash>) -> RpcResult<String>;
+}
+
+/// Serves the `credits_*` methods from the client's runtime API.
+pub struct Credits<C> {
+	client: Arc<C>,
+}
+
+impl<C> Credits<C> {
+	/// Serves from `client`.
+	pub fn new(client: Arc<C>) -> Self {
+		Self { client }
+	}
+}
+
+/// A runtime API call failed (e.g. the block is unknown or pruned).
+fn runtime_error(error: impl std::fmt::Display) -> ErrorObjectOwned {
+	ErrorObjectOwned::owned(1, "runtime API call failed", Some(error.to_string()))
+}
+
+impl<C> CreditsApiServer for Credits<C>
+where
+	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync + 'static,
+	C::Api: InferenceCreditsApi<Block, AccountId, Balance>,
+{
+	fn can_access(
+		&self,
+		user: AccountId,
+		model: ModelId,
+		estimated_input: u32,
+		estimated_output: u32,
+		at: Option<Hash>,
+	) -> RpcResult<AccessAnswer> {
+		let at = at.unwrap_or_else(|| self.client.info().best_hash);
+		let report = self
+			.client
+			.runtime_api()
+			.can_access(at, user, model, estimated_input, estimated_output)
+			.map_err(runtime_error)?;
+		Ok(report.into())
+	}
+
+	fn quote(
+		&self,
+		model: ModelId,
+		input: u32,
+		output: u32,
+		at: Option<Hash>,
+	) -> RpcResult<Option<String>> {
+		let at = at.unwrap_or_else(|| self.client.info().best_hash);
+		let cost =
+			self.client.runtime_api().quote(at, model, input, output).map_err(runtime_error)?;
+		Ok(cost.map(|c| c.to_string()))
+	}
+
+	fn balance(&self, user: AccountId, at: Option<Hash>) -> RpcResult<String> {
+		let at = at.unwrap_or_else(|| self.client.info().best_hash);
+		let balance = self.client.runtime_api().credit_balance(at, user).map_err(runtime_error)?;
+		Ok(balance.to_string())
+	}
+}

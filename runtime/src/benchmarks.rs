@@ -1,0 +1,8 @@
+//! The pallets whose benchmarks the runtime exposes (`--features runtime-benchmarks`).
+
+frame_benchmarking::define_benchmarks!(
+	[frame_benchmarking, BaselineBench::<Runtime>]
+	[frame_system, SystemBench::<Runtime>]
+	[pallet_balances, Balances]
+	[pallet_inference_credits, InferenceCredits]
+);

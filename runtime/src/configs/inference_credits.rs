@@ -1,0 +1,83 @@
+//! Inference credits: providers, models, credits, vouchers and settlement.
+
+use frame_support::{
+	parameter_types,
+	traits::{fungible::HoldConsideration, ConstU32, LinearStoragePrice},
+	PalletId,
+};
+use sp_runtime::{traits::AccountIdConversion, MultiSignature, Perbill};
+
+use crate::{AccountId, Balance, Balances, Runtime, RuntimeHoldReason, MILLI_UNIT, UNIT};
+
+parameter_types! {
+	/// What a provider holds while registered.
+	pub const ProviderBond: Balance = 100 * UNIT;
+	/// Share of every settlement paid to the feedback reward pool.
+	pub const ProtocolFee: Perbill = Perbill::from_percent(5);
+	/// The reward pool's id; its account receives the protocol fee.
+	pub const RewardPoolPalletId: PalletId = PalletId(*b"tmt/pool");
+	/// The reward pool account.
+	pub RewardPoolAccount: AccountId = RewardPoolPalletId::get().into_account_truncating();
+	/// Storage deposits: a base per record plus a price per byte.
+	pub const DepositBase: Balance = UNIT / 10;
+	/// Storage deposit per byte of a record.
+	pub const DepositPerByte: Balance = MILLI_UNIT;
+	/// The hold reason of model deposits.
+	pub const ModelDepositReason: RuntimeHoldReason =
+		RuntimeHoldReason::InferenceCredits(pallet_inference_credits::HoldReason::ModelDeposit);
+	/// The hold reason of delegation deposits.
+	pub const DelegationDepositReason: RuntimeHoldReason =
+		RuntimeHoldReason::InferenceCredits(pallet_inference_credits::HoldReason::DelegationDeposit);
+}
+
+/// Storage deposit of a record: `DepositBase + DepositPerByte × encoded size`.
+type StorageDeposit = LinearStoragePrice<DepositBase, DepositPerByte, Balance>;
+
+impl pallet_inference_credits::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type ModelConsideration =
+		HoldConsideration<AccountId, Balances, ModelDepositReason, StorageDeposit>;
+	type DelegationConsideration =
+		HoldConsideration<AccountId, Balances, DelegationDepositReason, StorageDeposit>;
+	type ProviderBond = ProviderBond;
+	type ProtocolFee = ProtocolFee;
+	type RewardPool = RewardPoolAccount;
+	/// No priority-staking pallet yet: every account has tier 0.
+	type Tiers = ();
+	type OffchainSignature = MultiSignature;
+	type SigningPublicKey = <MultiSignature as sp_runtime::traits::Verify>::Signer;
+	type MaxNameLen = ConstU32<64>;
+	type MaxEndpointLen = ConstU32<256>;
+	type MaxModelsPerProvider = ConstU32<32>;
+	type MaxEntriesPerSettlement = ConstU32<256>;
+	type WeightInfo = pallet_inference_credits::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = BenchmarkSigners;
+}
+
+/// Benchmark signers: ed25519 keys derived from the signer's index.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct BenchmarkSigners;
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_inference_credits::BenchmarkHelper<AccountId, MultiSignature> for BenchmarkSigners {
+	fn signer(index: u32) -> AccountId {
+		use sp_core::Pair;
+		use sp_runtime::traits::IdentifyAccount;
+		sp_runtime::MultiSigner::from(pair(index).public()).into_account()
+	}
+
+	fn sign(index: u32, message: &[u8]) -> MultiSignature {
+		use sp_core::Pair;
+		pair(index).sign(message).into()
+	}
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+fn pair(index: u32) -> sp_core::ed25519::Pair {
+	use sp_core::Pair;
+	let mut seed = [7u8; 32];
+	seed[..4].copy_from_slice(&index.to_le_bytes());
+	sp_core::ed25519::Pair::from_seed(&seed)
+}
