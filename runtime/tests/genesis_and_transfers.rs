@@ -1,43 +1,17 @@
 //! Runtime integration tests: the genesis presets build a working chain, and balance
 //! transfers behave as wallets expect on it.
 
-use frame_support::{
-	assert_noop, assert_ok,
-	traits::{fungible::Inspect, Get},
-};
-use serde_json::Value;
+use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+mod common;
+
+use common::chain_from_preset;
 use sp_keyring::Sr25519Keyring;
-use sp_runtime::{BuildStorage, DispatchError, TokenError};
+use sp_runtime::{DispatchError, TokenError};
 use tokenmeter_runtime::{
 	configs::inference_credits::RewardPoolAccount,
 	genesis_config_presets::{self, ENDOWMENT},
-	Balances, Grandpa, Runtime, RuntimeGenesisConfig, RuntimeOrigin, System, EXISTENTIAL_DEPOSIT,
-	UNIT, VERSION,
+	Balances, Grandpa, Runtime, RuntimeOrigin, System, EXISTENTIAL_DEPOSIT, UNIT, VERSION,
 };
-
-/// Merges a JSON patch into a base document the way the node applies a genesis preset.
-fn merge(base: &mut Value, patch: Value) {
-	match (base, patch) {
-		(Value::Object(base), Value::Object(patch)) => {
-			for (key, value) in patch {
-				merge(base.entry(key).or_insert(Value::Null), value);
-			}
-		}
-		(base, patch) => *base = patch,
-	}
-}
-
-/// The externalities of a chain started from the named preset.
-fn chain_from_preset(name: &str) -> sp_io::TestExternalities {
-	let patch = genesis_config_presets::get_preset(&name.into()).expect("preset exists");
-	let patch: Value = serde_json::from_slice(&patch).expect("preset is JSON");
-	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
-	merge(&mut config, patch);
-	let config: RuntimeGenesisConfig = serde_json::from_value(config).expect("valid genesis");
-	let mut ext: sp_io::TestExternalities = config.build_storage().unwrap().into();
-	ext.execute_with(|| System::set_block_number(1));
-	ext
-}
 
 #[test]
 fn runtime_identifies_as_tokenmeter() {

@@ -370,7 +370,9 @@ impl<T: Config> Pallet<T> {
 			cost: BalanceOf<T>,
 			entries: u32,
 		}
-		let mut groups: BTreeMap<(T::AccountId, Option<T::AccountId>), Group<T>> = BTreeMap::new();
+		// Keyed by (user, owner whose credits pay when the user spends an allowance).
+		type GroupKey<T> = (AccountIdOf<T>, Option<AccountIdOf<T>>);
+		let mut groups: BTreeMap<GroupKey<T>, Group<T>> = BTreeMap::new();
 		let mut model_rejections: BTreeMap<(T::AccountId, RejectReason), u32> = BTreeMap::new();
 		for entry in entries {
 			let rejection = match Models::<T>::get(entry.model) {
@@ -550,7 +552,8 @@ impl<T: Config> Pallet<T> {
 	/// - nothing was settled beyond the highest voucher cap of a (user, provider) pair;
 	/// - every provider holds its bond, and its models exist and name it;
 	/// - model ids are below the next id.
-	#[cfg(any(feature = "try-runtime", test))]
+	///
+	/// Always compiled, so that runtime tests can check it after every block.
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use sp_runtime::TryRuntimeError;
 		let credits_reason = HoldReason::Credits.into();

@@ -63,7 +63,7 @@ parameter_types! {
 }
 
 thread_local! {
-	static TIERS: RefCell<BTreeMap<AccountId, Tier>> = RefCell::new(BTreeMap::new());
+	static TIERS: RefCell<BTreeMap<AccountId, Tier>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 /// Tiers the tests set by hand.
