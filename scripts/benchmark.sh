@@ -34,9 +34,10 @@ log "building the runtime with runtime-benchmarks in $BENCH_TARGET_DIR"
 	cargo build --locked --release -p tokenmeter-runtime --features runtime-benchmarks)
 WASM="$BENCH_TARGET_DIR/release/wbuild/tokenmeter-runtime/tokenmeter_runtime.compact.compressed.wasm"
 
+cd "$REPO_ROOT"
 for pallet in "${PALLETS[@]}"; do
-	crate_dir="$REPO_ROOT/pallets/$(echo "${pallet#pallet_}" | tr _ -)"
-	log "benchmarking $pallet (steps $STEPS, repeat $REPEAT) -> ${crate_dir#"$REPO_ROOT"/}/src/weights.rs"
+	crate_dir="pallets/$(echo "${pallet#pallet_}" | tr _ -)"
+	log "benchmarking $pallet (steps $STEPS, repeat $REPEAT) -> $crate_dir/src/weights.rs"
 	"$NODE_BIN" benchmark pallet \
 		--runtime "$WASM" \
 		--genesis-builder runtime \
@@ -46,7 +47,7 @@ for pallet in "${PALLETS[@]}"; do
 		--steps "$STEPS" \
 		--repeat "$REPEAT" \
 		--heap-pages 4096 \
-		--template "$REPO_ROOT/scripts/frame-weight-template.hbs" \
+		--template scripts/frame-weight-template.hbs \
 		--output "$crate_dir/src/weights.rs"
 done
 log "weights regenerated; review the diff and run scripts/test.sh"

@@ -21,6 +21,19 @@ step "cargo fmt --check" cargo fmt --all -- --check
 # Clippy does not need the wasm runtime; skipping its build keeps clippy cheap.
 step "cargo clippy (warnings denied)" env SKIP_WASM_BUILD=1 \
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+# Each pallet's benchmarks, as tests against its mock runtime (debug profile, no wasm).
+bench_pallets=()
+for dir in pallets/*/; do
+	if [ -f "$dir/src/benchmarking.rs" ]; then
+		bench_pallets+=(-p "pallet-$(basename "$dir")")
+	fi
+done
+if [ ${#bench_pallets[@]} -gt 0 ]; then
+	step "clippy of the benchmarks" env SKIP_WASM_BUILD=1 cargo clippy --locked \
+		"${bench_pallets[@]}" --features runtime-benchmarks --all-targets -- -D warnings
+	step "benchmarks as tests" env SKIP_WASM_BUILD=1 cargo test --locked \
+		"${bench_pallets[@]}" --features runtime-benchmarks
+fi
 # Release profile, so the tests share compiled dependencies with the node build below.
 step "cargo test (workspace)" cargo test --locked --release --workspace
 step "release node build" build_node
