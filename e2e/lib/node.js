@@ -172,3 +172,25 @@ export function sendAndWaitInBlock(tx, signer, timeoutMs = 60_000) {
     }, (error) => finish(reject, error));
   });
 }
+
+/** Development accounts by name (`'Alice'` → `//Alice`), sr25519, keyed by lower-case name. */
+export async function devAccounts(...names) {
+  const { Keyring } = await import('@polkadot/keyring');
+  const { cryptoWaitReady } = await import('@polkadot/util-crypto');
+  await cryptoWaitReady();
+  const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
+  return Object.fromEntries(names.map((name) => [name.toLowerCase(), keyring.addFromUri(`//${name}`)]));
+}
+
+/** The fee the transaction whose `events` these are paid (`transactionPayment.TransactionFeePaid`). */
+export function feePaid(api, events) {
+  const paid = events.find(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event));
+  if (!paid) throw new Error('no transactionPayment.TransactionFeePaid event');
+  return paid.event.data.actualFee.toBigInt();
+}
+
+/** API views of the state just before and just after block `blockHash`. */
+export async function statesAround(api, blockHash) {
+  const header = await api.rpc.chain.getHeader(blockHash);
+  return { before: await api.at(header.parentHash), after: await api.at(blockHash) };
+}

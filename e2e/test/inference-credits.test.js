@@ -5,10 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { Keyring } from '@polkadot/keyring';
-import { cryptoWaitReady } from '@polkadot/util-crypto';
-
-import { sendAndWaitInBlock, startDevNode } from '../lib/node.js';
+import { devAccounts, feePaid, sendAndWaitInBlock, startDevNode, statesAround } from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
 const GATE = 500_000n * UNIT;
@@ -24,14 +21,10 @@ describe('inference credits', () => {
   const rpc = (method, params) => api._rpcCore.provider.send(method, params);
 
   before(async () => {
-    await cryptoWaitReady();
+    // Zoe is not a development account: she starts with nothing.
+    ({ alice, bob, charlie, zoe } = await devAccounts('Alice', 'Bob', 'Charlie', 'Zoe'));
     node = await startDevNode();
     api = node.api;
-    const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
-    alice = keyring.addFromUri('//Alice');
-    bob = keyring.addFromUri('//Bob');
-    charlie = keyring.addFromUri('//Charlie');
-    zoe = keyring.addFromUri('//Zoe'); // not a dev account: starts empty
   });
 
   after(async () => {
@@ -109,17 +102,14 @@ describe('inference credits', () => {
     assert.match(docs.join(' '), /not a registered provider/);
     assert.ok(!events.some(({ event }) => api.events.inferenceCredits.ModelRegistered.is(event)));
 
-    const header = await api.rpc.chain.getHeader(blockHash);
-    const before = await api.at(header.parentHash);
-    const afterBlock = await api.at(blockHash);
+    const { before, after: afterBlock } = await statesAround(api, blockHash);
     assert.equal((await afterBlock.query.inferenceCredits.nextModelId()).toNumber(), nextModelBefore);
     assert.ok((await afterBlock.query.inferenceCredits.providers(charlie.address)).isNone);
     assert.ok((await afterBlock.query.inferenceCredits.models(nextModelBefore)).isNone);
     const account = async (at) => (await at.query.system.account(charlie.address)).data;
     // Nothing held; only the fee of the failed call left Charlie's free balance.
     assert.equal((await account(afterBlock)).reserved.toBigInt(), (await account(before)).reserved.toBigInt());
-    const fee = events.find(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event))
-      .event.data.actualFee.toBigInt();
+    const fee = feePaid(api, events);
     assert.equal((await account(before)).free.toBigInt() - (await account(afterBlock)).free.toBigInt(), fee);
   });
 });

@@ -4,10 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { Keyring } from '@polkadot/keyring';
-import { cryptoWaitReady } from '@polkadot/util-crypto';
-
-import { sendAndWaitInBlock, startDevNode, waitForHead } from '../lib/node.js';
+import { devAccounts, feePaid, sendAndWaitInBlock, startDevNode, statesAround, waitForHead } from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
 
@@ -18,12 +15,9 @@ describe('dev node smoke test', () => {
   let bob;
 
   before(async () => {
-    await cryptoWaitReady();
+    ({ alice, bob } = await devAccounts('Alice', 'Bob'));
     node = await startDevNode();
     api = node.api;
-    const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
-    alice = keyring.addFromUri('//Alice');
-    bob = keyring.addFromUri('//Bob');
   });
 
   after(async () => {
@@ -69,15 +63,11 @@ describe('dev node smoke test', () => {
     assert.equal(value.toBigInt(), amount);
     assert.ok(events.some(({ event }) => api.events.system.ExtrinsicSuccess.is(event)));
 
-    const feeEvent = events.find(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event));
-    assert.ok(feeEvent, 'no transactionPayment.TransactionFeePaid event');
-    const fee = feeEvent.event.data.actualFee.toBigInt();
+    const fee = feePaid(api, events);
     assert.ok(fee > 0n);
 
     // Balances just before and just after the block that included the transfer.
-    const header = await api.rpc.chain.getHeader(blockHash);
-    const before = await api.at(header.parentHash);
-    const afterBlock = await api.at(blockHash);
+    const { before, after: afterBlock } = await statesAround(api, blockHash);
     const aliceBefore = (await before.query.system.account(alice.address)).data.free.toBigInt();
     const bobBefore = (await before.query.system.account(bob.address)).data.free.toBigInt();
     const aliceAfter = (await afterBlock.query.system.account(alice.address)).data.free.toBigInt();
@@ -102,11 +92,8 @@ describe('dev node smoke test', () => {
     assert.ok(dispatchError.isToken, `unexpected error kind: ${dispatchError.toString()}`);
     assert.equal(dispatchError.asToken.type, 'FundsUnavailable');
 
-    const feeEvent = events.find(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event));
-    const fee = feeEvent.event.data.actualFee.toBigInt();
-    const header = await api.rpc.chain.getHeader(blockHash);
-    const before = await api.at(header.parentHash);
-    const afterBlock = await api.at(blockHash);
+    const fee = feePaid(api, events);
+    const { before, after: afterBlock } = await statesAround(api, blockHash);
     const free = async (at, who) => (await at.query.system.account(who)).data.free.toBigInt();
     // Only the fee for the failed call left Bob; Alice received nothing.
     assert.equal(await free(afterBlock, alice.address), await free(before, alice.address));
