@@ -87,6 +87,13 @@ describe('inference credits', () => {
     assert.equal(await rpc('credits_quote', [model + 100, 1, 1]), null);
     const unknown = await rpc('credits_canAccess', [bob.address, model + 100, 1, 1]);
     assert.equal(unknown.reason, 'unknownModel');
+
+    // The same answers straight from the runtime API, as Polkadot.js decodes them.
+    const report = await api.call.inferenceCreditsApi.canAccess(zoe.address, model, 1000, 1000);
+    assert.equal(report.allowed.isTrue, false);
+    assert.ok(report.denied.unwrap().isBalanceBelowGate);
+    assert.equal(report.denied.unwrap().asBalanceBelowGate.required.toBigInt(), GATE);
+    assert.equal((await api.call.inferenceCreditsApi.creditBalance(bob.address)).toBigInt(), 100n * UNIT);
   });
 
   it('rejects a model registered by a non-provider with its module error and changes nothing', async () => {

@@ -10,8 +10,8 @@ use frame_support::{
 	ensure,
 	pallet_prelude::*,
 	traits::{
-		fungible::{Inspect, InspectHold, Mutate, MutateHold},
-		tokens::{DepositConsequence, Fortitude, Precision, Preservation, Provenance, Restriction},
+		fungible::{Inspect, InspectHold, MutateHold},
+		tokens::{DepositConsequence, Fortitude, Precision, Provenance, Restriction},
 		Consideration, Footprint,
 	},
 };
@@ -596,7 +596,3 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 }
-
-/// Keeps the imports honest when features change which items are used.
-#[allow(unused_imports)]
-use {Inspect as _, Mutate as _, Preservation as _};
