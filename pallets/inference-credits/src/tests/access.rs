@@ -106,9 +106,7 @@ fn unknown_and_retired_models_are_reported() {
 #[test]
 fn voucher_headroom_follows_settlement() {
 	run_test(|| {
-		register_provider(&alice());
-		let model = register_model(&alice(), AccessRule::Open);
-		deposit(&bob(), 10_000);
+		let model = open_model_and_funded_bob();
 		assert_eq!(InferenceCredits::can_access(&bob(), model, 1, 1).voucher_headroom, 0);
 		InferenceCredits::do_settle(
 			&alice(),

@@ -76,9 +76,7 @@ fn delegated_entry(cap: Balance, model: ModelId, tokens: u32) -> UsageEntryOf<Te
 #[test]
 fn a_delegate_spends_the_owners_credits_within_the_allowance() {
 	run_test(|| {
-		register_provider(&alice());
-		let model = register_model(&alice(), AccessRule::Open);
-		deposit(&bob(), 10_000);
+		let model = open_model_and_funded_bob();
 		assert_ok!(InferenceCredits::approve_delegate(
 			RuntimeOrigin::signed(bob()),
 			charlie(),
@@ -100,9 +98,7 @@ fn a_delegate_spends_the_owners_credits_within_the_allowance() {
 #[test]
 fn a_delegate_cannot_spend_beyond_the_allowance() {
 	run_test(|| {
-		register_provider(&alice());
-		let model = register_model(&alice(), AccessRule::Open);
-		deposit(&bob(), 10_000);
+		let model = open_model_and_funded_bob();
 		assert_ok!(InferenceCredits::approve_delegate(
 			RuntimeOrigin::signed(bob()),
 			charlie(),
@@ -134,9 +130,7 @@ fn a_delegate_cannot_spend_beyond_the_allowance() {
 #[test]
 fn a_delegate_cannot_spend_after_expiry_or_without_allowance() {
 	run_test(|| {
-		register_provider(&alice());
-		let model = register_model(&alice(), AccessRule::Open);
-		deposit(&bob(), 10_000);
+		let model = open_model_and_funded_bob();
 		// No allowance at all.
 		let summary =
 			InferenceCredits::do_settle(&alice(), vec![delegated_entry(5_000, model, 1_000)])

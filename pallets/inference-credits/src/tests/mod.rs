@@ -42,6 +42,15 @@ pub(crate) fn register_model(provider: &AccountId, access: AccessRule<Balance>) 
 	id
 }
 
+/// The common starting point of settlement tests: Alice provides an open model (2 per input
+/// token, 4 per output token) and Bob has deposited 10,000 credits. Returns the model.
+pub(crate) fn open_model_and_funded_bob() -> ModelId {
+	register_provider(&alice());
+	let model = register_model(&alice(), AccessRule::Open);
+	deposit(&bob(), 10_000);
+	model
+}
+
 pub(crate) fn deposit(who: &AccountId, amount: Balance) {
 	assert_ok!(InferenceCredits::deposit_credits(RuntimeOrigin::signed(who.clone()), amount));
 }

@@ -3,14 +3,6 @@ use crate::mock::*;
 use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
 use sp_keyring::Sr25519Keyring::{Bob, Charlie, Dave};
 
-/// Alice provides model 0 (2 per input token, 4 per output token); Bob deposits 10,000.
-fn setup() -> ModelId {
-	register_provider(&alice());
-	let model = register_model(&alice(), AccessRule::Open);
-	deposit(&bob(), 10_000);
-	model
-}
-
 fn issuance() -> Balance {
 	<Balances as Inspect<AccountId>>::total_issuance()
 }
@@ -18,7 +10,7 @@ fn issuance() -> Balance {
 #[test]
 fn settlement_pays_the_provider_and_the_pool() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		let provider_free = free(&alice());
 		let pool_free = free(&RewardPool::get());
 		let total = issuance();
@@ -72,7 +64,7 @@ fn cost_rounds_up_and_saturates() {
 #[test]
 fn several_entries_of_a_user_use_only_the_newest_voucher() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		let summary = InferenceCredits::do_settle(
 			&alice(),
 			vec![
@@ -90,7 +82,7 @@ fn several_entries_of_a_user_use_only_the_newest_voucher() {
 #[test]
 fn a_forged_newest_voucher_rejects_all_of_that_users_entries() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		deposit(&charlie(), 10_000);
 		// Charlie signs a voucher that claims to be Bob's, with a higher cap.
 		let mut forged = voucher(Bob, &alice(), 9_000);
@@ -119,7 +111,7 @@ fn a_forged_newest_voucher_rejects_all_of_that_users_entries() {
 #[test]
 fn a_replayed_voucher_gains_nothing() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		let v = voucher(Bob, &alice(), 500);
 		assert_eq!(
 			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 200, 0, v.clone())])
@@ -148,7 +140,7 @@ fn a_replayed_voucher_gains_nothing() {
 #[test]
 fn a_stale_voucher_after_a_newer_one_gains_nothing() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		let old = voucher(Bob, &alice(), 400);
 		let new = voucher(Bob, &alice(), 1_000);
 		assert_eq!(
@@ -173,7 +165,7 @@ fn a_stale_voucher_after_a_newer_one_gains_nothing() {
 #[test]
 fn usage_above_the_cap_is_charged_only_up_to_the_cap() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		let summary = InferenceCredits::do_settle(
 			&alice(),
 			vec![entry(Bob, model, 1_000, 0, voucher(Bob, &alice(), 700))],
@@ -192,7 +184,7 @@ fn usage_above_the_cap_is_charged_only_up_to_the_cap() {
 #[test]
 fn vouchers_for_another_provider_chain_or_time_settle_nothing() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		register_provider(&dave());
 		let for_dave = voucher(Bob, &dave(), 1_000);
 		let mut other_chain = voucher(Bob, &alice(), 1_000);
@@ -223,7 +215,7 @@ fn vouchers_for_another_provider_chain_or_time_settle_nothing() {
 #[test]
 fn settling_against_no_credit_pays_what_is_there() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		// Dave never deposited: nothing is charged, the shortfall is reported.
 		let summary = InferenceCredits::do_settle(
 			&alice(),
@@ -261,7 +253,7 @@ fn settling_against_no_credit_pays_what_is_there() {
 #[test]
 fn entries_for_bad_models_are_rejected_and_the_rest_settles() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		register_provider(&dave());
 		let daves_model = register_model(&dave(), AccessRule::Open);
 		let retired = register_model(&alice(), AccessRule::Open);
@@ -296,7 +288,7 @@ fn entries_for_bad_models_are_rejected_and_the_rest_settles() {
 #[test]
 fn settlement_by_an_unregistered_provider_fails_and_changes_nothing() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		assert_noop!(
 			InferenceCredits::do_settle(
 				&dave(),
@@ -310,7 +302,7 @@ fn settlement_by_an_unregistered_provider_fails_and_changes_nothing() {
 #[test]
 fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		// Empty the pool so that it no longer exists.
 		assert_ok!(<Balances as frame_support::traits::fungible::Mutate<AccountId>>::transfer(
 			&RewardPool::get(),
@@ -337,7 +329,7 @@ fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
 fn a_voucher_signed_with_polkadot_js_settles() {
 	use codec::Encode;
 	run_test(|| {
-		let model = setup();
+		let model = open_model_and_funded_bob();
 		let voucher = Voucher {
 			genesis_hash: genesis_hash(),
 			provider: alice(),
