@@ -3,7 +3,7 @@
 //! Every function checks everything first and writes storage last, so an error leaves no
 //! trace even outside a transactional layer.
 
-use crate::{pallet::*, types::*, SettlementSummary, TierInspect};
+use crate::{pallet::*, types::*, FreeAllowance, SettlementSummary, TierInspect};
 use alloc::{collections::BTreeMap, vec::Vec};
 use codec::Encode;
 use frame_support::{
@@ -274,11 +274,13 @@ impl<T: Config> Pallet<T> {
 		estimated_output: u32,
 	) -> AccessReport<BalanceOf<T>> {
 		let available_credit = Credits::<T>::get(user);
+		let free_allowance = T::FreeAllowance::allowance_left(user);
 		let tier = T::Tiers::tier_of(user);
 		let mut report = AccessReport {
 			allowed: false,
 			denied: None,
 			available_credit,
+			free_allowance,
 			estimated_cost: None,
 			voucher_headroom: Zero::zero(),
 			tier,
@@ -319,9 +321,9 @@ impl<T: Config> Pallet<T> {
 				return report;
 			}
 		}
-		if cost > available_credit {
-			report.denied =
-				Some(AccessDenied::NotEnoughCredit { required: cost, available: available_credit });
+		let available = available_credit.saturating_add(free_allowance);
+		if cost > available {
+			report.denied = Some(AccessDenied::NotEnoughCredit { required: cost, available });
 			return report;
 		}
 		report.allowed = true;
@@ -357,7 +359,9 @@ impl<T: Config> Pallet<T> {
 	/// is used and only its signature is checked: one signature check per user per
 	/// settlement. The group's cost is charged up to the voucher's headroom
 	/// (`cap − settled`), the delegate's allowance, and the payer's spendable credits, in
-	/// that order; each limit that bites is reported in an event.
+	/// that order; each limit that bites is reported in an event. A user's own usage is paid
+	/// out of their free staking allowance first ([`crate::FreeAllowance`]), without a
+	/// protocol fee; usage spent under a delegation never touches anyone's allowance.
 	pub(crate) fn do_settle(
 		provider: &T::AccountId,
 		entries: Vec<UsageEntryOf<T>>,
@@ -469,21 +473,30 @@ impl<T: Config> Pallet<T> {
 				delegation = Some(allowance);
 			}
 
+			// The user's own free allowance pays first; it is theirs alone, so a delegate
+			// spending an owner's credits does not use it.
+			let from_allowance = if on_behalf_of.is_none() && !owed.is_zero() {
+				T::FreeAllowance::spend_allowance(&user, provider, owed).min(owed)
+			} else {
+				Zero::zero()
+			};
+			let owed_credits = owed.saturating_sub(from_allowance);
 			let credits = Credits::<T>::get(&payer);
 			// Credits that also back a freeze (e.g. stake) cannot be spent.
 			let spendable = credits
 				.min(T::Currency::reducible_total_balance_on_hold(&payer, Fortitude::Polite));
-			let charged = owed.min(spendable);
-			if charged < owed {
+			let charged = owed_credits.min(spendable);
+			let paid = from_allowance.saturating_add(charged);
+			if paid < owed {
 				Self::deposit_event(Event::SettlementShortfall {
 					provider: provider.clone(),
 					user: user.clone(),
 					payer: payer.clone(),
 					owed,
-					paid: charged,
+					paid,
 				});
 			}
-			if charged.is_zero() {
+			if paid.is_zero() {
 				continue;
 			}
 
@@ -496,15 +509,17 @@ impl<T: Config> Pallet<T> {
 				fee = Zero::zero();
 			}
 			let reason = HoldReason::Credits.into();
-			T::Currency::transfer_on_hold(
-				&reason,
-				&payer,
-				provider,
-				charged.saturating_sub(fee),
-				Precision::Exact,
-				Restriction::Free,
-				Fortitude::Polite,
-			)?;
+			if !charged.is_zero() {
+				T::Currency::transfer_on_hold(
+					&reason,
+					&payer,
+					provider,
+					charged.saturating_sub(fee),
+					Precision::Exact,
+					Restriction::Free,
+					Fortitude::Polite,
+				)?;
+			}
 			if !fee.is_zero() {
 				T::Currency::transfer_on_hold(
 					&reason,
@@ -527,17 +542,19 @@ impl<T: Config> Pallet<T> {
 				allowance.remaining = allowance.remaining.saturating_sub(charged);
 				Delegations::<T>::insert(owner, &user, allowance);
 			}
-			ledger.settled = ledger.settled.saturating_add(charged);
+			ledger.settled = ledger.settled.saturating_add(paid);
 			ledger.cap = ledger.cap.max(cap);
 			VoucherLedgers::<T>::insert(&user, provider, ledger);
 
 			summary.charged = summary.charged.saturating_add(charged);
+			summary.from_allowance = summary.from_allowance.saturating_add(from_allowance);
 			summary.fees = summary.fees.saturating_add(fee);
 			Self::deposit_event(Event::UsageSettled {
 				provider: provider.clone(),
 				user,
 				payer,
 				charged,
+				from_allowance,
 				fee,
 				settled_total: ledger.settled,
 				cap: ledger.cap,

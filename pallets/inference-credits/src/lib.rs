@@ -5,6 +5,7 @@
 extern crate alloc;
 
 pub use pallet::*;
+pub use tokenmeter_primitives::{FreeAllowance, Tier, TierInspect};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -22,24 +23,13 @@ pub mod weights;
 use frame_support::weights::Weight;
 use sp_runtime::DispatchError;
 
-/// Reads a user's priority-staking tier, for models gated with `MinTier`. `()` reports tier 0
-/// for everyone (no staking pallet).
-pub trait TierInspect<AccountId> {
-	/// The tier of `who` (0: none).
-	fn tier_of(who: &AccountId) -> Tier;
-}
-
-impl<AccountId> TierInspect<AccountId> for () {
-	fn tier_of(_: &AccountId) -> Tier {
-		0
-	}
-}
-
 /// What a settlement did, in sum.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct SettlementSummary<Balance> {
 	/// Total taken from users' credits.
 	pub charged: Balance,
+	/// Total paid out of users' free staking allowances.
+	pub from_allowance: Balance,
 	/// The part of it paid to the reward pool as the protocol fee.
 	pub fees: Balance,
 	/// Entries that settled nothing (rejected).
@@ -133,6 +123,9 @@ pub mod pallet {
 
 		/// Where `MinTier` gates read a user's tier.
 		type Tiers: TierInspect<Self::AccountId>;
+
+		/// The free allowance that pays for a user's own usage before their credits do.
+		type FreeAllowance: FreeAllowance<Self::AccountId, BalanceOf<Self>>;
 
 		/// The signature of a voucher.
 		type OffchainSignature: Verify<Signer = Self::SigningPublicKey> + Parameter + MaxEncodedLen;
@@ -324,6 +317,8 @@ pub mod pallet {
 			payer: T::AccountId,
 			/// Taken from the payer's credits.
 			charged: BalanceOf<T>,
+			/// Paid out of the user's free staking allowance, before credits (no fee).
+			from_allowance: BalanceOf<T>,
 			/// The part of `charged` paid to the reward pool.
 			fee: BalanceOf<T>,
 			/// Settled for this (user, provider) pair so far.
@@ -376,7 +371,7 @@ pub mod pallet {
 			payer: T::AccountId,
 			/// What was owed.
 			owed: BalanceOf<T>,
-			/// What was paid.
+			/// What was paid, from the allowance and credits together.
 			paid: BalanceOf<T>,
 		},
 	}
@@ -568,6 +563,8 @@ impl<T: Config> SettleUsage<T::AccountId> for Pallet<T> {
 	}
 
 	fn settle_weight(entries: u32) -> Weight {
+		// At most one allowance spend per entry (one per user, in fact).
 		T::WeightInfo::settle(entries)
+			.saturating_add(T::FreeAllowance::spend_allowance_weight().saturating_mul(entries.into()))
 	}
 }

@@ -1,10 +1,15 @@
 //! A test runtime: System, Balances and this pallet, with real `MultiSignature` accounts so
 //! vouchers are signed exactly as wallets sign them.
 
-use crate::{self as pallet_inference_credits, HoldReason, Tier, TierInspect};
+use crate::{self as pallet_inference_credits, FreeAllowance, HoldReason, Tier, TierInspect};
 use frame_support::{
 	derive_impl, parameter_types,
-	traits::{fungible::HoldConsideration, ConstU128, ConstU32, LinearStoragePrice},
+	traits::{
+		fungible::{HoldConsideration, Mutate},
+		tokens::Preservation,
+		ConstU128, ConstU32, LinearStoragePrice,
+	},
+	weights::Weight,
 };
 #[cfg(feature = "runtime-benchmarks")]
 use sp_core::sr25519;
@@ -64,6 +69,40 @@ parameter_types! {
 
 thread_local! {
 	static TIERS: RefCell<BTreeMap<AccountId, Tier>> = const { RefCell::new(BTreeMap::new()) };
+	static ALLOWANCES: RefCell<BTreeMap<AccountId, Balance>> =
+		const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Free allowances the tests set by hand, paid to providers out of [`allowance_fund`].
+pub struct MockAllowance;
+impl MockAllowance {
+	pub fn set(who: &AccountId, amount: Balance) {
+		ALLOWANCES.with(|a| a.borrow_mut().insert(who.clone(), amount));
+	}
+}
+impl FreeAllowance<AccountId, Balance> for MockAllowance {
+	fn allowance_left(who: &AccountId) -> Balance {
+		ALLOWANCES.with(|a| a.borrow().get(who).copied().unwrap_or(0))
+	}
+	fn spend_allowance(who: &AccountId, provider: &AccountId, amount: Balance) -> Balance {
+		let spend = amount.min(Self::allowance_left(who));
+		if spend == 0 ||
+			Balances::transfer(&allowance_fund(), provider, spend, Preservation::Preserve)
+				.is_err()
+		{
+			return 0;
+		}
+		Self::set(who, Self::allowance_left(who) - spend);
+		spend
+	}
+	fn spend_allowance_weight() -> Weight {
+		Weight::zero()
+	}
+}
+
+/// The account free allowances are paid from.
+pub fn allowance_fund() -> AccountId {
+	AccountId::new([0xAA; 32])
 }
 
 /// Tiers the tests set by hand.
@@ -117,6 +156,7 @@ impl pallet_inference_credits::Config for Test {
 	type ProtocolFee = ProtocolFee;
 	type RewardPool = RewardPool;
 	type Tiers = MockTiers;
+	type FreeAllowance = MockAllowance;
 	type OffchainSignature = MultiSignature;
 	type SigningPublicKey = <MultiSignature as Verify>::Signer;
 	type MaxNameLen = ConstU32<32>;
@@ -163,6 +203,7 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 			(dave(), INITIAL_BALANCE),
 			(eve(), INITIAL_BALANCE),
 			(RewardPool::get(), ED),
+			(allowance_fund(), INITIAL_BALANCE),
 		],
 		..Default::default()
 	}
@@ -172,6 +213,7 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	ext.execute_with(|| {
 		System::set_block_number(1);
 		TIERS.with(|t| t.borrow_mut().clear());
+		ALLOWANCES.with(|a| a.borrow_mut().clear());
 	});
 	ext
 }

@@ -1,6 +1,6 @@
 //! Records the pallet stores and exchanges, and their `*Of<T>` aliases.
 
-use crate::Config;
+use crate::{Config, Tier};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{pallet_prelude::BoundedVec, traits::fungible::Inspect};
 use frame_system::pallet_prelude::BlockNumberFor;
@@ -56,8 +56,6 @@ pub type EndpointOf<T> = BoundedVec<u8, <T as Config>::MaxEndpointLen>;
 
 /// Identifies a model. Ids are assigned in order and never reused.
 pub type ModelId = u32;
-/// A priority-staking tier; 0 means no tier.
-pub type Tier = u8;
 
 /// Who may use a model.
 #[derive(
@@ -264,11 +262,11 @@ pub enum AccessDenied<Balance> {
 		/// The user's tier.
 		tier: Tier,
 	},
-	/// The estimated cost exceeds the user's credits.
+	/// The estimated cost exceeds the user's credits and free allowance together.
 	NotEnoughCredit {
 		/// Estimated cost of the request.
 		required: Balance,
-		/// Credits available.
+		/// Credits and free allowance available.
 		available: Balance,
 	},
 }
@@ -293,6 +291,8 @@ pub struct AccessReport<Balance> {
 	pub denied: Option<AccessDenied<Balance>>,
 	/// The user's deposited credits not yet spent.
 	pub available_credit: Balance,
+	/// What is left of the user's free staking allowance this epoch; it pays before credits.
+	pub free_allowance: Balance,
 	/// The estimated cost of the request, if the model exists.
 	pub estimated_cost: Option<Balance>,
 	/// What the newest voucher settled with this model's provider still allows

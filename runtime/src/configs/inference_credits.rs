@@ -45,6 +45,7 @@ impl pallet_inference_credits::Config for Runtime {
 	type RewardPool = RewardPoolAccount;
 	/// No priority-staking pallet yet: every account has tier 0.
 	type Tiers = ();
+	type FreeAllowance = ();
 	type OffchainSignature = MultiSignature;
 	type SigningPublicKey = <MultiSignature as sp_runtime::traits::Verify>::Signer;
 	type MaxNameLen = ConstU32<64>;

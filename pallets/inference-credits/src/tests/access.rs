@@ -118,3 +118,23 @@ fn voucher_headroom_follows_settlement() {
 		assert_eq!(report.available_credit, 9_800);
 	});
 }
+
+#[test]
+fn the_free_allowance_counts_as_available() {
+	run_test(|| {
+		register_provider(&alice());
+		let model = register_model(&alice(), AccessRule::Open);
+		MockAllowance::set(&bob(), 250);
+		deposit(&bob(), 250);
+		// 100 input + 100 output tokens cost 600; 500 is available.
+		let report = InferenceCredits::can_access(&bob(), model, 100, 100);
+		assert_eq!(report.free_allowance, 250);
+		assert_eq!(report.available_credit, 250);
+		assert_eq!(
+			report.denied,
+			Some(AccessDenied::NotEnoughCredit { required: 600, available: 500 })
+		);
+		MockAllowance::set(&bob(), 350);
+		assert!(InferenceCredits::can_access(&bob(), model, 100, 100).allowed);
+	});
+}

@@ -20,7 +20,7 @@ fn settlement_pays_the_provider_and_the_pool() {
 			vec![entry(Bob, model, 100, 50, voucher(Bob, &alice(), 1_000))],
 		)
 		.unwrap();
-		assert_eq!(summary, SettlementSummary { charged: 400, fees: 40, rejected_entries: 0 });
+		assert_eq!(summary, SettlementSummary { charged: 400, from_allowance: 0, fees: 40, rejected_entries: 0 });
 		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_600);
 		assert_eq!(held(HoldReason::Credits, &bob()), 9_600);
 		assert_eq!(free(&alice()), provider_free + 360);
@@ -36,6 +36,7 @@ fn settlement_pays_the_provider_and_the_pool() {
 				user: bob(),
 				payer: bob(),
 				charged: 400,
+				from_allowance: 0,
 				fee: 40,
 				settled_total: 400,
 				cap: 1_000,
@@ -360,4 +361,89 @@ fn a_voucher_signed_with_polkadot_js_settles() {
 fn hex_literal(s: &str) -> Vec<u8> {
 	let s: String = s.split_whitespace().collect();
 	(0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+#[test]
+fn the_free_allowance_pays_first_without_a_fee() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		MockAllowance::set(&bob(), 150);
+		let provider_free = free(&alice());
+		let pool_free = free(&RewardPool::get());
+		let fund_free = free(&allowance_fund());
+		let total = issuance();
+		// Costs 400: 150 from the allowance, 250 from credits (fee 10% of 250 = 25).
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, 100, 50, voucher(Bob, &alice(), 1_000))],
+		)
+		.unwrap();
+		assert_eq!(
+			summary,
+			SettlementSummary { charged: 250, from_allowance: 150, fees: 25, rejected_entries: 0 }
+		);
+		assert_eq!(MockAllowance::allowance_left(&bob()), 0);
+		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_750);
+		assert_eq!(free(&allowance_fund()), fund_free - 150);
+		assert_eq!(free(&alice()), provider_free + 150 + 225);
+		assert_eq!(free(&RewardPool::get()), pool_free + 25);
+		assert_eq!(issuance(), total);
+		assert_eq!(VoucherLedgers::<Test>::get(bob(), alice()).settled, 400);
+		System::assert_last_event(
+			Event::UsageSettled {
+				provider: alice(),
+				user: bob(),
+				payer: bob(),
+				charged: 250,
+				from_allowance: 150,
+				fee: 25,
+				settled_total: 400,
+				cap: 1_000,
+			}
+			.into(),
+		);
+	});
+}
+
+#[test]
+fn usage_within_the_allowance_needs_no_credits_and_stays_under_the_cap() {
+	run_test(|| {
+		register_provider(&alice());
+		let model = register_model(&alice(), AccessRule::Open);
+		// Charlie has no credits at all, only an allowance.
+		MockAllowance::set(&charlie(), 10_000);
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Charlie, model, 100, 50, voucher(Charlie, &alice(), 300))],
+		)
+		.unwrap();
+		// The voucher cap still bounds what the allowance pays.
+		assert_eq!(summary.from_allowance, 300);
+		assert_eq!(summary.charged, 0);
+		assert_eq!(MockAllowance::allowance_left(&charlie()), 9_700);
+		assert_eq!(VoucherLedgers::<Test>::get(charlie(), alice()).settled, 300);
+		assert_eq!(InferenceCredits::credit_balance(&charlie()), 0);
+	});
+}
+
+#[test]
+fn a_delegate_never_spends_an_allowance() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		assert_ok!(InferenceCredits::approve_delegate(
+			RuntimeOrigin::signed(bob()),
+			charlie(),
+			1_000,
+			50
+		));
+		MockAllowance::set(&bob(), 500);
+		MockAllowance::set(&charlie(), 500);
+		let mut e = entry(Charlie, model, 100, 0, voucher(Charlie, &alice(), 1_000));
+		e.on_behalf_of = Some(bob());
+		let summary = InferenceCredits::do_settle(&alice(), vec![e]).unwrap();
+		assert_eq!(summary.charged, 200);
+		assert_eq!(summary.from_allowance, 0);
+		assert_eq!(MockAllowance::allowance_left(&bob()), 500);
+		assert_eq!(MockAllowance::allowance_left(&charlie()), 500);
+	});
 }
