@@ -564,7 +564,8 @@ impl<T: Config> SettleUsage<T::AccountId> for Pallet<T> {
 
 	fn settle_weight(entries: u32) -> Weight {
 		// At most one allowance spend per entry (one per user, in fact).
-		T::WeightInfo::settle(entries)
-			.saturating_add(T::FreeAllowance::spend_allowance_weight().saturating_mul(entries.into()))
+		T::WeightInfo::settle(entries).saturating_add(
+			T::FreeAllowance::spend_allowance_weight().saturating_mul(entries.into()),
+		)
 	}
 }

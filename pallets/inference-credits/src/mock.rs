@@ -86,8 +86,8 @@ impl FreeAllowance<AccountId, Balance> for MockAllowance {
 	}
 	fn spend_allowance(who: &AccountId, provider: &AccountId, amount: Balance) -> Balance {
 		let spend = amount.min(Self::allowance_left(who));
-		if spend == 0 ||
-			Balances::transfer(&allowance_fund(), provider, spend, Preservation::Preserve)
+		if spend == 0
+			|| Balances::transfer(&allowance_fund(), provider, spend, Preservation::Preserve)
 				.is_err()
 		{
 			return 0;

@@ -20,7 +20,10 @@ fn settlement_pays_the_provider_and_the_pool() {
 			vec![entry(Bob, model, 100, 50, voucher(Bob, &alice(), 1_000))],
 		)
 		.unwrap();
-		assert_eq!(summary, SettlementSummary { charged: 400, from_allowance: 0, fees: 40, rejected_entries: 0 });
+		assert_eq!(
+			summary,
+			SettlementSummary { charged: 400, from_allowance: 0, fees: 40, rejected_entries: 0 }
+		);
 		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_600);
 		assert_eq!(held(HoldReason::Credits, &bob()), 9_600);
 		assert_eq!(free(&alice()), provider_free + 360);
