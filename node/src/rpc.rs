@@ -1,17 +1,19 @@
 //! The node's JSON-RPC extensions beyond the standard Substrate ones: account nonces
 //! (`system_accountNextIndex`), fee queries (`payment_queryInfo`, ...) and the inference
-//! credits queries (`credits_canAccess`, `credits_quote`, `credits_balance`).
+//! credits queries (`credits_canAccess`, `credits_quote`, `credits_balance`) and the
+//! priority staking queries (`priority_of`, `priority_tiers`).
 
 pub mod credits;
+pub mod priority;
 
 use std::sync::Arc;
 
-use jsonrpsee::RpcModule;
+use jsonrpsee::{types::ErrorObjectOwned, RpcModule};
 use sc_transaction_pool_api::TransactionPool;
 use sp_api::ProvideRuntimeApi;
 use sp_block_builder::BlockBuilder;
 use sp_blockchain::{Error as BlockChainError, HeaderBackend, HeaderMetadata};
-use tokenmeter_runtime::{opaque::Block, AccountId, Balance, Nonce};
+use tokenmeter_runtime::{opaque::Block, AccountId, Balance, BlockNumber, Nonce};
 
 /// What the RPC extensions need from the node.
 pub struct FullDeps<C, P> {
@@ -36,10 +38,17 @@ where
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: BlockBuilder<Block>,
 	C::Api: pallet_inference_credits::runtime_api::InferenceCreditsApi<Block, AccountId, Balance>,
+	C::Api: pallet_priority_staking::runtime_api::PriorityStakingApi<
+		Block,
+		AccountId,
+		Balance,
+		BlockNumber,
+	>,
 	P: TransactionPool + 'static,
 {
 	use credits::CreditsApiServer;
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
+	use priority::PriorityApiServer;
 	use substrate_frame_rpc_system::{System, SystemApiServer};
 
 	let mut module = RpcModule::new(());
@@ -47,7 +56,13 @@ where
 
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
 	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
-	module.merge(credits::Credits::new(client).into_rpc())?;
+	module.merge(credits::Credits::new(client.clone()).into_rpc())?;
+	module.merge(priority::Priority::new(client).into_rpc())?;
 
 	Ok(module)
+}
+
+/// A runtime API call failed (e.g. the block is unknown or pruned).
+pub(crate) fn runtime_error(error: impl std::fmt::Display) -> ErrorObjectOwned {
+	ErrorObjectOwned::owned(1, "runtime API call failed", Some(error.to_string()))
 }

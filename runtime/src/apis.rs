@@ -17,10 +17,12 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, Executive, Grandpa, InferenceCredits, InherentDataExt, Nonce,
-	Runtime, RuntimeCall, RuntimeGenesisConfig, System, TransactionPayment, VERSION,
+	AccountId, Aura, Balance, Block, BlockNumber, Executive, Grandpa, InferenceCredits,
+	InherentDataExt, Nonce, PriorityStaking, Runtime, RuntimeCall, RuntimeGenesisConfig, System,
+	TransactionPayment, VERSION,
 };
 use pallet_inference_credits::{AccessReport, ModelId};
+use pallet_priority_staking::{PriorityInfo, TierInfo};
 
 impl_runtime_apis! {
 	impl sp_api::Core<Block> for Runtime {
@@ -222,6 +224,16 @@ impl_runtime_apis! {
 
 		fn credit_balance(user: AccountId) -> Balance {
 			InferenceCredits::credit_balance(&user)
+		}
+	}
+
+	impl pallet_priority_staking::runtime_api::PriorityStakingApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn priority_of(who: AccountId) -> PriorityInfo<Balance, BlockNumber> {
+			PriorityStaking::priority_of(&who)
+		}
+
+		fn tiers() -> Vec<TierInfo<Balance>> {
+			pallet_priority_staking::Tiers::<Runtime>::get().into_inner()
 		}
 	}
 

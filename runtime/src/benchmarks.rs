@@ -5,6 +5,7 @@ frame_benchmarking::define_benchmarks!(
 	[frame_system, SystemBench::<Runtime>]
 	[pallet_balances, Balances]
 	[pallet_inference_credits, InferenceCredits]
+	[pallet_priority_staking, PriorityStaking]
 );
 
 impl frame_system_benchmarking::Config for crate::Runtime {}

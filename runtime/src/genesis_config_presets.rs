@@ -2,11 +2,13 @@
 //! Bob) genesis configurations, as JSON patches over the default genesis.
 
 use crate::{
-	configs::inference_credits::RewardPoolAccount, AccountId, BalancesConfig, RuntimeGenesisConfig,
+	configs::{inference_credits::RewardPoolAccount, priority_staking::AllowanceFundAccount},
+	AccountId, Balance, BalancesConfig, BlockNumber, PriorityStakingConfig, RuntimeGenesisConfig,
 	SudoConfig, EXISTENTIAL_DEPOSIT, UNIT,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
+use pallet_priority_staking::{StakingParams, TierInfo};
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -16,11 +18,36 @@ use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
 /// What each endowed development account starts with: one million TMT.
 pub const ENDOWMENT: crate::Balance = 1_000_000 * UNIT;
 
-/// A genesis with the given validators, endowed accounts and sudo key.
+/// What the free allowance fund starts with: one hundred thousand TMT.
+pub const ALLOWANCE_FUND: Balance = 100_000 * UNIT;
+
+/// The priority tiers of both presets.
+pub fn priority_tiers() -> Vec<TierInfo<Balance>> {
+	let tier = |min_stake, priority_weight, rate_limit, free_allowance| TierInfo {
+		min_stake,
+		priority_weight,
+		rate_limit,
+		free_allowance,
+	};
+	vec![
+		tier(100 * UNIT, 1, 60, UNIT),
+		tier(1_000 * UNIT, 5, 300, 10 * UNIT),
+		tier(10_000 * UNIT, 20, 1_200, 100 * UNIT),
+	]
+}
+
+/// Short staking periods for trying things out on a dev node: a 5-block (30 s) warm-up, a
+/// 10-block (1 min) unbonding period and 100-block (10 min) epochs.
+pub const DEV_STAKING_PARAMS: StakingParams<BlockNumber> =
+	StakingParams { warm_up: 5, unbonding_period: 10, epoch_length: 100 };
+
+/// A genesis with the given validators, endowed accounts and sudo key; `staking` overrides
+/// the pallet's default staking periods.
 fn tokenmeter_genesis(
 	initial_authorities: Vec<(AuraId, GrandpaId)>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
+	staking: Option<StakingParams<BlockNumber>>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -30,7 +57,10 @@ fn tokenmeter_genesis(
 				.map(|account| (account, ENDOWMENT))
 				// The reward pool must exist to receive fees smaller than the existential
 				// deposit.
-				.chain([(RewardPoolAccount::get(), EXISTENTIAL_DEPOSIT)])
+				.chain([
+					(RewardPoolAccount::get(), EXISTENTIAL_DEPOSIT),
+					(AllowanceFundAccount::get(), ALLOWANCE_FUND),
+				])
 				.collect::<Vec<_>>(),
 		},
 		aura: pallet_aura::GenesisConfig {
@@ -40,6 +70,7 @@ fn tokenmeter_genesis(
 			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
+		priority_staking: PriorityStakingConfig { tiers: priority_tiers(), params: staking },
 	})
 }
 
@@ -48,16 +79,19 @@ fn authority_keys(sr: Sr25519Keyring, ed: Ed25519Keyring) -> (AuraId, GrandpaId)
 	(sr.public().into(), ed.public().into())
 }
 
-/// One validator (Alice), the well-known accounts endowed, Alice as sudo.
+/// One validator (Alice), the well-known accounts endowed, Alice as sudo, short staking
+/// periods.
 pub fn development_config_genesis() -> Value {
 	tokenmeter_genesis(
 		vec![authority_keys(Sr25519Keyring::Alice, Ed25519Keyring::Alice)],
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect::<Vec<_>>(),
 		Sr25519Keyring::Alice.to_account_id(),
+		Some(DEV_STAKING_PARAMS),
 	)
 }
 
-/// Two validators (Alice and Bob), the well-known accounts endowed, Alice as sudo.
+/// Two validators (Alice and Bob), the well-known accounts endowed, Alice as sudo, the
+/// pallet's default staking periods (one-hour warm-up, one-day unbonding and epochs).
 pub fn local_config_genesis() -> Value {
 	tokenmeter_genesis(
 		vec![
@@ -66,6 +100,7 @@ pub fn local_config_genesis() -> Value {
 		],
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect::<Vec<_>>(),
 		Sr25519Keyring::Alice.to_account_id(),
+		None,
 	)
 }
 

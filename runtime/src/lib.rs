@@ -210,4 +210,8 @@ mod runtime {
 	/// Token-gated inference: providers, models, credits, vouchers, settlement.
 	#[runtime::pallet_index(10)]
 	pub type InferenceCredits = pallet_inference_credits;
+
+	/// Priority staking: stake for a tier with priority, rate limits and a free allowance.
+	#[runtime::pallet_index(11)]
+	pub type PriorityStaking = pallet_priority_staking;
 }

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use jsonrpsee::{core::RpcResult, proc_macros::rpc, types::ErrorObjectOwned};
+use super::runtime_error;
+use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 use pallet_inference_credits::{
 	runtime_api::InferenceCreditsApi, AccessDenied, AccessReport, ModelId,
 };
@@ -29,6 +30,8 @@ pub struct AccessAnswer {
 	pub actual: Option<String>,
 	/// The user's unspent credits.
 	pub available_credit: String,
+	/// What is left of the user's free staking allowance this epoch (paid before credits).
+	pub free_allowance: String,
 	/// The estimated cost of the request, if the model exists.
 	pub estimated_cost: Option<String>,
 	/// `cap − settled` of the newest voucher settled with the model's provider.
@@ -59,6 +62,7 @@ impl From<AccessReport<Balance>> for AccessAnswer {
 			required,
 			actual,
 			available_credit: report.available_credit.to_string(),
+			free_allowance: report.free_allowance.to_string(),
 			estimated_cost: report.estimated_cost.map(|c| c.to_string()),
 			voucher_headroom: report.voucher_headroom.to_string(),
 			tier: report.tier,
@@ -106,11 +110,6 @@ impl<C> Credits<C> {
 	pub fn new(client: Arc<C>) -> Self {
 		Self { client }
 	}
-}
-
-/// A runtime API call failed (e.g. the block is unknown or pruned).
-fn runtime_error(error: impl std::fmt::Display) -> ErrorObjectOwned {
-	ErrorObjectOwned::owned(1, "runtime API call failed", Some(error.to_string()))
 }
 
 impl<C> CreditsApiServer for Credits<C>

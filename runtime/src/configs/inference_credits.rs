@@ -7,7 +7,9 @@ use frame_support::{
 };
 use sp_runtime::{traits::AccountIdConversion, MultiSignature, Perbill};
 
-use crate::{AccountId, Balance, Balances, Runtime, RuntimeHoldReason, MILLI_UNIT, UNIT};
+use crate::{
+	AccountId, Balance, Balances, PriorityStaking, Runtime, RuntimeHoldReason, MILLI_UNIT, UNIT,
+};
 
 parameter_types! {
 	/// What a provider holds while registered.
@@ -43,9 +45,8 @@ impl pallet_inference_credits::Config for Runtime {
 	type ProviderBond = ProviderBond;
 	type ProtocolFee = ProtocolFee;
 	type RewardPool = RewardPoolAccount;
-	/// No priority-staking pallet yet: every account has tier 0.
-	type Tiers = ();
-	type FreeAllowance = ();
+	type Tiers = PriorityStaking;
+	type FreeAllowance = PriorityStaking;
 	type OffchainSignature = MultiSignature;
 	type SigningPublicKey = <MultiSignature as sp_runtime::traits::Verify>::Signer;
 	type MaxNameLen = ConstU32<64>;

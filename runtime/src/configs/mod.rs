@@ -2,6 +2,7 @@
 //! themselves are composed in `lib.rs`.
 
 pub mod inference_credits;
+pub mod priority_staking;
 
 use frame_support::{
 	derive_impl,
