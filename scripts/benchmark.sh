@@ -8,6 +8,10 @@
 # 1. Builds the runtime with `--features runtime-benchmarks` in its own target directory
 #    ($BENCH_TARGET_DIR, default ~/.cache/tokenmeter/bench-target), so everyday builds stay
 #    incremental.
+#    `--min-duration 0` keeps every benchmark to steps × repeat samples: by default the CLI
+#    repeats a fast benchmark for 10 s, and the median-slopes analysis of a fast benchmark
+#    with a component (hundreds of thousands of samples, compared pairwise) then exhausts the
+#    machine's memory.
 # 2. Builds the node as usual and runs `tokenmeter-node benchmark pallet` on that runtime's
 #    wasm, writing each pallet's src/weights.rs through scripts/frame-weight-template.hbs.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -46,6 +50,7 @@ for pallet in "${PALLETS[@]}"; do
 		--extrinsic '*' \
 		--steps "$STEPS" \
 		--repeat "$REPEAT" \
+		--min-duration 0 \
 		--heap-pages 4096 \
 		--template scripts/frame-weight-template.hbs \
 		--output "$crate_dir/src/weights.rs"

@@ -4,32 +4,25 @@
 
 mod common;
 
-use codec::Encode;
-use common::chain_from_preset;
+use common::{chain_from_preset, provide_model, signed_voucher};
 use frame_support::{
 	assert_noop, assert_ok,
 	traits::fungible::{Inspect, InspectHold},
 };
-use pallet_inference_credits::{
-	AccessDenied, AccessRule, Error, SettleUsage, SignedVoucher, UsageEntry, Voucher,
-};
-use sp_core::Pair;
+use pallet_inference_credits::{AccessDenied, AccessRule, Error, SettleUsage, UsageEntry};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
-use sp_runtime::MultiSignature;
 use tokenmeter_runtime::{
 	configs::inference_credits::{ProviderBond, RewardPoolAccount},
-	Balances, InferenceCredits, Runtime, RuntimeOrigin, System, MILLI_UNIT, UNIT,
+	Balances, InferenceCredits, Runtime, RuntimeOrigin, MILLI_UNIT, UNIT,
 };
 
 #[test]
 fn a_provider_is_paid_for_vouched_usage_minus_the_protocol_fee() {
 	chain_from_preset("development").execute_with(|| {
 		let (alice, bob) = (Alice.to_account_id(), Bob.to_account_id());
-		assert_ok!(InferenceCredits::register_provider(
-			RuntimeOrigin::signed(alice.clone()),
-			b"Alice AI".to_vec().try_into().unwrap(),
-			b"https://alice.example".to_vec().try_into().unwrap(),
-		));
+		// 1 mTMT per 1k input tokens, 3 mTMT per 1k output tokens, gated at 1,000 TMT owned.
+		let model =
+			provide_model(&alice, MILLI_UNIT, 3 * MILLI_UNIT, AccessRule::MinBalance(1_000 * UNIT));
 		assert_eq!(
 			Balances::balance_on_hold(
 				&pallet_inference_credits::HoldReason::ProviderBond.into(),
@@ -37,34 +30,19 @@ fn a_provider_is_paid_for_vouched_usage_minus_the_protocol_fee() {
 			),
 			ProviderBond::get()
 		);
-		// 1 mTMT per 1k input tokens, 3 mTMT per 1k output tokens, gated at 1,000 TMT owned.
-		assert_ok!(InferenceCredits::register_model(
-			RuntimeOrigin::signed(alice.clone()),
-			b"llm".to_vec().try_into().unwrap(),
-			MILLI_UNIT,
-			3 * MILLI_UNIT,
-			AccessRule::MinBalance(1_000 * UNIT),
-		));
 		assert_ok!(InferenceCredits::deposit_credits(
 			RuntimeOrigin::signed(bob.clone()),
 			10 * UNIT
 		));
-		assert!(InferenceCredits::can_access(&bob, 0, 1_000, 1_000).allowed);
+		assert!(InferenceCredits::can_access(&bob, model, 1_000, 1_000).allowed);
 
-		let voucher = Voucher {
-			genesis_hash: System::block_hash(0),
-			provider: alice.clone(),
-			cap: UNIT,
-			expiry: 1_000,
-		};
-		let signature = MultiSignature::from(Bob.pair().sign(&voucher.encode()));
 		let entry = UsageEntry {
 			user: bob.clone(),
 			on_behalf_of: None,
-			model: 0,
+			model,
 			input_tokens: 1_000_000,
 			output_tokens: 100_000,
-			voucher: SignedVoucher { voucher, signature },
+			voucher: signed_voucher(Bob, &alice, UNIT),
 		};
 		let (alice_free, pool_free, issuance) = (
 			Balances::balance(&alice),

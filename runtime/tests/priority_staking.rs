@@ -5,23 +5,17 @@
 mod common;
 
 use codec::Encode;
-use common::chain_from_preset;
+use common::{chain_from_preset, provide_model, signed_voucher};
 use frame_support::{
 	assert_ok,
 	dispatch::GetDispatchInfo,
 	traits::{fungible::Inspect, fungible::InspectFreeze},
 };
-use pallet_inference_credits::{
-	AccessDenied, AccessRule, SettleUsage, SignedVoucher, UsageEntry, Voucher,
-};
+use pallet_inference_credits::{AccessDenied, AccessRule, SettleUsage, UsageEntry};
 use pallet_priority_staking::{FreeAllowance, TierInspect};
 use pallet_transaction_payment::OnChargeTransaction;
-use sp_core::Pair;
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Dave};
-use sp_runtime::{
-	transaction_validity::{InvalidTransaction, TransactionValidityError},
-	MultiSignature,
-};
+use sp_runtime::transaction_validity::{InvalidTransaction, TransactionValidityError};
 use tokenmeter_runtime::{
 	configs::{inference_credits::RewardPoolAccount, priority_staking::AllowanceFundAccount},
 	genesis_config_presets::{ALLOWANCE_FUND, DEV_STAKING_PARAMS, ENDOWMENT},
@@ -101,19 +95,8 @@ fn frozen_stake_pays_fees_only_as_the_freeze_rules_allow() {
 fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 	chain_from_preset("development").execute_with(|| {
 		let (alice, bob) = (Alice.to_account_id(), Bob.to_account_id());
-		assert_ok!(InferenceCredits::register_provider(
-			RuntimeOrigin::signed(alice.clone()),
-			b"Alice AI".to_vec().try_into().unwrap(),
-			b"https://alice.example".to_vec().try_into().unwrap(),
-		));
 		// 1 TMT per 1k input tokens, for tier 2 and up.
-		assert_ok!(InferenceCredits::register_model(
-			RuntimeOrigin::signed(alice.clone()),
-			b"llm".to_vec().try_into().unwrap(),
-			UNIT,
-			0,
-			AccessRule::MinTier(2),
-		));
+		let model = provide_model(&alice, UNIT, 0, AccessRule::MinTier(2));
 		assert_ok!(InferenceCredits::deposit_credits(
 			RuntimeOrigin::signed(bob.clone()),
 			100 * UNIT
@@ -122,30 +105,24 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 		// Tier 2 takes 1,000 TMT; it counts only after the 5-block warm-up.
 		assert_ok!(PriorityStaking::stake(RuntimeOrigin::signed(bob.clone()), 1_000 * UNIT));
 		assert_eq!(
-			InferenceCredits::can_access(&bob, 0, 1_000, 0).denied,
+			InferenceCredits::can_access(&bob, model, 1_000, 0).denied,
 			Some(AccessDenied::TierBelowGate { required: 2, tier: 0 })
 		);
 		System::set_block_number(1 + DEV_STAKING_PARAMS.warm_up);
 		assert_eq!(PriorityStaking::tier_of(&bob), 2);
-		let report = InferenceCredits::can_access(&bob, 0, 1_000, 0);
+		let report = InferenceCredits::can_access(&bob, model, 1_000, 0);
 		assert!(report.allowed);
 		assert_eq!(report.free_allowance, 10 * UNIT);
 
 		// 15k input tokens cost 15 TMT: 10 from the allowance, 5 from credits (5% fee).
-		let voucher = Voucher {
-			genesis_hash: System::block_hash(0),
-			provider: alice.clone(),
-			cap: 1_000 * UNIT,
-			expiry: 1_000,
-		};
-		let signature = MultiSignature::from(Bob.pair().sign(&voucher.encode()));
+		let voucher = signed_voucher(Bob, &alice, 1_000 * UNIT);
 		let entry = |input_tokens| UsageEntry {
 			user: bob.clone(),
 			on_behalf_of: None,
-			model: 0,
+			model,
 			input_tokens,
 			output_tokens: 0,
-			voucher: SignedVoucher { voucher: voucher.clone(), signature: signature.clone() },
+			voucher: voucher.clone(),
 		};
 		let (alice_free, pool_free, fund_free, issuance) = (
 			Balances::balance(&alice),

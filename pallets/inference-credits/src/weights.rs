@@ -22,6 +22,8 @@
 //! 50
 //! --repeat
 //! 20
+//! --min-duration
+//! 0
 //! --heap-pages
 //! 4096
 //! --template
@@ -60,20 +62,20 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	fn register_provider() -> Weight {
-		// Proof size, measured: `6`
+		// Proof size, measured: `42`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 44_576_000 picoseconds.
-		Weight::from_parts(47_340_000, 3982)
+		// Minimum execution time: 48_463_000 picoseconds.
+		Weight::from_parts(49_644_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `InferenceCredits::Providers` (r:1 w:1)
 	/// Proof: `InferenceCredits::Providers` (`max_values`: None, `max_size`: Some(517), added: 2992, mode: `MaxEncodedLen`)
 	fn update_provider() -> Weight {
-		// Proof size, measured: `423`
+		// Proof size, measured: `460`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 9_854_000 picoseconds.
-		Weight::from_parts(10_746_000, 3982)
+		// Minimum execution time: 11_167_000 picoseconds.
+		Weight::from_parts(11_447_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -87,12 +89,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// The range of component `m` is `[0, 32]`.
 	fn retire_provider(m: u32, ) -> Weight {
-		// Proof size, measured: `848 + m * (52 ±0)`
+		// Proof size, measured: `885 + m * (52 ±0)`
 		// Proof size, estimated: `3982 + m * (2652 ±0)`
-		// Minimum execution time: 43_375_000 picoseconds.
-		Weight::from_parts(38_318_384, 3982)
-			// Standard error: 167_614
-			.saturating_add(Weight::from_parts(38_568_345, 0).saturating_mul(m.into()))
+		// Minimum execution time: 45_248_000 picoseconds.
+		Weight::from_parts(42_690_208, 3982)
+			// Standard error: 415_774
+			.saturating_add(Weight::from_parts(34_526_832, 0).saturating_mul(m.into()))
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -110,30 +112,30 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `InferenceCredits::Models` (r:0 w:1)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(177), added: 2652, mode: `MaxEncodedLen`)
 	fn register_model() -> Weight {
-		// Proof size, measured: `853`
+		// Proof size, measured: `890`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 57_055_000 picoseconds.
-		Weight::from_parts(72_989_000, 3982)
+		// Minimum execution time: 59_558_000 picoseconds.
+		Weight::from_parts(61_702_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `InferenceCredits::Models` (r:1 w:1)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(177), added: 2652, mode: `MaxEncodedLen`)
 	fn update_model() -> Weight {
-		// Proof size, measured: `266`
+		// Proof size, measured: `303`
 		// Proof size, estimated: `3642`
-		// Minimum execution time: 10_446_000 picoseconds.
-		Weight::from_parts(16_424_000, 3642)
+		// Minimum execution time: 11_087_000 picoseconds.
+		Weight::from_parts(11_677_000, 3642)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `InferenceCredits::Models` (r:1 w:1)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(177), added: 2652, mode: `MaxEncodedLen`)
 	fn retire_model() -> Weight {
-		// Proof size, measured: `266`
+		// Proof size, measured: `303`
 		// Proof size, estimated: `3642`
-		// Minimum execution time: 10_175_000 picoseconds.
-		Weight::from_parts(11_687_000, 3642)
+		// Minimum execution time: 11_326_000 picoseconds.
+		Weight::from_parts(11_607_000, 3642)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -142,10 +144,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `InferenceCredits::Credits` (r:1 w:1)
 	/// Proof: `InferenceCredits::Credits` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	fn deposit_credits() -> Weight {
-		// Proof size, measured: `150`
+		// Proof size, measured: `187`
 		// Proof size, estimated: `3586`
-		// Minimum execution time: 47_190_000 picoseconds.
-		Weight::from_parts(65_838_000, 3586)
+		// Minimum execution time: 49_594_000 picoseconds.
+		Weight::from_parts(51_777_000, 3586)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -154,10 +156,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	fn withdraw_credits() -> Weight {
-		// Proof size, measured: `150`
+		// Proof size, measured: `187`
 		// Proof size, estimated: `3586`
-		// Minimum execution time: 39_779_000 picoseconds.
-		Weight::from_parts(42_353_000, 3586)
+		// Minimum execution time: 42_233_000 picoseconds.
+		Weight::from_parts(43_125_000, 3586)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -166,10 +168,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	fn approve_delegate() -> Weight {
-		// Proof size, measured: `6`
+		// Proof size, measured: `42`
 		// Proof size, estimated: `3597`
-		// Minimum execution time: 46_429_000 picoseconds.
-		Weight::from_parts(49_424_000, 3597)
+		// Minimum execution time: 48_763_000 picoseconds.
+		Weight::from_parts(49_995_000, 3597)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -178,10 +180,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	fn revoke_delegate() -> Weight {
-		// Proof size, measured: `220`
+		// Proof size, measured: `257`
 		// Proof size, estimated: `3597`
-		// Minimum execution time: 41_071_000 picoseconds.
-		Weight::from_parts(43_595_000, 3597)
+		// Minimum execution time: 43_685_000 picoseconds.
+		Weight::from_parts(44_716_000, 3597)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -203,12 +205,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[1, 256]`.
 	fn settle(n: u32, ) -> Weight {
-		// Proof size, measured: `451 + n * (374 ±0)`
+		// Proof size, measured: `521 + n * (374 ±0)`
 		// Proof size, estimated: `6196 + n * (2607 ±0)`
-		// Minimum execution time: 151_947_000 picoseconds.
-		Weight::from_parts(155_422_000, 6196)
-			// Standard error: 796_518
-			.saturating_add(Weight::from_parts(153_901_449, 0).saturating_mul(n.into()))
+		// Minimum execution time: 149_363_000 picoseconds.
+		Weight::from_parts(154_690_000, 6196)
+			// Standard error: 792_392
+			.saturating_add(Weight::from_parts(154_951_491, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().reads((5_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
@@ -220,18 +222,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn register_provider() -> Weight {
-		Weight::from_parts(47_340_000, 3982)
+		Weight::from_parts(49_644_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn update_provider() -> Weight {
-		Weight::from_parts(10_746_000, 3982)
+		Weight::from_parts(11_447_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_provider(m: u32, ) -> Weight {
-		Weight::from_parts(38_318_384, 3982)
-			.saturating_add(Weight::from_parts(38_568_345, 0).saturating_mul(m.into()))
+		Weight::from_parts(42_690_208, 3982)
+			.saturating_add(Weight::from_parts(34_526_832, 0).saturating_mul(m.into()))
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -239,43 +241,43 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2652).saturating_mul(m.into()))
 	}
 	fn register_model() -> Weight {
-		Weight::from_parts(72_989_000, 3982)
+		Weight::from_parts(61_702_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn update_model() -> Weight {
-		Weight::from_parts(16_424_000, 3642)
+		Weight::from_parts(11_677_000, 3642)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_model() -> Weight {
-		Weight::from_parts(11_687_000, 3642)
+		Weight::from_parts(11_607_000, 3642)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn deposit_credits() -> Weight {
-		Weight::from_parts(65_838_000, 3586)
+		Weight::from_parts(51_777_000, 3586)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn withdraw_credits() -> Weight {
-		Weight::from_parts(42_353_000, 3586)
+		Weight::from_parts(43_125_000, 3586)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn approve_delegate() -> Weight {
-		Weight::from_parts(49_424_000, 3597)
+		Weight::from_parts(49_995_000, 3597)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn revoke_delegate() -> Weight {
-		Weight::from_parts(43_595_000, 3597)
+		Weight::from_parts(44_716_000, 3597)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn settle(n: u32, ) -> Weight {
-		Weight::from_parts(155_422_000, 6196)
-			.saturating_add(Weight::from_parts(153_901_449, 0).saturating_mul(n.into()))
+		Weight::from_parts(154_690_000, 6196)
+			.saturating_add(Weight::from_parts(154_951_491, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().reads((5_u64).saturating_mul(n.into())))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))

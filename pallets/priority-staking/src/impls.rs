@@ -105,15 +105,7 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_withdraw_unbonded(who: T::AccountId) -> DispatchResult {
 		let now = Self::now();
 		let mut ledger = Ledgers::<T>::get(&who).ok_or(Error::<T>::NotStaker)?;
-		let mut released: BalanceOf<T> = Zero::zero();
-		ledger.unbonding.retain(|c| {
-			if c.at <= now {
-				released = released.saturating_add(c.amount);
-				false
-			} else {
-				true
-			}
-		});
+		let released = ledger.take_unbonded(now);
 		ensure!(!released.is_zero(), Error::<T>::NothingToWithdraw);
 		ledger.settle_warm_up(now);
 		Self::apply_freeze(&who, &ledger)?;

@@ -172,17 +172,34 @@ where
 
 	/// Moves chunks that finished warming up into `active`, freeing their slots.
 	pub fn settle_warm_up(&mut self, now: BlockNumber) {
-		let mut matured: Balance = Zero::zero();
-		self.warming.retain(|c| {
-			if c.at <= now {
-				matured = matured.saturating_add(c.amount);
-				false
-			} else {
-				true
-			}
-		});
+		let matured = take_matured(&mut self.warming, now);
 		self.active = self.active.saturating_add(matured);
 	}
+
+	/// Removes the unbonding chunks whose period has passed and returns their sum.
+	pub fn take_unbonded(&mut self, now: BlockNumber) -> Balance {
+		take_matured(&mut self.unbonding, now)
+	}
+}
+
+/// Removes the chunks due at or before `now` and returns their sum.
+fn take_matured<Balance, BlockNumber, S>(
+	chunks: &mut BoundedVec<Chunk<Balance, BlockNumber>, S>,
+	now: BlockNumber,
+) -> Balance
+where
+	Balance: Saturating + Zero + Copy,
+	BlockNumber: PartialOrd + Copy,
+{
+	let mut matured: Balance = Zero::zero();
+	chunks.retain(|c| {
+		let due = c.at <= now;
+		if due {
+			matured = matured.saturating_add(c.amount);
+		}
+		!due
+	});
+	matured
 }
 
 impl<Balance, BlockNumber, MaxChunks> Default for StakeLedger<Balance, BlockNumber, MaxChunks>
