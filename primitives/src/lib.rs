@@ -4,7 +4,9 @@
 //! - [`TierInspect`]: the priority-staking tier of an account (read by the inference credits
 //!   pallet for `MinTier` access rules);
 //! - [`FreeAllowance`]: the free inference allowance a staking tier grants per epoch, spent
-//!   by settlement before paid credits.
+//!   by settlement before paid credits;
+//! - [`VoucherSigners`]: who signs inference-credit vouchers for an account (the account
+//!   itself, or the controller of a keyless agent wallet).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
@@ -53,6 +55,28 @@ impl<AccountId, Balance: Default> FreeAllowance<AccountId, Balance> for () {
 	}
 
 	fn spend_allowance_weight() -> Weight {
+		Weight::zero()
+	}
+}
+
+/// Who may sign inference-credit vouchers for an account. A keyless account (an agent
+/// wallet) has no key of its own, so someone else signs for it. `()` lets every account sign
+/// for itself only.
+pub trait VoucherSigners<AccountId> {
+	/// The account whose signature authorises `account`'s spending with `provider` now, or
+	/// `None` if nobody may (a frozen or expired agent, a provider it may not pay).
+	fn voucher_signer(account: &AccountId, provider: &AccountId) -> Option<AccountId>;
+
+	/// The weight of one [`VoucherSigners::voucher_signer`].
+	fn voucher_signer_weight() -> Weight;
+}
+
+impl<AccountId: Clone> VoucherSigners<AccountId> for () {
+	fn voucher_signer(account: &AccountId, _: &AccountId) -> Option<AccountId> {
+		Some(account.clone())
+	}
+
+	fn voucher_signer_weight() -> Weight {
 		Weight::zero()
 	}
 }

@@ -3,7 +3,7 @@
 //! Every function checks everything first and writes storage last, so an error leaves no
 //! trace even outside a transactional layer.
 
-use crate::{pallet::*, types::*, FreeAllowance, SettlementSummary, TierInspect};
+use crate::{pallet::*, types::*, FreeAllowance, SettlementSummary, TierInspect, VoucherSigners};
 use alloc::{collections::BTreeMap, vec::Vec};
 use codec::Encode;
 use frame_support::{
@@ -347,7 +347,9 @@ impl<T: Config> Pallet<T> {
 		if voucher.expiry < frame_system::Pallet::<T>::block_number() {
 			return Err(RejectReason::VoucherExpired);
 		}
-		if !signed.signature.verify(&voucher.encode()[..], user) {
+		let signer = T::VoucherSigners::voucher_signer(user, provider)
+			.ok_or(RejectReason::SignerNotAllowed)?;
+		if !signed.signature.verify(&voucher.encode()[..], &signer) {
 			return Err(RejectReason::BadSignature);
 		}
 		Ok(())

@@ -5,7 +5,7 @@
 extern crate alloc;
 
 pub use pallet::*;
-pub use tokenmeter_primitives::{FreeAllowance, Tier, TierInspect};
+pub use tokenmeter_primitives::{FreeAllowance, Tier, TierInspect, VoucherSigners};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -126,6 +126,10 @@ pub mod pallet {
 
 		/// The free allowance that pays for a user's own usage before their credits do.
 		type FreeAllowance: FreeAllowance<Self::AccountId, BalanceOf<Self>>;
+
+		/// Who signs vouchers for an account: the account itself, or for a keyless agent
+		/// wallet its controller (`()`: every account signs for itself).
+		type VoucherSigners: VoucherSigners<Self::AccountId>;
 
 		/// The signature of a voucher.
 		type OffchainSignature: Verify<Signer = Self::SigningPublicKey> + Parameter + MaxEncodedLen;
@@ -563,9 +567,12 @@ impl<T: Config> SettleUsage<T::AccountId> for Pallet<T> {
 	}
 
 	fn settle_weight(entries: u32) -> Weight {
-		// At most one allowance spend per entry (one per user, in fact).
+		// At most one allowance spend and one signer look-up per entry (one per user, in
+		// fact).
 		T::WeightInfo::settle(entries).saturating_add(
-			T::FreeAllowance::spend_allowance_weight().saturating_mul(entries.into()),
+			T::FreeAllowance::spend_allowance_weight()
+				.saturating_add(T::VoucherSigners::voucher_signer_weight())
+				.saturating_mul(entries.into()),
 		)
 	}
 }

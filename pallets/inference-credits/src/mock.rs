@@ -1,7 +1,9 @@
 //! A test runtime: System, Balances and this pallet, with real `MultiSignature` accounts so
 //! vouchers are signed exactly as wallets sign them.
 
-use crate::{self as pallet_inference_credits, FreeAllowance, HoldReason, Tier, TierInspect};
+use crate::{
+	self as pallet_inference_credits, FreeAllowance, HoldReason, Tier, TierInspect, VoucherSigners,
+};
 use frame_support::{
 	derive_impl, parameter_types,
 	traits::{
@@ -71,6 +73,26 @@ thread_local! {
 	static TIERS: RefCell<BTreeMap<AccountId, Tier>> = const { RefCell::new(BTreeMap::new()) };
 	static ALLOWANCES: RefCell<BTreeMap<AccountId, Balance>> =
 		const { RefCell::new(BTreeMap::new()) };
+	static SIGNERS: RefCell<BTreeMap<AccountId, Option<AccountId>>> =
+		const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Voucher signers the tests set by hand (as an agent wallet would); an account not set
+/// signs for itself.
+pub struct MockSigners;
+impl MockSigners {
+	/// `signer` signs for `account`; `None`: nobody may.
+	pub fn set(account: &AccountId, signer: Option<AccountId>) {
+		SIGNERS.with(|s| s.borrow_mut().insert(account.clone(), signer));
+	}
+}
+impl VoucherSigners<AccountId> for MockSigners {
+	fn voucher_signer(account: &AccountId, _provider: &AccountId) -> Option<AccountId> {
+		SIGNERS.with(|s| s.borrow().get(account).cloned().unwrap_or_else(|| Some(account.clone())))
+	}
+	fn voucher_signer_weight() -> Weight {
+		Weight::zero()
+	}
 }
 
 /// Free allowances the tests set by hand, paid to providers out of [`allowance_fund`].
@@ -157,6 +179,7 @@ impl pallet_inference_credits::Config for Test {
 	type RewardPool = RewardPool;
 	type Tiers = MockTiers;
 	type FreeAllowance = MockAllowance;
+	type VoucherSigners = MockSigners;
 	type OffchainSignature = MultiSignature;
 	type SigningPublicKey = <MultiSignature as Verify>::Signer;
 	type MaxNameLen = ConstU32<32>;

@@ -222,12 +222,15 @@ pub enum RejectReason {
 	WrongProvider,
 	/// The voucher expired.
 	VoucherExpired,
-	/// The signature does not match the user.
+	/// The signature does not match the user (or, for an agent wallet, its controller).
 	BadSignature,
 	/// The owner gave the user no allowance.
 	NoDelegation,
 	/// The allowance expired.
 	DelegationExpired,
+	/// Nobody may sign for this user now: a frozen or expired agent wallet, or a provider
+	/// the agent may not pay.
+	SignerNotAllowed,
 }
 
 /// Why a user may not use a model right now.

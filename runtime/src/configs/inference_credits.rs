@@ -47,6 +47,7 @@ impl pallet_inference_credits::Config for Runtime {
 	type RewardPool = RewardPoolAccount;
 	type Tiers = PriorityStaking;
 	type FreeAllowance = PriorityStaking;
+	type VoucherSigners = AgentWallet;
 	type OffchainSignature = MultiSignature;
 	type SigningPublicKey = <MultiSignature as sp_runtime::traits::Verify>::Signer;
 	type MaxNameLen = ConstU32<64>;

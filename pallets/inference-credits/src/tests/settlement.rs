@@ -450,3 +450,50 @@ fn a_delegate_never_spends_an_allowance() {
 		assert_eq!(MockAllowance::allowance_left(&charlie()), 500);
 	});
 }
+
+#[test]
+fn a_keyless_account_spends_with_vouchers_its_signer_signs() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		// Bob's vouchers are signed by Charlie (as an agent's are by its controller).
+		MockSigners::set(&bob(), Some(charlie()));
+		let mut by_charlie = voucher(Bob, &alice(), 1_000);
+		by_charlie.signature = sign_voucher(Charlie, &by_charlie.voucher);
+		// Bob's own signature is no longer enough.
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, 100, 0, voucher(Bob, &alice(), 1_000))],
+		)
+		.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+		assert_eq!(InferenceCredits::credit_balance(&bob()), 10_000);
+		assert!(events().contains(&Event::UsageRejected {
+			provider: alice(),
+			user: bob(),
+			entries: 1,
+			reason: RejectReason::BadSignature,
+		}));
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, 100, 0, by_charlie.clone())],
+		)
+		.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (200, 0));
+		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_800);
+		// Once nobody may sign for Bob (a frozen agent), even the signer's voucher settles
+		// nothing.
+		MockSigners::set(&bob(), None);
+		let mut higher = voucher(Bob, &alice(), 2_000);
+		higher.signature = sign_voucher(Charlie, &higher.voucher);
+		let summary =
+			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 100, 0, higher)]).unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_800);
+		assert!(events().contains(&Event::UsageRejected {
+			provider: alice(),
+			user: bob(),
+			entries: 1,
+			reason: RejectReason::SignerNotAllowed,
+		}));
+	});
+}

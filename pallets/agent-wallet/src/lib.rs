@@ -1,0 +1,459 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub use pallet::*;
+pub use tokenmeter_primitives::VoucherSigners;
+pub use types::*;
+pub use weights::WeightInfo;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+mod impls;
+#[cfg(test)]
+mod mock;
+pub mod runtime_api;
+#[cfg(test)]
+mod tests;
+mod types;
+pub mod weights;
+
+/// Which calls an agent may make, declared once in the runtime. An allowlist: anything it
+/// does not name is refused, at the top of `act` and nested anywhere inside it.
+pub trait AgentCalls<Call, AccountId> {
+	/// Whether an agent may make `call` when its policy lets it pay `payees` (`None`:
+	/// anyone). A call that pays someone must name an allowed payee.
+	fn allows(call: &Call, payees: Option<&[AccountId]>) -> bool;
+}
+
+/// Sets up what the benchmarks of `act` need, which the pallet cannot know.
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkHelper<Call> {
+	/// A call every agent may make that moves no funds.
+	fn harmless_call() -> Call;
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use alloc::boxed::Box;
+	use frame_support::{
+		dispatch::{GetDispatchInfo, PostDispatchInfo},
+		pallet_prelude::*,
+		traits::{fungible::Mutate, Consideration, Footprint},
+	};
+	use frame_system::pallet_prelude::*;
+	use sp_runtime::traits::Dispatchable;
+
+	/// The in-code storage version.
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
+	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
+	pub struct Pallet<T>(_);
+
+	/// Configuration of the pallet.
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		/// The currency agents hold and pay in.
+		type Currency: Mutate<Self::AccountId>;
+
+		/// The runtime's call type, which `act` dispatches as the agent.
+		type RuntimeCall: Parameter
+			+ Dispatchable<RuntimeOrigin = Self::RuntimeOrigin, PostInfo = PostDispatchInfo>
+			+ GetDispatchInfo
+			+ From<frame_system::Call<Self>>
+			+ IsType<<Self as frame_system::Config>::RuntimeCall>;
+
+		/// The calls an agent may make through `act`.
+		type AgentCalls: AgentCalls<<Self as Config>::RuntimeCall, Self::AccountId>;
+
+		/// The owner's deposit for an agent record (held while the agent exists).
+		type AgentDeposit: Consideration<Self::AccountId, Footprint>;
+
+		/// The proposer's deposit for a pending payment (held until it is paid, rejected,
+		/// cancelled or reaped).
+		type PendingDeposit: Consideration<Self::AccountId, Footprint>;
+
+		/// Most payees a policy may allow.
+		#[pallet::constant]
+		type MaxPayees: Get<u32>;
+
+		/// Most cosigners a policy may name.
+		#[pallet::constant]
+		type MaxCosigners: Get<u32>;
+
+		/// Most payments an agent may have waiting for cosigners.
+		#[pallet::constant]
+		type MaxPending: Get<u32>;
+
+		/// How many blocks a pending payment may wait for approvals before anyone may reap
+		/// it.
+		#[pallet::constant]
+		type PendingLifetime: Get<BlockNumberFor<Self>>;
+
+		/// Weights of the calls, from the benchmarks.
+		type WeightInfo: WeightInfo;
+
+		/// Sets up the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: BenchmarkHelper<<Self as Config>::RuntimeCall>;
+	}
+
+	/// Why this pallet holds funds (through the runtime's deposit considerations).
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// The owner's deposit for an agent.
+		#[codec(index = 0)]
+		AgentDeposit,
+		/// A proposer's deposit for a pending payment.
+		#[codec(index = 1)]
+		PendingDeposit,
+	}
+
+	/// Every agent wallet, by its (keyless) account.
+	#[pallet::storage]
+	pub type Agents<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, AgentOf<T>>;
+
+	/// Payments above the cosign threshold waiting for approvals, by agent and id.
+	#[pallet::storage]
+	pub type PendingPayments<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Twox64Concat,
+		PaymentId,
+		PendingPaymentOf<T>,
+	>;
+
+	/// The index the next agent an owner creates gets (part of its address). Never reused.
+	#[pallet::storage]
+	pub type NextAgentIndex<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// An owner created an agent wallet.
+		AgentCreated {
+			agent: T::AccountId,
+			owner: T::AccountId,
+			controller: T::AccountId,
+			config_hash: T::Hash,
+			index: u32,
+		},
+		/// An agent paid `payee`; `spent` and `remaining` are the period's after the payment.
+		Paid {
+			agent: T::AccountId,
+			payee: T::AccountId,
+			amount: BalanceOf<T>,
+			spent: BalanceOf<T>,
+			remaining: BalanceOf<T>,
+		},
+		/// The controller made a call as the agent; `outflow` left the agent and counted
+		/// against its limits.
+		Acted {
+			agent: T::AccountId,
+			outflow: BalanceOf<T>,
+			spent: BalanceOf<T>,
+			remaining: BalanceOf<T>,
+		},
+		/// A payment above the cosign threshold waits for `approvals_needed` approvals.
+		PaymentProposed {
+			agent: T::AccountId,
+			id: PaymentId,
+			payee: T::AccountId,
+			amount: BalanceOf<T>,
+			approvals_needed: u32,
+			expires: BlockNumberFor<T>,
+		},
+		/// A cosigner approved a pending payment (it is paid once enough have).
+		PaymentApproved { agent: T::AccountId, id: PaymentId, by: T::AccountId, approvals: u32 },
+		/// A cosigner rejected a pending payment; it is gone.
+		PaymentRejected { agent: T::AccountId, id: PaymentId, by: T::AccountId },
+		/// A pending payment expired unapproved and was removed.
+		PaymentReaped { agent: T::AccountId, id: PaymentId, by: T::AccountId },
+		/// A pending payment was cancelled by the owner's change.
+		PaymentCancelled { agent: T::AccountId, id: PaymentId, reason: CancelReason },
+		/// The owner set a new policy.
+		PolicyChanged { agent: T::AccountId, version: u32 },
+		/// The owner froze the agent: nothing can be spent.
+		AgentFrozen { agent: T::AccountId },
+		/// The owner unfroze the agent.
+		AgentUnfrozen { agent: T::AccountId },
+		/// The owner gave the agent a new controller.
+		ControllerRotated { agent: T::AccountId, old: T::AccountId, new: T::AccountId },
+		/// The owner took funds out of the agent (not counted against its limits).
+		Withdrawn { agent: T::AccountId, amount: BalanceOf<T> },
+		/// The owner closed the agent; `returned` went to the owner.
+		AgentClosed { agent: T::AccountId, owner: T::AccountId, returned: BalanceOf<T> },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No agent wallet at this account.
+		NotAgent,
+		/// Only the agent's owner may do this.
+		NotOwner,
+		/// Only the agent's controller may do this.
+		NotController,
+		/// Only a cosigner of the agent may do this.
+		NotCosigner,
+		/// The agent is frozen.
+		AgentFrozen,
+		/// The agent is not frozen.
+		NotFrozen,
+		/// The agent's policy has expired.
+		AgentExpired,
+		/// The policy does not let the agent pay this account.
+		PayeeNotAllowed,
+		/// More than the policy's per-payment cap.
+		PaymentCapExceeded,
+		/// More than what remains of the period's cap.
+		PeriodCapExceeded,
+		/// An `act` would move more than the cosign threshold; only `pay` may wait for
+		/// cosigners.
+		CosignRequired,
+		/// The agent has as many pending payments as it may.
+		TooManyPending,
+		/// No such pending payment.
+		PaymentNotFound,
+		/// This cosigner already approved.
+		AlreadyApproved,
+		/// The pending payment expired; it can only be reaped.
+		PaymentExpired,
+		/// The pending payment has not expired yet.
+		NotExpired,
+		/// The call is not on the runtime's allowlist of agent calls, or pays someone the
+		/// policy does not allow.
+		CallNotAllowed,
+		/// Invalid policy: a zero period length, `approvals_needed` outside 1 to the number of
+		/// cosigners, duplicate payees or cosigners, or an expiry in the past.
+		InvalidPolicy,
+		/// An amount of zero.
+		ZeroAmount,
+		/// The controller may not be the agent itself.
+		ControllerIsAgent,
+		/// The agent still has funds on hold or frozen (credits, stake); release them first.
+		AgentFundsLocked,
+		/// The agent address is already in use (cannot happen with a fresh index).
+		AgentExists,
+		/// The owner's agent counter overflowed.
+		IndexOverflow,
+		/// The agent account cannot be closed: another pallet still depends on it.
+		AgentInUse,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn integrity_test() {
+			assert!(T::MaxCosigners::get() >= 1, "MaxCosigners must be at least 1");
+			assert!(T::MaxPending::get() >= 1, "MaxPending must be at least 1");
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Create a keyless agent wallet, at the address `agent_address(owner, config_hash,
+		/// index)` with the owner's next index (RPC `agentWallet_address`). Anyone may fund
+		/// the address before or after. The owner pays a deposit, returned on close.
+		///
+		/// - `config_hash`: the hash of the agent's off-chain configuration (model, prompt…);
+		///   part of the address.
+		/// - `policy`: its spending limits.
+		/// - `controller`: the key the running agent holds; it may only `pay` and `act`.
+		///
+		/// Errors: `InvalidPolicy`, `IndexOverflow`, `AgentExists`, and the deposit's error if
+		/// the owner cannot pay it.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::create_agent())]
+		pub fn create_agent(
+			origin: OriginFor<T>,
+			config_hash: T::Hash,
+			policy: PolicyOf<T>,
+			controller: T::AccountId,
+		) -> DispatchResult {
+			let owner = ensure_signed(origin)?;
+			Self::do_create_agent(owner, config_hash, policy, controller)
+		}
+
+		/// Controller: pay `payee` from the agent. Within the limits it is paid at once; above
+		/// the cosign threshold it becomes a pending payment (the controller pays a deposit)
+		/// that the cosigners approve.
+		///
+		/// Errors: `NotAgent`, `NotController`, `AgentFrozen`, `AgentExpired`, `ZeroAmount`,
+		/// `PayeeNotAllowed`, `PaymentCapExceeded`, `PeriodCapExceeded`, `TooManyPending`, and
+		/// the transfer's error (e.g. not enough funds; the agent keeps its existential
+		/// deposit).
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::pay().max(T::WeightInfo::propose_payment()))]
+		pub fn pay(
+			origin: OriginFor<T>,
+			agent: T::AccountId,
+			payee: T::AccountId,
+			amount: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_pay(who, agent, payee, amount)
+		}
+
+		/// Controller: make `call` as the agent. Only calls the runtime allows agents
+		/// (`AgentCalls`) run, also nested inside batches. Whatever leaves the agent's free
+		/// balance (net of funds returning from its own holds, which count when they leave)
+		/// counts against the per-payment and period caps, and may not exceed the cosign
+		/// threshold; if it would, the call fails and changes nothing.
+		///
+		/// Errors: `NotAgent`, `NotController`, `AgentFrozen`, `AgentExpired`,
+		/// `CallNotAllowed`, `PaymentCapExceeded`, `PeriodCapExceeded`, `CosignRequired`, or
+		/// the call's own error.
+		#[pallet::call_index(2)]
+		#[pallet::weight({
+			let info = call.get_dispatch_info();
+			(T::WeightInfo::act().saturating_add(info.call_weight), info.class)
+		})]
+		pub fn act(
+			origin: OriginFor<T>,
+			agent: T::AccountId,
+			call: Box<<T as Config>::RuntimeCall>,
+		) -> DispatchResultWithPostInfo {
+			let who = ensure_signed(origin)?;
+			Self::do_act(who, agent, *call)
+		}
+
+		/// Cosigner: approve a pending payment. The approval that reaches the threshold pays
+		/// it (within the caps as they are then) and returns the proposer's deposit.
+		///
+		/// Errors: `NotAgent`, `PaymentNotFound`, `NotCosigner`, `AlreadyApproved`,
+		/// `PaymentExpired`, `AgentFrozen`, `AgentExpired`, and, for the approval that pays:
+		/// `PeriodCapExceeded` or the transfer's error.
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::approve())]
+		pub fn approve(origin: OriginFor<T>, agent: T::AccountId, id: PaymentId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_approve(who, agent, id)
+		}
+
+		/// Cosigner or owner: reject a pending payment. It is removed and the proposer's
+		/// deposit returned.
+		///
+		/// Errors: `NotAgent`, `PaymentNotFound`, `NotCosigner`.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::reject())]
+		pub fn reject(origin: OriginFor<T>, agent: T::AccountId, id: PaymentId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_reject(who, agent, id)
+		}
+
+		/// Anyone: remove a pending payment that expired unapproved; the deposit goes back
+		/// to its proposer.
+		///
+		/// Errors: `PaymentNotFound`, `NotExpired`.
+		#[pallet::call_index(5)]
+		#[pallet::weight(T::WeightInfo::reap())]
+		pub fn reap(origin: OriginFor<T>, agent: T::AccountId, id: PaymentId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_reap(who, agent, id)
+		}
+
+		/// Owner: replace the policy. Bumps the policy version and cancels every pending
+		/// payment (deposits back to their proposers). What was spent in the current period
+		/// still counts, against the new caps.
+		///
+		/// Errors: `NotAgent`, `NotOwner`, `InvalidPolicy`.
+		#[pallet::call_index(6)]
+		#[pallet::weight(T::WeightInfo::set_policy(T::MaxPending::get()))]
+		pub fn set_policy(
+			origin: OriginFor<T>,
+			agent: T::AccountId,
+			policy: PolicyOf<T>,
+		) -> DispatchResultWithPostInfo {
+			let who = ensure_signed(origin)?;
+			let cancelled = Self::do_set_policy(who, agent, policy)?;
+			Ok(Some(T::WeightInfo::set_policy(cancelled)).into())
+		}
+
+		/// Owner: freeze the agent at once. Nothing can be paid, acted or approved, its
+		/// vouchers stop settling, and every pending payment is cancelled.
+		///
+		/// Errors: `NotAgent`, `NotOwner`, `AgentFrozen` (already).
+		#[pallet::call_index(7)]
+		#[pallet::weight(T::WeightInfo::freeze(T::MaxPending::get()))]
+		pub fn freeze(origin: OriginFor<T>, agent: T::AccountId) -> DispatchResultWithPostInfo {
+			let who = ensure_signed(origin)?;
+			let cancelled = Self::do_freeze(who, agent)?;
+			Ok(Some(T::WeightInfo::freeze(cancelled)).into())
+		}
+
+		/// Owner: unfreeze the agent.
+		///
+		/// Errors: `NotAgent`, `NotOwner`, `NotFrozen`.
+		#[pallet::call_index(8)]
+		#[pallet::weight(T::WeightInfo::unfreeze())]
+		pub fn unfreeze(origin: OriginFor<T>, agent: T::AccountId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_unfreeze(who, agent)
+		}
+
+		/// Owner: give the agent a new controller (e.g. after the old key leaked). Vouchers
+		/// the old controller signed stop settling.
+		///
+		/// Errors: `NotAgent`, `NotOwner`, `ControllerIsAgent`.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::rotate_controller())]
+		pub fn rotate_controller(
+			origin: OriginFor<T>,
+			agent: T::AccountId,
+			new: T::AccountId,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_rotate_controller(who, agent, new)
+		}
+
+		/// Owner: move `amount` from the agent to the owner, also while frozen. Not counted
+		/// against the limits; the agent keeps its existential deposit.
+		///
+		/// Errors: `NotAgent`, `NotOwner`, `ZeroAmount`, and the transfer's error.
+		#[pallet::call_index(10)]
+		#[pallet::weight(T::WeightInfo::withdraw())]
+		pub fn withdraw(
+			origin: OriginFor<T>,
+			agent: T::AccountId,
+			amount: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_withdraw(who, agent, amount)
+		}
+
+		/// Owner: close the agent. Pending payments are cancelled, every free token and the
+		/// deposit go back to the owner, and the keyless account is removed. Funds on hold or
+		/// frozen (credits, stake) must be released first.
+		///
+		/// Errors: `NotAgent`, `NotOwner`, `AgentFundsLocked`, `AgentInUse`.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::close_agent(T::MaxPending::get()))]
+		pub fn close_agent(origin: OriginFor<T>, agent: T::AccountId) -> DispatchResultWithPostInfo {
+			let who = ensure_signed(origin)?;
+			let cancelled = Self::do_close_agent(who, agent)?;
+			Ok(Some(T::WeightInfo::close_agent(cancelled)).into())
+		}
+	}
+}
+
+use frame_support::weights::Weight;
+
+impl<T: Config> VoucherSigners<T::AccountId> for Pallet<T> {
+	fn voucher_signer(account: &T::AccountId, provider: &T::AccountId) -> Option<T::AccountId> {
+		Self::do_voucher_signer(account, provider)
+	}
+
+	fn voucher_signer_weight() -> Weight {
+		T::WeightInfo::voucher_signer()
+	}
+}
