@@ -8,7 +8,9 @@ use crate::{pallet::*, types::*, AgentCalls, WeightInfo};
 use alloc::vec::Vec;
 use codec::{Decode, Encode};
 use frame_support::{
-	dispatch::{extract_actual_weight, DispatchErrorWithPostInfo, GetDispatchInfo, PostDispatchInfo},
+	dispatch::{
+		extract_actual_weight, DispatchErrorWithPostInfo, GetDispatchInfo, PostDispatchInfo,
+	},
 	ensure,
 	pallet_prelude::*,
 	traits::{
@@ -47,12 +49,12 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn check_policy(policy: &PolicyOf<T>) -> DispatchResult {
 		let cosigners = (policy.cosigners.len() as u32).max(1);
 		ensure!(
-			!policy.period_length.is_zero() &&
-				policy.approvals_needed >= 1 &&
-				policy.approvals_needed <= cosigners &&
-				!policy.expired_at(&Self::now()) &&
-				unique(&policy.cosigners) &&
-				policy.payees.as_ref().is_none_or(|payees| unique(payees)),
+			!policy.period_length.is_zero()
+				&& policy.approvals_needed >= 1
+				&& policy.approvals_needed <= cosigners
+				&& !policy.expired_at(&Self::now())
+				&& unique(&policy.cosigners)
+				&& policy.payees.as_ref().is_none_or(|payees| unique(payees)),
 			Error::<T>::InvalidPolicy
 		);
 		Ok(())
@@ -231,8 +233,8 @@ impl<T: Config> Pallet<T> {
 			T::AgentCalls::allows(<T as Config>::RuntimeCall::from_ref(c), payees.as_deref())
 		});
 		let result = call.dispatch(origin);
-		let weight = T::WeightInfo::act()
-			.saturating_add(extract_actual_weight(&result, &dispatch_info));
+		let weight =
+			T::WeightInfo::act().saturating_add(extract_actual_weight(&result, &dispatch_info));
 		let with_weight = |error: DispatchError| DispatchErrorWithPostInfo {
 			post_info: PostDispatchInfo { actual_weight: Some(weight), pays_fee: Pays::Yes },
 			error,
@@ -264,7 +266,11 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	pub(crate) fn do_approve(who: T::AccountId, agent: T::AccountId, id: PaymentId) -> DispatchResult {
+	pub(crate) fn do_approve(
+		who: T::AccountId,
+		agent: T::AccountId,
+		id: PaymentId,
+	) -> DispatchResult {
 		let mut info = Self::agent_of(&agent)?;
 		let mut payment = Self::pending_of(&agent, id)?;
 		ensure!(info.policy.is_cosigner(&who, &info.owner), Error::<T>::NotCosigner);
@@ -283,7 +289,12 @@ impl<T: Config> Pallet<T> {
 		T::Currency::transfer(&agent, &payment.payee, payment.amount, Preservation::Preserve)?;
 		Self::remove_pending(&agent, &mut info, id);
 		Agents::<T>::insert(&agent, info);
-		Self::deposit_event(Event::PaymentApproved { agent: agent.clone(), id, by: who, approvals });
+		Self::deposit_event(Event::PaymentApproved {
+			agent: agent.clone(),
+			id,
+			by: who,
+			approvals,
+		});
 		Self::deposit_event(Event::Paid {
 			agent,
 			payee: payment.payee,
@@ -294,7 +305,11 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_reject(who: T::AccountId, agent: T::AccountId, id: PaymentId) -> DispatchResult {
+	pub(crate) fn do_reject(
+		who: T::AccountId,
+		agent: T::AccountId,
+		id: PaymentId,
+	) -> DispatchResult {
 		let mut info = Self::agent_of(&agent)?;
 		Self::pending_of(&agent, id)?;
 		ensure!(
@@ -397,9 +412,13 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_close_agent(who: T::AccountId, agent: T::AccountId) -> Result<u32, DispatchError> {
+	pub(crate) fn do_close_agent(
+		who: T::AccountId,
+		agent: T::AccountId,
+	) -> Result<u32, DispatchError> {
 		let mut info = Self::owned(&who, &agent)?;
-		let all = T::Currency::reducible_balance(&agent, Preservation::Expendable, Fortitude::Polite);
+		let all =
+			T::Currency::reducible_balance(&agent, Preservation::Expendable, Fortitude::Polite);
 		ensure!(all == T::Currency::total_balance(&agent), Error::<T>::AgentFundsLocked);
 		ensure!(frame_system::Pallet::<T>::consumers(&agent) == 0, Error::<T>::AgentInUse);
 
@@ -422,8 +441,8 @@ impl<T: Config> Pallet<T> {
 	) -> Option<T::AccountId> {
 		match Agents::<T>::get(account) {
 			None => Some(account.clone()),
-			Some(info) => (Self::ensure_may_spend(&info).is_ok() &&
-				info.policy.allows_payee(provider))
+			Some(info) => (Self::ensure_may_spend(&info).is_ok()
+				&& info.policy.allows_payee(provider))
 			.then_some(info.controller),
 		}
 	}
@@ -483,8 +502,8 @@ impl<T: Config> Pallet<T> {
 			let policy = &info.policy;
 			ensure!(!policy.period_length.is_zero(), "agent with a zero period length");
 			ensure!(
-				policy.approvals_needed >= 1 &&
-					policy.approvals_needed <= (policy.cosigners.len() as u32).max(1),
+				policy.approvals_needed >= 1
+					&& policy.approvals_needed <= (policy.cosigners.len() as u32).max(1),
 				"agent needs an impossible number of approvals"
 			);
 			ensure!(info.spent <= policy.period_cap, "agent spent more than its period cap");

@@ -138,57 +138,136 @@ pub mod pallet {
 	pub enum Event<T: Config> {
 		/// An owner created an agent wallet.
 		AgentCreated {
+			/// The agent's keyless account.
 			agent: T::AccountId,
+			/// Who created it.
 			owner: T::AccountId,
+			/// The key that pays and acts for it.
 			controller: T::AccountId,
+			/// The configuration hash its address was derived from.
 			config_hash: T::Hash,
+			/// The owner's agent counter its address was derived from.
 			index: u32,
 		},
-		/// An agent paid `payee`; `spent` and `remaining` are the period's after the payment.
+		/// An agent paid `payee`.
 		Paid {
+			/// The agent.
 			agent: T::AccountId,
+			/// Who was paid.
 			payee: T::AccountId,
+			/// How much.
 			amount: BalanceOf<T>,
+			/// Spent in the current period, this payment included.
 			spent: BalanceOf<T>,
+			/// What may still be spent in the current period.
 			remaining: BalanceOf<T>,
 		},
-		/// The controller made a call as the agent; `outflow` left the agent and counted
-		/// against its limits.
+		/// The controller made a call as the agent.
 		Acted {
+			/// The agent.
 			agent: T::AccountId,
+			/// What left the agent and counted against its limits.
 			outflow: BalanceOf<T>,
+			/// Spent in the current period, this call included.
 			spent: BalanceOf<T>,
+			/// What may still be spent in the current period.
 			remaining: BalanceOf<T>,
 		},
-		/// A payment above the cosign threshold waits for `approvals_needed` approvals.
+		/// A payment above the cosign threshold waits for approvals.
 		PaymentProposed {
+			/// The agent.
 			agent: T::AccountId,
+			/// The pending payment's id.
 			id: PaymentId,
+			/// Who is to be paid.
 			payee: T::AccountId,
+			/// How much.
 			amount: BalanceOf<T>,
+			/// Approvals needed to pay it.
 			approvals_needed: u32,
+			/// The last block it may be approved in.
 			expires: BlockNumberFor<T>,
 		},
-		/// A cosigner approved a pending payment (it is paid once enough have).
-		PaymentApproved { agent: T::AccountId, id: PaymentId, by: T::AccountId, approvals: u32 },
-		/// A cosigner rejected a pending payment; it is gone.
-		PaymentRejected { agent: T::AccountId, id: PaymentId, by: T::AccountId },
+		/// A cosigner approved a pending payment; it is paid once enough have.
+		PaymentApproved {
+			/// The agent.
+			agent: T::AccountId,
+			/// The pending payment.
+			id: PaymentId,
+			/// The cosigner.
+			by: T::AccountId,
+			/// Approvals so far.
+			approvals: u32,
+		},
+		/// A cosigner or the owner rejected a pending payment; it is gone.
+		PaymentRejected {
+			/// The agent.
+			agent: T::AccountId,
+			/// The pending payment.
+			id: PaymentId,
+			/// Who rejected it.
+			by: T::AccountId,
+		},
 		/// A pending payment expired unapproved and was removed.
-		PaymentReaped { agent: T::AccountId, id: PaymentId, by: T::AccountId },
-		/// A pending payment was cancelled by the owner's change.
-		PaymentCancelled { agent: T::AccountId, id: PaymentId, reason: CancelReason },
+		PaymentReaped {
+			/// The agent.
+			agent: T::AccountId,
+			/// The pending payment.
+			id: PaymentId,
+			/// Who reaped it.
+			by: T::AccountId,
+		},
+		/// A pending payment was cancelled by a change the owner made.
+		PaymentCancelled {
+			/// The agent.
+			agent: T::AccountId,
+			/// The pending payment.
+			id: PaymentId,
+			/// The owner's change.
+			reason: CancelReason,
+		},
 		/// The owner set a new policy.
-		PolicyChanged { agent: T::AccountId, version: u32 },
+		PolicyChanged {
+			/// The agent.
+			agent: T::AccountId,
+			/// The new policy version.
+			version: u32,
+		},
 		/// The owner froze the agent: nothing can be spent.
-		AgentFrozen { agent: T::AccountId },
+		AgentFrozen {
+			/// The agent.
+			agent: T::AccountId,
+		},
 		/// The owner unfroze the agent.
-		AgentUnfrozen { agent: T::AccountId },
+		AgentUnfrozen {
+			/// The agent.
+			agent: T::AccountId,
+		},
 		/// The owner gave the agent a new controller.
-		ControllerRotated { agent: T::AccountId, old: T::AccountId, new: T::AccountId },
+		ControllerRotated {
+			/// The agent.
+			agent: T::AccountId,
+			/// The controller replaced.
+			old: T::AccountId,
+			/// The new controller.
+			new: T::AccountId,
+		},
 		/// The owner took funds out of the agent (not counted against its limits).
-		Withdrawn { agent: T::AccountId, amount: BalanceOf<T> },
-		/// The owner closed the agent; `returned` went to the owner.
-		AgentClosed { agent: T::AccountId, owner: T::AccountId, returned: BalanceOf<T> },
+		Withdrawn {
+			/// The agent.
+			agent: T::AccountId,
+			/// How much went to the owner.
+			amount: BalanceOf<T>,
+		},
+		/// The owner closed the agent.
+		AgentClosed {
+			/// The agent (its account is gone).
+			agent: T::AccountId,
+			/// The owner.
+			owner: T::AccountId,
+			/// The agent's funds that went to the owner.
+			returned: BalanceOf<T>,
+		},
 	}
 
 	#[pallet::error]
@@ -438,7 +517,10 @@ pub mod pallet {
 		/// Errors: `NotAgent`, `NotOwner`, `AgentFundsLocked`, `AgentInUse`.
 		#[pallet::call_index(11)]
 		#[pallet::weight(T::WeightInfo::close_agent(T::MaxPending::get()))]
-		pub fn close_agent(origin: OriginFor<T>, agent: T::AccountId) -> DispatchResultWithPostInfo {
+		pub fn close_agent(
+			origin: OriginFor<T>,
+			agent: T::AccountId,
+		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let cancelled = Self::do_close_agent(who, agent)?;
 			Ok(Some(T::WeightInfo::close_agent(cancelled)).into())

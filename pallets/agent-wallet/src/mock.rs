@@ -4,9 +4,7 @@
 use crate::{self as pallet_agent_wallet, AgentCalls, HoldReason, Policy};
 use frame_support::{
 	derive_impl, parameter_types,
-	traits::{
-		fungible::HoldConsideration, ConstU128, ConstU32, LinearStoragePrice,
-	},
+	traits::{fungible::HoldConsideration, ConstU128, ConstU32, LinearStoragePrice},
 };
 use sp_runtime::BuildStorage;
 
@@ -120,13 +118,14 @@ impl AgentCalls<RuntimeCall, AccountId> for MockAgentCalls {
 	fn allows(call: &RuntimeCall, payees: Option<&[AccountId]>) -> bool {
 		let may_pay = |dest: &AccountId| payees.is_none_or(|p| p.contains(dest));
 		match call {
-			RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive { dest, .. }) |
-			RuntimeCall::Balances(pallet_balances::Call::transfer_allow_death { dest, .. }) =>
-				may_pay(dest),
+			RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive { dest, .. })
+			| RuntimeCall::Balances(pallet_balances::Call::transfer_allow_death { dest, .. }) => {
+				may_pay(dest)
+			}
 			RuntimeCall::Utility(
-				pallet_utility::Call::batch { .. } |
-				pallet_utility::Call::batch_all { .. } |
-				pallet_utility::Call::force_batch { .. },
+				pallet_utility::Call::batch { .. }
+				| pallet_utility::Call::batch_all { .. }
+				| pallet_utility::Call::force_batch { .. },
 			) => true,
 			RuntimeCall::System(frame_system::Call::remark { .. }) => true,
 			RuntimeCall::Holds(_) => true,
@@ -217,4 +216,3 @@ pub fn run_test(test: impl FnOnce()) {
 pub fn go_to(n: u32) {
 	System::set_block_number(n);
 }
-

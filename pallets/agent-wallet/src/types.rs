@@ -6,12 +6,12 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use core::fmt::Debug;
 use frame_support::{
 	pallet_prelude::BoundedVec,
-	CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
 	traits::{fungible::Inspect, Get},
+	CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use scale_info::TypeInfo;
-use sp_runtime::traits::{AtLeast32BitUnsigned, One, Saturating, Zero};
+use sp_runtime::traits::{AtLeast32BitUnsigned, One, Zero};
 
 /// The balance type of the currency agents hold.
 pub type BalanceOf<T> =
@@ -231,7 +231,16 @@ pub struct PendingPayment<
 
 /// Why pending payments were cancelled.
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub enum CancelReason {
 	/// The owner changed the policy.
