@@ -1,1 +1,309 @@
+//! Benchmarks of every call and of the voucher-signer look-up, each in its worst case: the
+//! longest payee and cosigner lists, the most pending payments, and the account or approval
+//! looked for last in its list.
 
+use super::*;
+use crate::Pallet as AgentWallet;
+use alloc::{boxed::Box, vec::Vec};
+use frame_benchmarking::v2::*;
+use frame_support::traits::{
+	fungible::{Inspect, Mutate},
+	Consideration, Footprint, Get,
+};
+use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use sp_runtime::traits::{Hash, Saturating};
+
+fn unit<T: Config>() -> BalanceOf<T> {
+	T::Currency::minimum_balance().max(1u32.into())
+}
+
+fn funded<T: Config>(name: &'static str, index: u32) -> T::AccountId {
+	let who: T::AccountId = account(name, index, 0);
+	T::Currency::set_balance(&who, unit::<T>().saturating_mul(1_000_000_000u32.into()));
+	T::AgentDeposit::ensure_successful(&who, Footprint::from_mel::<AgentOf<T>>());
+	T::PendingDeposit::ensure_successful(&who, Footprint::from_mel::<PendingPaymentOf<T>>());
+	who
+}
+
+fn accounts<T: Config>(name: &'static str, n: u32) -> Vec<T::AccountId> {
+	(0..n).map(|i| account(name, i, 0)).collect()
+}
+
+/// The longest lists: `MaxPayees` payees, `MaxCosigners` cosigners who must all approve.
+/// Payments up to 1,000 units, 1,000,000 per period, cosigning above 100 units.
+fn policy<T: Config>() -> PolicyOf<T> {
+	let cosigners = accounts::<T>("cosigner", T::MaxCosigners::get());
+	Policy {
+		per_payment_cap: unit::<T>().saturating_mul(1_000u32.into()),
+		period_cap: unit::<T>().saturating_mul(1_000_000u32.into()),
+		period_length: 100u32.into(),
+		payees: Some(accounts::<T>("payee", T::MaxPayees::get()).try_into().unwrap_or_default()),
+		cosign_threshold: unit::<T>().saturating_mul(100u32.into()),
+		approvals_needed: cosigners.len() as u32,
+		cosigners: cosigners.try_into().unwrap_or_default(),
+		expiry: Some(1_000_000u32.into()),
+	}
+}
+
+/// The payee the allowlist names last.
+fn last_payee<T: Config>() -> T::AccountId {
+	account("payee", T::MaxPayees::get().saturating_sub(1), 0)
+}
+
+fn last_cosigner<T: Config>() -> T::AccountId {
+	account("cosigner", T::MaxCosigners::get().saturating_sub(1), 0)
+}
+
+/// An agent of `owner` with the worst-case policy, funded, controlled by `controller`.
+fn agent<T: Config>(owner: &T::AccountId, controller: &T::AccountId) -> T::AccountId {
+	let hash = T::Hashing::hash_of(&0u32);
+	let index = NextAgentIndex::<T>::get(owner);
+	assert!(AgentWallet::<T>::do_create_agent(
+		owner.clone(),
+		hash,
+		policy::<T>(),
+		controller.clone()
+	)
+	.is_ok());
+	let agent = AgentWallet::<T>::agent_address(owner, &hash, index);
+	T::Currency::set_balance(&agent, unit::<T>().saturating_mul(1_000_000u32.into()));
+	agent
+}
+
+/// `n` pending payments of the agent, each with all approvals but the last.
+fn pending<T: Config>(controller: &T::AccountId, agent: &T::AccountId, n: u32) {
+	let big = unit::<T>().saturating_mul(500u32.into());
+	for _ in 0..n {
+		assert!(AgentWallet::<T>::do_pay(
+			controller.clone(),
+			agent.clone(),
+			last_payee::<T>(),
+			big
+		)
+		.is_ok());
+	}
+	let approvers = accounts::<T>("cosigner", T::MaxCosigners::get().saturating_sub(1));
+	for id in 0..n {
+		for who in &approvers {
+			assert!(AgentWallet::<T>::do_approve(who.clone(), agent.clone(), id).is_ok());
+		}
+	}
+}
+
+fn at_block<T: Config>(n: u32) {
+	frame_system::Pallet::<T>::set_block_number(n.into());
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	#[benchmark]
+	fn create_agent() {
+		let owner = funded::<T>("owner", 0);
+		let controller: T::AccountId = account("controller", 0, 0);
+		let hash = T::Hashing::hash_of(&1u32);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner.clone()), hash, policy::<T>(), controller);
+
+		assert!(Agents::<T>::contains_key(AgentWallet::<T>::agent_address(&owner, &hash, 0)));
+	}
+
+	/// Paid at once, to the payee the allowlist names last, in a new period.
+	#[benchmark]
+	fn pay() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		at_block::<T>(1);
+		assert!(AgentWallet::<T>::do_pay(
+			controller.clone(),
+			agent.clone(),
+			last_payee::<T>(),
+			unit::<T>()
+		)
+		.is_ok());
+		at_block::<T>(150);
+		let amount = unit::<T>().saturating_mul(100u32.into());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(controller), agent.clone(), last_payee::<T>(), amount);
+
+		assert_eq!(T::Currency::balance(&last_payee::<T>()), unit::<T>().saturating_add(amount));
+	}
+
+	/// Above the threshold: becomes the last pending payment the agent may have.
+	#[benchmark]
+	fn propose_payment() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		let max = T::MaxPending::get();
+		pending::<T>(&controller, &agent, max.saturating_sub(1));
+		let amount = unit::<T>().saturating_mul(500u32.into());
+
+		#[extrinsic_call]
+		pay(RawOrigin::Signed(controller), agent.clone(), last_payee::<T>(), amount);
+
+		assert_eq!(Agents::<T>::get(&agent).map(|a| a.pending), Some(max));
+	}
+
+	/// The overhead of `act` around a call that moves nothing (its own weight is added).
+	#[benchmark]
+	fn act() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		let call = T::BenchmarkHelper::harmless_call();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(controller), agent.clone(), Box::new(call));
+
+		assert!(Agents::<T>::contains_key(&agent));
+	}
+
+	/// The last approval, which pays; the approver is the last cosigner.
+	#[benchmark]
+	fn approve() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		pending::<T>(&controller, &agent, T::MaxPending::get());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(last_cosigner::<T>()), agent.clone(), 0);
+
+		assert!(PendingPayments::<T>::get(&agent, 0).is_none());
+	}
+
+	#[benchmark]
+	fn reject() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		pending::<T>(&controller, &agent, T::MaxPending::get());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(last_cosigner::<T>()), agent.clone(), 0);
+
+		assert!(PendingPayments::<T>::get(&agent, 0).is_none());
+	}
+
+	#[benchmark]
+	fn reap() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		at_block::<T>(1);
+		pending::<T>(&controller, &agent, T::MaxPending::get());
+		let after: BlockNumberFor<T> = T::PendingLifetime::get().saturating_add(2u32.into());
+		frame_system::Pallet::<T>::set_block_number(after);
+		let reaper = funded::<T>("reaper", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(reaper), agent.clone(), 0);
+
+		assert!(PendingPayments::<T>::get(&agent, 0).is_none());
+	}
+
+	/// Cancels `p` pending payments.
+	#[benchmark]
+	fn set_policy(p: Linear<0, { T::MaxPending::get() }>) {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		pending::<T>(&controller, &agent, p);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner), agent.clone(), policy::<T>());
+
+		assert_eq!(Agents::<T>::get(&agent).map(|a| (a.policy_version, a.pending)), Some((1, 0)));
+	}
+
+	/// Cancels `p` pending payments.
+	#[benchmark]
+	fn freeze(p: Linear<0, { T::MaxPending::get() }>) {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		pending::<T>(&controller, &agent, p);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner), agent.clone());
+
+		assert_eq!(Agents::<T>::get(&agent).map(|a| (a.frozen, a.pending)), Some((true, 0)));
+	}
+
+	#[benchmark]
+	fn unfreeze() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		assert!(AgentWallet::<T>::do_freeze(owner.clone(), agent.clone()).is_ok());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner), agent.clone());
+
+		assert_eq!(Agents::<T>::get(&agent).map(|a| a.frozen), Some(false));
+	}
+
+	#[benchmark]
+	fn rotate_controller() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		let new: T::AccountId = account("controller", 1, 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner), agent.clone(), new.clone());
+
+		assert_eq!(Agents::<T>::get(&agent).map(|a| a.controller), Some(new));
+	}
+
+	#[benchmark]
+	fn withdraw() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		let before = T::Currency::balance(&owner);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner.clone()), agent, unit::<T>());
+
+		assert_eq!(T::Currency::balance(&owner), before.saturating_add(unit::<T>()));
+	}
+
+	/// Cancels `p` pending payments and removes the funded account.
+	#[benchmark]
+	fn close_agent(p: Linear<0, { T::MaxPending::get() }>) {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		pending::<T>(&controller, &agent, p);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner), agent.clone());
+
+		assert!(!Agents::<T>::contains_key(&agent));
+	}
+
+	/// An agent's signer, for the provider the allowlist names last.
+	#[benchmark]
+	fn voucher_signer() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		let signer;
+
+		#[block]
+		{
+			signer =
+				<AgentWallet<T> as VoucherSigners<_>>::voucher_signer(&agent, &last_payee::<T>());
+		}
+
+		assert_eq!(signer, Some(controller));
+	}
+
+	impl_benchmark_test_suite!(AgentWallet, crate::mock::new_test_ext(), crate::mock::Test);
+}

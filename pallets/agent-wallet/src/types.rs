@@ -65,6 +65,8 @@ pub type PaymentId = u32;
 )]
 #[scale_info(skip_type_params(MaxPayees, MaxCosigners))]
 #[codec(mel_bound(AccountId: MaxEncodedLen, Balance: MaxEncodedLen, BlockNumber: MaxEncodedLen))]
+// The derives repeat the struct's bounds in their own where clauses.
+#[allow(clippy::multiple_bound_locations)]
 pub struct Policy<
 	AccountId: Clone + Eq + Debug,
 	Balance: Clone + Eq + Debug,

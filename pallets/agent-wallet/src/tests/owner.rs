@@ -236,16 +236,15 @@ fn owner_errors_change_nothing() {
 	run_test(|| {
 		let agent = create();
 		let by = RuntimeOrigin::signed;
-		for agent_id in [STRANGER] {
-			assert_noop!(AgentWallet::freeze(by(OWNER), agent_id), Error::<Test>::NotAgent);
-			assert_noop!(AgentWallet::unfreeze(by(OWNER), agent_id), Error::<Test>::NotAgent);
-			assert_noop!(
-				AgentWallet::rotate_controller(by(OWNER), agent_id, ATTACKER),
-				Error::<Test>::NotAgent
-			);
-			assert_noop!(AgentWallet::withdraw(by(OWNER), agent_id, 1), Error::<Test>::NotAgent);
-			assert_noop!(AgentWallet::close_agent(by(OWNER), agent_id), Error::<Test>::NotAgent);
-		}
+		// A stranger's account is no agent.
+		assert_noop!(AgentWallet::freeze(by(OWNER), STRANGER), Error::<Test>::NotAgent);
+		assert_noop!(AgentWallet::unfreeze(by(OWNER), STRANGER), Error::<Test>::NotAgent);
+		assert_noop!(
+			AgentWallet::rotate_controller(by(OWNER), STRANGER, ATTACKER),
+			Error::<Test>::NotAgent
+		);
+		assert_noop!(AgentWallet::withdraw(by(OWNER), STRANGER, 1), Error::<Test>::NotAgent);
+		assert_noop!(AgentWallet::close_agent(by(OWNER), STRANGER), Error::<Test>::NotAgent);
 		assert_noop!(AgentWallet::unfreeze(by(OWNER), agent), Error::<Test>::NotFrozen);
 		assert_noop!(
 			AgentWallet::freeze(RuntimeOrigin::none(), agent),
