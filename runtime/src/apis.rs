@@ -17,10 +17,11 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, BlockNumber, Executive, Grandpa, InferenceCredits,
-	InherentDataExt, Nonce, PriorityStaking, Runtime, RuntimeCall, RuntimeGenesisConfig, System,
-	TransactionPayment, VERSION,
+	AccountId, AgentWallet, Aura, Balance, Block, BlockNumber, Executive, Grandpa, Hash,
+	InferenceCredits, InherentDataExt, Nonce, PriorityStaking, Runtime, RuntimeCall,
+	RuntimeGenesisConfig, System, TransactionPayment, VERSION,
 };
+use pallet_agent_wallet::AgentStatus;
 use pallet_inference_credits::{AccessReport, ModelId};
 use pallet_priority_staking::{PriorityInfo, TierInfo};
 
@@ -234,6 +235,18 @@ impl_runtime_apis! {
 
 		fn tiers() -> Vec<TierInfo<Balance>> {
 			pallet_priority_staking::Tiers::<Runtime>::get().into_inner()
+		}
+	}
+
+	impl pallet_agent_wallet::runtime_api::AgentWalletApi<Block, AccountId, Balance, BlockNumber, Hash> for Runtime {
+		fn address(owner: AccountId, config_hash: Hash, index: Option<u32>) -> AccountId {
+			let index = index
+				.unwrap_or_else(|| pallet_agent_wallet::NextAgentIndex::<Runtime>::get(&owner));
+			AgentWallet::agent_address(&owner, &config_hash, index)
+		}
+
+		fn agent(agent: AccountId) -> Option<AgentStatus<AccountId, Balance, BlockNumber, Hash>> {
+			AgentWallet::status(&agent)
 		}
 	}
 

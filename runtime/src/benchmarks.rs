@@ -4,6 +4,7 @@ frame_benchmarking::define_benchmarks!(
 	[frame_benchmarking, BaselineBench::<Runtime>]
 	[frame_system, SystemBench::<Runtime>]
 	[pallet_balances, Balances]
+	[pallet_agent_wallet, AgentWallet]
 	[pallet_inference_credits, InferenceCredits]
 	[pallet_priority_staking, PriorityStaking]
 );

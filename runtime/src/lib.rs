@@ -68,7 +68,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tokenmeter"),
 	impl_name: alloc::borrow::Cow::Borrowed("tokenmeter-node"),
 	authoring_version: 1,
-	spec_version: 100,
+	spec_version: 101,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -207,6 +207,10 @@ mod runtime {
 	#[runtime::pallet_index(6)]
 	pub type Sudo = pallet_sudo;
 
+	/// Batches of calls (for agents too, whose batches are measured as one payment).
+	#[runtime::pallet_index(7)]
+	pub type Utility = pallet_utility;
+
 	/// Token-gated inference: providers, models, credits, vouchers, settlement.
 	#[runtime::pallet_index(10)]
 	pub type InferenceCredits = pallet_inference_credits;
@@ -214,4 +218,8 @@ mod runtime {
 	/// Priority staking: stake for a tier with priority, rate limits and a free allowance.
 	#[runtime::pallet_index(11)]
 	pub type PriorityStaking = pallet_priority_staking;
+
+	/// Agent wallets: keyless accounts with spending limits, cosigning and a kill switch.
+	#[runtime::pallet_index(12)]
+	pub type AgentWallet = pallet_agent_wallet;
 }

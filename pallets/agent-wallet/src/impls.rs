@@ -496,7 +496,8 @@ impl<T: Config> Pallet<T> {
 	///   `MaxPending`, have ids below `next_payment_id` and approvals from cosigners only,
 	///   fewer than needed;
 	/// - no pending payment belongs to an agent that does not exist, or is frozen.
-	#[cfg(any(feature = "try-runtime", test))]
+	///
+	/// Always compiled, so that runtime tests can check it after every block.
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		for (agent, info) in Agents::<T>::iter() {
 			let policy = &info.policy;

@@ -8,7 +8,8 @@ use frame_support::{
 use sp_runtime::{traits::AccountIdConversion, MultiSignature, Perbill};
 
 use crate::{
-	AccountId, Balance, Balances, PriorityStaking, Runtime, RuntimeHoldReason, MILLI_UNIT, UNIT,
+	AccountId, AgentWallet, Balance, Balances, PriorityStaking, Runtime, RuntimeHoldReason,
+	MILLI_UNIT, UNIT,
 };
 
 parameter_types! {
@@ -33,7 +34,7 @@ parameter_types! {
 }
 
 /// Storage deposit of a record: `DepositBase + DepositPerByte × encoded size`.
-type StorageDeposit = LinearStoragePrice<DepositBase, DepositPerByte, Balance>;
+pub type StorageDeposit = LinearStoragePrice<DepositBase, DepositPerByte, Balance>;
 
 impl pallet_inference_credits::Config for Runtime {
 	type Currency = Balances;

@@ -1,6 +1,7 @@
 //! Configuration of each pallet of the runtime. One section per pallet group; the pallets
 //! themselves are composed in `lib.rs`.
 
+pub mod agent_wallet;
 pub mod inference_credits;
 pub mod priority_staking;
 

@@ -1,0 +1,103 @@
+//! Agent wallets, and the one place that declares which calls an agent may make.
+
+use frame_support::{parameter_types, traits::fungible::HoldConsideration};
+use pallet_agent_wallet::AgentCalls;
+use sp_runtime::traits::StaticLookup;
+
+use super::inference_credits::StorageDeposit;
+use crate::{AccountId, Balances, BlockNumber, Runtime, RuntimeCall, RuntimeHoldReason, DAYS};
+
+parameter_types! {
+	/// The hold reason of agent deposits.
+	pub const AgentDepositReason: RuntimeHoldReason =
+		RuntimeHoldReason::AgentWallet(pallet_agent_wallet::HoldReason::AgentDeposit);
+	/// The hold reason of pending-payment deposits.
+	pub const PendingDepositReason: RuntimeHoldReason =
+		RuntimeHoldReason::AgentWallet(pallet_agent_wallet::HoldReason::PendingDeposit);
+	/// A pending payment waits a day for its approvals.
+	pub const PendingLifetime: BlockNumber = DAYS;
+}
+
+/// The calls an agent may make through `act` (also nested in a batch): buy and withdraw
+/// credits, delegate them to an allowed payee, stake for priority, transfer to an allowed
+/// payee, batch, and remark. Anything else — registering as a provider, sudo, agent-wallet
+/// calls themselves — is refused. Feedback and reward calls join this list with their
+/// pallet; calls that bring funds in from elsewhere (reward claims) must not be batched with
+/// transfers, because `act` measures the agent's net outflow.
+pub struct AgentCallFilter;
+
+impl AgentCalls<RuntimeCall, AccountId> for AgentCallFilter {
+	fn allows(call: &RuntimeCall, payees: Option<&[AccountId]>) -> bool {
+		use pallet_balances::Call as BalancesCall;
+		use pallet_inference_credits::Call as CreditsCall;
+		use pallet_priority_staking::Call as StakingCall;
+		use pallet_utility::Call as UtilityCall;
+
+		let may_pay = |who: &AccountId| payees.is_none_or(|allowed| allowed.contains(who));
+		let may_pay_address =
+			|dest: &<<Runtime as frame_system::Config>::Lookup as StaticLookup>::Source| {
+				<Runtime as frame_system::Config>::Lookup::lookup(dest.clone())
+					.is_ok_and(|who| may_pay(&who))
+			};
+		match call {
+			RuntimeCall::Balances(
+				BalancesCall::transfer_keep_alive { dest, .. }
+				| BalancesCall::transfer_allow_death { dest, .. },
+			) => may_pay_address(dest),
+			RuntimeCall::InferenceCredits(
+				CreditsCall::deposit_credits { .. }
+				| CreditsCall::withdraw_credits { .. }
+				| CreditsCall::revoke_delegate { .. },
+			) => true,
+			RuntimeCall::InferenceCredits(CreditsCall::approve_delegate { delegate, .. }) => {
+				may_pay(delegate)
+			}
+			RuntimeCall::PriorityStaking(
+				StakingCall::stake { .. }
+				| StakingCall::unstake { .. }
+				| StakingCall::withdraw_unbonded { .. },
+			) => true,
+			RuntimeCall::Utility(
+				UtilityCall::batch { .. }
+				| UtilityCall::batch_all { .. }
+				| UtilityCall::force_batch { .. },
+			) => true,
+			RuntimeCall::System(frame_system::Call::remark { .. }) => true,
+			_ => false,
+		}
+	}
+}
+
+impl pallet_agent_wallet::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeCall = RuntimeCall;
+	type AgentCalls = AgentCallFilter;
+	type AgentDeposit = HoldConsideration<AccountId, Balances, AgentDepositReason, StorageDeposit>;
+	type PendingDeposit =
+		HoldConsideration<AccountId, Balances, PendingDepositReason, StorageDeposit>;
+	type MaxPayees = frame_support::traits::ConstU32<16>;
+	type MaxCosigners = frame_support::traits::ConstU32<8>;
+	type MaxPending = frame_support::traits::ConstU32<16>;
+	type PendingLifetime = PendingLifetime;
+	type WeightInfo = pallet_agent_wallet::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = AgentBenchmarkHelper;
+}
+
+/// Gives the benchmarks a call every agent may make.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct AgentBenchmarkHelper;
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_agent_wallet::BenchmarkHelper<RuntimeCall> for AgentBenchmarkHelper {
+	fn harmless_call() -> RuntimeCall {
+		RuntimeCall::System(frame_system::Call::remark { remark: alloc::vec::Vec::new() })
+	}
+}
+
+impl pallet_utility::Config for Runtime {
+	type RuntimeEvent = crate::RuntimeEvent;
+	type RuntimeCall = RuntimeCall;
+	type PalletsOrigin = crate::OriginCaller;
+	type WeightInfo = pallet_utility::weights::SubstrateWeight<Runtime>;
+}

@@ -1,0 +1,203 @@
+//! Agent wallets as configured in the runtime: the allowlist of agent calls, outflow through
+//! real batches and credit deposits, vouchers signed by the controller and settled by the
+//! credits pallet, and the kill switch stopping settlement.
+
+mod common;
+
+use codec::Encode;
+use common::{chain_from_preset, provide_model};
+use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+use pallet_agent_wallet::{Policy, PolicyOf};
+use pallet_inference_credits::{AccessRule, SettleUsage, SignedVoucher, UsageEntry, Voucher};
+use sp_core::{Pair, H256};
+use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave};
+use sp_runtime::{MultiAddress, MultiSignature};
+use tokenmeter_runtime::{
+	AccountId, AgentWallet, Balance, Balances, InferenceCredits, PriorityStaking, Runtime,
+	RuntimeCall, RuntimeOrigin, System, UNIT,
+};
+
+fn check_invariants() {
+	AgentWallet::do_try_state().expect("agent wallet invariants");
+	InferenceCredits::do_try_state().expect("inference credits invariants");
+	PriorityStaking::do_try_state().expect("priority staking invariants");
+}
+
+/// 100 TMT per payment, 300 TMT per 100 blocks, cosigning above 50 TMT by the owner.
+fn policy() -> PolicyOf<Runtime> {
+	Policy {
+		per_payment_cap: 100 * UNIT,
+		period_cap: 300 * UNIT,
+		period_length: 100,
+		payees: None,
+		cosign_threshold: 50 * UNIT,
+		cosigners: Default::default(),
+		approvals_needed: 1,
+		expiry: None,
+	}
+}
+
+/// Alice creates an agent controlled by Bob and funds it with 1,000 TMT.
+fn alice_creates_agent(policy: PolicyOf<Runtime>) -> AccountId {
+	let alice = Alice.to_account_id();
+	let hash = H256::repeat_byte(7);
+	let agent = AgentWallet::agent_address(&alice, &hash, 0);
+	assert_ok!(AgentWallet::create_agent(
+		RuntimeOrigin::signed(alice.clone()),
+		hash,
+		policy,
+		Bob.to_account_id()
+	));
+	assert_ok!(Balances::transfer_keep_alive(
+		RuntimeOrigin::signed(alice),
+		MultiAddress::Id(agent.clone()),
+		1_000 * UNIT
+	));
+	agent
+}
+
+fn act(agent: &AccountId, call: RuntimeCall) -> Result<(), sp_runtime::DispatchError> {
+	AgentWallet::act(RuntimeOrigin::signed(Bob.to_account_id()), agent.clone(), Box::new(call))
+		.map(|_| ())
+		.map_err(|e| e.error)
+}
+
+fn transfer(to: &AccountId, amount: Balance) -> RuntimeCall {
+	RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive {
+		dest: MultiAddress::Id(to.clone()),
+		value: amount,
+	})
+}
+
+fn deposit_credits(amount: Balance) -> RuntimeCall {
+	RuntimeCall::InferenceCredits(pallet_inference_credits::Call::deposit_credits { amount })
+}
+
+#[test]
+fn the_runtime_allowlist_admits_agent_business_and_refuses_the_rest() {
+	chain_from_preset("development").execute_with(|| {
+		let agent = alice_creates_agent(Policy {
+			payees: Some(vec![Charlie.to_account_id()].try_into().unwrap()),
+			..policy()
+		});
+		let charlie = Charlie.to_account_id();
+		let dave = Dave.to_account_id();
+		// Refused at the top: sudo, provider registration, transfer_all, agent-wallet calls,
+		// and transfers to payees off the allowlist.
+		let refused = [
+			RuntimeCall::Sudo(pallet_sudo::Call::sudo { call: Box::new(transfer(&dave, UNIT)) }),
+			RuntimeCall::InferenceCredits(pallet_inference_credits::Call::register_provider {
+				name: b"x".to_vec().try_into().unwrap(),
+				endpoint: b"x".to_vec().try_into().unwrap(),
+			}),
+			RuntimeCall::Balances(pallet_balances::Call::transfer_all {
+				dest: MultiAddress::Id(charlie.clone()),
+				keep_alive: true,
+			}),
+			RuntimeCall::AgentWallet(pallet_agent_wallet::Call::withdraw {
+				agent: agent.clone(),
+				amount: UNIT,
+			}),
+			transfer(&dave, UNIT),
+		];
+		for call in refused {
+			assert_noop!(act(&agent, call), pallet_agent_wallet::Error::<Runtime>::CallNotAllowed);
+		}
+		// Nested in a real utility batch: filtered.
+		assert_noop!(
+			act(
+				&agent,
+				RuntimeCall::Utility(pallet_utility::Call::batch_all {
+					calls: vec![transfer(&charlie, UNIT), transfer(&dave, UNIT)]
+				})
+			),
+			frame_system::Error::<Runtime>::CallFiltered
+		);
+		// Admitted: a transfer to the allowed payee, a credit deposit, stake, a remark.
+		assert_ok!(act(&agent, transfer(&charlie, 10 * UNIT)));
+		assert_ok!(act(&agent, deposit_credits(20 * UNIT)));
+		assert_ok!(act(
+			&agent,
+			RuntimeCall::PriorityStaking(pallet_priority_staking::Call::stake {
+				amount: 100 * UNIT
+			})
+		));
+		assert_ok!(act(
+			&agent,
+			RuntimeCall::System(frame_system::Call::remark { remark: b"hello".to_vec() })
+		));
+		// The transfer and the deposit counted; stake stays in the agent (frozen), so it
+		// did not.
+		let status = AgentWallet::status(&agent).unwrap();
+		assert_eq!(status.spent, 30 * UNIT);
+		assert_eq!(status.remaining, 270 * UNIT);
+		check_invariants();
+	});
+}
+
+#[test]
+fn a_batch_of_transfers_counts_as_one_payment() {
+	chain_from_preset("development").execute_with(|| {
+		let agent = alice_creates_agent(Policy { cosign_threshold: 1_000 * UNIT, ..policy() });
+		let dave = Dave.to_account_id();
+		let before = Balances::balance(&dave);
+		let batch = RuntimeCall::Utility(pallet_utility::Call::batch {
+			calls: vec![transfer(&dave, 40 * UNIT); 3],
+		});
+		assert_noop!(act(&agent, batch), pallet_agent_wallet::Error::<Runtime>::PaymentCapExceeded);
+		assert_eq!(Balances::balance(&dave), before);
+		check_invariants();
+	});
+}
+
+#[test]
+fn the_controller_signs_vouchers_and_freezing_stops_settlement() {
+	chain_from_preset("development").execute_with(|| {
+		let alice = Alice.to_account_id();
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		let agent = alice_creates_agent(policy());
+		// The controller deposits credits as the agent: 40 TMT, counted as outflow.
+		assert_ok!(act(&agent, deposit_credits(40 * UNIT)));
+		assert_eq!(AgentWallet::status(&agent).unwrap().spent, 40 * UNIT);
+		assert_eq!(InferenceCredits::credit_balance(&agent), 40 * UNIT);
+
+		// A voucher for the agent, signed by the controller (Bob), as a gateway receives it.
+		let voucher = Voucher {
+			genesis_hash: System::block_hash(0),
+			provider: alice.clone(),
+			cap: 30 * UNIT,
+			expiry: 1_000,
+		};
+		let signed = |key: sp_keyring::Sr25519Keyring| SignedVoucher {
+			voucher: voucher.clone(),
+			signature: MultiSignature::from(key.pair().sign(&voucher.encode())),
+		};
+		// 10,000 input tokens at 1 TMT per 1,000.
+		let entry = |signer| UsageEntry {
+			user: agent.clone(),
+			on_behalf_of: None,
+			model,
+			input_tokens: 10_000,
+			output_tokens: 0,
+			voucher: signed(signer),
+		};
+		// Signed by someone else (Charlie): nothing settles.
+		let summary =
+			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![entry(Charlie)]).unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+		let summary =
+			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![entry(Bob)]).unwrap();
+		assert_eq!(summary.charged, 10 * UNIT);
+		assert_eq!(InferenceCredits::credit_balance(&agent), 30 * UNIT);
+		// Settling held credits is not a second outflow.
+		assert_eq!(AgentWallet::status(&agent).unwrap().spent, 40 * UNIT);
+
+		// The owner freezes the agent: the controller's vouchers stop settling.
+		assert_ok!(AgentWallet::freeze(RuntimeOrigin::signed(alice.clone()), agent.clone()));
+		let later = UsageEntry { input_tokens: 20_000, ..entry(Bob) };
+		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![later]).unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+		assert_eq!(InferenceCredits::credit_balance(&agent), 30 * UNIT);
+		check_invariants();
+	});
+}
