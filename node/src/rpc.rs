@@ -1,8 +1,10 @@
 //! The node's JSON-RPC extensions beyond the standard Substrate ones: account nonces
 //! (`system_accountNextIndex`), fee queries (`payment_queryInfo`, ...) and the inference
 //! credits queries (`credits_canAccess`, `credits_quote`, `credits_balance`) and the
-//! priority staking queries (`priority_of`, `priority_tiers`).
+//! priority staking queries (`priority_of`, `priority_tiers`) and the agent wallet queries
+//! (`agentWallet_address`, `agentWallet_agent`).
 
+pub mod agent;
 pub mod credits;
 pub mod priority;
 
@@ -13,7 +15,7 @@ use sc_transaction_pool_api::TransactionPool;
 use sp_api::ProvideRuntimeApi;
 use sp_block_builder::BlockBuilder;
 use sp_blockchain::{Error as BlockChainError, HeaderBackend, HeaderMetadata};
-use tokenmeter_runtime::{opaque::Block, AccountId, Balance, BlockNumber, Nonce};
+use tokenmeter_runtime::{opaque::Block, AccountId, Balance, BlockNumber, Hash, Nonce};
 
 /// What the RPC extensions need from the node.
 pub struct FullDeps<C, P> {
@@ -44,8 +46,16 @@ where
 		Balance,
 		BlockNumber,
 	>,
+	C::Api: pallet_agent_wallet::runtime_api::AgentWalletApi<
+		Block,
+		AccountId,
+		Balance,
+		BlockNumber,
+		Hash,
+	>,
 	P: TransactionPool + 'static,
 {
+	use agent::AgentWalletRpcServer;
 	use credits::CreditsApiServer;
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use priority::PriorityApiServer;
@@ -57,7 +67,8 @@ where
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
 	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
 	module.merge(credits::Credits::new(client.clone()).into_rpc())?;
-	module.merge(priority::Priority::new(client).into_rpc())?;
+	module.merge(priority::Priority::new(client.clone()).into_rpc())?;
+	module.merge(agent::AgentWallet::new(client).into_rpc())?;
 
 	Ok(module)
 }

@@ -1,0 +1,130 @@
+// Agent wallets as a user sees them through Polkadot.js: Alice (the owner) creates a keyless
+// agent at the address the RPC predicted and funds it; Bob (the agent's controller key) pays
+// within the limits; a payment above the cosign threshold waits until Alice approves it; a
+// payment over the period cap is refused with its module error and changes nothing; Alice
+// freezes the agent and the next payment fails.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { devAccounts, sendAndWaitInBlock, startDevNode, statesAround } from '../lib/node.js';
+
+const UNIT = 10n ** 12n;
+const CONFIG_HASH = `0x${'ab'.repeat(32)}`;
+const POLICY = {
+  perPaymentCap: 100n * UNIT,
+  periodCap: 150n * UNIT,
+  periodLength: 10_000,
+  payees: null,
+  cosignThreshold: 60n * UNIT,
+  cosigners: [],
+  approvalsNeeded: 1,
+  expiry: null,
+};
+
+describe('agent wallet', () => {
+  let node;
+  let api;
+  let alice;
+  let bob;
+  let charlie;
+  let agent;
+  const rpc = (method, params) => api._rpcCore.provider.send(method, params);
+  const moduleError = (dispatchError) => {
+    assert.ok(dispatchError, 'the call succeeded');
+    assert.ok(dispatchError.isModule, `not a module error: ${dispatchError}`);
+    const { section, name } = api.registry.findMetaError(dispatchError.asModule);
+    return `${section}.${name}`;
+  };
+  const ok = ({ dispatchError }) => assert.equal(dispatchError, undefined, `${dispatchError}`);
+  const eventOf = (events, name) => {
+    const found = events.find(({ event }) => api.events.agentWallet[name].is(event));
+    assert.ok(found, `no agentWallet.${name} event`);
+    return found.event.data;
+  };
+  const free = async (at, who) => (await at.query.system.account(who)).data.free.toBigInt();
+
+  before(async () => {
+    ({ alice, bob, charlie } = await devAccounts('Alice', 'Bob', 'Charlie'));
+    node = await startDevNode();
+    api = node.api;
+  });
+
+  after(async () => {
+    if (node) await node.stop();
+  });
+
+  it('creates a keyless agent at the predicted address and funds it', async () => {
+    agent = await rpc('agentWallet_address', [alice.address, CONFIG_HASH]);
+    assert.equal(await rpc('agentWallet_address', [alice.address, CONFIG_HASH, 0]), agent);
+
+    const created = await sendAndWaitInBlock(api.tx.agentWallet.createAgent(CONFIG_HASH, POLICY, bob.address), alice);
+    ok(created);
+    const data = eventOf(created.events, 'AgentCreated');
+    assert.equal(data.agent.toString(), agent);
+    assert.equal(data.controller.toString(), bob.address);
+    // The next agent of the same owner and configuration gets another address.
+    assert.notEqual(await rpc('agentWallet_address', [alice.address, CONFIG_HASH]), agent);
+
+    ok(await sendAndWaitInBlock(api.tx.balances.transferKeepAlive(agent, 1_000n * UNIT), alice));
+    const status = await rpc('agentWallet_agent', [agent]);
+    assert.equal(status.owner, alice.address);
+    assert.equal(status.controller, bob.address);
+    assert.equal(BigInt(status.balance), 1_000n * UNIT);
+    assert.equal(BigInt(status.remaining), 150n * UNIT);
+    assert.equal(await rpc('agentWallet_agent', [charlie.address]), null);
+  });
+
+  it('lets the controller pay within the limits', async () => {
+    const paid = await sendAndWaitInBlock(api.tx.agentWallet.pay(agent, charlie.address, 50n * UNIT), bob);
+    ok(paid);
+    const data = eventOf(paid.events, 'Paid');
+    assert.equal(data.amount.toBigInt(), 50n * UNIT);
+    assert.equal(data.spent.toBigInt(), 50n * UNIT);
+    assert.equal(data.remaining.toBigInt(), 100n * UNIT);
+    const { before: pre, after: post } = await statesAround(api, paid.blockHash);
+    assert.equal(await free(post, charlie.address) - await free(pre, charlie.address), 50n * UNIT);
+    assert.equal(await free(pre, agent) - await free(post, agent), 50n * UNIT);
+  });
+
+  it('holds a payment above the cosign threshold until the owner approves it', async () => {
+    const proposed = await sendAndWaitInBlock(api.tx.agentWallet.pay(agent, charlie.address, 80n * UNIT), bob);
+    ok(proposed);
+    const { id } = eventOf(proposed.events, 'PaymentProposed');
+    const { before: pre, after: post } = await statesAround(api, proposed.blockHash);
+    assert.equal(await free(post, charlie.address), await free(pre, charlie.address), 'paid before approval');
+    const waiting = await rpc('agentWallet_agent', [agent]);
+    assert.deepEqual(waiting.pending.map((p) => [p.id, BigInt(p.amount), p.payee]), [[id.toNumber(), 80n * UNIT, charlie.address]]);
+
+    const approved = await sendAndWaitInBlock(api.tx.agentWallet.approve(agent, id), alice);
+    ok(approved);
+    const data = eventOf(approved.events, 'Paid');
+    assert.equal(data.amount.toBigInt(), 80n * UNIT);
+    assert.equal(data.spent.toBigInt(), 130n * UNIT);
+    assert.equal(data.remaining.toBigInt(), 20n * UNIT);
+    const around = await statesAround(api, approved.blockHash);
+    assert.equal(await free(around.after, charlie.address) - await free(around.before, charlie.address), 80n * UNIT);
+    assert.deepEqual((await rpc('agentWallet_agent', [agent])).pending, []);
+  });
+
+  it('refuses a payment over the period cap and changes nothing', async () => {
+    const refused = await sendAndWaitInBlock(api.tx.agentWallet.pay(agent, charlie.address, 30n * UNIT), bob);
+    assert.equal(moduleError(refused.dispatchError), 'agentWallet.PeriodCapExceeded');
+    const { before: pre, after: post } = await statesAround(api, refused.blockHash);
+    assert.equal(await free(post, agent), await free(pre, agent));
+    assert.equal(await free(post, charlie.address), await free(pre, charlie.address));
+    assert.equal(BigInt((await rpc('agentWallet_agent', [agent])).spent), 130n * UNIT);
+  });
+
+  it('stops every payment once the owner freezes the agent', async () => {
+    const frozen = await sendAndWaitInBlock(api.tx.agentWallet.freeze(agent), alice);
+    ok(frozen);
+    eventOf(frozen.events, 'AgentFrozen');
+    assert.equal((await rpc('agentWallet_agent', [agent])).frozen, true);
+
+    const refused = await sendAndWaitInBlock(api.tx.agentWallet.pay(agent, charlie.address, UNIT), bob);
+    assert.equal(moduleError(refused.dispatchError), 'agentWallet.AgentFrozen');
+    const { before: pre, after: post } = await statesAround(api, refused.blockHash);
+    assert.equal(await free(post, agent), await free(pre, agent));
+  });
+});
