@@ -194,3 +194,11 @@ export async function statesAround(api, blockHash) {
   const header = await api.rpc.chain.getHeader(blockHash);
   return { before: await api.at(header.parentHash), after: await api.at(blockHash) };
 }
+
+/** `'section.Name'` of a dispatch error that must be a module error. */
+export function moduleError(api, dispatchError) {
+  if (!dispatchError) throw new Error('the call succeeded');
+  if (!dispatchError.isModule) throw new Error(`not a module error: ${dispatchError}`);
+  const { section, name } = api.registry.findMetaError(dispatchError.asModule);
+  return `${section}.${name}`;
+}

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { devAccounts, sendAndWaitInBlock, startDevNode, statesAround } from '../lib/node.js';
+import { devAccounts, moduleError, sendAndWaitInBlock, startDevNode, statesAround } from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
 const CONFIG_HASH = `0x${'ab'.repeat(32)}`;
@@ -30,12 +30,6 @@ describe('agent wallet', () => {
   let charlie;
   let agent;
   const rpc = (method, params) => api._rpcCore.provider.send(method, params);
-  const moduleError = (dispatchError) => {
-    assert.ok(dispatchError, 'the call succeeded');
-    assert.ok(dispatchError.isModule, `not a module error: ${dispatchError}`);
-    const { section, name } = api.registry.findMetaError(dispatchError.asModule);
-    return `${section}.${name}`;
-  };
   const ok = ({ dispatchError }) => assert.equal(dispatchError, undefined, `${dispatchError}`);
   const eventOf = (events, name) => {
     const found = events.find(({ event }) => api.events.agentWallet[name].is(event));
@@ -109,7 +103,7 @@ describe('agent wallet', () => {
 
   it('refuses a payment over the period cap and changes nothing', async () => {
     const refused = await sendAndWaitInBlock(api.tx.agentWallet.pay(agent, charlie.address, 30n * UNIT), bob);
-    assert.equal(moduleError(refused.dispatchError), 'agentWallet.PeriodCapExceeded');
+    assert.equal(moduleError(api, refused.dispatchError), 'agentWallet.PeriodCapExceeded');
     const { before: pre, after: post } = await statesAround(api, refused.blockHash);
     assert.equal(await free(post, agent), await free(pre, agent));
     assert.equal(await free(post, charlie.address), await free(pre, charlie.address));
@@ -123,7 +117,7 @@ describe('agent wallet', () => {
     assert.equal((await rpc('agentWallet_agent', [agent])).frozen, true);
 
     const refused = await sendAndWaitInBlock(api.tx.agentWallet.pay(agent, charlie.address, UNIT), bob);
-    assert.equal(moduleError(refused.dispatchError), 'agentWallet.AgentFrozen');
+    assert.equal(moduleError(api, refused.dispatchError), 'agentWallet.AgentFrozen');
     const { before: pre, after: post } = await statesAround(api, refused.blockHash);
     assert.equal(await free(post, agent), await free(pre, agent));
   });

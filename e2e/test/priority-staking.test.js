@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { devAccounts, sendAndWaitInBlock, startDevNode, statesAround, waitForHead } from '../lib/node.js';
+import { devAccounts, moduleError, sendAndWaitInBlock, startDevNode, statesAround, waitForHead } from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
 const STAKE = 1_000n * UNIT; // tier 2 in the dev preset
@@ -21,12 +21,6 @@ describe('priority staking', () => {
   let zoe;
   let unlocksAt;
   const rpc = (method, params) => api._rpcCore.provider.send(method, params);
-  const moduleError = (dispatchError) => {
-    assert.ok(dispatchError, 'the call succeeded');
-    assert.ok(dispatchError.isModule, `not a module error: ${dispatchError}`);
-    const { section, name } = api.registry.findMetaError(dispatchError.asModule);
-    return `${section}.${name}`;
-  };
   const frozenOf = async (at, who) =>
     (await at.query.balances.freezes(who.address)).reduce((sum, f) => sum + f.amount.toBigInt(), 0n);
 
@@ -106,7 +100,7 @@ describe('priority staking', () => {
     const { blockHash, dispatchError } = await sendAndWaitInBlock(api.tx.priorityStaking.withdrawUnbonded(), bob);
     const included = (await api.rpc.chain.getHeader(blockHash)).number.toNumber();
     assert.ok(included < unlocksAt, 'the test was too slow to try early');
-    assert.equal(moduleError(dispatchError), 'priorityStaking.NothingToWithdraw');
+    assert.equal(moduleError(api, dispatchError), 'priorityStaking.NothingToWithdraw');
     const { before: was, after: is } = await statesAround(api, blockHash);
     assert.equal(await frozenOf(is, bob), await frozenOf(was, bob));
     assert.equal((await is.query.priorityStaking.ledgers(bob.address)).toHex(), (await was.query.priorityStaking.ledgers(bob.address)).toHex());
@@ -130,7 +124,7 @@ describe('priority staking', () => {
     let result = await sendAndWaitInBlock(api.tx.balances.transferKeepAlive(zoe.address, 10n * UNIT), alice);
     assert.equal(result.dispatchError, undefined, `${result.dispatchError}`);
     result = await sendAndWaitInBlock(api.tx.priorityStaking.stake(100n * UNIT), zoe);
-    assert.equal(moduleError(result.dispatchError), 'priorityStaking.InsufficientBalance');
+    assert.equal(moduleError(api, result.dispatchError), 'priorityStaking.InsufficientBalance');
     const { before: was, after: is } = await statesAround(api, result.blockHash);
     assert.equal(await frozenOf(is, zoe), 0n);
     assert.ok((await is.query.priorityStaking.ledgers(zoe.address)).isNone);

@@ -60,12 +60,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `InferenceCredits::Providers` (r:1 w:1)
 	/// Proof: `InferenceCredits::Providers` (`max_values`: None, `max_size`: Some(517), added: 2992, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	fn register_provider() -> Weight {
 		// Proof size, measured: `42`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 48_463_000 picoseconds.
-		Weight::from_parts(49_644_000, 3982)
+		// Minimum execution time: 48_482_000 picoseconds.
+		Weight::from_parts(49_904_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -74,8 +74,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn update_provider() -> Weight {
 		// Proof size, measured: `460`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 11_167_000 picoseconds.
-		Weight::from_parts(11_447_000, 3982)
+		// Minimum execution time: 11_157_000 picoseconds.
+		Weight::from_parts(11_717_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -86,15 +86,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	/// The range of component `m` is `[0, 32]`.
 	fn retire_provider(m: u32, ) -> Weight {
 		// Proof size, measured: `885 + m * (52 ±0)`
 		// Proof size, estimated: `3982 + m * (2652 ±0)`
-		// Minimum execution time: 45_248_000 picoseconds.
-		Weight::from_parts(42_690_208, 3982)
-			// Standard error: 415_774
-			.saturating_add(Weight::from_parts(34_526_832, 0).saturating_mul(m.into()))
+		// Minimum execution time: 45_959_000 picoseconds.
+		Weight::from_parts(27_895_083, 3982)
+			// Standard error: 439_595
+			.saturating_add(Weight::from_parts(38_937_174, 0).saturating_mul(m.into()))
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -108,14 +108,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::Models` (r:0 w:1)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(177), added: 2652, mode: `MaxEncodedLen`)
 	fn register_model() -> Weight {
 		// Proof size, measured: `890`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 59_558_000 picoseconds.
-		Weight::from_parts(61_702_000, 3982)
+		// Minimum execution time: 61_331_000 picoseconds.
+		Weight::from_parts(63_995_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -124,8 +124,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn update_model() -> Weight {
 		// Proof size, measured: `303`
 		// Proof size, estimated: `3642`
-		// Minimum execution time: 11_087_000 picoseconds.
-		Weight::from_parts(11_677_000, 3642)
+		// Minimum execution time: 11_568_000 picoseconds.
+		Weight::from_parts(11_888_000, 3642)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -134,56 +134,56 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn retire_model() -> Weight {
 		// Proof size, measured: `303`
 		// Proof size, estimated: `3642`
-		// Minimum execution time: 11_326_000 picoseconds.
-		Weight::from_parts(11_607_000, 3642)
+		// Minimum execution time: 11_577_000 picoseconds.
+		Weight::from_parts(11_878_000, 3642)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::Credits` (r:1 w:1)
 	/// Proof: `InferenceCredits::Credits` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	fn deposit_credits() -> Weight {
 		// Proof size, measured: `187`
-		// Proof size, estimated: `3586`
-		// Minimum execution time: 49_594_000 picoseconds.
-		Weight::from_parts(51_777_000, 3586)
+		// Proof size, estimated: `3622`
+		// Minimum execution time: 51_617_000 picoseconds.
+		Weight::from_parts(52_638_000, 3622)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `InferenceCredits::Credits` (r:1 w:1)
 	/// Proof: `InferenceCredits::Credits` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	fn withdraw_credits() -> Weight {
 		// Proof size, measured: `187`
-		// Proof size, estimated: `3586`
-		// Minimum execution time: 42_233_000 picoseconds.
-		Weight::from_parts(43_125_000, 3586)
+		// Proof size, estimated: `3622`
+		// Minimum execution time: 43_705_000 picoseconds.
+		Weight::from_parts(45_238_000, 3622)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `InferenceCredits::Delegations` (r:1 w:1)
 	/// Proof: `InferenceCredits::Delegations` (`max_values`: None, `max_size`: Some(132), added: 2607, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	fn approve_delegate() -> Weight {
 		// Proof size, measured: `42`
-		// Proof size, estimated: `3597`
-		// Minimum execution time: 48_763_000 picoseconds.
-		Weight::from_parts(49_995_000, 3597)
+		// Proof size, estimated: `3622`
+		// Minimum execution time: 51_507_000 picoseconds.
+		Weight::from_parts(51_998_000, 3622)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `InferenceCredits::Delegations` (r:1 w:1)
 	/// Proof: `InferenceCredits::Delegations` (`max_values`: None, `max_size`: Some(132), added: 2607, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	fn revoke_delegate() -> Weight {
 		// Proof size, measured: `257`
-		// Proof size, estimated: `3597`
-		// Minimum execution time: 43_685_000 picoseconds.
-		Weight::from_parts(44_716_000, 3597)
+		// Proof size, estimated: `3622`
+		// Minimum execution time: 46_360_000 picoseconds.
+		Weight::from_parts(47_711_000, 3622)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -193,6 +193,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(177), added: 2652, mode: `MaxEncodedLen`)
 	/// Storage: `System::BlockHash` (r:1 w:0)
 	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `AgentWallet::Agents` (r:256 w:0)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::VoucherLedgers` (r:256 w:256)
 	/// Proof: `InferenceCredits::VoucherLedgers` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::Delegations` (r:256 w:256)
@@ -202,38 +204,38 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:258 w:258)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:256 w:256)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[1, 256]`.
 	fn settle(n: u32, ) -> Weight {
-		// Proof size, measured: `521 + n * (374 ±0)`
-		// Proof size, estimated: `6196 + n * (2607 ±0)`
-		// Minimum execution time: 149_363_000 picoseconds.
-		Weight::from_parts(154_690_000, 6196)
-			// Standard error: 792_392
-			.saturating_add(Weight::from_parts(154_951_491, 0).saturating_mul(n.into()))
+		// Proof size, measured: `527 + n * (374 ±0)`
+		// Proof size, estimated: `6196 + n * (3504 ±0)`
+		// Minimum execution time: 157_895_000 picoseconds.
+		Weight::from_parts(162_403_000, 6196)
+			// Standard error: 714_836
+			.saturating_add(Weight::from_parts(160_321_850, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(5_u64))
-			.saturating_add(T::DbWeight::get().reads((5_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().reads((6_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 2607).saturating_mul(n.into()))
+			.saturating_add(Weight::from_parts(0, 3504).saturating_mul(n.into()))
 	}
 }
 
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn register_provider() -> Weight {
-		Weight::from_parts(49_644_000, 3982)
+		Weight::from_parts(49_904_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn update_provider() -> Weight {
-		Weight::from_parts(11_447_000, 3982)
+		Weight::from_parts(11_717_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_provider(m: u32, ) -> Weight {
-		Weight::from_parts(42_690_208, 3982)
-			.saturating_add(Weight::from_parts(34_526_832, 0).saturating_mul(m.into()))
+		Weight::from_parts(27_895_083, 3982)
+			.saturating_add(Weight::from_parts(38_937_174, 0).saturating_mul(m.into()))
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -241,47 +243,47 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2652).saturating_mul(m.into()))
 	}
 	fn register_model() -> Weight {
-		Weight::from_parts(61_702_000, 3982)
+		Weight::from_parts(63_995_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn update_model() -> Weight {
-		Weight::from_parts(11_677_000, 3642)
+		Weight::from_parts(11_888_000, 3642)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_model() -> Weight {
-		Weight::from_parts(11_607_000, 3642)
+		Weight::from_parts(11_878_000, 3642)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn deposit_credits() -> Weight {
-		Weight::from_parts(51_777_000, 3586)
+		Weight::from_parts(52_638_000, 3622)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn withdraw_credits() -> Weight {
-		Weight::from_parts(43_125_000, 3586)
+		Weight::from_parts(45_238_000, 3622)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn approve_delegate() -> Weight {
-		Weight::from_parts(49_995_000, 3597)
+		Weight::from_parts(51_998_000, 3622)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn revoke_delegate() -> Weight {
-		Weight::from_parts(44_716_000, 3597)
+		Weight::from_parts(47_711_000, 3622)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn settle(n: u32, ) -> Weight {
-		Weight::from_parts(154_690_000, 6196)
-			.saturating_add(Weight::from_parts(154_951_491, 0).saturating_mul(n.into()))
+		Weight::from_parts(162_403_000, 6196)
+			.saturating_add(Weight::from_parts(160_321_850, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
-			.saturating_add(ParityDbWeight::get().reads((5_u64).saturating_mul(n.into())))
+			.saturating_add(ParityDbWeight::get().reads((6_u64).saturating_mul(n.into())))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 			.saturating_add(ParityDbWeight::get().writes((5_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 2607).saturating_mul(n.into()))
+			.saturating_add(Weight::from_parts(0, 3504).saturating_mul(n.into()))
 	}
 }
