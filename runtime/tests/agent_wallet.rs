@@ -34,6 +34,7 @@ fn policy() -> PolicyOf<Runtime> {
 		cosigners: Default::default(),
 		approvals_needed: 1,
 		expiry: None,
+		pays_fees: false,
 	}
 }
 
@@ -198,6 +199,33 @@ fn the_controller_signs_vouchers_and_freezing_stops_settlement() {
 		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![later]).unwrap();
 		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
 		assert_eq!(InferenceCredits::credit_balance(&agent), 30 * UNIT);
+		check_invariants();
+	});
+}
+
+#[test]
+fn an_agent_can_pay_its_controllers_fees_within_its_period_cap() {
+	use frame_support::dispatch::GetDispatchInfo;
+	use pallet_transaction_payment::OnChargeTransaction;
+	type Fees = <Runtime as pallet_transaction_payment::Config>::OnChargeTransaction;
+
+	chain_from_preset("development").execute_with(|| {
+		let agent = alice_creates_agent(Policy { pays_fees: true, ..policy() });
+		let bob = Bob.to_account_id();
+		let call = RuntimeCall::AgentWallet(pallet_agent_wallet::Call::pay {
+			agent: agent.clone(),
+			payee: Charlie.to_account_id(),
+			amount: 10 * UNIT,
+		});
+		let info = call.get_dispatch_info();
+		let fee = tokenmeter_runtime::TransactionPayment::compute_fee(200, &info, 0);
+		assert!(fee > 0);
+		let (bob_free, agent_free) = (Balances::balance(&bob), Balances::balance(&agent));
+		let paid = <Fees as OnChargeTransaction<Runtime>>::withdraw_fee(&bob, &call, &info, fee, 0);
+		assert!(paid.is_ok());
+		assert_eq!(Balances::balance(&bob), bob_free);
+		assert_eq!(Balances::balance(&agent), agent_free - fee);
+		assert_eq!(AgentWallet::status(&agent).unwrap().spent, fee);
 		check_invariants();
 	});
 }

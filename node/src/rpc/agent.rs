@@ -73,6 +73,8 @@ pub struct AgentAnswer {
 	pub approvals_needed: u32,
 	/// The last block the agent may spend in; `null`: none.
 	pub expiry: Option<BlockNumber>,
+	/// The agent pays its controller's transaction fees.
+	pub pays_fees: bool,
 	/// Bumped on every policy change, freeze and unfreeze.
 	pub policy_version: u32,
 	/// Frozen by the owner.
@@ -108,6 +110,7 @@ impl From<AgentStatus<AccountId, Balance, BlockNumber, Hash>> for AgentAnswer {
 			cosigners: s.cosigners,
 			approvals_needed: s.approvals_needed,
 			expiry: s.expiry,
+			pays_fees: s.pays_fees,
 			policy_version: s.policy_version,
 			frozen: s.frozen,
 			expired: s.expired,

@@ -42,6 +42,7 @@ fn policy<T: Config>() -> PolicyOf<T> {
 		approvals_needed: cosigners.len() as u32,
 		cosigners: cosigners.try_into().unwrap_or_default(),
 		expiry: Some(1_000_000u32.into()),
+		pays_fees: true,
 	}
 }
 
@@ -303,6 +304,29 @@ mod benchmarks {
 		}
 
 		assert_eq!(signer, Some(controller));
+	}
+
+	/// Finding the agent that pays the fee of its controller's `pay`, checking and counting
+	/// the fee (the fee handler's own withdrawal is part of every transaction's base cost).
+	#[benchmark]
+	fn charge_fee() {
+		let owner = funded::<T>("owner", 0);
+		let controller = funded::<T>("controller", 0);
+		let agent = agent::<T>(&owner, &controller);
+		let call: <T as Config>::RuntimeCall =
+			Call::<T>::pay { agent: agent.clone(), payee: last_payee::<T>(), amount: unit::<T>() }
+				.into();
+		let call: <T as frame_system::Config>::RuntimeCall = call.into();
+		let fee = unit::<T>();
+
+		#[block]
+		{
+			let payer = AgentWallet::<T>::fee_payer(&controller, &call);
+			assert!(payer.as_ref().is_some_and(|payer| AgentWallet::<T>::may_pay_fee(payer, fee)));
+			AgentWallet::<T>::record_fee(&agent, fee);
+		}
+
+		assert_eq!(Agents::<T>::get(&agent).map(|a| a.spent), Some(fee));
 	}
 
 	impl_benchmark_test_suite!(AgentWallet, crate::mock::new_test_ext(), crate::mock::Test);

@@ -16,7 +16,7 @@ use frame_support::{
 	traits::{
 		fungible::{Inspect, Mutate},
 		tokens::{Fortitude, Preservation},
-		Consideration, Footprint, IsType, OriginTrait,
+		Consideration, Footprint, IsSubType, IsType, OriginTrait,
 	},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
@@ -233,8 +233,9 @@ impl<T: Config> Pallet<T> {
 			T::AgentCalls::allows(<T as Config>::RuntimeCall::from_ref(c), payees.as_deref())
 		});
 		let result = call.dispatch(origin);
-		let weight =
-			T::WeightInfo::act().saturating_add(extract_actual_weight(&result, &dispatch_info));
+		let weight = T::WeightInfo::act()
+			.saturating_add(T::WeightInfo::charge_fee())
+			.saturating_add(extract_actual_weight(&result, &dispatch_info));
 		let with_weight = |error: DispatchError| DispatchErrorWithPostInfo {
 			post_info: PostDispatchInfo { actual_weight: Some(weight), pays_fee: Pays::Yes },
 			error,
@@ -447,6 +448,49 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
+	/// The agent that pays the fee of `call` signed by `who`: for the controller's `pay` and
+	/// `act`, when the agent's policy says so and it may spend now.
+	pub fn fee_payer(
+		who: &T::AccountId,
+		call: &<T as frame_system::Config>::RuntimeCall,
+	) -> Option<T::AccountId> {
+		let agent = match <T as Config>::RuntimeCall::from_ref(call).is_sub_type()? {
+			Call::pay { agent, .. } | Call::act { agent, .. } => agent,
+			_ => return None,
+		};
+		let info = Agents::<T>::get(agent)?;
+		(&info.controller == who && info.policy.pays_fees && Self::ensure_may_spend(&info).is_ok())
+			.then(|| agent.clone())
+	}
+
+	/// Whether `agent` may pay a fee of `fee` within what remains of its period cap.
+	pub fn may_pay_fee(agent: &T::AccountId, fee: BalanceOf<T>) -> bool {
+		Agents::<T>::get(agent).is_some_and(|info| fee <= info.remaining_at(Self::now()))
+	}
+
+	/// Counts a fee of `fee` the agent paid against its period cap.
+	pub fn record_fee(agent: &T::AccountId, fee: BalanceOf<T>) {
+		Agents::<T>::mutate_exists(agent, |maybe| {
+			if let Some(info) = maybe {
+				let (start, spent) = info.period_at(Self::now());
+				info.period_start = start;
+				info.spent = spent.saturating_add(fee).min(info.policy.period_cap);
+			}
+		});
+	}
+
+	/// Gives back `refund` of a fee counted by [`Self::record_fee`] in this block.
+	pub fn refund_fee(agent: &T::AccountId, refund: BalanceOf<T>) {
+		if refund.is_zero() {
+			return;
+		}
+		Agents::<T>::mutate_exists(agent, |maybe| {
+			if let Some(info) = maybe {
+				info.spent = info.spent.saturating_sub(refund);
+			}
+		});
+	}
+
 	/// An agent's policy, spending in the current period and pending payments.
 	pub fn status(agent: &T::AccountId) -> Option<AgentStatusOf<T>> {
 		let info = Agents::<T>::get(agent)?;
@@ -476,6 +520,7 @@ impl<T: Config> Pallet<T> {
 			cosigners: policy.cosigners.to_vec(),
 			approvals_needed: policy.approvals_needed,
 			expiry: policy.expiry,
+			pays_fees: policy.pays_fees,
 			policy_version: info.policy_version,
 			frozen: info.frozen,
 			expired: policy.expired_at(&now),

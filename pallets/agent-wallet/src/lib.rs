@@ -4,6 +4,7 @@
 
 extern crate alloc;
 
+pub use fees::AgentPaysFees;
 pub use pallet::*;
 pub use tokenmeter_primitives::VoucherSigners;
 pub use types::*;
@@ -11,6 +12,7 @@ pub use weights::WeightInfo;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+mod fees;
 mod impls;
 #[cfg(test)]
 mod mock;
@@ -42,7 +44,7 @@ pub mod pallet {
 	use frame_support::{
 		dispatch::{GetDispatchInfo, PostDispatchInfo},
 		pallet_prelude::*,
-		traits::{fungible::Mutate, Consideration, Footprint},
+		traits::{fungible::Mutate, Consideration, Footprint, IsSubType},
 	};
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::traits::Dispatchable;
@@ -65,6 +67,8 @@ pub mod pallet {
 			+ Dispatchable<RuntimeOrigin = Self::RuntimeOrigin, PostInfo = PostDispatchInfo>
 			+ GetDispatchInfo
 			+ From<frame_system::Call<Self>>
+			+ From<Call<Self>>
+			+ IsSubType<Call<Self>>
 			+ IsType<<Self as frame_system::Config>::RuntimeCall>;
 
 		/// The calls an agent may make through `act`.
@@ -372,7 +376,11 @@ pub mod pallet {
 		/// the transfer's error (e.g. not enough funds; the agent keeps its existential
 		/// deposit).
 		#[pallet::call_index(1)]
-		#[pallet::weight(T::WeightInfo::pay().max(T::WeightInfo::propose_payment()))]
+		#[pallet::weight(
+			T::WeightInfo::pay()
+				.max(T::WeightInfo::propose_payment())
+				.saturating_add(T::WeightInfo::charge_fee())
+		)]
 		pub fn pay(
 			origin: OriginFor<T>,
 			agent: T::AccountId,
@@ -395,7 +403,8 @@ pub mod pallet {
 		#[pallet::call_index(2)]
 		#[pallet::weight({
 			let info = call.get_dispatch_info();
-			(T::WeightInfo::act().saturating_add(info.call_weight), info.class)
+			let own = T::WeightInfo::act().saturating_add(T::WeightInfo::charge_fee());
+			(own.saturating_add(info.call_weight), info.class)
 		})]
 		pub fn act(
 			origin: OriginFor<T>,

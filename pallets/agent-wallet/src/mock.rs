@@ -1,11 +1,13 @@
 //! A test runtime: System, Balances, Utility (for batches), a small pallet that puts the
 //! caller's funds on hold and releases them (as credits do), and this pallet.
 
-use crate::{self as pallet_agent_wallet, AgentCalls, HoldReason, Policy};
+use crate::{self as pallet_agent_wallet, AgentCalls, AgentPaysFees, HoldReason, Policy};
+use frame_support::weights::IdentityFee;
 use frame_support::{
 	derive_impl, parameter_types,
 	traits::{fungible::HoldConsideration, ConstU128, ConstU32, LinearStoragePrice},
 };
+use pallet_transaction_payment::FungibleAdapter;
 use sp_runtime::BuildStorage;
 
 pub type AccountId = u64;
@@ -55,6 +57,7 @@ frame_support::construct_runtime!(
 	pub enum Test {
 		System: frame_system,
 		Balances: pallet_balances,
+		TransactionPayment: pallet_transaction_payment,
 		Utility: pallet_utility,
 		Holds: holds,
 		AgentWallet: pallet_agent_wallet,
@@ -76,6 +79,13 @@ impl pallet_balances::Config for Test {
 	type RuntimeFreezeReason = RuntimeFreezeReason;
 	type FreezeIdentifier = RuntimeFreezeReason;
 	type MaxFreezes = ConstU32<2>;
+}
+
+#[derive_impl(pallet_transaction_payment::config_preludes::TestDefaultConfig)]
+impl pallet_transaction_payment::Config for Test {
+	type OnChargeTransaction = AgentPaysFees<Test, FungibleAdapter<Balances, ()>>;
+	type WeightToFee = IdentityFee<Balance>;
+	type LengthToFee = IdentityFee<Balance>;
 }
 
 impl pallet_utility::Config for Test {
@@ -180,6 +190,7 @@ pub fn test_policy() -> crate::PolicyOf<Test> {
 		cosigners: Default::default(),
 		approvals_needed: 1,
 		expiry: None,
+		pays_fees: false,
 	}
 }
 

@@ -91,6 +91,9 @@ pub struct Policy<
 	pub approvals_needed: u32,
 	/// The last block the agent may spend in; `None`: no expiry.
 	pub expiry: Option<BlockNumber>,
+	/// The agent pays the transaction fees of its controller's `pay` and `act`; they count
+	/// against the period cap. Otherwise the controller pays them.
+	pub pays_fees: bool,
 }
 
 impl<AccountId, Balance, BlockNumber, MaxPayees, MaxCosigners>
@@ -297,6 +300,8 @@ pub struct AgentStatus<AccountId, Balance, BlockNumber, Hash> {
 	pub approvals_needed: u32,
 	/// The last block the agent may spend in.
 	pub expiry: Option<BlockNumber>,
+	/// The agent pays its controller's transaction fees.
+	pub pays_fees: bool,
 	/// The policy version.
 	pub policy_version: u32,
 	/// Frozen by the owner.

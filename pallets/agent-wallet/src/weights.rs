@@ -55,6 +55,7 @@ pub trait WeightInfo {
 	fn withdraw() -> Weight;
 	fn close_agent(p: u32, ) -> Weight;
 	fn voucher_signer() -> Weight;
+	fn charge_fee() -> Weight;
 }
 
 /// Measured weights, with database costs from the runtime's `DbWeight`.
@@ -271,6 +272,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(7_601_000, 4494)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 	}
+	fn charge_fee() -> Weight {
+		// Proof size, measured: `1097`
+		// Proof size, estimated: `4494`
+		// Minimum execution time: 7_191_000 picoseconds.
+		Weight::from_parts(7_601_000, 4494)
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+	}
 }
 
 /// The same measurements with ParityDb's database costs, for tests and mocks.
@@ -353,6 +361,10 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn voucher_signer() -> Weight {
+		Weight::from_parts(7_601_000, 4494)
+			.saturating_add(ParityDbWeight::get().reads(1_u64))
+	}
+	fn charge_fee() -> Weight {
 		Weight::from_parts(7_601_000, 4494)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 	}

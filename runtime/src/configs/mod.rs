@@ -124,7 +124,9 @@ parameter_types! {
 
 impl pallet_transaction_payment::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
-	type OnChargeTransaction = FungibleAdapter<Balances, ()>;
+	/// Fees go to nobody (burned); an agent whose policy says so pays its controller's fees.
+	type OnChargeTransaction =
+		pallet_agent_wallet::AgentPaysFees<Runtime, FungibleAdapter<Balances, ()>>;
 	type OperationalFeeMultiplier = ConstU8<5>;
 	type WeightToFee = IdentityFee<Balance>;
 	type LengthToFee = IdentityFee<Balance>;

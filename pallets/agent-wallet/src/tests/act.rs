@@ -195,7 +195,7 @@ fn act_reports_the_weight_it_used() {
 		let outer = crate::Call::<Test>::act { agent, call: Box::new(call.clone()) }
 			.get_dispatch_info()
 			.call_weight;
-		assert_eq!(outer, <() as WeightInfo>::act() + inner);
+		assert_eq!(outer, <() as WeightInfo>::act() + <() as WeightInfo>::charge_fee() + inner);
 		let post = act(agent, call.clone()).unwrap();
 		assert_eq!(post.actual_weight, Some(outer));
 		// A failing call reports the weight it used too.

@@ -4,6 +4,7 @@
 mod act;
 mod cosign;
 mod create;
+mod fees;
 mod limits;
 mod owner;
 
