@@ -2,7 +2,8 @@
 // agent at the address the RPC predicted and funds it; Bob (the agent's controller key) pays
 // within the limits; a payment above the cosign threshold waits until Alice approves it; a
 // payment over the period cap is refused with its module error and changes nothing; Alice
-// freezes the agent and the next payment fails.
+// freezes the agent and the next payment fails. Finally Alice hands the agent to a new key
+// that holds nothing but the existential deposit, and the agent pays that key's fees.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +21,7 @@ const POLICY = {
   cosigners: [],
   approvalsNeeded: 1,
   expiry: null,
+  paysFees: false,
 };
 
 describe('agent wallet', () => {
@@ -28,6 +30,7 @@ describe('agent wallet', () => {
   let alice;
   let bob;
   let charlie;
+  let agentKey;
   let agent;
   const rpc = (method, params) => api._rpcCore.provider.send(method, params);
   const ok = ({ dispatchError }) => assert.equal(dispatchError, undefined, `${dispatchError}`);
@@ -39,7 +42,7 @@ describe('agent wallet', () => {
   const free = async (at, who) => (await at.query.system.account(who)).data.free.toBigInt();
 
   before(async () => {
-    ({ alice, bob, charlie } = await devAccounts('Alice', 'Bob', 'Charlie'));
+    ({ alice, bob, charlie, agentkey: agentKey } = await devAccounts('Alice', 'Bob', 'Charlie', 'AgentKey'));
     node = await startDevNode();
     api = node.api;
   });
@@ -120,5 +123,27 @@ describe('agent wallet', () => {
     assert.equal(moduleError(api, refused.dispatchError), 'agentWallet.AgentFrozen');
     const { before: pre, after: post } = await statesAround(api, refused.blockHash);
     assert.equal(await free(post, agent), await free(pre, agent));
+  });
+
+  it('lets the agent pay the fees of a new controller key that holds nothing', async () => {
+    const existentialDeposit = api.consts.balances.existentialDeposit.toBigInt();
+    const handOver = api.tx.utility.batchAll([
+      api.tx.agentWallet.setPolicy(agent, { ...POLICY, paysFees: true }),
+      api.tx.agentWallet.rotateController(agent, agentKey.address),
+      api.tx.agentWallet.unfreeze(agent),
+      // The key's account must exist to sign; it gets the existential deposit only.
+      api.tx.balances.transferKeepAlive(agentKey.address, existentialDeposit),
+    ]);
+    ok(await sendAndWaitInBlock(handOver, alice));
+
+    const paid = await sendAndWaitInBlock(api.tx.agentWallet.pay(agent, charlie.address, 5n * UNIT), agentKey);
+    ok(paid);
+    const fee = paid.events.find(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event)).event.data.actualFee.toBigInt();
+    assert.ok(fee > 0n);
+    const { before: pre, after: post } = await statesAround(api, paid.blockHash);
+    assert.equal(await free(post, agentKey.address), existentialDeposit, 'the key paid its own fee');
+    assert.equal(await free(pre, agent) - await free(post, agent), 5n * UNIT + fee);
+    // The fee counts against the period cap like the payment.
+    assert.equal(BigInt((await rpc('agentWallet_agent', [agent])).spent), 135n * UNIT + fee);
   });
 });

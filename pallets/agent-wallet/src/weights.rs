@@ -64,7 +64,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `AgentWallet::NextAgentIndex` (r:1 w:1)
 	/// Proof: `AgentWallet::NextAgentIndex` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:2 w:2)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
@@ -72,25 +72,25 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn create_agent() -> Weight {
 		// Proof size, measured: `161`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 62_944_000 picoseconds.
-		Weight::from_parts(70_285_000, 6196)
+		// Minimum execution time: 82_242_000 picoseconds.
+		Weight::from_parts(98_437_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:2 w:2)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn pay() -> Weight {
-		// Proof size, measured: `1374`
+		// Proof size, measured: `1375`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 53_160_000 picoseconds.
-		Weight::from_parts(55_042_000, 6196)
+		// Minimum execution time: 76_474_000 picoseconds.
+		Weight::from_parts(81_191_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
@@ -98,27 +98,27 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `AgentWallet::PendingPayments` (r:0 w:1)
 	/// Proof: `AgentWallet::PendingPayments` (`max_values`: None, `max_size`: Some(417), added: 2892, mode: `MaxEncodedLen`)
 	fn propose_payment() -> Weight {
-		// Proof size, measured: `1363`
-		// Proof size, estimated: `4494`
-		// Minimum execution time: 62_613_000 picoseconds.
-		Weight::from_parts(67_330_000, 4494)
+		// Proof size, measured: `1364`
+		// Proof size, estimated: `4495`
+		// Minimum execution time: 98_917_000 picoseconds.
+		Weight::from_parts(111_206_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:0)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn act() -> Weight {
-		// Proof size, measured: `1200`
-		// Proof size, estimated: `4494`
-		// Minimum execution time: 23_745_000 picoseconds.
-		Weight::from_parts(24_587_000, 4494)
+		// Proof size, measured: `1201`
+		// Proof size, estimated: `4495`
+		// Minimum execution time: 38_858_000 picoseconds.
+		Weight::from_parts(43_615_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::PendingPayments` (r:1 w:1)
 	/// Proof: `AgentWallet::PendingPayments` (`max_values`: None, `max_size`: Some(417), added: 2892, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
@@ -126,15 +126,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	fn approve() -> Weight {
-		// Proof size, measured: `2321`
+		// Proof size, measured: `2322`
 		// Proof size, estimated: `8799`
-		// Minimum execution time: 113_079_000 picoseconds.
-		Weight::from_parts(116_934_000, 8799)
+		// Minimum execution time: 166_198_000 picoseconds.
+		Weight::from_parts(190_554_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::PendingPayments` (r:1 w:1)
 	/// Proof: `AgentWallet::PendingPayments` (`max_values`: None, `max_size`: Some(417), added: 2892, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
@@ -142,31 +142,31 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	fn reject() -> Weight {
-		// Proof size, measured: `2179`
-		// Proof size, estimated: `4494`
-		// Minimum execution time: 63_875_000 picoseconds.
-		Weight::from_parts(67_821_000, 4494)
+		// Proof size, measured: `2180`
+		// Proof size, estimated: `4495`
+		// Minimum execution time: 64_907_000 picoseconds.
+		Weight::from_parts(72_898_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `AgentWallet::PendingPayments` (r:1 w:1)
 	/// Proof: `AgentWallet::PendingPayments` (`max_values`: None, `max_size`: Some(417), added: 2892, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	fn reap() -> Weight {
-		// Proof size, measured: `2179`
-		// Proof size, estimated: `4494`
-		// Minimum execution time: 65_638_000 picoseconds.
-		Weight::from_parts(69_183_000, 4494)
+		// Proof size, measured: `2180`
+		// Proof size, estimated: `4495`
+		// Minimum execution time: 65_438_000 picoseconds.
+		Weight::from_parts(71_847_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::PendingPayments` (r:17 w:16)
 	/// Proof: `AgentWallet::PendingPayments` (`max_values`: None, `max_size`: Some(417), added: 2892, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
@@ -175,12 +175,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	/// The range of component `p` is `[0, 16]`.
 	fn set_policy(p: u32, ) -> Weight {
-		// Proof size, measured: `1696 + p * (47 ±0)`
-		// Proof size, estimated: `4494 + p * (2892 ±0)`
-		// Minimum execution time: 18_177_000 picoseconds.
-		Weight::from_parts(24_005_510, 4494)
-			// Standard error: 221_337
-			.saturating_add(Weight::from_parts(40_151_772, 0).saturating_mul(p.into()))
+		// Proof size, measured: `1697 + p * (47 ±0)`
+		// Proof size, estimated: `4495 + p * (2892 ±0)`
+		// Minimum execution time: 17_787_000 picoseconds.
+		Weight::from_parts(18_318_000, 4495)
+			// Standard error: 206_961
+			.saturating_add(Weight::from_parts(53_830_013, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -188,7 +188,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::PendingPayments` (r:17 w:16)
 	/// Proof: `AgentWallet::PendingPayments` (`max_values`: None, `max_size`: Some(417), added: 2892, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
@@ -197,12 +197,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	/// The range of component `p` is `[0, 16]`.
 	fn freeze(p: u32, ) -> Weight {
-		// Proof size, measured: `1696 + p * (47 ±0)`
-		// Proof size, estimated: `4494 + p * (2892 ±0)`
-		// Minimum execution time: 15_793_000 picoseconds.
-		Weight::from_parts(19_105_127, 4494)
-			// Standard error: 108_780
-			.saturating_add(Weight::from_parts(39_615_109, 0).saturating_mul(p.into()))
+		// Proof size, measured: `1697 + p * (47 ±0)`
+		// Proof size, estimated: `4495 + p * (2892 ±0)`
+		// Minimum execution time: 16_134_000 picoseconds.
+		Weight::from_parts(70_435_337, 4495)
+			// Standard error: 552_194
+			.saturating_add(Weight::from_parts(39_385_259, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -210,39 +210,39 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	fn unfreeze() -> Weight {
-		// Proof size, measured: `1097`
-		// Proof size, estimated: `4494`
-		// Minimum execution time: 13_100_000 picoseconds.
-		Weight::from_parts(13_910_000, 4494)
+		// Proof size, measured: `1098`
+		// Proof size, estimated: `4495`
+		// Minimum execution time: 12_789_000 picoseconds.
+		Weight::from_parts(14_051_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	fn rotate_controller() -> Weight {
-		// Proof size, measured: `1097`
-		// Proof size, estimated: `4494`
-		// Minimum execution time: 13_270_000 picoseconds.
-		Weight::from_parts(15_112_000, 4494)
+		// Proof size, measured: `1098`
+		// Proof size, estimated: `4495`
+		// Minimum execution time: 12_589_000 picoseconds.
+		Weight::from_parts(14_091_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:0)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:2 w:2)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn withdraw() -> Weight {
-		// Proof size, measured: `1303`
+		// Proof size, measured: `1304`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 52_479_000 picoseconds.
-		Weight::from_parts(54_471_000, 6196)
+		// Minimum execution time: 52_178_000 picoseconds.
+		Weight::from_parts(64_797_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::PendingPayments` (r:17 w:16)
@@ -251,12 +251,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
 	/// The range of component `p` is `[0, 16]`.
 	fn close_agent(p: u32, ) -> Weight {
-		// Proof size, measured: `1942 + p * (47 ±0)`
+		// Proof size, measured: `1943 + p * (47 ±0)`
 		// Proof size, estimated: `8381 + p * (2892 ±15)`
-		// Minimum execution time: 104_916_000 picoseconds.
-		Weight::from_parts(122_215_931, 8381)
-			// Standard error: 717_286
-			.saturating_add(Weight::from_parts(46_097_163, 0).saturating_mul(p.into()))
+		// Minimum execution time: 104_526_000 picoseconds.
+		Weight::from_parts(126_378_093, 8381)
+			// Standard error: 554_166
+			.saturating_add(Weight::from_parts(42_462_815, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
@@ -264,63 +264,66 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:0)
-	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1029), added: 3504, mode: `MaxEncodedLen`)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	fn voucher_signer() -> Weight {
-		// Proof size, measured: `1097`
-		// Proof size, estimated: `4494`
-		// Minimum execution time: 7_191_000 picoseconds.
-		Weight::from_parts(7_601_000, 4494)
+		// Proof size, measured: `1098`
+		// Proof size, estimated: `4495`
+		// Minimum execution time: 7_261_000 picoseconds.
+		Weight::from_parts(7_561_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 	}
+	/// Storage: `AgentWallet::Agents` (r:1 w:1)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	fn charge_fee() -> Weight {
-		// Proof size, measured: `1097`
-		// Proof size, estimated: `4494`
-		// Minimum execution time: 7_191_000 picoseconds.
-		Weight::from_parts(7_601_000, 4494)
+		// Proof size, measured: `1098`
+		// Proof size, estimated: `4495`
+		// Minimum execution time: 12_889_000 picoseconds.
+		Weight::from_parts(16_354_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 }
 
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn create_agent() -> Weight {
-		Weight::from_parts(70_285_000, 6196)
+		Weight::from_parts(98_437_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn pay() -> Weight {
-		Weight::from_parts(55_042_000, 6196)
+		Weight::from_parts(81_191_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn propose_payment() -> Weight {
-		Weight::from_parts(67_330_000, 4494)
+		Weight::from_parts(111_206_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn act() -> Weight {
-		Weight::from_parts(24_587_000, 4494)
+		Weight::from_parts(43_615_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn approve() -> Weight {
-		Weight::from_parts(116_934_000, 8799)
+		Weight::from_parts(190_554_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
 	}
 	fn reject() -> Weight {
-		Weight::from_parts(67_821_000, 4494)
+		Weight::from_parts(72_898_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn reap() -> Weight {
-		Weight::from_parts(69_183_000, 4494)
+		Weight::from_parts(71_847_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn set_policy(p: u32, ) -> Weight {
-		Weight::from_parts(24_005_510, 4494)
-			.saturating_add(Weight::from_parts(40_151_772, 0).saturating_mul(p.into()))
+		Weight::from_parts(18_318_000, 4495)
+			.saturating_add(Weight::from_parts(53_830_013, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -328,8 +331,8 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn freeze(p: u32, ) -> Weight {
-		Weight::from_parts(19_105_127, 4494)
-			.saturating_add(Weight::from_parts(39_615_109, 0).saturating_mul(p.into()))
+		Weight::from_parts(70_435_337, 4495)
+			.saturating_add(Weight::from_parts(39_385_259, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -337,23 +340,23 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn unfreeze() -> Weight {
-		Weight::from_parts(13_910_000, 4494)
+		Weight::from_parts(14_051_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn rotate_controller() -> Weight {
-		Weight::from_parts(15_112_000, 4494)
+		Weight::from_parts(14_091_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn withdraw() -> Weight {
-		Weight::from_parts(54_471_000, 6196)
+		Weight::from_parts(64_797_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn close_agent(p: u32, ) -> Weight {
-		Weight::from_parts(122_215_931, 8381)
-			.saturating_add(Weight::from_parts(46_097_163, 0).saturating_mul(p.into()))
+		Weight::from_parts(126_378_093, 8381)
+			.saturating_add(Weight::from_parts(42_462_815, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
@@ -361,11 +364,12 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn voucher_signer() -> Weight {
-		Weight::from_parts(7_601_000, 4494)
+		Weight::from_parts(7_561_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 	}
 	fn charge_fee() -> Weight {
-		Weight::from_parts(7_601_000, 4494)
+		Weight::from_parts(16_354_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 }
