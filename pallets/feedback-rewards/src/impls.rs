@@ -1,0 +1,465 @@
+//! The pallet's logic: each call's `do_*`, epochs, rewards per point, the read API and
+//! `try_state`.
+//!
+//! Complexity: submitting, scoring and closing an epoch touch a fixed number of records
+//! (scoring the last of a quorum also touches that feedback's `Quorum` validators); claiming
+//! one epoch is one division per role. Nothing iterates over annotators.
+
+use crate::{pallet::*, types::*};
+use alloc::vec::Vec;
+use frame_support::{
+	ensure,
+	pallet_prelude::*,
+	traits::{
+		fungible::{Inspect, InspectHold, Mutate, MutateHold},
+		tokens::{Fortitude, Precision, Preservation, Restriction},
+		Get,
+	},
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::{
+	helpers_128bit::multiply_by_rational_with_rounding,
+	traits::{Saturating, UniqueSaturatedInto, Zero},
+	ArithmeticError, DispatchError, Rounding, SaturatedConversion,
+};
+
+impl<T: Config> Pallet<T> {
+	fn now() -> BlockNumberFor<T> {
+		frame_system::Pallet::<T>::block_number()
+	}
+
+	fn epoch_length() -> BlockNumberFor<T> {
+		Params::<T>::get().epoch_length.max(1u32.into())
+	}
+
+	/// The epoch block `n` is in.
+	pub fn epoch_at(n: BlockNumberFor<T>) -> EpochIndex {
+		(n / Self::epoch_length()).saturated_into()
+	}
+
+	/// The current epoch.
+	pub fn current_epoch() -> EpochIndex {
+		Self::epoch_at(Self::now())
+	}
+
+	/// The first block of `epoch`.
+	pub fn epoch_start(epoch: EpochIndex) -> BlockNumberFor<T> {
+		Self::epoch_length().saturating_mul(epoch.into())
+	}
+
+	/// The first block `epoch` may be closed in (its feedback may be scored until then).
+	pub fn closable_at(epoch: EpochIndex) -> BlockNumberFor<T> {
+		Self::epoch_start(epoch.saturating_add(1)).saturating_add(Params::<T>::get().scoring_window)
+	}
+
+	/// Whether `epoch` is closed (or was, and every reward was claimed).
+	fn is_closed(epoch: EpochIndex) -> bool {
+		Self::now() >= Self::closable_at(epoch) &&
+			Epochs::<T>::get(epoch).is_none_or(|info| info.closed)
+	}
+
+	/// `budget × part / total`, rounded down.
+	fn share(budget: BalanceOf<T>, part: u64, total: u64) -> BalanceOf<T> {
+		if total == 0 {
+			return Zero::zero();
+		}
+		let budget: u128 = budget.unique_saturated_into();
+		multiply_by_rational_with_rounding(budget, part.into(), total.into(), Rounding::Down)
+			.unwrap_or(0)
+			.saturated_into()
+	}
+
+	/// Gets `who`'s contribution to `epoch`, registering the epoch among its unclaimed ones
+	/// (and the account in the epoch) if it is new.
+	fn contribution(
+		who: &T::AccountId,
+		epoch: EpochIndex,
+		info: &mut EpochInfoOf<T>,
+	) -> Result<ContributionOf<T>, DispatchError> {
+		if let Some(existing) = Contributions::<T>::get(epoch, who) {
+			return Ok(existing);
+		}
+		let mut epochs = AccountEpochs::<T>::get(who);
+		let at = epochs.binary_search(&epoch).unwrap_or_else(|at| at);
+		epochs.try_insert(at, epoch).map_err(|_| Error::<T>::TooManyUnclaimedEpochs)?;
+		AccountEpochs::<T>::insert(who, epochs);
+		info.unclaimed_accounts.saturating_inc();
+		Ok(Default::default())
+	}
+
+	pub(crate) fn do_submit(
+		who: T::AccountId,
+		model: ModelId,
+		output_hash: T::Hash,
+		kind: FeedbackKind,
+		payload_hash: T::Hash,
+	) -> DispatchResult {
+		let epoch = Self::current_epoch();
+		let mut info = Epochs::<T>::get(epoch).unwrap_or_default();
+		ensure!(info.feedback < T::MaxFeedbackPerEpoch::get(), Error::<T>::EpochFull);
+		let known = Contributions::<T>::get(epoch, &who).unwrap_or_default();
+		ensure!(known.feedback < T::MaxFeedbackPerAnnotator::get(), Error::<T>::AnnotatorCapReached);
+		let id = NextFeedbackId::<T>::get();
+		let next_id = id.checked_add(1).ok_or(ArithmeticError::Overflow)?;
+		let bond = T::FeedbackBond::get();
+		T::Currency::hold(&HoldReason::FeedbackBond.into(), &who, bond)?;
+		let mut contribution = Self::contribution(&who, epoch, &mut info)?;
+
+		contribution.feedback.saturating_inc();
+		contribution.bonds.saturating_accrue(bond);
+		info.feedback.saturating_inc();
+		Contributions::<T>::insert(epoch, &who, contribution);
+		Epochs::<T>::insert(epoch, info);
+		NextFeedbackId::<T>::put(next_id);
+		Feedbacks::<T>::insert(
+			id,
+			Feedback {
+				annotator: who.clone(),
+				epoch,
+				model,
+				output_hash,
+				kind,
+				payload_hash,
+				bond,
+				scores: Default::default(),
+			},
+		);
+		Self::deposit_event(Event::FeedbackSubmitted { id, annotator: who, epoch, model, kind, bond });
+		Ok(())
+	}
+
+	pub(crate) fn do_register(who: T::AccountId) -> DispatchResult {
+		ensure!(!Validators::<T>::contains_key(&who), Error::<T>::AlreadyValidator);
+		ensure!(Validators::<T>::count() < T::MaxValidators::get(), Error::<T>::TooManyValidators);
+		let bond = T::ValidatorBond::get();
+		T::Currency::hold(&HoldReason::ValidatorBond.into(), &who, bond)?;
+		Validators::<T>::insert(&who, ValidatorInfo { bond, last_active: Self::now() });
+		Self::deposit_event(Event::ValidatorRegistered { who, bond });
+		Ok(())
+	}
+
+	pub(crate) fn do_deregister(who: T::AccountId) -> DispatchResult {
+		let validator = Validators::<T>::get(&who).ok_or(Error::<T>::NotValidator)?;
+		ensure!(
+			Self::now() >= validator.last_active.saturating_add(T::DeregisterDelay::get()),
+			Error::<T>::TooSoon
+		);
+		T::Currency::release(
+			&HoldReason::ValidatorBond.into(),
+			&who,
+			validator.bond,
+			Precision::BestEffort,
+		)?;
+		Validators::<T>::remove(&who);
+		Self::deposit_event(Event::ValidatorDeregistered { who });
+		Ok(())
+	}
+
+	pub(crate) fn do_score(who: T::AccountId, id: FeedbackId, score: Score) -> DispatchResult {
+		let mut validator = Validators::<T>::get(&who).ok_or(Error::<T>::NotValidator)?;
+		ensure!(score <= MAX_SCORE, Error::<T>::InvalidScore);
+		let mut feedback = Feedbacks::<T>::get(id).ok_or(Error::<T>::UnknownFeedback)?;
+		ensure!(feedback.annotator != who, Error::<T>::OwnFeedback);
+		ensure!(!feedback.scores.iter().any(|(v, _)| v == &who), Error::<T>::AlreadyScored);
+		ensure!(Self::now() < Self::closable_at(feedback.epoch), Error::<T>::ScoringClosed);
+		let epoch = feedback.epoch;
+		let mut info = Epochs::<T>::get(epoch).unwrap_or_default();
+		let contribution = Self::contribution(&who, epoch, &mut info)?;
+		// Fewer than `Quorum` scores are stored: the quorum-th finalises and removes it.
+		feedback.scores.try_push((who.clone(), score)).map_err(|_| Error::<T>::UnknownFeedback)?;
+
+		validator.last_active = Self::now();
+		Validators::<T>::insert(&who, validator);
+		Contributions::<T>::insert(epoch, &who, contribution);
+		let scores = feedback.scores.len() as u32;
+		Self::deposit_event(Event::Scored { id, validator: who, score, scores });
+		if scores >= T::Quorum::get() {
+			Self::finalize(id, feedback, &mut info)?;
+		} else {
+			Feedbacks::<T>::insert(id, feedback);
+		}
+		Epochs::<T>::insert(epoch, info);
+		Ok(())
+	}
+
+	/// The median of `scores` (the mean of the middle two for an even count, rounded down).
+	pub(crate) fn median(scores: &[Score]) -> Score {
+		let mut sorted: Vec<Score> = scores.to_vec();
+		sorted.sort_unstable();
+		let mid = sorted.len() / 2;
+		match (sorted.get(mid.wrapping_sub(1)), sorted.get(mid)) {
+			(Some(low), Some(high)) if sorted.len() % 2 == 0 =>
+				((u16::from(*low) + u16::from(*high)) / 2) as Score,
+			(_, Some(middle)) => *middle,
+			_ => 0,
+		}
+	}
+
+	/// A feedback reached its quorum: record its median for the annotator, points for its
+	/// validators, take the bond of a bad feedback into the pool, and drop the record.
+	fn finalize(
+		id: FeedbackId,
+		feedback: FeedbackOf<T>,
+		info: &mut EpochInfoOf<T>,
+	) -> DispatchResult {
+		let epoch = feedback.epoch;
+		let scores: Vec<Score> = feedback.scores.iter().map(|(_, s)| *s).collect();
+		let median = Self::median(&scores);
+		for (validator, score) in feedback.scores.iter() {
+			let points: u64 = if score.abs_diff(median) <= T::ScoreTolerance::get() { 2 } else { 1 };
+			Contributions::<T>::mutate(epoch, validator, |c| {
+				if let Some(c) = c {
+					c.validator_points.saturating_accrue(points);
+				}
+			});
+			info.validator_points.saturating_accrue(points);
+		}
+		let mut annotator = Contributions::<T>::get(epoch, &feedback.annotator).unwrap_or_default();
+		annotator.points.saturating_accrue(median.into());
+		info.points.saturating_accrue(median.into());
+		let bond_slashed = median < T::SlashThreshold::get();
+		if bond_slashed {
+			T::Currency::transfer_on_hold(
+				&HoldReason::FeedbackBond.into(),
+				&feedback.annotator,
+				&T::RewardPool::get(),
+				feedback.bond,
+				Precision::Exact,
+				Restriction::Free,
+				Fortitude::Polite,
+			)?;
+			annotator.bonds.saturating_reduce(feedback.bond);
+		}
+		Contributions::<T>::insert(epoch, &feedback.annotator, annotator);
+		Feedbacks::<T>::remove(id);
+		Self::deposit_event(Event::FeedbackFinalized {
+			id,
+			annotator: feedback.annotator,
+			score: median,
+			bond_slashed,
+		});
+		Ok(())
+	}
+
+	/// What the pool holds beyond its existential deposit and what it owes to closed epochs.
+	pub fn pool_available() -> BalanceOf<T> {
+		T::Currency::reducible_balance(&T::RewardPool::get(), Preservation::Preserve, Fortitude::Polite)
+			.saturating_sub(Unclaimed::<T>::get())
+	}
+
+	pub(crate) fn do_close(epoch: EpochIndex) -> DispatchResult {
+		ensure!(Self::now() >= Self::closable_at(epoch), Error::<T>::EpochNotOver);
+		let mut info = Epochs::<T>::get(epoch).ok_or(Error::<T>::NothingToClose)?;
+		ensure!(!info.closed, Error::<T>::AlreadyClosed);
+		let budget = T::EpochRewardShare::get() * Self::pool_available();
+		let validator_budget = if info.validator_points > 0 {
+			T::ValidatorShare::get() * budget
+		} else {
+			Zero::zero()
+		};
+		let annotator_budget =
+			if info.points > 0 { budget.saturating_sub(validator_budget) } else { Zero::zero() };
+		info.closed = true;
+		info.annotator_budget = annotator_budget;
+		info.validator_budget = validator_budget;
+		Unclaimed::<T>::mutate(|u| u.saturating_accrue(annotator_budget.saturating_add(validator_budget)));
+		Epochs::<T>::insert(epoch, info);
+		Self::deposit_event(Event::EpochClosed {
+			epoch,
+			annotator_budget,
+			validator_budget,
+			points: info.points,
+			validator_points: info.validator_points,
+		});
+		Ok(())
+	}
+
+	/// The reward `contribution` earns in a closed epoch `info`.
+	fn reward_of(info: &EpochInfoOf<T>, contribution: &ContributionOf<T>) -> BalanceOf<T> {
+		Self::share(info.annotator_budget, contribution.points, info.points).saturating_add(
+			Self::share(info.validator_budget, contribution.validator_points, info.validator_points),
+		)
+	}
+
+	pub(crate) fn do_claim(who: T::AccountId, epoch: EpochIndex) -> DispatchResult {
+		let info = Epochs::<T>::get(epoch);
+		ensure!(info.is_none_or(|i| i.closed), Error::<T>::EpochNotClosed);
+		let mut info = info.ok_or(Error::<T>::NothingToClaim)?;
+		let contribution = Contributions::<T>::get(epoch, &who).ok_or(Error::<T>::NothingToClaim)?;
+		let reward = Self::reward_of(&info, &contribution);
+		if !reward.is_zero() {
+			T::Currency::transfer(&T::RewardPool::get(), &who, reward, Preservation::Preserve)?;
+		}
+		if !contribution.bonds.is_zero() {
+			T::Currency::release(
+				&HoldReason::FeedbackBond.into(),
+				&who,
+				contribution.bonds,
+				Precision::Exact,
+			)?;
+		}
+
+		Contributions::<T>::remove(epoch, &who);
+		AccountEpochs::<T>::mutate(&who, |epochs| epochs.retain(|e| *e != epoch));
+		info.claimed.saturating_accrue(reward);
+		info.unclaimed_accounts.saturating_dec();
+		let mut release = reward;
+		if info.unclaimed_accounts == 0 {
+			// Everyone claimed: what rounding left is no longer owed.
+			release = info.annotator_budget.saturating_add(info.validator_budget).saturating_sub(
+				info.claimed.saturating_sub(reward),
+			);
+			Epochs::<T>::remove(epoch);
+		} else {
+			Epochs::<T>::insert(epoch, info);
+		}
+		Unclaimed::<T>::mutate(|u| u.saturating_reduce(release));
+		Self::deposit_event(Event::Claimed { who, epoch, reward, bonds: contribution.bonds });
+		Ok(())
+	}
+
+	pub(crate) fn do_claim_many(who: T::AccountId, max_epochs: u32) -> Result<u32, DispatchError> {
+		let mut claimed = 0u32;
+		for epoch in AccountEpochs::<T>::get(&who) {
+			if claimed >= max_epochs.min(T::MaxUnclaimedEpochs::get()) {
+				break;
+			}
+			if Epochs::<T>::get(epoch).is_some_and(|info| info.closed) {
+				Self::do_claim(who.clone(), epoch)?;
+				claimed.saturating_inc();
+			}
+		}
+		ensure!(claimed > 0, Error::<T>::NothingToClaim);
+		Ok(claimed)
+	}
+
+	pub(crate) fn do_fund_pool(who: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		T::Currency::transfer(&who, &T::RewardPool::get(), amount, Preservation::Preserve)?;
+		Self::deposit_event(Event::PoolFunded { who, amount });
+		Ok(())
+	}
+
+	pub(crate) fn do_reap(id: FeedbackId) -> DispatchResult {
+		let feedback = Feedbacks::<T>::get(id).ok_or(Error::<T>::UnknownFeedback)?;
+		ensure!(Self::is_closed(feedback.epoch), Error::<T>::EpochNotClosed);
+		Feedbacks::<T>::remove(id);
+		Self::deposit_event(Event::FeedbackReaped { id });
+		Ok(())
+	}
+
+	/// `epoch`'s state, blocks and record.
+	pub fn epoch_status(epoch: EpochIndex) -> EpochStatus<BalanceOf<T>, BlockNumberFor<T>> {
+		let now = Self::now();
+		let record = Epochs::<T>::get(epoch);
+		let closable_at = Self::closable_at(epoch);
+		let end = Self::epoch_start(epoch.saturating_add(1));
+		let state = if record.is_some_and(|i| i.closed) || (record.is_none() && now >= closable_at)
+		{
+			EpochState::Closed
+		} else if now >= closable_at {
+			EpochState::Closable
+		} else if now >= end {
+			EpochState::Scoring
+		} else {
+			EpochState::Open
+		};
+		EpochStatus {
+			epoch,
+			state,
+			start: Self::epoch_start(epoch),
+			end,
+			closable_at,
+			info: record.unwrap_or_default(),
+		}
+	}
+
+	/// `who`'s unclaimed contributions: the reward of each closed epoch and the bonds that come
+	/// back with each claim.
+	pub fn pending_rewards(who: &T::AccountId) -> Vec<PendingReward<BalanceOf<T>>> {
+		AccountEpochs::<T>::get(who)
+			.into_iter()
+			.filter_map(|epoch| {
+				let contribution = Contributions::<T>::get(epoch, who)?;
+				let info = Epochs::<T>::get(epoch)?;
+				Some(PendingReward {
+					epoch,
+					closed: info.closed,
+					reward: if info.closed {
+						Self::reward_of(&info, &contribution)
+					} else {
+						Zero::zero()
+					},
+					bonds: contribution.bonds,
+				})
+			})
+			.collect()
+	}
+
+	/// The invariants:
+	/// - the pool holds at least what closed epochs owe (`Unclaimed`), and `Unclaimed` is the
+	///   sum over closed epochs of their budgets less what was claimed;
+	/// - every epoch's unclaimed-account count is its number of contributions;
+	/// - each account's feedback bonds on hold equal the bonds its contributions record, and
+	///   its epochs list names exactly its contributions, oldest first;
+	/// - each validator's bond is on hold; at most `MaxValidators` validators;
+	/// - stored feedback has fewer than `Quorum` scores.
+	///
+	/// Always compiled, so that runtime tests can check it after every block.
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		let mut owed = BalanceOf::<T>::zero();
+		for (epoch, info) in Epochs::<T>::iter() {
+			if info.closed {
+				let budget = info.annotator_budget.saturating_add(info.validator_budget);
+				ensure!(info.claimed <= budget, "epoch paid more than it allocated");
+				owed.saturating_accrue(budget.saturating_sub(info.claimed));
+			}
+			let accounts = Contributions::<T>::iter_prefix(epoch).count() as u32;
+			ensure!(accounts == info.unclaimed_accounts, "epoch account count differs");
+		}
+		ensure!(owed == Unclaimed::<T>::get(), "Unclaimed differs from closed epochs' budgets");
+		ensure!(
+			T::Currency::balance(&T::RewardPool::get()) >= owed,
+			"the pool does not cover the unclaimed rewards"
+		);
+		let mut bonds: alloc::collections::BTreeMap<T::AccountId, BalanceOf<T>> =
+			Default::default();
+		for (epoch, who, contribution) in Contributions::<T>::iter() {
+			ensure!(
+				AccountEpochs::<T>::get(&who).contains(&epoch),
+				"contribution missing from the account's epochs"
+			);
+			bonds.entry(who).or_default().saturating_accrue(contribution.bonds);
+		}
+		for (who, epochs) in AccountEpochs::<T>::iter() {
+			ensure!(epochs.windows(2).all(|w| w[0] < w[1]), "account epochs not in order");
+			for epoch in epochs.iter() {
+				ensure!(
+					Contributions::<T>::contains_key(epoch, &who),
+					"account epoch without a contribution"
+				);
+			}
+			let held =
+				T::Currency::balance_on_hold(&HoldReason::FeedbackBond.into(), &who);
+			ensure!(
+				held == bonds.get(&who).copied().unwrap_or_default(),
+				"feedback bonds on hold differ from the contributions"
+			);
+		}
+		for (who, validator) in Validators::<T>::iter() {
+			let held = T::Currency::balance_on_hold(&HoldReason::ValidatorBond.into(), &who);
+			ensure!(held == validator.bond, "validator bond not on hold");
+		}
+		ensure!(
+			Validators::<T>::count() <= T::MaxValidators::get(),
+			"more validators than MaxValidators"
+		);
+		for (_, feedback) in Feedbacks::<T>::iter() {
+			ensure!(
+				(feedback.scores.len() as u32) < T::Quorum::get(),
+				"feedback with a full quorum not finalised"
+			);
+		}
+		Ok(())
+	}
+}
