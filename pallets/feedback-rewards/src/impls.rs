@@ -54,8 +54,8 @@ impl<T: Config> Pallet<T> {
 
 	/// Whether `epoch` is closed (or was, and every reward was claimed).
 	fn is_closed(epoch: EpochIndex) -> bool {
-		Self::now() >= Self::closable_at(epoch) &&
-			Epochs::<T>::get(epoch).is_none_or(|info| info.closed)
+		Self::now() >= Self::closable_at(epoch)
+			&& Epochs::<T>::get(epoch).is_none_or(|info| info.closed)
 	}
 
 	/// `budget × part / total`, rounded down.
@@ -98,7 +98,10 @@ impl<T: Config> Pallet<T> {
 		let mut info = Epochs::<T>::get(epoch).unwrap_or_default();
 		ensure!(info.feedback < T::MaxFeedbackPerEpoch::get(), Error::<T>::EpochFull);
 		let known = Contributions::<T>::get(epoch, &who).unwrap_or_default();
-		ensure!(known.feedback < T::MaxFeedbackPerAnnotator::get(), Error::<T>::AnnotatorCapReached);
+		ensure!(
+			known.feedback < T::MaxFeedbackPerAnnotator::get(),
+			Error::<T>::AnnotatorCapReached
+		);
 		let id = NextFeedbackId::<T>::get();
 		let next_id = id.checked_add(1).ok_or(ArithmeticError::Overflow)?;
 		let bond = T::FeedbackBond::get();
@@ -124,7 +127,14 @@ impl<T: Config> Pallet<T> {
 				scores: Default::default(),
 			},
 		);
-		Self::deposit_event(Event::FeedbackSubmitted { id, annotator: who, epoch, model, kind, bond });
+		Self::deposit_event(Event::FeedbackSubmitted {
+			id,
+			annotator: who,
+			epoch,
+			model,
+			kind,
+			bond,
+		});
 		Ok(())
 	}
 
@@ -188,8 +198,9 @@ impl<T: Config> Pallet<T> {
 		sorted.sort_unstable();
 		let mid = sorted.len() / 2;
 		match (sorted.get(mid.wrapping_sub(1)), sorted.get(mid)) {
-			(Some(low), Some(high)) if sorted.len() % 2 == 0 =>
-				((u16::from(*low) + u16::from(*high)) / 2) as Score,
+			(Some(low), Some(high)) if sorted.len() % 2 == 0 => {
+				((u16::from(*low) + u16::from(*high)) / 2) as Score
+			}
 			(_, Some(middle)) => *middle,
 			_ => 0,
 		}
@@ -206,7 +217,8 @@ impl<T: Config> Pallet<T> {
 		let scores: Vec<Score> = feedback.scores.iter().map(|(_, s)| *s).collect();
 		let median = Self::median(&scores);
 		for (validator, score) in feedback.scores.iter() {
-			let points: u64 = if score.abs_diff(median) <= T::ScoreTolerance::get() { 2 } else { 1 };
+			let points: u64 =
+				if score.abs_diff(median) <= T::ScoreTolerance::get() { 2 } else { 1 };
 			Contributions::<T>::mutate(epoch, validator, |c| {
 				if let Some(c) = c {
 					c.validator_points.saturating_accrue(points);
@@ -243,8 +255,12 @@ impl<T: Config> Pallet<T> {
 
 	/// What the pool holds beyond its existential deposit and what it owes to closed epochs.
 	pub fn pool_available() -> BalanceOf<T> {
-		T::Currency::reducible_balance(&T::RewardPool::get(), Preservation::Preserve, Fortitude::Polite)
-			.saturating_sub(Unclaimed::<T>::get())
+		T::Currency::reducible_balance(
+			&T::RewardPool::get(),
+			Preservation::Preserve,
+			Fortitude::Polite,
+		)
+		.saturating_sub(Unclaimed::<T>::get())
 	}
 
 	pub(crate) fn do_close(epoch: EpochIndex) -> DispatchResult {
@@ -262,7 +278,9 @@ impl<T: Config> Pallet<T> {
 		info.closed = true;
 		info.annotator_budget = annotator_budget;
 		info.validator_budget = validator_budget;
-		Unclaimed::<T>::mutate(|u| u.saturating_accrue(annotator_budget.saturating_add(validator_budget)));
+		Unclaimed::<T>::mutate(|u| {
+			u.saturating_accrue(annotator_budget.saturating_add(validator_budget))
+		});
 		Epochs::<T>::insert(epoch, info);
 		Self::deposit_event(Event::EpochClosed {
 			epoch,
@@ -277,7 +295,11 @@ impl<T: Config> Pallet<T> {
 	/// The reward `contribution` earns in a closed epoch `info`.
 	fn reward_of(info: &EpochInfoOf<T>, contribution: &ContributionOf<T>) -> BalanceOf<T> {
 		Self::share(info.annotator_budget, contribution.points, info.points).saturating_add(
-			Self::share(info.validator_budget, contribution.validator_points, info.validator_points),
+			Self::share(
+				info.validator_budget,
+				contribution.validator_points,
+				info.validator_points,
+			),
 		)
 	}
 
@@ -285,7 +307,8 @@ impl<T: Config> Pallet<T> {
 		let info = Epochs::<T>::get(epoch);
 		ensure!(info.is_none_or(|i| i.closed), Error::<T>::EpochNotClosed);
 		let mut info = info.ok_or(Error::<T>::NothingToClaim)?;
-		let contribution = Contributions::<T>::get(epoch, &who).ok_or(Error::<T>::NothingToClaim)?;
+		let contribution =
+			Contributions::<T>::get(epoch, &who).ok_or(Error::<T>::NothingToClaim)?;
 		let reward = Self::reward_of(&info, &contribution);
 		if !reward.is_zero() {
 			T::Currency::transfer(&T::RewardPool::get(), &who, reward, Preservation::Preserve)?;
@@ -306,9 +329,10 @@ impl<T: Config> Pallet<T> {
 		let mut release = reward;
 		if info.unclaimed_accounts == 0 {
 			// Everyone claimed: what rounding left is no longer owed.
-			release = info.annotator_budget.saturating_add(info.validator_budget).saturating_sub(
-				info.claimed.saturating_sub(reward),
-			);
+			release = info
+				.annotator_budget
+				.saturating_add(info.validator_budget)
+				.saturating_sub(info.claimed.saturating_sub(reward));
 			Epochs::<T>::remove(epoch);
 		} else {
 			Epochs::<T>::insert(epoch, info);
@@ -439,8 +463,7 @@ impl<T: Config> Pallet<T> {
 					"account epoch without a contribution"
 				);
 			}
-			let held =
-				T::Currency::balance_on_hold(&HoldReason::FeedbackBond.into(), &who);
+			let held = T::Currency::balance_on_hold(&HoldReason::FeedbackBond.into(), &who);
 			ensure!(
 				held == bonds.get(&who).copied().unwrap_or_default(),
 				"feedback bonds on hold differ from the contributions"

@@ -33,7 +33,16 @@ pub const MAX_SCORE: Score = 100;
 
 /// What a feedback is.
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub enum FeedbackKind {
 	/// A rating of the output.
@@ -72,9 +81,7 @@ pub struct Feedback<AccountId, Balance, Hash, Quorum: frame_support::traits::Get
 }
 
 /// An epoch: what was submitted and scored in it, and once closed, the rewards it allocated.
-#[derive(
-	Encode, Decode, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug, Default,
-)]
+#[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct EpochInfo<Balance> {
 	/// Feedback submitted in it.
 	pub feedback: u32,
@@ -95,9 +102,7 @@ pub struct EpochInfo<Balance> {
 }
 
 /// An account's contribution to an epoch, as annotator and as validator.
-#[derive(
-	Encode, Decode, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug, Default,
-)]
+#[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Contribution<Balance> {
 	/// Feedback submitted.
 	pub feedback: u32,
