@@ -1,1 +1,243 @@
+//! Benchmarks of every call, each in its worst case; `close_epoch` over a growing number of
+//! annotators, to show that its cost does not depend on them.
 
+use super::*;
+use crate::Pallet as FeedbackRewards;
+use alloc::vec::Vec;
+use frame_benchmarking::v2::*;
+use frame_support::traits::{
+	fungible::{Inspect, Mutate},
+	Get,
+};
+use frame_system::RawOrigin;
+use sp_runtime::traits::Saturating;
+
+fn funded<T: Config>(name: &'static str, index: u32) -> T::AccountId {
+	let who: T::AccountId = account(name, index, 0);
+	let plenty = T::FeedbackBond::get()
+		.max(T::ValidatorBond::get())
+		.max(T::Currency::minimum_balance())
+		.saturating_mul(1_000_000u32.into());
+	T::Currency::set_balance(&who, plenty);
+	who
+}
+
+fn fill_pool<T: Config>() {
+	let pool = T::RewardPool::get();
+	let amount =
+		T::Currency::minimum_balance().max(1u32.into()).saturating_mul(1_000_000_000u32.into());
+	T::Currency::set_balance(&pool, amount);
+}
+
+fn at_block<T: Config>(n: u32) {
+	frame_system::Pallet::<T>::set_block_number(n.into());
+}
+
+fn epoch_length<T: Config>() -> u32 {
+	use sp_runtime::SaturatedConversion;
+	Params::<T>::get().epoch_length.saturated_into()
+}
+
+fn submit<T: Config>(who: &T::AccountId) -> FeedbackId {
+	let id = NextFeedbackId::<T>::get();
+	let model = T::BenchmarkHelper::model();
+	assert!(FeedbackRewards::<T>::do_submit(
+		who.clone(),
+		model,
+		Default::default(),
+		FeedbackKind::Rating,
+		Default::default()
+	)
+	.is_ok());
+	id
+}
+
+/// `Quorum` registered validators.
+fn validators<T: Config>() -> Vec<T::AccountId> {
+	(0..T::Quorum::get())
+		.map(|i| {
+			let v = funded::<T>("validator", i);
+			assert!(FeedbackRewards::<T>::do_register(v.clone()).is_ok());
+			v
+		})
+		.collect()
+}
+
+/// Epochs `0 .. n` each with a finalised feedback of `who`, closed.
+fn closed_epochs<T: Config>(who: &T::AccountId, n: u32) {
+	let validators = validators::<T>();
+	for epoch in 0..n {
+		at_block::<T>(epoch.saturating_mul(epoch_length::<T>()).saturating_add(1));
+		let id = submit::<T>(who);
+		for v in &validators {
+			assert!(FeedbackRewards::<T>::do_score(v.clone(), id, 80).is_ok());
+		}
+	}
+	let last = FeedbackRewards::<T>::closable_at(n);
+	frame_system::Pallet::<T>::set_block_number(last);
+	for epoch in 0..n {
+		assert!(FeedbackRewards::<T>::do_close(epoch).is_ok());
+	}
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	/// A new contribution, inserted into an all-but-full list of unclaimed epochs.
+	#[benchmark]
+	fn submit_feedback() {
+		let who = funded::<T>("annotator", 0);
+		let max = T::MaxUnclaimedEpochs::get();
+		for epoch in 0..max.saturating_sub(1) {
+			at_block::<T>(epoch.saturating_mul(epoch_length::<T>()).saturating_add(1));
+			submit::<T>(&who);
+		}
+		at_block::<T>(max.saturating_sub(1).saturating_mul(epoch_length::<T>()).saturating_add(1));
+		let model = T::BenchmarkHelper::model();
+
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(who.clone()),
+			model,
+			Default::default(),
+			FeedbackKind::BugReport,
+			Default::default(),
+		);
+
+		assert_eq!(AccountEpochs::<T>::get(&who).len() as u32, max);
+	}
+
+	#[benchmark]
+	fn register_validator() {
+		let who = funded::<T>("validator", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+
+		assert!(Validators::<T>::contains_key(&who));
+	}
+
+	#[benchmark]
+	fn deregister_validator() {
+		let who = funded::<T>("validator", 0);
+		assert!(FeedbackRewards::<T>::do_register(who.clone()).is_ok());
+		frame_system::Pallet::<T>::set_block_number(
+			T::DeregisterDelay::get().saturating_add(1u32.into()),
+		);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+
+		assert!(!Validators::<T>::contains_key(&who));
+	}
+
+	/// The score that completes the quorum: the median, points for every validator, and a
+	/// slashed bond.
+	#[benchmark]
+	fn score() {
+		fill_pool::<T>();
+		at_block::<T>(1);
+		let annotator = funded::<T>("annotator", 0);
+		let id = submit::<T>(&annotator);
+		let validators = validators::<T>();
+		let (last, others) = validators.split_last().expect("Quorum is at least 1; qed");
+		for v in others {
+			assert!(FeedbackRewards::<T>::do_score(v.clone(), id, 0).is_ok());
+		}
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(last.clone()), id, 0);
+
+		assert!(Feedbacks::<T>::get(id).is_none());
+	}
+
+	/// Closing an epoch with `a` annotators' contributions: the cost must not grow with `a`.
+	#[benchmark]
+	fn close_epoch(a: Linear<1, 1_000>) {
+		fill_pool::<T>();
+		for i in 0..a {
+			let who: T::AccountId = account("annotator", i, 0);
+			Contributions::<T>::insert(
+				0,
+				&who,
+				Contribution {
+					feedback: 1,
+					points: 50,
+					bonds: Default::default(),
+					validator_points: 2,
+				},
+			);
+		}
+		Epochs::<T>::insert(
+			0,
+			EpochInfo {
+				feedback: a,
+				points: 50u64.saturating_mul(a.into()),
+				validator_points: 2u64.saturating_mul(a.into()),
+				unclaimed_accounts: a,
+				..Default::default()
+			},
+		);
+		frame_system::Pallet::<T>::set_block_number(FeedbackRewards::<T>::closable_at(0));
+		let caller = funded::<T>("caller", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), 0);
+
+		assert!(Epochs::<T>::get(0).is_some_and(|info| info.closed));
+	}
+
+	/// An annotator who is also a validator of the epoch claims reward and bonds.
+	#[benchmark]
+	fn claim() {
+		fill_pool::<T>();
+		let who = funded::<T>("annotator", 0);
+		closed_epochs::<T>(&who, 1);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()), 0);
+
+		assert!(AccountEpochs::<T>::get(&who).is_empty());
+	}
+
+	#[benchmark]
+	fn claim_many(e: Linear<1, { T::MaxUnclaimedEpochs::get() }>) {
+		fill_pool::<T>();
+		let who = funded::<T>("annotator", 0);
+		closed_epochs::<T>(&who, e);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()), e);
+
+		assert!(AccountEpochs::<T>::get(&who).is_empty());
+	}
+
+	#[benchmark]
+	fn fund_pool() {
+		let who = funded::<T>("funder", 0);
+		let amount = T::Currency::minimum_balance().max(1u32.into()).saturating_mul(10u32.into());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who), amount);
+
+		assert!(T::Currency::balance(&T::RewardPool::get()) >= amount);
+	}
+
+	#[benchmark]
+	fn reap_feedback() {
+		at_block::<T>(1);
+		let annotator = funded::<T>("annotator", 0);
+		let id = submit::<T>(&annotator);
+		let caller = funded::<T>("caller", 0);
+		frame_system::Pallet::<T>::set_block_number(FeedbackRewards::<T>::closable_at(0));
+		assert!(FeedbackRewards::<T>::do_close(0).is_ok());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), id);
+
+		assert!(Feedbacks::<T>::get(id).is_none());
+	}
+
+	impl_benchmark_test_suite!(FeedbackRewards, crate::mock::new_test_ext(), crate::mock::Test);
+}

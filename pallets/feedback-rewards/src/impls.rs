@@ -198,7 +198,7 @@ impl<T: Config> Pallet<T> {
 		sorted.sort_unstable();
 		let mid = sorted.len() / 2;
 		match (sorted.get(mid.wrapping_sub(1)), sorted.get(mid)) {
-			(Some(low), Some(high)) if sorted.len() % 2 == 0 => {
+			(Some(low), Some(high)) if sorted.len().is_multiple_of(2) => {
 				((u16::from(*low) + u16::from(*high)) / 2) as Score
 			}
 			(_, Some(middle)) => *middle,

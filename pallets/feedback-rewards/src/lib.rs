@@ -19,6 +19,13 @@ mod tests;
 mod types;
 pub mod weights;
 
+/// Sets up what the benchmarks need, which the pallet cannot know.
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkHelper {
+	/// A model feedback may be about (created if needed).
+	fn model() -> ModelId;
+}
+
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
@@ -107,6 +114,10 @@ pub mod pallet {
 
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
+
+		/// Sets up the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: BenchmarkHelper;
 	}
 
 	/// Why this pallet holds funds.

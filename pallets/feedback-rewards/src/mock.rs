@@ -90,6 +90,15 @@ impl pallet_feedback_rewards::Config for Test {
 	type DeregisterDelay = ConstU32<DEREGISTER_DELAY>;
 	type MaxUnclaimedEpochs = ConstU32<MAX_UNCLAIMED>;
 	type WeightInfo = ();
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = KnownModels;
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper for KnownModels {
+	fn model() -> u32 {
+		1
+	}
 }
 
 /// Externalities with annotators 1–9 and validators 11–16 endowed, the pool funded, at block 1.
