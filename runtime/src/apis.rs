@@ -17,11 +17,12 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, AgentWallet, Aura, Balance, Block, BlockNumber, Executive, Grandpa, Hash,
-	InferenceCredits, InherentDataExt, Nonce, PriorityStaking, Runtime, RuntimeCall,
+	AccountId, AgentWallet, Aura, Balance, Block, BlockNumber, Executive, FeedbackRewards, Grandpa,
+	Hash, InferenceCredits, InherentDataExt, Nonce, PriorityStaking, Runtime, RuntimeCall,
 	RuntimeGenesisConfig, System, TransactionPayment, VERSION,
 };
 use pallet_agent_wallet::AgentStatus;
+use pallet_feedback_rewards::{EpochIndex, EpochStatus, PendingReward};
 use pallet_inference_credits::{AccessReport, ModelId};
 use pallet_priority_staking::{PriorityInfo, TierInfo};
 
@@ -235,6 +236,16 @@ impl_runtime_apis! {
 
 		fn tiers() -> Vec<TierInfo<Balance>> {
 			pallet_priority_staking::Tiers::<Runtime>::get().into_inner()
+		}
+	}
+
+	impl pallet_feedback_rewards::runtime_api::FeedbackRewardsApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn pending_rewards(who: AccountId) -> Vec<PendingReward<Balance>> {
+			FeedbackRewards::pending_rewards(&who)
+		}
+
+		fn epoch_status(epoch: Option<EpochIndex>) -> EpochStatus<Balance, BlockNumber> {
+			FeedbackRewards::epoch_status(epoch.unwrap_or_else(FeedbackRewards::current_epoch))
 		}
 	}
 

@@ -5,6 +5,7 @@ frame_benchmarking::define_benchmarks!(
 	[frame_system, SystemBench::<Runtime>]
 	[pallet_balances, Balances]
 	[pallet_agent_wallet, AgentWallet]
+	[pallet_feedback_rewards, FeedbackRewards]
 	[pallet_inference_credits, InferenceCredits]
 	[pallet_priority_staking, PriorityStaking]
 );

@@ -3,11 +3,12 @@
 
 use crate::{
 	configs::{inference_credits::RewardPoolAccount, priority_staking::AllowanceFundAccount},
-	AccountId, Balance, BalancesConfig, BlockNumber, PriorityStakingConfig, RuntimeGenesisConfig,
-	SudoConfig, EXISTENTIAL_DEPOSIT, UNIT,
+	AccountId, Balance, BalancesConfig, BlockNumber, FeedbackRewardsConfig, PriorityStakingConfig,
+	RuntimeGenesisConfig, SudoConfig, EXISTENTIAL_DEPOSIT, UNIT,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
+use pallet_feedback_rewards::EpochParams;
 use pallet_priority_staking::{StakingParams, TierInfo};
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
@@ -41,13 +42,19 @@ pub fn priority_tiers() -> Vec<TierInfo<Balance>> {
 pub const DEV_STAKING_PARAMS: StakingParams<BlockNumber> =
 	StakingParams { warm_up: 5, unbonding_period: 10, epoch_length: 100 };
 
-/// A genesis with the given validators, endowed accounts and sudo key; `staking` overrides
-/// the pallet's default staking periods.
+/// Short feedback epochs for trying things out on a dev node: 6 blocks (36 s), scored for 3
+/// blocks after.
+pub const DEV_FEEDBACK_PARAMS: EpochParams<BlockNumber> =
+	EpochParams { epoch_length: 6, scoring_window: 3 };
+
+/// A genesis with the given validators, endowed accounts and sudo key; `staking` and
+/// `feedback` override the pallets' default periods.
 fn tokenmeter_genesis(
 	initial_authorities: Vec<(AuraId, GrandpaId)>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
 	staking: Option<StakingParams<BlockNumber>>,
+	feedback: Option<EpochParams<BlockNumber>>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -71,6 +78,7 @@ fn tokenmeter_genesis(
 		},
 		sudo: SudoConfig { key: Some(root) },
 		priority_staking: PriorityStakingConfig { tiers: priority_tiers(), params: staking },
+		feedback_rewards: FeedbackRewardsConfig { params: feedback },
 	})
 }
 
@@ -87,6 +95,7 @@ pub fn development_config_genesis() -> Value {
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect::<Vec<_>>(),
 		Sr25519Keyring::Alice.to_account_id(),
 		Some(DEV_STAKING_PARAMS),
+		Some(DEV_FEEDBACK_PARAMS),
 	)
 }
 
@@ -100,6 +109,7 @@ pub fn local_config_genesis() -> Value {
 		],
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect::<Vec<_>>(),
 		Sr25519Keyring::Alice.to_account_id(),
+		None,
 		None,
 	)
 }

@@ -68,7 +68,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tokenmeter"),
 	impl_name: alloc::borrow::Cow::Borrowed("tokenmeter-node"),
 	authoring_version: 1,
-	spec_version: 101,
+	spec_version: 102,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -222,4 +222,8 @@ mod runtime {
 	/// Agent wallets: keyless accounts with spending limits, cosigning and a kill switch.
 	#[runtime::pallet_index(12)]
 	pub type AgentWallet = pallet_agent_wallet;
+
+	/// Feedback rewards: bonded feedback, validators' median scores, rewards per point.
+	#[runtime::pallet_index(13)]
+	pub type FeedbackRewards = pallet_feedback_rewards;
 }

@@ -2,6 +2,7 @@
 //! themselves are composed in `lib.rs`.
 
 pub mod agent_wallet;
+pub mod feedback_rewards;
 pub mod inference_credits;
 pub mod priority_staking;
 

@@ -1,0 +1,105 @@
+//! Feedback rewards as configured in the runtime: the pool the credits pallet's protocol fee
+//! fills pays annotators and validators of the development preset's short epochs, and
+//! feedback may only be about listed models.
+
+mod common;
+
+use common::{chain_from_preset, provide_model, signed_voucher};
+use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+use pallet_feedback_rewards::FeedbackKind;
+use pallet_inference_credits::{AccessRule, SettleUsage, UsageEntry};
+use sp_core::H256;
+use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave, Eve, Ferdie};
+use tokenmeter_runtime::{
+	configs::inference_credits::RewardPoolAccount, genesis_config_presets::DEV_FEEDBACK_PARAMS,
+	AccountId, AgentWallet, Balances, FeedbackRewards, InferenceCredits, PriorityStaking, Runtime,
+	RuntimeOrigin, System, UNIT,
+};
+
+fn check_invariants() {
+	FeedbackRewards::do_try_state().expect("feedback rewards invariants");
+	InferenceCredits::do_try_state().expect("inference credits invariants");
+	PriorityStaking::do_try_state().expect("priority staking invariants");
+	AgentWallet::do_try_state().expect("agent wallet invariants");
+}
+
+fn submit(who: &AccountId, model: u32) -> Result<(), sp_runtime::DispatchError> {
+	FeedbackRewards::submit_feedback(
+		RuntimeOrigin::signed(who.clone()),
+		model,
+		H256::repeat_byte(1),
+		FeedbackKind::Rating,
+		H256::repeat_byte(2),
+	)
+}
+
+#[test]
+fn settlement_fees_fund_rewards_paid_per_score_point() {
+	chain_from_preset("development").execute_with(|| {
+		let alice = Alice.to_account_id();
+		let bob = Bob.to_account_id();
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		// Bob's usage pays the 5% protocol fee into the reward pool.
+		assert_ok!(InferenceCredits::deposit_credits(
+			RuntimeOrigin::signed(bob.clone()),
+			100 * UNIT
+		));
+		let pool_before = Balances::balance(&RewardPoolAccount::get());
+		let entry = UsageEntry {
+			user: bob.clone(),
+			on_behalf_of: None,
+			model,
+			input_tokens: 100_000,
+			output_tokens: 0,
+			voucher: signed_voucher(Bob, &alice, 1_000 * UNIT),
+		};
+		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![entry]).unwrap();
+		assert_eq!(Balances::balance(&RewardPoolAccount::get()), pool_before + summary.fees);
+		assert!(summary.fees > 0);
+
+		// Charlie's feedback scores 80, Dave's 40; Alice, Eve and Ferdie validate.
+		let (charlie, dave) = (Charlie.to_account_id(), Dave.to_account_id());
+		let validators = [Alice, Eve, Ferdie].map(|k| k.to_account_id());
+		for v in &validators {
+			assert_ok!(FeedbackRewards::register_validator(RuntimeOrigin::signed(v.clone())));
+		}
+		assert_ok!(submit(&charlie, model));
+		assert_ok!(submit(&dave, model));
+		for v in &validators {
+			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v.clone()), 0, 80));
+			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v.clone()), 1, 40));
+		}
+		System::set_block_number(
+			DEV_FEEDBACK_PARAMS.epoch_length + DEV_FEEDBACK_PARAMS.scoring_window,
+		);
+		assert_ok!(FeedbackRewards::close_epoch(RuntimeOrigin::signed(bob.clone()), 0));
+		let (charlie_before, dave_before) = (Balances::balance(&charlie), Balances::balance(&dave));
+		assert_ok!(FeedbackRewards::claim(RuntimeOrigin::signed(charlie.clone()), 0));
+		assert_ok!(FeedbackRewards::claim(RuntimeOrigin::signed(dave.clone()), 0));
+		let charlie_reward = Balances::balance(&charlie) - charlie_before - UNIT;
+		let dave_reward = Balances::balance(&dave) - dave_before - UNIT;
+		assert!(dave_reward > 0);
+		// 80 : 40 points (up to rounding).
+		assert!(charlie_reward.abs_diff(2 * dave_reward) <= 1);
+		check_invariants();
+	});
+}
+
+#[test]
+fn feedback_is_only_about_listed_models() {
+	chain_from_preset("development").execute_with(|| {
+		let alice = Alice.to_account_id();
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		let charlie = Charlie.to_account_id();
+		assert_noop!(
+			submit(&charlie, model + 1),
+			pallet_feedback_rewards::Error::<Runtime>::UnknownModel
+		);
+		assert_ok!(InferenceCredits::retire_model(RuntimeOrigin::signed(alice), model));
+		assert_noop!(
+			submit(&charlie, model),
+			pallet_feedback_rewards::Error::<Runtime>::UnknownModel
+		);
+		check_invariants();
+	});
+}
