@@ -2,10 +2,12 @@
 //! (`system_accountNextIndex`), fee queries (`payment_queryInfo`, ...) and the inference
 //! credits queries (`credits_canAccess`, `credits_quote`, `credits_balance`) and the
 //! priority staking queries (`priority_of`, `priority_tiers`) and the agent wallet queries
-//! (`agentWallet_address`, `agentWallet_agent`).
+//! (`agentWallet_address`, `agentWallet_agent`) and the feedback rewards queries
+//! (`feedback_pendingRewards`, `feedback_epochStatus`).
 
 pub mod agent;
 pub mod credits;
+pub mod feedback;
 pub mod priority;
 
 use std::sync::Arc;
@@ -53,10 +55,17 @@ where
 		BlockNumber,
 		Hash,
 	>,
+	C::Api: pallet_feedback_rewards::runtime_api::FeedbackRewardsApi<
+		Block,
+		AccountId,
+		Balance,
+		BlockNumber,
+	>,
 	P: TransactionPool + 'static,
 {
 	use agent::AgentWalletRpcServer;
 	use credits::CreditsApiServer;
+	use feedback::FeedbackRpcServer;
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use priority::PriorityApiServer;
 	use substrate_frame_rpc_system::{System, SystemApiServer};
@@ -68,7 +77,8 @@ where
 	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
 	module.merge(credits::Credits::new(client.clone()).into_rpc())?;
 	module.merge(priority::Priority::new(client.clone()).into_rpc())?;
-	module.merge(agent::AgentWallet::new(client).into_rpc())?;
+	module.merge(agent::AgentWallet::new(client.clone()).into_rpc())?;
+	module.merge(feedback::Feedback::new(client).into_rpc())?;
 
 	Ok(module)
 }
