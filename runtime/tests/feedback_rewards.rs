@@ -103,3 +103,85 @@ fn feedback_is_only_about_listed_models() {
 		check_invariants();
 	});
 }
+
+#[test]
+fn an_agent_gives_feedback_and_claims_its_reward_only_as_a_whole_act() {
+	use pallet_agent_wallet::Policy;
+	use tokenmeter_runtime::RuntimeCall;
+	chain_from_preset("development").execute_with(|| {
+		let alice = Alice.to_account_id();
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		assert_ok!(FeedbackRewards::fund_pool(RuntimeOrigin::signed(alice.clone()), 1_000 * UNIT));
+		// Alice's agent, controlled by Bob: 10 TMT per payment and per period.
+		let hash = H256::repeat_byte(9);
+		let agent = AgentWallet::agent_address(&alice, &hash, 0);
+		let policy = Policy {
+			per_payment_cap: 10 * UNIT,
+			period_cap: 10 * UNIT,
+			period_length: 1_000,
+			payees: None,
+			cosign_threshold: 10 * UNIT,
+			cosigners: Default::default(),
+			approvals_needed: 1,
+			expiry: None,
+			pays_fees: false,
+		};
+		assert_ok!(AgentWallet::create_agent(
+			RuntimeOrigin::signed(alice.clone()),
+			hash,
+			policy,
+			Bob.to_account_id()
+		));
+		assert_ok!(Balances::transfer_keep_alive(
+			RuntimeOrigin::signed(alice.clone()),
+			sp_runtime::MultiAddress::Id(agent.clone()),
+			100 * UNIT
+		));
+		let act = |call: RuntimeCall| {
+			AgentWallet::act(
+				RuntimeOrigin::signed(Bob.to_account_id()),
+				agent.clone(),
+				Box::new(call),
+			)
+			.map(|_| ())
+			.map_err(|e| e.error)
+		};
+		// The agent submits feedback: the 1 TMT bond counts as outflow.
+		assert_ok!(act(RuntimeCall::FeedbackRewards(
+			pallet_feedback_rewards::Call::submit_feedback {
+				model,
+				output_hash: H256::repeat_byte(1),
+				kind: FeedbackKind::Label,
+				payload_hash: H256::repeat_byte(2),
+			}
+		)));
+		assert_eq!(AgentWallet::status(&agent).unwrap().spent, UNIT);
+		for v in [Alice, Eve, Ferdie].map(|k| k.to_account_id()) {
+			assert_ok!(FeedbackRewards::register_validator(RuntimeOrigin::signed(v.clone())));
+			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v), 0, 90));
+		}
+		System::set_block_number(
+			DEV_FEEDBACK_PARAMS.epoch_length + DEV_FEEDBACK_PARAMS.scoring_window,
+		);
+		assert_ok!(FeedbackRewards::close_epoch(RuntimeOrigin::signed(alice), 0));
+		let claim = RuntimeCall::FeedbackRewards(pallet_feedback_rewards::Call::claim { epoch: 0 });
+		let dave = Dave.to_account_id();
+		let transfer = RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive {
+			dest: sp_runtime::MultiAddress::Id(dave),
+			value: 50 * UNIT,
+		});
+		// Batched with a transfer, the claim would hide it: refused.
+		assert_noop!(
+			act(RuntimeCall::Utility(pallet_utility::Call::batch_all {
+				calls: vec![claim.clone(), transfer]
+			})),
+			frame_system::Error::<Runtime>::CallFiltered
+		);
+		// Alone it pays the agent; its reward is income, not spending.
+		let before = Balances::balance(&agent);
+		assert_ok!(act(claim));
+		assert!(Balances::balance(&agent) > before + UNIT);
+		assert_eq!(AgentWallet::status(&agent).unwrap().spent, UNIT);
+		check_invariants();
+	});
+}

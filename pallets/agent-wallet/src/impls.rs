@@ -16,7 +16,7 @@ use frame_support::{
 	traits::{
 		fungible::{Inspect, Mutate},
 		tokens::{Fortitude, Preservation},
-		Consideration, Footprint, IsSubType, IsType, OriginTrait,
+		Consideration, Contains, Footprint, IsSubType, IsType, OriginTrait, UnfilteredDispatchable,
 	},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
@@ -223,7 +223,19 @@ impl<T: Config> Pallet<T> {
 		let mut info = Self::controlled(&who, &agent)?;
 		let payees: Option<Vec<T::AccountId>> =
 			info.policy.payees.as_ref().map(|payees| payees.to_vec());
-		ensure!(T::AgentCalls::allows(&call, payees.as_deref()), Error::<T>::CallNotAllowed);
+		let alone = T::AgentCalls::allows_alone(&call);
+		ensure!(
+			alone || T::AgentCalls::allows(&call, payees.as_deref()),
+			Error::<T>::CallNotAllowed
+		);
+		if alone {
+			// Dispatched past the origin's filter (which refuses it when nested): the runtime's
+			// base filter still applies.
+			ensure!(
+				<T as frame_system::Config>::BaseCallFilter::contains(call.into_ref()),
+				frame_system::Error::<T>::CallFiltered
+			);
+		}
 
 		let dispatch_info = call.get_dispatch_info();
 		let before = Self::holdings(&agent);
@@ -232,7 +244,8 @@ impl<T: Config> Pallet<T> {
 		origin.add_filter(move |c: &<T as frame_system::Config>::RuntimeCall| {
 			T::AgentCalls::allows(<T as Config>::RuntimeCall::from_ref(c), payees.as_deref())
 		});
-		let result = call.dispatch(origin);
+		let result =
+			if alone { call.dispatch_bypass_filter(origin) } else { call.dispatch(origin) };
 		let weight = T::WeightInfo::act()
 			.saturating_add(T::WeightInfo::charge_fee())
 			.saturating_add(extract_actual_weight(&result, &dispatch_info));

@@ -26,8 +26,16 @@ pub mod weights;
 /// does not name is refused, at the top of `act` and nested anywhere inside it.
 pub trait AgentCalls<Call, AccountId> {
 	/// Whether an agent may make `call` when its policy lets it pay `payees` (`None`:
-	/// anyone). A call that pays someone must name an allowed payee.
+	/// anyone), at the top of `act` or nested. A call that pays someone must name an allowed
+	/// payee.
 	fn allows(call: &Call, payees: Option<&[AccountId]>) -> bool;
+
+	/// Whether an agent may make `call` only as the whole of an `act`, never nested: calls
+	/// that bring funds in from elsewhere (reward claims). `act` measures the agent's net
+	/// outflow, so such a call batched with a transfer would hide the transfer.
+	fn allows_alone(_call: &Call) -> bool {
+		false
+	}
 }
 
 /// Sets up what the benchmarks of `act` need, which the pallet cannot know.
@@ -44,7 +52,7 @@ pub mod pallet {
 	use frame_support::{
 		dispatch::{GetDispatchInfo, PostDispatchInfo},
 		pallet_prelude::*,
-		traits::{fungible::Mutate, Consideration, Footprint, IsSubType},
+		traits::{fungible::Mutate, Consideration, Footprint, IsSubType, UnfilteredDispatchable},
 	};
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::traits::Dispatchable;
@@ -69,6 +77,7 @@ pub mod pallet {
 			+ From<frame_system::Call<Self>>
 			+ From<Call<Self>>
 			+ IsSubType<Call<Self>>
+			+ UnfilteredDispatchable<RuntimeOrigin = Self::RuntimeOrigin>
 			+ IsType<<Self as frame_system::Config>::RuntimeCall>;
 
 		/// The calls an agent may make through `act`.

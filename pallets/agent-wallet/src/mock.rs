@@ -20,7 +20,10 @@ type Block = frame_system::mocking::MockBlockU32<Test>;
 pub mod holds {
 	use frame_support::{
 		pallet_prelude::*,
-		traits::{fungible::MutateHold, tokens::Precision},
+		traits::{
+			fungible::{Mutate, MutateHold},
+			tokens::{Precision, Preservation},
+		},
 	};
 	use frame_system::pallet_prelude::*;
 
@@ -28,8 +31,9 @@ pub mod holds {
 	pub struct Pallet<T>(_);
 
 	#[pallet::config]
-	pub trait Config: frame_system::Config {
-		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason, Balance = u128>;
+	pub trait Config: frame_system::Config<AccountId = u64> {
+		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason, Balance = u128>
+			+ Mutate<Self::AccountId>;
 		type RuntimeHoldReason: From<HoldReason>;
 	}
 
@@ -49,6 +53,12 @@ pub mod holds {
 			let who = ensure_signed(origin)?;
 			T::Currency::release(&HoldReason::Locked.into(), &who, amount, Precision::Exact)
 				.map(|_| ())
+		}
+
+		/// Pays the caller `amount` from the faucet, as a reward claim does.
+		pub fn collect(origin: OriginFor<T>, amount: u128) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			T::Currency::transfer(&super::FAUCET, &who, amount, Preservation::Preserve).map(|_| ())
 		}
 	}
 }
@@ -114,6 +124,8 @@ pub const ATTACKER: AccountId = 4;
 pub const COSIGNER_A: AccountId = 5;
 pub const COSIGNER_B: AccountId = 6;
 pub const STRANGER: AccountId = 7;
+/// Pays out `holds::collect`, as a reward pool pays claims.
+pub const FAUCET: AccountId = 98;
 
 parameter_types! {
 	pub const AgentDepositReason: RuntimeHoldReason =
@@ -138,9 +150,13 @@ impl AgentCalls<RuntimeCall, AccountId> for MockAgentCalls {
 				| pallet_utility::Call::force_batch { .. },
 			) => true,
 			RuntimeCall::System(frame_system::Call::remark { .. }) => true,
-			RuntimeCall::Holds(_) => true,
+			RuntimeCall::Holds(holds::Call::lock { .. } | holds::Call::unlock { .. }) => true,
 			_ => false,
 		}
+	}
+
+	fn allows_alone(call: &RuntimeCall) -> bool {
+		matches!(call, RuntimeCall::Holds(holds::Call::collect { .. }))
 	}
 }
 
@@ -205,6 +221,7 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 			(COSIGNER_B, INITIAL_BALANCE),
 			(ATTACKER, INITIAL_BALANCE),
 			(STRANGER, INITIAL_BALANCE),
+			(FAUCET, INITIAL_BALANCE),
 		],
 		..Default::default()
 	}

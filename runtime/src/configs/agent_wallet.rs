@@ -19,16 +19,17 @@ parameter_types! {
 }
 
 /// The calls an agent may make through `act` (also nested in a batch): buy and withdraw
-/// credits, delegate them to an allowed payee, stake for priority, transfer to an allowed
-/// payee, batch, and remark. Anything else — registering as a provider, sudo, agent-wallet
-/// calls themselves — is refused. Feedback and reward calls join this list with their
-/// pallet; calls that bring funds in from elsewhere (reward claims) must not be batched with
-/// transfers, because `act` measures the agent's net outflow.
+/// credits, delegate them to an allowed payee, stake for priority, give feedback, validate
+/// and fund the reward pool, transfer to an allowed payee, batch, and remark. Reward claims
+/// bring funds in from the pool, which would offset a transfer in the same call (`act`
+/// measures net outflow), so they may only be the whole of an `act`, never nested. Anything
+/// else — registering as a provider, sudo, agent-wallet calls themselves — is refused.
 pub struct AgentCallFilter;
 
 impl AgentCalls<RuntimeCall, AccountId> for AgentCallFilter {
 	fn allows(call: &RuntimeCall, payees: Option<&[AccountId]>) -> bool {
 		use pallet_balances::Call as BalancesCall;
+		use pallet_feedback_rewards::Call as FeedbackCall;
 		use pallet_inference_credits::Call as CreditsCall;
 		use pallet_priority_staking::Call as StakingCall;
 		use pallet_utility::Call as UtilityCall;
@@ -57,6 +58,15 @@ impl AgentCalls<RuntimeCall, AccountId> for AgentCallFilter {
 				| StakingCall::unstake { .. }
 				| StakingCall::withdraw_unbonded { .. },
 			) => true,
+			RuntimeCall::FeedbackRewards(
+				FeedbackCall::submit_feedback { .. }
+				| FeedbackCall::register_validator { .. }
+				| FeedbackCall::deregister_validator { .. }
+				| FeedbackCall::score { .. }
+				| FeedbackCall::close_epoch { .. }
+				| FeedbackCall::fund_pool { .. }
+				| FeedbackCall::reap_feedback { .. },
+			) => true,
 			RuntimeCall::Utility(
 				UtilityCall::batch { .. }
 				| UtilityCall::batch_all { .. }
@@ -65,6 +75,16 @@ impl AgentCalls<RuntimeCall, AccountId> for AgentCallFilter {
 			RuntimeCall::System(frame_system::Call::remark { .. }) => true,
 			_ => false,
 		}
+	}
+
+	fn allows_alone(call: &RuntimeCall) -> bool {
+		use pallet_feedback_rewards::Call as FeedbackCall;
+		matches!(
+			call,
+			RuntimeCall::FeedbackRewards(
+				FeedbackCall::claim { .. } | FeedbackCall::claim_many { .. }
+			)
+		)
 	}
 }
 

@@ -205,3 +205,27 @@ fn act_reports_the_weight_it_used() {
 		assert_eq!(error.post_info.actual_weight, Some(outer));
 	});
 }
+
+fn collect(amount: Balance) -> RuntimeCall {
+	RuntimeCall::Holds(holds::Call::collect { amount })
+}
+
+#[test]
+fn an_inflow_from_elsewhere_runs_only_as_a_whole_act_so_it_cannot_hide_a_transfer() {
+	run_test(|| {
+		let agent = create_with(no_cosign());
+		// Alone: the agent collects, nothing left it.
+		assert_ok!(act(agent, collect(500)));
+		assert_eq!(free(agent), FUNDING + 500);
+		assert_eq!(last_event(), Event::Acted { agent, outflow: 0, spent: 0, remaining: 300 });
+		// Batched with a transfer it would offset the transfer's outflow: it is filtered.
+		let attacker = free(ATTACKER);
+		assert_noop!(
+			act(agent, batch_all(vec![collect(100), transfer(ATTACKER, 100)])),
+			frame_system::Error::<Test>::CallFiltered
+		);
+		assert_ok!(act(agent, batch(vec![transfer(ATTACKER, 100), collect(100)])));
+		assert_eq!(free(ATTACKER), attacker + 100);
+		assert_eq!(last_event(), Event::Acted { agent, outflow: 100, spent: 100, remaining: 200 });
+	});
+}
