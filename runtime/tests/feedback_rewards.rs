@@ -86,6 +86,20 @@ fn settlement_fees_fund_rewards_paid_per_score_point() {
 }
 
 #[test]
+fn presets_set_the_epochs() {
+	chain_from_preset("development").execute_with(|| {
+		assert_eq!(pallet_feedback_rewards::Params::<Runtime>::get(), DEV_FEEDBACK_PARAMS);
+		check_invariants();
+	});
+	chain_from_preset("local_testnet").execute_with(|| {
+		// The pallet's defaults: daily epochs scored for an hour after.
+		let params = pallet_feedback_rewards::Params::<Runtime>::get();
+		assert_eq!((params.epoch_length, params.scoring_window), (14_400, 600));
+		check_invariants();
+	});
+}
+
+#[test]
 fn feedback_is_only_about_listed_models() {
 	chain_from_preset("development").execute_with(|| {
 		let alice = Alice.to_account_id();

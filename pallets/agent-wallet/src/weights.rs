@@ -68,12 +68,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:2 w:2)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	fn create_agent() -> Weight {
 		// Proof size, measured: `161`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 82_242_000 picoseconds.
-		Weight::from_parts(98_437_000, 6196)
+		// Minimum execution time: 62_903_000 picoseconds.
+		Weight::from_parts(64_777_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -84,8 +84,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn pay() -> Weight {
 		// Proof size, measured: `1375`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 76_474_000 picoseconds.
-		Weight::from_parts(81_191_000, 6196)
+		// Minimum execution time: 54_111_000 picoseconds.
+		Weight::from_parts(55_974_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -94,14 +94,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::PendingPayments` (r:0 w:1)
 	/// Proof: `AgentWallet::PendingPayments` (`max_values`: None, `max_size`: Some(417), added: 2892, mode: `MaxEncodedLen`)
 	fn propose_payment() -> Weight {
 		// Proof size, measured: `1364`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 98_917_000 picoseconds.
-		Weight::from_parts(111_206_000, 4495)
+		// Minimum execution time: 65_267_000 picoseconds.
+		Weight::from_parts(68_272_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -112,8 +112,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn act() -> Weight {
 		// Proof size, measured: `1201`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 38_858_000 picoseconds.
-		Weight::from_parts(43_615_000, 4495)
+		// Minimum execution time: 24_977_000 picoseconds.
+		Weight::from_parts(25_558_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -124,12 +124,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	fn approve() -> Weight {
 		// Proof size, measured: `2322`
 		// Proof size, estimated: `8799`
-		// Minimum execution time: 166_198_000 picoseconds.
-		Weight::from_parts(190_554_000, 8799)
+		// Minimum execution time: 111_066_000 picoseconds.
+		Weight::from_parts(120_629_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
@@ -140,12 +140,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	fn reject() -> Weight {
 		// Proof size, measured: `2180`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 64_907_000 picoseconds.
-		Weight::from_parts(72_898_000, 4495)
+		// Minimum execution time: 63_745_000 picoseconds.
+		Weight::from_parts(80_820_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -156,12 +156,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	fn reap() -> Weight {
 		// Proof size, measured: `2180`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 65_438_000 picoseconds.
-		Weight::from_parts(71_847_000, 4495)
+		// Minimum execution time: 65_097_000 picoseconds.
+		Weight::from_parts(73_980_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -172,15 +172,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	/// The range of component `p` is `[0, 16]`.
 	fn set_policy(p: u32, ) -> Weight {
 		// Proof size, measured: `1697 + p * (47 ±0)`
 		// Proof size, estimated: `4495 + p * (2892 ±0)`
-		// Minimum execution time: 17_787_000 picoseconds.
-		Weight::from_parts(18_318_000, 4495)
-			// Standard error: 206_961
-			.saturating_add(Weight::from_parts(53_830_013, 0).saturating_mul(p.into()))
+		// Minimum execution time: 17_936_000 picoseconds.
+		Weight::from_parts(42_649_650, 4495)
+			// Standard error: 416_521
+			.saturating_add(Weight::from_parts(38_889_688, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -194,15 +194,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	/// The range of component `p` is `[0, 16]`.
 	fn freeze(p: u32, ) -> Weight {
 		// Proof size, measured: `1697 + p * (47 ±0)`
 		// Proof size, estimated: `4495 + p * (2892 ±0)`
-		// Minimum execution time: 16_134_000 picoseconds.
-		Weight::from_parts(70_435_337, 4495)
-			// Standard error: 552_194
-			.saturating_add(Weight::from_parts(39_385_259, 0).saturating_mul(p.into()))
+		// Minimum execution time: 16_275_000 picoseconds.
+		Weight::from_parts(35_072_632, 4495)
+			// Standard error: 543_790
+			.saturating_add(Weight::from_parts(42_450_065, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -214,8 +214,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn unfreeze() -> Weight {
 		// Proof size, measured: `1098`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 12_789_000 picoseconds.
-		Weight::from_parts(14_051_000, 4495)
+		// Minimum execution time: 12_769_000 picoseconds.
+		Weight::from_parts(13_470_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -224,8 +224,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn rotate_controller() -> Weight {
 		// Proof size, measured: `1098`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 12_589_000 picoseconds.
-		Weight::from_parts(14_091_000, 4495)
+		// Minimum execution time: 12_929_000 picoseconds.
+		Weight::from_parts(13_230_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -236,8 +236,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn withdraw() -> Weight {
 		// Proof size, measured: `1304`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 52_178_000 picoseconds.
-		Weight::from_parts(64_797_000, 6196)
+		// Minimum execution time: 52_458_000 picoseconds.
+		Weight::from_parts(53_410_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -248,15 +248,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `AgentWallet::PendingPayments` (r:17 w:16)
 	/// Proof: `AgentWallet::PendingPayments` (`max_values`: None, `max_size`: Some(417), added: 2892, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:2 w:2)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	/// The range of component `p` is `[0, 16]`.
 	fn close_agent(p: u32, ) -> Weight {
 		// Proof size, measured: `1943 + p * (47 ±0)`
-		// Proof size, estimated: `8381 + p * (2892 ±15)`
-		// Minimum execution time: 104_526_000 picoseconds.
-		Weight::from_parts(126_378_093, 8381)
-			// Standard error: 554_166
-			.saturating_add(Weight::from_parts(42_462_815, 0).saturating_mul(p.into()))
+		// Proof size, estimated: `8381 + p * (2892 ±0)`
+		// Minimum execution time: 104_336_000 picoseconds.
+		Weight::from_parts(115_095_923, 8381)
+			// Standard error: 528_140
+			.saturating_add(Weight::from_parts(41_571_002, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
@@ -268,8 +268,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn voucher_signer() -> Weight {
 		// Proof size, measured: `1098`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 7_261_000 picoseconds.
-		Weight::from_parts(7_561_000, 4495)
+		// Minimum execution time: 11_938_000 picoseconds.
+		Weight::from_parts(13_110_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
@@ -277,8 +277,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn charge_fee() -> Weight {
 		// Proof size, measured: `1098`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 12_889_000 picoseconds.
-		Weight::from_parts(16_354_000, 4495)
+		// Minimum execution time: 19_449_000 picoseconds.
+		Weight::from_parts(21_031_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -287,43 +287,43 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn create_agent() -> Weight {
-		Weight::from_parts(98_437_000, 6196)
+		Weight::from_parts(64_777_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn pay() -> Weight {
-		Weight::from_parts(81_191_000, 6196)
+		Weight::from_parts(55_974_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn propose_payment() -> Weight {
-		Weight::from_parts(111_206_000, 4495)
+		Weight::from_parts(68_272_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn act() -> Weight {
-		Weight::from_parts(43_615_000, 4495)
+		Weight::from_parts(25_558_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn approve() -> Weight {
-		Weight::from_parts(190_554_000, 8799)
+		Weight::from_parts(120_629_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
 	}
 	fn reject() -> Weight {
-		Weight::from_parts(72_898_000, 4495)
+		Weight::from_parts(80_820_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn reap() -> Weight {
-		Weight::from_parts(71_847_000, 4495)
+		Weight::from_parts(73_980_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn set_policy(p: u32, ) -> Weight {
-		Weight::from_parts(18_318_000, 4495)
-			.saturating_add(Weight::from_parts(53_830_013, 0).saturating_mul(p.into()))
+		Weight::from_parts(42_649_650, 4495)
+			.saturating_add(Weight::from_parts(38_889_688, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -331,8 +331,8 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn freeze(p: u32, ) -> Weight {
-		Weight::from_parts(70_435_337, 4495)
-			.saturating_add(Weight::from_parts(39_385_259, 0).saturating_mul(p.into()))
+		Weight::from_parts(35_072_632, 4495)
+			.saturating_add(Weight::from_parts(42_450_065, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -340,23 +340,23 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn unfreeze() -> Weight {
-		Weight::from_parts(14_051_000, 4495)
+		Weight::from_parts(13_470_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn rotate_controller() -> Weight {
-		Weight::from_parts(14_091_000, 4495)
+		Weight::from_parts(13_230_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn withdraw() -> Weight {
-		Weight::from_parts(64_797_000, 6196)
+		Weight::from_parts(53_410_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn close_agent(p: u32, ) -> Weight {
-		Weight::from_parts(126_378_093, 8381)
-			.saturating_add(Weight::from_parts(42_462_815, 0).saturating_mul(p.into()))
+		Weight::from_parts(115_095_923, 8381)
+			.saturating_add(Weight::from_parts(41_571_002, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
@@ -364,11 +364,11 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn voucher_signer() -> Weight {
-		Weight::from_parts(7_561_000, 4495)
+		Weight::from_parts(13_110_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 	}
 	fn charge_fee() -> Weight {
-		Weight::from_parts(16_354_000, 4495)
+		Weight::from_parts(21_031_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}

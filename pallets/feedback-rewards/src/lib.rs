@@ -413,11 +413,14 @@ pub mod pallet {
 		/// Anyone: close `epoch` once its scoring window is over. It allocates
 		/// `EpochRewardShare` of the pool's available funds (what is not owed to earlier
 		/// epochs), `ValidatorShare` of it to validators, the rest to annotators; each is paid
-		/// per point when claimed. Costs the same however many annotators took part.
+		/// per point when claimed. Reads and writes the same records however many annotators
+		/// took part; it is charged for the largest state an epoch can leave (see the weights).
 		///
 		/// Errors: `EpochNotOver`, `AlreadyClosed`, `NothingToClose`.
 		#[pallet::call_index(4)]
-		#[pallet::weight(T::WeightInfo::close_epoch())]
+		#[pallet::weight(T::WeightInfo::close_epoch(
+			T::MaxFeedbackPerEpoch::get().saturating_add(T::MaxValidators::get())
+		))]
 		pub fn close_epoch(origin: OriginFor<T>, epoch: EpochIndex) -> DispatchResult {
 			ensure_signed(origin)?;
 			Self::do_close(epoch)
