@@ -1,0 +1,133 @@
+//! The pallet's logic: each call's `do_*` and `try_state`.
+
+use crate::{pallet::*, types::*, SettleUsage, UsageTokens};
+use alloc::vec::Vec;
+use frame_support::{
+	ensure,
+	pallet_prelude::*,
+	traits::{Consideration, Contains, Footprint},
+};
+use sp_runtime::{
+	traits::{Saturating, Zero},
+	SaturatedConversion,
+};
+
+impl<T: Config> Pallet<T> {
+	/// The capacity epoch of the current block.
+	pub fn current_epoch() -> u32 {
+		let length = T::EpochLength::get().max(1u32.into());
+		(frame_system::Pallet::<T>::block_number() / length).saturated_into()
+	}
+
+	pub(crate) fn do_register_operator(
+		provider: T::AccountId,
+		operator: T::AccountId,
+	) -> DispatchResult {
+		ensure!(T::Providers::contains(&provider), Error::<T>::NotProvider);
+		ensure!(!Operators::<T>::contains_key(&operator), Error::<T>::AlreadyOperator);
+		let mut operators = ProviderOperators::<T>::get(&provider);
+		operators.try_push(operator.clone()).map_err(|_| Error::<T>::TooManyOperators)?;
+		let deposit = T::OperatorDeposit::new(&provider, Footprint::from_mel::<OperatorOf<T>>())?;
+		ProviderOperators::<T>::insert(&provider, operators);
+		Operators::<T>::insert(&operator, Operator { provider: provider.clone(), deposit });
+		Self::deposit_event(Event::OperatorRegistered { provider, operator });
+		Ok(())
+	}
+
+	pub(crate) fn do_remove_operator(
+		provider: T::AccountId,
+		operator: T::AccountId,
+	) -> DispatchResult {
+		let record = Operators::<T>::get(&operator).ok_or(Error::<T>::NotOperator)?;
+		ensure!(record.provider == provider, Error::<T>::NotOperator);
+		let _ = record.deposit.drop(&provider);
+		ProviderOperators::<T>::mutate(&provider, |operators| operators.retain(|o| o != &operator));
+		Operators::<T>::remove(&operator);
+		OperatorUsage::<T>::remove(&operator);
+		Self::deposit_event(Event::OperatorRemoved { provider, operator });
+		Ok(())
+	}
+
+	pub(crate) fn do_attest(
+		operator: T::AccountId,
+		provider: T::AccountId,
+		first_seq: u64,
+		entries: BoundedVec<EntryOf<T>, T::MaxEntries>,
+	) -> DispatchResult {
+		let record = Operators::<T>::get(&operator).ok_or(Error::<T>::NotOperator)?;
+		ensure!(record.provider == provider, Error::<T>::NotOperator);
+		ensure!(!entries.is_empty(), Error::<T>::Empty);
+		let next = NextSeq::<T>::get(&provider);
+		ensure!(first_seq >= next, Error::<T>::Replay);
+		ensure!(first_seq == next, Error::<T>::Gap);
+		let count = entries.len() as u32;
+
+		// Records within the operator's capacity this epoch settle, in order; the rest do not.
+		let epoch = Self::current_epoch();
+		let mut usage = OperatorUsage::<T>::get(&operator);
+		if usage.epoch != epoch {
+			usage = EpochUsage { epoch, tokens: 0 };
+		}
+		let capacity = Capacities::<T>::get(&provider);
+		let mut accepted = Vec::with_capacity(entries.len());
+		let (mut over_entries, mut over_tokens) = (0u32, 0u64);
+		for entry in entries {
+			let tokens = entry.tokens();
+			let after = usage.tokens.saturating_add(tokens);
+			if over_entries == 0 && after <= capacity {
+				usage.tokens = after;
+				accepted.push(entry);
+			} else {
+				over_entries.saturating_inc();
+				over_tokens.saturating_accrue(tokens);
+			}
+		}
+		let summary = if accepted.is_empty() {
+			Default::default()
+		} else {
+			T::Settlement::settle(&provider, accepted)?
+		};
+
+		NextSeq::<T>::insert(&provider, first_seq.saturating_add(count.into()));
+		OperatorUsage::<T>::insert(&operator, usage);
+		if !over_entries.is_zero() {
+			Self::deposit_event(Event::OverCapacity {
+				operator: operator.clone(),
+				entries: over_entries,
+				tokens: over_tokens,
+			});
+		}
+		Self::deposit_event(Event::Attested {
+			provider,
+			operator,
+			first_seq,
+			entries: count,
+			charged: summary.charged,
+			rejected: summary.rejected_entries.saturating_add(over_entries),
+		});
+		Ok(())
+	}
+
+	/// The invariants: every operator is listed by its provider and every listed operator
+	/// points back to it; usage is only recorded for registered operators.
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		for (operator, record) in Operators::<T>::iter() {
+			ensure!(
+				ProviderOperators::<T>::get(&record.provider).contains(&operator),
+				"operator missing from its provider's list"
+			);
+		}
+		for (provider, operators) in ProviderOperators::<T>::iter() {
+			for operator in operators.iter() {
+				ensure!(
+					Operators::<T>::get(operator).is_some_and(|r| r.provider == provider),
+					"listed operator not registered for the provider"
+				);
+			}
+		}
+		for (operator, _) in OperatorUsage::<T>::iter() {
+			ensure!(Operators::<T>::contains_key(&operator), "usage of an unregistered operator");
+		}
+		Ok(())
+	}
+}

@@ -1,0 +1,244 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub use pallet::*;
+pub use pallet_inference_credits::{SettleUsage, SettlementSummary};
+pub use types::*;
+
+mod impls;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+mod types;
+
+/// What an attested usage record says was served, to count against the provider's capacity.
+pub trait UsageTokens {
+	/// Input and output tokens together.
+	fn tokens(&self) -> u64;
+}
+
+impl<Hash, AccountId, Balance, BlockNumber, Signature> UsageTokens
+	for pallet_inference_credits::UsageEntry<Hash, AccountId, Balance, BlockNumber, Signature>
+{
+	fn tokens(&self) -> u64 {
+		u64::from(self.input_tokens).saturating_add(self.output_tokens.into())
+	}
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::{Consideration, Contains, Footprint},
+	};
+	use frame_system::pallet_prelude::*;
+
+	/// The in-code storage version.
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
+	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
+	pub struct Pallet<T>(_);
+
+	/// Configuration of the pallet.
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		/// Settles attested usage (the inference credits pallet).
+		type Settlement: SettleUsage<
+			Self::AccountId,
+			Entry: Parameter + MaxEncodedLen + UsageTokens,
+			Balance: Parameter + MaxEncodedLen + Default + Copy,
+		>;
+
+		/// Registered providers (the inference credits pallet's).
+		type Providers: Contains<Self::AccountId>;
+
+		/// The provider's deposit for an operator record.
+		type OperatorDeposit: Consideration<Self::AccountId, Footprint>;
+
+		/// Most operators per provider.
+		#[pallet::constant]
+		type MaxOperators: Get<u32>;
+
+		/// Most entries per attestation.
+		#[pallet::constant]
+		type MaxEntries: Get<u32>;
+
+		/// Blocks per capacity epoch.
+		#[pallet::constant]
+		type EpochLength: Get<BlockNumberFor<Self>>;
+	}
+
+	/// Why this pallet holds funds (through the runtime's deposit consideration).
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// A provider's deposit for an operator record.
+		#[codec(index = 0)]
+		OperatorDeposit,
+	}
+
+	/// Each operator's provider and the deposit for the record.
+	#[pallet::storage]
+	pub type Operators<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, OperatorOf<T>>;
+
+	/// Each provider's operators.
+	#[pallet::storage]
+	pub type ProviderOperators<T: Config> = StorageMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		BoundedVec<T::AccountId, T::MaxOperators>,
+		ValueQuery,
+	>;
+
+	/// Tokens per epoch each of a provider's operators may attest (0: none).
+	#[pallet::storage]
+	pub type Capacities<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u64, ValueQuery>;
+
+	/// The sequence number a provider's next attestation must start at.
+	#[pallet::storage]
+	pub type NextSeq<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u64, ValueQuery>;
+
+	/// Tokens each operator attested in its latest epoch.
+	#[pallet::storage]
+	pub type OperatorUsage<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, EpochUsage, ValueQuery>;
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A provider registered an operator key.
+		OperatorRegistered {
+			/// The provider.
+			provider: T::AccountId,
+			/// The operator.
+			operator: T::AccountId,
+		},
+		/// A provider removed an operator key.
+		OperatorRemoved {
+			/// The provider.
+			provider: T::AccountId,
+			/// The operator.
+			operator: T::AccountId,
+		},
+		/// A provider declared its capacity.
+		CapacitySet {
+			/// The provider.
+			provider: T::AccountId,
+			/// Tokens per epoch per operator.
+			tokens_per_epoch: u64,
+		},
+		/// An operator attested a batch of usage records and they were settled.
+		Attested {
+			/// The provider.
+			provider: T::AccountId,
+			/// The operator.
+			operator: T::AccountId,
+			/// The sequence number of the first record.
+			first_seq: u64,
+			/// Records in the batch.
+			entries: u32,
+			/// What settlement charged users' credits.
+			charged: <T::Settlement as SettleUsage<T::AccountId>>::Balance,
+			/// Records that settled nothing (rejected by settlement or over capacity).
+			rejected: u32,
+		},
+		/// Records beyond the operator's remaining capacity this epoch settled nothing.
+		OverCapacity {
+			/// The operator.
+			operator: T::AccountId,
+			/// Records dropped.
+			entries: u32,
+			/// Their tokens.
+			tokens: u64,
+		},
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// The caller is not a registered provider.
+		NotProvider,
+		/// The signer is not an operator of this provider.
+		NotOperator,
+		/// The operator key is already registered (for some provider).
+		AlreadyOperator,
+		/// The provider has as many operators as it may.
+		TooManyOperators,
+		/// The batch starts before the next sequence number: a replay.
+		Replay,
+		/// The batch starts after the next sequence number: records are missing.
+		Gap,
+		/// An attestation without records.
+		Empty,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Provider: register `operator` as a key that may attest usage for the caller. Takes
+		/// a deposit.
+		///
+		/// Errors: `NotProvider`, `AlreadyOperator`, `TooManyOperators`, the deposit's error.
+		#[pallet::call_index(0)]
+		#[pallet::weight(Weight::from_parts(50_000_000, 10_000))]
+		pub fn register_operator(origin: OriginFor<T>, operator: T::AccountId) -> DispatchResult {
+			let provider = ensure_signed(origin)?;
+			Self::do_register_operator(provider, operator)
+		}
+
+		/// Provider: remove one of its operators; the deposit comes back.
+		///
+		/// Errors: `NotOperator`.
+		#[pallet::call_index(1)]
+		#[pallet::weight(Weight::from_parts(50_000_000, 10_000))]
+		pub fn remove_operator(origin: OriginFor<T>, operator: T::AccountId) -> DispatchResult {
+			let provider = ensure_signed(origin)?;
+			Self::do_remove_operator(provider, operator)
+		}
+
+		/// Provider: declare how many tokens per epoch each of its operators may attest.
+		///
+		/// Errors: `NotProvider`.
+		#[pallet::call_index(2)]
+		#[pallet::weight(Weight::from_parts(20_000_000, 5_000))]
+		pub fn set_capacity(origin: OriginFor<T>, tokens_per_epoch: u64) -> DispatchResult {
+			let provider = ensure_signed(origin)?;
+			ensure!(T::Providers::contains(&provider), Error::<T>::NotProvider);
+			Capacities::<T>::insert(&provider, tokens_per_epoch);
+			Self::deposit_event(Event::CapacitySet { provider, tokens_per_epoch });
+			Ok(())
+		}
+
+		/// Operator: attest `entries`, the provider's usage records `first_seq ..`, which must
+		/// follow the last attested one. Records within the operator's remaining capacity
+		/// settle through the credits pallet; the rest settle nothing and are reported.
+		///
+		/// Errors: `NotOperator`, `Empty`, `Replay`, `Gap`.
+		#[pallet::call_index(3)]
+		#[pallet::weight(
+			Weight::from_parts(50_000_000, 10_000)
+				.saturating_add(T::Settlement::settle_weight(entries.len() as u32))
+		)]
+		pub fn attest(
+			origin: OriginFor<T>,
+			provider: T::AccountId,
+			first_seq: u64,
+			entries: BoundedVec<EntryOf<T>, T::MaxEntries>,
+		) -> DispatchResult {
+			let operator = ensure_signed(origin)?;
+			Self::do_attest(operator, provider, first_seq, entries)
+		}
+	}
+}

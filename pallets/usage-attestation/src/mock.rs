@@ -1,0 +1,148 @@
+//! A test runtime: System, Balances and this pallet, with a settlement that charges one unit
+//! per token of each valid record and rejects invalid ones.
+
+use crate::{self as pallet_usage_attestation, SettleUsage, SettlementSummary, UsageTokens};
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::{
+	derive_impl, parameter_types,
+	traits::{fungible::HoldConsideration, ConstU128, ConstU32, LinearStoragePrice},
+	weights::Weight,
+};
+use scale_info::TypeInfo;
+use sp_runtime::{BuildStorage, DispatchError};
+use std::cell::RefCell;
+
+pub type AccountId = u64;
+pub type Balance = u128;
+type Block = frame_system::mocking::MockBlockU32<Test>;
+
+frame_support::construct_runtime!(
+	pub enum Test {
+		System: frame_system,
+		Balances: pallet_balances,
+		UsageAttestation: pallet_usage_attestation,
+	}
+);
+
+#[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
+impl frame_system::Config for Test {
+	type Block = Block;
+	type AccountData = pallet_balances::AccountData<Balance>;
+}
+
+#[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
+impl pallet_balances::Config for Test {
+	type Balance = Balance;
+	type AccountStore = System;
+	type ExistentialDeposit = ConstU128<1>;
+	type RuntimeHoldReason = RuntimeHoldReason;
+}
+
+/// A usage record: who, how many tokens, and whether its voucher is good.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug,
+)]
+pub struct MockEntry {
+	pub user: AccountId,
+	pub tokens: u32,
+	pub valid: bool,
+}
+
+impl UsageTokens for MockEntry {
+	fn tokens(&self) -> u64 {
+		self.tokens.into()
+	}
+}
+
+thread_local! {
+	/// Every settlement: the provider and the records it got.
+	pub static SETTLED: RefCell<Vec<(AccountId, Vec<MockEntry>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Charges one unit per token of valid records; rejects the others.
+pub struct MockSettlement;
+impl SettleUsage<AccountId> for MockSettlement {
+	type Entry = MockEntry;
+	type Balance = Balance;
+	fn settle(
+		provider: &AccountId,
+		entries: Vec<MockEntry>,
+	) -> Result<SettlementSummary<Balance>, DispatchError> {
+		let mut summary = SettlementSummary::default();
+		for e in &entries {
+			if e.valid {
+				summary.charged += Balance::from(e.tokens);
+			} else {
+				summary.rejected_entries += 1;
+			}
+		}
+		SETTLED.with(|s| s.borrow_mut().push((*provider, entries)));
+		Ok(summary)
+	}
+	fn settle_weight(_entries: u32) -> Weight {
+		Weight::zero()
+	}
+}
+
+pub fn settled() -> Vec<(AccountId, Vec<MockEntry>)> {
+	SETTLED.with(|s| s.borrow().clone())
+}
+
+pub const PROVIDER: AccountId = 1;
+pub const OTHER_PROVIDER: AccountId = 2;
+pub const OPERATOR: AccountId = 11;
+pub const SECOND_OPERATOR: AccountId = 12;
+pub const OTHER_OPERATOR: AccountId = 21;
+pub const STRANGER: AccountId = 99;
+pub const OPERATOR_DEPOSIT: Balance = 50;
+pub const EPOCH: u32 = 10;
+
+parameter_types! {
+	pub const OperatorDepositReason: RuntimeHoldReason =
+		RuntimeHoldReason::UsageAttestation(pallet_usage_attestation::HoldReason::OperatorDeposit);
+}
+
+/// Providers 1 and 2.
+pub struct MockProviders;
+impl frame_support::traits::Contains<AccountId> for MockProviders {
+	fn contains(who: &AccountId) -> bool {
+		*who == PROVIDER || *who == OTHER_PROVIDER
+	}
+}
+
+impl pallet_usage_attestation::Config for Test {
+	type Settlement = MockSettlement;
+	type Providers = MockProviders;
+	type OperatorDeposit = HoldConsideration<
+		AccountId,
+		Balances,
+		OperatorDepositReason,
+		LinearStoragePrice<ConstU128<OPERATOR_DEPOSIT>, ConstU128<0>, Balance>,
+	>;
+	type MaxOperators = ConstU32<2>;
+	type MaxEntries = ConstU32<4>;
+	type EpochLength = ConstU32<EPOCH>;
+}
+
+pub fn new_test_ext() -> sp_io::TestExternalities {
+	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
+	pallet_balances::GenesisConfig::<Test> {
+		balances: vec![(PROVIDER, 10_000), (OTHER_PROVIDER, 10_000), (STRANGER, 10_000)],
+		..Default::default()
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
+	let mut ext: sp_io::TestExternalities = storage.into();
+	ext.execute_with(|| {
+		System::set_block_number(1);
+		SETTLED.with(|s| s.borrow_mut().clear());
+	});
+	ext
+}
+
+pub fn run_test(test: impl FnOnce()) {
+	new_test_ext().execute_with(|| {
+		test();
+		UsageAttestation::do_try_state().expect("invariants hold after the test");
+	});
+}

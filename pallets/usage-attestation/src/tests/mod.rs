@@ -1,0 +1,176 @@
+//! Unit tests against the mock runtime: registration, capacity, and the attestation attacks
+//! (replay, out of order, an operator of another provider, two operators attesting the same
+//! usage, records the settlement rejects, usage over capacity). Every error path asserts that
+//! nothing changed.
+
+use crate::{mock::*, *};
+use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold};
+
+fn entry(user: AccountId, tokens: u32) -> MockEntry {
+	MockEntry { user, tokens, valid: true }
+}
+
+fn batch(entries: Vec<MockEntry>) -> BoundedVec<MockEntry, frame_support::traits::ConstU32<4>> {
+	entries.try_into().expect("at most 4 entries")
+}
+
+fn attest(operator: AccountId, first_seq: u64, entries: Vec<MockEntry>) -> DispatchResult {
+	UsageAttestation::attest(RuntimeOrigin::signed(operator), PROVIDER, first_seq, batch(entries))
+}
+
+/// The provider registers both its operators and declares 1,000 tokens per epoch.
+fn set_up() {
+	for operator in [OPERATOR, SECOND_OPERATOR] {
+		assert_ok!(UsageAttestation::register_operator(RuntimeOrigin::signed(PROVIDER), operator));
+	}
+	assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(PROVIDER), 1_000));
+	assert_ok!(UsageAttestation::register_operator(
+		RuntimeOrigin::signed(OTHER_PROVIDER),
+		OTHER_OPERATOR
+	));
+}
+
+fn events() -> Vec<Event<Test>> {
+	System::events()
+		.into_iter()
+		.filter_map(
+			|r| if let RuntimeEvent::UsageAttestation(e) = r.event { Some(e) } else { None },
+		)
+		.collect()
+}
+
+use frame_support::pallet_prelude::{BoundedVec, DispatchResult};
+
+#[test]
+fn providers_register_and_remove_operators_with_a_deposit() {
+	run_test(|| {
+		set_up();
+		let held = |who| {
+			<Balances as InspectHold<AccountId>>::balance_on_hold(
+				&HoldReason::OperatorDeposit.into(),
+				&who,
+			)
+		};
+		assert_eq!(held(PROVIDER), 2 * OPERATOR_DEPOSIT);
+		assert_eq!(
+			ProviderOperators::<Test>::get(PROVIDER).into_inner(),
+			vec![OPERATOR, SECOND_OPERATOR]
+		);
+		assert_noop!(
+			UsageAttestation::register_operator(RuntimeOrigin::signed(PROVIDER), 13),
+			Error::<Test>::TooManyOperators
+		);
+		assert_noop!(
+			UsageAttestation::register_operator(RuntimeOrigin::signed(OTHER_PROVIDER), OPERATOR),
+			Error::<Test>::AlreadyOperator
+		);
+		assert_noop!(
+			UsageAttestation::register_operator(RuntimeOrigin::signed(STRANGER), 13),
+			Error::<Test>::NotProvider
+		);
+		assert_noop!(
+			UsageAttestation::set_capacity(RuntimeOrigin::signed(STRANGER), 5),
+			Error::<Test>::NotProvider
+		);
+		// Only its own provider removes an operator.
+		assert_noop!(
+			UsageAttestation::remove_operator(RuntimeOrigin::signed(OTHER_PROVIDER), OPERATOR),
+			Error::<Test>::NotOperator
+		);
+		assert_ok!(UsageAttestation::remove_operator(RuntimeOrigin::signed(PROVIDER), OPERATOR));
+		assert_eq!(held(PROVIDER), OPERATOR_DEPOSIT);
+		assert_eq!(ProviderOperators::<Test>::get(PROVIDER).into_inner(), vec![SECOND_OPERATOR]);
+		assert_noop!(attest(OPERATOR, 0, vec![entry(5, 10)]), Error::<Test>::NotOperator);
+	});
+}
+
+#[test]
+fn an_attestation_settles_its_records_and_moves_the_sequence_on() {
+	run_test(|| {
+		set_up();
+		assert_ok!(attest(OPERATOR, 0, vec![entry(5, 100), entry(6, 200)]));
+		assert_eq!(settled(), vec![(PROVIDER, vec![entry(5, 100), entry(6, 200)])]);
+		assert_eq!(NextSeq::<Test>::get(PROVIDER), 2);
+		assert_eq!(
+			events().pop(),
+			Some(Event::Attested {
+				provider: PROVIDER,
+				operator: OPERATOR,
+				first_seq: 0,
+				entries: 2,
+				charged: 300,
+				rejected: 0
+			})
+		);
+		// Records the settlement rejects (a forged voucher, usage over its cap) settle
+		// nothing and are counted; the sequence still moves on.
+		let forged = MockEntry { user: 7, tokens: 50, valid: false };
+		assert_ok!(attest(SECOND_OPERATOR, 2, vec![forged, entry(5, 10)]));
+		assert_eq!(NextSeq::<Test>::get(PROVIDER), 4);
+		assert!(matches!(events().pop(), Some(Event::Attested { charged: 10, rejected: 1, .. })));
+	});
+}
+
+#[test]
+fn replays_and_out_of_order_batches_settle_nothing() {
+	run_test(|| {
+		set_up();
+		assert_ok!(attest(OPERATOR, 0, vec![entry(5, 100), entry(6, 100)]));
+		// The same batch again, or part of it: a replay.
+		assert_noop!(
+			attest(OPERATOR, 0, vec![entry(5, 100), entry(6, 100)]),
+			Error::<Test>::Replay
+		);
+		assert_noop!(attest(OPERATOR, 1, vec![entry(6, 100)]), Error::<Test>::Replay);
+		// Skipping records: a gap.
+		assert_noop!(attest(OPERATOR, 3, vec![entry(5, 1)]), Error::<Test>::Gap);
+		assert_eq!(settled().len(), 1);
+	});
+}
+
+#[test]
+fn two_operators_attesting_the_same_usage_settle_it_once() {
+	run_test(|| {
+		set_up();
+		assert_ok!(attest(OPERATOR, 0, vec![entry(5, 100)]));
+		assert_noop!(attest(SECOND_OPERATOR, 0, vec![entry(5, 100)]), Error::<Test>::Replay);
+		assert_eq!(settled().len(), 1);
+	});
+}
+
+#[test]
+fn an_operator_of_another_provider_cannot_attest() {
+	run_test(|| {
+		set_up();
+		assert_noop!(attest(OTHER_OPERATOR, 0, vec![entry(5, 100)]), Error::<Test>::NotOperator);
+		assert_noop!(attest(STRANGER, 0, vec![entry(5, 100)]), Error::<Test>::NotOperator);
+		assert_noop!(attest(OPERATOR, 0, vec![]), Error::<Test>::Empty);
+	});
+}
+
+#[test]
+fn usage_over_the_declared_capacity_settles_nothing() {
+	run_test(|| {
+		set_up();
+		// 1,000 tokens per epoch per operator: 600 + 300 fit, the next 200 do not, nor does
+		// anything after it in the batch.
+		assert_ok!(attest(
+			OPERATOR,
+			0,
+			vec![entry(5, 600), entry(6, 300), entry(7, 200), entry(8, 50)]
+		));
+		assert_eq!(settled(), vec![(PROVIDER, vec![entry(5, 600), entry(6, 300)])]);
+		let events = events();
+		assert!(events.contains(&Event::OverCapacity {
+			operator: OPERATOR,
+			entries: 2,
+			tokens: 250
+		}));
+		assert!(matches!(events.last(), Some(Event::Attested { charged: 900, rejected: 2, .. })));
+		assert_eq!(NextSeq::<Test>::get(PROVIDER), 4);
+		// The next epoch has room again.
+		System::set_block_number(EPOCH);
+		assert_ok!(attest(OPERATOR, 4, vec![entry(5, 1_000)]));
+		assert_eq!(settled().len(), 2);
+	});
+}
