@@ -8,12 +8,25 @@ pub use pallet::*;
 pub use pallet_inference_credits::{SettleUsage, SettlementSummary};
 pub use types::*;
 
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
 mod impls;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
 mod tests;
 mod types;
+pub mod weights;
+pub use weights::WeightInfo;
+
+/// Sets up what the benchmarks need, which the pallet cannot know.
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkHelper<AccountId, Entry> {
+	/// A registered provider with funds for deposits.
+	fn provider() -> AccountId;
+	/// The `i`-th usage record of a distinct user, as large as records get.
+	fn entry(i: u32) -> Entry;
+}
 
 /// What an attested usage record says was served, to count against the provider's capacity.
 pub trait UsageTokens {
@@ -72,6 +85,13 @@ pub mod pallet {
 		/// Blocks per capacity epoch.
 		#[pallet::constant]
 		type EpochLength: Get<BlockNumberFor<Self>>;
+
+		/// Weights of the calls, from the benchmarks.
+		type WeightInfo: WeightInfo;
+
+		/// Sets up the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: BenchmarkHelper<Self::AccountId, EntryOf<Self>>;
 	}
 
 	/// Why this pallet holds funds (through the runtime's deposit consideration).
@@ -192,7 +212,7 @@ pub mod pallet {
 		///
 		/// Errors: `NotProvider`, `AlreadyOperator`, `TooManyOperators`, the deposit's error.
 		#[pallet::call_index(0)]
-		#[pallet::weight(Weight::from_parts(50_000_000, 10_000))]
+		#[pallet::weight(T::WeightInfo::register_operator())]
 		pub fn register_operator(origin: OriginFor<T>, operator: T::AccountId) -> DispatchResult {
 			let provider = ensure_signed(origin)?;
 			Self::do_register_operator(provider, operator)
@@ -202,7 +222,7 @@ pub mod pallet {
 		///
 		/// Errors: `NotOperator`.
 		#[pallet::call_index(1)]
-		#[pallet::weight(Weight::from_parts(50_000_000, 10_000))]
+		#[pallet::weight(T::WeightInfo::remove_operator())]
 		pub fn remove_operator(origin: OriginFor<T>, operator: T::AccountId) -> DispatchResult {
 			let provider = ensure_signed(origin)?;
 			Self::do_remove_operator(provider, operator)
@@ -212,7 +232,7 @@ pub mod pallet {
 		///
 		/// Errors: `NotProvider`.
 		#[pallet::call_index(2)]
-		#[pallet::weight(Weight::from_parts(20_000_000, 5_000))]
+		#[pallet::weight(T::WeightInfo::set_capacity())]
 		pub fn set_capacity(origin: OriginFor<T>, tokens_per_epoch: u64) -> DispatchResult {
 			let provider = ensure_signed(origin)?;
 			ensure!(T::Providers::contains(&provider), Error::<T>::NotProvider);
@@ -228,7 +248,7 @@ pub mod pallet {
 		/// Errors: `NotOperator`, `Empty`, `Replay`, `Gap`.
 		#[pallet::call_index(3)]
 		#[pallet::weight(
-			Weight::from_parts(50_000_000, 10_000)
+			T::WeightInfo::attest(entries.len() as u32)
 				.saturating_add(T::Settlement::settle_weight(entries.len() as u32))
 		)]
 		pub fn attest(

@@ -122,6 +122,19 @@ impl pallet_usage_attestation::Config for Test {
 	type MaxOperators = ConstU32<2>;
 	type MaxEntries = ConstU32<4>;
 	type EpochLength = ConstU32<EPOCH>;
+	type WeightInfo = ();
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = MockProviders;
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper<AccountId, MockEntry> for MockProviders {
+	fn provider() -> AccountId {
+		PROVIDER
+	}
+	fn entry(i: u32) -> MockEntry {
+		MockEntry { user: 1_000 + u64::from(i), tokens: 1_000, valid: true }
+	}
 }
 
 pub fn new_test_ext() -> sp_io::TestExternalities {
