@@ -8,6 +8,7 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_feedback_rewards, FeedbackRewards]
 	[pallet_inference_credits, InferenceCredits]
 	[pallet_priority_staking, PriorityStaking]
+	[pallet_usage_attestation, UsageAttestation]
 );
 
 impl frame_system_benchmarking::Config for crate::Runtime {}

@@ -68,7 +68,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tokenmeter"),
 	impl_name: alloc::borrow::Cow::Borrowed("tokenmeter-node"),
 	authoring_version: 1,
-	spec_version: 102,
+	spec_version: 103,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -226,4 +226,8 @@ mod runtime {
 	/// Feedback rewards: bonded feedback, validators' median scores, rewards per point.
 	#[runtime::pallet_index(13)]
 	pub type FeedbackRewards = pallet_feedback_rewards;
+
+	/// Usage attestation: providers' operator keys attest served usage, settled from credits.
+	#[runtime::pallet_index(14)]
+	pub type UsageAttestation = pallet_usage_attestation;
 }

@@ -5,6 +5,7 @@ pub mod agent_wallet;
 pub mod feedback_rewards;
 pub mod inference_credits;
 pub mod priority_staking;
+pub mod usage_attestation;
 
 use frame_support::{
 	derive_impl,
