@@ -71,6 +71,14 @@ fn agent<T: Config>(owner: &T::AccountId, controller: &T::AccountId) -> T::Accou
 	agent
 }
 
+/// A funded owner and controller, and their funded agent with the worst-case policy.
+fn funded_agent<T: Config>() -> (T::AccountId, T::AccountId, T::AccountId) {
+	let owner = funded::<T>("owner", 0);
+	let controller = funded::<T>("controller", 0);
+	let agent = agent::<T>(&owner, &controller);
+	(owner, controller, agent)
+}
+
 /// `n` pending payments of the agent, each with all approvals but the last.
 fn pending<T: Config>(controller: &T::AccountId, agent: &T::AccountId, n: u32) {
 	let big = unit::<T>().saturating_mul(500u32.into());
@@ -114,9 +122,7 @@ mod benchmarks {
 	/// Paid at once, to the payee the allowlist names last, in a new period.
 	#[benchmark]
 	fn pay() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (_owner, controller, agent) = funded_agent::<T>();
 		at_block::<T>(1);
 		assert!(AgentWallet::<T>::do_pay(
 			controller.clone(),
@@ -137,9 +143,7 @@ mod benchmarks {
 	/// Above the threshold: becomes the last pending payment the agent may have.
 	#[benchmark]
 	fn propose_payment() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (_owner, controller, agent) = funded_agent::<T>();
 		let max = T::MaxPending::get();
 		pending::<T>(&controller, &agent, max.saturating_sub(1));
 		let amount = unit::<T>().saturating_mul(500u32.into());
@@ -153,9 +157,7 @@ mod benchmarks {
 	/// The overhead of `act` around a call that moves nothing (its own weight is added).
 	#[benchmark]
 	fn act() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (_owner, controller, agent) = funded_agent::<T>();
 		let call = T::BenchmarkHelper::harmless_call();
 
 		#[extrinsic_call]
@@ -167,9 +169,7 @@ mod benchmarks {
 	/// The last approval, which pays; the approver is the last cosigner.
 	#[benchmark]
 	fn approve() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (_owner, controller, agent) = funded_agent::<T>();
 		pending::<T>(&controller, &agent, T::MaxPending::get());
 
 		#[extrinsic_call]
@@ -180,9 +180,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn reject() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (_owner, controller, agent) = funded_agent::<T>();
 		pending::<T>(&controller, &agent, T::MaxPending::get());
 
 		#[extrinsic_call]
@@ -193,9 +191,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn reap() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (_owner, controller, agent) = funded_agent::<T>();
 		at_block::<T>(1);
 		pending::<T>(&controller, &agent, T::MaxPending::get());
 		let after: BlockNumberFor<T> = T::PendingLifetime::get().saturating_add(2u32.into());
@@ -211,9 +207,7 @@ mod benchmarks {
 	/// Cancels `p` pending payments.
 	#[benchmark]
 	fn set_policy(p: Linear<0, { T::MaxPending::get() }>) {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (owner, controller, agent) = funded_agent::<T>();
 		pending::<T>(&controller, &agent, p);
 
 		#[extrinsic_call]
@@ -225,9 +219,7 @@ mod benchmarks {
 	/// Cancels `p` pending payments.
 	#[benchmark]
 	fn freeze(p: Linear<0, { T::MaxPending::get() }>) {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (owner, controller, agent) = funded_agent::<T>();
 		pending::<T>(&controller, &agent, p);
 
 		#[extrinsic_call]
@@ -238,9 +230,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn unfreeze() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (owner, _controller, agent) = funded_agent::<T>();
 		assert!(AgentWallet::<T>::do_freeze(owner.clone(), agent.clone()).is_ok());
 
 		#[extrinsic_call]
@@ -251,9 +241,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn rotate_controller() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (owner, _controller, agent) = funded_agent::<T>();
 		let new: T::AccountId = account("controller", 1, 0);
 
 		#[extrinsic_call]
@@ -264,9 +252,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn withdraw() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (owner, _controller, agent) = funded_agent::<T>();
 		let before = T::Currency::balance(&owner);
 
 		#[extrinsic_call]
@@ -278,9 +264,7 @@ mod benchmarks {
 	/// Cancels `p` pending payments and removes the funded account.
 	#[benchmark]
 	fn close_agent(p: Linear<0, { T::MaxPending::get() }>) {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (owner, controller, agent) = funded_agent::<T>();
 		pending::<T>(&controller, &agent, p);
 
 		#[extrinsic_call]
@@ -292,9 +276,7 @@ mod benchmarks {
 	/// An agent's signer, for the provider the allowlist names last.
 	#[benchmark]
 	fn voucher_signer() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (_owner, controller, agent) = funded_agent::<T>();
 		let signer;
 
 		#[block]
@@ -310,9 +292,7 @@ mod benchmarks {
 	/// the fee (the fee handler's own withdrawal is part of every transaction's base cost).
 	#[benchmark]
 	fn charge_fee() {
-		let owner = funded::<T>("owner", 0);
-		let controller = funded::<T>("controller", 0);
-		let agent = agent::<T>(&owner, &controller);
+		let (_owner, controller, agent) = funded_agent::<T>();
 		let call: <T as Config>::RuntimeCall =
 			Call::<T>::pay { agent: agent.clone(), payee: last_payee::<T>(), amount: unit::<T>() }
 				.into();
