@@ -47,7 +47,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Starts `tokenmeter-node --dev --tmp` on free ports and connects an ApiPromise.
- * Returns `{ api, rpcPort, logs, stop }`; `stop()` disconnects and kills the node.
+ * Returns `{ api, rpcPort, prometheusPort, logs, stop }`; `stop()` disconnects and kills the node.
  */
 export async function startDevNode({ extraArgs = [], timeoutMs = 60_000 } = {}) {
   const [rpcPort, p2pPort, prometheusPort] = [await freePort(), await freePort(), await freePort()];
@@ -112,7 +112,7 @@ export async function startDevNode({ extraArgs = [], timeoutMs = 60_000 } = {}) 
     await stop();
     throw error;
   }
-  return { api, rpcPort, logs, stop, process: child };
+  return { api, rpcPort, prometheusPort, logs, stop, process: child };
 }
 
 /**

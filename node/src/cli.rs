@@ -12,6 +12,23 @@ pub struct Cli {
 	/// The flags of a running node (`--dev`, `--chain`, `--validator`, ...).
 	#[clap(flatten)]
 	pub run: RunCmd,
+
+	/// Inference operators: the base URL of the provider's usage feed. The off-chain worker
+	/// fetches `<URL>/usage?after=<last attested seq>` and attests what it serves, signed by
+	/// the operator key (key type `tmat`) in the keystore. Kept in the node's off-chain
+	/// storage, so later runs without the flag keep using it. Implies
+	/// `--offchain-worker always`.
+	#[arg(long, value_name = "URL", value_parser = parse_feed_url)]
+	pub usage_feed: Option<String>,
+}
+
+/// A feed URL: `http://` or `https://`.
+fn parse_feed_url(url: &str) -> Result<String, String> {
+	if url.starts_with("http://") || url.starts_with("https://") {
+		Ok(url.trim_end_matches('/').to_string())
+	} else {
+		Err(format!("`{url}` is not an http:// or https:// URL"))
+	}
 }
 
 /// The node's subcommands.

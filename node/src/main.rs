@@ -10,6 +10,7 @@ mod cli;
 mod command;
 mod rpc;
 mod service;
+mod usage_feed;
 
 fn main() -> sc_cli::Result<()> {
 	command::run()

@@ -133,8 +133,13 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 pub fn new_full<
 	N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>,
 >(
-	config: Configuration,
+	mut config: Configuration,
+	usage_feed: Option<String>,
 ) -> Result<TaskManager, ServiceError> {
+	if usage_feed.is_some() && !config.offchain_worker.enabled {
+		log::info!("--usage-feed: running the off-chain worker on every block");
+		config.offchain_worker.enabled = true;
+	}
 	let sc_service::PartialComponents {
 		client,
 		backend,
@@ -190,6 +195,16 @@ pub fn new_full<
 			metrics,
 			gap_sync_body_policy: None,
 		})?;
+
+	if let Some(mut storage) = backend.offchain_storage() {
+		if let Some(url) = &usage_feed {
+			crate::usage_feed::set_feed_url(&mut storage, url);
+			log::info!("📈 Usage feed: {url}");
+		}
+		if let Some(registry) = config.prometheus_registry() {
+			crate::usage_feed::register_metrics(registry, storage)?;
+		}
+	}
 
 	if config.offchain_worker.enabled {
 		let offchain_workers =

@@ -4,13 +4,28 @@
 
 mod common;
 
+use codec::{Decode, Encode};
 use common::{chain_from_preset, provide_model, signed_voucher};
-use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{fungible::Inspect, Hooks},
+};
 use pallet_inference_credits::{AccessRule, UsageEntry};
+use pallet_usage_attestation::{FeedEntry, FeedRecord};
+use sp_core::{
+	crypto::Ss58Codec,
+	offchain::{
+		testing::{PendingRequest, TestOffchainExt, TestTransactionPoolExt},
+		OffchainDbExt, OffchainWorkerExt, StorageKind, TransactionPoolExt,
+	},
+};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave};
+use sp_keystore::{testing::MemoryKeystore, Keystore, KeystoreExt};
+use sp_runtime::MultiSignature;
 use tokenmeter_runtime::{
-	configs::inference_credits::RewardPoolAccount, Balances, InferenceCredits, Runtime,
-	RuntimeOrigin, UsageAttestation, UNIT,
+	configs::{inference_credits::RewardPoolAccount, usage_attestation::FeedEntries},
+	AccountId, Balances, Executive, InferenceCredits, Runtime, RuntimeOrigin, System,
+	UncheckedExtrinsic, UsageAttestation, UNIT,
 };
 
 #[test]
@@ -50,15 +65,15 @@ fn an_operator_attests_usage_and_credits_pay_the_provider() {
 				vec![entry.clone()].try_into().unwrap(),
 			)
 		};
-		assert_ok!(attest(0));
+		assert_ok!(attest(1));
 		assert_eq!(InferenceCredits::credit_balance(&bob), 90 * UNIT);
 		// The provider got 10 TMT minus the 5% protocol fee, which went to the reward pool.
 		assert_eq!(Balances::balance(&alice), alice_free + 10 * UNIT - UNIT / 2);
 		assert_eq!(Balances::balance(&RewardPoolAccount::get()), pool_free + UNIT / 2);
 		// Replaying the same batch settles nothing.
-		assert_noop!(attest(0), pallet_usage_attestation::Error::<Runtime>::Replay);
+		assert_noop!(attest(1), pallet_usage_attestation::Error::<Runtime>::Replay);
 		// The next record is paid up to the voucher's cap only.
-		assert_ok!(attest(1));
+		assert_ok!(attest(2));
 		assert_eq!(InferenceCredits::credit_balance(&bob), 85 * UNIT);
 		// Another provider's operator (Dave is none) cannot attest for Alice.
 		assert_noop!(
@@ -72,5 +87,137 @@ fn an_operator_attests_usage_and_credits_pay_the_provider() {
 		);
 		UsageAttestation::do_try_state().unwrap();
 		InferenceCredits::do_try_state().unwrap();
+	});
+}
+
+/// A feed record of `user`'s usage of `model`: 10,000 input tokens under `voucher`, with
+/// the signature as the feed gives it.
+fn feed_record(
+	seq: u64,
+	user: &AccountId,
+	model: u32,
+	voucher: &pallet_inference_credits::SignedVoucher<
+		sp_core::H256,
+		AccountId,
+		u128,
+		u32,
+		MultiSignature,
+	>,
+	signature: Vec<u8>,
+) -> FeedRecord {
+	FeedRecord {
+		seq,
+		user: user.to_ss58check(),
+		on_behalf_of: None,
+		model,
+		input_tokens: 10_000,
+		output_tokens: 0,
+		cap: voucher.voucher.cap,
+		expiry: voucher.voucher.expiry.into(),
+		signature,
+	}
+}
+
+#[test]
+fn feed_records_read_into_entries_that_settle() {
+	chain_from_preset("development").execute_with(|| {
+		let (alice, bob) = (Alice.to_account_id(), Bob.to_account_id());
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		let voucher = signed_voucher(Bob, &alice, 50 * UNIT);
+		let MultiSignature::Sr25519(raw) = voucher.signature.clone() else { unreachable!() };
+		// The signature as 64 bare sr25519 bytes or as an encoded `MultiSignature`: the same
+		// entry, for this chain and this provider.
+		for signature in [raw.0.to_vec(), voucher.signature.encode()] {
+			let entry =
+				FeedEntries::entry(&alice, feed_record(1, &bob, model, &voucher, signature))
+					.expect("the record reads");
+			assert_eq!(entry.voucher, voucher);
+			assert_eq!((entry.user.clone(), entry.input_tokens), (bob.clone(), 10_000));
+		}
+		let bad = |change: fn(&mut FeedRecord)| {
+			let mut record = feed_record(1, &bob, model, &voucher, voucher.signature.encode());
+			change(&mut record);
+			FeedEntries::entry(&alice, record).err()
+		};
+		assert_eq!(bad(|r| r.user = "5Grwva".into()), Some("user is not SS58"));
+		assert_eq!(bad(|r| r.on_behalf_of = Some("bob".into())), Some("on_behalf_of is not SS58"));
+		assert_eq!(bad(|r| r.signature = vec![1; 10]), Some("voucher.signature"));
+		assert_eq!(bad(|r| r.signature.push(0)), Some("voucher.signature"));
+		assert_eq!(bad(|r| r.expiry = u64::MAX), Some("voucher.expiry"));
+	});
+}
+
+/// The off-chain worker of the real runtime with an operator key in the keystore: the feed's
+/// answer becomes a transaction the runtime accepts (signature, extensions, fees), and
+/// applying it pays the provider from the user's credits.
+#[test]
+fn the_off_chain_worker_submits_a_transaction_the_runtime_applies() {
+	let mut ext = chain_from_preset("development");
+	let (offchain, state) = TestOffchainExt::new();
+	let (pool, pool_state) = TestTransactionPoolExt::new();
+	let keystore = MemoryKeystore::new();
+	let operator = keystore
+		.sr25519_generate_new(pallet_usage_attestation::KEY_TYPE, Some("//Charlie"))
+		.expect("the key is generated");
+	assert_eq!(AccountId::from(operator), Charlie.to_account_id());
+	ext.register_extension(OffchainDbExt::new(offchain.clone()));
+	ext.register_extension(OffchainWorkerExt::new(offchain));
+	ext.register_extension(TransactionPoolExt::new(pool));
+	ext.register_extension(KeystoreExt::new(keystore));
+
+	let (alice, bob, charlie) =
+		(Alice.to_account_id(), Bob.to_account_id(), Charlie.to_account_id());
+	let record = ext.execute_with(|| {
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		assert_ok!(InferenceCredits::deposit_credits(
+			RuntimeOrigin::signed(bob.clone()),
+			100 * UNIT
+		));
+		assert_ok!(UsageAttestation::register_operator(
+			RuntimeOrigin::signed(alice.clone()),
+			charlie.clone()
+		));
+		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(alice.clone()), 1_000_000));
+		sp_io::offchain::local_storage_set(
+			StorageKind::PERSISTENT,
+			pallet_usage_attestation::ocw::FEED_URL_KEY,
+			b"http://localhost:8099/",
+		);
+		let voucher = signed_voucher(Bob, &alice, 50 * UNIT);
+		let record = feed_record(1, &bob, model, &voucher, voucher.signature.encode());
+		format!(
+			r#"[{{"seq":1,"user":"{}","model":{model},"input_tokens":10000,"output_tokens":0,
+			"voucher":{{"cap":"{}","expiry":{},"signature":"0x{}"}}}}]"#,
+			record.user,
+			record.cap,
+			record.expiry,
+			sp_core::hexdisplay::HexDisplay::from(&record.signature),
+		)
+	});
+	state.write().expect_request(PendingRequest {
+		method: "GET".into(),
+		uri: "http://localhost:8099/usage?after=0&limit=256".into(),
+		response: Some(record.into_bytes()),
+		sent: true,
+		..Default::default()
+	});
+	ext.execute_with(|| {
+		// A worker's changes to the chain's state are thrown away, as on a node.
+		frame_support::storage::with_transaction(|| {
+			UsageAttestation::offchain_worker(System::block_number());
+			sp_runtime::TransactionOutcome::Rollback(Ok::<_, sp_runtime::DispatchError>(()))
+		})
+		.unwrap();
+		let transactions = pool_state.read().transactions.clone();
+		assert_eq!(transactions.len(), 1);
+		let xt = UncheckedExtrinsic::decode(&mut &transactions[0][..]).expect("an extrinsic");
+		let (alice_free, charlie_free) = (Balances::balance(&alice), Balances::balance(&charlie));
+		assert_ok!(Executive::apply_extrinsic(xt).expect("the transaction is valid"));
+		assert_eq!(InferenceCredits::credit_balance(&bob), 90 * UNIT);
+		assert_eq!(Balances::balance(&alice), alice_free + 10 * UNIT - UNIT / 2);
+		// The operator paid the fee.
+		assert!(Balances::balance(&charlie) < charlie_free);
+		assert_eq!(pallet_usage_attestation::LastSeq::<Runtime>::get(&alice), 1);
+		UsageAttestation::do_try_state().unwrap();
 	});
 }

@@ -62,7 +62,7 @@ mod benchmarks {
 	fn attest(n: Linear<1, { T::MaxEntries::get() }>) {
 		let provider = provider_with_operators::<T>(1);
 		let operator: T::AccountId = account("operator", 0, 0);
-		NextSeq::<T>::insert(&provider, 41);
+		LastSeq::<T>::insert(&provider, 40);
 		let entries: BoundedVec<_, _> = (0..n)
 			.map(T::BenchmarkHelper::entry)
 			.collect::<alloc::vec::Vec<_>>()
@@ -72,7 +72,7 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(operator.clone()), provider.clone(), 41, entries);
 
-		assert_eq!(NextSeq::<T>::get(&provider), 41 + u64::from(n));
+		assert_eq!(LastSeq::<T>::get(&provider), 40 + u64::from(n));
 	}
 
 	impl_benchmark_test_suite!(UsageAttestation, crate::mock::new_test_ext(), crate::mock::Test);

@@ -57,10 +57,11 @@ impl<T: Config> Pallet<T> {
 		let record = Operators::<T>::get(&operator).ok_or(Error::<T>::NotOperator)?;
 		ensure!(record.provider == provider, Error::<T>::NotOperator);
 		ensure!(!entries.is_empty(), Error::<T>::Empty);
-		let next = NextSeq::<T>::get(&provider);
+		let next = LastSeq::<T>::get(&provider).saturating_add(1);
 		ensure!(first_seq >= next, Error::<T>::Replay);
 		ensure!(first_seq == next, Error::<T>::Gap);
 		let count = entries.len() as u32;
+		let last = first_seq.saturating_add(u64::from(count)).saturating_sub(1);
 
 		// Records within the operator's capacity this epoch settle, in order; the rest do not.
 		let epoch = Self::current_epoch();
@@ -88,7 +89,7 @@ impl<T: Config> Pallet<T> {
 			T::Settlement::settle(&provider, accepted)?
 		};
 
-		NextSeq::<T>::insert(&provider, first_seq.saturating_add(count.into()));
+		LastSeq::<T>::insert(&provider, last);
 		OperatorUsage::<T>::insert(&operator, usage);
 		if !over_entries.is_zero() {
 			Self::deposit_event(Event::OverCapacity {

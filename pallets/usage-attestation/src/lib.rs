@@ -4,6 +4,7 @@
 
 extern crate alloc;
 
+pub use ocw::{FeedEntry, FeedRecord};
 pub use pallet::*;
 pub use pallet_inference_credits::{SettleUsage, SettlementSummary};
 pub use types::*;
@@ -13,6 +14,7 @@ mod benchmarking;
 mod impls;
 #[cfg(test)]
 mod mock;
+pub mod ocw;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -26,6 +28,29 @@ pub trait BenchmarkHelper<AccountId, Entry> {
 	fn provider() -> AccountId;
 	/// The `i`-th usage record of a distinct user, as large as records get.
 	fn entry(i: u32) -> Entry;
+}
+
+/// The key type of operator keys in a node's keystore: `tmat` (sr25519).
+pub const KEY_TYPE: sp_core::crypto::KeyTypeId = sp_core::crypto::KeyTypeId(*b"tmat");
+
+/// Operator keys: sr25519 keys of type [`KEY_TYPE`], whose accounts sign attestations.
+pub mod crypto {
+	use super::KEY_TYPE;
+	use sp_runtime::{
+		app_crypto::{app_crypto, sr25519},
+		MultiSignature, MultiSigner,
+	};
+
+	app_crypto!(sr25519, KEY_TYPE);
+
+	/// Signs attestations with an operator key, for a runtime with `MultiSignature` accounts.
+	pub struct OperatorKey;
+
+	impl frame_system::offchain::AppCrypto<MultiSigner, MultiSignature> for OperatorKey {
+		type RuntimeAppPublic = Public;
+		type GenericPublic = sp_core::sr25519::Public;
+		type GenericSignature = sp_core::sr25519::Signature;
+	}
 }
 
 /// What an attested usage record says was served, to count against the provider's capacity.
@@ -49,7 +74,10 @@ pub mod pallet {
 		pallet_prelude::*,
 		traits::{Consideration, Contains, Footprint},
 	};
-	use frame_system::pallet_prelude::*;
+	use frame_system::{
+		offchain::{AppCrypto, CreateSignedTransaction},
+		pallet_prelude::*,
+	};
 
 	/// The in-code storage version.
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
@@ -60,7 +88,7 @@ pub mod pallet {
 
 	/// Configuration of the pallet.
 	#[pallet::config]
-	pub trait Config: frame_system::Config {
+	pub trait Config: frame_system::Config + CreateSignedTransaction<Call<Self>> {
 		/// Settles attested usage (the inference credits pallet).
 		type Settlement: SettleUsage<
 			Self::AccountId,
@@ -85,6 +113,13 @@ pub mod pallet {
 		/// Blocks per capacity epoch.
 		#[pallet::constant]
 		type EpochLength: Get<BlockNumberFor<Self>>;
+
+		/// The operator keys the off-chain worker signs attestations with
+		/// ([`crypto::OperatorKey`] in a runtime with `MultiSignature` accounts).
+		type OperatorKey: AppCrypto<Self::Public, Self::Signature>;
+
+		/// Turns a record of the usage feed into a settlement entry.
+		type FeedEntries: FeedEntry<Self::AccountId, EntryOf<Self>>;
 
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
@@ -120,9 +155,10 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Capacities<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u64, ValueQuery>;
 
-	/// The sequence number a provider's next attestation must start at.
+	/// The sequence number of a provider's last attested record (0: none yet; feeds number
+	/// records from 1). The next attestation must start right after it.
 	#[pallet::storage]
-	pub type NextSeq<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u64, ValueQuery>;
+	pub type LastSeq<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u64, ValueQuery>;
 
 	/// Tokens each operator attested in its latest epoch.
 	#[pallet::storage]
@@ -189,9 +225,10 @@ pub mod pallet {
 		AlreadyOperator,
 		/// The provider has as many operators as it may.
 		TooManyOperators,
-		/// The batch starts before the next sequence number: a replay.
+		/// The batch starts at or before the last attested record: a replay.
 		Replay,
-		/// The batch starts after the next sequence number: records are missing.
+		/// The batch starts after the record following the last attested one: records are
+		/// missing.
 		Gap,
 		/// An attestation without records.
 		Empty,
@@ -199,6 +236,13 @@ pub mod pallet {
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		/// On a node that holds an operator key and has a usage feed (`--usage-feed`): fetch
+		/// the records after the provider's last attested one and submit one attestation.
+		/// Runs off chain, so it has no weight.
+		fn offchain_worker(now: BlockNumberFor<T>) {
+			Self::offchain_attest(now);
+		}
+
 		#[cfg(feature = "try-runtime")]
 		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
 			Self::do_try_state()
@@ -242,7 +286,7 @@ pub mod pallet {
 		}
 
 		/// Operator: attest `entries`, the provider's usage records `first_seq ..`, which must
-		/// follow the last attested one. Records within the operator's remaining capacity
+		/// start right after the last attested one (`LastSeq + 1`). Records within the operator's remaining capacity
 		/// settle through the credits pallet; the rest settle nothing and are reported.
 		///
 		/// Errors: `NotOperator`, `Empty`, `Replay`, `Gap`.

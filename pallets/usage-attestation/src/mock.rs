@@ -9,7 +9,10 @@ use frame_support::{
 	weights::Weight,
 };
 use scale_info::TypeInfo;
-use sp_runtime::{BuildStorage, DispatchError};
+use sp_runtime::{
+	testing::{TestSignature, TestXt, UintAuthorityId},
+	BuildStorage, DispatchError,
+};
 use std::cell::RefCell;
 
 pub type AccountId = u64;
@@ -110,6 +113,59 @@ impl frame_support::traits::Contains<AccountId> for MockProviders {
 	}
 }
 
+/// Transactions the off-chain worker submits: the signer's account and the call.
+pub type Extrinsic = TestXt<RuntimeCall, ()>;
+
+impl frame_system::offchain::SigningTypes for Test {
+	type Public = UintAuthorityId;
+	type Signature = TestSignature;
+}
+
+impl<C> frame_system::offchain::CreateTransactionBase<C> for Test
+where
+	RuntimeCall: From<C>,
+{
+	type Extrinsic = Extrinsic;
+	type RuntimeCall = RuntimeCall;
+}
+
+impl<C> frame_system::offchain::CreateSignedTransaction<C> for Test
+where
+	RuntimeCall: From<C>,
+{
+	fn create_signed_transaction<
+		K: frame_system::offchain::AppCrypto<Self::Public, Self::Signature>,
+	>(
+		call: RuntimeCall,
+		_public: UintAuthorityId,
+		account: AccountId,
+		_nonce: Self::Nonce,
+	) -> Option<Extrinsic> {
+		Some(Extrinsic::new_signed(call, account, (), ()))
+	}
+}
+
+/// Operator keys are `UintAuthorityId`s: key `n` is account `n`.
+pub struct MockOperatorKey;
+impl frame_system::offchain::AppCrypto<UintAuthorityId, TestSignature> for MockOperatorKey {
+	type RuntimeAppPublic = UintAuthorityId;
+	type GenericPublic = UintAuthorityId;
+	type GenericSignature = TestSignature;
+}
+
+/// Feed records become mock entries: the user is a number, the tokens add up, and the
+/// voucher is good when its signature is `0x01`.
+pub struct MockFeedEntries;
+impl crate::FeedEntry<AccountId, MockEntry> for MockFeedEntries {
+	fn entry(_provider: &AccountId, record: crate::FeedRecord) -> Result<MockEntry, &'static str> {
+		Ok(MockEntry {
+			user: record.user.parse().map_err(|_| "user")?,
+			tokens: record.input_tokens.saturating_add(record.output_tokens),
+			valid: record.signature == [1],
+		})
+	}
+}
+
 impl pallet_usage_attestation::Config for Test {
 	type Settlement = MockSettlement;
 	type Providers = MockProviders;
@@ -122,6 +178,8 @@ impl pallet_usage_attestation::Config for Test {
 	type MaxOperators = ConstU32<2>;
 	type MaxEntries = ConstU32<4>;
 	type EpochLength = ConstU32<EPOCH>;
+	type OperatorKey = MockOperatorKey;
+	type FeedEntries = MockFeedEntries;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockProviders;

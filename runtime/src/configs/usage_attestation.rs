@@ -1,13 +1,28 @@
 //! Usage attestation: operator keys of providers attest served usage, settled by the
 //! inference credits pallet.
 
+use codec::{Decode, Encode};
 use frame_support::{
 	parameter_types,
 	traits::{fungible::HoldConsideration, ConstU32, Contains},
 };
+use frame_system::offchain::{
+	AppCrypto, CreateSignedTransaction, CreateTransactionBase, SigningTypes,
+};
+use pallet_inference_credits::{SignedVoucher, UsageEntry, UsageEntryOf, Voucher};
+use pallet_usage_attestation::{FeedEntry, FeedRecord};
+use sp_core::crypto::Ss58Codec;
+use sp_runtime::{
+	generic::{Era, SignedPayload},
+	traits::{SaturatedConversion, Verify},
+	MultiAddress, MultiSignature,
+};
 
-use super::inference_credits::StorageDeposit;
-use crate::{AccountId, Balances, BlockNumber, InferenceCredits, Runtime, RuntimeHoldReason, DAYS};
+use super::{inference_credits::StorageDeposit, BlockHashCount};
+use crate::{
+	AccountId, Balances, BlockNumber, InferenceCredits, Nonce, Runtime, RuntimeCall,
+	RuntimeHoldReason, Signature, System, TxExtension, UncheckedExtrinsic, DAYS,
+};
 
 parameter_types! {
 	/// The hold reason of operator deposits.
@@ -35,9 +50,108 @@ impl pallet_usage_attestation::Config for Runtime {
 	/// As many as one settlement takes.
 	type MaxEntries = ConstU32<256>;
 	type EpochLength = CapacityEpoch;
+	type OperatorKey = pallet_usage_attestation::crypto::OperatorKey;
+	type FeedEntries = FeedEntries;
 	type WeightInfo = pallet_usage_attestation::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = RegisteredProviders;
+}
+
+/// Reads usage feed records into the credits pallet's entries: SS58 accounts, the voucher
+/// for this chain (its genesis hash) and the attesting provider, and a signature given as a
+/// SCALE-encoded `MultiSignature` (type byte, then the signature) or as 64 bare bytes, read
+/// as sr25519.
+pub struct FeedEntries;
+
+impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
+	fn entry(
+		provider: &AccountId,
+		record: FeedRecord,
+	) -> Result<UsageEntryOf<Runtime>, &'static str> {
+		let user = AccountId::from_ss58check(&record.user).map_err(|_| "user is not SS58")?;
+		let on_behalf_of = match record.on_behalf_of {
+			Some(owner) => {
+				Some(AccountId::from_ss58check(&owner).map_err(|_| "on_behalf_of is not SS58")?)
+			}
+			None => None,
+		};
+		let signature = decode_signature(&record.signature).ok_or("voucher.signature")?;
+		let expiry: BlockNumber = record.expiry.try_into().map_err(|_| "voucher.expiry")?;
+		Ok(UsageEntry {
+			user,
+			on_behalf_of,
+			model: record.model,
+			input_tokens: record.input_tokens,
+			output_tokens: record.output_tokens,
+			voucher: SignedVoucher {
+				voucher: Voucher {
+					genesis_hash: System::block_hash(0),
+					provider: provider.clone(),
+					cap: record.cap,
+					expiry,
+				},
+				signature,
+			},
+		})
+	}
+}
+
+/// A `MultiSignature` from its SCALE encoding, or an sr25519 signature from its 64 bytes.
+fn decode_signature(bytes: &[u8]) -> Option<MultiSignature> {
+	if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
+		return Some(MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw(raw)));
+	}
+	MultiSignature::decode(&mut &bytes[..]).ok().filter(|s| s.encoded_size() == bytes.len())
+}
+
+/// Off-chain workers sign transactions with the runtime's accounts (operator keys).
+impl SigningTypes for Runtime {
+	type Public = <Signature as Verify>::Signer;
+	type Signature = Signature;
+}
+
+impl<C> CreateTransactionBase<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	type Extrinsic = UncheckedExtrinsic;
+	type RuntimeCall = RuntimeCall;
+}
+
+/// A transaction from an off-chain worker: the runtime's extensions, mortal for half the
+/// block hashes kept, no tip, signed by the worker's key.
+impl<C> CreateSignedTransaction<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	fn create_signed_transaction<K: AppCrypto<Self::Public, Self::Signature>>(
+		call: RuntimeCall,
+		public: Self::Public,
+		account: AccountId,
+		nonce: Nonce,
+	) -> Option<UncheckedExtrinsic> {
+		let period =
+			u64::from(BlockHashCount::get()).checked_next_power_of_two().map_or(2, |p| p / 2);
+		let current = System::block_number().saturated_into::<u64>().saturating_sub(1);
+		let extension: TxExtension = (
+			frame_system::AuthorizeCall::<Runtime>::new(),
+			frame_system::CheckNonZeroSender::<Runtime>::new(),
+			frame_system::CheckSpecVersion::<Runtime>::new(),
+			frame_system::CheckTxVersion::<Runtime>::new(),
+			frame_system::CheckGenesis::<Runtime>::new(),
+			frame_system::CheckEra::<Runtime>::from(Era::mortal(period, current)),
+			frame_system::CheckNonce::<Runtime>::from(nonce),
+			frame_system::CheckWeight::<Runtime>::new(),
+			pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(0),
+			frame_system::WeightReclaim::<Runtime>::new(),
+		);
+		let payload = SignedPayload::new(call, extension)
+			.map_err(|e| log::warn!(target: "usage-attestation", "cannot sign: {e:?}"))
+			.ok()?;
+		let signature = payload.using_encoded(|bytes| K::sign(bytes, public))?;
+		let (call, extension, _) = payload.deconstruct();
+		Some(UncheckedExtrinsic::new_signed(call, MultiAddress::Id(account), signature, extension))
+	}
 }
 
 /// The benchmarks' provider registers with the credits pallet; their records are as large as

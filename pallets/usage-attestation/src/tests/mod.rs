@@ -6,6 +6,8 @@
 use crate::{mock::*, *};
 use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold};
 
+mod ocw;
+
 fn entry(user: AccountId, tokens: u32) -> MockEntry {
 	MockEntry { user, tokens, valid: true }
 }
@@ -80,7 +82,7 @@ fn providers_register_and_remove_operators_with_a_deposit() {
 		assert_ok!(UsageAttestation::remove_operator(RuntimeOrigin::signed(PROVIDER), OPERATOR));
 		assert_eq!(held(PROVIDER), OPERATOR_DEPOSIT);
 		assert_eq!(ProviderOperators::<Test>::get(PROVIDER).into_inner(), vec![SECOND_OPERATOR]);
-		assert_noop!(attest(OPERATOR, 0, vec![entry(5, 10)]), Error::<Test>::NotOperator);
+		assert_noop!(attest(OPERATOR, 1, vec![entry(5, 10)]), Error::<Test>::NotOperator);
 	});
 }
 
@@ -88,15 +90,15 @@ fn providers_register_and_remove_operators_with_a_deposit() {
 fn an_attestation_settles_its_records_and_moves_the_sequence_on() {
 	run_test(|| {
 		set_up();
-		assert_ok!(attest(OPERATOR, 0, vec![entry(5, 100), entry(6, 200)]));
+		assert_ok!(attest(OPERATOR, 1, vec![entry(5, 100), entry(6, 200)]));
 		assert_eq!(settled(), vec![(PROVIDER, vec![entry(5, 100), entry(6, 200)])]);
-		assert_eq!(NextSeq::<Test>::get(PROVIDER), 2);
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 2);
 		assert_eq!(
 			events().pop(),
 			Some(Event::Attested {
 				provider: PROVIDER,
 				operator: OPERATOR,
-				first_seq: 0,
+				first_seq: 1,
 				entries: 2,
 				charged: 300,
 				rejected: 0
@@ -105,8 +107,8 @@ fn an_attestation_settles_its_records_and_moves_the_sequence_on() {
 		// Records the settlement rejects (a forged voucher, usage over its cap) settle
 		// nothing and are counted; the sequence still moves on.
 		let forged = MockEntry { user: 7, tokens: 50, valid: false };
-		assert_ok!(attest(SECOND_OPERATOR, 2, vec![forged, entry(5, 10)]));
-		assert_eq!(NextSeq::<Test>::get(PROVIDER), 4);
+		assert_ok!(attest(SECOND_OPERATOR, 3, vec![forged, entry(5, 10)]));
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 4);
 		assert!(matches!(events().pop(), Some(Event::Attested { charged: 10, rejected: 1, .. })));
 	});
 }
@@ -115,15 +117,15 @@ fn an_attestation_settles_its_records_and_moves_the_sequence_on() {
 fn replays_and_out_of_order_batches_settle_nothing() {
 	run_test(|| {
 		set_up();
-		assert_ok!(attest(OPERATOR, 0, vec![entry(5, 100), entry(6, 100)]));
+		assert_ok!(attest(OPERATOR, 1, vec![entry(5, 100), entry(6, 100)]));
 		// The same batch again, or part of it: a replay.
 		assert_noop!(
-			attest(OPERATOR, 0, vec![entry(5, 100), entry(6, 100)]),
+			attest(OPERATOR, 1, vec![entry(5, 100), entry(6, 100)]),
 			Error::<Test>::Replay
 		);
-		assert_noop!(attest(OPERATOR, 1, vec![entry(6, 100)]), Error::<Test>::Replay);
+		assert_noop!(attest(OPERATOR, 2, vec![entry(6, 100)]), Error::<Test>::Replay);
 		// Skipping records: a gap.
-		assert_noop!(attest(OPERATOR, 3, vec![entry(5, 1)]), Error::<Test>::Gap);
+		assert_noop!(attest(OPERATOR, 4, vec![entry(5, 1)]), Error::<Test>::Gap);
 		assert_eq!(settled().len(), 1);
 	});
 }
@@ -132,8 +134,8 @@ fn replays_and_out_of_order_batches_settle_nothing() {
 fn two_operators_attesting_the_same_usage_settle_it_once() {
 	run_test(|| {
 		set_up();
-		assert_ok!(attest(OPERATOR, 0, vec![entry(5, 100)]));
-		assert_noop!(attest(SECOND_OPERATOR, 0, vec![entry(5, 100)]), Error::<Test>::Replay);
+		assert_ok!(attest(OPERATOR, 1, vec![entry(5, 100)]));
+		assert_noop!(attest(SECOND_OPERATOR, 1, vec![entry(5, 100)]), Error::<Test>::Replay);
 		assert_eq!(settled().len(), 1);
 	});
 }
@@ -142,9 +144,9 @@ fn two_operators_attesting_the_same_usage_settle_it_once() {
 fn an_operator_of_another_provider_cannot_attest() {
 	run_test(|| {
 		set_up();
-		assert_noop!(attest(OTHER_OPERATOR, 0, vec![entry(5, 100)]), Error::<Test>::NotOperator);
-		assert_noop!(attest(STRANGER, 0, vec![entry(5, 100)]), Error::<Test>::NotOperator);
-		assert_noop!(attest(OPERATOR, 0, vec![]), Error::<Test>::Empty);
+		assert_noop!(attest(OTHER_OPERATOR, 1, vec![entry(5, 100)]), Error::<Test>::NotOperator);
+		assert_noop!(attest(STRANGER, 1, vec![entry(5, 100)]), Error::<Test>::NotOperator);
+		assert_noop!(attest(OPERATOR, 1, vec![]), Error::<Test>::Empty);
 	});
 }
 
@@ -156,7 +158,7 @@ fn usage_over_the_declared_capacity_settles_nothing() {
 		// anything after it in the batch.
 		assert_ok!(attest(
 			OPERATOR,
-			0,
+			1,
 			vec![entry(5, 600), entry(6, 300), entry(7, 200), entry(8, 50)]
 		));
 		assert_eq!(settled(), vec![(PROVIDER, vec![entry(5, 600), entry(6, 300)])]);
@@ -167,10 +169,10 @@ fn usage_over_the_declared_capacity_settles_nothing() {
 			tokens: 250
 		}));
 		assert!(matches!(events.last(), Some(Event::Attested { charged: 900, rejected: 2, .. })));
-		assert_eq!(NextSeq::<Test>::get(PROVIDER), 4);
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 4);
 		// The next epoch has room again.
 		System::set_block_number(EPOCH);
-		assert_ok!(attest(OPERATOR, 4, vec![entry(5, 1_000)]));
+		assert_ok!(attest(OPERATOR, 5, vec![entry(5, 1_000)]));
 		assert_eq!(settled().len(), 2);
 	});
 }

@@ -1,0 +1,361 @@
+//! The off-chain worker of an operator node: reads the provider's usage feed and submits one
+//! attestation per run, signed by the operator key in the node's keystore.
+//!
+//! Per block, for each key of type [`crate::KEY_TYPE`] in the keystore that is a registered
+//! operator (one key per provider):
+//! 1. take the operator's lock in the node's persistent off-chain storage (two workers of
+//!    blocks imported close together never run at once);
+//! 2. skip if an attestation it submitted earlier has not been included yet and is younger
+//!    than [`RESUBMIT_AFTER`] blocks (re-orgs and slow blocks never double-submit);
+//! 3. `GET <feed>/usage?after=<last attested seq>&limit=<MaxEntries>` with a deadline;
+//! 4. take the records that continue the sequence, at most `MaxEntries`, up to the first that
+//!    cannot be read, and submit `attest` signed by the operator key.
+//!
+//! A feed that is down, slow or returns bad JSON is logged, counted and retried at the next
+//! block; nothing panics. The counters live in the node's off-chain storage under the keys
+//! below, where the node exports them as Prometheus metrics.
+
+use crate::{pallet::*, EntryOf};
+use alloc::{collections::BTreeSet, format, string::String, vec::Vec};
+use codec::Encode;
+use frame_support::{pallet_prelude::BoundedVec, traits::Get};
+use frame_system::{
+	offchain::{Account, SendSignedTransaction, Signer},
+	pallet_prelude::BlockNumberFor,
+};
+use serde_json::Value;
+use sp_runtime::{
+	offchain::{
+		http,
+		storage::StorageValueRef,
+		storage_lock::{BlockAndTime, StorageLock},
+		Duration, StorageKind,
+	},
+	traits::Saturating,
+};
+
+/// Key of the feed's base URL in the node's persistent off-chain storage (raw UTF-8). The
+/// node's `--usage-feed <url>` flag writes it.
+pub const FEED_URL_KEY: &[u8] = b"tokenmeter::usage-feed";
+/// Counter (little-endian `u64`): attestations submitted to the transaction pool.
+pub const SUBMITTED_KEY: &[u8] = b"tokenmeter::usage-attestation::submitted";
+/// Counter (little-endian `u64`): records in the attestations submitted.
+pub const RECORDS_KEY: &[u8] = b"tokenmeter::usage-attestation::records";
+
+/// Why a run of the worker attested nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Failure {
+	/// The feed did not answer `200 OK` in time.
+	Unreachable,
+	/// The feed's answer is not JSON records that continue the sequence.
+	Invalid,
+	/// The transaction pool refused the attestation (or the key could not sign).
+	Submit,
+}
+
+impl Failure {
+	/// Every failure, in the order the node lists them.
+	pub const ALL: [Failure; 3] = [Failure::Unreachable, Failure::Invalid, Failure::Submit];
+
+	/// The metric label.
+	pub fn label(self) -> &'static str {
+		match self {
+			Failure::Unreachable => "unreachable",
+			Failure::Invalid => "invalid",
+			Failure::Submit => "submit",
+		}
+	}
+
+	/// The key of its counter (little-endian `u64`) in persistent off-chain storage.
+	pub fn counter_key(self) -> Vec<u8> {
+		format!("tokenmeter::usage-attestation::failed::{}", self.label()).into_bytes()
+	}
+}
+
+/// How long the worker waits for the feed.
+pub const FETCH_TIMEOUT_MS: u64 = 5_000;
+/// The largest feed answer the worker reads.
+pub const MAX_FEED_BYTES: usize = 1 << 20;
+/// Blocks after which an attestation submitted but not included is submitted again.
+pub const RESUBMIT_AFTER: u32 = 10;
+/// How long an operator's lock holds at most: blocks, and milliseconds.
+const LOCK_BLOCKS: u32 = 5;
+const LOCK_MS: u64 = 2 * FETCH_TIMEOUT_MS;
+
+/// One record of the usage feed, as read from its JSON.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct FeedRecord {
+	/// Its sequence number.
+	pub seq: u64,
+	/// The user, SS58.
+	pub user: String,
+	/// When the user spent a delegated allowance: the owner, SS58.
+	pub on_behalf_of: Option<String>,
+	/// The model id.
+	pub model: u32,
+	/// Input tokens served.
+	pub input_tokens: u32,
+	/// Output tokens served.
+	pub output_tokens: u32,
+	/// The voucher's cap, in the smallest unit.
+	pub cap: u128,
+	/// The voucher's expiry block.
+	pub expiry: u64,
+	/// The voucher's signature.
+	pub signature: Vec<u8>,
+}
+
+/// Turns feed records into the settlement's entries (the runtime knows accounts, signatures
+/// and the voucher's chain).
+pub trait FeedEntry<AccountId, Entry> {
+	/// The entry of `record` for `provider`'s usage, or why it cannot be read.
+	fn entry(provider: &AccountId, record: FeedRecord) -> Result<Entry, &'static str>;
+}
+
+impl FeedRecord {
+	/// Reads one record of the feed's JSON.
+	pub fn from_json(value: &Value) -> Result<Self, &'static str> {
+		let u64_field = |name: &'static str| value.get(name).and_then(Value::as_u64).ok_or(name);
+		let u32_field = |name| u64_field(name)?.try_into().map_err(|_| name);
+		let str_field = |name| value.get(name).and_then(Value::as_str).ok_or(name);
+		let voucher = value.get("voucher").ok_or("voucher")?;
+		let cap = match voucher.get("cap") {
+			Some(Value::Number(n)) => n.as_u64().map(u128::from),
+			Some(Value::String(s)) => s.parse().ok(),
+			_ => None,
+		}
+		.ok_or("voucher.cap")?;
+		let expiry = voucher.get("expiry").and_then(Value::as_u64).ok_or("voucher.expiry")?;
+		let signature = voucher
+			.get("signature")
+			.and_then(Value::as_str)
+			.and_then(decode_hex)
+			.ok_or("voucher.signature")?;
+		let on_behalf_of = match value.get("on_behalf_of") {
+			None | Some(Value::Null) => None,
+			Some(v) => Some(v.as_str().ok_or("on_behalf_of")?.into()),
+		};
+		Ok(FeedRecord {
+			seq: u64_field("seq")?,
+			user: str_field("user")?.into(),
+			on_behalf_of,
+			model: u32_field("model")?,
+			input_tokens: u32_field("input_tokens")?,
+			output_tokens: u32_field("output_tokens")?,
+			cap,
+			expiry,
+			signature,
+		})
+	}
+}
+
+/// Decodes hex, with or without `0x`.
+pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
+	let s = s.strip_prefix("0x").unwrap_or(s).as_bytes();
+	if !s.len().is_multiple_of(2) {
+		return None;
+	}
+	let digit = |c: u8| (c as char).to_digit(16);
+	s.chunks(2)
+		.map(|pair| match pair {
+			[high, low] => Some((digit(*high)? * 16 + digit(*low)?) as u8),
+			_ => None,
+		})
+		.collect()
+}
+
+/// Adds one to a counter in persistent off-chain storage.
+fn bump(key: &[u8], by: u64) {
+	let value = StorageValueRef::persistent(key);
+	let _ =
+		value.mutate::<u64, (), _>(|old| Ok(old.ok().flatten().unwrap_or(0).saturating_add(by)));
+}
+
+/// Where an operator's pending attestation and lock live in off-chain storage.
+fn operator_key<AccountId: Encode>(what: &str, operator: &AccountId) -> Vec<u8> {
+	let mut key = format!("tokenmeter::usage-attestation::{what}::").into_bytes();
+	operator.encode_to(&mut key);
+	key
+}
+
+impl<T: Config> Pallet<T> {
+	/// The worker's run at block `now` (see the module's docs).
+	pub fn offchain_attest(now: BlockNumberFor<T>) {
+		let Some(feed) = sp_io::offchain::local_storage_get(StorageKind::PERSISTENT, FEED_URL_KEY)
+		else {
+			return;
+		};
+		let Ok(feed) = String::from_utf8(feed) else {
+			log::warn!(target: "usage-attestation", "the usage feed URL is not UTF-8");
+			return;
+		};
+		let mut providers = BTreeSet::new();
+		for account in Signer::<T, T::OperatorKey>::keystore_accounts() {
+			let Some(operator) = Operators::<T>::get(&account.id) else { continue };
+			// One attestation per provider and block: a second key of the same provider
+			// would only attest the same records again.
+			if providers.insert(operator.provider.clone()) {
+				Self::attest_from_feed(now, &feed, &account, operator.provider);
+			}
+		}
+	}
+
+	fn attest_from_feed(
+		now: BlockNumberFor<T>,
+		feed: &str,
+		account: &Account<T>,
+		provider: T::AccountId,
+	) {
+		let lock_key = operator_key("lock", &account.id);
+		let mut lock =
+			StorageLock::<BlockAndTime<frame_system::Pallet<T>>>::with_block_and_time_deadline(
+				&lock_key,
+				LOCK_BLOCKS,
+				Duration::from_millis(LOCK_MS),
+			);
+		let Ok(_guard) = lock.try_lock() else {
+			log::debug!(target: "usage-attestation", "another run holds the lock");
+			return;
+		};
+
+		let last = LastSeq::<T>::get(&provider);
+		let pending_key = operator_key("pending", &account.id);
+		let pending = StorageValueRef::persistent(&pending_key);
+		if let Ok(Some((up_to, at))) = pending.get::<(u64, BlockNumberFor<T>)>() {
+			if up_to > last && now < at.saturating_add(RESUBMIT_AFTER.into()) {
+				log::debug!(
+					target: "usage-attestation",
+					"records {}..={up_to} submitted at block {at:?}, waiting for inclusion",
+					last.saturating_add(1),
+				);
+				return;
+			}
+		}
+
+		let entries = match Self::fetch(feed, last)
+			.and_then(|records| Self::batch(&provider, last, records))
+		{
+			Ok(entries) => entries,
+			Err(failure) => {
+				bump(&failure.counter_key(), 1);
+				return;
+			}
+		};
+		let Some(first) = entries.first().map(|_| last.saturating_add(1)) else { return };
+		let count = entries.len() as u64;
+		let Ok(entries) = BoundedVec::<EntryOf<T>, T::MaxEntries>::try_from(entries) else {
+			return;
+		};
+		let results = Signer::<T, T::OperatorKey>::all_accounts()
+			.with_filter(alloc::vec![account.public.clone()])
+			.send_signed_transaction(|_| Call::attest {
+				provider: provider.clone(),
+				first_seq: first,
+				entries: entries.clone(),
+			});
+		if results.iter().any(|(_, result)| result.is_ok()) {
+			let up_to = last.saturating_add(count);
+			pending.set(&(up_to, now));
+			bump(SUBMITTED_KEY, 1);
+			bump(RECORDS_KEY, count);
+			log::info!(target: "usage-attestation", "submitted records {first}..={up_to}");
+		} else {
+			log::warn!(target: "usage-attestation", "the transaction pool refused the attestation");
+			bump(&Failure::Submit.counter_key(), 1);
+		}
+	}
+
+	/// The feed's records after `last`.
+	fn fetch(feed: &str, last: u64) -> Result<Vec<Value>, Failure> {
+		let url = format!(
+			"{}/usage?after={last}&limit={}",
+			feed.trim_end_matches('/'),
+			T::MaxEntries::get()
+		);
+		let deadline = sp_io::offchain::timestamp().add(Duration::from_millis(FETCH_TIMEOUT_MS));
+		let unreachable = |why: &str| {
+			log::warn!(target: "usage-attestation", "usage feed {url}: {why}");
+			Failure::Unreachable
+		};
+		let request = http::Request::get(&url)
+			.deadline(deadline)
+			.send()
+			.map_err(|_| unreachable("the request could not be sent"))?;
+		let response = request
+			.try_wait(deadline)
+			.map_err(|_| unreachable("no answer before the deadline"))?
+			.map_err(|_| unreachable("the request failed"))?;
+		if response.code != 200 {
+			return Err(unreachable(&format!("HTTP status {}", response.code)));
+		}
+		let mut body = response.body();
+		let bytes: Vec<u8> = body.by_ref().take(MAX_FEED_BYTES.saturating_add(1)).collect();
+		if body.error().is_some() {
+			return Err(unreachable("reading the answer failed"));
+		}
+		if bytes.len() > MAX_FEED_BYTES {
+			log::warn!(target: "usage-attestation", "usage feed {url}: answer over {MAX_FEED_BYTES} bytes");
+			return Err(Failure::Invalid);
+		}
+		match serde_json::from_slice::<Value>(&bytes) {
+			Ok(Value::Array(records)) => Ok(records),
+			_ => {
+				log::warn!(target: "usage-attestation", "usage feed {url}: not a JSON array");
+				Err(Failure::Invalid)
+			}
+		}
+	}
+
+	/// The entries of the records that continue the sequence after `last`: at most
+	/// `MaxEntries`, up to the first record that cannot be read. Records at or before `last`
+	/// are skipped; none after it is not a failure.
+	fn batch(
+		provider: &T::AccountId,
+		last: u64,
+		records: Vec<Value>,
+	) -> Result<Vec<EntryOf<T>>, Failure> {
+		let mut entries = Vec::new();
+		let mut next = last.saturating_add(1);
+		let max = T::MaxEntries::get() as usize;
+		// Whether the feed has records after `last` at all.
+		let mut newer = false;
+		for value in records {
+			if entries.len() >= max {
+				break;
+			}
+			let read = FeedRecord::from_json(&value);
+			if let Ok(record) = &read {
+				if record.seq < next {
+					continue;
+				}
+				newer = true;
+				if record.seq > next {
+					log::warn!(
+						target: "usage-attestation",
+						"the usage feed skips from seq {next} to {}", record.seq,
+					);
+					break;
+				}
+			}
+			match read.and_then(|record| T::FeedEntries::entry(provider, record)) {
+				Ok(entry) => {
+					entries.push(entry);
+					next.saturating_inc();
+				}
+				Err(field) => {
+					newer = true;
+					log::warn!(
+						target: "usage-attestation",
+						"usage record {next} cannot be read: {field}",
+					);
+					break;
+				}
+			}
+		}
+		// Records exist after `last`, but none could be attested.
+		if entries.is_empty() && newer {
+			return Err(Failure::Invalid);
+		}
+		Ok(entries)
+	}
+}

@@ -1,0 +1,353 @@
+//! The off-chain worker against the test off-chain externalities: a mocked feed answer becomes
+//! exactly one attestation in the transaction pool, signed by the operator key; a feed that is
+//! down, slow or answers garbage submits nothing and is counted; nothing is submitted twice.
+
+use super::{batch, entry};
+use crate::{mock::*, ocw::*, *};
+use codec::Decode;
+use frame_support::{assert_ok, traits::Hooks};
+use sp_core::offchain::{
+	testing::{OffchainState, PendingRequest, PoolState, TestOffchainExt, TestTransactionPoolExt},
+	Externalities, HttpError, HttpRequestId, HttpRequestStatus, OffchainDbExt, OffchainWorkerExt,
+	OpaqueNetworkState, StorageKind, Timestamp, TransactionPoolExt,
+};
+use sp_core::OpaquePeerId;
+use sp_runtime::{generic::Preamble, testing::UintAuthorityId, traits::Dispatchable};
+use std::sync::Arc;
+
+type Shared<T> = Arc<parking_lot::RwLock<T>>;
+
+const FEED: &str = "http://127.0.0.1:8099";
+
+/// The test off-chain externalities, except that every request ends with `status`.
+#[derive(Clone)]
+struct FailingHttp(TestOffchainExt, HttpRequestStatus);
+
+impl Externalities for FailingHttp {
+	fn is_validator(&self) -> bool {
+		self.0.is_validator()
+	}
+	fn network_state(&self) -> Result<OpaqueNetworkState, ()> {
+		self.0.network_state()
+	}
+	fn timestamp(&mut self) -> Timestamp {
+		self.0.timestamp()
+	}
+	fn sleep_until(&mut self, deadline: Timestamp) {
+		self.0.sleep_until(deadline)
+	}
+	fn random_seed(&mut self) -> [u8; 32] {
+		self.0.random_seed()
+	}
+	fn http_request_start(
+		&mut self,
+		method: &str,
+		uri: &str,
+		meta: &[u8],
+	) -> Result<HttpRequestId, ()> {
+		self.0.http_request_start(method, uri, meta)
+	}
+	fn http_request_add_header(
+		&mut self,
+		id: HttpRequestId,
+		name: &str,
+		value: &str,
+	) -> Result<(), ()> {
+		self.0.http_request_add_header(id, name, value)
+	}
+	fn http_request_write_body(
+		&mut self,
+		id: HttpRequestId,
+		chunk: &[u8],
+		deadline: Option<Timestamp>,
+	) -> Result<(), HttpError> {
+		self.0.http_request_write_body(id, chunk, deadline)
+	}
+	fn http_response_wait(
+		&mut self,
+		ids: &[HttpRequestId],
+		_deadline: Option<Timestamp>,
+	) -> Vec<HttpRequestStatus> {
+		ids.iter().map(|_| self.1).collect()
+	}
+	fn http_response_headers(&mut self, id: HttpRequestId) -> Vec<(Vec<u8>, Vec<u8>)> {
+		self.0.http_response_headers(id)
+	}
+	fn http_response_read_body(
+		&mut self,
+		id: HttpRequestId,
+		buffer: &mut [u8],
+		deadline: Option<Timestamp>,
+	) -> Result<usize, HttpError> {
+		self.0.http_response_read_body(id, buffer, deadline)
+	}
+	fn set_authorized_nodes(&mut self, nodes: Vec<OpaquePeerId>, authorized_only: bool) {
+		self.0.set_authorized_nodes(nodes, authorized_only)
+	}
+}
+
+/// The mock runtime with off-chain externalities and a transaction pool; the provider has
+/// `OPERATOR` registered with room for 10,000 tokens, the node holds `keys` and knows the
+/// feed. With `fail`, every HTTP request ends with that status.
+fn offchain_ext(
+	keys: &[AccountId],
+	fail: Option<HttpRequestStatus>,
+) -> (sp_io::TestExternalities, Shared<OffchainState>, Shared<PoolState>) {
+	let mut ext = new_test_ext();
+	let (offchain, state) = TestOffchainExt::new();
+	let (pool, pool_state) = TestTransactionPoolExt::new();
+	ext.register_extension(OffchainDbExt::new(offchain.clone()));
+	match fail {
+		Some(status) => {
+			ext.register_extension(OffchainWorkerExt::new(FailingHttp(offchain, status)))
+		}
+		None => ext.register_extension(OffchainWorkerExt::new(offchain)),
+	}
+	ext.register_extension(TransactionPoolExt::new(pool));
+	UintAuthorityId::set_all_keys(keys.iter().copied());
+	ext.execute_with(|| {
+		assert_ok!(UsageAttestation::register_operator(RuntimeOrigin::signed(PROVIDER), OPERATOR));
+		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(PROVIDER), 10_000));
+		sp_io::offchain::local_storage_set(StorageKind::PERSISTENT, FEED_URL_KEY, FEED.as_bytes());
+	});
+	(ext, state, pool_state)
+}
+
+/// A feed record: user `user`, 10 + 20 tokens, a good voucher unless `signature` says else.
+fn record(seq: u64, user: u64, signature: &str) -> String {
+	format!(
+		r#"{{"seq":{seq},"user":"{user}","model":0,"input_tokens":10,"output_tokens":20,
+		"voucher":{{"cap":"1000000000000000000000","expiry":500,"signature":"{signature}"}}}}"#
+	)
+}
+
+fn answer(records: &[String]) -> Vec<u8> {
+	format!("[{}]", records.join(",")).into_bytes()
+}
+
+/// The feed is asked for the records after `after` and answers `body`.
+fn expect_get(state: &Shared<OffchainState>, after: u64, body: Vec<u8>) {
+	state.write().expect_request(PendingRequest {
+		method: "GET".into(),
+		uri: format!("{FEED}/usage?after={after}&limit=4"),
+		response: Some(body),
+		sent: true,
+		..Default::default()
+	});
+}
+
+/// The transactions in the pool: signer and call.
+fn submitted(pool: &Shared<PoolState>) -> Vec<(AccountId, RuntimeCall)> {
+	pool.read()
+		.transactions
+		.iter()
+		.map(|tx| {
+			let tx = Extrinsic::decode(&mut &tx[..]).expect("the worker submits extrinsics");
+			match tx.preamble {
+				Preamble::Signed(signer, (), ()) => (signer, tx.function),
+				other => panic!("not a signed transaction: {other:?}"),
+			}
+		})
+		.collect()
+}
+
+fn attest_call(first_seq: u64, entries: Vec<MockEntry>) -> RuntimeCall {
+	RuntimeCall::UsageAttestation(Call::attest {
+		provider: PROVIDER,
+		first_seq,
+		entries: batch(entries),
+	})
+}
+
+fn counter(key: &[u8]) -> u64 {
+	sp_io::offchain::local_storage_get(StorageKind::PERSISTENT, key)
+		.map(|v| u64::decode(&mut &v[..]).expect("counters are u64"))
+		.unwrap_or(0)
+}
+
+fn failures() -> Vec<(&'static str, u64)> {
+	Failure::ALL.iter().map(|f| (f.label(), counter(&f.counter_key()))).collect()
+}
+
+const NO_FAILURES: [(&str, u64); 3] = [("unreachable", 0), ("invalid", 0), ("submit", 0)];
+
+#[test]
+fn a_feed_answer_becomes_exactly_one_signed_attestation() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	expect_get(
+		&state,
+		0,
+		answer(&[record(1, 5, "0x01"), record(2, 6, "0x01"), record(3, 7, "00")]),
+	);
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		let forged = MockEntry { user: 7, tokens: 30, valid: false };
+		assert_eq!(
+			submitted(&pool),
+			vec![(OPERATOR, attest_call(1, vec![entry(5, 30), entry(6, 30), forged]))]
+		);
+		assert_eq!((counter(SUBMITTED_KEY), counter(RECORDS_KEY)), (1, 3));
+		assert_eq!(failures(), NO_FAILURES);
+
+		// The next blocks, before the attestation is included: no request, nothing submitted.
+		// (A request here would find no answer and fail the test.)
+		for block in 2..1 + RESUBMIT_AFTER {
+			System::set_block_number(block);
+			UsageAttestation::offchain_worker(block);
+		}
+		assert_eq!(submitted(&pool).len(), 1);
+	});
+
+	// Once it is included, the worker asks for what follows.
+	ext.execute_with(|| {
+		let (_, call) = submitted(&pool).remove(0);
+		assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 3);
+	});
+	expect_get(&state, 3, answer(&[record(4, 8, "01")]));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(5);
+		assert_eq!(submitted(&pool)[1], (OPERATOR, attest_call(4, vec![entry(8, 30)])));
+		assert_eq!((counter(SUBMITTED_KEY), counter(RECORDS_KEY)), (2, 4));
+	});
+}
+
+#[test]
+fn an_attestation_never_included_is_submitted_again_after_a_while() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	expect_get(&state, 0, answer(&[record(1, 5, "01")]));
+	ext.execute_with(|| UsageAttestation::offchain_worker(1));
+	// Dropped from the pool (or lost in a re-org): the same records again, once.
+	expect_get(&state, 0, answer(&[record(1, 5, "01")]));
+	ext.execute_with(|| {
+		System::set_block_number(1 + RESUBMIT_AFTER);
+		UsageAttestation::offchain_worker(1 + RESUBMIT_AFTER);
+		assert_eq!(submitted(&pool), vec![(OPERATOR, attest_call(1, vec![entry(5, 30)])); 2]);
+	});
+}
+
+#[test]
+fn a_failed_request_submits_nothing() {
+	for status in [
+		HttpRequestStatus::DeadlineReached,
+		HttpRequestStatus::IoError,
+		HttpRequestStatus::Finished(500),
+	] {
+		let (mut ext, _state, pool) = offchain_ext(&[OPERATOR], Some(status));
+		ext.execute_with(|| {
+			UsageAttestation::offchain_worker(1);
+			assert!(submitted(&pool).is_empty(), "{status:?}");
+			assert_eq!(failures(), [("unreachable", 1), ("invalid", 0), ("submit", 0)]);
+			// Retried at the next block.
+			UsageAttestation::offchain_worker(2);
+			assert_eq!(counter(&Failure::Unreachable.counter_key()), 2);
+			assert_eq!(counter(SUBMITTED_KEY), 0);
+		});
+	}
+}
+
+#[test]
+fn bad_answers_submit_nothing_and_are_counted() {
+	let bad = [
+		b"<html>502 Bad Gateway</html>".to_vec(),
+		b"{\"seq\":1}".to_vec(),
+		// A record without its voucher.
+		br#"[{"seq":1,"user":"5","model":0,"input_tokens":1,"output_tokens":1}]"#.to_vec(),
+		// The feed starts after a gap.
+		answer(&[record(2, 5, "01")]),
+		// A user the runtime cannot read.
+		answer(&[record(1, 5, "01").replace("\"5\"", "\"alice\"")]),
+		// Signature not hex.
+		answer(&[record(1, 5, "0xzz")]),
+	];
+	for body in bad {
+		let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+		expect_get(&state, 0, body.clone());
+		ext.execute_with(|| {
+			UsageAttestation::offchain_worker(1);
+			let body = String::from_utf8_lossy(&body);
+			assert!(submitted(&pool).is_empty(), "{body}");
+			assert_eq!(failures(), [("unreachable", 0), ("invalid", 1), ("submit", 0)], "{body}");
+		});
+	}
+}
+
+#[test]
+fn a_batch_is_bounded_and_stops_at_the_first_record_it_cannot_read() {
+	// Six good records: the first four (`MaxEntries`) go in one attestation.
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	let six: Vec<_> = (1..=6).map(|seq| record(seq, 10 + seq, "01")).collect();
+	expect_get(&state, 0, answer(&six));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		let first_four = (11..=14).map(|user| entry(user, 30)).collect();
+		assert_eq!(submitted(&pool), vec![(OPERATOR, attest_call(1, first_four))]);
+	});
+
+	// Records already attested are skipped; a broken one ends the batch before it.
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	ext.execute_with(|| LastSeq::<Test>::insert(PROVIDER, 2));
+	let records = [record(1, 5, "01"), record(2, 5, "01"), record(3, 6, "01"), record(4, 7, "0x1")];
+	expect_get(&state, 2, answer(&records));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		assert_eq!(submitted(&pool), vec![(OPERATOR, attest_call(3, vec![entry(6, 30)]))]);
+		assert_eq!(failures(), NO_FAILURES);
+	});
+}
+
+#[test]
+fn nothing_new_in_the_feed_submits_nothing() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	ext.execute_with(|| LastSeq::<Test>::insert(PROVIDER, 1));
+	expect_get(&state, 1, answer(&[record(1, 5, "01")]));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		assert!(submitted(&pool).is_empty());
+		assert_eq!(failures(), NO_FAILURES);
+	});
+}
+
+#[test]
+fn without_an_operator_key_or_a_feed_the_worker_does_nothing() {
+	// Keys that are no registered operator (a stranger, another provider's operator not
+	// registered): no request is made (one would find no answer and fail the test).
+	let (mut ext, _state, pool) = offchain_ext(&[STRANGER, OTHER_OPERATOR], None);
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		assert!(submitted(&pool).is_empty());
+	});
+	// An operator key, but no feed URL.
+	let (mut ext, _state, pool) = offchain_ext(&[OPERATOR], None);
+	ext.execute_with(|| {
+		sp_io::offchain::local_storage_clear(StorageKind::PERSISTENT, FEED_URL_KEY);
+		UsageAttestation::offchain_worker(1);
+		assert!(submitted(&pool).is_empty());
+		assert_eq!(failures(), NO_FAILURES);
+	});
+}
+
+#[test]
+fn two_operator_keys_of_one_provider_attest_once() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR, SECOND_OPERATOR], None);
+	ext.execute_with(|| {
+		assert_ok!(UsageAttestation::register_operator(
+			RuntimeOrigin::signed(PROVIDER),
+			SECOND_OPERATOR
+		));
+	});
+	expect_get(&state, 0, answer(&[record(1, 5, "01")]));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		assert_eq!(submitted(&pool).len(), 1);
+	});
+}
+
+#[test]
+fn hex_decoding() {
+	assert_eq!(decode_hex("0x01ff"), Some(vec![1, 255]));
+	assert_eq!(decode_hex("01FF"), Some(vec![1, 255]));
+	assert_eq!(decode_hex(""), Some(vec![]));
+	assert_eq!(decode_hex("0x1"), None);
+	assert_eq!(decode_hex("0xzz"), None);
+}
