@@ -63,8 +63,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn register_operator() -> Weight {
 		// Proof size, measured: `1033`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 64_796_000 picoseconds.
-		Weight::from_parts(67_511_000, 3982)
+		// Minimum execution time: 65_047_000 picoseconds.
+		Weight::from_parts(91_096_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -81,8 +81,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn remove_operator() -> Weight {
 		// Proof size, measured: `952`
 		// Proof size, estimated: `3770`
-		// Minimum execution time: 53_770_000 picoseconds.
-		Weight::from_parts(55_342_000, 3770)
+		// Minimum execution time: 54_741_000 picoseconds.
+		Weight::from_parts(56_184_000, 3770)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -93,15 +93,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn set_capacity() -> Weight {
 		// Proof size, measured: `181`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 10_786_000 picoseconds.
-		Weight::from_parts(11_146_000, 3982)
+		// Minimum execution time: 11_127_000 picoseconds.
+		Weight::from_parts(11_557_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `UsageAttestation::Operators` (r:1 w:0)
 	/// Proof: `UsageAttestation::Operators` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
-	/// Storage: `UsageAttestation::NextSeq` (r:1 w:1)
-	/// Proof: `UsageAttestation::NextSeq` (`max_values`: None, `max_size`: Some(56), added: 2531, mode: `MaxEncodedLen`)
+	/// Storage: `UsageAttestation::LastSeq` (r:1 w:1)
+	/// Proof: `UsageAttestation::LastSeq` (`max_values`: None, `max_size`: Some(56), added: 2531, mode: `MaxEncodedLen`)
 	/// Storage: `UsageAttestation::OperatorUsage` (r:1 w:1)
 	/// Proof: `UsageAttestation::OperatorUsage` (`max_values`: None, `max_size`: Some(60), added: 2535, mode: `MaxEncodedLen`)
 	/// Storage: `UsageAttestation::Capacities` (r:1 w:0)
@@ -110,10 +110,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn attest(n: u32, ) -> Weight {
 		// Proof size, measured: `278`
 		// Proof size, estimated: `3561`
-		// Minimum execution time: 22_393_000 picoseconds.
-		Weight::from_parts(22_221_409, 3561)
-			// Standard error: 2_364
-			.saturating_add(Weight::from_parts(139_063, 0).saturating_mul(n.into()))
+		// Minimum execution time: 23_255_000 picoseconds.
+		Weight::from_parts(22_733_343, 3561)
+			// Standard error: 5_990
+			.saturating_add(Weight::from_parts(170_648, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -122,23 +122,23 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn register_operator() -> Weight {
-		Weight::from_parts(67_511_000, 3982)
+		Weight::from_parts(91_096_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn remove_operator() -> Weight {
-		Weight::from_parts(55_342_000, 3770)
+		Weight::from_parts(56_184_000, 3770)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn set_capacity() -> Weight {
-		Weight::from_parts(11_146_000, 3982)
+		Weight::from_parts(11_557_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn attest(n: u32, ) -> Weight {
-		Weight::from_parts(22_221_409, 3561)
-			.saturating_add(Weight::from_parts(139_063, 0).saturating_mul(n.into()))
+		Weight::from_parts(22_733_343, 3561)
+			.saturating_add(Weight::from_parts(170_648, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
