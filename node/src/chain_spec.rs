@@ -1,5 +1,6 @@
-//! Chain specifications: `dev` (one validator) and `local` (two), both built from the
-//! runtime's genesis presets, with the token properties wallets read.
+//! Chain specifications: `dev` (one validator), `local` (two) and `testnet` (three, with
+//! bootnodes), all built from the runtime's genesis presets, with the token properties
+//! wallets read.
 
 use sc_service::{ChainType, Properties};
 use tokenmeter_runtime::{SS58_FORMAT, TOKEN_DECIMALS, TOKEN_SYMBOL, WASM_BINARY};
@@ -42,6 +43,33 @@ pub fn local_chain_spec() -> Result<ChainSpec, String> {
 		.with_protocol_id("tmt-local")
 		.with_chain_type(ChainType::Local)
 		.with_genesis_config_preset_name(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET)
+		.with_properties(token_properties())
+		.build())
+}
+
+/// The testnet's bootnodes: its three validators on this machine, with peer ids that follow
+/// from the well-known node keys `0x…01`, `0x…02` and `0x…03` (`--node-key`), test-only like
+/// the validators' keys. See `docs/operators.md`.
+pub const TESTNET_BOOTNODES: [&str; 3] = [
+	"/ip4/127.0.0.1/tcp/30333/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp",
+	"/ip4/127.0.0.1/tcp/30334/p2p/12D3KooWHdiAxVd8uMQR1hGWXccidmfCwLqcMpGwR6QcTP6QRMuD",
+	"/ip4/127.0.0.1/tcp/30335/p2p/12D3KooWSCufgHzV4fCwRijfH2k3abrpAJxTKxEvN1FDuRXA2U9x",
+];
+
+/// The testnet: Alice, Bob and Charlie validate, Alice is sudo and adds or removes
+/// validators; nodes find each other through the bootnodes.
+pub fn testnet_chain_spec() -> Result<ChainSpec, String> {
+	let boot_nodes = TESTNET_BOOTNODES
+		.iter()
+		.map(|addr| addr.parse().map_err(|e| format!("bootnode {addr}: {e}")))
+		.collect::<Result<Vec<_>, String>>()?;
+	Ok(ChainSpec::builder(wasm_binary()?, None)
+		.with_name("Tokenmeter Testnet")
+		.with_id("tokenmeter_testnet")
+		.with_protocol_id("tmt-test")
+		.with_chain_type(ChainType::Live)
+		.with_genesis_config_preset_name(tokenmeter_runtime::genesis_config_presets::TESTNET_PRESET)
+		.with_boot_nodes(boot_nodes)
 		.with_properties(token_properties())
 		.build())
 }

@@ -9,6 +9,7 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_inference_credits, InferenceCredits]
 	[pallet_priority_staking, PriorityStaking]
 	[pallet_usage_attestation, UsageAttestation]
+	[pallet_validator_set, ValidatorSet]
 );
 
 impl frame_system_benchmarking::Config for crate::Runtime {}

@@ -1,10 +1,11 @@
-//! Genesis presets: the `development` (one validator, Alice) and `local_testnet` (Alice and
-//! Bob) genesis configurations, as JSON patches over the default genesis.
+//! Genesis presets: `development` (one validator, Alice), `local_testnet` (Alice and Bob) and
+//! `testnet` (Alice, Bob and Charlie), as JSON patches over the default genesis.
 
 use crate::{
 	configs::{inference_credits::RewardPoolAccount, priority_staking::AllowanceFundAccount},
+	opaque::SessionKeys,
 	AccountId, Balance, BalancesConfig, BlockNumber, FeedbackRewardsConfig, PriorityStakingConfig,
-	RuntimeGenesisConfig, SudoConfig, EXISTENTIAL_DEPOSIT, UNIT,
+	RuntimeGenesisConfig, SessionConfig, SudoConfig, ValidatorSetConfig, EXISTENTIAL_DEPOSIT, UNIT,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -47,10 +48,17 @@ pub const DEV_STAKING_PARAMS: StakingParams<BlockNumber> =
 pub const DEV_FEEDBACK_PARAMS: EpochParams<BlockNumber> =
 	EpochParams { epoch_length: 6, scoring_window: 3 };
 
+/// The name of the multi-validator testnet preset (`tokenmeter-node --chain testnet`).
+pub const TESTNET_PRESET: &str = "testnet";
+
+/// A validator at genesis: its account and session keys.
+pub type GenesisValidator = (AccountId, AuraId, GrandpaId);
+
 /// A genesis with the given validators, endowed accounts and sudo key; `staking` and
-/// `feedback` override the pallets' default periods.
+/// `feedback` override the pallets' default periods. Aura and GRANDPA take their authorities
+/// from the session pallet's keys.
 fn tokenmeter_genesis(
-	initial_authorities: Vec<(AuraId, GrandpaId)>,
+	initial_authorities: Vec<GenesisValidator>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
 	staking: Option<StakingParams<BlockNumber>>,
@@ -70,11 +78,20 @@ fn tokenmeter_genesis(
 				])
 				.collect::<Vec<_>>(),
 		},
-		aura: pallet_aura::GenesisConfig {
-			authorities: initial_authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+		validator_set: ValidatorSetConfig {
+			initial_validators: initial_authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
 		},
-		grandpa: pallet_grandpa::GenesisConfig {
-			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
+		session: SessionConfig {
+			keys: initial_authorities
+				.iter()
+				.map(|(account, aura, grandpa)| {
+					(
+						account.clone(),
+						account.clone(),
+						SessionKeys { aura: aura.clone(), grandpa: grandpa.clone() },
+					)
+				})
+				.collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
 		priority_staking: PriorityStakingConfig { tiers: priority_tiers(), params: staking },
@@ -82,9 +99,10 @@ fn tokenmeter_genesis(
 	})
 }
 
-/// The Aura and GRANDPA keys of a well-known development validator.
-fn authority_keys(sr: Sr25519Keyring, ed: Ed25519Keyring) -> (AuraId, GrandpaId) {
-	(sr.public().into(), ed.public().into())
+/// The account and the Aura and GRANDPA keys of a well-known development validator (what
+/// `--alice`, `--bob`, ... put in the node's keystore).
+fn authority_keys(sr: Sr25519Keyring, ed: Ed25519Keyring) -> GenesisValidator {
+	(sr.to_account_id(), sr.public().into(), ed.public().into())
 }
 
 /// One validator (Alice), the well-known accounts endowed, Alice as sudo, short staking
@@ -114,11 +132,28 @@ pub fn local_config_genesis() -> Value {
 	)
 }
 
+/// Three validators (Alice, Bob and Charlie, whose well-known keys make it a test network
+/// only), the well-known accounts endowed, Alice as sudo, the pallets' default periods.
+pub fn testnet_config_genesis() -> Value {
+	tokenmeter_genesis(
+		vec![
+			authority_keys(Sr25519Keyring::Alice, Ed25519Keyring::Alice),
+			authority_keys(Sr25519Keyring::Bob, Ed25519Keyring::Bob),
+			authority_keys(Sr25519Keyring::Charlie, Ed25519Keyring::Charlie),
+		],
+		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect::<Vec<_>>(),
+		Sr25519Keyring::Alice.to_account_id(),
+		None,
+		None,
+	)
+}
+
 /// The JSON patch of the preset with the given id, if it exists.
 pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
 		sp_genesis_builder::DEV_RUNTIME_PRESET => development_config_genesis(),
 		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_config_genesis(),
+		TESTNET_PRESET => testnet_config_genesis(),
 		_ => return None,
 	};
 	Some(
@@ -133,5 +168,6 @@ pub fn preset_names() -> Vec<PresetId> {
 	vec![
 		PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
 		PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+		PresetId::from(TESTNET_PRESET),
 	]
 }

@@ -68,7 +68,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tokenmeter"),
 	impl_name: alloc::borrow::Cow::Borrowed("tokenmeter-node"),
 	authoring_version: 1,
-	spec_version: 104,
+	spec_version: 105,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -210,6 +210,15 @@ mod runtime {
 	/// Batches of calls (for agents too, whose batches are measured as one payment).
 	#[runtime::pallet_index(7)]
 	pub type Utility = pallet_utility;
+
+	/// The validator set, changed by sudo; handed to the session pallet. Declared before
+	/// `Session`, whose genesis reads it.
+	#[runtime::pallet_index(8)]
+	pub type ValidatorSet = pallet_validator_set;
+
+	/// Sessions: validators' session keys (Aura, GRANDPA) and set changes every 10 blocks.
+	#[runtime::pallet_index(9)]
+	pub type Session = pallet_session;
 
 	/// Token-gated inference: providers, models, credits, vouchers, settlement.
 	#[runtime::pallet_index(10)]

@@ -26,7 +26,7 @@ use sp_version::RuntimeVersion;
 use super::{
 	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
 	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
-	System, EXISTENTIAL_DEPOSIT, SLOT_DURATION, SS58_FORMAT, VERSION,
+	Session, System, ValidatorSet, EXISTENTIAL_DEPOSIT, SLOT_DURATION, SS58_FORMAT, VERSION,
 };
 
 /// Share of a block that normal (user) transactions may fill; the rest is for operational
@@ -85,6 +85,63 @@ impl pallet_grandpa::Config for Runtime {
 	type MaxSetIdSessionEntries = ConstU64<0>;
 	type KeyOwnerProof = sp_core::Void;
 	type EquivocationReportSystem = ();
+}
+
+parameter_types! {
+	/// Sessions of 10 blocks (one minute): a validator added or removed by sudo takes part
+	/// from the session after the next one, so within two minutes.
+	pub const SessionPeriod: BlockNumber = 10;
+	/// Sessions start at block 0.
+	pub const SessionOffset: BlockNumber = 0;
+	/// Held from an account while its session keys are stored (the keys and their reverse
+	/// look-ups, about 200 bytes).
+	pub const SessionKeyDeposit: Balance = crate::UNIT;
+}
+
+impl pallet_session::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	/// Validators are identified by their accounts.
+	type ValidatorId = AccountId;
+	type ValidatorIdOf = sp_runtime::traits::ConvertInto;
+	type ShouldEndSession = pallet_session::PeriodicSessions<SessionPeriod, SessionOffset>;
+	type NextSessionRotation = pallet_session::PeriodicSessions<SessionPeriod, SessionOffset>;
+	type SessionManager = ValidatorSet;
+	type SessionHandler =
+		<crate::opaque::SessionKeys as sp_runtime::traits::OpaqueKeys>::KeyTypeIdProviders;
+	type Keys = crate::opaque::SessionKeys;
+	/// No slashing on this chain: offenders are never disabled automatically.
+	type DisablingStrategy = ();
+	type WeightInfo = pallet_session::weights::SubstrateWeight<Runtime>;
+	type Currency = Balances;
+	type KeyDeposit = SessionKeyDeposit;
+}
+
+impl pallet_validator_set::Config for Runtime {
+	/// Sudo adds and removes validators on the testnet.
+	type AdminOrigin = frame_system::EnsureRoot<AccountId>;
+	type KeysRegistered = Session;
+	type MinValidators = ConstU32<1>;
+	/// As many as Aura and GRANDPA take.
+	type MaxValidators = ConstU32<32>;
+	type WeightInfo = pallet_validator_set::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = ValidatorKeys;
+}
+
+/// Gives benchmark accounts session keys (public keys derived from the account, no proof).
+#[cfg(feature = "runtime-benchmarks")]
+pub struct ValidatorKeys;
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_validator_set::BenchmarkHelper<AccountId> for ValidatorKeys {
+	fn register_keys(who: &AccountId) {
+		let raw: [u8; 32] = *who.as_ref();
+		let keys = crate::opaque::SessionKeys {
+			aura: sp_core::sr25519::Public::from_raw(raw).into(),
+			grandpa: sp_core::ed25519::Public::from_raw(raw).into(),
+		};
+		pallet_session::NextKeys::<Runtime>::insert(who, keys);
+	}
 }
 
 impl pallet_timestamp::Config for Runtime {

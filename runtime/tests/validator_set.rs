@@ -1,0 +1,100 @@
+//! Validators through sessions as the runtime wires them: the `testnet` preset's three
+//! validators author (Aura) and vote (GRANDPA) from genesis; a fourth account sets its session
+//! keys with a proof of possession, sudo adds it, and two sessions later Aura and GRANDPA
+//! include it; a removed validator leaves the same way; bad changes fail and change nothing.
+
+mod common;
+
+use codec::Encode;
+use common::chain_from_preset;
+use frame_support::{assert_noop, assert_ok, traits::Hooks};
+use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave, Eve};
+use sp_keystore::{testing::MemoryKeystore, KeystoreExt};
+use tokenmeter_runtime::{
+	configs::SessionPeriod, opaque::SessionKeys, AccountId, Grandpa, Runtime, RuntimeOrigin,
+	Session, System, ValidatorSet,
+};
+
+fn validators() -> Vec<AccountId> {
+	pallet_session::Validators::<Runtime>::get()
+}
+
+/// Runs blocks until `sessions` more sessions have started.
+fn run_sessions(sessions: u32) {
+	let target = pallet_session::CurrentIndex::<Runtime>::get() + sessions;
+	while pallet_session::CurrentIndex::<Runtime>::get() < target {
+		let next = System::block_number() + 1;
+		System::set_block_number(next);
+		Session::on_initialize(next);
+		Grandpa::on_finalize(next);
+	}
+	assert!(System::block_number() <= SessionPeriod::get() * (target + 1));
+}
+
+fn aura_has(who: sp_keyring::Sr25519Keyring) -> bool {
+	let key: sp_consensus_aura::sr25519::AuthorityId = who.public().into();
+	pallet_aura::Authorities::<Runtime>::get().contains(&key)
+}
+
+#[test]
+fn the_testnet_starts_with_three_validators() {
+	chain_from_preset("testnet").execute_with(|| {
+		let three: Vec<AccountId> = [Alice, Bob, Charlie].map(|k| k.to_account_id()).into();
+		assert_eq!(validators(), three);
+		assert_eq!(pallet_validator_set::Validators::<Runtime>::get().into_inner(), three);
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 3);
+		assert!([Alice, Bob, Charlie].into_iter().all(aura_has));
+		assert_eq!(Grandpa::grandpa_authorities().len(), 3);
+	});
+}
+
+#[test]
+fn sudo_adds_a_validator_with_session_keys_and_removes_another() {
+	let mut ext = chain_from_preset("testnet");
+	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
+	ext.execute_with(|| {
+		let (dave, eve) = (Dave.to_account_id(), Eve.to_account_id());
+		// Eve has no session keys: she could not author.
+		assert_noop!(
+			ValidatorSet::add_validator(RuntimeOrigin::root(), eve.clone()),
+			pallet_validator_set::Error::<Runtime>::NoSessionKeys
+		);
+		// Only root changes the set.
+		assert_noop!(
+			ValidatorSet::add_validator(RuntimeOrigin::signed(dave.clone()), dave.clone()),
+			sp_runtime::DispatchError::BadOrigin
+		);
+
+		// Dave's node generates keys (`author_rotateKeysWithOwner`); a proof made for another
+		// owner does not do.
+		let generated = SessionKeys::generate(&dave.encode(), Some(b"//Dave".to_vec()));
+		let for_eve = SessionKeys::generate(&eve.encode(), Some(b"//Dave".to_vec()));
+		assert!(Session::set_keys(
+			RuntimeOrigin::signed(dave.clone()),
+			generated.keys.clone(),
+			for_eve.proof.encode()
+		)
+		.is_err());
+		assert_ok!(Session::set_keys(
+			RuntimeOrigin::signed(dave.clone()),
+			generated.keys.clone(),
+			generated.proof.encode()
+		));
+		assert_ok!(ValidatorSet::add_validator(RuntimeOrigin::root(), dave.clone()));
+		assert!(!validators().contains(&dave));
+
+		// Queued at the next session, active at the one after.
+		run_sessions(1);
+		assert!(!aura_has(Dave));
+		run_sessions(1);
+		assert!(validators().contains(&dave));
+		assert!(aura_has(Dave));
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 4);
+
+		assert_ok!(ValidatorSet::remove_validator(RuntimeOrigin::root(), Bob.to_account_id()));
+		run_sessions(2);
+		assert!(!aura_has(Bob));
+		assert_eq!(validators().len(), 3);
+		ValidatorSet::do_try_state().unwrap();
+	});
+}
