@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order: set-up, formatting, clippy (warnings denied), every Rust
-# test, the release node build, and the end-to-end tests against that node. Exits non-zero
+# test, the release node build, the end-to-end tests against that node, and the network test. Exits non-zero
 # on the first failure.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -39,4 +39,8 @@ step "cargo test (workspace)" cargo test --locked --release --workspace
 step "release node build" build_node
 step "end-to-end tests" env TOKENMETER_NODE="$NODE_BIN" \
 	bash -c 'cd e2e && node --test --test-concurrency=1 test/'
+# Four validators on the `testnet` chain (ports 30333–30336): a node joins and is added by
+# sudo, one is stopped and restarted, all are restarted. About 3.5 minutes on 2 cores.
+step "network test" env TOKENMETER_NODE="$NODE_BIN" \
+	bash -c 'cd e2e && node --test --test-concurrency=1 network/'
 log "all checks passed"

@@ -50,16 +50,22 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * Returns `{ api, rpcPort, prometheusPort, logs, stop }`; `stop()` disconnects and kills the node.
  */
 export async function startDevNode({ extraArgs = [], timeoutMs = 60_000 } = {}) {
-  const [rpcPort, p2pPort, prometheusPort] = [await freePort(), await freePort(), await freePort()];
+  return startNode({ args: ['--dev', '--tmp', '--port', String(await freePort()), ...extraArgs], timeoutMs });
+}
+
+/**
+ * Starts `tokenmeter-node <args>` with its RPC and Prometheus on free ports and connects an
+ * ApiPromise. Returns `{ api, rpcPort, prometheusPort, logs, stop }`; `stop()` disconnects and
+ * stops the node (SIGINT, then SIGKILL after 10 s).
+ */
+export async function startNode({ args: nodeArgs, timeoutMs = 60_000 }) {
+  const [rpcPort, prometheusPort] = [await freePort(), await freePort()];
   const args = [
-    '--dev',
-    '--tmp',
+    ...nodeArgs,
     '--rpc-port', String(rpcPort),
-    '--port', String(p2pPort),
     '--prometheus-port', String(prometheusPort),
     '--no-telemetry',
     '--no-mdns',
-    ...extraArgs,
   ];
   const child = spawn(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs = [];
