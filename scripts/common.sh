@@ -70,6 +70,15 @@ ensure_e2e_deps() {
 	fi
 }
 
+ensure_zombienet_deps() {
+	local stamp="$REPO_ROOT/zombienet/node_modules/.tokenmeter-lock"
+	if [ ! -f "$stamp" ] || ! cmp -s "$REPO_ROOT/zombienet/package-lock.json" "$stamp"; then
+		log "installing the zombienet CLI (npm)"
+		(cd "$REPO_ROOT/zombienet" && npm ci --no-audit --no-fund --loglevel=error)
+		cp "$REPO_ROOT/zombienet/package-lock.json" "$stamp"
+	fi
+}
+
 build_node() {
 	log "building tokenmeter-node (release)"
 	cd "$REPO_ROOT"

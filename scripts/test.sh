@@ -15,6 +15,7 @@ step() {
 ensure_system_packages
 ensure_rust
 ensure_e2e_deps
+ensure_zombienet_deps
 cd "$REPO_ROOT"
 
 step "cargo fmt --check" cargo fmt --all -- --check
@@ -43,4 +44,8 @@ step "end-to-end tests" env TOKENMETER_NODE="$NODE_BIN" \
 # sudo, one is stopped and restarted, all are restarted. About 3.5 minutes on 2 cores.
 step "network test" env TOKENMETER_NODE="$NODE_BIN" \
 	bash -c 'cd e2e && node --test --test-concurrency=1 network/'
+# Zombienet (native provider): four validators connect, author and finalise. Under a minute.
+# The operator network (zombienet/with-operator.zndsl) runs with scripts/zombienet.sh.
+step "zombienet: four validators" env TOKENMETER_NODE="$NODE_BIN" \
+	bash -c 'cd zombienet && npx zombienet -p native test four-validators.zndsl'
 log "all checks passed"

@@ -67,7 +67,10 @@ pub fn testnet_chain_spec() -> Result<ChainSpec, String> {
 		.with_name("Tokenmeter Testnet")
 		.with_id("tokenmeter_testnet")
 		.with_protocol_id("tmt-test")
-		.with_chain_type(ChainType::Live)
+		// `Local`: nodes pass each other private addresses (127.0.0.1, 10.x, …) in discovery,
+		// which a network on one machine or a LAN needs; a public deployment exports the spec
+		// and sets `Live`.
+		.with_chain_type(ChainType::Local)
 		.with_genesis_config_preset_name(tokenmeter_runtime::genesis_config_presets::TESTNET_PRESET)
 		.with_boot_nodes(boot_nodes)
 		.with_properties(token_properties())
