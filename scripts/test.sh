@@ -36,8 +36,17 @@ if [ ${#bench_pallets[@]} -gt 0 ]; then
 		"${bench_pallets[@]}" --features runtime-benchmarks
 fi
 # Release profile, so the tests share compiled dependencies with the node build below.
+# Includes the runtime integration tests (invariants after every block) and the fuzzer's
+# seeded tests (fuzz/tests/).
 step "cargo test (workspace)" cargo test --locked --release --workspace
+# The runtime integration tests again with `try-runtime`: every pallet's `TryState` hook
+# (system, balances, session, ...) runs after every block too, and the runtime's
+# `TryRuntime` API compiles. Debug profile without the wasm build, like the benchmarks.
+step "runtime tests with try-runtime" env SKIP_WASM_BUILD=1 \
+	cargo test --locked -p tokenmeter-runtime --features try-runtime
 step "release node build" build_node
+# A short seeded fuzz run over the whole runtime (scripts/fuzz.sh runs it for longer).
+step "fuzz: seeded run" "$CARGO_TARGET_DIR/release/tokenmeter-fuzz" --seed 1 --runs 10
 step "end-to-end tests" env TOKENMETER_NODE="$NODE_BIN" \
 	bash -c 'cd e2e && node --test --test-concurrency=1 test/'
 # Four validators on the `testnet` chain (ports 30333–30336): a node joins and is added by

@@ -294,6 +294,32 @@ impl_runtime_apis! {
 		}
 	}
 
+	/// `try-runtime` (built with `--features try-runtime`): runs the migrations and every
+	/// pallet's `try_state` against a live chain's state, e.g. with the `try-runtime` CLI's
+	/// `on-runtime-upgrade` and `execute-block` commands. A failed check panics, which is how
+	/// this API reports failures to the CLI.
+	#[cfg(feature = "try-runtime")]
+	impl frame_try_runtime::TryRuntime<Block> for Runtime {
+		fn on_runtime_upgrade(checks: frame_try_runtime::UpgradeCheckSelect) -> (Weight, Weight) {
+			match Executive::try_runtime_upgrade(checks) {
+				Ok(weight) => (weight, super::configs::RuntimeBlockWeights::get().max_block),
+				Err(e) => panic!("try-runtime: the runtime upgrade failed its checks: {e:?}"),
+			}
+		}
+
+		fn execute_block(
+			block: <Block as BlockT>::LazyBlock,
+			state_root_check: bool,
+			signature_check: bool,
+			select: frame_try_runtime::TryStateSelect,
+		) -> Weight {
+			match Executive::try_execute_block(block, state_root_check, signature_check, select) {
+				Ok(weight) => weight,
+				Err(e) => panic!("try-runtime: executing the block failed: {e:?}"),
+			}
+		}
+	}
+
 	impl sp_genesis_builder::GenesisBuilder<Block> for Runtime {
 		fn build_state(config: Vec<u8>) -> sp_genesis_builder::Result {
 			build_state::<RuntimeGenesisConfig>(config)

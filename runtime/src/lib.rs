@@ -8,6 +8,17 @@
 //! with 12 decimals ([`UNIT`]).
 
 #![cfg_attr(not(feature = "std"), no_std)]
+// Runtime code never panics and never overflows silently (tests and mocks are exempt):
+// checked or saturating arithmetic, `get` instead of indexing, errors instead of unwraps.
+#![cfg_attr(
+	not(test),
+	deny(
+		clippy::arithmetic_side_effects,
+		clippy::unwrap_used,
+		clippy::expect_used,
+		clippy::indexing_slicing
+	)
+)]
 // `construct_runtime`-style macros expand to large items.
 #![recursion_limit = "256"]
 
@@ -21,6 +32,7 @@ pub mod apis;
 mod benchmarks;
 pub mod configs;
 pub mod genesis_config_presets;
+pub mod invariants;
 
 use alloc::vec::Vec;
 use sp_runtime::{
@@ -146,8 +158,18 @@ pub type UncheckedExtrinsic =
 /// The payload being signed in transactions.
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
-/// Runtime migrations beyond those the pallets declare themselves.
-type Migrations = ();
+/// The storage migrations run at a runtime upgrade, oldest first. Each is versioned: it runs
+/// only when its pallet's on-chain storage version is the one it migrates from, so on a chain
+/// already at the in-code versions each costs one read and changes nothing
+/// (`tokenmeter_primitives::migrations`).
+pub type Migrations = (
+	pallet_inference_credits::migrations::V0ToV1<Runtime>,
+	pallet_priority_staking::migrations::V0ToV1<Runtime>,
+	pallet_agent_wallet::migrations::V0ToV1<Runtime>,
+	pallet_feedback_rewards::migrations::V0ToV1<Runtime>,
+	pallet_usage_attestation::migrations::V0ToV1<Runtime>,
+	pallet_validator_set::migrations::V0ToV1<Runtime>,
+);
 
 /// Executive: dispatches to the pallets and runs their hooks.
 pub type Executive = frame_executive::Executive<

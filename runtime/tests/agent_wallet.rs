@@ -5,7 +5,7 @@
 mod common;
 
 use codec::Encode;
-use common::{chain_from_preset, provide_model};
+use common::{chain_from_preset, check_invariants, provide_model, run_to_block};
 use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
 use pallet_agent_wallet::{Policy, PolicyOf};
 use pallet_inference_credits::{AccessRule, SettleUsage, SignedVoucher, UsageEntry, Voucher};
@@ -16,12 +16,6 @@ use tokenmeter_runtime::{
 	AccountId, AgentWallet, Balance, Balances, InferenceCredits, PriorityStaking, Runtime,
 	RuntimeCall, RuntimeOrigin, System, UNIT,
 };
-
-fn check_invariants() {
-	AgentWallet::do_try_state().expect("agent wallet invariants");
-	InferenceCredits::do_try_state().expect("inference credits invariants");
-	PriorityStaking::do_try_state().expect("priority staking invariants");
-}
 
 /// 100 TMT per payment, 300 TMT per 100 blocks, cosigning above 50 TMT by the owner.
 fn policy() -> PolicyOf<Runtime> {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{chain_from_preset, provide_model, signed_voucher};
+use common::{chain_from_preset, check_invariants, provide_model, run_to_block, signed_voucher};
 use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
 use pallet_feedback_rewards::FeedbackKind;
 use pallet_inference_credits::{AccessRule, SettleUsage, UsageEntry};
@@ -15,13 +15,6 @@ use tokenmeter_runtime::{
 	AccountId, AgentWallet, Balances, FeedbackRewards, InferenceCredits, PriorityStaking, Runtime,
 	RuntimeOrigin, System, UNIT,
 };
-
-fn check_invariants() {
-	FeedbackRewards::do_try_state().expect("feedback rewards invariants");
-	InferenceCredits::do_try_state().expect("inference credits invariants");
-	PriorityStaking::do_try_state().expect("priority staking invariants");
-	AgentWallet::do_try_state().expect("agent wallet invariants");
-}
 
 fn submit(who: &AccountId, model: u32) -> Result<(), sp_runtime::DispatchError> {
 	FeedbackRewards::submit_feedback(
@@ -69,9 +62,7 @@ fn settlement_fees_fund_rewards_paid_per_score_point() {
 			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v.clone()), 0, 80));
 			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v.clone()), 1, 40));
 		}
-		System::set_block_number(
-			DEV_FEEDBACK_PARAMS.epoch_length + DEV_FEEDBACK_PARAMS.scoring_window,
-		);
+		run_to_block(DEV_FEEDBACK_PARAMS.epoch_length + DEV_FEEDBACK_PARAMS.scoring_window);
 		assert_ok!(FeedbackRewards::close_epoch(RuntimeOrigin::signed(bob.clone()), 0));
 		let (charlie_before, dave_before) = (Balances::balance(&charlie), Balances::balance(&dave));
 		assert_ok!(FeedbackRewards::claim(RuntimeOrigin::signed(charlie.clone()), 0));
@@ -174,9 +165,7 @@ fn an_agent_gives_feedback_and_claims_its_reward_only_as_a_whole_act() {
 			assert_ok!(FeedbackRewards::register_validator(RuntimeOrigin::signed(v.clone())));
 			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v), 0, 90));
 		}
-		System::set_block_number(
-			DEV_FEEDBACK_PARAMS.epoch_length + DEV_FEEDBACK_PARAMS.scoring_window,
-		);
+		run_to_block(DEV_FEEDBACK_PARAMS.epoch_length + DEV_FEEDBACK_PARAMS.scoring_window);
 		assert_ok!(FeedbackRewards::close_epoch(RuntimeOrigin::signed(alice), 0));
 		let claim = RuntimeCall::FeedbackRewards(pallet_feedback_rewards::Call::claim { epoch: 0 });
 		let dave = Dave.to_account_id();

@@ -5,7 +5,7 @@
 mod common;
 
 use codec::Encode;
-use common::{chain_from_preset, provide_model, signed_voucher};
+use common::{chain_from_preset, check_invariants, provide_model, run_to_block, signed_voucher};
 use frame_support::{
 	assert_ok,
 	dispatch::GetDispatchInfo,
@@ -28,11 +28,6 @@ fn frozen(who: &tokenmeter_runtime::AccountId) -> tokenmeter_runtime::Balance {
 		&RuntimeFreezeReason::PriorityStaking(pallet_priority_staking::FreezeReason::PriorityStake),
 		who,
 	)
-}
-
-fn check_invariants() {
-	PriorityStaking::do_try_state().expect("priority staking invariants");
-	InferenceCredits::do_try_state().expect("inference credits invariants");
 }
 
 #[test]
@@ -108,7 +103,7 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 			InferenceCredits::can_access(&bob, model, 1_000, 0).denied,
 			Some(AccessDenied::TierBelowGate { required: 2, tier: 0 })
 		);
-		System::set_block_number(1 + DEV_STAKING_PARAMS.warm_up);
+		run_to_block(1 + DEV_STAKING_PARAMS.warm_up);
 		assert_eq!(PriorityStaking::tier_of(&bob), 2);
 		let report = InferenceCredits::can_access(&bob, model, 1_000, 0);
 		assert!(report.allowed);
@@ -144,7 +139,7 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 		check_invariants();
 
 		// The next epoch renews the allowance, once.
-		System::set_block_number(DEV_STAKING_PARAMS.epoch_length);
+		run_to_block(DEV_STAKING_PARAMS.epoch_length);
 		assert_eq!(PriorityStaking::allowance_left(&bob), 10 * UNIT);
 		let summary =
 			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![entry(1_000)]).unwrap();

@@ -6,7 +6,7 @@
 mod common;
 
 use codec::Encode;
-use common::chain_from_preset;
+use common::{chain_from_preset, run_to_block};
 use frame_support::{assert_noop, assert_ok, traits::Hooks};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave, Eve};
 use sp_keystore::{testing::MemoryKeystore, KeystoreExt};
@@ -23,10 +23,7 @@ fn validators() -> Vec<AccountId> {
 fn run_sessions(sessions: u32) {
 	let target = pallet_session::CurrentIndex::<Runtime>::get() + sessions;
 	while pallet_session::CurrentIndex::<Runtime>::get() < target {
-		let next = System::block_number() + 1;
-		System::set_block_number(next);
-		Session::on_initialize(next);
-		Grandpa::on_finalize(next);
+		run_to_block(System::block_number() + 1);
 	}
 	assert!(System::block_number() <= SessionPeriod::get() * (target + 1));
 }

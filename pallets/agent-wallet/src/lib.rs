@@ -1,5 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
+// Runtime code never panics and never overflows silently (tests and mocks are exempt):
+// checked or saturating arithmetic, `get` instead of indexing, errors instead of unwraps.
+#![cfg_attr(
+	not(test),
+	deny(
+		clippy::arithmetic_side_effects,
+		clippy::unwrap_used,
+		clippy::expect_used,
+		clippy::indexing_slicing
+	)
+)]
 #![deny(missing_docs)]
 
 extern crate alloc;
@@ -14,6 +25,7 @@ pub use weights::WeightInfo;
 mod benchmarking;
 mod fees;
 mod impls;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 pub mod runtime_api;

@@ -1,6 +1,15 @@
 //! Benchmarks of every call, each in its worst case; `close_epoch` over a growing number of
 //! annotators, to show that its cost does not depend on them.
 
+// Benchmarks build their worst cases with plain arithmetic and unwraps: they run only in the
+// benchmarking build, never in the chain's runtime, and a failed set-up must stop them.
+#![allow(
+	clippy::arithmetic_side_effects,
+	clippy::unwrap_used,
+	clippy::expect_used,
+	clippy::indexing_slicing
+)]
+
 use super::*;
 use crate::Pallet as FeedbackRewards;
 use alloc::vec::Vec;

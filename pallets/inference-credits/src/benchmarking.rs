@@ -1,5 +1,14 @@
 //! Benchmarks of every call and of settlement as a function of its number of entries.
 
+// Benchmarks build their worst cases with plain arithmetic and unwraps: they run only in the
+// benchmarking build, never in the chain's runtime, and a failed set-up must stop them.
+#![allow(
+	clippy::arithmetic_side_effects,
+	clippy::unwrap_used,
+	clippy::expect_used,
+	clippy::indexing_slicing
+)]
+
 use super::*;
 use crate::Pallet as InferenceCredits;
 use alloc::vec;

@@ -51,15 +51,7 @@ impl<T: Config> Pallet<T> {
 		if warm_up.is_zero() {
 			ledger.active = ledger.active.saturating_add(amount);
 		} else {
-			match ledger.warming.last_mut() {
-				Some(last) if last.at == effective_at => {
-					last.amount = last.amount.saturating_add(amount)
-				}
-				_ => ledger
-					.warming
-					.try_push(Chunk { amount, at: effective_at })
-					.map_err(|_| Error::<T>::TooManyChunks)?,
-			}
+			ledger.add_warming(amount, effective_at).map_err(|_| Error::<T>::TooManyChunks)?;
 		}
 		Self::apply_freeze(&who, &ledger)?;
 		Ledgers::<T>::insert(&who, ledger);
@@ -76,7 +68,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(amount <= bonded, Error::<T>::InsufficientStake);
 		let remaining = bonded.saturating_sub(amount);
 		ensure!(remaining.is_zero() || remaining >= T::MinStake::get(), Error::<T>::BelowMinStake);
-		// Stake still warming up goes first, newest first: it buys nothing yet anyway.
+		// Stake still warming up goes first, the last to count first: it buys nothing yet.
 		let mut left = amount;
 		while !left.is_zero() {
 			let Some(last) = ledger.warming.last_mut() else { break };
@@ -89,13 +81,7 @@ impl<T: Config> Pallet<T> {
 		}
 		ledger.active = ledger.active.saturating_sub(left);
 		let unlocks_at = now.saturating_add(Params::<T>::get().unbonding_period);
-		match ledger.unbonding.last_mut() {
-			Some(last) if last.at == unlocks_at => last.amount = last.amount.saturating_add(amount),
-			_ => ledger
-				.unbonding
-				.try_push(Chunk { amount, at: unlocks_at })
-				.map_err(|_| Error::<T>::TooManyChunks)?,
-		}
+		ledger.add_unbonding(amount, unlocks_at).map_err(|_| Error::<T>::TooManyChunks)?;
 		// The frozen total is unchanged: unbonding funds stay frozen.
 		Ledgers::<T>::insert(&who, ledger);
 		Self::deposit_event(Event::Unstaked { who, amount, unlocks_at, bonded: remaining });

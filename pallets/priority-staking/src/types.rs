@@ -180,6 +180,41 @@ where
 	pub fn take_unbonded(&mut self, now: BlockNumber) -> Balance {
 		take_matured(&mut self.unbonding, now)
 	}
+
+	/// Adds `amount` warming up until `at`; `Err` when all chunks are taken.
+	pub fn add_warming(&mut self, amount: Balance, at: BlockNumber) -> Result<(), ()> {
+		add_chunk(&mut self.warming, amount, at)
+	}
+
+	/// Adds `amount` unbonding until `at`; `Err` when all chunks are taken.
+	pub fn add_unbonding(&mut self, amount: Balance, at: BlockNumber) -> Result<(), ()> {
+		add_chunk(&mut self.unbonding, amount, at)
+	}
+}
+
+/// Adds `amount` due at `at` to `chunks`, which stay ordered by block: a chunk due at the same
+/// block grows, otherwise a new chunk goes in its place. Root may shorten the warm-up or the
+/// unbonding period, so a new chunk can be due before older ones.
+fn add_chunk<Balance, BlockNumber, S>(
+	chunks: &mut BoundedVec<Chunk<Balance, BlockNumber>, S>,
+	amount: Balance,
+	at: BlockNumber,
+) -> Result<(), ()>
+where
+	Balance: Saturating + Copy,
+	BlockNumber: PartialOrd + Copy,
+	S: Get<u32>,
+{
+	let Some(index) = chunks.iter().position(|c| c.at >= at) else {
+		return chunks.try_push(Chunk { amount, at }).map_err(|_| ());
+	};
+	match chunks.get_mut(index) {
+		Some(chunk) if chunk.at == at => {
+			chunk.amount = chunk.amount.saturating_add(amount);
+			Ok(())
+		}
+		_ => chunks.try_insert(index, Chunk { amount, at }).map_err(|_| ()),
+	}
 }
 
 /// Removes the chunks due at or before `now` and returns their sum.

@@ -1,6 +1,15 @@
 //! Benchmarks of every call in its worst case. `attest(n)` measures the pallet's own work on
 //! `n` records; the settlement's weight (the credits pallet's benchmark) is added to it.
 
+// Benchmarks build their worst cases with plain arithmetic and unwraps: they run only in the
+// benchmarking build, never in the chain's runtime, and a failed set-up must stop them.
+#![allow(
+	clippy::arithmetic_side_effects,
+	clippy::unwrap_used,
+	clippy::expect_used,
+	clippy::indexing_slicing
+)]
+
 use super::*;
 use crate::Pallet as UsageAttestation;
 use frame_benchmarking::v2::*;

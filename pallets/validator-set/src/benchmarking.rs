@@ -1,6 +1,15 @@
 //! Benchmarks: each call on a set one short of full (`add_validator`) or full
 //! (`remove_validator`, removing the last), the worst cases of their scans.
 
+// Benchmarks build their worst cases with plain arithmetic and unwraps: they run only in the
+// benchmarking build, never in the chain's runtime, and a failed set-up must stop them.
+#![allow(
+	clippy::arithmetic_side_effects,
+	clippy::unwrap_used,
+	clippy::expect_used,
+	clippy::indexing_slicing
+)]
+
 use super::*;
 use crate::pallet::{Changed, Validators};
 use frame_benchmarking::v2::*;

@@ -6,10 +6,15 @@ use pallet_inference_credits::{AccessRule, ModelId, SignedVoucher, Voucher};
 use serde_json::Value;
 use sp_core::Pair;
 use sp_keyring::Sr25519Keyring;
+use sp_runtime::{
+	traits::{Header as _, Zero},
+	Digest, DigestItem,
+};
 use sp_runtime::{BuildStorage, MultiSignature};
 use tokenmeter_runtime::{
-	genesis_config_presets, AccountId, Balance, BlockNumber, Hash, InferenceCredits, Runtime,
-	RuntimeGenesisConfig, RuntimeOrigin, System,
+	genesis_config_presets, AccountId, Balance, BlockNumber, Executive, Hash, Header,
+	InferenceCredits, Runtime, RuntimeCall, RuntimeGenesisConfig, RuntimeOrigin, System,
+	UncheckedExtrinsic, SLOT_DURATION,
 };
 
 /// Merges a JSON patch into a base document the way the node applies a genesis preset.
@@ -32,8 +37,46 @@ pub fn chain_from_preset(name: &str) -> sp_io::TestExternalities {
 	merge(&mut config, patch);
 	let config: RuntimeGenesisConfig = serde_json::from_value(config).expect("valid genesis");
 	let mut ext: sp_io::TestExternalities = config.build_storage().unwrap().into();
-	ext.execute_with(|| System::set_block_number(1));
+	ext.execute_with(|| start_block(1));
 	ext
+}
+
+/// Starts block `n` as the node's block builder does: `Executive::initialize_block` with an
+/// Aura pre-digest for slot `n`, then the timestamp inherent for that slot. The test's calls
+/// then run inside the block.
+pub fn start_block(n: BlockNumber) {
+	let parent = if n.is_zero() { Hash::zero() } else { System::block_hash(n - 1) };
+	let slot = sp_consensus_aura::Slot::from(u64::from(n));
+	let digest = Digest {
+		logs: vec![DigestItem::PreRuntime(sp_consensus_aura::AURA_ENGINE_ID, slot.encode())],
+	};
+	let header = Header::new(n, Hash::zero(), Hash::zero(), parent, digest);
+	Executive::initialize_block(&header);
+	let now = u64::from(n) * SLOT_DURATION;
+	let timestamp = RuntimeCall::Timestamp(pallet_timestamp::Call::set { now });
+	Executive::apply_extrinsic(UncheckedExtrinsic::new_bare(timestamp))
+		.expect("the timestamp inherent is valid")
+		.expect("the timestamp inherent succeeds");
+}
+
+/// Finishes the current block (`on_idle`, `on_finalize`, `Executive::finalize_block`), checks
+/// every invariant of the runtime, and starts the blocks up to `n`, checking after each.
+pub fn run_to_block(n: BlockNumber) {
+	while System::block_number() < n {
+		let number = System::block_number();
+		let header = Executive::finalize_block();
+		assert_eq!(*header.number(), number);
+		check_invariants();
+		start_block(number + 1);
+	}
+}
+
+/// Every invariant of the runtime: each pallet's `try_state` (all pallets' under the
+/// `try-runtime` feature) and the balances ledger.
+pub fn check_invariants() {
+	if let Err(e) = tokenmeter_runtime::invariants::check_state(System::block_number()) {
+		panic!("invariant violated: {e}");
+	}
 }
 
 /// Registers `provider` as "Alice AI" and lists a model with these prices (per 1,000 input

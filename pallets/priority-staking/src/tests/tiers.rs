@@ -110,3 +110,35 @@ fn set_params_errors_change_nothing() {
 		);
 	});
 }
+
+#[test]
+fn shorter_periods_keep_chunks_in_order() {
+	// Found by the runtime fuzzer: root shortened the warm-up and the unbonding period, and
+	// new chunks were appended after older ones that are due later.
+	run_test(|| {
+		stake(ALICE, 1_000); // warm until 11
+		unstake(ALICE, 100); // unbonding until 21
+		let params = StakingParams { warm_up: 2, unbonding_period: 3, epoch_length: EPOCH };
+		assert_ok!(PriorityStaking::set_params(RuntimeOrigin::root(), params));
+		go_to(2);
+		stake(ALICE, 500); // warm until 4: before the older chunk
+		stake(ALICE, 5); // the same block: the chunk grows
+		unstake(ALICE, 200); // unbonding until 5, taken from the chunk that counts last
+		let info = PriorityStaking::priority_of(&ALICE);
+		assert_eq!(
+			info.warming_chunks,
+			vec![Chunk { amount: 505, at: 4 }, Chunk { amount: 700, at: 11 }]
+		);
+		assert_eq!(
+			info.unbonding,
+			vec![Chunk { amount: 200, at: 5 }, Chunk { amount: 100, at: 21 }]
+		);
+		assert_ok!(PriorityStaking::do_try_state());
+		// Each chunk keeps its own block: the early one counts and unlocks first.
+		go_to(5);
+		assert_eq!(PriorityStaking::effective_stake(&ALICE), 505);
+		assert_ok!(PriorityStaking::withdraw_unbonded(RuntimeOrigin::signed(ALICE)));
+		assert_eq!(frozen(ALICE), 1_305, "1,505 staked, 200 withdrawn");
+		assert_ok!(PriorityStaking::do_try_state());
+	});
+}

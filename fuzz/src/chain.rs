@@ -1,0 +1,186 @@
+//! A chain in memory that builds blocks the way the node's block builder does, and checks the
+//! runtime's invariants after each block.
+
+use codec::Encode;
+use frame_support::dispatch::{DispatchClass, GetDispatchInfo};
+use serde_json::Value;
+use sp_core::{Pair, H256};
+use sp_keyring::Sr25519Keyring;
+use sp_runtime::{
+	generic::Era,
+	traits::{Hash as _, Header as _},
+	ApplyExtrinsicResult, BuildStorage, Digest, DigestItem, MultiAddress, MultiSignature, Storage,
+};
+use tokenmeter_runtime::{
+	configs::RuntimeBlockWeights, genesis_config_presets, invariants, AccountId, Balance, Balances,
+	BlockNumber, Executive, Header, Runtime, RuntimeCall, RuntimeGenesisConfig, SignedPayload,
+	System, TxExtension, UncheckedExtrinsic, SLOT_DURATION,
+};
+
+/// The genesis storage of a chain started from the named preset, as the node builds it: the
+/// preset's JSON patch applied to the default genesis configuration.
+pub fn genesis_storage(preset: &str) -> Result<Storage, String> {
+	let patch = genesis_config_presets::get_preset(&preset.into())
+		.ok_or_else(|| format!("no genesis preset named {preset}"))?;
+	let patch: Value = serde_json::from_slice(&patch).map_err(|e| e.to_string())?;
+	let mut config =
+		serde_json::to_value(RuntimeGenesisConfig::default()).map_err(|e| e.to_string())?;
+	merge(&mut config, patch);
+	let config: RuntimeGenesisConfig =
+		serde_json::from_value(config).map_err(|e| format!("invalid genesis: {e}"))?;
+	config.build_storage()
+}
+
+/// Merges a JSON patch into a document the way genesis presets are applied.
+fn merge(base: &mut Value, patch: Value) {
+	match (base, patch) {
+		(Value::Object(base), Value::Object(patch)) => {
+			for (key, value) in patch {
+				merge(base.entry(key).or_insert(Value::Null), value);
+			}
+		}
+		(base, patch) => *base = patch,
+	}
+}
+
+/// What became of one transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+	/// Included and dispatched successfully.
+	Ok,
+	/// Included; the call failed (its changes rolled back, fees paid).
+	Failed,
+	/// Not valid for inclusion (nonce, fees, weight): nothing changed.
+	Invalid,
+}
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+	/// The block after which it was found.
+	pub block: BlockNumber,
+	/// What was wrong.
+	pub what: String,
+}
+
+/// A chain in test externalities. Block `n` has Aura slot `n` and the timestamp of that slot.
+pub struct Chain {
+	ext: sp_io::TestExternalities,
+}
+
+impl Chain {
+	/// A chain from `genesis`, with block 1 started.
+	pub fn new(genesis: Storage) -> Self {
+		let mut chain = Chain { ext: genesis.into() };
+		chain.execute(|| start_block(1));
+		chain
+	}
+
+	/// Runs `f` against the chain's state.
+	pub fn execute<R>(&mut self, f: impl FnOnce() -> R) -> R {
+		self.ext.execute_with(f)
+	}
+}
+
+/// Starts block `n` as the node's block builder does: `Executive::initialize_block` with an
+/// Aura pre-digest for slot `n`, then the timestamp inherent.
+pub fn start_block(n: BlockNumber) {
+	let parent = n.checked_sub(1).map(System::block_hash).unwrap_or_default();
+	let slot = sp_consensus_aura::Slot::from(u64::from(n));
+	let digest = Digest {
+		logs: vec![DigestItem::PreRuntime(sp_consensus_aura::AURA_ENGINE_ID, slot.encode())],
+	};
+	let header = Header::new(n, H256::zero(), H256::zero(), parent, digest);
+	Executive::initialize_block(&header);
+	let now = u64::from(n).saturating_mul(SLOT_DURATION);
+	let timestamp = RuntimeCall::Timestamp(pallet_timestamp::Call::set { now });
+	// The timestamp inherent of a well-formed block never fails; if it did, the invariants
+	// checked at the end of the block would report the broken state.
+	let _ = Executive::apply_extrinsic(UncheckedExtrinsic::new_bare(timestamp));
+}
+
+/// Finishes the current block and checks, for it: the runtime's invariants
+/// ([`invariants::check_state`]), that the total issuance fell by exactly what the block's
+/// events burned (`issuance_before` is the issuance when the block started), and that no
+/// dispatch class went over its share of the block. Then starts the next block.
+pub fn finish_block(issuance_before: Balance) -> Result<(), Violation> {
+	let block = System::block_number();
+	let header = Executive::finalize_block();
+	let violation = |what: String| Violation { block, what };
+	if *header.number() != block {
+		return Err(violation(format!("finalised block {} instead", header.number())));
+	}
+	invariants::check_state(block).map_err(violation)?;
+
+	let burned = invariants::issuance_burned_in_block();
+	let issuance = Balances::total_issuance();
+	if issuance_before.checked_sub(burned) != Some(issuance) {
+		return Err(violation(format!(
+			"total issuance went from {issuance_before} to {issuance}, but the block's events \
+			 burned {burned}"
+		)));
+	}
+
+	let weights = RuntimeBlockWeights::get();
+	let used = System::block_weight();
+	for class in [DispatchClass::Normal, DispatchClass::Operational] {
+		if let Some(max) = weights.get(class).max_total {
+			if used.get(class).any_gt(max) {
+				return Err(violation(format!(
+					"{class:?} weight {:?} over its limit {max:?}",
+					used.get(class)
+				)));
+			}
+		}
+	}
+	let transactions =
+		used.get(DispatchClass::Normal).saturating_add(*used.get(DispatchClass::Operational));
+	if transactions.any_gt(weights.max_block) {
+		return Err(violation(format!("transactions weigh {transactions:?}, over the block")));
+	}
+
+	start_block(block.saturating_add(1));
+	Ok(())
+}
+
+/// A signed, immortal transaction of `signer` with its current nonce and `tip`.
+#[allow(clippy::expect_used)] // `SignedPayload::new` only fails on a chain without genesis.
+pub fn signed(signer: Sr25519Keyring, call: RuntimeCall, tip: Balance) -> UncheckedExtrinsic {
+	let account: AccountId = signer.to_account_id();
+	let nonce = System::account_nonce(&account);
+	let extension: TxExtension = (
+		frame_system::AuthorizeCall::<Runtime>::new(),
+		frame_system::CheckNonZeroSender::<Runtime>::new(),
+		frame_system::CheckSpecVersion::<Runtime>::new(),
+		frame_system::CheckTxVersion::<Runtime>::new(),
+		frame_system::CheckGenesis::<Runtime>::new(),
+		frame_system::CheckEra::<Runtime>::from(Era::Immortal),
+		frame_system::CheckNonce::<Runtime>::from(nonce),
+		frame_system::CheckWeight::<Runtime>::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(tip),
+		frame_system::WeightReclaim::<Runtime>::new(),
+	);
+	// The implicit data (genesis hash, versions) is read from the chain; it is always there.
+	let payload = SignedPayload::new(call, extension).expect("implicit data of a started chain");
+	let signature = MultiSignature::from(payload.using_encoded(|bytes| signer.pair().sign(bytes)));
+	let (call, extension, _) = payload.deconstruct();
+	UncheckedExtrinsic::new_signed(call, MultiAddress::Id(account), signature, extension)
+}
+
+/// Applies `xt` in the current block; returns what became of it and the reference time its
+/// weight charges (picoseconds).
+pub fn apply(xt: UncheckedExtrinsic) -> (Outcome, u64) {
+	let weight = xt.get_dispatch_info().total_weight().ref_time();
+	let result: ApplyExtrinsicResult = Executive::apply_extrinsic(xt);
+	let outcome = match result {
+		Ok(Ok(())) => Outcome::Ok,
+		Ok(Err(_)) => Outcome::Failed,
+		Err(_) => Outcome::Invalid,
+	};
+	(outcome, weight)
+}
+
+/// The hash of a block's extrinsic, as a stand-in seed where a unique value is needed.
+pub fn unique_hash(n: u64) -> H256 {
+	sp_runtime::traits::BlakeTwo256::hash(&n.to_le_bytes())
+}

@@ -1,0 +1,75 @@
+//! Storage versions and the runtime's migrations: a new chain starts at the in-code versions,
+//! the listed migrations change nothing there, and a runtime upgrade run by `Executive` at
+//! the start of a block brings pallets still at version 0 to version 1.
+
+mod common;
+
+use common::{chain_from_preset, check_invariants, run_to_block};
+use frame_support::{
+	traits::{Get, GetStorageVersion, OnRuntimeUpgrade, PalletInfoAccess, StorageVersion},
+	weights::RuntimeDbWeight,
+};
+use tokenmeter_runtime::{
+	AgentWallet, FeedbackRewards, InferenceCredits, Migrations, PriorityStaking, Runtime, System,
+	UsageAttestation, ValidatorSet,
+};
+
+/// (name, on-chain version, in-code version) of each custom pallet.
+fn versions() -> Vec<(&'static str, StorageVersion, StorageVersion)> {
+	fn of<P: GetStorageVersion<InCodeStorageVersion = StorageVersion> + PalletInfoAccess>(
+	) -> (&'static str, StorageVersion, StorageVersion) {
+		(P::name(), P::on_chain_storage_version(), P::in_code_storage_version())
+	}
+	vec![
+		of::<InferenceCredits>(),
+		of::<PriorityStaking>(),
+		of::<AgentWallet>(),
+		of::<FeedbackRewards>(),
+		of::<UsageAttestation>(),
+		of::<ValidatorSet>(),
+	]
+}
+
+fn put_all(version: u16) {
+	let v = StorageVersion::new(version);
+	v.put::<InferenceCredits>();
+	v.put::<PriorityStaking>();
+	v.put::<AgentWallet>();
+	v.put::<FeedbackRewards>();
+	v.put::<UsageAttestation>();
+	v.put::<ValidatorSet>();
+}
+
+#[test]
+fn a_new_chain_is_at_the_in_code_storage_versions_and_migrations_do_nothing() {
+	chain_from_preset("development").execute_with(|| {
+		for (name, on_chain, in_code) in versions() {
+			assert_eq!(on_chain, in_code, "{name}");
+			assert_eq!(in_code, StorageVersion::new(1), "{name}");
+		}
+		let weight = Migrations::on_runtime_upgrade();
+		let db: RuntimeDbWeight = <Runtime as frame_system::Config>::DbWeight::get();
+		assert_eq!(weight, db.reads(6), "one version read per pallet, nothing written");
+		assert!(versions().iter().all(|(_, on_chain, _)| *on_chain == StorageVersion::new(1)));
+		check_invariants();
+	});
+}
+
+#[test]
+fn a_runtime_upgrade_migrates_pallets_still_at_version_0() {
+	chain_from_preset("development").execute_with(|| {
+		run_to_block(2);
+		put_all(0);
+		assert!(versions().iter().all(|(_, on_chain, _)| *on_chain == StorageVersion::new(0)));
+		// The next block sees a new runtime (no record of the last upgrade) and runs the
+		// migrations in `Executive::initialize_block`.
+		frame_system::LastRuntimeUpgrade::<Runtime>::kill();
+		run_to_block(3);
+		for (name, on_chain, in_code) in versions() {
+			assert_eq!(on_chain, in_code, "{name} migrated");
+		}
+		assert!(frame_system::LastRuntimeUpgrade::<Runtime>::get().is_some());
+		assert_eq!(System::block_number(), 3);
+		check_invariants();
+	});
+}
