@@ -50,8 +50,8 @@ pub enum Outcome {
 	Ok,
 	/// Included; the call failed (its changes rolled back, fees paid).
 	Failed,
-	/// Not valid for inclusion (nonce, fees, weight): nothing changed.
-	Invalid,
+	/// Not valid for inclusion (nonce, fees, weight; the reason): nothing changed.
+	Invalid(&'static str),
 }
 
 /// A broken invariant.
@@ -100,8 +100,8 @@ pub fn start_block(n: BlockNumber) {
 }
 
 /// Finishes the current block and checks, for it: the runtime's invariants
-/// ([`invariants::check_state`]), that the total issuance fell by exactly what the block's
-/// events burned (`issuance_before` is the issuance when the block started), and that no
+/// ([`invariants::check_state`]), that nothing was minted and the total issuance fell by
+/// exactly what the block's events burned (`issuance_before` is the issuance when the block started), and that no
 /// dispatch class went over its share of the block. Then starts the next block.
 pub fn finish_block(issuance_before: Balance) -> Result<(), Violation> {
 	let block = System::block_number();
@@ -112,7 +112,10 @@ pub fn finish_block(issuance_before: Balance) -> Result<(), Violation> {
 	}
 	invariants::check_state(block).map_err(violation)?;
 
-	let burned = invariants::issuance_burned_in_block();
+	let (minted, burned) = invariants::issuance_change_in_block();
+	if minted != 0 {
+		return Err(violation(format!("{minted} minted after genesis")));
+	}
 	let issuance = Balances::total_issuance();
 	if issuance_before.checked_sub(burned) != Some(issuance) {
 		return Err(violation(format!(
@@ -175,7 +178,7 @@ pub fn apply(xt: UncheckedExtrinsic) -> (Outcome, u64) {
 	let outcome = match result {
 		Ok(Ok(())) => Outcome::Ok,
 		Ok(Err(_)) => Outcome::Failed,
-		Err(_) => Outcome::Invalid,
+		Err(e) => Outcome::Invalid(invalid_reason(e)),
 	};
 	(outcome, weight)
 }
@@ -183,4 +186,18 @@ pub fn apply(xt: UncheckedExtrinsic) -> (Outcome, u64) {
 /// The hash of a block's extrinsic, as a stand-in seed where a unique value is needed.
 pub fn unique_hash(n: u64) -> H256 {
 	sp_runtime::traits::BlakeTwo256::hash(&n.to_le_bytes())
+}
+
+/// A short name for why a transaction could not be included.
+fn invalid_reason(e: sp_runtime::transaction_validity::TransactionValidityError) -> &'static str {
+	use sp_runtime::transaction_validity::{InvalidTransaction as I, TransactionValidityError as E};
+	match e {
+		E::Invalid(I::Payment) => "cannot pay fees",
+		E::Invalid(I::ExhaustsResources) => "block full",
+		E::Invalid(I::Stale) | E::Invalid(I::Future) => "nonce",
+		E::Invalid(I::BadSigner) => "bad signer",
+		E::Invalid(I::Call) => "call refused",
+		E::Invalid(_) => "other invalid",
+		E::Unknown(_) => "unknown validity",
+	}
 }

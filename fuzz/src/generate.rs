@@ -197,9 +197,10 @@ impl Generator {
 		let dest = MultiAddress::Id(self.account());
 		let value = self.amount();
 		let keep_alive = self.rng.chance(50);
+		// `transfer_all` is rare: an actor who empties its account signs nothing more.
 		RuntimeCall::Balances(match self.rng.below(5) {
 			0 => pallet_balances::Call::transfer_keep_alive { dest, value },
-			1 => pallet_balances::Call::transfer_all { dest, keep_alive },
+			1 if self.rng.chance(10) => pallet_balances::Call::transfer_all { dest, keep_alive },
 			2 => pallet_balances::Call::burn { value, keep_alive },
 			_ => pallet_balances::Call::transfer_allow_death { dest, value },
 		})

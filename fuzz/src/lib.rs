@@ -71,6 +71,8 @@ pub struct Report {
 	pub transactions: u64,
 	/// Per `pallet.call`.
 	pub calls: BTreeMap<String, CallStats>,
+	/// Why transactions were not included, and how often.
+	pub invalid_reasons: BTreeMap<&'static str, u64>,
 	/// Panics: seed, block and message.
 	pub panics: Vec<String>,
 	/// Invariant violations: seed and what.
@@ -90,6 +92,10 @@ impl Report {
 			ours.failed = ours.failed.saturating_add(theirs.failed);
 			ours.invalid = ours.invalid.saturating_add(theirs.invalid);
 			ours.max_time_per_weight = ours.max_time_per_weight.max(theirs.max_time_per_weight);
+		}
+		for (reason, count) in other.invalid_reasons {
+			let ours = self.invalid_reasons.entry(reason).or_default();
+			*ours = ours.saturating_add(count);
 		}
 		self.panics.extend(other.panics);
 		self.violations.extend(other.violations);
@@ -137,6 +143,12 @@ pub fn install_defensive_logger() {
 
 fn take_defensive_failures() -> Vec<String> {
 	DEFENSIVE_FAILURES.with(|failures| std::mem::take(&mut *failures.borrow_mut()))
+}
+
+/// Whether `TOKENMETER_FUZZ_TRACE` is set: then every transaction, its outcome, and the
+/// events of a block that breaks an invariant are printed (use with `--runs 1`).
+fn tracing() -> bool {
+	std::env::var_os("TOKENMETER_FUZZ_TRACE").is_some()
 }
 
 /// A hook that checks the chain between blocks, before the invariants; tests use it to break
@@ -191,6 +203,9 @@ fn build_block(
 		let metadata = call.get_call_metadata();
 		let name = format!("{}.{}", metadata.pallet_name, metadata.function_name);
 		let tip = if generator.rng().chance(10) { generator.rng().below(1_000_000) } else { 0 };
+		if tracing() {
+			println!("block {} {signer:?}: {call:?}", System::block_number());
+		}
 		let xt = chain::signed(signer, call, u128::from(tip));
 		let started = Instant::now();
 		let (outcome, weight) = chain::apply(xt);
@@ -202,9 +217,16 @@ fn build_block(
 		match outcome {
 			Outcome::Ok => stats.ok = stats.ok.saturating_add(1),
 			Outcome::Failed => stats.failed = stats.failed.saturating_add(1),
-			Outcome::Invalid => stats.invalid = stats.invalid.saturating_add(1),
+			Outcome::Invalid(reason) => {
+				stats.invalid = stats.invalid.saturating_add(1);
+				let count = report.invalid_reasons.entry(reason).or_default();
+				*count = count.saturating_add(1);
+			},
 		}
-		if outcome != Outcome::Invalid && weight > 0 {
+		if tracing() {
+			println!("  -> {outcome:?}");
+		}
+		if !matches!(outcome, Outcome::Invalid(_)) && weight > 0 {
 			stats.max_time_per_weight = stats.max_time_per_weight.max(elapsed_ps / weight as f64);
 		}
 	}
@@ -212,7 +234,14 @@ fn build_block(
 		meddle(System::block_number());
 	}
 	let block = System::block_number();
-	chain::finish_block(issuance)?;
+	let finished = chain::finish_block(issuance);
+	if tracing() && finished.is_err() {
+		// A block that fails its checks is not followed by another: its events are still there.
+		for record in System::events() {
+			println!("  event: {:?}", record.event);
+		}
+	}
+	finished?;
 	match take_defensive_failures().first() {
 		Some(failure) => Err(Violation { block, what: format!("defensive failure: {failure}") }),
 		None => Ok(()),

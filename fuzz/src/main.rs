@@ -116,6 +116,7 @@ fn print_report(report: &Report, seed: u64, elapsed: Duration) {
 		"  runs {}, blocks {}, transactions {} (dispatched ok {ok}, failed {failed}, not included {invalid})",
 		report.runs, report.blocks, report.transactions
 	);
+	println!("  not included, by reason: {:?}", report.invalid_reasons);
 	println!("  calls reached: {} kinds", report.calls.len());
 	for (name, c) in &report.calls {
 		println!(

@@ -5,10 +5,11 @@
 //!   feature), with the `try-runtime` feature also every pallet's `TryState` hook (system,
 //!   balances, session, ...), and the balances ledger: the total issuance equals the sum of
 //!   every account's free and reserved (held) balance.
-//! - [`issuance_burned_in_block`]: what the events of the current block say left the supply.
-//!   Tokenmeter mints nothing after genesis: the supply falls only by transaction fees (which
-//!   are burned), dust removed from reaped accounts and explicit burns, so a block's change of
-//!   the total issuance must equal minus this figure.
+//! - [`issuance_change_in_block`]: what the events of the current block say entered and left
+//!   the supply. Tokenmeter mints nothing after genesis: the supply falls only by transaction
+//!   fees (which are burned, with refunds that can no longer be paid back), dust removed from
+//!   reaped accounts and explicit burns, so a block must mint nothing and its change of the
+//!   total issuance must equal minus what it burned.
 
 use crate::{
 	AgentWallet, Balance, Balances, BlockNumber, FeedbackRewards, InferenceCredits,
@@ -56,18 +57,25 @@ pub fn balances_ledger() -> Result<(), String> {
 	}
 }
 
-/// What the current block's events say left the supply: fees paid (burned), dust lost by
-/// reaped accounts, and balances burned by their owners.
-pub fn issuance_burned_in_block() -> Balance {
-	System::read_events_no_consensus().fold(0, |burned: Balance, record| {
-		let amount = match record.event {
-			RuntimeEvent::TransactionPayment(
-				pallet_transaction_payment::Event::TransactionFeePaid { actual_fee, .. },
-			) => actual_fee,
-			RuntimeEvent::Balances(pallet_balances::Event::DustLost { amount, .. }) => amount,
-			RuntimeEvent::Balances(pallet_balances::Event::Burned { amount, .. }) => amount,
-			_ => 0,
-		};
-		burned.saturating_add(amount)
+/// What the current block's events say entered and left the supply, as `(minted, burned)`.
+/// Burned: imbalances dropped (`BurnedDebt`: fees, refunds that could not be paid back to a
+/// reaped account, dust), balances burned by their owners (`Burned`), held funds burned
+/// (`BurnedHeld`) and `Rescinded`. Minted: `Minted`, `MintedCredit`, `Issued` — none of which
+/// Tokenmeter defines after genesis.
+pub fn issuance_change_in_block() -> (Balance, Balance) {
+	use pallet_balances::Event as B;
+	System::read_events_no_consensus().fold((0, 0), |(minted, burned): (Balance, Balance), record| {
+		match record.event {
+			RuntimeEvent::Balances(
+				B::Minted { amount, .. } | B::MintedCredit { amount } | B::Issued { amount },
+			) => (minted.saturating_add(amount), burned),
+			RuntimeEvent::Balances(
+				B::Burned { amount, .. } |
+				B::BurnedDebt { amount } |
+				B::BurnedHeld { amount, .. } |
+				B::Rescinded { amount },
+			) => (minted, burned.saturating_add(amount)),
+			_ => (minted, burned),
+		}
 	})
 }

@@ -547,8 +547,9 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// The invariants:
-	/// - every agent has a valid-shaped policy (period ≥ 1, 1 ≤ approvals ≤ cosigners) and
-	///   its spending in the period does not exceed the period cap;
+	/// - every agent has a valid-shaped policy (period ≥ 1, 1 ≤ approvals ≤ cosigners). (What
+	///   it spent in the period may exceed its period cap: the owner may lower the cap below
+	///   it, and the agent then spends nothing more until the next period.)
 	/// - every agent account is kept alive by this pallet (a provider reference);
 	/// - an agent's `pending` count equals its stored pending payments, which are at most
 	///   `MaxPending`, have ids below `next_payment_id` and approvals from cosigners only,
@@ -565,7 +566,6 @@ impl<T: Config> Pallet<T> {
 					&& policy.approvals_needed <= (policy.cosigners.len() as u32).max(1),
 				"agent needs an impossible number of approvals"
 			);
-			ensure!(info.spent <= policy.period_cap, "agent spent more than its period cap");
 			ensure!(
 				frame_system::Pallet::<T>::providers(&agent) >= 1,
 				"agent account not kept alive"

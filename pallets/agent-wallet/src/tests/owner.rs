@@ -109,6 +109,30 @@ fn a_new_policy_applies_at_once_and_keeps_what_was_spent() {
 }
 
 #[test]
+fn a_cap_lowered_below_what_was_spent_stops_spending_until_the_next_period() {
+	// Found by the runtime fuzzer: the owner may set a period cap below what the agent has
+	// already spent in the period. The record keeps what was really spent.
+	run_test(|| {
+		let agent = create();
+		pay(agent, SHOP, 50);
+		let tighter = Policy { period_cap: 30, ..test_policy() };
+		assert_ok!(AgentWallet::set_policy(RuntimeOrigin::signed(OWNER), agent, tighter));
+		assert_eq!(super::agent(agent).spent, 50);
+		assert_eq!(remaining(agent), 0);
+		assert_noop!(
+			AgentWallet::pay(RuntimeOrigin::signed(CONTROLLER), agent, SHOP, 1),
+			Error::<Test>::PeriodCapExceeded
+		);
+		assert_ok!(AgentWallet::do_try_state());
+		// The period started at block 1 and lasts 10 blocks.
+		go_to(11);
+		assert_eq!(remaining(agent), 30);
+		pay(agent, SHOP, 30);
+		assert_eq!(remaining(agent), 0);
+	});
+}
+
+#[test]
 fn rotating_the_controller_locks_out_the_old_key() {
 	run_test(|| {
 		let agent = create();
