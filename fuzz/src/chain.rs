@@ -190,7 +190,9 @@ pub fn unique_hash(n: u64) -> H256 {
 
 /// A short name for why a transaction could not be included.
 fn invalid_reason(e: sp_runtime::transaction_validity::TransactionValidityError) -> &'static str {
-	use sp_runtime::transaction_validity::{InvalidTransaction as I, TransactionValidityError as E};
+	use sp_runtime::transaction_validity::{
+		InvalidTransaction as I, TransactionValidityError as E,
+	};
 	match e {
 		E::Invalid(I::Payment) => "cannot pay fees",
 		E::Invalid(I::ExhaustsResources) => "block full",

@@ -221,7 +221,7 @@ fn build_block(
 				stats.invalid = stats.invalid.saturating_add(1);
 				let count = report.invalid_reasons.entry(reason).or_default();
 				*count = count.saturating_add(1);
-			},
+			}
 		}
 		if tracing() {
 			println!("  -> {outcome:?}");

@@ -67,7 +67,11 @@ fn minting_out_of_thin_air_is_caught() {
 	let genesis = genesis_storage("development").expect("the development preset builds");
 	let report = run(&genesis, 1, CONFIG, Some(mint_at_block_3));
 	assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
-	assert!(report.violations[0].contains("block 3: 1000000000000 minted"), "{}", report.violations[0]);
+	assert!(
+		report.violations[0].contains("block 3: 1000000000000 minted"),
+		"{}",
+		report.violations[0]
+	);
 	assert_eq!(report.blocks, 2, "the run stops at the broken block");
 }
 

@@ -20,7 +20,8 @@ use alloc::{format, string::String};
 /// Checks every invariant of the runtime's state at block `n`; the first that fails is named
 /// in the error.
 pub fn check_state(n: BlockNumber) -> Result<(), String> {
-	let pallets: [(&str, fn() -> Result<(), sp_runtime::TryRuntimeError>); 6] = [
+	type Check = fn() -> Result<(), sp_runtime::TryRuntimeError>;
+	let pallets: [(&str, Check); 6] = [
 		("inference credits", InferenceCredits::do_try_state),
 		("priority staking", PriorityStaking::do_try_state),
 		("agent wallet", AgentWallet::do_try_state),
@@ -64,18 +65,19 @@ pub fn balances_ledger() -> Result<(), String> {
 /// Tokenmeter defines after genesis.
 pub fn issuance_change_in_block() -> (Balance, Balance) {
 	use pallet_balances::Event as B;
-	System::read_events_no_consensus().fold((0, 0), |(minted, burned): (Balance, Balance), record| {
-		match record.event {
+	System::read_events_no_consensus().fold(
+		(0, 0),
+		|(minted, burned): (Balance, Balance), record| match record.event {
 			RuntimeEvent::Balances(
 				B::Minted { amount, .. } | B::MintedCredit { amount } | B::Issued { amount },
 			) => (minted.saturating_add(amount), burned),
 			RuntimeEvent::Balances(
-				B::Burned { amount, .. } |
-				B::BurnedDebt { amount } |
-				B::BurnedHeld { amount, .. } |
-				B::Rescinded { amount },
+				B::Burned { amount, .. }
+				| B::BurnedDebt { amount }
+				| B::BurnedHeld { amount, .. }
+				| B::Rescinded { amount },
 			) => (minted, burned.saturating_add(amount)),
 			_ => (minted, burned),
-		}
-	})
+		},
+	)
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use codec::Encode;
-use common::{chain_from_preset, check_invariants, provide_model, run_to_block};
+use common::{chain_from_preset, check_invariants, provide_model};
 use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
 use pallet_agent_wallet::{Policy, PolicyOf};
 use pallet_inference_credits::{AccessRule, SettleUsage, SignedVoucher, UsageEntry, Voucher};
@@ -13,8 +13,8 @@ use sp_core::{Pair, H256};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave};
 use sp_runtime::{MultiAddress, MultiSignature};
 use tokenmeter_runtime::{
-	AccountId, AgentWallet, Balance, Balances, InferenceCredits, PriorityStaking, Runtime,
-	RuntimeCall, RuntimeOrigin, System, UNIT,
+	AccountId, AgentWallet, Balance, Balances, InferenceCredits, Runtime, RuntimeCall,
+	RuntimeOrigin, System, UNIT,
 };
 
 /// 100 TMT per payment, 300 TMT per 100 blocks, cosigning above 50 TMT by the owner.

@@ -12,8 +12,8 @@ use sp_core::H256;
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave, Eve, Ferdie};
 use tokenmeter_runtime::{
 	configs::inference_credits::RewardPoolAccount, genesis_config_presets::DEV_FEEDBACK_PARAMS,
-	AccountId, AgentWallet, Balances, FeedbackRewards, InferenceCredits, PriorityStaking, Runtime,
-	RuntimeOrigin, System, UNIT,
+	AccountId, AgentWallet, Balances, FeedbackRewards, InferenceCredits, Runtime, RuntimeOrigin,
+	UNIT,
 };
 
 fn submit(who: &AccountId, model: u32) -> Result<(), sp_runtime::DispatchError> {

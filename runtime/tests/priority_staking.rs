@@ -20,7 +20,7 @@ use tokenmeter_runtime::{
 	configs::{inference_credits::RewardPoolAccount, priority_staking::AllowanceFundAccount},
 	genesis_config_presets::{ALLOWANCE_FUND, DEV_STAKING_PARAMS, ENDOWMENT},
 	Balances, InferenceCredits, PriorityStaking, Runtime, RuntimeCall, RuntimeFreezeReason,
-	RuntimeOrigin, System, TransactionPayment, UNIT,
+	RuntimeOrigin, TransactionPayment, UNIT,
 };
 
 fn frozen(who: &tokenmeter_runtime::AccountId) -> tokenmeter_runtime::Balance {

@@ -6,7 +6,7 @@ mod common;
 
 use common::{chain_from_preset, check_invariants, run_to_block};
 use frame_support::{
-	traits::{Get, GetStorageVersion, OnRuntimeUpgrade, PalletInfoAccess, StorageVersion},
+	traits::{GetStorageVersion, OnRuntimeUpgrade, PalletInfoAccess, StorageVersion},
 	weights::RuntimeDbWeight,
 };
 use tokenmeter_runtime::{

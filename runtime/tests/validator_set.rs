@@ -7,7 +7,7 @@ mod common;
 
 use codec::Encode;
 use common::{chain_from_preset, run_to_block};
-use frame_support::{assert_noop, assert_ok, traits::Hooks};
+use frame_support::{assert_noop, assert_ok};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave, Eve};
 use sp_keystore::{testing::MemoryKeystore, KeystoreExt};
 use tokenmeter_runtime::{

@@ -181,7 +181,7 @@ fn every_call_fits_in_a_block_with_room_to_spare() {
 				(format!("{}.{}", meta.pallet_name, meta.function_name), total, length)
 			})
 			.collect();
-		rows.sort_by(|a, b| b.1.cmp(&a.1));
+		rows.sort_by_key(|row| std::cmp::Reverse(row.1));
 
 		println!("| call (worst case) | weight (ref time) | share of a block | encoded length |");
 		println!("|---|---|---|---|");
@@ -197,7 +197,7 @@ fn every_call_fits_in_a_block_with_room_to_spare() {
 		let (heaviest, weight, _) = &rows[0];
 		let share = Perbill::from_rational(*weight, block);
 		assert!(share <= Perbill::from_percent(10), "{heaviest} takes {share:?} of a block");
-		use frame_support::dispatch::GetCallName;
+		use frame_support::traits::GetCallName;
 		let calls = [
 			pallet_inference_credits::Call::<Runtime>::get_call_names(),
 			pallet_priority_staking::Call::<Runtime>::get_call_names(),

@@ -35,6 +35,7 @@ impl<T: Config> Pallet<T> {
 	/// id. Nobody knows a private key for it.
 	pub fn agent_address(owner: &T::AccountId, config_hash: &T::Hash, index: u32) -> T::AccountId {
 		let entropy = (AGENT_ADDRESS_DOMAIN, owner, config_hash, index).using_encoded(blake2_256);
+		#[allow(clippy::expect_used)]
 		Decode::decode(&mut TrailingZeroInput::new(entropy.as_ref()))
 			.expect("infinite length input; no invalid inputs for type; qed")
 	}

@@ -191,7 +191,10 @@ where
 		if elapsed < length {
 			(self.period_start, self.spent)
 		} else {
-			(now.saturating_sub(elapsed % length), Zero::zero())
+			// `length` is not zero here (`elapsed` ≥ it): the division succeeds.
+			let periods = elapsed.checked_div(&length).unwrap_or_else(Zero::zero);
+			let into_period = elapsed.saturating_sub(periods.saturating_mul(length));
+			(now.saturating_sub(into_period), Zero::zero())
 		}
 	}
 

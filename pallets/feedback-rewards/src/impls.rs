@@ -34,7 +34,8 @@ impl<T: Config> Pallet<T> {
 
 	/// The epoch block `n` is in.
 	pub fn epoch_at(n: BlockNumberFor<T>) -> EpochIndex {
-		(n / Self::epoch_length()).saturated_into()
+		// The epoch length is never zero (`integrity_test`, genesis); if it were, all is epoch 0.
+		n.checked_div(&Self::epoch_length()).unwrap_or_else(Zero::zero).saturated_into()
 	}
 
 	/// The current epoch.
@@ -199,7 +200,7 @@ impl<T: Config> Pallet<T> {
 		let mid = sorted.len() / 2;
 		match (sorted.get(mid.wrapping_sub(1)), sorted.get(mid)) {
 			(Some(low), Some(high)) if sorted.len().is_multiple_of(2) => {
-				((u16::from(*low) + u16::from(*high)) / 2) as Score
+				(u16::from(*low).saturating_add(u16::from(*high)) / 2) as Score
 			}
 			(_, Some(middle)) => *middle,
 			_ => 0,
@@ -267,9 +268,13 @@ impl<T: Config> Pallet<T> {
 		ensure!(Self::now() >= Self::closable_at(epoch), Error::<T>::EpochNotOver);
 		let mut info = Epochs::<T>::get(epoch).ok_or(Error::<T>::NothingToClose)?;
 		ensure!(!info.closed, Error::<T>::AlreadyClosed);
+		// Fractions of a balance (rounded to the nearest) are never more than the balance.
+		#[allow(clippy::arithmetic_side_effects)]
 		let budget = T::EpochRewardShare::get() * Self::pool_available();
 		let validator_budget = if info.validator_points > 0 {
-			T::ValidatorShare::get() * budget
+			#[allow(clippy::arithmetic_side_effects)]
+			let share = T::ValidatorShare::get() * budget;
+			share
 		} else {
 			Zero::zero()
 		};
@@ -456,7 +461,10 @@ impl<T: Config> Pallet<T> {
 			bonds.entry(who).or_default().saturating_accrue(contribution.bonds);
 		}
 		for (who, epochs) in AccountEpochs::<T>::iter() {
-			ensure!(epochs.windows(2).all(|w| w[0] < w[1]), "account epochs not in order");
+			ensure!(
+				epochs.windows(2).all(|w| matches!(w, [a, b] if a < b)),
+				"account epochs not in order"
+			);
 			for epoch in epochs.iter() {
 				ensure!(
 					Contributions::<T>::contains_key(epoch, &who),

@@ -17,7 +17,7 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::{
-	traits::{Saturating, Verify, Zero},
+	traits::{CheckedDiv, Saturating, Verify, Zero},
 	DispatchError, DispatchResult,
 };
 
@@ -246,8 +246,9 @@ impl<T: Config> Pallet<T> {
 			.saturating_mul(input.into())
 			.saturating_add(price_per_1k_output.saturating_mul(output.into()));
 		let unit: BalanceOf<T> = TOKENS_PER_PRICE_UNIT.into();
-		let whole = scaled / unit;
-		if (scaled % unit).is_zero() {
+		// `unit` is a non-zero constant: the division always succeeds.
+		let whole = scaled.checked_div(&unit).unwrap_or_else(Zero::zero);
+		if scaled.saturating_sub(whole.saturating_mul(unit)).is_zero() {
 			whole
 		} else {
 			whole.saturating_add(1u32.into())
@@ -502,6 +503,8 @@ impl<T: Config> Pallet<T> {
 				continue;
 			}
 
+			// A fraction of a balance (rounded to the nearest) is never more than the balance.
+			#[allow(clippy::arithmetic_side_effects)]
 			let mut fee = T::ProtocolFee::get() * charged;
 			let pool = T::RewardPool::get();
 			if !fee.is_zero()

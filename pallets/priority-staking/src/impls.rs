@@ -144,7 +144,10 @@ impl<T: Config> Pallet<T> {
 	pub fn current_epoch() -> (EpochIndex, BlockNumberFor<T>) {
 		let (anchor, anchor_start) = EpochAnchor::<T>::get();
 		let length = Params::<T>::get().epoch_length.max(1u32.into());
-		let elapsed = Self::now().saturating_sub(anchor_start) / length;
+		let elapsed = Self::now()
+			.saturating_sub(anchor_start)
+			.checked_div(&length)
+			.unwrap_or_else(Zero::zero);
 		let epoch = anchor.saturating_add(elapsed.saturated_into::<EpochIndex>());
 		(epoch, anchor_start.saturating_add(elapsed.saturating_mul(length)))
 	}
@@ -228,8 +231,8 @@ impl<T: Config> Pallet<T> {
 				TryRuntimeError::Other("empty ledger kept")
 			);
 			ensure!(
-				ledger.warming.windows(2).all(|w| w[0].at < w[1].at)
-					&& ledger.unbonding.windows(2).all(|w| w[0].at < w[1].at),
+				ledger.warming.windows(2).all(|w| matches!(w, [a, b] if a.at < b.at))
+					&& ledger.unbonding.windows(2).all(|w| matches!(w, [a, b] if a.at < b.at)),
 				TryRuntimeError::Other("chunks out of order")
 			);
 			ensure!(

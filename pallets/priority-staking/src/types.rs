@@ -181,16 +181,20 @@ where
 		take_matured(&mut self.unbonding, now)
 	}
 
-	/// Adds `amount` warming up until `at`; `Err` when all chunks are taken.
-	pub fn add_warming(&mut self, amount: Balance, at: BlockNumber) -> Result<(), ()> {
+	/// Adds `amount` warming up until `at`.
+	pub fn add_warming(&mut self, amount: Balance, at: BlockNumber) -> Result<(), ChunksFull> {
 		add_chunk(&mut self.warming, amount, at)
 	}
 
-	/// Adds `amount` unbonding until `at`; `Err` when all chunks are taken.
-	pub fn add_unbonding(&mut self, amount: Balance, at: BlockNumber) -> Result<(), ()> {
+	/// Adds `amount` unbonding until `at`.
+	pub fn add_unbonding(&mut self, amount: Balance, at: BlockNumber) -> Result<(), ChunksFull> {
 		add_chunk(&mut self.unbonding, amount, at)
 	}
 }
+
+/// Every chunk of the kind is taken (`MaxChunks`); the call fails with `TooManyChunks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunksFull;
 
 /// Adds `amount` due at `at` to `chunks`, which stay ordered by block: a chunk due at the same
 /// block grows, otherwise a new chunk goes in its place. Root may shorten the warm-up or the
@@ -199,21 +203,21 @@ fn add_chunk<Balance, BlockNumber, S>(
 	chunks: &mut BoundedVec<Chunk<Balance, BlockNumber>, S>,
 	amount: Balance,
 	at: BlockNumber,
-) -> Result<(), ()>
+) -> Result<(), ChunksFull>
 where
 	Balance: Saturating + Copy,
 	BlockNumber: PartialOrd + Copy,
 	S: Get<u32>,
 {
 	let Some(index) = chunks.iter().position(|c| c.at >= at) else {
-		return chunks.try_push(Chunk { amount, at }).map_err(|_| ());
+		return chunks.try_push(Chunk { amount, at }).map_err(|_| ChunksFull);
 	};
 	match chunks.get_mut(index) {
 		Some(chunk) if chunk.at == at => {
 			chunk.amount = chunk.amount.saturating_add(amount);
 			Ok(())
 		}
-		_ => chunks.try_insert(index, Chunk { amount, at }).map_err(|_| ()),
+		_ => chunks.try_insert(index, Chunk { amount, at }).map_err(|_| ChunksFull),
 	}
 }
 

@@ -16,7 +16,8 @@ impl<T: Config> Pallet<T> {
 	/// The capacity epoch of the current block.
 	pub fn current_epoch() -> u32 {
 		let length = T::EpochLength::get().max(1u32.into());
-		(frame_system::Pallet::<T>::block_number() / length).saturated_into()
+		let now = frame_system::Pallet::<T>::block_number();
+		now.checked_div(&length).unwrap_or_else(Zero::zero).saturated_into()
 	}
 
 	pub(crate) fn do_register_operator(

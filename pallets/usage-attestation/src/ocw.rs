@@ -158,7 +158,10 @@ pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
 	let digit = |c: u8| (c as char).to_digit(16);
 	s.chunks(2)
 		.map(|pair| match pair {
-			[high, low] => Some((digit(*high)? * 16 + digit(*low)?) as u8),
+			// Two hex digits: at most 15 × 16 + 15 = 255.
+			[high, low] => {
+				u8::try_from(digit(*high)?.checked_mul(16)?.checked_add(digit(*low)?)?).ok()
+			}
 			_ => None,
 		})
 		.collect()

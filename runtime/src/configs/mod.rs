@@ -46,7 +46,9 @@ parameter_types! {
 	/// At most 5 MiB per block.
 	pub RuntimeBlockLength: BlockLength = BlockLength::builder()
 		.max_length(5 * 1024 * 1024)
-		.modify_max_length_for_class(DispatchClass::Normal, |max| *max = NORMAL_DISPATCH_RATIO * *max)
+		.modify_max_length_for_class(DispatchClass::Normal, |max| {
+			*max = NORMAL_DISPATCH_RATIO.mul_floor(*max)
+		})
 		.build();
 	/// The SS58 prefix of addresses.
 	pub const SS58Prefix: u16 = SS58_FORMAT;

@@ -61,6 +61,7 @@ pub fn start_block(n: BlockNumber) {
 
 /// Finishes the current block (`on_idle`, `on_finalize`, `Executive::finalize_block`), checks
 /// every invariant of the runtime, and starts the blocks up to `n`, checking after each.
+#[allow(dead_code)] // not every test file moves on to later blocks
 pub fn run_to_block(n: BlockNumber) {
 	while System::block_number() < n {
 		let number = System::block_number();
@@ -73,6 +74,7 @@ pub fn run_to_block(n: BlockNumber) {
 
 /// Every invariant of the runtime: each pallet's `try_state` (all pallets' under the
 /// `try-runtime` feature) and the balances ledger.
+#[allow(dead_code)] // used by most test files
 pub fn check_invariants() {
 	if let Err(e) = tokenmeter_runtime::invariants::check_state(System::block_number()) {
 		panic!("invariant violated: {e}");
