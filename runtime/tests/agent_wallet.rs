@@ -215,11 +215,21 @@ fn an_agent_can_pay_its_controllers_fees_within_its_period_cap() {
 		let fee = tokenmeter_runtime::TransactionPayment::compute_fee(200, &info, 0);
 		assert!(fee > 0);
 		let (bob_free, agent_free) = (Balances::balance(&bob), Balances::balance(&agent));
-		let paid = <Fees as OnChargeTransaction<Runtime>>::withdraw_fee(&bob, &call, &info, fee, 0);
-		assert!(paid.is_ok());
+		let paid = <Fees as OnChargeTransaction<Runtime>>::withdraw_fee(&bob, &call, &info, fee, 0)
+			.expect("the agent pays");
 		assert_eq!(Balances::balance(&bob), bob_free);
 		assert_eq!(Balances::balance(&agent), agent_free - fee);
 		assert_eq!(AgentWallet::status(&agent).unwrap().spent, fee);
+		// The withdrawn fee is burned when the transaction ends (no refund here).
+		assert_ok!(<Fees as OnChargeTransaction<Runtime>>::correct_and_deposit_fee(
+			&bob,
+			&info,
+			&Default::default(),
+			fee,
+			0,
+			paid
+		));
+		assert_eq!(Balances::balance(&agent), agent_free - fee);
 		check_invariants();
 	});
 }
