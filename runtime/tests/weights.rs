@@ -193,10 +193,10 @@ fn every_call_fits_in_a_block_with_room_to_spare() {
 			);
 		}
 
-		// The heaviest call leaves most of the block to others: at most a tenth of it.
+		// The heaviest call leaves most of the block to others: at most a quarter of it.
 		let (heaviest, weight, _) = &rows[0];
 		let share = Perbill::from_rational(*weight, block);
-		assert!(share <= Perbill::from_percent(10), "{heaviest} takes {share:?} of a block");
+		assert!(share <= Perbill::from_percent(25), "{heaviest} takes {share:?} of a block");
 		use frame_support::traits::GetCallName;
 		let calls = [
 			pallet_inference_credits::Call::<Runtime>::get_call_names(),
