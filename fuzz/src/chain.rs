@@ -13,8 +13,8 @@ use sp_runtime::{
 };
 use tokenmeter_runtime::{
 	configs::RuntimeBlockWeights, genesis_config_presets, invariants, AccountId, Balance, Balances,
-	BlockNumber, Executive, Header, Runtime, RuntimeCall, RuntimeGenesisConfig, SignedPayload,
-	System, TxExtension, UncheckedExtrinsic, SLOT_DURATION,
+	BlockNumber, Executive, Header, RuntimeCall, RuntimeGenesisConfig, SignedPayload, System,
+	UncheckedExtrinsic, SLOT_DURATION,
 };
 
 /// The genesis storage of a chain started from the named preset, as the node builds it: the
@@ -151,18 +151,7 @@ pub fn finish_block(issuance_before: Balance) -> Result<(), Violation> {
 pub fn signed(signer: Sr25519Keyring, call: RuntimeCall, tip: Balance) -> UncheckedExtrinsic {
 	let account: AccountId = signer.to_account_id();
 	let nonce = System::account_nonce(&account);
-	let extension: TxExtension = (
-		frame_system::AuthorizeCall::<Runtime>::new(),
-		frame_system::CheckNonZeroSender::<Runtime>::new(),
-		frame_system::CheckSpecVersion::<Runtime>::new(),
-		frame_system::CheckTxVersion::<Runtime>::new(),
-		frame_system::CheckGenesis::<Runtime>::new(),
-		frame_system::CheckEra::<Runtime>::from(Era::Immortal),
-		frame_system::CheckNonce::<Runtime>::from(nonce),
-		frame_system::CheckWeight::<Runtime>::new(),
-		pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(tip),
-		frame_system::WeightReclaim::<Runtime>::new(),
-	);
+	let extension = tokenmeter_runtime::tx_extension(nonce, Era::Immortal, tip);
 	// The implicit data (genesis hash, versions) is read from the chain; it is always there.
 	let payload = SignedPayload::new(call, extension).expect("implicit data of a started chain");
 	let signature = MultiSignature::from(payload.using_encoded(|bytes| signer.pair().sign(bytes)));

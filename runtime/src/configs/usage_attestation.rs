@@ -21,7 +21,7 @@ use sp_runtime::{
 use super::{inference_credits::StorageDeposit, BlockHashCount};
 use crate::{
 	AccountId, Balances, BlockNumber, InferenceCredits, Nonce, Runtime, RuntimeCall,
-	RuntimeHoldReason, Signature, System, TxExtension, UncheckedExtrinsic, DAYS,
+	RuntimeHoldReason, Signature, System, UncheckedExtrinsic, DAYS,
 };
 
 parameter_types! {
@@ -133,18 +133,7 @@ where
 		let period =
 			u64::from(BlockHashCount::get()).checked_next_power_of_two().map_or(2, |p| p / 2);
 		let current = System::block_number().saturated_into::<u64>().saturating_sub(1);
-		let extension: TxExtension = (
-			frame_system::AuthorizeCall::<Runtime>::new(),
-			frame_system::CheckNonZeroSender::<Runtime>::new(),
-			frame_system::CheckSpecVersion::<Runtime>::new(),
-			frame_system::CheckTxVersion::<Runtime>::new(),
-			frame_system::CheckGenesis::<Runtime>::new(),
-			frame_system::CheckEra::<Runtime>::from(Era::mortal(period, current)),
-			frame_system::CheckNonce::<Runtime>::from(nonce),
-			frame_system::CheckWeight::<Runtime>::new(),
-			pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(0),
-			frame_system::WeightReclaim::<Runtime>::new(),
-		);
+		let extension = crate::tx_extension(nonce, Era::mortal(period, current), 0);
 		let payload = SignedPayload::new(call, extension)
 			.map_err(|e| log::warn!(target: "usage-attestation", "cannot sign: {e:?}"))
 			.ok()?;
