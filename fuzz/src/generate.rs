@@ -100,12 +100,12 @@ impl Generator {
 		let agents = agents();
 		let call = match self.rng.below(100) {
 			0..=9 => self.balances_call(),
-			10..=29 => self.credits_call(&signer),
+			10..=29 => self.credits_call(),
 			30..=39 => self.staking_call(),
 			40..=59 => return self.agent_transaction(signer, &agents),
-			60..=74 => self.feedback_call(&signer),
+			60..=74 => self.feedback_call(),
 			75..=87 => return self.attestation_transaction(signer, &agents),
-			88..=93 => self.batch(&signer, 0),
+			88..=93 => self.batch(0),
 			_ => return (Sr25519Keyring::Alice, self.sudo_call()),
 		};
 		(signer, call)
@@ -206,7 +206,7 @@ impl Generator {
 		})
 	}
 
-	fn credits_call(&mut self, signer: &Sr25519Keyring) -> RuntimeCall {
+	fn credits_call(&mut self) -> RuntimeCall {
 		use pallet_inference_credits::Call;
 		let call = match self.rng.below(12) {
 			0 => Call::register_provider { name: self.bounded(16), endpoint: self.bounded(24) },
@@ -232,10 +232,7 @@ impl Generator {
 				amount: self.amount(),
 				expiry: self.block(),
 			},
-			_ => {
-				let _ = signer;
-				Call::revoke_delegate { delegate: self.account() }
-			}
+			_ => Call::revoke_delegate { delegate: self.account() },
 		};
 		RuntimeCall::InferenceCredits(call)
 	}
@@ -295,7 +292,7 @@ impl Generator {
 				(controller, Call::pay { agent, payee: self.account(), amount: self.amount() })
 			}
 			4..=6 => {
-				let inner = self.agent_inner_call(&controller);
+				let inner = self.agent_inner_call();
 				(controller, Call::act { agent, call: Box::new(inner) })
 			}
 			7 => (self.actor(), Call::approve { agent, id }),
@@ -316,18 +313,18 @@ impl Generator {
 
 	/// What a controller asks an agent to do through `act`: anything a user could call, the
 	/// runtime's allowlist decides.
-	fn agent_inner_call(&mut self, signer: &Sr25519Keyring) -> RuntimeCall {
+	fn agent_inner_call(&mut self) -> RuntimeCall {
 		match self.rng.below(6) {
 			0 => self.balances_call(),
-			1 => self.credits_call(signer),
+			1 => self.credits_call(),
 			2 => self.staking_call(),
-			3 => self.feedback_call(signer),
-			4 => self.batch(signer, 1),
+			3 => self.feedback_call(),
+			4 => self.batch(1),
 			_ => RuntimeCall::System(frame_system::Call::remark { remark: self.bytes(8) }),
 		}
 	}
 
-	fn feedback_call(&mut self, signer: &Sr25519Keyring) -> RuntimeCall {
+	fn feedback_call(&mut self) -> RuntimeCall {
 		use pallet_feedback_rewards::Call;
 		let next_feedback = pallet_feedback_rewards::NextFeedbackId::<Runtime>::get();
 		let feedback = self.rng.below(u64::from(next_feedback).saturating_add(2)) as u32;
@@ -339,7 +336,6 @@ impl Generator {
 			FeedbackKind::BugReport,
 			FeedbackKind::Moderation,
 		];
-		let _ = signer;
 		RuntimeCall::FeedbackRewards(match self.rng.below(12) {
 			0..=2 => Call::submit_feedback {
 				model: self.model(),
@@ -457,15 +453,15 @@ impl Generator {
 	}
 
 	/// A batch of up to four calls (batches nest once).
-	fn batch(&mut self, signer: &Sr25519Keyring, depth: u32) -> RuntimeCall {
+	fn batch(&mut self, depth: u32) -> RuntimeCall {
 		let n = self.rng.below(4).saturating_add(1);
 		let calls = (0..n)
 			.map(|_| match self.rng.below(6) {
-				0 if depth == 0 => self.batch(signer, depth.saturating_add(1)),
+				0 if depth == 0 => self.batch(depth.saturating_add(1)),
 				0 | 1 => self.balances_call(),
-				2 => self.credits_call(signer),
+				2 => self.credits_call(),
 				3 => self.staking_call(),
-				4 => self.feedback_call(signer),
+				4 => self.feedback_call(),
 				_ => RuntimeCall::System(frame_system::Call::remark { remark: self.bytes(8) }),
 			})
 			.collect();
