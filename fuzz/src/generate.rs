@@ -226,6 +226,7 @@ impl Generator {
 			},
 			6 => Call::retire_model { model: self.model() },
 			7 | 8 => Call::deposit_credits { amount: self.amount() },
+			9 if self.rng.chance(50) => Call::request_withdrawal { amount: self.amount() },
 			9 => Call::withdraw_credits { amount: self.amount() },
 			10 => Call::approve_delegate {
 				delegate: self.account(),
@@ -425,9 +426,13 @@ impl Generator {
 				(key.to_account_id(), key)
 			}
 		};
+		// Mostly the user pays; sometimes another account (a delegating owner, or not).
+		let payer = if self.rng.chance(90) { user.clone() } else { self.account() };
 		let voucher = Voucher {
 			genesis_hash: if self.rng.chance(95) { System::block_hash(0) } else { self.hash() },
 			provider: if self.rng.chance(90) { provider.clone() } else { self.account() },
+			user: if self.rng.chance(95) { user.clone() } else { self.account() },
+			payer,
 			cap: self.amount(),
 			expiry: if self.rng.chance(85) {
 				System::block_number().saturating_add(100)
@@ -436,7 +441,12 @@ impl Generator {
 			},
 		};
 		let key = if self.rng.chance(92) { signer } else { self.actor() };
-		let signature = MultiSignature::from(key.pair().sign(&voucher.encode()));
+		let payload = if self.rng.chance(80) {
+			voucher.signing_payload()
+		} else {
+			voucher.wrapped_signing_payload()
+		};
+		let signature = MultiSignature::from(key.pair().sign(&payload));
 		let tokens = |rng: &mut Rng| match rng.below(8) {
 			0 => 0,
 			1 => u32::MAX,
@@ -444,7 +454,6 @@ impl Generator {
 		};
 		UsageEntry {
 			user,
-			on_behalf_of: if self.rng.chance(90) { None } else { Some(self.account()) },
 			model: self.model(),
 			input_tokens: tokens(&mut self.rng),
 			output_tokens: tokens(&mut self.rng),

@@ -41,7 +41,12 @@ where
 	C::Api: substrate_frame_rpc_system::AccountNonceApi<Block, AccountId, Nonce>,
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: BlockBuilder<Block>,
-	C::Api: pallet_inference_credits::runtime_api::InferenceCreditsApi<Block, AccountId, Balance>,
+	C::Api: pallet_inference_credits::runtime_api::InferenceCreditsApi<
+		Block,
+		AccountId,
+		Balance,
+		BlockNumber,
+	>,
 	C::Api: pallet_priority_staking::runtime_api::PriorityStakingApi<
 		Block,
 		AccountId,

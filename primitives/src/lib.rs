@@ -6,7 +6,11 @@
 //! - [`FreeAllowance`]: the free inference allowance a staking tier grants per epoch, spent
 //!   by settlement before paid credits;
 //! - [`VoucherSigners`]: who signs inference-credit vouchers for an account (the account
-//!   itself, or the controller of a keyless agent wallet).
+//!   itself, or the controller of a keyless agent wallet);
+//! - [`voucher`]: the voucher a user signs, the bytes that are signed and the usage entry
+//!   that carries it ([`Voucher`], [`SignedVoucher`], [`UsageEntry`], [`ModelId`]);
+//! - [`SettleUsage`]: settlement of served usage against credits (the credits pallet provides
+//!   it, the usage attestation pallet calls it).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 // Runtime code never panics and never overflows silently (tests and mocks are exempt):
@@ -22,7 +26,43 @@
 )]
 #![deny(missing_docs)]
 
-use frame_support::weights::Weight;
+extern crate alloc;
+
+pub mod voucher;
+
+pub use voucher::{ModelId, SignedVoucher, UsageEntry, Voucher, VOUCHER_DOMAIN};
+
+use frame_support::{sp_runtime::DispatchError, weights::Weight};
+
+/// What a settlement did, in sum.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SettlementSummary<Balance> {
+	/// Total taken from users' credits.
+	pub charged: Balance,
+	/// Total paid out of users' free staking allowances.
+	pub from_allowance: Balance,
+	/// The part of it paid to the reward pool as the protocol fee.
+	pub fees: Balance,
+	/// Entries that settled nothing (rejected).
+	pub rejected_entries: u32,
+}
+
+/// Settles served usage against users' credits; the usage attestation pallet calls it.
+pub trait SettleUsage<AccountId> {
+	/// One usage record.
+	type Entry;
+	/// The balance type.
+	type Balance;
+	/// Charges `entries` served by `provider`. Individual entries that cannot be settled are
+	/// rejected (and reported in events) without failing the rest; only an unknown provider
+	/// or a broken invariant fails the whole call.
+	fn settle(
+		provider: &AccountId,
+		entries: alloc::vec::Vec<Self::Entry>,
+	) -> Result<SettlementSummary<Self::Balance>, DispatchError>;
+	/// The weight of settling `entries` entries.
+	fn settle_weight(entries: u32) -> Weight;
+}
 
 /// A priority-staking tier; 0 means no tier.
 pub type Tier = u8;
@@ -90,6 +130,19 @@ impl<AccountId: Clone> VoucherSigners<AccountId> for () {
 	fn voucher_signer_weight() -> Weight {
 		Weight::zero()
 	}
+}
+
+/// Whether everything `who` holds can be moved without force: no freeze (such as priority
+/// stake) reaches into the held funds. A pallet that holds funds it may later have to pay out
+/// (credits, slashable bonds) checks this after holding and refuses the hold otherwise; the
+/// extrinsic's storage layer then undoes it.
+pub fn holds_are_movable<AccountId, Currency>(who: &AccountId) -> bool
+where
+	Currency: frame_support::traits::fungible::InspectHold<AccountId>,
+{
+	use frame_support::traits::tokens::Fortitude;
+	Currency::reducible_total_balance_on_hold(who, Fortitude::Polite)
+		>= Currency::total_balance_on_hold(who)
 }
 
 /// The storage-migration skeleton every Tokenmeter pallet follows.

@@ -23,7 +23,7 @@ use super::{
 };
 use pallet_agent_wallet::AgentStatus;
 use pallet_feedback_rewards::{EpochIndex, EpochStatus, PendingReward};
-use pallet_inference_credits::{AccessReport, ModelId};
+use pallet_inference_credits::{AccessReport, ModelId, Quote};
 use pallet_priority_staking::{PriorityInfo, TierInfo};
 
 impl_runtime_apis! {
@@ -210,7 +210,7 @@ impl_runtime_apis! {
 		}
 	}
 
-	impl pallet_inference_credits::runtime_api::InferenceCreditsApi<Block, AccountId, Balance> for Runtime {
+	impl pallet_inference_credits::runtime_api::InferenceCreditsApi<Block, AccountId, Balance, BlockNumber> for Runtime {
 		fn can_access(
 			user: AccountId,
 			model: ModelId,
@@ -220,7 +220,7 @@ impl_runtime_apis! {
 			InferenceCredits::can_access(&user, model, estimated_input, estimated_output)
 		}
 
-		fn quote(model: ModelId, input: u32, output: u32) -> Option<Balance> {
+		fn quote(model: ModelId, input: u32, output: u32) -> Option<Quote<Balance, BlockNumber>> {
 			InferenceCredits::quote(model, input, output)
 		}
 

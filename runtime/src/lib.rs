@@ -181,6 +181,7 @@ pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 /// (`tokenmeter_primitives::migrations`).
 pub type Migrations = (
 	pallet_inference_credits::migrations::V0ToV1<Runtime>,
+	pallet_inference_credits::migrations::V1ToV2<Runtime>,
 	pallet_priority_staking::migrations::V0ToV1<Runtime>,
 	pallet_agent_wallet::migrations::V0ToV1<Runtime>,
 	pallet_feedback_rewards::migrations::V0ToV1<Runtime>,

@@ -160,17 +160,18 @@ fn the_controller_signs_vouchers_and_freezing_stops_settlement() {
 		let voucher = Voucher {
 			genesis_hash: System::block_hash(0),
 			provider: alice.clone(),
+			user: agent.clone(),
+			payer: agent.clone(),
 			cap: 30 * UNIT,
 			expiry: 1_000,
 		};
 		let signed = |key: sp_keyring::Sr25519Keyring| SignedVoucher {
 			voucher: voucher.clone(),
-			signature: MultiSignature::from(key.pair().sign(&voucher.encode())),
+			signature: MultiSignature::from(key.pair().sign(&voucher.signing_payload())),
 		};
 		// 10,000 input tokens at 1 TMT per 1,000.
 		let entry = |signer| UsageEntry {
 			user: agent.clone(),
-			on_behalf_of: None,
 			model,
 			input_tokens: 10_000,
 			output_tokens: 0,

@@ -40,7 +40,6 @@ fn settlement_fees_fund_rewards_paid_per_score_point() {
 		let pool_before = Balances::balance(&RewardPoolAccount::get());
 		let entry = UsageEntry {
 			user: bob.clone(),
-			on_behalf_of: None,
 			model,
 			input_tokens: 100_000,
 			output_tokens: 0,

@@ -38,7 +38,6 @@ fn a_provider_is_paid_for_vouched_usage_minus_the_protocol_fee() {
 
 		let entry = UsageEntry {
 			user: bob.clone(),
-			on_behalf_of: None,
 			model,
 			input_tokens: 1_000_000,
 			output_tokens: 100_000,

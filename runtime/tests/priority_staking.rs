@@ -113,7 +113,6 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 		let voucher = signed_voucher(Bob, &alice, 1_000 * UNIT);
 		let entry = |input_tokens| UsageEntry {
 			user: bob.clone(),
-			on_behalf_of: None,
 			model,
 			input_tokens,
 			output_tokens: 0,

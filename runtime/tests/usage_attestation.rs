@@ -49,7 +49,6 @@ fn an_operator_attests_usage_and_credits_pay_the_provider() {
 		let voucher = signed_voucher(Bob, &alice, 15 * UNIT);
 		let entry = UsageEntry {
 			user: bob.clone(),
-			on_behalf_of: None,
 			model,
 			input_tokens: 10_000,
 			output_tokens: 0,
@@ -108,7 +107,6 @@ fn feed_record(
 	FeedRecord {
 		seq,
 		user: user.to_ss58check(),
-		on_behalf_of: None,
 		model,
 		input_tokens: 10_000,
 		output_tokens: 0,

@@ -50,10 +50,9 @@ fn worst_cases() -> Vec<RuntimeCall> {
 		expiry: Some(1),
 		pays_fees: true,
 	};
-	// A record as large as records get: an ECDSA signature and a delegation owner.
+	// A record as large as records get: an ECDSA signature.
 	let entry = UsageEntry {
 		user: who.clone(),
-		on_behalf_of: Some(who.clone()),
 		model: 0,
 		input_tokens: u32::MAX,
 		output_tokens: u32::MAX,
@@ -61,6 +60,8 @@ fn worst_cases() -> Vec<RuntimeCall> {
 			voucher: Voucher {
 				genesis_hash: H256::zero(),
 				provider: who.clone(),
+				user: who.clone(),
+				payer: who.clone(),
 				cap: 1,
 				expiry: 1,
 			},
@@ -96,6 +97,7 @@ fn worst_cases() -> Vec<RuntimeCall> {
 		Credits::retire_model { model: 0 }.into(),
 		Credits::deposit_credits { amount: 1 }.into(),
 		Credits::withdraw_credits { amount: 1 }.into(),
+		Credits::request_withdrawal { amount: 1 }.into(),
 		Credits::approve_delegate { delegate: who.clone(), amount: 1, expiry: 1 }.into(),
 		Credits::revoke_delegate { delegate: who.clone() }.into(),
 		Staking::stake { amount: 1 }.into(),

@@ -8,12 +8,34 @@ use std::sync::Arc;
 use super::runtime_error;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 use pallet_inference_credits::{
-	runtime_api::InferenceCreditsApi, AccessDenied, AccessReport, ModelId,
+	runtime_api::InferenceCreditsApi, AccessDenied, AccessReport, ModelId, Quote,
 };
 use serde::Serialize;
 use sp_api::ProvideRuntimeApi;
 use sp_blockchain::HeaderBackend;
-use tokenmeter_runtime::{opaque::Block, AccountId, Balance, Hash};
+use tokenmeter_runtime::{opaque::Block, AccountId, Balance, BlockNumber, Hash};
+
+/// The answer of `credits_quote`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuoteAnswer {
+	/// The cost at the prices in force now.
+	pub cost: String,
+	/// The cost after an announced price increase, if one is pending.
+	pub pending_cost: Option<String>,
+	/// The first block in which the pending prices apply.
+	pub effective_from: Option<BlockNumber>,
+}
+
+impl From<Quote<Balance, BlockNumber>> for QuoteAnswer {
+	fn from(quote: Quote<Balance, BlockNumber>) -> Self {
+		QuoteAnswer {
+			cost: quote.cost.to_string(),
+			pending_cost: quote.pending.map(|p| p.cost.to_string()),
+			effective_from: quote.pending.map(|p| p.effective_from),
+		}
+	}
+}
 
 /// The answer of `credits_canAccess`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,8 +106,8 @@ pub trait CreditsApi {
 		at: Option<Hash>,
 	) -> RpcResult<AccessAnswer>;
 
-	/// The cost of `input` and `output` tokens of `model`; `null` for an unknown or retired
-	/// model.
+	/// The cost of `input` and `output` tokens of `model` now, and after an announced price
+	/// increase; `null` for an unknown or retired model.
 	#[method(name = "credits_quote")]
 	fn quote(
 		&self,
@@ -93,9 +115,10 @@ pub trait CreditsApi {
 		input: u32,
 		output: u32,
 		at: Option<Hash>,
-	) -> RpcResult<Option<String>>;
+	) -> RpcResult<Option<QuoteAnswer>>;
 
-	/// The unspent credits of `user`.
+	/// The credits of `user` that may pay for new usage (unspent, not under a withdrawal
+	/// notice).
 	#[method(name = "credits_balance")]
 	fn balance(&self, user: AccountId, at: Option<Hash>) -> RpcResult<String>;
 }
@@ -115,7 +138,7 @@ impl<C> Credits<C> {
 impl<C> CreditsApiServer for Credits<C>
 where
 	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync + 'static,
-	C::Api: InferenceCreditsApi<Block, AccountId, Balance>,
+	C::Api: InferenceCreditsApi<Block, AccountId, Balance, BlockNumber>,
 {
 	fn can_access(
 		&self,
@@ -140,11 +163,11 @@ where
 		input: u32,
 		output: u32,
 		at: Option<Hash>,
-	) -> RpcResult<Option<String>> {
+	) -> RpcResult<Option<QuoteAnswer>> {
 		let at = at.unwrap_or_else(|| self.client.info().best_hash);
-		let cost =
+		let quote =
 			self.client.runtime_api().quote(at, model, input, output).map_err(runtime_error)?;
-		Ok(cost.map(|c| c.to_string()))
+		Ok(quote.map(QuoteAnswer::from))
 	}
 
 	fn balance(&self, user: AccountId, at: Option<Hash>) -> RpcResult<String> {

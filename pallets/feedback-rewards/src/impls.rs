@@ -107,6 +107,12 @@ impl<T: Config> Pallet<T> {
 		let next_id = id.checked_add(1).ok_or(ArithmeticError::Overflow)?;
 		let bond = T::FeedbackBond::get();
 		T::Currency::hold(&HoldReason::FeedbackBond.into(), &who, bond)?;
+		// A bond held out of frozen funds (stake) could never be slashed; the extrinsic's
+		// storage layer undoes the hold.
+		ensure!(
+			tokenmeter_primitives::holds_are_movable::<_, T::Currency>(&who),
+			Error::<T>::FundsFrozen
+		);
 		let mut contribution = Self::contribution(&who, epoch, &mut info)?;
 
 		contribution.feedback.saturating_inc();
@@ -144,6 +150,10 @@ impl<T: Config> Pallet<T> {
 		ensure!(Validators::<T>::count() < T::MaxValidators::get(), Error::<T>::TooManyValidators);
 		let bond = T::ValidatorBond::get();
 		T::Currency::hold(&HoldReason::ValidatorBond.into(), &who, bond)?;
+		ensure!(
+			tokenmeter_primitives::holds_are_movable::<_, T::Currency>(&who),
+			Error::<T>::FundsFrozen
+		);
 		Validators::<T>::insert(&who, ValidatorInfo { bond, last_active: Self::now() });
 		Self::deposit_event(Event::ValidatorRegistered { who, bond });
 		Ok(())

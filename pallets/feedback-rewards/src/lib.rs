@@ -354,6 +354,9 @@ pub mod pallet {
 		NothingToClaim,
 		/// An amount of zero.
 		ZeroAmount,
+		/// The bond would come out of frozen funds (e.g. priority stake), from which it could
+		/// not be slashed. Unstake first.
+		FundsFrozen,
 	}
 
 	#[pallet::hooks]
@@ -376,7 +379,8 @@ pub mod pallet {
 		/// the feedback below `SlashThreshold`.
 		///
 		/// Errors: `UnknownModel`, `AnnotatorCapReached`, `EpochFull`,
-		/// `TooManyUnclaimedEpochs`, and the hold's error if the bond cannot be paid.
+		/// `TooManyUnclaimedEpochs`, `FundsFrozen`, and the hold's error if the bond cannot be
+		/// paid.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::submit_feedback())]
 		pub fn submit_feedback(
@@ -393,7 +397,8 @@ pub mod pallet {
 
 		/// Become a validator, holding `ValidatorBond`.
 		///
-		/// Errors: `AlreadyValidator`, `TooManyValidators`, and the hold's error.
+		/// Errors: `AlreadyValidator`, `TooManyValidators`, `FundsFrozen`, and the hold's
+		/// error.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::register_validator())]
 		pub fn register_validator(origin: OriginFor<T>) -> DispatchResult {

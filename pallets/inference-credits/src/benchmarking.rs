@@ -163,11 +163,29 @@ mod benchmarks {
 		funded::<T>(&caller);
 		let amount = T::Currency::minimum_balance().max(1u32.into());
 		assert!(InferenceCredits::<T>::do_deposit_credits(caller.clone(), amount).is_ok());
+		assert!(InferenceCredits::<T>::do_request_withdrawal(caller.clone(), amount).is_ok());
+		frame_system::Pallet::<T>::set_block_number(
+			frame_system::Pallet::<T>::block_number().saturating_add(T::WithdrawalNotice::get()),
+		);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(caller.clone()), amount);
 
 		assert!(Credits::<T>::get(&caller).is_zero());
+		assert!(!PendingWithdrawals::<T>::contains_key(&caller));
+	}
+
+	#[benchmark]
+	fn request_withdrawal() {
+		let caller: T::AccountId = whitelisted_caller();
+		funded::<T>(&caller);
+		let amount = T::Currency::minimum_balance().max(1u32.into());
+		assert!(InferenceCredits::<T>::do_deposit_credits(caller.clone(), amount).is_ok());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller.clone()), amount);
+
+		assert!(PendingWithdrawals::<T>::contains_key(&caller));
 	}
 
 	#[benchmark]
@@ -207,7 +225,7 @@ mod benchmarks {
 	}
 
 	/// `n` entries, each of a different user spending a different owner's delegated
-	/// credits: `n` signature checks, `n` delegations, two transfers per entry. This is the
+	/// credits, each voucher signed in the wrapped form: `2n` signature checks, `n` delegations, two transfers per entry. This is the
 	/// most expensive shape an entry can have.
 	#[benchmark]
 	fn settle(n: Linear<1, { T::MaxEntriesPerSettlement::get() }>) {
@@ -233,13 +251,16 @@ mod benchmarks {
 			let voucher = Voucher {
 				genesis_hash,
 				provider: provider.clone(),
+				user: user.clone(),
+				payer: owner,
 				cap,
 				expiry: BlockNumberFor::<T>::max_value(),
 			};
-			let signature = T::BenchmarkHelper::sign(i, &voucher.encode());
+			// Signed in the wallet-wrapped form: the check tries the bare form first, so
+			// this costs two signature checks, the most a voucher can.
+			let signature = T::BenchmarkHelper::sign(i, &voucher.wrapped_signing_payload());
 			entries.push(UsageEntry {
 				user,
-				on_behalf_of: Some(owner),
 				model,
 				input_tokens: 1_000_000,
 				output_tokens: 1_000_000,

@@ -3,9 +3,10 @@
 //! Every function checks everything first and writes storage last, so an error leaves no
 //! trace even outside a transactional layer.
 
-use crate::{pallet::*, types::*, FreeAllowance, SettlementSummary, TierInspect, VoucherSigners};
+use crate::{
+	pallet::*, types::*, FreeAllowance, ModelId, SettlementSummary, TierInspect, VoucherSigners,
+};
 use alloc::{collections::BTreeMap, vec::Vec};
-use codec::Encode;
 use frame_support::{
 	ensure,
 	pallet_prelude::*,
@@ -17,12 +18,25 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::{
-	traits::{CheckedDiv, Saturating, Verify, Zero},
+	traits::{CheckedDiv, Saturating, Zero},
 	DispatchError, DispatchResult,
 };
 
 /// Tokens per price unit: prices are per 1,000 tokens.
 const TOKENS_PER_PRICE_UNIT: u32 = 1_000;
+
+/// The usage of one (user, payer) pair in a settlement.
+struct Group<T: Config> {
+	/// The voucher settled against.
+	voucher: SignedVoucherOf<T>,
+	/// What the group's entries cost.
+	cost: BalanceOf<T>,
+	/// How many entries it has.
+	entries: u32,
+}
+
+/// (user, payer named in the voucher).
+type GroupKey<T> = (AccountIdOf<T>, AccountIdOf<T>);
 
 impl<T: Config> Pallet<T> {
 	pub(crate) fn do_register_provider(
@@ -117,6 +131,7 @@ impl<T: Config> Pallet<T> {
 				access,
 				retired: false,
 				deposit,
+				pending_price: None,
 			},
 		);
 		Providers::<T>::insert(&who, provider);
@@ -147,8 +162,20 @@ impl<T: Config> Pallet<T> {
 		access: AccessRule<BalanceOf<T>>,
 	) -> DispatchResult {
 		let mut model = Self::active_model_of(&who, id)?;
-		model.price_per_1k_input = price_per_1k_input;
-		model.price_per_1k_output = price_per_1k_output;
+		let now = frame_system::Pallet::<T>::block_number();
+		let (current_input, current_output) = model.prices_at(&now);
+		// Decreases apply at once; an increase waits for the notice, and the lower of the old
+		// and new price applies until then.
+		model.price_per_1k_input = price_per_1k_input.min(current_input);
+		model.price_per_1k_output = price_per_1k_output.min(current_output);
+		let rises = price_per_1k_input > current_input || price_per_1k_output > current_output;
+		let effective_from =
+			if rises { now.saturating_add(T::PriceIncreaseNotice::get()) } else { now };
+		model.pending_price = rises.then_some(PendingPrice {
+			price_per_1k_input,
+			price_per_1k_output,
+			effective_from,
+		});
 		model.access = access;
 		Models::<T>::insert(id, model);
 		Self::deposit_event(Event::ModelUpdated {
@@ -156,6 +183,7 @@ impl<T: Config> Pallet<T> {
 			price_per_1k_input,
 			price_per_1k_output,
 			access,
+			effective_from,
 		});
 		Ok(())
 	}
@@ -172,6 +200,12 @@ impl<T: Config> Pallet<T> {
 		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
 		T::Currency::hold(&HoldReason::Credits.into(), &who, amount)
 			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		// Credits held out of frozen funds could not be paid to a provider (settlement moves
+		// them politely); the extrinsic's storage layer undoes the hold.
+		ensure!(
+			tokenmeter_primitives::holds_are_movable::<_, T::Currency>(&who),
+			Error::<T>::FundsFrozen
+		);
 		let credits = Credits::<T>::mutate(&who, |credits| {
 			*credits = credits.saturating_add(amount);
 			*credits
@@ -180,19 +214,53 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	pub(crate) fn do_request_withdrawal(who: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		ensure!(amount <= Credits::<T>::get(&who), Error::<T>::InsufficientCredits);
+		let unlock_at =
+			frame_system::Pallet::<T>::block_number().saturating_add(T::WithdrawalNotice::get());
+		PendingWithdrawals::<T>::insert(&who, PendingWithdrawal { amount, unlock_at });
+		Self::deposit_event(Event::WithdrawalRequested { who, amount, unlock_at });
+		Ok(())
+	}
+
 	pub(crate) fn do_withdraw_credits(who: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
 		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		let mut pending =
+			PendingWithdrawals::<T>::get(&who).ok_or(Error::<T>::NoWithdrawalRequested)?;
+		ensure!(
+			pending.unlock_at <= frame_system::Pallet::<T>::block_number(),
+			Error::<T>::WithdrawalNotDue
+		);
+		ensure!(amount <= pending.amount, Error::<T>::AboveRequestedWithdrawal);
 		let credits = Credits::<T>::get(&who);
 		ensure!(amount <= credits, Error::<T>::InsufficientCredits);
 		T::Currency::release(&HoldReason::Credits.into(), &who, amount, Precision::Exact)?;
 		let credits = credits.saturating_sub(amount);
-		if credits.is_zero() {
-			Credits::<T>::remove(&who);
-		} else {
-			Credits::<T>::insert(&who, credits);
-		}
+		pending.amount = pending.amount.saturating_sub(amount).min(credits);
+		Self::write_credits(&who, credits, Some(pending));
 		Self::deposit_event(Event::CreditsWithdrawn { who, amount, credits });
 		Ok(())
+	}
+
+	/// Stores `who`'s credits and what is left of its withdrawal request (dropping the
+	/// entries that became zero).
+	fn write_credits(
+		who: &T::AccountId,
+		credits: BalanceOf<T>,
+		pending: Option<PendingWithdrawalOf<T>>,
+	) {
+		if credits.is_zero() {
+			Credits::<T>::remove(who);
+		} else {
+			Credits::<T>::insert(who, credits);
+		}
+		match pending.map(|p| PendingWithdrawal { amount: p.amount.min(credits), ..p }) {
+			Some(pending) if !pending.amount.is_zero() => {
+				PendingWithdrawals::<T>::insert(who, pending)
+			}
+			_ => PendingWithdrawals::<T>::remove(who),
+		}
 	}
 
 	pub(crate) fn do_approve_delegate(
@@ -255,16 +323,29 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// What `input` and `output` tokens of `model` cost, if the model exists and is active.
-	pub fn quote(model: ModelId, input: u32, output: u32) -> Option<BalanceOf<T>> {
-		Models::<T>::get(model)
-			.filter(|m| !m.retired)
-			.map(|m| Self::cost_of(m.price_per_1k_input, m.price_per_1k_output, input, output))
+	/// What `input` and `output` tokens of `model` cost now, and after a pending price
+	/// increase, if the model exists and is active.
+	pub fn quote(
+		model: ModelId,
+		input: u32,
+		output: u32,
+	) -> Option<Quote<BalanceOf<T>, BlockNumberFor<T>>> {
+		let model = Models::<T>::get(model).filter(|m| !m.retired)?;
+		let now = frame_system::Pallet::<T>::block_number();
+		let (price_in, price_out) = model.prices_at(&now);
+		let pending =
+			model.pending_price.filter(|p| p.effective_from > now).map(|p| PendingQuote {
+				cost: Self::cost_of(p.price_per_1k_input, p.price_per_1k_output, input, output),
+				effective_from: p.effective_from,
+			});
+		Some(Quote { cost: Self::cost_of(price_in, price_out, input, output), pending })
 	}
 
-	/// The unspent credits of `who`.
+	/// The credits of `who` that may pay for new usage: deposited, unspent and not under a
+	/// withdrawal notice.
 	pub fn credit_balance(who: &T::AccountId) -> BalanceOf<T> {
-		Credits::<T>::get(who)
+		let pending = PendingWithdrawals::<T>::get(who).map(|p| p.amount).unwrap_or_default();
+		Credits::<T>::get(who).saturating_sub(pending)
 	}
 
 	/// Whether `user` may call `model` with about this many tokens, and why not.
@@ -274,7 +355,7 @@ impl<T: Config> Pallet<T> {
 		estimated_input: u32,
 		estimated_output: u32,
 	) -> AccessReport<BalanceOf<T>> {
-		let available_credit = Credits::<T>::get(user);
+		let available_credit = Self::credit_balance(user);
 		let free_allowance = T::FreeAllowance::allowance_left(user);
 		let tier = T::Tiers::tier_of(user);
 		let mut report = AccessReport {
@@ -296,12 +377,8 @@ impl<T: Config> Pallet<T> {
 			report.denied = Some(AccessDenied::ModelRetired);
 			return report;
 		}
-		let cost = Self::cost_of(
-			info.price_per_1k_input,
-			info.price_per_1k_output,
-			estimated_input,
-			estimated_output,
-		);
+		let (price_in, price_out) = info.prices_at(&frame_system::Pallet::<T>::block_number());
+		let cost = Self::cost_of(price_in, price_out, estimated_input, estimated_output);
 		report.estimated_cost = Some(cost);
 		let (min_balance, min_tier) = match info.access {
 			AccessRule::Open => (None, None),
@@ -331,7 +408,9 @@ impl<T: Config> Pallet<T> {
 		report
 	}
 
-	/// Why `voucher` may not be settled by `provider` for `user` now, if it may not.
+	/// Why `signed` may not be settled by `provider` for `user` now, if it may not: the chain,
+	/// the provider, the user, the expiry, who may sign for the user and who may pay this
+	/// provider, then the signature (bare or wallet-wrapped) of the user's signer.
 	fn check_voucher(
 		provider: &T::AccountId,
 		user: &T::AccountId,
@@ -345,208 +424,248 @@ impl<T: Config> Pallet<T> {
 		if &voucher.provider != provider {
 			return Err(RejectReason::WrongProvider);
 		}
+		if &voucher.user != user {
+			return Err(RejectReason::VoucherForAnotherUser);
+		}
 		if voucher.expiry < frame_system::Pallet::<T>::block_number() {
 			return Err(RejectReason::VoucherExpired);
 		}
 		let signer = T::VoucherSigners::voucher_signer(user, provider)
 			.ok_or(RejectReason::SignerNotAllowed)?;
-		if !signed.signature.verify(&voucher.encode()[..], &signer) {
+		// A payer other than the user (an owner who delegated) must itself be allowed to pay
+		// this provider now: a frozen or expired agent, or one whose payee list leaves the
+		// provider out, pays nobody through its delegates.
+		if &voucher.payer != user
+			&& T::VoucherSigners::voucher_signer(&voucher.payer, provider).is_none()
+		{
+			return Err(RejectReason::SignerNotAllowed);
+		}
+		if !signed.is_signed_by(&signer) {
 			return Err(RejectReason::BadSignature);
 		}
 		Ok(())
 	}
 
+	/// Whether `candidate` is a better voucher to settle with than `current` at block `now`:
+	/// one valid now beats an expired one, then the higher cap, then the later expiry. Only
+	/// the chosen voucher's signature is checked.
+	fn prefer_voucher(
+		candidate: &SignedVoucherOf<T>,
+		current: &SignedVoucherOf<T>,
+		now: BlockNumberFor<T>,
+	) -> bool {
+		let rank =
+			|v: &SignedVoucherOf<T>| (v.voucher.expiry >= now, v.voucher.cap, v.voucher.expiry);
+		rank(candidate) > rank(current)
+	}
+
+	/// Groups `entries` by (user, payer) with their total cost at the prices in force at
+	/// `now` and the best voucher of each group; entries of unknown, retired or foreign
+	/// models, or whose voucher names another user, are counted per (user, reason).
+	fn group_entries(
+		provider: &T::AccountId,
+		entries: Vec<UsageEntryOf<T>>,
+		now: BlockNumberFor<T>,
+	) -> (BTreeMap<GroupKey<T>, Group<T>>, BTreeMap<(T::AccountId, RejectReason), u32>) {
+		let mut groups: BTreeMap<GroupKey<T>, Group<T>> = BTreeMap::new();
+		let mut rejections: BTreeMap<(T::AccountId, RejectReason), u32> = BTreeMap::new();
+		for entry in entries {
+			let model = match Models::<T>::get(entry.model) {
+				None => Err(RejectReason::UnknownModel),
+				Some(model) if &model.provider != provider => {
+					Err(RejectReason::ModelOfAnotherProvider)
+				}
+				Some(model) if model.retired => Err(RejectReason::ModelRetired),
+				Some(_) if entry.voucher.voucher.user != entry.user => {
+					Err(RejectReason::VoucherForAnotherUser)
+				}
+				Some(model) => Ok(model),
+			};
+			let model = match model {
+				Ok(model) => model,
+				Err(reason) => {
+					rejections.entry((entry.user, reason)).or_default().saturating_inc();
+					continue;
+				}
+			};
+			let (price_in, price_out) = model.prices_at(&now);
+			let cost = Self::cost_of(price_in, price_out, entry.input_tokens, entry.output_tokens);
+			let key = (entry.user.clone(), entry.voucher.voucher.payer.clone());
+			let group = groups.entry(key).or_insert_with(|| Group {
+				voucher: entry.voucher.clone(),
+				cost: Zero::zero(),
+				entries: 0,
+			});
+			if Self::prefer_voucher(&entry.voucher, &group.voucher, now) {
+				group.voucher = entry.voucher;
+			}
+			group.cost = group.cost.saturating_add(cost);
+			group.entries.saturating_inc();
+		}
+		(groups, rejections)
+	}
+
+	/// What may be charged for a group's `cost`: at most the voucher's headroom and, for a
+	/// delegate, the owner's allowance (with the allowance, to be updated after charging).
+	/// Reports each limit that bites.
+	fn owed_within_limits(
+		provider: &T::AccountId,
+		user: &T::AccountId,
+		payer: &T::AccountId,
+		cap: BalanceOf<T>,
+		cost: BalanceOf<T>,
+		now: BlockNumberFor<T>,
+	) -> Result<(BalanceOf<T>, Option<DelegationOf<T>>), RejectReason> {
+		let ledger = VoucherLedgers::<T>::get(user, provider);
+		let headroom = cap.saturating_sub(ledger.settled);
+		let mut owed = cost.min(headroom);
+		if cost > headroom {
+			Self::deposit_event(Event::UsageAboveCap {
+				provider: provider.clone(),
+				user: user.clone(),
+				cost,
+				headroom,
+			});
+		}
+		if payer == user {
+			return Ok((owed, None));
+		}
+		let allowance = Delegations::<T>::get(payer, user).ok_or(RejectReason::NoDelegation)?;
+		if allowance.expiry < now {
+			return Err(RejectReason::DelegationExpired);
+		}
+		if owed > allowance.remaining {
+			Self::deposit_event(Event::AllowanceExceeded {
+				provider: provider.clone(),
+				user: user.clone(),
+				owner: payer.clone(),
+				owed,
+				allowed: allowance.remaining,
+			});
+			owed = allowance.remaining;
+		}
+		Ok((owed, Some(allowance)))
+	}
+
+	/// Pays `provider` up to `owed` for `user`'s usage: the user's own free allowance first
+	/// (not for a delegate), then `payer`'s credits (the protocol fee of the credits part to
+	/// the reward pool). Returns (charged from credits, paid from the allowance, fee).
+	fn pay_provider(
+		provider: &T::AccountId,
+		user: &T::AccountId,
+		payer: &T::AccountId,
+		owed: BalanceOf<T>,
+	) -> Result<(BalanceOf<T>, BalanceOf<T>, BalanceOf<T>), DispatchError> {
+		// The user's own free allowance pays first; it is theirs alone, so a delegate
+		// spending an owner's credits does not use it.
+		let from_allowance = if payer == user && !owed.is_zero() {
+			T::FreeAllowance::spend_allowance(user, provider, owed).min(owed)
+		} else {
+			Zero::zero()
+		};
+		let credits = Credits::<T>::get(payer);
+		// Credits that also back a freeze cannot be spent (deposits refuse frozen funds, so
+		// this bites only if a freeze was placed over held funds by other means).
+		let spendable =
+			credits.min(T::Currency::reducible_total_balance_on_hold(payer, Fortitude::Polite));
+		let charged = owed.saturating_sub(from_allowance).min(spendable);
+		let paid = from_allowance.saturating_add(charged);
+		if paid < owed {
+			Self::deposit_event(Event::SettlementShortfall {
+				provider: provider.clone(),
+				user: user.clone(),
+				payer: payer.clone(),
+				owed,
+				paid,
+			});
+		}
+		if charged.is_zero() {
+			return Ok((Zero::zero(), from_allowance, Zero::zero()));
+		}
+		// A fraction of a balance (rounded to the nearest) is never more than the balance.
+		#[allow(clippy::arithmetic_side_effects)]
+		let mut fee = T::ProtocolFee::get() * charged;
+		let pool = T::RewardPool::get();
+		if !fee.is_zero()
+			&& T::Currency::can_deposit(&pool, fee, Provenance::Extant)
+				!= DepositConsequence::Success
+		{
+			fee = Zero::zero();
+		}
+		let reason = HoldReason::Credits.into();
+		for (to, amount) in [(provider, charged.saturating_sub(fee)), (&pool, fee)] {
+			if !amount.is_zero() {
+				T::Currency::transfer_on_hold(
+					&reason,
+					payer,
+					to,
+					amount,
+					Precision::Exact,
+					Restriction::Free,
+					Fortitude::Polite,
+				)?;
+			}
+		}
+		let pending = PendingWithdrawals::<T>::get(payer);
+		Self::write_credits(payer, credits.saturating_sub(charged), pending);
+		Ok((charged, from_allowance, fee))
+	}
+
 	/// Settles `entries` served by `provider`; see [`crate::SettleUsage`].
 	///
-	/// Entries are grouped by (user, payer). Per group, only the voucher with the highest cap
-	/// is used and only its signature is checked: one signature check per user per
-	/// settlement. The group's cost is charged up to the voucher's headroom
-	/// (`cap − settled`), the delegate's allowance, and the payer's spendable credits, in
-	/// that order; each limit that bites is reported in an event. A user's own usage is paid
-	/// out of their free staking allowance first ([`crate::FreeAllowance`]), without a
-	/// protocol fee; usage spent under a delegation never touches anyone's allowance.
+	/// Entries are grouped by (user, payer named in the voucher). Per group, only the best
+	/// voucher (valid now, highest cap) is used and only its signature is checked: one
+	/// signature check per user per settlement. The group's cost is charged up to the
+	/// voucher's headroom (`cap − settled`), the delegate's allowance, and the payer's
+	/// spendable credits, in that order; each limit that bites is reported in an event. A
+	/// user's own usage is paid out of their free staking allowance first
+	/// ([`crate::FreeAllowance`]), without a protocol fee; usage spent under a delegation never
+	/// touches anyone's allowance. Credits under a withdrawal notice are still charged.
 	pub(crate) fn do_settle(
 		provider: &T::AccountId,
 		entries: Vec<UsageEntryOf<T>>,
 	) -> Result<SettlementSummary<BalanceOf<T>>, DispatchError> {
 		ensure!(Providers::<T>::contains_key(provider), Error::<T>::NotProvider);
-		let mut summary = SettlementSummary::default();
-
-		struct Group<T: Config> {
-			voucher: SignedVoucherOf<T>,
-			cost: BalanceOf<T>,
-			entries: u32,
-		}
-		// Keyed by (user, owner whose credits pay when the user spends an allowance).
-		type GroupKey<T> = (AccountIdOf<T>, Option<AccountIdOf<T>>);
-		let mut groups: BTreeMap<GroupKey<T>, Group<T>> = BTreeMap::new();
-		let mut model_rejections: BTreeMap<(T::AccountId, RejectReason), u32> = BTreeMap::new();
-		for entry in entries {
-			let rejection = match Models::<T>::get(entry.model) {
-				None => Some(RejectReason::UnknownModel),
-				Some(model) if &model.provider != provider => {
-					Some(RejectReason::ModelOfAnotherProvider)
-				}
-				Some(model) if model.retired => Some(RejectReason::ModelRetired),
-				Some(model) => {
-					let cost = Self::cost_of(
-						model.price_per_1k_input,
-						model.price_per_1k_output,
-						entry.input_tokens,
-						entry.output_tokens,
-					);
-					let group = groups
-						.entry((entry.user.clone(), entry.on_behalf_of.clone()))
-						.or_insert_with(|| Group {
-							voucher: entry.voucher.clone(),
-							cost: Zero::zero(),
-							entries: 0,
-						});
-					if entry.voucher.voucher.cap > group.voucher.voucher.cap {
-						group.voucher = entry.voucher;
-					}
-					group.cost = group.cost.saturating_add(cost);
-					group.entries.saturating_inc();
-					None
-				}
-			};
-			if let Some(reason) = rejection {
-				model_rejections.entry((entry.user, reason)).or_default().saturating_inc();
-			}
-		}
-		for ((user, reason), count) in model_rejections {
-			summary.rejected_entries.saturating_accrue(count);
+		let now = frame_system::Pallet::<T>::block_number();
+		let mut summary = SettlementSummary::<BalanceOf<T>>::default();
+		let (groups, rejections) = Self::group_entries(provider, entries, now);
+		let reject = |user: T::AccountId, entries: u32, reason: RejectReason| {
 			Self::deposit_event(Event::UsageRejected {
 				provider: provider.clone(),
 				user,
-				entries: count,
+				entries,
 				reason,
 			});
+			entries
+		};
+		for ((user, reason), count) in rejections {
+			summary.rejected_entries.saturating_accrue(reject(user, count, reason));
 		}
 
-		let now = frame_system::Pallet::<T>::block_number();
-		for ((user, on_behalf_of), group) in groups {
-			let reject = |reason: RejectReason, summary: &mut SettlementSummary<BalanceOf<T>>| {
-				summary.rejected_entries.saturating_accrue(group.entries);
-				Self::deposit_event(Event::UsageRejected {
-					provider: provider.clone(),
-					user: user.clone(),
-					entries: group.entries,
-					reason,
-				});
-			};
-			if let Err(reason) = Self::check_voucher(provider, &user, &group.voucher) {
-				reject(reason, &mut summary);
-				continue;
-			}
+		// Group by group, in order: two groups of one user (different payers) share the
+		// user's ledger, so each sees what the one before it settled.
+		for ((user, payer), group) in groups {
 			let cap = group.voucher.voucher.cap;
-			let mut ledger = VoucherLedgers::<T>::get(&user, provider);
-			let headroom = cap.saturating_sub(ledger.settled);
-			let mut owed = group.cost.min(headroom);
-			if group.cost > headroom {
-				Self::deposit_event(Event::UsageAboveCap {
-					provider: provider.clone(),
-					user: user.clone(),
-					cost: group.cost,
-					headroom,
-				});
-			}
-
-			let payer = on_behalf_of.clone().unwrap_or_else(|| user.clone());
-			let mut delegation = None;
-			if let Some(owner) = &on_behalf_of {
-				let Some(allowance) = Delegations::<T>::get(owner, &user) else {
-					reject(RejectReason::NoDelegation, &mut summary);
-					continue;
-				};
-				if allowance.expiry < now {
-					reject(RejectReason::DelegationExpired, &mut summary);
+			let owed = Self::check_voucher(provider, &user, &group.voucher).and_then(|()| {
+				Self::owed_within_limits(provider, &user, &payer, cap, group.cost, now)
+			});
+			let (owed, delegation) = match owed {
+				Ok(owed) => owed,
+				Err(reason) => {
+					summary.rejected_entries.saturating_accrue(reject(user, group.entries, reason));
 					continue;
 				}
-				if owed > allowance.remaining {
-					Self::deposit_event(Event::AllowanceExceeded {
-						provider: provider.clone(),
-						user: user.clone(),
-						owner: owner.clone(),
-						owed,
-						allowed: allowance.remaining,
-					});
-					owed = allowance.remaining;
-				}
-				delegation = Some(allowance);
-			}
-
-			// The user's own free allowance pays first; it is theirs alone, so a delegate
-			// spending an owner's credits does not use it.
-			let from_allowance = if on_behalf_of.is_none() && !owed.is_zero() {
-				T::FreeAllowance::spend_allowance(&user, provider, owed).min(owed)
-			} else {
-				Zero::zero()
 			};
-			let owed_credits = owed.saturating_sub(from_allowance);
-			let credits = Credits::<T>::get(&payer);
-			// Credits that also back a freeze (e.g. stake) cannot be spent.
-			let spendable = credits
-				.min(T::Currency::reducible_total_balance_on_hold(&payer, Fortitude::Polite));
-			let charged = owed_credits.min(spendable);
-			let paid = from_allowance.saturating_add(charged);
-			if paid < owed {
-				Self::deposit_event(Event::SettlementShortfall {
-					provider: provider.clone(),
-					user: user.clone(),
-					payer: payer.clone(),
-					owed,
-					paid,
-				});
-			}
+			let (charged, from_allowance, fee) = Self::pay_provider(provider, &user, &payer, owed)?;
+			let paid = charged.saturating_add(from_allowance);
 			if paid.is_zero() {
 				continue;
 			}
-
-			// A fraction of a balance (rounded to the nearest) is never more than the balance.
-			#[allow(clippy::arithmetic_side_effects)]
-			let mut fee = T::ProtocolFee::get() * charged;
-			let pool = T::RewardPool::get();
-			if !fee.is_zero()
-				&& T::Currency::can_deposit(&pool, fee, Provenance::Extant)
-					!= DepositConsequence::Success
-			{
-				fee = Zero::zero();
-			}
-			let reason = HoldReason::Credits.into();
-			if !charged.is_zero() {
-				T::Currency::transfer_on_hold(
-					&reason,
-					&payer,
-					provider,
-					charged.saturating_sub(fee),
-					Precision::Exact,
-					Restriction::Free,
-					Fortitude::Polite,
-				)?;
-			}
-			if !fee.is_zero() {
-				T::Currency::transfer_on_hold(
-					&reason,
-					&payer,
-					&pool,
-					fee,
-					Precision::Exact,
-					Restriction::Free,
-					Fortitude::Polite,
-				)?;
-			}
-
-			let remaining_credits = credits.saturating_sub(charged);
-			if remaining_credits.is_zero() {
-				Credits::<T>::remove(&payer);
-			} else {
-				Credits::<T>::insert(&payer, remaining_credits);
-			}
-			if let (Some(owner), Some(mut allowance)) = (&on_behalf_of, delegation) {
+			if let Some(mut allowance) = delegation {
 				allowance.remaining = allowance.remaining.saturating_sub(charged);
-				Delegations::<T>::insert(owner, &user, allowance);
+				Delegations::<T>::insert(&payer, &user, allowance);
 			}
+			let mut ledger = VoucherLedgers::<T>::get(&user, provider);
 			ledger.settled = ledger.settled.saturating_add(paid);
 			ledger.cap = ledger.cap.max(cap);
 			VoucherLedgers::<T>::insert(&user, provider, ledger);
@@ -572,7 +691,9 @@ impl<T: Config> Pallet<T> {
 	/// - every account's credits ledger equals what it holds under the credits reason, and no
 	///   account holds credits without a ledger entry;
 	/// - nothing was settled beyond the highest voucher cap of a (user, provider) pair;
-	/// - every provider holds its bond, and its models exist and name it;
+	/// - a withdrawal request is of more than zero and at most the account's credits;
+	/// - every provider holds its bond, and its models exist and name it; a pending price
+	///   raises at least one of the model's prices;
 	/// - model ids are below the next id.
 	///
 	/// Always compiled, so that runtime tests can check it after every block.
@@ -591,6 +712,12 @@ impl<T: Config> Pallet<T> {
 			ensure!(
 				held == Credits::<T>::get(&who),
 				TryRuntimeError::Other("credits held without a ledger entry")
+			);
+		}
+		for (who, pending) in PendingWithdrawals::<T>::iter() {
+			ensure!(
+				!pending.amount.is_zero() && pending.amount <= Credits::<T>::get(&who),
+				TryRuntimeError::Other("withdrawal request of zero or above the credits")
 			);
 		}
 		for (_, _, ledger) in VoucherLedgers::<T>::iter() {
@@ -614,6 +741,13 @@ impl<T: Config> Pallet<T> {
 			let provider = Providers::<T>::get(&model.provider)
 				.ok_or(TryRuntimeError::Other("model of an unregistered provider"))?;
 			ensure!(provider.models.contains(&id), TryRuntimeError::Other("model not listed"));
+			if let Some(pending) = model.pending_price {
+				ensure!(
+					pending.price_per_1k_input > model.price_per_1k_input
+						|| pending.price_per_1k_output > model.price_per_1k_output,
+					TryRuntimeError::Other("a pending price that raises nothing")
+				);
+			}
 		}
 		Ok(())
 	}

@@ -16,7 +16,10 @@
 extern crate alloc;
 
 pub use pallet::*;
-pub use tokenmeter_primitives::{FreeAllowance, Tier, TierInspect, VoucherSigners};
+pub use tokenmeter_primitives::{
+	FreeAllowance, ModelId, SettleUsage, SettlementSummary, SignedVoucher, Tier, TierInspect,
+	UsageEntry, Voucher, VoucherSigners, VOUCHER_DOMAIN,
+};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -34,36 +37,6 @@ pub mod weights;
 
 use frame_support::weights::Weight;
 use sp_runtime::DispatchError;
-
-/// What a settlement did, in sum.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct SettlementSummary<Balance> {
-	/// Total taken from users' credits.
-	pub charged: Balance,
-	/// Total paid out of users' free staking allowances.
-	pub from_allowance: Balance,
-	/// The part of it paid to the reward pool as the protocol fee.
-	pub fees: Balance,
-	/// Entries that settled nothing (rejected).
-	pub rejected_entries: u32,
-}
-
-/// Settles served usage against users' credits; the usage attestation pallet calls it.
-pub trait SettleUsage<AccountId> {
-	/// One usage record.
-	type Entry;
-	/// The balance type.
-	type Balance;
-	/// Charges `entries` served by `provider`. Individual entries that cannot be settled are
-	/// rejected (and reported in events) without failing the rest; only an unknown provider
-	/// or a broken invariant fails the whole call.
-	fn settle(
-		provider: &AccountId,
-		entries: alloc::vec::Vec<Self::Entry>,
-	) -> Result<SettlementSummary<Self::Balance>, DispatchError>;
-	/// The weight of settling `entries` entries.
-	fn settle_weight(entries: u32) -> Weight;
-}
 
 /// Creates signers and signatures for the benchmarks, which cannot know the runtime's
 /// signature scheme.
@@ -96,7 +69,7 @@ pub mod pallet {
 	};
 
 	/// The in-code storage version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -169,6 +142,17 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxEntriesPerSettlement: Get<u32>;
 
+		/// Blocks between `request_withdrawal` and the first block in which the credits may
+		/// be withdrawn. Settlement may still charge them meanwhile, so it must be longer than
+		/// an attestation's worst-case delay.
+		#[pallet::constant]
+		type WithdrawalNotice: Get<BlockNumberFor<Self>>;
+
+		/// Blocks between a provider's price increase and the first block in which it
+		/// applies. Decreases apply at once.
+		#[pallet::constant]
+		type PriceIncreaseNotice: Get<BlockNumberFor<Self>>;
+
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
 
@@ -211,6 +195,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Credits<T: Config> =
 		StorageMap<_, Blake2_128Concat, T::AccountId, BalanceOf<T>, ValueQuery>;
+
+	/// Withdrawals under notice: the credits stay held (and settlement may charge them) until
+	/// the notice ends. At most one per account; a new request replaces it.
+	#[pallet::storage]
+	pub type PendingWithdrawals<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, PendingWithdrawalOf<T>>;
 
 	/// Allowances: (owner, delegate) → what the delegate may still spend of the owner's
 	/// credits, and until when.
@@ -275,16 +265,20 @@ pub mod pallet {
 			/// Who may use it.
 			access: AccessRule<BalanceOf<T>>,
 		},
-		/// A model's prices or access rule changed.
+		/// A model's prices or access rule changed. The access rule and price decreases
+		/// apply at once; a price increase applies from `effective_from`.
 		ModelUpdated {
 			/// Its id.
 			model: ModelId,
-			/// Price of 1,000 input tokens.
+			/// Price of 1,000 input tokens from `effective_from` on.
 			price_per_1k_input: BalanceOf<T>,
-			/// Price of 1,000 output tokens.
+			/// Price of 1,000 output tokens from `effective_from` on.
 			price_per_1k_output: BalanceOf<T>,
-			/// Who may use it.
+			/// Who may use it (from now on).
 			access: AccessRule<BalanceOf<T>>,
+			/// The first block in which both prices apply: now, or after
+			/// [`Config::PriceIncreaseNotice`] when a price rose.
+			effective_from: BlockNumberFor<T>,
 		},
 		/// A model was retired: it can no longer be used or settled.
 		ModelRetired {
@@ -299,6 +293,16 @@ pub mod pallet {
 			amount: BalanceOf<T>,
 			/// The account's credits after the deposit.
 			credits: BalanceOf<T>,
+		},
+		/// A withdrawal of credits was requested; they stay held, and may still be charged
+		/// for usage, until `unlock_at`.
+		WithdrawalRequested {
+			/// The owner.
+			who: T::AccountId,
+			/// The most that may be withdrawn.
+			amount: BalanceOf<T>,
+			/// The first block in which they may be withdrawn.
+			unlock_at: BlockNumberFor<T>,
 		},
 		/// Unspent credits were withdrawn (released).
 		CreditsWithdrawn {
@@ -429,6 +433,15 @@ pub mod pallet {
 		UnknownDelegation,
 		/// No more model ids are available.
 		ModelIdOverflow,
+		/// The amount would come out of frozen funds (e.g. priority stake), from which held
+		/// credits could not be paid to a provider. Unstake first, or deposit less.
+		FundsFrozen,
+		/// No withdrawal was requested (`request_withdrawal`), or it was fully withdrawn.
+		NoWithdrawalRequested,
+		/// The withdrawal's notice period has not ended yet.
+		WithdrawalNotDue,
+		/// More than the requested withdrawal.
+		AboveRequestedWithdrawal,
 	}
 
 	#[pallet::hooks]
@@ -504,6 +517,11 @@ pub mod pallet {
 
 		/// Change a model's prices and access rule. Only its provider may.
 		///
+		/// The access rule and any price that goes down apply at once. When a price goes up,
+		/// both new prices apply from [`Config::PriceIncreaseNotice`] blocks on (shown in the
+		/// model's `pending_price` meanwhile), so that usage already authorised by a voucher is
+		/// not charged at a price the user never saw. A new update replaces a pending one.
+		///
 		/// Errors: `UnknownModel`, `NotModelProvider`, `ModelRetired`.
 		#[pallet::call_index(4)]
 		pub fn update_model(
@@ -526,18 +544,22 @@ pub mod pallet {
 			Self::do_retire_model(who, model)
 		}
 
-		/// Deposit credits: `amount` of the caller's free balance is held for inference.
+		/// Deposit credits: `amount` of the caller's free balance is held for inference. Only
+		/// funds that no freeze (such as priority stake) covers can be deposited.
 		///
-		/// Errors: `ZeroAmount`, `InsufficientBalance`.
+		/// Errors: `ZeroAmount`, `InsufficientBalance`, `FundsFrozen`.
 		#[pallet::call_index(6)]
 		pub fn deposit_credits(origin: OriginFor<T>, amount: BalanceOf<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_deposit_credits(who, amount)
 		}
 
-		/// Withdraw unspent credits: `amount` is released back to the free balance.
+		/// Withdraw credits whose withdrawal notice has ended: `amount` (at most what was
+		/// requested with `request_withdrawal` and is still unspent) is released back to the
+		/// free balance. What is left of the request stays withdrawable.
 		///
-		/// Errors: `ZeroAmount`, `InsufficientCredits`.
+		/// Errors: `ZeroAmount`, `NoWithdrawalRequested`, `WithdrawalNotDue`,
+		/// `AboveRequestedWithdrawal`, `InsufficientCredits`.
 		#[pallet::call_index(7)]
 		pub fn withdraw_credits(origin: OriginFor<T>, amount: BalanceOf<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
@@ -568,6 +590,19 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			Self::do_revoke_delegate(who, delegate)
 		}
+
+		/// Ask to withdraw `amount` of the caller's credits. They stay held for
+		/// [`Config::WithdrawalNotice`] blocks, during which settlement may still charge them
+		/// for usage already served and `can_access` no longer counts them as available; then
+		/// `withdraw_credits` releases what is left of them. Replaces an earlier request (and
+		/// restarts the notice).
+		///
+		/// Errors: `ZeroAmount`, `InsufficientCredits`.
+		#[pallet::call_index(10)]
+		pub fn request_withdrawal(origin: OriginFor<T>, amount: BalanceOf<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_request_withdrawal(who, amount)
+		}
 	}
 }
 
@@ -583,11 +618,11 @@ impl<T: Config> SettleUsage<T::AccountId> for Pallet<T> {
 	}
 
 	fn settle_weight(entries: u32) -> Weight {
-		// At most one allowance spend and one signer look-up per entry (one per user, in
-		// fact).
+		// At most one allowance spend and two signer look-ups (the user's signer, and whether
+		// the payer may pay) per entry (per group, in fact).
 		T::WeightInfo::settle(entries).saturating_add(
 			T::FreeAllowance::spend_allowance_weight()
-				.saturating_add(T::VoucherSigners::voucher_signer_weight())
+				.saturating_add(T::VoucherSigners::voucher_signer_weight().saturating_mul(2))
 				.saturating_mul(entries.into()),
 		)
 	}

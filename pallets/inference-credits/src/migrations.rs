@@ -2,11 +2,17 @@
 //! [`tokenmeter_primitives::migrations`]: versioned migrations the runtime lists in its
 //! `Migrations`, each run only from the on-chain storage version it migrates from.
 //!
-//! The in-code storage version is 1. To change the layout: bump `STORAGE_VERSION` in
-//! `lib.rs`, add `V1ToV2` here (a `VersionedMigration<1, 2, ..>` around a step that
-//! translates the stored values), list it in the runtime, and test it like `V0ToV1`.
+//! - `V0ToV1`: the version is written, the layout is unchanged.
+//! - `V1ToV2`: models gain `pending_price` (announced price increases), stored as `None`.
 
-use crate::Pallet;
+use crate::{pallet::Models, AccessRule, Config, ModelOf, Pallet};
+use codec::{Decode, Encode};
+use frame_support::{
+	pallet_prelude::BoundedVec,
+	traits::{Get, UncheckedOnRuntimeUpgrade},
+	weights::Weight,
+};
+use sp_runtime::Saturating;
 
 /// From storage version 0 (storage written before the version was recorded) to 1: the
 /// layout is unchanged, only the version is written.
@@ -15,21 +21,108 @@ pub type V0ToV1<T> = tokenmeter_primitives::migrations::InitializeV1<
 	<T as frame_system::Config>::DbWeight,
 >;
 
+/// From storage version 1 to 2: every model gets `pending_price: None`.
+pub type V1ToV2<T> = frame_support::migrations::VersionedMigration<
+	1,
+	2,
+	AddPendingPrice<T>,
+	Pallet<T>,
+	<T as frame_system::Config>::DbWeight,
+>;
+
+/// A model as version 1 stored it.
+#[derive(Encode, Decode)]
+pub struct ModelV1<AccountId, Balance, Ticket, MaxName: Get<u32>> {
+	/// The provider.
+	pub provider: AccountId,
+	/// Display name.
+	pub name: BoundedVec<u8, MaxName>,
+	/// Price of 1,000 input tokens.
+	pub price_per_1k_input: Balance,
+	/// Price of 1,000 output tokens.
+	pub price_per_1k_output: Balance,
+	/// Who may use it.
+	pub access: AccessRule<Balance>,
+	/// Whether it is retired.
+	pub retired: bool,
+	/// Its storage deposit.
+	pub deposit: Ticket,
+}
+
+/// A version-1 model of the runtime.
+pub type ModelV1Of<T> = ModelV1<
+	<T as frame_system::Config>::AccountId,
+	crate::BalanceOf<T>,
+	<T as Config>::ModelConsideration,
+	<T as Config>::MaxNameLen,
+>;
+
+/// The inner step of [`V1ToV2`].
+pub struct AddPendingPrice<T>(core::marker::PhantomData<T>);
+
+impl<T: Config> UncheckedOnRuntimeUpgrade for AddPendingPrice<T> {
+	fn on_runtime_upgrade() -> Weight {
+		let mut count = 0u64;
+		Models::<T>::translate::<ModelV1Of<T>, _>(|_, old| {
+			count.saturating_inc();
+			Some(ModelOf::<T> {
+				provider: old.provider,
+				name: old.name,
+				price_per_1k_input: old.price_per_1k_input,
+				price_per_1k_output: old.price_per_1k_output,
+				access: old.access,
+				retired: old.retired,
+				deposit: old.deposit,
+				pending_price: None,
+			})
+		});
+		T::DbWeight::get().reads_writes(count, count)
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use crate::mock::{new_test_ext, Test};
-	use frame_support::traits::{GetStorageVersion, StorageVersion};
+	use crate::mock::{alice, new_test_ext, Test};
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
 
 	#[test]
 	fn v0_to_v1_writes_the_version_once() {
 		new_test_ext().execute_with(|| {
-			assert_eq!(Pallet::<Test>::in_code_storage_version(), StorageVersion::new(1));
 			tokenmeter_primitives::migrations::assert_migrates::<
 				Pallet<Test>,
 				V0ToV1<Test>,
 				<Test as frame_system::Config>::DbWeight,
 			>(0, 1);
+		});
+	}
+
+	#[test]
+	fn v1_to_v2_keeps_every_model_and_adds_no_pending_price() {
+		new_test_ext().execute_with(|| {
+			assert_eq!(Pallet::<Test>::in_code_storage_version(), StorageVersion::new(2));
+			StorageVersion::new(1).put::<Pallet<Test>>();
+			// The deposit ticket encodes as the balance it holds.
+			let old = ModelV1::<_, u128, u128, frame_support::traits::ConstU32<32>> {
+				provider: alice(),
+				name: BoundedVec::try_from(b"llm".to_vec()).unwrap(),
+				price_per_1k_input: 2_000,
+				price_per_1k_output: 4_000,
+				access: AccessRule::MinBalance(5),
+				retired: false,
+				deposit: 0,
+			};
+			frame_support::storage::unhashed::put_raw(
+				&Models::<Test>::hashed_key_for(7),
+				&old.encode(),
+			);
+			V1ToV2::<Test>::on_runtime_upgrade();
+			let new = Models::<Test>::get(7).expect("translated");
+			assert_eq!(new.provider, alice());
+			assert_eq!((new.price_per_1k_input, new.price_per_1k_output), (2_000, 4_000));
+			assert_eq!(new.access, AccessRule::MinBalance(5));
+			assert_eq!(new.pending_price, None);
+			assert_eq!(Pallet::<Test>::on_chain_storage_version(), StorageVersion::new(2));
 		});
 	}
 }

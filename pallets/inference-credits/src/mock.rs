@@ -186,6 +186,8 @@ impl pallet_inference_credits::Config for Test {
 	type MaxEndpointLen = ConstU32<64>;
 	type MaxModelsPerProvider = ConstU32<4>;
 	type MaxEntriesPerSettlement = ConstU32<16>;
+	type WithdrawalNotice = ConstU32<WITHDRAWAL_NOTICE>;
+	type PriceIncreaseNotice = ConstU32<PRICE_NOTICE>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockBenchmarkHelper;
@@ -249,8 +251,20 @@ pub fn run_test(test: impl FnOnce()) {
 	});
 }
 
-/// Signs `voucher` as `who` would in a wallet.
+/// Blocks between a withdrawal request and the withdrawal.
+pub const WITHDRAWAL_NOTICE: u32 = 10;
+/// Blocks between a price increase and the block it applies.
+pub const PRICE_NOTICE: u32 = 5;
+
+/// Signs `voucher` as `who` would with a keypair (the bare payload).
 pub fn sign_voucher(who: Sr25519Keyring, voucher: &crate::VoucherOf<Test>) -> MultiSignature {
-	use codec::Encode;
-	who.pair().sign(&voucher.encode()).into()
+	who.pair().sign(&voucher.signing_payload()).into()
+}
+
+/// Signs `voucher` as `who` would in the Polkadot.js extension (`<Bytes>…</Bytes>`).
+pub fn sign_voucher_wrapped(
+	who: Sr25519Keyring,
+	voucher: &crate::VoucherOf<Test>,
+) -> MultiSignature {
+	who.pair().sign(&voucher.wrapped_signing_payload()).into()
 }

@@ -1,6 +1,6 @@
 //! Records the pallet stores and exchanges, and their `*Of<T>` aliases.
 
-use crate::{Config, Tier};
+use crate::{Config, ModelId, SignedVoucher, Tier, UsageEntry, Voucher};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{pallet_prelude::BoundedVec, traits::fungible::Inspect};
 use frame_system::pallet_prelude::BlockNumberFor;
@@ -22,9 +22,14 @@ pub type ProviderOf<T> = Provider<
 pub type ModelOf<T> = Model<
 	AccountIdOf<T>,
 	BalanceOf<T>,
+	BlockNumberFor<T>,
 	<T as Config>::ModelConsideration,
 	<T as Config>::MaxNameLen,
 >;
+/// A price increase waiting for its notice period.
+pub type PendingPriceOf<T> = PendingPrice<BalanceOf<T>, BlockNumberFor<T>>;
+/// A withdrawal of credits waiting for its notice period.
+pub type PendingWithdrawalOf<T> = PendingWithdrawal<BalanceOf<T>, BlockNumberFor<T>>;
 /// A spending allowance an owner gave a delegate.
 pub type DelegationOf<T> =
 	Delegation<BalanceOf<T>, BlockNumberFor<T>, <T as Config>::DelegationConsideration>;
@@ -53,9 +58,6 @@ pub type UsageEntriesOf<T> = BoundedVec<UsageEntryOf<T>, <T as Config>::MaxEntri
 pub type NameOf<T> = BoundedVec<u8, <T as Config>::MaxNameLen>;
 /// A bounded endpoint URL.
 pub type EndpointOf<T> = BoundedVec<u8, <T as Config>::MaxEndpointLen>;
-
-/// Identifies a model. Ids are assigned in order and never reused.
-pub type ModelId = u32;
 
 /// Who may use a model.
 #[derive(
@@ -105,15 +107,21 @@ pub struct Provider<
 /// A model a provider serves.
 #[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug)]
 #[scale_info(skip_type_params(MaxName))]
-#[codec(mel_bound(AccountId: MaxEncodedLen, Balance: MaxEncodedLen, Ticket: MaxEncodedLen))]
-pub struct Model<AccountId, Balance, Ticket, MaxName: frame_support::traits::Get<u32>> {
+#[codec(mel_bound(
+	AccountId: MaxEncodedLen,
+	Balance: MaxEncodedLen,
+	BlockNumber: MaxEncodedLen,
+	Ticket: MaxEncodedLen
+))]
+pub struct Model<AccountId, Balance, BlockNumber, Ticket, MaxName: frame_support::traits::Get<u32>>
+{
 	/// The provider that serves it and is paid for it.
 	pub provider: AccountId,
 	/// Display name.
 	pub name: BoundedVec<u8, MaxName>,
-	/// Price of 1,000 input tokens, in the smallest unit.
+	/// Price of 1,000 input tokens, in the smallest unit, until `pending_price` takes effect.
 	pub price_per_1k_input: Balance,
-	/// Price of 1,000 output tokens, in the smallest unit.
+	/// Price of 1,000 output tokens, in the smallest unit, until `pending_price` takes effect.
 	pub price_per_1k_output: Balance,
 	/// Who may use it.
 	pub access: AccessRule<Balance>,
@@ -121,6 +129,70 @@ pub struct Model<AccountId, Balance, Ticket, MaxName: frame_support::traits::Get
 	pub retired: bool,
 	/// The storage deposit of this record, held from the provider.
 	pub deposit: Ticket,
+	/// A price increase announced by the provider, in force from its `effective_from` block.
+	pub pending_price: Option<PendingPrice<Balance, BlockNumber>>,
+}
+
+impl<
+		AccountId,
+		Balance: Copy,
+		BlockNumber: PartialOrd,
+		Ticket,
+		MaxName: frame_support::traits::Get<u32>,
+	> Model<AccountId, Balance, BlockNumber, Ticket, MaxName>
+{
+	/// The prices (per 1,000 input tokens, per 1,000 output tokens) in force at block `now`.
+	pub fn prices_at(&self, now: &BlockNumber) -> (Balance, Balance) {
+		match &self.pending_price {
+			Some(pending) if &pending.effective_from <= now => {
+				(pending.price_per_1k_input, pending.price_per_1k_output)
+			}
+			_ => (self.price_per_1k_input, self.price_per_1k_output),
+		}
+	}
+}
+
+/// New prices announced by a provider that take effect at `effective_from`.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+)]
+pub struct PendingPrice<Balance, BlockNumber> {
+	/// Price of 1,000 input tokens from `effective_from` on.
+	pub price_per_1k_input: Balance,
+	/// Price of 1,000 output tokens from `effective_from` on.
+	pub price_per_1k_output: Balance,
+	/// The first block in which these prices apply.
+	pub effective_from: BlockNumber,
+}
+
+/// Credits a user asked to withdraw: they stay held, and settlement may still charge them,
+/// until `unlock_at`; then the user may withdraw up to `amount` of what is left.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+)]
+pub struct PendingWithdrawal<Balance, BlockNumber> {
+	/// The most that may be withdrawn.
+	pub amount: Balance,
+	/// The first block in which it may be withdrawn.
+	pub unlock_at: BlockNumber,
 }
 
 /// An allowance: the delegate may spend up to `remaining` of the owner's credits until
@@ -133,56 +205,6 @@ pub struct Delegation<Balance, BlockNumber, Ticket> {
 	pub expiry: BlockNumber,
 	/// The storage deposit of this record, held from the owner.
 	pub deposit: Ticket,
-}
-
-/// What a user signs off-chain to let a provider charge their credits. Vouchers are
-/// cumulative: `cap` bounds everything ever settled for this (user, provider) pair, so a newer
-/// voucher with a higher cap supersedes older ones and replaying an old one gains nothing.
-///
-/// The signed message is the SCALE encoding of this struct, i.e. of the tuple
-/// `(genesis_hash, provider, cap, expiry)`.
-#[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug,
-)]
-pub struct Voucher<Hash, AccountId, Balance, BlockNumber> {
-	/// The genesis hash of the chain the voucher is valid on.
-	pub genesis_hash: Hash,
-	/// The only provider that may settle against it.
-	pub provider: AccountId,
-	/// The most that may ever be settled for this (user, provider) pair.
-	pub cap: Balance,
-	/// The last block at which it may be settled.
-	pub expiry: BlockNumber,
-}
-
-/// A voucher with the user's signature over its SCALE encoding.
-#[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug,
-)]
-pub struct SignedVoucher<Hash, AccountId, Balance, BlockNumber, Signature> {
-	/// What was signed.
-	pub voucher: Voucher<Hash, AccountId, Balance, BlockNumber>,
-	/// The signature of the user (sr25519, ed25519 or ecdsa via `MultiSignature`).
-	pub signature: Signature,
-}
-
-/// One record of served usage, as the provider's operator reports it.
-#[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug,
-)]
-pub struct UsageEntry<Hash, AccountId, Balance, BlockNumber, Signature> {
-	/// Who made the request and signed the voucher.
-	pub user: AccountId,
-	/// When the user spends a delegated allowance: the owner whose credits pay.
-	pub on_behalf_of: Option<AccountId>,
-	/// The model used.
-	pub model: ModelId,
-	/// Input tokens served.
-	pub input_tokens: u32,
-	/// Output tokens served.
-	pub output_tokens: u32,
-	/// The user's latest voucher for this provider.
-	pub voucher: SignedVoucher<Hash, AccountId, Balance, BlockNumber, Signature>,
 }
 
 /// How much has been settled for a (user, provider) pair, and the highest voucher cap seen.
@@ -228,9 +250,11 @@ pub enum RejectReason {
 	NoDelegation,
 	/// The allowance expired.
 	DelegationExpired,
-	/// Nobody may sign for this user now: a frozen or expired agent wallet, or a provider
-	/// the agent may not pay.
+	/// Nobody may sign for this user now, or the payer may not pay this provider now: a
+	/// frozen or expired agent wallet, or a provider the agent may not pay.
 	SignerNotAllowed,
+	/// The voucher names another user than the entry it came with.
+	VoucherForAnotherUser,
 }
 
 /// Why a user may not use a model right now.
@@ -292,7 +316,7 @@ pub struct AccessReport<Balance> {
 	pub allowed: bool,
 	/// Why not, when it may not.
 	pub denied: Option<AccessDenied<Balance>>,
-	/// The user's deposited credits not yet spent.
+	/// The user's deposited credits not yet spent and not under a withdrawal notice.
 	pub available_credit: Balance,
 	/// What is left of the user's free staking allowance this epoch; it pays before credits.
 	pub free_allowance: Balance,
@@ -304,4 +328,44 @@ pub struct AccessReport<Balance> {
 	pub voucher_headroom: Balance,
 	/// The user's priority tier (0: none).
 	pub tier: Tier,
+}
+
+/// What a request costs at a model's prices.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+)]
+pub struct Quote<Balance, BlockNumber> {
+	/// The cost at the prices in force now.
+	pub cost: Balance,
+	/// The cost after an announced price increase, and when it applies.
+	pub pending: Option<PendingQuote<Balance, BlockNumber>>,
+}
+
+/// The cost of a request after an announced price increase.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+)]
+pub struct PendingQuote<Balance, BlockNumber> {
+	/// The cost at the new prices.
+	pub cost: Balance,
+	/// The first block in which the new prices apply.
+	pub effective_from: BlockNumber,
 }

@@ -17,7 +17,7 @@ extern crate alloc;
 
 pub use ocw::{FeedEntry, FeedRecord};
 pub use pallet::*;
-pub use pallet_inference_credits::{SettleUsage, SettlementSummary};
+pub use tokenmeter_primitives::{SettleUsage, SettlementSummary};
 pub use types::*;
 
 #[cfg(feature = "runtime-benchmarks")]
@@ -72,7 +72,7 @@ pub trait UsageTokens {
 }
 
 impl<Hash, AccountId, Balance, BlockNumber, Signature> UsageTokens
-	for pallet_inference_credits::UsageEntry<Hash, AccountId, Balance, BlockNumber, Signature>
+	for tokenmeter_primitives::UsageEntry<Hash, AccountId, Balance, BlockNumber, Signature>
 {
 	fn tokens(&self) -> u64 {
 		u64::from(self.input_tokens).saturating_add(self.output_tokens.into())

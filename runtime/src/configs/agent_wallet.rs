@@ -48,6 +48,7 @@ impl AgentCalls<RuntimeCall, AccountId> for AgentCallFilter {
 			RuntimeCall::InferenceCredits(
 				CreditsCall::deposit_credits { .. }
 				| CreditsCall::withdraw_credits { .. }
+				| CreditsCall::request_withdrawal { .. }
 				| CreditsCall::revoke_delegate { .. },
 			) => true,
 			RuntimeCall::InferenceCredits(CreditsCall::approve_delegate { delegate, .. }) => {

@@ -8,8 +8,8 @@ use frame_support::{
 use sp_runtime::{traits::AccountIdConversion, MultiSignature, Perbill};
 
 use crate::{
-	AccountId, AgentWallet, Balance, Balances, PriorityStaking, Runtime, RuntimeHoldReason,
-	MILLI_UNIT, UNIT,
+	AccountId, AgentWallet, Balance, Balances, BlockNumber, PriorityStaking, Runtime,
+	RuntimeHoldReason, HOURS, MILLI_UNIT, UNIT,
 };
 
 parameter_types! {
@@ -25,6 +25,11 @@ parameter_types! {
 	pub const DepositBase: Balance = UNIT / 10;
 	/// Storage deposit per byte of a record.
 	pub const DepositPerByte: Balance = MILLI_UNIT;
+	/// Blocks between a withdrawal request and the withdrawal: an hour, many times an
+	/// attestation's worst-case delay (an operator node resubmits after 10 blocks).
+	pub const WithdrawalNotice: BlockNumber = HOURS;
+	/// Blocks between a price increase and the block it applies: an hour.
+	pub const PriceIncreaseNotice: BlockNumber = HOURS;
 	/// The hold reason of model deposits.
 	pub const ModelDepositReason: RuntimeHoldReason =
 		RuntimeHoldReason::InferenceCredits(pallet_inference_credits::HoldReason::ModelDeposit);
@@ -55,6 +60,8 @@ impl pallet_inference_credits::Config for Runtime {
 	type MaxEndpointLen = ConstU32<256>;
 	type MaxModelsPerProvider = ConstU32<32>;
 	type MaxEntriesPerSettlement = ConstU32<256>;
+	type WithdrawalNotice = WithdrawalNotice;
+	type PriceIncreaseNotice = PriceIncreaseNotice;
 	type WeightInfo = pallet_inference_credits::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = BenchmarkSigners;

@@ -69,17 +69,17 @@ impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
 		record: FeedRecord,
 	) -> Result<UsageEntryOf<Runtime>, &'static str> {
 		let user = AccountId::from_ss58check(&record.user).map_err(|_| "user is not SS58")?;
-		let on_behalf_of = match record.on_behalf_of {
+		// The payer named in the voucher: an owner who delegated to the user, or the user.
+		let payer = match record.on_behalf_of {
 			Some(owner) => {
-				Some(AccountId::from_ss58check(&owner).map_err(|_| "on_behalf_of is not SS58")?)
+				AccountId::from_ss58check(&owner).map_err(|_| "on_behalf_of is not SS58")?
 			}
-			None => None,
+			None => user.clone(),
 		};
 		let signature = decode_signature(&record.signature).ok_or("voucher.signature")?;
 		let expiry: BlockNumber = record.expiry.try_into().map_err(|_| "voucher.expiry")?;
 		Ok(UsageEntry {
-			user,
-			on_behalf_of,
+			user: user.clone(),
 			model: record.model,
 			input_tokens: record.input_tokens,
 			output_tokens: record.output_tokens,
@@ -87,6 +87,8 @@ impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
 				voucher: Voucher {
 					genesis_hash: System::block_hash(0),
 					provider: provider.clone(),
+					user,
+					payer,
 					cap: record.cap,
 					expiry,
 				},
@@ -144,7 +146,7 @@ where
 }
 
 /// The benchmarks' provider registers with the credits pallet; their records are as large as
-/// records get (an ECDSA voucher signature and a delegation owner).
+/// records get (an ECDSA voucher signature).
 #[cfg(feature = "runtime-benchmarks")]
 impl
 	pallet_usage_attestation::BenchmarkHelper<
@@ -168,14 +170,15 @@ impl
 		let user: AccountId = frame_benchmarking::account("user", i, 0);
 		pallet_inference_credits::UsageEntry {
 			user: user.clone(),
-			on_behalf_of: Some(user.clone()),
 			model: 0,
 			input_tokens: 1_000,
 			output_tokens: 1_000,
 			voucher: pallet_inference_credits::SignedVoucher {
 				voucher: pallet_inference_credits::Voucher {
 					genesis_hash: Default::default(),
-					provider: user,
+					provider: user.clone(),
+					user: user.clone(),
+					payer: user,
 					cap: crate::UNIT,
 					expiry: 0,
 				},

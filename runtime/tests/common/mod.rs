@@ -117,9 +117,11 @@ pub fn signed_voucher(
 	let voucher = Voucher {
 		genesis_hash: System::block_hash(0),
 		provider: provider.clone(),
+		user: user.to_account_id(),
+		payer: user.to_account_id(),
 		cap,
 		expiry: 1_000,
 	};
-	let signature = MultiSignature::from(user.pair().sign(&voucher.encode()));
+	let signature = MultiSignature::from(user.pair().sign(&voucher.signing_payload()));
 	SignedVoucher { voucher, signature }
 }

@@ -115,3 +115,43 @@ fn submit_errors_change_nothing() {
 		);
 	});
 }
+
+/// A bond held out of frozen funds (stake) could never be slashed: the validator's score
+/// would fail and the bond would return. Bonds come out of unfrozen funds only.
+#[test]
+fn bonds_cannot_come_out_of_frozen_funds() {
+	use frame_support::traits::{LockableCurrency, WithdrawReasons};
+	run_test(|| {
+		// Everything of Anna's but less than one feedback bond is frozen.
+		let frozen = free(ANNA) - FEEDBACK_BOND + 1;
+		<Balances as LockableCurrency<AccountId>>::set_lock(
+			*b"stake   ",
+			&ANNA,
+			frozen,
+			WithdrawReasons::all(),
+		);
+		assert_noop!(
+			FeedbackRewards::submit_feedback(
+				RuntimeOrigin::signed(ANNA),
+				1,
+				hash(1),
+				FeedbackKind::Rating,
+				hash(2)
+			),
+			Error::<Test>::FundsFrozen
+		);
+		assert_noop!(
+			FeedbackRewards::register_validator(RuntimeOrigin::signed(ANNA)),
+			Error::<Test>::FundsFrozen
+		);
+		// With the bond's worth unfrozen, the bond is held and can be slashed.
+		<Balances as LockableCurrency<AccountId>>::set_lock(
+			*b"stake   ",
+			&ANNA,
+			frozen - 1,
+			WithdrawReasons::all(),
+		);
+		submit(ANNA);
+		assert_eq!(held(HoldReason::FeedbackBond, ANNA), FEEDBACK_BOND);
+	});
+}

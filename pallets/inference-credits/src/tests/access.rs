@@ -93,7 +93,10 @@ fn unknown_and_retired_models_are_reported() {
 			Some(AccessDenied::UnknownModel)
 		);
 		assert_eq!(InferenceCredits::quote(42, 1, 1), None);
-		assert_eq!(InferenceCredits::quote(model, 1_000, 1_000), Some(6_000));
+		assert_eq!(
+			InferenceCredits::quote(model, 1_000, 1_000),
+			Some(Quote { cost: 6_000, pending: None })
+		);
 		assert_ok!(InferenceCredits::retire_model(RuntimeOrigin::signed(alice()), model));
 		assert_eq!(
 			InferenceCredits::can_access(&bob(), model, 1, 1).denied,

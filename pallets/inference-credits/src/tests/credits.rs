@@ -38,6 +38,8 @@ fn deposit_errors_change_nothing() {
 fn withdraw_releases_unspent_credits() {
 	run_test(|| {
 		deposit(&bob(), 5_000);
+		assert_ok!(InferenceCredits::request_withdrawal(RuntimeOrigin::signed(bob()), 5_000));
+		System::set_block_number(1 + WITHDRAWAL_NOTICE);
 		assert_ok!(InferenceCredits::withdraw_credits(RuntimeOrigin::signed(bob()), 2_000));
 		System::assert_last_event(
 			Event::CreditsWithdrawn { who: bob(), amount: 2_000, credits: 3_000 }.into(),
@@ -53,9 +55,11 @@ fn withdraw_releases_unspent_credits() {
 fn withdraw_errors_change_nothing() {
 	run_test(|| {
 		deposit(&bob(), 5_000);
+		assert_ok!(InferenceCredits::request_withdrawal(RuntimeOrigin::signed(bob()), 5_000));
+		System::set_block_number(1 + WITHDRAWAL_NOTICE);
 		assert_noop!(
 			InferenceCredits::withdraw_credits(RuntimeOrigin::signed(bob()), 5_001),
-			Error::<Test>::InsufficientCredits
+			Error::<Test>::AboveRequestedWithdrawal
 		);
 		assert_noop!(
 			InferenceCredits::withdraw_credits(RuntimeOrigin::signed(bob()), 0),
@@ -63,7 +67,7 @@ fn withdraw_errors_change_nothing() {
 		);
 		assert_noop!(
 			InferenceCredits::withdraw_credits(RuntimeOrigin::signed(charlie()), 1),
-			Error::<Test>::InsufficientCredits
+			Error::<Test>::NoWithdrawalRequested
 		);
 	});
 }

@@ -66,11 +66,9 @@ fn delegation_errors_change_nothing() {
 	});
 }
 
-/// Charlie uses Bob's credits; the entry names Bob as the payer.
+/// Charlie uses Bob's credits; Charlie's voucher names Bob as the payer.
 fn delegated_entry(cap: Balance, model: ModelId, tokens: u32) -> UsageEntryOf<Test> {
-	let mut e = entry(Charlie, model, tokens, 0, voucher(Charlie, &alice(), cap));
-	e.on_behalf_of = Some(bob());
-	e
+	entry(Charlie, model, tokens, 0, voucher_paid_by(Charlie, &bob(), &alice(), cap))
 }
 
 #[test]
@@ -162,8 +160,7 @@ fn a_delegate_cannot_spend_after_expiry_or_without_allowance() {
 		}));
 		assert_eq!(InferenceCredits::credit_balance(&bob()), 10_000);
 		// Bob's own voucher does not let Charlie spend: the voucher must be the user's.
-		let mut forged = entry(Charlie, model, 1_000, 0, voucher(Bob, &alice(), 5_000));
-		forged.on_behalf_of = Some(bob());
+		let forged = entry(Charlie, model, 1_000, 0, voucher_paid_by(Bob, &bob(), &alice(), 5_000));
 		System::set_block_number(5);
 		let summary = InferenceCredits::do_settle(&alice(), vec![forged]).unwrap();
 		assert_eq!(summary.charged, 0);

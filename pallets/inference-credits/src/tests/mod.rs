@@ -5,6 +5,7 @@ mod access;
 mod credits;
 mod delegation;
 mod models;
+mod payment_safety;
 mod providers;
 mod settlement;
 
@@ -60,14 +61,31 @@ pub(crate) fn genesis_hash() -> <Test as frame_system::Config>::Hash {
 }
 
 /// A voucher signed by `user` for `provider` with this cap, valid on this chain until block
-/// 100.
+/// 100, paid by the user.
 pub(crate) fn voucher(
 	user: Sr25519Keyring,
 	provider: &AccountId,
 	cap: Balance,
 ) -> SignedVoucherOf<Test> {
-	let voucher =
-		Voucher { genesis_hash: genesis_hash(), provider: provider.clone(), cap, expiry: 100 };
+	voucher_paid_by(user, &user.to_account_id(), provider, cap)
+}
+
+/// A voucher signed by `user` for `provider` with this cap, valid until block 100, paid by
+/// `payer` (an owner who delegated an allowance to the user).
+pub(crate) fn voucher_paid_by(
+	user: Sr25519Keyring,
+	payer: &AccountId,
+	provider: &AccountId,
+	cap: Balance,
+) -> SignedVoucherOf<Test> {
+	let voucher = Voucher {
+		genesis_hash: genesis_hash(),
+		provider: provider.clone(),
+		user: user.to_account_id(),
+		payer: payer.clone(),
+		cap,
+		expiry: 100,
+	};
 	SignedVoucher { signature: sign_voucher(user, &voucher), voucher }
 }
 
@@ -79,14 +97,7 @@ pub(crate) fn entry(
 	output_tokens: u32,
 	voucher: SignedVoucherOf<Test>,
 ) -> UsageEntryOf<Test> {
-	UsageEntry {
-		user: user.to_account_id(),
-		on_behalf_of: None,
-		model,
-		input_tokens,
-		output_tokens,
-		voucher,
-	}
+	UsageEntry { user: user.to_account_id(), model, input_tokens, output_tokens, voucher }
 }
 
 pub(crate) fn held(reason: HoldReason, who: &AccountId) -> Balance {

@@ -123,6 +123,7 @@ fn update_model_changes_prices_and_access() {
 				price_per_1k_input: 7,
 				price_per_1k_output: 9,
 				access: AccessRule::MinBalanceAndTier(100, 2),
+				effective_from: 1,
 			}
 			.into(),
 		);

@@ -326,38 +326,52 @@ fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
 	});
 }
 
-/// The voucher signed in JavaScript in `docs/pallets/inference-credits.md` (by `//Bob` for
-/// provider `//Alice`, cap 1,000,000, expiry block 100, on the mock chain whose genesis hash
-/// is `0x4545…45`) is accepted as is: the SCALE payloads agree byte for byte.
+/// The voucher signed in JavaScript by `e2e/lib/voucher.js` (as in
+/// `docs/pallets/inference-credits.md`: by `//Bob` for provider `//Alice`, paid by Bob, cap
+/// 1,000,000, expiry block 100, on the mock chain whose genesis hash is `0x4545…45`) is
+/// accepted as is, signed bare and signed in the `<Bytes>…</Bytes>` wrapping that
+/// `@polkadot/util`'s `u8aWrapBytes` (and so the Polkadot.js extension's `signRaw`) makes:
+/// the payloads agree byte for byte.
 #[test]
 fn a_voucher_signed_with_polkadot_js_settles() {
-	use codec::Encode;
 	run_test(|| {
 		let model = open_model_and_funded_bob();
 		let voucher = Voucher {
 			genesis_hash: genesis_hash(),
 			provider: alice(),
+			user: bob(),
+			payer: bob(),
 			cap: 1_000_000,
 			expiry: 100,
 		};
 		let js_payload = hex_literal(
-			"4545454545454545454545454545454545454545454545454545454545454545\
+			"746f6b656e6d657465722f766f75636865722f7631\
+			 4545454545454545454545454545454545454545454545454545454545454545\
 			 d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d\
+			 8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48\
+			 8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48\
 			 40420f00000000000000000000000000\
 			 64000000",
 		);
-		assert_eq!(voucher.encode(), js_payload);
-		let js_signature = hex_literal(
-			"62805ae08c4c604f676e7d1d6470373e78a32f6a364ea60088aeeea1c3423941\
-			 99985f8f98a9a8cccb532526e4197808970ebaba2da0613c4b1c4c695791a681",
+		assert_eq!(voucher.signing_payload(), js_payload);
+		let bare = hex_literal(
+			"0041a93d1c32f2f456c9b57fb515656285a3e3452a7331e02a0b2e0dba9fb72b\
+			 ebd3b0a95b292b08b33e68050f1c448dfedb3731b42fb207383083dd9ea4e28e",
 		);
-		let signature = sp_runtime::MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw(
-			js_signature.try_into().unwrap(),
-		));
-		let signed = SignedVoucher { voucher, signature };
-		let summary =
-			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, 100, 0, signed)]).unwrap();
-		assert_eq!((summary.charged, summary.rejected_entries), (200, 0));
+		let wrapped = hex_literal(
+			"f649f1740134f3cf63ec572577fef2b5406c36497df8d35b942169d8cb895f25\
+			 cdb13e272220dae80772c26dbcf50a51cbda02089b8b772f461ecf88b03b5a82",
+		);
+		for (js_signature, tokens) in [(bare, 100), (wrapped, 200)] {
+			let signature = sp_runtime::MultiSignature::Sr25519(
+				sp_core::sr25519::Signature::from_raw(js_signature.try_into().unwrap()),
+			);
+			let signed = SignedVoucher { voucher: voucher.clone(), signature };
+			let summary =
+				InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, tokens, 0, signed)])
+					.unwrap();
+			assert_eq!((summary.charged, summary.rejected_entries), (2 * tokens as u128, 0));
+		}
 	});
 }
 
@@ -441,8 +455,7 @@ fn a_delegate_never_spends_an_allowance() {
 		));
 		MockAllowance::set(&bob(), 500);
 		MockAllowance::set(&charlie(), 500);
-		let mut e = entry(Charlie, model, 100, 0, voucher(Charlie, &alice(), 1_000));
-		e.on_behalf_of = Some(bob());
+		let e = entry(Charlie, model, 100, 0, voucher_paid_by(Charlie, &bob(), &alice(), 1_000));
 		let summary = InferenceCredits::do_settle(&alice(), vec![e]).unwrap();
 		assert_eq!(summary.charged, 200);
 		assert_eq!(summary.from_allowance, 0);

@@ -1,0 +1,204 @@
+//! Vouchers: what a user signs off chain to let one provider charge one ledger, and the exact
+//! bytes that are signed. The runtime, the usage feed's readers, the gateway and the fuzzer
+//! all use this one definition.
+//!
+//! # The signed message
+//!
+//! ```text
+//! b"tokenmeter/voucher/v1" ++ SCALE(genesis_hash, provider, user, payer, cap, expiry)
+//! ```
+//!
+//! The domain tag keeps the signature from meaning anything else (a transaction, another
+//! protocol's message). Every field that decides whose money moves to whom is signed:
+//! the chain, the provider that may settle, the user whose cumulative ledger the cap bounds,
+//! and the payer whose credits pay (the user, or an owner who delegated an allowance to the
+//! user). Wallets that sign raw bytes the way the Polkadot.js extension does (`signRaw`)
+//! sign `<Bytes>` ++ message ++ `</Bytes>`; that exact wrapping is accepted too, nothing
+//! else.
+
+use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::sp_runtime::traits::{IdentifyAccount, Verify};
+use scale_info::TypeInfo;
+
+/// Identifies a model. Ids are assigned in order and never reused.
+pub type ModelId = u32;
+
+/// The domain tag every voucher message starts with.
+pub const VOUCHER_DOMAIN: &[u8] = b"tokenmeter/voucher/v1";
+/// What a wallet's `signRaw` puts before the message.
+pub const WRAP_PREFIX: &[u8] = b"<Bytes>";
+/// What a wallet's `signRaw` puts after the message.
+pub const WRAP_SUFFIX: &[u8] = b"</Bytes>";
+
+/// What a user signs off chain to let a provider charge credits. Vouchers are cumulative:
+/// `cap` bounds everything ever settled for this (user, provider) pair, so a newer voucher
+/// with a higher cap supersedes older ones and replaying an old one gains nothing.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug,
+)]
+pub struct Voucher<Hash, AccountId, Balance, BlockNumber> {
+	/// The genesis hash of the chain the voucher is valid on.
+	pub genesis_hash: Hash,
+	/// The only provider that may settle against it.
+	pub provider: AccountId,
+	/// The user whose usage it pays for and whose ledger (`settled` for this provider) the
+	/// cap bounds. For a keyless agent wallet, the agent (its controller signs).
+	pub user: AccountId,
+	/// Whose credits pay: the user, or an owner who delegated an allowance to the user.
+	pub payer: AccountId,
+	/// The most that may ever be settled for this (user, provider) pair.
+	pub cap: Balance,
+	/// The last block at which it may be settled.
+	pub expiry: BlockNumber,
+}
+
+impl<Hash: Encode, AccountId: Encode, Balance: Encode, BlockNumber: Encode>
+	Voucher<Hash, AccountId, Balance, BlockNumber>
+{
+	/// The bytes a signer signs: the domain tag followed by the SCALE encoding of the
+	/// voucher's fields in order.
+	pub fn signing_payload(&self) -> Vec<u8> {
+		let mut message = Vec::with_capacity(VOUCHER_DOMAIN.len().saturating_add(self.size_hint()));
+		message.extend_from_slice(VOUCHER_DOMAIN);
+		self.encode_to(&mut message);
+		message
+	}
+
+	/// The payload as a browser wallet signs it: `<Bytes>` ++ payload ++ `</Bytes>`.
+	pub fn wrapped_signing_payload(&self) -> Vec<u8> {
+		let payload = self.signing_payload();
+		let mut wrapped = Vec::with_capacity(
+			payload.len().saturating_add(WRAP_PREFIX.len()).saturating_add(WRAP_SUFFIX.len()),
+		);
+		wrapped.extend_from_slice(WRAP_PREFIX);
+		wrapped.extend_from_slice(&payload);
+		wrapped.extend_from_slice(WRAP_SUFFIX);
+		wrapped
+	}
+}
+
+/// A voucher with the signature of the user (or of whoever signs for the user: an agent's
+/// controller) over [`Voucher::signing_payload`] or its wallet-wrapped form.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug,
+)]
+pub struct SignedVoucher<Hash, AccountId, Balance, BlockNumber, Signature> {
+	/// What was signed.
+	pub voucher: Voucher<Hash, AccountId, Balance, BlockNumber>,
+	/// The signature (sr25519, ed25519 or ecdsa via `MultiSignature` in the runtime).
+	pub signature: Signature,
+}
+
+impl<Hash, AccountId, Balance, BlockNumber, Signature>
+	SignedVoucher<Hash, AccountId, Balance, BlockNumber, Signature>
+where
+	Hash: Encode,
+	AccountId: Encode,
+	Balance: Encode,
+	BlockNumber: Encode,
+	Signature: Verify,
+	Signature::Signer: IdentifyAccount<AccountId = AccountId>,
+{
+	/// Whether `signer` signed the voucher, bare or in the exact `<Bytes>…</Bytes>` wrapping.
+	/// At most two signature checks.
+	pub fn is_signed_by(&self, signer: &AccountId) -> bool {
+		self.signature.verify(&self.voucher.signing_payload()[..], signer)
+			|| self.signature.verify(&self.voucher.wrapped_signing_payload()[..], signer)
+	}
+}
+
+/// One record of served usage, as the provider's operator reports it.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug,
+)]
+pub struct UsageEntry<Hash, AccountId, Balance, BlockNumber, Signature> {
+	/// Who made the request; must be the voucher's `user`.
+	pub user: AccountId,
+	/// The model used.
+	pub model: ModelId,
+	/// Input tokens served.
+	pub input_tokens: u32,
+	/// Output tokens served.
+	pub output_tokens: u32,
+	/// The user's latest voucher for this provider; its `payer` decides whose credits pay.
+	pub voucher: SignedVoucher<Hash, AccountId, Balance, BlockNumber, Signature>,
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use frame_support::sp_runtime::{AccountId32, MultiSignature};
+	use sp_core::{Pair, H256};
+	use sp_keyring::Sr25519Keyring;
+
+	type TestVoucher = Voucher<H256, AccountId32, u128, u32>;
+
+	fn voucher() -> TestVoucher {
+		Voucher {
+			genesis_hash: H256::repeat_byte(1),
+			provider: Sr25519Keyring::Alice.to_account_id(),
+			user: Sr25519Keyring::Bob.to_account_id(),
+			payer: Sr25519Keyring::Bob.to_account_id(),
+			cap: 1_000,
+			expiry: 100,
+		}
+	}
+
+	#[test]
+	fn payload_is_domain_then_fields_in_order() {
+		let v = voucher();
+		let payload = v.signing_payload();
+		assert!(payload.starts_with(b"tokenmeter/voucher/v1"));
+		let mut expected = b"tokenmeter/voucher/v1".to_vec();
+		expected.extend((v.genesis_hash, &v.provider, &v.user, &v.payer, v.cap, v.expiry).encode());
+		assert_eq!(payload, expected);
+		// 21 + 32 + 3 × 32 + 16 + 4 bytes.
+		assert_eq!(payload.len(), 169);
+		let wrapped = v.wrapped_signing_payload();
+		assert_eq!(&wrapped[..7], b"<Bytes>");
+		assert_eq!(&wrapped[7..176], &payload[..]);
+		assert_eq!(&wrapped[176..], b"</Bytes>");
+	}
+
+	#[test]
+	fn bare_and_exactly_wrapped_signatures_verify() {
+		let v = voucher();
+		let bob = Sr25519Keyring::Bob;
+		let bare: MultiSignature = bob.pair().sign(&v.signing_payload()).into();
+		let wrapped: MultiSignature = bob.pair().sign(&v.wrapped_signing_payload()).into();
+		for signature in [bare, wrapped] {
+			let signed = SignedVoucher { voucher: v.clone(), signature };
+			assert!(signed.is_signed_by(&bob.to_account_id()));
+			assert!(!signed.is_signed_by(&Sr25519Keyring::Charlie.to_account_id()));
+		}
+	}
+
+	#[test]
+	fn other_wrappings_and_changed_fields_do_not_verify() {
+		let v = voucher();
+		let bob = Sr25519Keyring::Bob;
+		let mut loose = b"<Bytes> ".to_vec();
+		loose.extend(v.signing_payload());
+		loose.extend(b"</Bytes>");
+		let old_format = (v.genesis_hash, &v.provider, v.cap, v.expiry).encode();
+		for message in [loose, old_format, v.encode()] {
+			let signature: MultiSignature = bob.pair().sign(&message).into();
+			let signed = SignedVoucher { voucher: v.clone(), signature };
+			assert!(!signed.is_signed_by(&bob.to_account_id()));
+		}
+		let signature: MultiSignature = bob.pair().sign(&v.signing_payload()).into();
+		let charlie = Sr25519Keyring::Charlie.to_account_id();
+		for changed in [
+			TestVoucher { user: charlie.clone(), ..v.clone() },
+			TestVoucher { payer: charlie.clone(), ..v.clone() },
+			TestVoucher { provider: charlie, ..v.clone() },
+			TestVoucher { cap: 1_001, ..v.clone() },
+			TestVoucher { expiry: 101, ..v.clone() },
+			TestVoucher { genesis_hash: H256::repeat_byte(2), ..v.clone() },
+		] {
+			let signed = SignedVoucher { voucher: changed, signature: signature.clone() };
+			assert!(!signed.is_signed_by(&bob.to_account_id()));
+		}
+	}
+}
