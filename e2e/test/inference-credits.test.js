@@ -1,6 +1,8 @@
 // Inference credits as a provider and users see them through Polkadot.js: a provider lists a
 // token-gated model, users deposit credits, and `credits_canAccess` answers for a user below
-// the gate and one above it. A bad call returns its module error and changes nothing.
+// the gate and one above it. A bad call returns its module error and changes nothing. A price
+// increase waits for its notice (shown in the model and in `credits_quote`); a withdrawal
+// waits for its notice, and credits under notice are no longer available for new usage.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -83,7 +85,9 @@ describe('inference credits', () => {
     assert.equal(BigInt(above.estimatedCost), 8n * UNIT / 1000n);
     assert.equal(BigInt(above.voucherHeadroom), 0n);
 
-    assert.equal(BigInt(await rpc('credits_quote', [model, 1000, 1000])), 8n * UNIT / 1000n);
+    const quote = await rpc('credits_quote', [model, 1000, 1000]);
+    assert.equal(BigInt(quote.cost), 8n * UNIT / 1000n);
+    assert.equal(quote.pendingCost, null);
     assert.equal(await rpc('credits_quote', [model + 100, 1, 1]), null);
     const unknown = await rpc('credits_canAccess', [bob.address, model + 100, 1, 1]);
     assert.equal(unknown.reason, 'unknownModel');
@@ -118,5 +122,44 @@ describe('inference credits', () => {
     assert.equal((await account(afterBlock)).reserved.toBigInt(), (await account(before)).reserved.toBigInt());
     const fee = feePaid(api, events);
     assert.equal((await account(before)).free.toBigInt() - (await account(afterBlock)).free.toBigInt(), fee);
+  });
+
+  it('announces a price increase and keeps the old price until its notice ends', async () => {
+    const result = await sendAndWaitInBlock(
+      api.tx.inferenceCredits.updateModel(model, 4n * UNIT / 1000n, 6n * UNIT / 1000n, { MinBalance: GATE }),
+      alice,
+    );
+    assert.equal(result.dispatchError, undefined, `${result.dispatchError}`);
+    const updated = result.events.find(({ event }) => api.events.inferenceCredits.ModelUpdated.is(event));
+    const header = await api.rpc.chain.getHeader(result.blockHash);
+    const effectiveFrom = updated.event.data.effectiveFrom.toNumber();
+    // An hour of 6-second blocks.
+    assert.equal(effectiveFrom, header.number.toNumber() + 600);
+    const stored = (await api.query.inferenceCredits.models(model)).unwrap();
+    assert.equal(stored.pricePer1kInput.toBigInt(), 2n * UNIT / 1000n);
+    assert.equal(stored.pendingPrice.unwrap().pricePer1kInput.toBigInt(), 4n * UNIT / 1000n);
+    const quote = await rpc('credits_quote', [model, 1000, 1000]);
+    assert.equal(BigInt(quote.cost), 8n * UNIT / 1000n);
+    assert.equal(BigInt(quote.pendingCost), 10n * UNIT / 1000n);
+    assert.equal(quote.effectiveFrom, effectiveFrom);
+  });
+
+  it('withdraws only after a notice, during which the credits are not available', async () => {
+    let result = await sendAndWaitInBlock(api.tx.inferenceCredits.requestWithdrawal(40n * UNIT), bob);
+    assert.equal(result.dispatchError, undefined, `${result.dispatchError}`);
+    const requested = result.events.find(({ event }) => api.events.inferenceCredits.WithdrawalRequested.is(event));
+    assert.equal(requested.event.data.amount.toBigInt(), 40n * UNIT);
+    assert.equal(BigInt(await rpc('credits_balance', [bob.address])), 60n * UNIT);
+    const access = await rpc('credits_canAccess', [bob.address, model, 1000, 1000]);
+    assert.equal(BigInt(access.availableCredit), 60n * UNIT);
+
+    result = await sendAndWaitInBlock(api.tx.inferenceCredits.withdrawCredits(40n * UNIT), bob);
+    assert.ok(result.dispatchError, 'withdrew before the notice ended');
+    const { section, name } = api.registry.findMetaError(result.dispatchError.asModule);
+    assert.equal(`${section}.${name}`, 'inferenceCredits.WithdrawalNotDue');
+    const { before, after: afterBlock } = await statesAround(api, result.blockHash);
+    for (const at of [before, afterBlock]) {
+      assert.equal((await at.query.inferenceCredits.credits(bob.address)).toBigInt(), 100n * UNIT);
+    }
   });
 });

@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
-import { bnToU8a, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
-import { decodeAddress, encodeAddress } from '@polkadot/util-crypto';
+import { stringToU8a, u8aConcat, u8aToHex, u8aWrapBytes } from '@polkadot/util';
+import { encodeAddress } from '@polkadot/util-crypto';
+
+import { voucherPayload } from '../lib/voucher.js';
 
 import {
   devAccounts, freePort, sendAndWaitInBlock, startDevNode, statesAround, waitForHead,
@@ -84,16 +86,21 @@ describe('usage attestation', () => {
     return Number(line.split(' ').pop());
   };
 
-  /** A feed record: `user` served `tokens` input tokens, under a voucher capped at `cap`. */
+  /**
+   * A feed record: `user` served `tokens` input tokens, under a voucher capped at `cap`.
+   * Charlie signs as the Polkadot.js extension's `signRaw` does (`<Bytes>…</Bytes>`).
+   */
   const record = (seq, user, tokens, cap) => {
-    const voucher = u8aConcat(
-      genesisHash,
-      decodeAddress(alice.address),
-      bnToU8a(cap, { bitLength: 128 }),
-      bnToU8a(1_000_000, { bitLength: 32 }),
-    );
+    const payload = voucherPayload({
+      genesisHash: u8aToHex(genesisHash),
+      provider: alice.address,
+      user: user.address,
+      cap,
+      expiry: 1_000_000,
+    });
+    const signed = user === charlie ? u8aWrapBytes(payload) : payload;
     // An encoded `MultiSignature`: 0x01 (sr25519), then the signature.
-    const signature = u8aConcat(new Uint8Array([1]), user.sign(voucher));
+    const signature = u8aConcat(new Uint8Array([1]), user.sign(signed));
     return {
       seq,
       user: user.address,

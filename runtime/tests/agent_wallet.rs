@@ -234,3 +234,82 @@ fn an_agent_can_pay_its_controllers_fees_within_its_period_cap() {
 		check_invariants();
 	});
 }
+
+/// A thief with the controller key deposits the agent's funds as credits and approves a
+/// delegate key (only the storage deposit counts as outflow). Once the owner freezes the
+/// agent, the delegate's vouchers pay nothing from it; nor do they pay a provider that the
+/// agent's payee list leaves out.
+#[test]
+fn a_frozen_agent_pays_nothing_through_its_delegates() {
+	use pallet_inference_credits::Call as CreditsCall;
+	chain_from_preset("development").execute_with(|| {
+		let alice = Alice.to_account_id();
+		let dave = Dave.to_account_id();
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		let delegate_entry = |agent: &AccountId| {
+			let voucher = Voucher {
+				genesis_hash: System::block_hash(0),
+				provider: alice.clone(),
+				user: dave.clone(),
+				payer: agent.clone(),
+				cap: 30 * UNIT,
+				expiry: 1_000,
+			};
+			let signature = MultiSignature::from(Dave.pair().sign(&voucher.signing_payload()));
+			// 1,000 input tokens at 1 TMT per 1,000.
+			UsageEntry {
+				user: dave.clone(),
+				model,
+				input_tokens: 1_000,
+				output_tokens: 0,
+				voucher: SignedVoucher { voucher, signature },
+			}
+		};
+		let approve = |agent: &AccountId| {
+			assert_ok!(act(agent, deposit_credits(40 * UNIT)));
+			assert_ok!(act(
+				agent,
+				RuntimeCall::InferenceCredits(CreditsCall::approve_delegate {
+					delegate: dave.clone(),
+					amount: 40 * UNIT,
+					expiry: 1_000,
+				})
+			));
+		};
+
+		let agent = alice_creates_agent(policy());
+		approve(&agent);
+		let summary =
+			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![delegate_entry(&agent)])
+				.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (UNIT, 0));
+		assert_ok!(AgentWallet::freeze(RuntimeOrigin::signed(alice.clone()), agent.clone()));
+		let summary =
+			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![delegate_entry(&agent)])
+				.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+		assert_eq!(InferenceCredits::credit_balance(&agent), 39 * UNIT);
+
+		// A second agent that may pay Dave but not the provider Alice.
+		let hash = H256::repeat_byte(8);
+		let listed = AgentWallet::agent_address(&alice, &hash, 1);
+		assert_ok!(AgentWallet::create_agent(
+			RuntimeOrigin::signed(alice.clone()),
+			hash,
+			Policy { payees: Some(vec![dave.clone()].try_into().unwrap()), ..policy() },
+			Bob.to_account_id()
+		));
+		assert_ok!(Balances::transfer_keep_alive(
+			RuntimeOrigin::signed(alice.clone()),
+			MultiAddress::Id(listed.clone()),
+			1_000 * UNIT
+		));
+		approve(&listed);
+		let summary =
+			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![delegate_entry(&listed)])
+				.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+		assert_eq!(InferenceCredits::credit_balance(&listed), 40 * UNIT);
+		check_invariants();
+	});
+}

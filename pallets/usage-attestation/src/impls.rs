@@ -61,15 +61,10 @@ impl<T: Config> Pallet<T> {
 		let next = LastSeq::<T>::get(&provider).saturating_add(1);
 		ensure!(first_seq >= next, Error::<T>::Replay);
 		ensure!(first_seq == next, Error::<T>::Gap);
-		let count = entries.len() as u32;
-		let last = first_seq.saturating_add(u64::from(count)).saturating_sub(1);
-
-		// Records within the operator's capacity this epoch settle, in order; the rest do not.
-		let epoch = Self::current_epoch();
-		let mut usage = OperatorUsage::<T>::get(&operator);
-		if usage.epoch != epoch {
-			usage = EpochUsage { epoch, tokens: 0 };
-		}
+		// Records within the operator's capacity this epoch settle, in order; the rest are not
+		// consumed: the sequence moves past the accepted ones only, so they can be attested
+		// again in a later epoch.
+		let mut usage = Self::epoch_usage(&operator);
 		let capacity = Capacities::<T>::get(&provider);
 		let mut accepted = Vec::with_capacity(entries.len());
 		let (mut over_entries, mut over_tokens) = (0u32, 0u64);
@@ -84,11 +79,10 @@ impl<T: Config> Pallet<T> {
 				over_tokens.saturating_accrue(tokens);
 			}
 		}
-		let summary = if accepted.is_empty() {
-			Default::default()
-		} else {
-			T::Settlement::settle(&provider, accepted)?
-		};
+		ensure!(!accepted.is_empty(), Error::<T>::NoCapacity);
+		let count = accepted.len() as u32;
+		let last = first_seq.saturating_add(u64::from(count)).saturating_sub(1);
+		let summary = T::Settlement::settle(&provider, accepted)?;
 
 		LastSeq::<T>::insert(&provider, last);
 		OperatorUsage::<T>::insert(&operator, usage);
@@ -105,9 +99,25 @@ impl<T: Config> Pallet<T> {
 			first_seq,
 			entries: count,
 			charged: summary.charged,
-			rejected: summary.rejected_entries.saturating_add(over_entries),
+			rejected: summary.rejected_entries,
 		});
 		Ok(())
+	}
+
+	/// What `operator` attested in the current capacity epoch.
+	pub(crate) fn epoch_usage(operator: &T::AccountId) -> EpochUsage {
+		let epoch = Self::current_epoch();
+		let usage = OperatorUsage::<T>::get(operator);
+		if usage.epoch == epoch {
+			usage
+		} else {
+			EpochUsage { epoch, tokens: 0 }
+		}
+	}
+
+	/// The tokens `operator` may still attest for `provider` in the current epoch.
+	pub fn remaining_capacity(operator: &T::AccountId, provider: &T::AccountId) -> u64 {
+		Capacities::<T>::get(provider).saturating_sub(Self::epoch_usage(operator).tokens)
 	}
 
 	/// The invariants: every operator is listed by its provider and every listed operator

@@ -220,11 +220,12 @@ pub mod pallet {
 			/// Records that settled nothing (rejected by settlement or over capacity).
 			rejected: u32,
 		},
-		/// Records beyond the operator's remaining capacity this epoch settled nothing.
+		/// Records beyond the operator's remaining capacity this epoch were not attested: the
+		/// sequence stops before them, and they can be attested in a later epoch.
 		OverCapacity {
 			/// The operator.
 			operator: T::AccountId,
-			/// Records dropped.
+			/// Records left for later.
 			entries: u32,
 			/// Their tokens.
 			tokens: u64,
@@ -248,6 +249,9 @@ pub mod pallet {
 		Gap,
 		/// An attestation without records.
 		Empty,
+		/// Not even the first record fits the operator's remaining capacity this epoch (see
+		/// `set_capacity`); nothing was consumed, attest it in a later epoch.
+		NoCapacity,
 	}
 
 	#[pallet::hooks]
@@ -302,10 +306,13 @@ pub mod pallet {
 		}
 
 		/// Operator: attest `entries`, the provider's usage records `first_seq ..`, which must
-		/// start right after the last attested one (`LastSeq + 1`). Records within the operator's remaining capacity
-		/// settle through the credits pallet; the rest settle nothing and are reported.
+		/// start right after the last attested one (`LastSeq + 1`). The records that fit the
+		/// operator's remaining capacity this epoch, in order, settle through the credits
+		/// pallet and `LastSeq` moves past them only; the rest are reported (`OverCapacity`)
+		/// and attested again later.
 		///
-		/// Errors: `NotOperator`, `Empty`, `Replay`, `Gap`.
+		/// Errors: `NotOperator`, `Empty`, `Replay`, `Gap`, `NoCapacity` (not even the first
+		/// record fits).
 		#[pallet::call_index(3)]
 		#[pallet::weight(
 			T::WeightInfo::attest(entries.len() as u32)

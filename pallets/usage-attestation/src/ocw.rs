@@ -9,13 +9,14 @@
 //!    than [`RESUBMIT_AFTER`] blocks (re-orgs and slow blocks never double-submit);
 //! 3. `GET <feed>/usage?after=<last attested seq>&limit=<MaxEntries>` with a deadline;
 //! 4. take the records that continue the sequence, at most `MaxEntries`, up to the first that
-//!    cannot be read, and submit `attest` signed by the operator key.
+//!    cannot be read and as many as fit the operator's remaining capacity this epoch (read on
+//!    chain; the rest wait for a later epoch), and submit `attest` signed by the operator key.
 //!
 //! A feed that is down, slow or returns bad JSON is logged, counted and retried at the next
 //! block; nothing panics. The counters live in the node's off-chain storage under the keys
 //! below, where the node exports them as Prometheus metrics.
 
-use crate::{pallet::*, EntryOf};
+use crate::{pallet::*, EntryOf, UsageTokens};
 use alloc::{collections::BTreeSet, format, string::String, vec::Vec};
 use codec::Encode;
 use frame_support::{pallet_prelude::BoundedVec, traits::Get};
@@ -235,8 +236,9 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 
+		let remaining = Self::remaining_capacity(&account.id, &provider);
 		let entries = match Self::fetch(feed, last)
-			.and_then(|records| Self::batch(&provider, last, records))
+			.and_then(|records| Self::batch(&provider, last, records, remaining))
 		{
 			Ok(entries) => entries,
 			Err(failure) => {
@@ -310,13 +312,16 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// The entries of the records that continue the sequence after `last`: at most
-	/// `MaxEntries`, up to the first record that cannot be read. Records at or before `last`
-	/// are skipped; none after it is not a failure.
+	/// `MaxEntries`, up to the first record that cannot be read, and no more tokens than
+	/// `capacity`. Records at or before `last` are skipped; none after it, or none that fits
+	/// the capacity, is not a failure.
 	fn batch(
 		provider: &T::AccountId,
 		last: u64,
 		records: Vec<Value>,
+		capacity: u64,
 	) -> Result<Vec<EntryOf<T>>, Failure> {
+		let mut tokens = 0u64;
 		let mut entries = Vec::new();
 		let mut next = last.saturating_add(1);
 		let max = T::MaxEntries::get() as usize;
@@ -342,6 +347,14 @@ impl<T: Config> Pallet<T> {
 			}
 			match read.and_then(|record| T::FeedEntries::entry(provider, record)) {
 				Ok(entry) => {
+					tokens.saturating_accrue(entry.tokens());
+					if tokens > capacity {
+						log::info!(
+							target: "usage-attestation",
+							"usage record {next} and later wait for capacity in a later epoch",
+						);
+						return Ok(entries);
+					}
 					entries.push(entry);
 					next.saturating_inc();
 				}

@@ -151,11 +151,11 @@ fn an_operator_of_another_provider_cannot_attest() {
 }
 
 #[test]
-fn usage_over_the_declared_capacity_settles_nothing() {
+fn usage_over_the_declared_capacity_waits_for_the_next_epoch() {
 	run_test(|| {
 		set_up();
 		// 1,000 tokens per epoch per operator: 600 + 300 fit, the next 200 do not, nor does
-		// anything after it in the batch.
+		// anything after it in the batch; those two are not consumed.
 		assert_ok!(attest(
 			OPERATOR,
 			1,
@@ -168,11 +168,19 @@ fn usage_over_the_declared_capacity_settles_nothing() {
 			entries: 2,
 			tokens: 250
 		}));
-		assert!(matches!(events.last(), Some(Event::Attested { charged: 900, rejected: 2, .. })));
-		assert_eq!(LastSeq::<Test>::get(PROVIDER), 4);
-		// The next epoch has room again.
+		assert!(matches!(
+			events.last(),
+			Some(Event::Attested { first_seq: 1, entries: 2, charged: 900, rejected: 0, .. })
+		));
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 2);
+		// Nothing fits any more this epoch: the attestation fails and consumes nothing.
+		assert_noop!(attest(OPERATOR, 3, vec![entry(7, 200), entry(8, 50)]), Error::<Test>::NoCapacity);
+		assert_eq!(UsageAttestation::remaining_capacity(&OPERATOR, &PROVIDER), 100);
+		// The next epoch has room again: the records left over settle.
 		System::set_block_number(EPOCH);
-		assert_ok!(attest(OPERATOR, 5, vec![entry(5, 1_000)]));
+		assert_ok!(attest(OPERATOR, 3, vec![entry(7, 200), entry(8, 50)]));
 		assert_eq!(settled().len(), 2);
+		assert_eq!(settled()[1], (PROVIDER, vec![entry(7, 200), entry(8, 50)]));
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 4);
 	});
 }

@@ -351,3 +351,33 @@ fn hex_decoding() {
 	assert_eq!(decode_hex("0x1"), None);
 	assert_eq!(decode_hex("0xzz"), None);
 }
+
+/// A provider declared room for 70 tokens: the worker attests the two 30-token records that
+/// fit and leaves the third for a later epoch instead of losing it; with no room at all it
+/// submits nothing and counts no failure.
+#[test]
+fn the_worker_attests_only_what_fits_the_remaining_capacity() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	ext.execute_with(|| {
+		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(PROVIDER), 70));
+	});
+	let records = [record(1, 5, "0x01"), record(2, 6, "0x01"), record(3, 7, "0x01")];
+	expect_get(&state, 0, answer(&records));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		assert_eq!(
+			submitted(&pool),
+			vec![(OPERATOR, attest_call(1, vec![entry(5, 30), entry(6, 30)]))]
+		);
+		let (_, call) = submitted(&pool).remove(0);
+		assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 2);
+		assert_eq!(UsageAttestation::remaining_capacity(&OPERATOR, &PROVIDER), 10);
+	});
+	expect_get(&state, 2, answer(&records[2..]));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(2);
+		assert_eq!(submitted(&pool).len(), 1, "nothing fits: nothing submitted");
+		assert_eq!(failures(), NO_FAILURES);
+	});
+}
