@@ -4,7 +4,6 @@
 
 mod common;
 
-use codec::Encode;
 use common::{chain_from_preset, check_invariants, provide_model};
 use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
 use pallet_agent_wallet::{Policy, PolicyOf};

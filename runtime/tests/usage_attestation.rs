@@ -107,6 +107,7 @@ fn feed_record(
 	FeedRecord {
 		seq,
 		user: user.to_ss58check(),
+		on_behalf_of: None,
 		model,
 		input_tokens: 10_000,
 		output_tokens: 0,

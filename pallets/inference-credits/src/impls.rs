@@ -37,6 +37,20 @@ struct Group<T: Config> {
 
 /// (user, payer named in the voucher).
 type GroupKey<T> = (AccountIdOf<T>, AccountIdOf<T>);
+/// A settlement's groups.
+type Groups<T> = BTreeMap<GroupKey<T>, Group<T>>;
+/// Entries rejected before any voucher is checked, counted per (user, reason).
+type Rejections<T> = BTreeMap<(AccountIdOf<T>, RejectReason), u32>;
+
+/// What paying a provider for one group took.
+struct Payment<Balance> {
+	/// From the payer's credits.
+	charged: Balance,
+	/// From the user's free allowance.
+	from_allowance: Balance,
+	/// The part of `charged` paid to the reward pool.
+	fee: Balance,
+}
 
 impl<T: Config> Pallet<T> {
 	pub(crate) fn do_register_provider(
@@ -466,9 +480,9 @@ impl<T: Config> Pallet<T> {
 		provider: &T::AccountId,
 		entries: Vec<UsageEntryOf<T>>,
 		now: BlockNumberFor<T>,
-	) -> (BTreeMap<GroupKey<T>, Group<T>>, BTreeMap<(T::AccountId, RejectReason), u32>) {
-		let mut groups: BTreeMap<GroupKey<T>, Group<T>> = BTreeMap::new();
-		let mut rejections: BTreeMap<(T::AccountId, RejectReason), u32> = BTreeMap::new();
+	) -> (Groups<T>, Rejections<T>) {
+		let mut groups: Groups<T> = BTreeMap::new();
+		let mut rejections: Rejections<T> = BTreeMap::new();
 		for entry in entries {
 			let model = match Models::<T>::get(entry.model) {
 				None => Err(RejectReason::UnknownModel),
@@ -549,13 +563,13 @@ impl<T: Config> Pallet<T> {
 
 	/// Pays `provider` up to `owed` for `user`'s usage: the user's own free allowance first
 	/// (not for a delegate), then `payer`'s credits (the protocol fee of the credits part to
-	/// the reward pool). Returns (charged from credits, paid from the allowance, fee).
+	/// the reward pool).
 	fn pay_provider(
 		provider: &T::AccountId,
 		user: &T::AccountId,
 		payer: &T::AccountId,
 		owed: BalanceOf<T>,
-	) -> Result<(BalanceOf<T>, BalanceOf<T>, BalanceOf<T>), DispatchError> {
+	) -> Result<Payment<BalanceOf<T>>, DispatchError> {
 		// The user's own free allowance pays first; it is theirs alone, so a delegate
 		// spending an owner's credits does not use it.
 		let from_allowance = if payer == user && !owed.is_zero() {
@@ -580,7 +594,7 @@ impl<T: Config> Pallet<T> {
 			});
 		}
 		if charged.is_zero() {
-			return Ok((Zero::zero(), from_allowance, Zero::zero()));
+			return Ok(Payment { charged: Zero::zero(), from_allowance, fee: Zero::zero() });
 		}
 		// A fraction of a balance (rounded to the nearest) is never more than the balance.
 		#[allow(clippy::arithmetic_side_effects)]
@@ -608,7 +622,7 @@ impl<T: Config> Pallet<T> {
 		}
 		let pending = PendingWithdrawals::<T>::get(payer);
 		Self::write_credits(payer, credits.saturating_sub(charged), pending);
-		Ok((charged, from_allowance, fee))
+		Ok(Payment { charged, from_allowance, fee })
 	}
 
 	/// Settles `entries` served by `provider`; see [`crate::SettleUsage`].
@@ -656,7 +670,8 @@ impl<T: Config> Pallet<T> {
 					continue;
 				}
 			};
-			let (charged, from_allowance, fee) = Self::pay_provider(provider, &user, &payer, owed)?;
+			let Payment { charged, from_allowance, fee } =
+				Self::pay_provider(provider, &user, &payer, owed)?;
 			let paid = charged.saturating_add(from_allowance);
 			if paid.is_zero() {
 				continue;

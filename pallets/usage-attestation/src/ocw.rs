@@ -294,6 +294,9 @@ impl<T: Config> Pallet<T> {
 			return Err(unreachable(&format!("HTTP status {}", response.code)));
 		}
 		let mut body = response.body();
+		// The body has the request's deadline too: a feed that sends its headers and then
+		// drips or stalls its body does not hold the worker past it.
+		body.deadline(deadline);
 		let bytes: Vec<u8> = body.by_ref().take(MAX_FEED_BYTES.saturating_add(1)).collect();
 		if body.error().is_some() {
 			return Err(unreachable("reading the answer failed"));

@@ -174,7 +174,10 @@ fn usage_over_the_declared_capacity_waits_for_the_next_epoch() {
 		));
 		assert_eq!(LastSeq::<Test>::get(PROVIDER), 2);
 		// Nothing fits any more this epoch: the attestation fails and consumes nothing.
-		assert_noop!(attest(OPERATOR, 3, vec![entry(7, 200), entry(8, 50)]), Error::<Test>::NoCapacity);
+		assert_noop!(
+			attest(OPERATOR, 3, vec![entry(7, 200), entry(8, 50)]),
+			Error::<Test>::NoCapacity
+		);
 		assert_eq!(UsageAttestation::remaining_capacity(&OPERATOR, &PROVIDER), 100);
 		// The next epoch has room again: the records left over settle.
 		System::set_block_number(EPOCH);

@@ -19,9 +19,19 @@ type Shared<T> = Arc<parking_lot::RwLock<T>>;
 
 const FEED: &str = "http://127.0.0.1:8099";
 
-/// The test off-chain externalities, except that every request ends with `status`.
+/// The test off-chain externalities, except that every request ends with a fault.
 #[derive(Clone)]
-struct FailingHttp(TestOffchainExt, HttpRequestStatus);
+struct FailingHttp(TestOffchainExt, Fault);
+
+/// What goes wrong with every request.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+	/// The request ends with this status.
+	Status(HttpRequestStatus),
+	/// The headers arrive (`200`), then the body stalls: a read returns only at its
+	/// deadline, and one without a deadline would hang the worker for good.
+	StalledBody,
+}
 
 impl Externalities for FailingHttp {
 	fn is_validator(&self) -> bool {
@@ -66,9 +76,12 @@ impl Externalities for FailingHttp {
 	fn http_response_wait(
 		&mut self,
 		ids: &[HttpRequestId],
-		_deadline: Option<Timestamp>,
+		deadline: Option<Timestamp>,
 	) -> Vec<HttpRequestStatus> {
-		ids.iter().map(|_| self.1).collect()
+		match self.1 {
+			Fault::Status(status) => ids.iter().map(|_| status).collect(),
+			Fault::StalledBody => self.0.http_response_wait(ids, deadline),
+		}
 	}
 	fn http_response_headers(&mut self, id: HttpRequestId) -> Vec<(Vec<u8>, Vec<u8>)> {
 		self.0.http_response_headers(id)
@@ -79,7 +92,13 @@ impl Externalities for FailingHttp {
 		buffer: &mut [u8],
 		deadline: Option<Timestamp>,
 	) -> Result<usize, HttpError> {
-		self.0.http_response_read_body(id, buffer, deadline)
+		match self.1 {
+			Fault::Status(_) => self.0.http_response_read_body(id, buffer, deadline),
+			Fault::StalledBody => {
+				assert!(deadline.is_some(), "the worker reads the body without a deadline");
+				Err(HttpError::DeadlineReached)
+			}
+		}
 	}
 	fn set_authorized_nodes(&mut self, nodes: Vec<OpaquePeerId>, authorized_only: bool) {
 		self.0.set_authorized_nodes(nodes, authorized_only)
@@ -91,16 +110,14 @@ impl Externalities for FailingHttp {
 /// feed. With `fail`, every HTTP request ends with that status.
 fn offchain_ext(
 	keys: &[AccountId],
-	fail: Option<HttpRequestStatus>,
+	fail: Option<Fault>,
 ) -> (sp_io::TestExternalities, Shared<OffchainState>, Shared<PoolState>) {
 	let mut ext = new_test_ext();
 	let (offchain, state) = TestOffchainExt::new();
 	let (pool, pool_state) = TestTransactionPoolExt::new();
 	ext.register_extension(OffchainDbExt::new(offchain.clone()));
 	match fail {
-		Some(status) => {
-			ext.register_extension(OffchainWorkerExt::new(FailingHttp(offchain, status)))
-		}
+		Some(fault) => ext.register_extension(OffchainWorkerExt::new(FailingHttp(offchain, fault))),
 		None => ext.register_extension(OffchainWorkerExt::new(offchain)),
 	}
 	ext.register_extension(TransactionPoolExt::new(pool));
@@ -233,7 +250,7 @@ fn a_failed_request_submits_nothing() {
 		HttpRequestStatus::IoError,
 		HttpRequestStatus::Finished(500),
 	] {
-		let (mut ext, _state, pool) = offchain_ext(&[OPERATOR], Some(status));
+		let (mut ext, _state, pool) = offchain_ext(&[OPERATOR], Some(Fault::Status(status)));
 		ext.execute_with(|| {
 			UsageAttestation::offchain_worker(1);
 			assert!(submitted(&pool).is_empty(), "{status:?}");
@@ -379,5 +396,18 @@ fn the_worker_attests_only_what_fits_the_remaining_capacity() {
 		UsageAttestation::offchain_worker(2);
 		assert_eq!(submitted(&pool).len(), 1, "nothing fits: nothing submitted");
 		assert_eq!(failures(), NO_FAILURES);
+	});
+}
+
+/// A feed that sends its headers and then stalls its body: the worker reads the body with the
+/// request's deadline, gives up at it, counts the feed unreachable and submits nothing.
+#[test]
+fn a_feed_that_stalls_its_body_is_given_up_at_the_deadline() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], Some(Fault::StalledBody));
+	expect_get(&state, 0, answer(&[record(1, 5, "0x01")]));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		assert!(submitted(&pool).is_empty());
+		assert_eq!(failures(), vec![("unreachable", 1), ("invalid", 0), ("submit", 0)]);
 	});
 }
