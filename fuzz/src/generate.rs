@@ -394,6 +394,17 @@ impl Generator {
 					1 => last.saturating_add(2),
 					_ => last.saturating_add(1),
 				};
+				if self.rng.chance(10) {
+					let reason = BoundedVec::truncate_from(b"user".to_vec());
+					return (
+						operator,
+						RuntimeCall::UsageAttestation(Call::void_record {
+							provider,
+							seq: first_seq,
+							reason,
+						}),
+					);
+				}
 				let count = self.rng.below(6).saturating_add(1);
 				let entries = (0..count).map(|_| self.usage_entry(&provider, agents)).collect();
 				(

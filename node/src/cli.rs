@@ -16,7 +16,8 @@ pub struct Cli {
 	/// Inference operators: the base URL of the provider's usage feed. The off-chain worker
 	/// fetches `<URL>/usage?after=<last attested seq>` and attests what it serves, signed by
 	/// the operator key (key type `tmat`) in the keystore. Kept in the node's off-chain
-	/// storage, so later runs without the flag keep using it. Implies
+	/// storage, so later runs without the flag keep using it: a node that starts with a
+	/// stored feed and an operator key in its keystore runs the worker on every block. Implies
 	/// `--offchain-worker always`.
 	#[arg(long, value_name = "URL", value_parser = parse_feed_url)]
 	pub usage_feed: Option<String>,

@@ -200,6 +200,21 @@ pub fn new_full<
 		if let Some(url) = &usage_feed {
 			crate::usage_feed::set_feed_url(&mut storage, url);
 			log::info!("📈 Usage feed: {url}");
+		} else if let Some(url) = crate::usage_feed::stored_feed_url(&storage) {
+			// A node restarted without `--usage-feed` keeps attesting the stored feed when it
+			// holds an operator key; a feed without a key is reported, not silently ignored.
+			if crate::usage_feed::has_operator_key(&*keystore_container.keystore()) {
+				if !config.offchain_worker.enabled {
+					log::info!(
+						"📈 Usage feed {url} (stored) and an operator key: running the off-chain worker on every block"
+					);
+					config.offchain_worker.enabled = true;
+				}
+			} else {
+				log::warn!(
+					"a usage feed ({url}) is stored but the keystore holds no operator key (type `tmat`): nothing will be attested until one is inserted and the node restarted"
+				);
+			}
 		}
 		if let Some(registry) = config.prometheus_registry() {
 			crate::usage_feed::register_metrics(registry, storage)?;

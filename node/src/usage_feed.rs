@@ -16,6 +16,16 @@ pub fn set_feed_url(storage: &mut impl OffchainStorage, url: &str) {
 	storage.set(STORAGE_PREFIX, FEED_URL_KEY, url.as_bytes());
 }
 
+/// The feed URL an earlier run stored, if any.
+pub fn stored_feed_url(storage: &impl OffchainStorage) -> Option<String> {
+	storage.get(STORAGE_PREFIX, FEED_URL_KEY).and_then(|url| String::from_utf8(url).ok())
+}
+
+/// Whether the keystore holds an operator key (type `tmat`).
+pub fn has_operator_key(keystore: &dyn sp_keystore::Keystore) -> bool {
+	keystore.keys(pallet_usage_attestation::KEY_TYPE).is_ok_and(|keys| !keys.is_empty())
+}
+
 /// Counters read from off-chain storage when Prometheus scrapes: label values and key.
 #[derive(Clone)]
 struct Counters<S> {

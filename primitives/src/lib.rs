@@ -132,6 +132,33 @@ impl<AccountId: Clone> VoucherSigners<AccountId> for () {
 	}
 }
 
+/// What `input` and `output` tokens cost at these prices (per 1,000 tokens):
+/// `⌈(price_in × input + price_out × output) / 1000⌉`, rounded up so that no request is free.
+/// The products saturate at the balance type's maximum instead of overflowing. The chain's
+/// settlement and the gateway's charges both use this one function.
+pub fn usage_cost<Balance>(
+	price_per_1k_input: Balance,
+	price_per_1k_output: Balance,
+	input: u32,
+	output: u32,
+) -> Balance
+where
+	Balance: frame_support::sp_runtime::traits::AtLeast32BitUnsigned + Copy,
+{
+	use frame_support::sp_runtime::traits::{Saturating, Zero};
+	let scaled = price_per_1k_input
+		.saturating_mul(input.into())
+		.saturating_add(price_per_1k_output.saturating_mul(output.into()));
+	let unit: Balance = 1_000u32.into();
+	// `unit` is a non-zero constant: the division always succeeds.
+	let whole = scaled.checked_div(&unit).unwrap_or_else(Zero::zero);
+	if scaled.saturating_sub(whole.saturating_mul(unit)).is_zero() {
+		whole
+	} else {
+		whole.saturating_add(1u32.into())
+	}
+}
+
 /// Whether everything `who` holds can be moved without force: no freeze (such as priority
 /// stake) reaches into the held funds. A pallet that holds funds it may later have to pay out
 /// (credits, slashable bonds) checks this after holding and refuses the hold otherwise; the

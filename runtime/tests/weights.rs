@@ -150,6 +150,12 @@ fn worst_cases() -> Vec<RuntimeCall> {
 			entries: BoundedVec::truncate_from(vec![entry; max_entries as usize]),
 		}
 		.into(),
+		Attest::void_record {
+			provider: who.clone(),
+			seq: 1,
+			reason: BoundedVec::truncate_from(vec![b'x'; 64]),
+		}
+		.into(),
 	];
 	calls.push(Validators::add_validator { who: who.clone() }.into());
 	calls.push(Validators::remove_validator { who }.into());

@@ -18,12 +18,9 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::{
-	traits::{CheckedDiv, Saturating, Zero},
+	traits::{Saturating, Zero},
 	DispatchError, DispatchResult,
 };
-
-/// Tokens per price unit: prices are per 1,000 tokens.
-const TOKENS_PER_PRICE_UNIT: u32 = 1_000;
 
 /// The usage of one (user, payer) pair in a settlement.
 struct Group<T: Config> {
@@ -324,17 +321,7 @@ impl<T: Config> Pallet<T> {
 		input: u32,
 		output: u32,
 	) -> BalanceOf<T> {
-		let scaled = price_per_1k_input
-			.saturating_mul(input.into())
-			.saturating_add(price_per_1k_output.saturating_mul(output.into()));
-		let unit: BalanceOf<T> = TOKENS_PER_PRICE_UNIT.into();
-		// `unit` is a non-zero constant: the division always succeeds.
-		let whole = scaled.checked_div(&unit).unwrap_or_else(Zero::zero);
-		if scaled.saturating_sub(whole.saturating_mul(unit)).is_zero() {
-			whole
-		} else {
-			whole.saturating_add(1u32.into())
-		}
+		tokenmeter_primitives::usage_cost(price_per_1k_input, price_per_1k_output, input, output)
 	}
 
 	/// What `input` and `output` tokens of `model` cost now, and after a pending price

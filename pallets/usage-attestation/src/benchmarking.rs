@@ -65,13 +65,15 @@ mod benchmarks {
 		assert_eq!(Capacities::<T>::get(&provider), 1_000_000);
 	}
 
-	/// `n` records past the operator's capacity: the pallet's checks, sequence, capacity
-	/// accounting and events, without the settlement (whose weight is added separately).
+	/// `n` records within the operator's capacity: the pallet's checks, sequence, capacity
+	/// accounting and events, and the settlement of the benchmark's records (whose full
+	/// weight is added separately).
 	#[benchmark]
 	fn attest(n: Linear<1, { T::MaxEntries::get() }>) {
 		let provider = provider_with_operators::<T>(1);
 		let operator: T::AccountId = account("operator", 0, 0);
 		LastSeq::<T>::insert(&provider, 40);
+		Capacities::<T>::insert(&provider, u64::MAX);
 		let entries: BoundedVec<_, _> = (0..n)
 			.map(T::BenchmarkHelper::entry)
 			.collect::<alloc::vec::Vec<_>>()
@@ -82,6 +84,19 @@ mod benchmarks {
 		_(RawOrigin::Signed(operator.clone()), provider.clone(), 41, entries);
 
 		assert_eq!(LastSeq::<T>::get(&provider), 40 + u64::from(n));
+	}
+
+	#[benchmark]
+	fn void_record() {
+		let provider = provider_with_operators::<T>(1);
+		let operator: T::AccountId = account("operator", 0, 0);
+		LastSeq::<T>::insert(&provider, 40);
+		let reason: VoidReason = alloc::vec![b'x'; 64].try_into().unwrap_or_default();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(operator.clone()), provider.clone(), 41, reason);
+
+		assert_eq!(LastSeq::<T>::get(&provider), 41);
 	}
 
 	impl_benchmark_test_suite!(UsageAttestation, crate::mock::new_test_ext(), crate::mock::Test);

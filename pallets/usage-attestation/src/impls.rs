@@ -104,6 +104,22 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	pub(crate) fn do_void_record(
+		operator: T::AccountId,
+		provider: T::AccountId,
+		seq: u64,
+		reason: VoidReason,
+	) -> DispatchResult {
+		let record = Operators::<T>::get(&operator).ok_or(Error::<T>::NotOperator)?;
+		ensure!(record.provider == provider, Error::<T>::NotOperator);
+		let next = LastSeq::<T>::get(&provider).saturating_add(1);
+		ensure!(seq >= next, Error::<T>::Replay);
+		ensure!(seq == next, Error::<T>::Gap);
+		LastSeq::<T>::insert(&provider, seq);
+		Self::deposit_event(Event::RecordVoided { provider, operator, seq, reason });
+		Ok(())
+	}
+
 	/// What `operator` attested in the current capacity epoch.
 	pub(crate) fn epoch_usage(operator: &T::AccountId) -> EpochUsage {
 		let epoch = Self::current_epoch();

@@ -220,6 +220,18 @@ pub mod pallet {
 			/// Records that settled nothing (rejected by settlement or over capacity).
 			rejected: u32,
 		},
+		/// An operator declared a usage record void: the feed serves it but it cannot be read.
+		/// It settled nothing; the sequence moved past it.
+		RecordVoided {
+			/// The provider.
+			provider: T::AccountId,
+			/// The operator.
+			operator: T::AccountId,
+			/// The record's sequence number.
+			seq: u64,
+			/// Why it cannot be read (the field, as text).
+			reason: VoidReason,
+		},
 		/// Records beyond the operator's remaining capacity this epoch were not attested: the
 		/// sequence stops before them, and they can be attested in a later epoch.
 		OverCapacity {
@@ -326,6 +338,26 @@ pub mod pallet {
 		) -> DispatchResult {
 			let operator = ensure_signed(origin)?;
 			Self::do_attest(operator, provider, first_seq, entries)
+		}
+
+		/// Operator: declare the provider's usage record `seq`, which must be the one after
+		/// the last attested (`LastSeq + 1`), void: the feed serves it but it cannot be read
+		/// (an account that is not SS58, a signature or number the chain cannot hold). It
+		/// settles nothing and is reported with `reason`; the sequence moves past it so that
+		/// the records after it can be attested. Only the provider's own operator can do this,
+		/// so only the provider can lose by it. The off-chain worker does it by itself.
+		///
+		/// Errors: `NotOperator`, `Replay`, `Gap`.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::void_record())]
+		pub fn void_record(
+			origin: OriginFor<T>,
+			provider: T::AccountId,
+			seq: u64,
+			reason: VoidReason,
+		) -> DispatchResult {
+			let operator = ensure_signed(origin)?;
+			Self::do_void_record(operator, provider, seq, reason)
 		}
 	}
 }

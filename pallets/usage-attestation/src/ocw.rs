@@ -73,6 +73,14 @@ impl Failure {
 	}
 }
 
+/// What one run of the worker submits.
+enum Batch<Entry> {
+	/// Records that continue the sequence (possibly none).
+	Entries(Vec<Entry>),
+	/// The next record cannot be read: it is declared void, for this reason.
+	Void(crate::VoidReason),
+}
+
 /// How long the worker waits for the feed.
 pub const FETCH_TIMEOUT_MS: u64 = 5_000;
 /// The largest feed answer the worker reads.
@@ -237,27 +245,48 @@ impl<T: Config> Pallet<T> {
 		}
 
 		let remaining = Self::remaining_capacity(&account.id, &provider);
-		let entries = match Self::fetch(feed, last)
+		let batch = match Self::fetch(feed, last)
 			.and_then(|records| Self::batch(&provider, last, records, remaining))
 		{
-			Ok(entries) => entries,
+			Ok(batch) => batch,
 			Err(failure) => {
 				bump(&failure.counter_key(), 1);
 				return;
 			}
 		};
-		let Some(first) = entries.first().map(|_| last.saturating_add(1)) else { return };
-		let count = entries.len() as u64;
-		let Ok(entries) = BoundedVec::<EntryOf<T>, T::MaxEntries>::try_from(entries) else {
-			return;
+		let first = last.saturating_add(1);
+		let signer = Signer::<T, T::OperatorKey>::all_accounts()
+			.with_filter(alloc::vec![account.public.clone()]);
+		let (results, count) = match batch {
+			Batch::Entries(entries) => {
+				let count = entries.len() as u64;
+				if count == 0 {
+					return;
+				}
+				let Ok(entries) = BoundedVec::<EntryOf<T>, T::MaxEntries>::try_from(entries) else {
+					return;
+				};
+				let results = signer.send_signed_transaction(|_| Call::attest {
+					provider: provider.clone(),
+					first_seq: first,
+					entries: entries.clone(),
+				});
+				(results, count)
+			}
+			Batch::Void(reason) => {
+				log::warn!(
+					target: "usage-attestation",
+					"usage record {first} cannot be read ({}): declaring it void",
+					String::from_utf8_lossy(&reason),
+				);
+				let results = signer.send_signed_transaction(|_| Call::void_record {
+					provider: provider.clone(),
+					seq: first,
+					reason: reason.clone(),
+				});
+				(results, 1)
+			}
 		};
-		let results = Signer::<T, T::OperatorKey>::all_accounts()
-			.with_filter(alloc::vec![account.public.clone()])
-			.send_signed_transaction(|_| Call::attest {
-				provider: provider.clone(),
-				first_seq: first,
-				entries: entries.clone(),
-			});
 		if results.iter().any(|(_, result)| result.is_ok()) {
 			let up_to = last.saturating_add(count);
 			pending.set(&(up_to, now));
@@ -317,13 +346,14 @@ impl<T: Config> Pallet<T> {
 	/// The entries of the records that continue the sequence after `last`: at most
 	/// `MaxEntries`, up to the first record that cannot be read, and no more tokens than
 	/// `capacity`. Records at or before `last` are skipped; none after it, or none that fits
-	/// the capacity, is not a failure.
+	/// the capacity, is not a failure. When the very next record (its `seq` readable) cannot
+	/// be read, it is to be declared void.
 	fn batch(
 		provider: &T::AccountId,
 		last: u64,
 		records: Vec<Value>,
 		capacity: u64,
-	) -> Result<Vec<EntryOf<T>>, Failure> {
+	) -> Result<Batch<EntryOf<T>>, Failure> {
 		let mut tokens = 0u64;
 		let mut entries = Vec::new();
 		let mut next = last.saturating_add(1);
@@ -335,10 +365,11 @@ impl<T: Config> Pallet<T> {
 				break;
 			}
 			let read = FeedRecord::from_json(&value);
+			let seq = value.get("seq").and_then(Value::as_u64);
+			if seq.is_some_and(|seq| seq < next) {
+				continue;
+			}
 			if let Ok(record) = &read {
-				if record.seq < next {
-					continue;
-				}
 				newer = true;
 				if record.seq > next {
 					log::warn!(
@@ -356,7 +387,7 @@ impl<T: Config> Pallet<T> {
 							target: "usage-attestation",
 							"usage record {next} and later wait for capacity in a later epoch",
 						);
-						return Ok(entries);
+						return Ok(Batch::Entries(entries));
 					}
 					entries.push(entry);
 					next.saturating_inc();
@@ -367,6 +398,10 @@ impl<T: Config> Pallet<T> {
 						target: "usage-attestation",
 						"usage record {next} cannot be read: {field}",
 					);
+					if entries.is_empty() && seq == Some(next) {
+						let reason = field.as_bytes().iter().copied().take(64).collect::<Vec<_>>();
+						return Ok(Batch::Void(reason.try_into().unwrap_or_default()));
+					}
 					break;
 				}
 			}
@@ -375,6 +410,6 @@ impl<T: Config> Pallet<T> {
 		if entries.is_empty() && newer {
 			return Err(Failure::Invalid);
 		}
-		Ok(entries)
+		Ok(Batch::Entries(entries))
 	}
 }

@@ -4,6 +4,9 @@ use crate::{Config, SettleUsage};
 use codec::{Decode, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
+/// Why a usage record was declared void: the field that could not be read, as text.
+pub type VoidReason = frame_support::BoundedVec<u8, frame_support::traits::ConstU32<64>>;
+
 /// One usage record, as the settlement takes it.
 pub type EntryOf<T> =
 	<<T as Config>::Settlement as SettleUsage<<T as frame_system::Config>::AccountId>>::Entry;

@@ -45,6 +45,7 @@ pub trait WeightInfo {
 	fn remove_operator() -> Weight;
 	fn set_capacity() -> Weight;
 	fn attest(n: u32, ) -> Weight;
+	fn void_record() -> Weight;
 }
 
 /// Measured weights, with database costs from the runtime's `DbWeight`.
@@ -98,6 +99,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
+	/// PROVISIONAL (issue 16): estimated from `set_capacity` and `attest(1)` until
+	/// `scripts/benchmark.sh pallet_usage_attestation` measures the `void_record` benchmark.
+	/// Storage: `UsageAttestation::Operators` (r:1 w:0), `UsageAttestation::LastSeq` (r:1 w:1)
+	fn void_record() -> Weight {
+		Weight::from_parts(18_000_000, 3561)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
 	/// Storage: `UsageAttestation::Operators` (r:1 w:0)
 	/// Proof: `UsageAttestation::Operators` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
 	/// Storage: `UsageAttestation::LastSeq` (r:1 w:1)
@@ -134,6 +143,14 @@ impl WeightInfo for () {
 	fn set_capacity() -> Weight {
 		Weight::from_parts(11_557_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
+	}
+	/// PROVISIONAL (issue 16): estimated from `set_capacity` and `attest(1)` until
+	/// `scripts/benchmark.sh pallet_usage_attestation` measures the `void_record` benchmark.
+	/// Storage: `UsageAttestation::Operators` (r:1 w:0), `UsageAttestation::LastSeq` (r:1 w:1)
+	fn void_record() -> Weight {
+		Weight::from_parts(18_000_000, 3561)
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn attest(n: u32, ) -> Weight {

@@ -187,3 +187,62 @@ fn usage_over_the_declared_capacity_waits_for_the_next_epoch() {
 		assert_eq!(LastSeq::<Test>::get(PROVIDER), 4);
 	});
 }
+
+#[test]
+fn an_operator_declares_the_next_record_void() {
+	run_test(|| {
+		set_up();
+		let reason: VoidReason = b"user".to_vec().try_into().unwrap();
+		assert_noop!(
+			UsageAttestation::void_record(
+				RuntimeOrigin::signed(STRANGER),
+				PROVIDER,
+				1,
+				reason.clone()
+			),
+			Error::<Test>::NotOperator
+		);
+		assert_noop!(
+			UsageAttestation::void_record(
+				RuntimeOrigin::signed(OTHER_OPERATOR),
+				PROVIDER,
+				1,
+				reason.clone()
+			),
+			Error::<Test>::NotOperator
+		);
+		assert_noop!(
+			UsageAttestation::void_record(
+				RuntimeOrigin::signed(OPERATOR),
+				PROVIDER,
+				2,
+				reason.clone()
+			),
+			Error::<Test>::Gap
+		);
+		assert_ok!(UsageAttestation::void_record(
+			RuntimeOrigin::signed(OPERATOR),
+			PROVIDER,
+			1,
+			reason.clone()
+		));
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 1);
+		assert_eq!(
+			events().last(),
+			Some(&Event::RecordVoided {
+				provider: PROVIDER,
+				operator: OPERATOR,
+				seq: 1,
+				reason: reason.clone()
+			})
+		);
+		assert!(settled().is_empty());
+		assert_noop!(
+			UsageAttestation::void_record(RuntimeOrigin::signed(OPERATOR), PROVIDER, 1, reason),
+			Error::<Test>::Replay
+		);
+		// The usage after it attests as usual.
+		assert_ok!(attest(OPERATOR, 2, vec![entry(5, 100)]));
+		assert_eq!(settled(), vec![(PROVIDER, vec![entry(5, 100)])]);
+	});
+}

@@ -268,14 +268,10 @@ fn bad_answers_submit_nothing_and_are_counted() {
 	let bad = [
 		b"<html>502 Bad Gateway</html>".to_vec(),
 		b"{\"seq\":1}".to_vec(),
-		// A record without its voucher.
-		br#"[{"seq":1,"user":"5","model":0,"input_tokens":1,"output_tokens":1}]"#.to_vec(),
 		// The feed starts after a gap.
 		answer(&[record(2, 5, "01")]),
-		// A user the runtime cannot read.
-		answer(&[record(1, 5, "01").replace("\"5\"", "\"alice\"")]),
-		// Signature not hex.
-		answer(&[record(1, 5, "0xzz")]),
+		// A record whose sequence number cannot be read.
+		br#"[{"seq":"one","user":"5","model":0,"input_tokens":1,"output_tokens":1}]"#.to_vec(),
 	];
 	for body in bad {
 		let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
@@ -410,4 +406,48 @@ fn a_feed_that_stalls_its_body_is_given_up_at_the_deadline() {
 		assert!(submitted(&pool).is_empty());
 		assert_eq!(failures(), vec![("unreachable", 1), ("invalid", 0), ("submit", 0)]);
 	});
+}
+
+/// A record the runtime cannot read (no voucher, a user that is not an account, a signature
+/// that is not hex, a cap above `u64` written as a JSON number) no longer stalls the feed: the
+/// worker declares it void, and the usage after it is attested and settled.
+#[test]
+fn an_unreadable_record_is_declared_void_and_the_usage_after_it_settles() {
+	let unreadable = [
+		(
+			r#"{"seq":1,"user":"5","model":0,"input_tokens":1,"output_tokens":1}"#.to_string(),
+			"voucher",
+		),
+		(record(1, 5, "01").replace("\"5\"", "\"alice\""), "user"),
+		(record(1, 5, "0xzz"), "voucher.signature"),
+		(
+			record(1, 5, "01").replace("\"1000000000000000000000\"", "100000000000000000000000"),
+			"voucher.cap",
+		),
+	];
+	for (bad, reason) in unreadable {
+		let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+		expect_get(&state, 0, format!("[{bad},{}]", record(2, 6, "01")).into_bytes());
+		ext.execute_with(|| {
+			UsageAttestation::offchain_worker(1);
+			let void = RuntimeCall::UsageAttestation(Call::void_record {
+				provider: PROVIDER,
+				seq: 1,
+				reason: reason.as_bytes().to_vec().try_into().unwrap(),
+			});
+			assert_eq!(submitted(&pool), vec![(OPERATOR, void)], "{bad}");
+			assert_eq!(failures(), NO_FAILURES);
+			let (_, call) = submitted(&pool).remove(0);
+			assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
+			assert_eq!(LastSeq::<Test>::get(PROVIDER), 1);
+		});
+		expect_get(&state, 1, answer(&[record(2, 6, "01")]));
+		ext.execute_with(|| {
+			UsageAttestation::offchain_worker(2);
+			assert_eq!(submitted(&pool)[1], (OPERATOR, attest_call(2, vec![entry(6, 30)])));
+			let (_, call) = submitted(&pool).remove(1);
+			assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
+			assert_eq!(settled(), vec![(PROVIDER, vec![entry(6, 30)])]);
+		});
+	}
 }

@@ -1,0 +1,286 @@
+// The whole loop, as a provider and its users run it: a dev node whose off-chain worker reads
+// the gateway's usage feed (`--usage-feed`), an operator key inserted over RPC, a provider with
+// a token-gated model, the fake upstream (an HTTP server answering like llama-server), the
+// gateway in front of it, and the official `openai` npm package as the client.
+//
+// A user without a voucher gets 402 and pays through @tokenmeter/client; the unmodified SDK
+// pays with a voucher token as its API key; a user below the gate gets 403; a streamed answer
+// is charged its exact usage; two concurrent requests cannot overspend one voucher; forged and
+// foreign vouchers change nothing; the gateway is killed and restarted mid-way and loses
+// nothing; then the node's worker attests the feed by itself and the provider's balance rises
+// by exactly what the gateway charged, minus the 5% protocol fee.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import OpenAI from 'openai';
+import { createPayer, decodeHeader, paymentToken, signVoucher, wrapFetch } from '@tokenmeter/client';
+import { u8aToHex } from '@polkadot/util';
+
+import { waitFor } from '../lib/feed.js';
+import { gatewayBinary, startGateway, startUpstream } from '../lib/gateway.js';
+import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
+
+const UNIT = 10n ** 12n;
+const GATE = 500_000n * UNIT;
+// 1 TMT per 1,000 tokens, in and out: a token costs 10⁹, so every cost is exact and a
+// multiple of 20 (the 5% fee divides it).
+const PRICE = UNIT;
+const cost = (input, output) => (BigInt(input) + BigInt(output)) * PRICE / 1000n;
+
+describe('the inference gateway', () => {
+  let node;
+  let api;
+  let upstream;
+  let gateway;
+  let gatewayUrl;
+  let gatewayArgs;
+  let gatewayPort;
+  let dataDir;
+  let alice;
+  let bob;
+  let charlie;
+  let zoe;
+  let operator;
+  let model;
+  let genesisHash;
+  let aliceBefore;
+  let upstreamUrl;
+
+  const upstreamRequests = async () => (await fetch(`${upstreamUrl}/_requests`)).json();
+  const admin = async (who) => (await fetch(`${gatewayUrl}/admin/users/${who.address}`)).json();
+  const freeOf = async (who) => (await api.query.system.account(who.address)).data.free.toBigInt();
+  const openai = (options) => new OpenAI({ baseURL: `${gatewayUrl}/v1`, maxRetries: 0, ...options });
+  const voucherFor = (signer, extra = {}) => signVoucher(signer, {
+    genesisHash, provider: alice.address, cap: 50n * UNIT, expiry: 1_000_000, ...extra,
+  });
+  const ask = { model: 'llama-8b', messages: [{ role: 'user', content: 'say hello to the chain' }], max_tokens: 16 };
+
+  before(async () => {
+    ({ alice, bob, charlie, zoe, operator } = await devAccounts('Alice', 'Bob', 'Charlie', 'Zoe', 'Operator'));
+    gatewayPort = await freePort();
+    gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    const upstreamPort = await freePort();
+    upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+    upstream = await startUpstream(upstreamPort);
+    node = await startDevNode({ extraArgs: ['--usage-feed', gatewayUrl] });
+    api = node.api;
+    genesisHash = (await api.rpc.chain.getBlockHash(0)).toHex();
+
+    await api.rpc.author.insertKey('tmat', '//Operator', u8aToHex(operator.publicKey));
+    model = (await api.query.inferenceCredits.nextModelId()).toNumber();
+    const setUp = api.tx.utility.batchAll([
+      api.tx.inferenceCredits.registerProvider('Alice AI', gatewayUrl),
+      api.tx.inferenceCredits.registerModel('llama-8b', PRICE, PRICE, { MinBalance: GATE }),
+      api.tx.usageAttestation.registerOperator(operator.address),
+      api.tx.usageAttestation.setCapacity(1_000_000_000),
+      api.tx.balances.transferKeepAlive(operator.address, 10n * UNIT),
+      api.tx.balances.transferKeepAlive(zoe.address, 1_000n * UNIT),
+    ]);
+    const results = await Promise.all([
+      sendAndWaitInBlock(setUp, alice),
+      sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), bob),
+      sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), charlie),
+    ]);
+    for (const { dispatchError } of results) assert.equal(dispatchError, undefined, `${dispatchError}`);
+    aliceBefore = await freeOf(alice);
+
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-gateway-'));
+    gatewayArgs = [
+      '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
+      '--provider', alice.address, '--model', `${model}=fake-llama`, '--data-dir', dataDir,
+      '--poll-ms', '300', '--min-voucher-blocks', '10',
+    ];
+    gateway = await startGateway(gatewayPort, gatewayArgs);
+  });
+
+  after(async () => {
+    if (gateway) await gateway.stop();
+    if (upstream) await upstream.stop();
+    if (node) await node.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('lists the provider\'s models with their on-chain prices and gate', async () => {
+    const { data } = await openai({ apiKey: 'none' }).models.list();
+    const listed = data.find((m) => m.id === 'llama-8b');
+    assert.ok(listed, JSON.stringify(data));
+    assert.equal(listed.owned_by, alice.address);
+    assert.equal(listed.tokenmeter.id, model);
+    assert.equal(BigInt(listed.tokenmeter.pricePer1kInput), PRICE);
+    assert.equal(BigInt(listed.tokenmeter.access.minBalance), GATE);
+  });
+
+  it('answers 402 with PAYMENT-REQUIRED to a request without a voucher, and forwards nothing', async () => {
+    const before = (await upstreamRequests()).length;
+    const response = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ask),
+    });
+    assert.equal(response.status, 402);
+    const required = decodeHeader(response.headers.get('payment-required'));
+    assert.equal(required.x402Version, 2);
+    const [accepted] = required.accepts;
+    assert.equal(accepted.scheme, 'tokenmeter-voucher');
+    assert.equal(accepted.payTo, alice.address);
+    assert.equal(accepted.network, `tokenmeter:${genesisHash.slice(2, 34)}`);
+    assert.equal(accepted.extra.genesisHash, genesisHash);
+    assert.ok(BigInt(accepted.amount) > 0n);
+    assert.equal((await response.json()).error.code, 'payment_required');
+    // The SDK sees the same 402.
+    await assert.rejects(openai({ apiKey: 'none' }).chat.completions.create(ask), (e) => e.status === 402);
+    assert.equal((await upstreamRequests()).length, before);
+  });
+
+  it('serves a user who pays through the client: 402, a signed voucher, the answer and its receipt', async () => {
+    const payer = createPayer({ pair: bob, budget: 5n * UNIT });
+    const client = openai({ apiKey: 'unused', fetch: wrapFetch(fetch, payer) });
+    const { data, response } = await client.chat.completions.create(ask).withResponse();
+    assert.equal(data.choices[0].message.content, 'Hello from the fake model');
+    const receipt = decodeHeader(response.headers.get('payment-response'));
+    // 5 prompt words and 5 completion tokens.
+    assert.equal(BigInt(receipt.extra.charged), cost(5, 5));
+    assert.equal(receipt.payer, bob.address);
+    assert.ok(payer.cap > 0n);
+    const forwarded = (await upstreamRequests()).at(-1);
+    assert.equal(forwarded.body.model, 'fake-llama');
+    assert.deepEqual(forwarded.body.messages, ask.messages);
+    // The unmodified SDK, with the same token as its API key, until the cap is used up.
+    const plain = openai({ apiKey: payer.token });
+    const again = await plain.completions.create({ model: 'llama-8b', prompt: 'one two three', max_tokens: 2 });
+    assert.equal(again.usage.prompt_tokens, 3);
+    assert.equal(BigInt((await admin(bob)).charged), cost(5, 5) + cost(3, 2));
+  });
+
+  it('prints a voucher token for curl users that the gateway accepts', async () => {
+    const token = execFileSync(gatewayBinary(), [
+      'voucher', '--suri', '//Charlie', '--provider', alice.address, '--cap', String(10n * UNIT),
+      '--expiry', '1000000', '--genesis', genesisHash,
+    ]).toString().trim();
+    const response = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(ask),
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.equal(BigInt((await admin(charlie)).charged), cost(5, 5));
+  });
+
+  it('refuses a user below the token gate with 403 and forwards nothing', async () => {
+    const before = (await upstreamRequests()).length;
+    const token = paymentToken(voucherFor(zoe));
+    await assert.rejects(openai({ apiKey: token }).chat.completions.create(ask), (e) => {
+      assert.equal(e.status, 403);
+      assert.equal(e.code, 'balanceBelowGate');
+      return true;
+    });
+    assert.equal((await upstreamRequests()).length, before);
+    assert.equal((await admin(zoe)).charged, '0');
+  });
+
+  it('refuses forged, foreign and malformed requests with clear 4xx errors, charging nothing', async () => {
+    const before = (await upstreamRequests()).length;
+    const bobBefore = (await admin(bob)).charged;
+    const post = (body, token) => fetch(`${gatewayUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { 'payment-signature': token } : {}) },
+      body,
+    });
+    // Charlie signs a voucher naming Bob: not Bob's signature.
+    const forged = voucherFor(charlie, { user: bob.address });
+    let response = await post(JSON.stringify(ask), paymentToken(forged));
+    assert.equal(response.status, 402);
+    assert.equal((await response.json()).error.code, 'invalid_signature');
+    // A voucher for another provider.
+    response = await post(JSON.stringify(ask), paymentToken(voucherFor(bob, { provider: charlie.address })));
+    assert.equal((await response.json()).error.code, 'invalid_pay_to');
+    // For another chain.
+    response = await post(JSON.stringify(ask), paymentToken(voucherFor(bob, { genesisHash: `0x${'11'.repeat(32)}` })));
+    assert.equal((await response.json()).error.code, 'invalid_network');
+    // Expired.
+    response = await post(JSON.stringify(ask), paymentToken(voucherFor(bob, { expiry: 1 })));
+    assert.equal((await response.json()).error.code, 'voucher_expired');
+    // Not JSON; an unknown model; a body over the limit.
+    const token = paymentToken(voucherFor(bob));
+    response = await post('{"model":', token);
+    assert.equal(response.status, 400);
+    assert.equal((await response.json()).error.code, 'invalid_json');
+    response = await post(JSON.stringify({ ...ask, model: 'gpt-9' }), token);
+    assert.equal(response.status, 404);
+    assert.equal((await response.json()).error.code, 'model_not_found');
+    response = await post(JSON.stringify({ ...ask, padding: 'x'.repeat(1_100_000) }), token);
+    assert.equal(response.status, 413);
+    assert.equal((await upstreamRequests()).length, before);
+    assert.equal((await admin(bob)).charged, bobBefore);
+  });
+
+  it('charges a streamed answer its exact usage, and strips the usage chunk the client did not ask for', async () => {
+    const before = BigInt((await admin(bob)).charged);
+    const client = openai({ apiKey: paymentToken(voucherFor(bob)) });
+    const chunks = [];
+    for await (const chunk of await client.chat.completions.create({ ...ask, stream: true })) chunks.push(chunk);
+    assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), 'Hello from the fake model');
+    assert.ok(chunks.every((c) => !c.usage), 'a usage chunk reached a client that did not ask for it');
+    assert.equal((await upstreamRequests()).at(-1).body.stream_options.include_usage, true);
+    assert.equal(BigInt((await admin(bob)).charged) - before, cost(5, 5));
+    // Asked for, it is delivered.
+    const withUsage = [];
+    const stream = await client.chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } });
+    for await (const chunk of stream) withUsage.push(chunk);
+    assert.deepEqual(withUsage.at(-1).usage, { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 });
+    assert.equal(BigInt((await admin(bob)).charged) - before, 2n * cost(5, 5));
+  });
+
+  it('never lets two concurrent requests overspend one voucher', async () => {
+    const slow = { ...ask, metadata: { delay_ms: '700' } };
+    // A voucher too small for anything: the 402 says what this request needs in all.
+    const probe = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'payment-signature': paymentToken(voucherFor(charlie, { cap: 1n })) },
+      body: JSON.stringify(slow),
+    });
+    assert.equal(probe.status, 402);
+    const needed = BigInt(decodeHeader(probe.headers.get('payment-required')).accepts[0].amount);
+    // Exactly enough for one of them.
+    const token = paymentToken(voucherFor(charlie, { cap: needed }));
+    const client = openai({ apiKey: token });
+    const results = await Promise.allSettled([
+      client.chat.completions.create(slow),
+      client.chat.completions.create(slow),
+    ]);
+    const statuses = results.map((r) => (r.status === 'fulfilled' ? 200 : r.reason.status)).sort();
+    assert.deepEqual(statuses, [200, 402]);
+  });
+
+  it('loses nothing when the gateway is killed and restarted', async () => {
+    const before = await admin(bob);
+    await gateway.kill();
+    gateway = await startGateway(gatewayPort, gatewayArgs);
+    const after = await admin(bob);
+    assert.equal(after.charged, before.charged);
+    assert.equal(after.served.requests, before.served.requests);
+    const client = openai({ apiKey: paymentToken(voucherFor(bob)) });
+    await client.chat.completions.create(ask);
+    assert.equal(BigInt((await admin(bob)).charged) - BigInt(before.charged), cost(5, 5));
+  });
+
+  it('is attested by the node\'s off-chain worker: the provider is paid exactly what was charged, less the fee', async () => {
+    const users = [bob, charlie, zoe];
+    let charged = 0n;
+    for (const who of users) charged += BigInt((await admin(who)).charged);
+    assert.ok(charged > 0n);
+    // The worker reads the feed every block; wait until the chain has settled it all.
+    await waitFor(async () => {
+      const settled = await Promise.all(users.map(async (who) => (await api.query.inferenceCredits.voucherLedgers(who.address, alice.address)).settled.toBigInt()));
+      return settled.reduce((a, b) => a + b, 0n) === charged;
+    }, 90_000, 'the chain settling everything the gateway charged');
+    assert.equal(await freeOf(alice) - aliceBefore, charged * 95n / 100n);
+    for (const who of users) {
+      const report = await admin(who);
+      assert.equal(report.settledOnChain, report.charged);
+    }
+  });
+});

@@ -1,0 +1,79 @@
+//! `tokenmeter-gateway`: a provider's inference gateway. It sits in front of an
+//! OpenAI-compatible model server (llama-server, vLLM, Ollama), checks each request against
+//! the chain (voucher, token gate, credits and voucher headroom), forwards it unchanged,
+//! charges the upstream's own `usage` numbers, stores every charge durably and serves them,
+//! aggregated, as the usage feed the provider's operator node attests on chain.
+//!
+//! It does not depend on the runtime: the voucher and the bytes it signs come from
+//! `tokenmeter-primitives`, chain state from the node's JSON-RPC. See `docs/gateway.md`.
+
+#![deny(missing_docs)]
+
+pub mod chain;
+pub mod config;
+pub mod ledger;
+pub mod metrics;
+pub mod payment;
+pub mod server;
+pub mod store;
+
+use std::sync::{Arc, Mutex};
+
+use sp_core::crypto::Ss58Codec;
+use sp_runtime::AccountId32;
+
+/// Starts serving with `settings` until `shutdown` resolves.
+pub async fn run(
+	settings: config::Settings,
+	shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+	let provider = AccountId32::from_ss58check(&settings.provider)
+		.map_err(|_| format!("--provider `{}` is not an SS58 address", settings.provider))?;
+	std::fs::create_dir_all(&settings.data_dir)
+		.map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
+	let store = store::Store::open(&settings.data_dir.join("usage.db"))
+		.await
+		.map_err(|e| format!("cannot open the database: {e}"))?;
+	let node = chain::Node::new(&settings.node);
+	let genesis = node
+		.genesis()
+		.await
+		.map_err(|e| format!("cannot reach the node at {}: {e}", settings.node))?;
+	let (unsealed, sealed) =
+		store.unsettled().await.map_err(|e| format!("cannot read the database: {e}"))?;
+	let cache = Arc::new(chain::Cache::default());
+	let view = chain::refresh(&node, &provider, &cache)
+		.await
+		.map_err(|e| format!("cannot read the chain: {e}"))?;
+	let mut ledger = ledger::Ledger::restore(unsealed, sealed);
+	if let Some(view) = &view {
+		ledger.attested(view.finalized_last_seq);
+	}
+	let http = reqwest::Client::builder()
+		.timeout(settings.upstream_timeout)
+		.build()
+		.map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+	let listen = settings.listen;
+	let poll = settings.poll;
+	let app = Arc::new(server::App {
+		settings,
+		provider: provider.clone(),
+		genesis,
+		node: node.clone(),
+		cache: cache.clone(),
+		ledger: Mutex::new(ledger),
+		store,
+		http,
+		metrics: metrics::Metrics::new().map_err(|e| e.to_string())?,
+	});
+	let follower = app.clone();
+	tokio::spawn(chain::follow(node, provider, cache, poll, move |view| follower.on_view(view)));
+	let listener = tokio::net::TcpListener::bind(listen)
+		.await
+		.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+	tracing::info!(%listen, genesis = %payment::hex(genesis.as_bytes()), "tokenmeter-gateway serving");
+	axum::serve(listener, server::router(app))
+		.with_graceful_shutdown(shutdown)
+		.await
+		.map_err(|e| e.to_string())
+}

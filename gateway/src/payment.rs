@@ -1,0 +1,361 @@
+//! Payment in the x402 v2 wire form, with Tokenmeter vouchers as the scheme.
+//!
+//! - `402 Payment Required` carries `PAYMENT-REQUIRED`: base64 JSON of a `PaymentRequired`
+//!   whose `accepts` names the scheme `tokenmeter-voucher` on this chain, the provider to pay
+//!   and the cumulative cap the next request needs.
+//! - The client retries with `PAYMENT-SIGNATURE`: base64 JSON of a `PaymentPayload` whose
+//!   `payload` is a signed voucher. Clients that cannot handle 402 (the unmodified `openai`
+//!   SDK) pass the same base64 string as `Authorization: Bearer <token>`.
+//! - Paid answers carry `PAYMENT-RESPONSE`: base64 JSON of a settlement response with what
+//!   this request was charged, what was charged in all and the headroom left.
+//!
+//! The voucher and the bytes it signs are `tokenmeter_primitives::voucher`'s, the chain's own.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use codec::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sp_core::{crypto::Ss58Codec, H256};
+use sp_runtime::{AccountId32, MultiSignature};
+use tokenmeter_primitives::{SignedVoucher, Voucher};
+
+/// The x402 scheme name of Tokenmeter vouchers.
+pub const SCHEME: &str = "tokenmeter-voucher";
+/// The x402 version spoken.
+pub const X402_VERSION: u64 = 2;
+
+/// A signed voucher as the chain checks it.
+pub type ChainVoucher = SignedVoucher<H256, AccountId32, u128, u32, MultiSignature>;
+
+/// The CAIP-2 style id of a chain: `tokenmeter:` and the first 16 bytes of its genesis hash
+/// in hex (as CAIP-2 names Polkadot chains).
+pub fn network_id(genesis: &H256) -> String {
+	let hex: String = genesis.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect();
+	format!("tokenmeter:{hex}")
+}
+
+/// Why a payment cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+	/// Not base64 JSON of a payment payload.
+	#[error("the payment is not a base64 JSON x402 payment payload: {0}")]
+	Malformed(String),
+	/// Another scheme or x402 version.
+	#[error("unsupported payment scheme or x402 version (expected {SCHEME}, version 2)")]
+	UnsupportedScheme,
+	/// A voucher for another chain.
+	#[error("the voucher is for another chain")]
+	WrongChain,
+	/// A voucher for another provider.
+	#[error("the voucher is for another provider")]
+	WrongProvider,
+	/// The voucher expires too soon.
+	#[error("the voucher expires at block {expiry}; this gateway needs at least block {needed}")]
+	Expired {
+		/// The voucher's expiry.
+		expiry: u32,
+		/// The first expiry accepted.
+		needed: u32,
+	},
+	/// The signature is not the user's (or its signer's).
+	#[error("the voucher's signature is not valid for its user")]
+	BadSignature,
+	/// Nobody may sign for this user now (a frozen or expired agent).
+	#[error("nobody may sign vouchers for this user now (a frozen or expired agent)")]
+	SignerNotAllowed,
+}
+
+impl PaymentError {
+	/// The machine-readable reason (an x402-style `errorReason`).
+	pub fn code(&self) -> &'static str {
+		match self {
+			PaymentError::Malformed(_) => "invalid_payload",
+			PaymentError::UnsupportedScheme => "unsupported_scheme",
+			PaymentError::WrongChain => "invalid_network",
+			PaymentError::WrongProvider => "invalid_pay_to",
+			PaymentError::Expired { .. } => "voucher_expired",
+			PaymentError::BadSignature => "invalid_signature",
+			PaymentError::SignerNotAllowed => "signer_not_allowed",
+		}
+	}
+}
+
+/// The voucher fields as JSON carries them (accounts in SS58, the cap as a decimal string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoucherJson {
+	/// `0x` and 64 hex digits.
+	pub genesis_hash: String,
+	/// SS58.
+	pub provider: String,
+	/// SS58.
+	pub user: String,
+	/// SS58; the user when absent.
+	#[serde(default)]
+	pub payer: Option<String>,
+	/// Decimal string (a number is accepted too).
+	pub cap: Value,
+	/// Block number.
+	pub expiry: u32,
+}
+
+/// A payment payload's voucher, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+	/// The signed voucher, exactly as the chain will check it.
+	pub voucher: ChainVoucher,
+	/// The signature as the usage feed carries it: hex of the SCALE-encoded `MultiSignature`.
+	pub signature_hex: String,
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+	let s = s.strip_prefix("0x").unwrap_or(s);
+	if s.len() % 2 != 0 {
+		return None;
+	}
+	(0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Hex with `0x`.
+pub fn hex(bytes: &[u8]) -> String {
+	let mut out = String::with_capacity(2 + 2 * bytes.len());
+	out.push_str("0x");
+	for b in bytes {
+		out.push_str(&format!("{b:02x}"));
+	}
+	out
+}
+
+/// A signature as the feed and the payload carry it: the SCALE encoding of a
+/// `MultiSignature` (type byte, then the signature), or 64 bare bytes read as sr25519.
+pub fn decode_signature(bytes: &[u8]) -> Option<MultiSignature> {
+	if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
+		return Some(MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw(raw)));
+	}
+	MultiSignature::decode(&mut &bytes[..]).ok().filter(|s| s.encoded_size() == bytes.len())
+}
+
+fn account(s: &str, what: &str) -> Result<AccountId32, PaymentError> {
+	AccountId32::from_ss58check(s)
+		.map_err(|_| PaymentError::Malformed(format!("{what} is not an SS58 address")))
+}
+
+fn cap_of(value: &Value) -> Option<u128> {
+	match value {
+		Value::String(s) => s.parse().ok(),
+		Value::Number(n) => n.as_u64().map(u128::from),
+		_ => None,
+	}
+}
+
+/// Decodes a `PAYMENT-SIGNATURE` header or a Bearer token.
+pub fn decode_payment(token: &str) -> Result<Payment, PaymentError> {
+	let raw = STANDARD
+		.decode(token.trim())
+		.or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim()))
+		.map_err(|_| PaymentError::Malformed("not base64".into()))?;
+	let payload: Value =
+		serde_json::from_slice(&raw).map_err(|e| PaymentError::Malformed(e.to_string()))?;
+	if payload.get("x402Version").and_then(Value::as_u64) != Some(X402_VERSION) {
+		return Err(PaymentError::UnsupportedScheme);
+	}
+	let scheme = payload.pointer("/accepted/scheme").and_then(Value::as_str);
+	if scheme.is_some_and(|s| s != SCHEME) {
+		return Err(PaymentError::UnsupportedScheme);
+	}
+	let inner = payload.get("payload").ok_or(PaymentError::Malformed("no payload".into()))?;
+	let voucher: VoucherJson = serde_json::from_value(
+		inner.get("voucher").cloned().ok_or(PaymentError::Malformed("no voucher".into()))?,
+	)
+	.map_err(|e| PaymentError::Malformed(format!("voucher: {e}")))?;
+	let signature_hex = inner
+		.get("signature")
+		.and_then(Value::as_str)
+		.ok_or(PaymentError::Malformed("no signature".into()))?
+		.to_string();
+	let signature = hex_decode(&signature_hex)
+		.and_then(|bytes| decode_signature(&bytes))
+		.ok_or(PaymentError::Malformed("the signature is not a MultiSignature".into()))?;
+	let genesis = hex_decode(&voucher.genesis_hash)
+		.filter(|b| b.len() == 32)
+		.map(|b| H256::from_slice(&b))
+		.ok_or(PaymentError::Malformed("genesisHash is not 32 bytes of hex".into()))?;
+	let user = account(&voucher.user, "user")?;
+	let payer = match &voucher.payer {
+		Some(payer) => account(payer, "payer")?,
+		None => user.clone(),
+	};
+	let cap = cap_of(&voucher.cap).ok_or(PaymentError::Malformed("cap is not a decimal".into()))?;
+	Ok(Payment {
+		voucher: SignedVoucher {
+			voucher: Voucher {
+				genesis_hash: genesis,
+				provider: account(&voucher.provider, "provider")?,
+				user,
+				payer,
+				cap,
+				expiry: voucher.expiry,
+			},
+			signature: signature.clone(),
+		},
+		signature_hex: hex(&signature.encode()),
+	})
+}
+
+/// Encodes a signed voucher as a `PAYMENT-SIGNATURE` header value (also the Bearer token).
+pub fn encode_payment(voucher: &ChainVoucher) -> String {
+	let v = &voucher.voucher;
+	let payload = json!({
+		"x402Version": X402_VERSION,
+		"accepted": {
+			"scheme": SCHEME,
+			"network": network_id(&v.genesis_hash),
+			"amount": v.cap.to_string(),
+			"asset": "TMT",
+			"payTo": v.provider.to_ss58check(),
+		},
+		"payload": {
+			"voucher": {
+				"genesisHash": hex(v.genesis_hash.as_bytes()),
+				"provider": v.provider.to_ss58check(),
+				"user": v.user.to_ss58check(),
+				"payer": v.payer.to_ss58check(),
+				"cap": v.cap.to_string(),
+				"expiry": v.expiry,
+			},
+			"signature": hex(&voucher.signature.encode()),
+		},
+	});
+	STANDARD.encode(payload.to_string())
+}
+
+/// What the next request needs, for `PAYMENT-REQUIRED`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+	/// The chain's genesis hash.
+	pub genesis: H256,
+	/// The provider to pay.
+	pub provider: AccountId32,
+	/// The cumulative cap the next request needs.
+	pub cap_needed: u128,
+	/// Settled on chain so far for this user (0 when the user is unknown).
+	pub settled: u128,
+	/// Charged by this gateway and not yet settled.
+	pub unsettled: u128,
+	/// Reserved for requests in flight.
+	pub reserved: u128,
+	/// The model's prices per 1,000 input and output tokens.
+	pub prices: (u128, u128),
+	/// The first voucher expiry the gateway accepts.
+	pub min_expiry: u32,
+	/// The resource asked for.
+	pub resource: String,
+	/// Why payment is required.
+	pub error: String,
+}
+
+/// The base64 `PAYMENT-REQUIRED` header value of `r`.
+pub fn payment_required(r: &Requirement) -> String {
+	let body = json!({
+		"x402Version": X402_VERSION,
+		"error": r.error,
+		"resource": { "url": r.resource, "description": "LLM inference", "mimeType": "application/json" },
+		"accepts": [{
+			"scheme": SCHEME,
+			"network": network_id(&r.genesis),
+			"amount": r.cap_needed.to_string(),
+			"asset": "TMT",
+			"payTo": r.provider.to_ss58check(),
+			"maxTimeoutSeconds": 600,
+			"extra": {
+				"genesisHash": hex(r.genesis.as_bytes()),
+				"settled": r.settled.to_string(),
+				"charged": r.unsettled.to_string(),
+				"reserved": r.reserved.to_string(),
+				"pricePer1kInput": r.prices.0.to_string(),
+				"pricePer1kOutput": r.prices.1.to_string(),
+				"minExpiry": r.min_expiry,
+			},
+		}],
+	});
+	STANDARD.encode(body.to_string())
+}
+
+/// The base64 `PAYMENT-RESPONSE` header value for a served request.
+pub fn payment_response(
+	genesis: &H256,
+	payer: &AccountId32,
+	charged: Option<u128>,
+	cumulative: u128,
+	headroom: u128,
+) -> String {
+	let body = json!({
+		"success": true,
+		// Vouchers are settled later, in batches, by the provider's operator node.
+		"transaction": "",
+		"network": network_id(genesis),
+		"payer": payer.to_ss58check(),
+		"extra": {
+			"charged": charged.map(|c| c.to_string()),
+			"cumulativeCharged": cumulative.to_string(),
+			"headroom": headroom.to_string(),
+		},
+	});
+	STANDARD.encode(body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use sp_core::Pair;
+	use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
+
+	fn signed(cap: u128) -> ChainVoucher {
+		let voucher = Voucher {
+			genesis_hash: H256::repeat_byte(0x45),
+			provider: Alice.to_account_id(),
+			user: Bob.to_account_id(),
+			payer: Bob.to_account_id(),
+			cap,
+			expiry: 100,
+		};
+		let signature = MultiSignature::from(Bob.pair().sign(&voucher.signing_payload()));
+		SignedVoucher { voucher, signature }
+	}
+
+	#[test]
+	fn a_payment_round_trips_and_verifies() {
+		let voucher = signed(1_000_000_000_000_000_000_000);
+		let token = encode_payment(&voucher);
+		let decoded = decode_payment(&token).unwrap();
+		assert_eq!(decoded.voucher, voucher);
+		assert!(decoded.voucher.is_signed_by(&Bob.to_account_id()));
+		assert!(!decoded.voucher.is_signed_by(&Charlie.to_account_id()));
+	}
+
+	#[test]
+	fn malformed_payments_are_refused_with_a_reason() {
+		assert!(matches!(decode_payment("not base64!"), Err(PaymentError::Malformed(_))));
+		let v1 = STANDARD.encode(r#"{"x402Version":1,"payload":{}}"#);
+		assert_eq!(decode_payment(&v1), Err(PaymentError::UnsupportedScheme));
+		let other =
+			STANDARD.encode(r#"{"x402Version":2,"accepted":{"scheme":"exact"},"payload":{}}"#);
+		assert_eq!(decode_payment(&other), Err(PaymentError::UnsupportedScheme));
+		let token = encode_payment(&signed(5));
+		let mut json: Value = serde_json::from_slice(&STANDARD.decode(token).unwrap()).unwrap();
+		json["payload"]["voucher"]["user"] = json!("5Grwva");
+		let bad = STANDARD.encode(json.to_string());
+		assert_eq!(
+			decode_payment(&bad),
+			Err(PaymentError::Malformed("user is not an SS58 address".into()))
+		);
+	}
+
+	#[test]
+	fn the_network_id_is_caip2_style() {
+		assert_eq!(
+			network_id(&H256::repeat_byte(0xab)),
+			"tokenmeter:abababababababababababababababab"
+		);
+	}
+}

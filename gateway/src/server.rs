@@ -1,0 +1,815 @@
+//! The HTTP service: the OpenAI-compatible API in front of the upstream, payment and
+//! admission, the usage feed, reconciliation and metrics.
+
+use std::{
+	sync::{Arc, Mutex},
+	time::Instant,
+};
+
+use axum::{
+	body::{Body, Bytes},
+	extract::{Path, Query, State},
+	http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
+	response::{IntoResponse, Response},
+	routing::{get, post},
+	Json, Router,
+};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sp_core::{crypto::Ss58Codec, H256};
+use sp_runtime::AccountId32;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+	chain::{Cache, ChainView, ModelInfo, Node},
+	config::Settings,
+	ledger::{Ledger, Refusal, Reservation},
+	metrics::Metrics,
+	payment::{self, PaymentError, Requirement},
+	store::{Charge, Store},
+};
+
+/// `PAYMENT-REQUIRED`.
+pub const PAYMENT_REQUIRED: HeaderName = HeaderName::from_static("payment-required");
+/// `PAYMENT-SIGNATURE`.
+pub const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
+/// `PAYMENT-RESPONSE`.
+pub const PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("payment-response");
+
+/// The running gateway.
+pub struct App {
+	/// Settings in effect.
+	pub settings: Settings,
+	/// The provider served.
+	pub provider: AccountId32,
+	/// The chain's genesis hash.
+	pub genesis: H256,
+	/// The node.
+	pub node: Node,
+	/// Chain state per block.
+	pub cache: Arc<Cache>,
+	/// Reservations and unsettled charges.
+	pub ledger: Mutex<Ledger>,
+	/// Durable records.
+	pub store: Store,
+	/// The upstream's client.
+	pub http: reqwest::Client,
+	/// Metrics.
+	pub metrics: Metrics,
+}
+
+/// An OpenAI-style error answer.
+fn error(status: StatusCode, kind: &str, code: &str, message: impl Into<String>) -> Response {
+	let body = json!({ "error": { "message": message.into(), "type": kind, "param": null, "code": code } });
+	(status, Json(body)).into_response()
+}
+
+fn header_value(s: &str) -> HeaderValue {
+	HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The routes.
+pub fn router(app: Arc<App>) -> Router {
+	Router::new()
+		.route("/v1/chat/completions", post(chat_completions))
+		.route("/v1/completions", post(completions))
+		.route("/v1/models", get(models))
+		.route("/usage", get(usage))
+		.route("/admin/users/{user}", get(admin_user))
+		.route("/metrics", get(metrics))
+		.route("/health", get(health))
+		.with_state(app)
+}
+
+impl App {
+	/// Counts a finished request by its status.
+	fn count(&self, status: StatusCode) {
+		let outcome = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+			"5xx".to_string()
+		} else {
+			status.as_u16().to_string()
+		};
+		self.metrics.requests.with_label_values(&[outcome.as_str()]).inc();
+	}
+
+	/// The chain view, unless it is older than the settings allow.
+	fn fresh_view(&self) -> Result<ChainView, Response> {
+		match self.cache.view() {
+			Some(view) if view.fetched.elapsed() <= self.settings.stale_after => Ok(view),
+			Some(_) => Err(error(
+				StatusCode::SERVICE_UNAVAILABLE,
+				"service_unavailable",
+				"chain_unavailable",
+				"the gateway has not heard from its node for too long; try again later",
+			)),
+			None => Err(error(
+				StatusCode::SERVICE_UNAVAILABLE,
+				"service_unavailable",
+				"chain_unavailable",
+				"the gateway has not read the chain yet; try again shortly",
+			)),
+		}
+	}
+
+	/// Updates the value gauges from the ledger.
+	fn update_gauges(&self) {
+		if let Ok(ledger) = self.ledger.lock() {
+			let (reserved, unsettled) = ledger.totals();
+			self.metrics.reserved.set(reserved as f64);
+			self.metrics.unsettled.set(unsettled as f64);
+		}
+	}
+
+	/// A new block: what the chain attested (finalised) leaves the books and the feed.
+	pub fn on_view(self: &Arc<Self>, view: &ChainView) {
+		if let Ok(mut ledger) = self.ledger.lock() {
+			ledger.attested(view.finalized_last_seq);
+		}
+		self.update_gauges();
+		let app = self.clone();
+		let last = view.finalized_last_seq;
+		tokio::spawn(async move {
+			if let Err(error) = app.store.prune(last).await {
+				tracing::warn!(%error, "cannot prune attested feed records");
+			}
+		});
+	}
+}
+
+async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+	let response = serve(&app, "/chat/completions", &headers, body).await;
+	app.count(response.status());
+	response
+}
+
+async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+	let response = serve(&app, "/completions", &headers, body).await;
+	app.count(response.status());
+	response
+}
+
+/// The payment token of a request: `PAYMENT-SIGNATURE`, else the Bearer token.
+fn payment_token(headers: &HeaderMap) -> Option<String> {
+	if let Some(value) = headers.get(&PAYMENT_SIGNATURE).and_then(|v| v.to_str().ok()) {
+		return Some(value.to_string());
+	}
+	let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+	let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?.trim();
+	(!token.is_empty()).then(|| token.to_string())
+}
+
+/// A 402 with what the next request needs.
+fn payment_required(app: &App, requirement: Requirement) -> Response {
+	let message = format!(
+		"{}: sign a voucher of cap at least {} for provider {} (see the PAYMENT-REQUIRED header)",
+		requirement.error,
+		requirement.cap_needed,
+		app.provider.to_ss58check()
+	);
+	let mut response =
+		error(StatusCode::PAYMENT_REQUIRED, "payment_required", "payment_required", message);
+	response
+		.headers_mut()
+		.insert(PAYMENT_REQUIRED, header_value(&payment::payment_required(&requirement)));
+	response
+}
+
+/// The worst-case tokens of a request: its body's length bounds the prompt's tokens (a token
+/// is at least one byte), `max_tokens` (or the default) the answer's.
+fn worst_case_tokens(request: &Value, body_len: usize, default_max_tokens: u32) -> (u32, u32) {
+	let max_tokens = ["max_completion_tokens", "max_tokens"]
+		.iter()
+		.find_map(|k| request.get(*k).and_then(Value::as_u64))
+		.map(|n| n.min(u64::from(u32::MAX)) as u32)
+		.unwrap_or(default_max_tokens);
+	(u32::try_from(body_len).unwrap_or(u32::MAX), max_tokens)
+}
+
+/// The prompt and completion tokens of an OpenAI `usage` object.
+fn usage_of(value: &Value) -> Option<(u32, u32)> {
+	let usage = value.get("usage").filter(|u| !u.is_null())?;
+	let field =
+		|k: &str| usage.get(k).and_then(Value::as_u64).map(|n| n.min(u64::from(u32::MAX)) as u32);
+	Some((field("prompt_tokens")?, field("completion_tokens").unwrap_or(0)))
+}
+
+struct Admitted {
+	payment: payment::Payment,
+	model: ModelInfo,
+	settled: u128,
+	reservation: Reservation,
+}
+
+/// Everything before the upstream: the request, the model, the payment, the gate, the
+/// reservation.
+async fn admit(
+	app: &App,
+	path: &str,
+	headers: &HeaderMap,
+	body: Body,
+) -> Result<(Admitted, Value, usize), Response> {
+	let bytes = axum::body::to_bytes(body, app.settings.max_body_bytes).await.map_err(|_| {
+		error(
+			StatusCode::PAYLOAD_TOO_LARGE,
+			"invalid_request_error",
+			"request_too_large",
+			format!("the request body is over {} bytes", app.settings.max_body_bytes),
+		)
+	})?;
+	let request: Value = serde_json::from_slice(&bytes).map_err(|e| {
+		error(
+			StatusCode::BAD_REQUEST,
+			"invalid_request_error",
+			"invalid_json",
+			format!("the body is not JSON: {e}"),
+		)
+	})?;
+	if !request.is_object() {
+		return Err(error(
+			StatusCode::BAD_REQUEST,
+			"invalid_request_error",
+			"invalid_json",
+			"the body is not a JSON object",
+		));
+	}
+	let name = request.get("model").and_then(Value::as_str).ok_or_else(|| {
+		error(
+			StatusCode::BAD_REQUEST,
+			"invalid_request_error",
+			"missing_model",
+			"the request names no model",
+		)
+	})?;
+	let view = app.fresh_view()?;
+	let model = view.model(name).cloned().ok_or_else(|| {
+		error(
+			StatusCode::NOT_FOUND,
+			"invalid_request_error",
+			"model_not_found",
+			format!(
+				"the model `{name}` is not served by this provider (GET /v1/models lists them)"
+			),
+		)
+	})?;
+	let (input, output) = worst_case_tokens(&request, bytes.len(), app.settings.default_max_tokens);
+	let worst = tokenmeter_primitives::usage_cost(model.prices.0, model.prices.1, input, output);
+	let resource = format!("{}{}", "/v1", path);
+	let min_expiry = view.number.saturating_add(app.settings.min_voucher_blocks);
+	let requirement =
+		|error: String, cap_needed: u128, settled: u128, book: crate::ledger::Book| Requirement {
+			genesis: app.genesis,
+			provider: app.provider.clone(),
+			cap_needed,
+			settled,
+			unsettled: book.unsettled(),
+			reserved: book.reserved,
+			prices: model.prices,
+			min_expiry,
+			resource: resource.clone(),
+			error,
+		};
+
+	let Some(token) = payment_token(headers) else {
+		return Err(payment_required(
+			app,
+			requirement("a signed voucher is required".into(), worst, 0, Default::default()),
+		));
+	};
+	let payment = payment::decode_payment(&token).map_err(|e| {
+		refuse_payment(app, e, &requirement(String::new(), worst, 0, Default::default()))
+	})?;
+	let voucher = &payment.voucher.voucher;
+	let check = if voucher.genesis_hash != app.genesis {
+		Err(PaymentError::WrongChain)
+	} else if voucher.provider != app.provider {
+		Err(PaymentError::WrongProvider)
+	} else if voucher.expiry < min_expiry {
+		Err(PaymentError::Expired { expiry: voucher.expiry, needed: min_expiry })
+	} else {
+		Ok(())
+	};
+	check.map_err(|e| {
+		refuse_payment(app, e, &requirement(String::new(), worst, 0, Default::default()))
+	})?;
+
+	let user = voucher.user.clone();
+	let state =
+		app.cache.user_state(&app.node, &app.provider, &view, &user, model.id).await.map_err(
+			|e| {
+				error(
+					StatusCode::SERVICE_UNAVAILABLE,
+					"service_unavailable",
+					"chain_unavailable",
+					e.to_string(),
+				)
+			},
+		)?;
+	let signer = state.signer.clone().ok_or(PaymentError::SignerNotAllowed);
+	let signed = signer.and_then(|signer| {
+		if payment.voucher.is_signed_by(&signer) {
+			Ok(())
+		} else {
+			Err(PaymentError::BadSignature)
+		}
+	});
+	let book = app.ledger.lock().map(|l| l.book(&user)).unwrap_or_default();
+	signed.map_err(|e| {
+		refuse_payment(
+			app,
+			e,
+			&requirement(String::new(), worst, state.ledger.settled, book.clone()),
+		)
+	})?;
+	if voucher.payer != user {
+		// Spending a delegated allowance: the chain checks the delegation when it settles;
+		// the gateway serves only the user's own credits.
+		return Err(error(
+			StatusCode::FORBIDDEN,
+			"permission_error",
+			"delegated_payment_unsupported",
+			"this gateway accepts vouchers paid from the user's own credits only",
+		));
+	}
+	if let Some((reason, required, actual)) = &state.denied {
+		return Err(error(
+			StatusCode::FORBIDDEN,
+			"permission_error",
+			reason,
+			format!(
+				"access to `{}` denied: {reason} (required {}, found {})",
+				model.name,
+				required.as_deref().unwrap_or("-"),
+				actual.as_deref().unwrap_or("-")
+			),
+		));
+	}
+
+	let available = state.available_credit.saturating_add(state.free_allowance);
+	let admitted = app
+		.ledger
+		.lock()
+		.map_err(|_| {
+			error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "ledger poisoned")
+		})?
+		.admit(&user, worst, voucher.cap, state.ledger.settled, available);
+	let reservation = match admitted {
+		Ok(reservation) => reservation,
+		Err(Refusal::CapTooLow { cap_needed }) => {
+			return Err(payment_required(
+				app,
+				requirement(
+					format!("the voucher's cap ({}) does not cover this request", voucher.cap),
+					cap_needed,
+					state.ledger.settled,
+					book,
+				),
+			));
+		}
+		Err(Refusal::NotEnoughCredit { needed, available }) => {
+			let mut response = payment_required(
+				app,
+				requirement(
+					format!("not enough credits: {needed} needed, {available} available; deposit credits first"),
+					state.ledger.settled.saturating_add(needed),
+					state.ledger.settled,
+					book,
+				),
+			);
+			*response.body_mut() = Body::from(
+				json!({ "error": { "message": format!("not enough credits: {needed} needed, {available} available (deposit credits with inferenceCredits.depositCredits)"), "type": "payment_required", "param": null, "code": "insufficient_credits" } }).to_string(),
+			);
+			return Err(response);
+		}
+	};
+	app.update_gauges();
+	// The voucher is kept (durably) for the feed before anything is served against it.
+	let kept = app
+		.store
+		.record_voucher(&user, &voucher.payer, voucher.cap, voucher.expiry, &payment.signature_hex)
+		.await;
+	if let Err(e) = kept {
+		release(app, &reservation, 0);
+		return Err(error(
+			StatusCode::INTERNAL_SERVER_ERROR,
+			"server_error",
+			"storage",
+			format!("cannot store the voucher: {e}"),
+		));
+	}
+	Ok((
+		Admitted { payment, model, settled: state.ledger.settled, reservation },
+		request,
+		bytes.len(),
+	))
+}
+
+fn refuse_payment(app: &App, e: PaymentError, base: &Requirement) -> Response {
+	let mut r = base.clone();
+	r.error = e.to_string();
+	let mut response = payment_required(app, r);
+	*response.body_mut() = Body::from(
+		json!({ "error": { "message": e.to_string(), "type": "payment_required", "param": null, "code": e.code() } })
+			.to_string(),
+	);
+	response
+}
+
+/// Ends a reservation, charging `charged`.
+fn release(app: &App, reservation: &Reservation, charged: u128) {
+	if let Ok(mut ledger) = app.ledger.lock() {
+		ledger.settle_reservation(reservation, charged);
+	}
+	app.update_gauges();
+}
+
+/// What the answer is charged: its cost at the model's prices, at most what the voucher still
+/// allows. Moves the reservation to unsettled, then records the charge durably (undone in the
+/// books if the write fails). Returns (charged, cumulative unsettled, headroom left).
+async fn charge(
+	app: &App,
+	admitted: &Admitted,
+	usage: Option<(u32, u32)>,
+) -> Result<(u128, u128, u128), String> {
+	let voucher = &admitted.payment.voucher.voucher;
+	let Some((input, output)) = usage else {
+		app.metrics.usage_missing.inc();
+		release(app, &admitted.reservation, 0);
+		let book = app.ledger.lock().map(|l| l.book(&voucher.user)).unwrap_or_default();
+		let headroom =
+			voucher.cap.saturating_sub(admitted.settled.saturating_add(book.committed()));
+		return Ok((0, book.unsettled(), headroom));
+	};
+	let cost = tokenmeter_primitives::usage_cost(
+		admitted.model.prices.0,
+		admitted.model.prices.1,
+		input,
+		output,
+	);
+	let (charged, book) = {
+		let mut ledger = app.ledger.lock().map_err(|_| "ledger poisoned".to_string())?;
+		let book = ledger.book(&voucher.user);
+		let others = book.committed().saturating_sub(admitted.reservation.amount);
+		let charged = cost.min(voucher.cap.saturating_sub(admitted.settled.saturating_add(others)));
+		ledger.settle_reservation(&admitted.reservation, charged);
+		(charged, ledger.book(&voucher.user))
+	};
+	let record = Charge {
+		user: voucher.user.clone(),
+		payer: voucher.payer.clone(),
+		model: admitted.model.id,
+		input_tokens: input,
+		output_tokens: output,
+		cost: charged,
+	};
+	if let Err(e) = app.store.record_charge(&record).await {
+		// Not recorded, not charged: the answer is not delivered either.
+		if let Ok(mut ledger) = app.ledger.lock() {
+			ledger.undo_charge(&voucher.user, charged);
+		}
+		return Err(format!("cannot record the usage: {e}"));
+	}
+	app.metrics.tokens.with_label_values(&["input"]).inc_by(u64::from(input));
+	app.metrics.tokens.with_label_values(&["output"]).inc_by(u64::from(output));
+	app.metrics.charged.add(charged as f64);
+	app.update_gauges();
+	let headroom = voucher.cap.saturating_sub(admitted.settled.saturating_add(book.committed()));
+	Ok((charged, book.unsettled(), headroom))
+}
+
+async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> Response {
+	let (admitted, mut request, _) = match admit(app, path, headers, body).await {
+		Ok(admitted) => admitted,
+		Err(response) => return response,
+	};
+	let upstream_model = app
+		.settings
+		.models
+		.get(&admitted.model.id)
+		.cloned()
+		.unwrap_or_else(|| admitted.model.name.clone());
+	request["model"] = Value::String(upstream_model);
+	let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+	let client_wants_usage =
+		request.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
+	if stream && !client_wants_usage {
+		request["stream_options"] = json!({ "include_usage": true });
+	}
+	let started = Instant::now();
+	let upstream = app
+		.http
+		.post(format!("{}{}", app.settings.upstream, path))
+		.header(header::CONTENT_TYPE, "application/json")
+		.body(request.to_string())
+		.send()
+		.await;
+	let upstream = match upstream {
+		Ok(upstream) => upstream,
+		Err(e) => {
+			release(app, &admitted.reservation, 0);
+			return error(
+				StatusCode::BAD_GATEWAY,
+				"server_error",
+				"upstream_unreachable",
+				format!("the model server did not answer: {e}"),
+			);
+		}
+	};
+	let status =
+		StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+	if !status.is_success() {
+		release(app, &admitted.reservation, 0);
+		let text = upstream.text().await.unwrap_or_default();
+		return (status, [(header::CONTENT_TYPE, "application/json")], text).into_response();
+	}
+	if stream {
+		return stream_answer(app.clone(), admitted, upstream, client_wants_usage, started);
+	}
+	let bytes = match upstream.bytes().await {
+		Ok(bytes) => bytes,
+		Err(e) => {
+			release(app, &admitted.reservation, 0);
+			return error(
+				StatusCode::BAD_GATEWAY,
+				"server_error",
+				"upstream_failed",
+				format!("the model server's answer broke off: {e}"),
+			);
+		}
+	};
+	app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
+	let usage = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| usage_of(&v));
+	match charge(app, &admitted, usage).await {
+		Ok((charged, cumulative, headroom)) => {
+			let receipt = payment::payment_response(
+				&app.genesis,
+				&admitted.payment.voucher.voucher.payer,
+				Some(charged),
+				cumulative,
+				headroom,
+			);
+			(
+				StatusCode::OK,
+				[
+					(header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+					(PAYMENT_RESPONSE, header_value(&receipt)),
+				],
+				bytes,
+			)
+				.into_response()
+		}
+		Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "storage", e),
+	}
+}
+
+/// Splits complete server-sent events off the front of `buffer`.
+fn next_event(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
+	let end = buffer
+		.windows(2)
+		.position(|w| w == b"\n\n")
+		.map(|p| p + 2)
+		.or_else(|| buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4))?;
+	Some(buffer.drain(..end).collect())
+}
+
+/// The JSON of an event's `data:` lines, or `[DONE]`.
+fn event_data(event: &[u8]) -> Option<String> {
+	let text = std::str::from_utf8(event).ok()?;
+	let data: Vec<&str> = text
+		.lines()
+		.filter_map(|l| l.strip_prefix("data:"))
+		.map(|d| d.strip_prefix(' ').unwrap_or(d))
+		.collect();
+	(!data.is_empty()).then(|| data.join("\n"))
+}
+
+/// Streams the upstream's events to the client as they come, taking the usage from the chunk
+/// that carries it (dropped when the client did not ask for it), and holds back the final
+/// `[DONE]` until the charge is recorded.
+fn stream_answer(
+	app: Arc<App>,
+	admitted: Admitted,
+	upstream: reqwest::Response,
+	client_wants_usage: bool,
+	started: Instant,
+) -> Response {
+	let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+	let payer = admitted.payment.voucher.voucher.payer.clone();
+	tokio::spawn(async move {
+		let mut body = upstream.bytes_stream();
+		let mut buffer = Vec::new();
+		let mut usage = None;
+		let mut done = None;
+		let mut client_gone = false;
+		let forward =
+			|event: Vec<u8>, usage: &mut Option<(u32, u32)>, done: &mut Option<Vec<u8>>| {
+				let data = event_data(&event);
+				if data.as_deref() == Some("[DONE]") {
+					*done = Some(event);
+					return None;
+				}
+				if let Some(value) = data.and_then(|d| serde_json::from_str::<Value>(&d).ok()) {
+					if let Some(found) = usage_of(&value) {
+						*usage = Some(found);
+						let only_usage = value
+							.get("choices")
+							.and_then(Value::as_array)
+							.is_some_and(|c| c.is_empty());
+						if only_usage && !client_wants_usage {
+							return None;
+						}
+					}
+				}
+				Some(event)
+			};
+		while let Some(chunk) = body.next().await {
+			let Ok(chunk) = chunk else { break };
+			buffer.extend_from_slice(&chunk);
+			while let Some(event) = next_event(&mut buffer) {
+				if let Some(event) = forward(event, &mut usage, &mut done) {
+					if !client_gone && tx.send(Ok(Bytes::from(event))).await.is_err() {
+						// The client left; keep reading so that the usage is still charged.
+						client_gone = true;
+					}
+				}
+			}
+		}
+		if !buffer.is_empty() {
+			if let Some(event) = forward(std::mem::take(&mut buffer), &mut usage, &mut done) {
+				let _ = tx.send(Ok(Bytes::from(event))).await;
+			}
+		}
+		app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
+		match charge(&app, &admitted, usage).await {
+			Ok(_) => {
+				let done = done.unwrap_or_else(|| b"data: [DONE]\n\n".to_vec());
+				let _ = tx.send(Ok(Bytes::from(done))).await;
+			}
+			Err(e) => {
+				tracing::error!(error = %e, "a streamed answer could not be recorded");
+				let _ = tx.send(Err(std::io::Error::other(e))).await;
+			}
+		}
+	});
+	let receipt = payment::payment_response(&app.genesis, &payer, None, 0, 0);
+	Response::builder()
+		.status(StatusCode::OK)
+		.header(header::CONTENT_TYPE, "text/event-stream")
+		.header(header::CACHE_CONTROL, "no-cache")
+		.header(PAYMENT_RESPONSE, header_value(&receipt))
+		.body(Body::from_stream(ReceiverStream::new(rx)))
+		.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn models(State(app): State<Arc<App>>) -> Response {
+	let view = match app.fresh_view() {
+		Ok(view) => view,
+		Err(response) => return response,
+	};
+	let owner = app.provider.to_ss58check();
+	let data: Vec<Value> = view
+		.models
+		.iter()
+		.map(|m| {
+			json!({
+				"id": m.name,
+				"object": "model",
+				"created": 0,
+				"owned_by": owner,
+				"tokenmeter": {
+					"id": m.id,
+					"pricePer1kInput": m.prices.0.to_string(),
+					"pricePer1kOutput": m.prices.1.to_string(),
+					"pendingPrice": m.pending.map(|(i, o, from)| json!({
+						"pricePer1kInput": i.to_string(), "pricePer1kOutput": o.to_string(), "effectiveFrom": from,
+					})),
+					"access": m.access.to_json(),
+				},
+			})
+		})
+		.collect();
+	Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+/// `GET /usage` parameters.
+#[derive(Debug, Deserialize)]
+pub struct UsageQuery {
+	after: Option<u64>,
+	limit: Option<u32>,
+}
+
+async fn usage(State(app): State<Arc<App>>, Query(query): Query<UsageQuery>) -> Response {
+	let sealed = match app.store.seal().await {
+		Ok(sealed) => sealed,
+		Err(e) => {
+			return error(
+				StatusCode::INTERNAL_SERVER_ERROR,
+				"server_error",
+				"storage",
+				e.to_string(),
+			)
+		}
+	};
+	if let Ok(mut ledger) = app.ledger.lock() {
+		ledger.sealed(&sealed);
+	}
+	let limit = query.limit.unwrap_or(256).clamp(1, 10_000);
+	match app.store.feed_after(query.after.unwrap_or(0), limit).await {
+		Ok(records) => {
+			Json(Value::Array(records.iter().map(|r| r.to_json()).collect())).into_response()
+		}
+		Err(e) => {
+			error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "storage", e.to_string())
+		}
+	}
+}
+
+async fn admin_user(State(app): State<Arc<App>>, Path(user): Path<String>) -> Response {
+	let Ok(account) = AccountId32::from_ss58check(&user) else {
+		return error(
+			StatusCode::BAD_REQUEST,
+			"invalid_request_error",
+			"bad_account",
+			"not an SS58 address",
+		);
+	};
+	let last_seq = app.cache.view().map(|v| v.finalized_last_seq).unwrap_or(0);
+	let totals = match app.store.user_totals(&account, last_seq).await {
+		Ok(totals) => totals,
+		Err(e) => {
+			return error(
+				StatusCode::INTERNAL_SERVER_ERROR,
+				"server_error",
+				"storage",
+				e.to_string(),
+			)
+		}
+	};
+	let on_chain = match app.cache.view() {
+		Some(view) => app.node.ledger(&account, &app.provider, view.hash).await.ok(),
+		None => None,
+	};
+	let book = app.ledger.lock().map(|l| l.book(&account)).unwrap_or_default();
+	Json(json!({
+		"user": user,
+		"served": { "requests": totals.requests, "inputTokens": totals.input_tokens, "outputTokens": totals.output_tokens },
+		"charged": totals.charged.to_string(),
+		"attested": totals.attested.to_string(),
+		"unsettled": book.unsettled().to_string(),
+		"reserved": book.reserved.to_string(),
+		"settledOnChain": on_chain.map(|l| l.settled.to_string()),
+		"capOnChain": on_chain.map(|l| l.cap.to_string()),
+		// What the chain did not pay of what was attested (above cap, shortfall, rejected),
+		// when the ledger started with this gateway.
+		"notPaid": on_chain.map(|l| totals.attested.saturating_sub(l.settled).to_string()),
+	}))
+	.into_response()
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+	app.update_gauges();
+	([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+	match app.fresh_view() {
+		Ok(view) => Json(json!({ "status": "ok", "block": view.number })).into_response(),
+		Err(response) => response,
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn events_split_on_blank_lines_and_usage_is_read() {
+		let mut buffer = b"data: {\"a\":1}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\ndata: [DO".to_vec();
+		let first = next_event(&mut buffer).unwrap();
+		assert_eq!(event_data(&first).as_deref(), Some("{\"a\":1}"));
+		let second = next_event(&mut buffer).unwrap();
+		let value: Value = serde_json::from_str(&event_data(&second).unwrap()).unwrap();
+		assert_eq!(usage_of(&value), Some((3, 4)));
+		assert_eq!(next_event(&mut buffer), None);
+		buffer.extend(b"NE]\r\n\r\n");
+		assert_eq!(event_data(&next_event(&mut buffer).unwrap()).as_deref(), Some("[DONE]"));
+	}
+
+	#[test]
+	fn the_worst_case_bounds_prompt_and_answer() {
+		let request = json!({ "model": "m", "max_tokens": 50 });
+		assert_eq!(worst_case_tokens(&request, 300, 1024), (300, 50));
+		assert_eq!(worst_case_tokens(&json!({}), 10, 1024), (10, 1024));
+		assert_eq!(worst_case_tokens(&json!({ "max_completion_tokens": 7 }), 1, 9), (1, 7));
+	}
+
+	#[test]
+	fn tokens_come_from_bearer_or_payment_signature() {
+		let mut headers = HeaderMap::new();
+		assert_eq!(payment_token(&headers), None);
+		headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+		assert_eq!(payment_token(&headers).as_deref(), Some("abc"));
+		headers.insert(PAYMENT_SIGNATURE, HeaderValue::from_static("xyz"));
+		assert_eq!(payment_token(&headers).as_deref(), Some("xyz"));
+	}
+}
