@@ -15,11 +15,8 @@ use std::{
 
 use codec::{Decode, Encode};
 use serde_json::{json, Value};
-use sp_core::{
-	crypto::Ss58Codec,
-	hashing::{blake2_128, twox_128, twox_64},
-	H256,
-};
+use sp_core::{crypto::Ss58Codec, H256};
+use sp_crypto_hashing::{blake2_128, twox_128, twox_64};
 use sp_runtime::AccountId32;
 
 /// A chain read that failed.

@@ -595,6 +595,7 @@ fn stream_answer(
 ) -> Response {
 	let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
 	let payer = admitted.payment.voucher.voucher.payer.clone();
+	let receipt = payment::payment_response(&app.genesis, &payer, None, 0, 0);
 	tokio::spawn(async move {
 		let mut body = upstream.bytes_stream();
 		let mut buffer = Vec::new();
@@ -651,7 +652,6 @@ fn stream_answer(
 			}
 		}
 	});
-	let receipt = payment::payment_response(&app.genesis, &payer, None, 0, 0);
 	Response::builder()
 		.status(StatusCode::OK)
 		.header(header::CONTENT_TYPE, "text/event-stream")

@@ -145,7 +145,7 @@ pub fn usage_cost<Balance>(
 where
 	Balance: frame_support::sp_runtime::traits::AtLeast32BitUnsigned + Copy,
 {
-	use frame_support::sp_runtime::traits::{Saturating, Zero};
+	use frame_support::sp_runtime::traits::Zero;
 	let scaled = price_per_1k_input
 		.saturating_mul(input.into())
 		.saturating_add(price_per_1k_output.saturating_mul(output.into()));

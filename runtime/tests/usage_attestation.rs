@@ -142,8 +142,8 @@ fn feed_records_read_into_entries_that_settle() {
 		assert_eq!(bad(|r| r.on_behalf_of = Some("bob".into())), Some("on_behalf_of is not SS58"));
 		assert_eq!(bad(|r| r.signature = vec![1; 10]), Some("voucher.signature"));
 		assert_eq!(bad(|r| r.signature = vec![1; 67]), Some("voucher.signature"));
-		// 65 bare bytes are an ECDSA signature: readable (it then fails its check if forged).
-		assert_eq!(bad(|r| r.signature = vec![1; 65]), None);
+		// A bare 65-byte ECDSA signature whose first byte is not a `MultiSignature` type.
+		assert_eq!(bad(|r| r.signature = vec![7; 65]), Some("voucher.signature"));
 		assert_eq!(bad(|r| r.expiry = u64::MAX), Some("voucher.expiry"));
 	});
 }

@@ -59,8 +59,8 @@ impl pallet_usage_attestation::Config for Runtime {
 
 /// Reads usage feed records into the credits pallet's entries: SS58 accounts, the voucher
 /// for this chain (its genesis hash) and the attesting provider, and a signature given as a
-/// SCALE-encoded `MultiSignature` (type byte, then the signature), as 64 bare bytes (read as
-/// sr25519) or as 65 bare bytes (read as ECDSA).
+/// SCALE-encoded `MultiSignature` (type byte, then the signature) or as 64 bare bytes, read
+/// as sr25519.
 pub struct FeedEntries;
 
 impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
@@ -98,14 +98,12 @@ impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
 	}
 }
 
-/// A `MultiSignature` from its SCALE encoding, an sr25519 signature from its 64 bytes, or an
-/// ECDSA signature from its 65 bytes.
+/// A `MultiSignature` from its SCALE encoding, or an sr25519 signature from its 64 bytes. (65
+/// bare bytes are not read as ECDSA: they are also the encoding of an sr25519 or ed25519
+/// `MultiSignature`. Anything else is unreadable, and the worker declares the record void.)
 fn decode_signature(bytes: &[u8]) -> Option<MultiSignature> {
 	if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
 		return Some(MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw(raw)));
-	}
-	if let Ok(raw) = <[u8; 65]>::try_from(bytes) {
-		return Some(MultiSignature::Ecdsa(sp_core::ecdsa::Signature::from_raw(raw)));
 	}
 	MultiSignature::decode(&mut &bytes[..]).ok().filter(|s| s.encoded_size() == bytes.len())
 }
