@@ -255,6 +255,17 @@ describe('the inference gateway', () => {
     assert.deepEqual(statuses, [200, 402]);
   });
 
+  it('exports Prometheus metrics: requests by outcome, tokens, nothing left reserved', async () => {
+    const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+    const value = (name) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ').pop());
+    for (const outcome of ['200', '400', '402', '403', '404', '413']) {
+      assert.ok(value(`tokenmeter_gateway_requests_total{outcome="${outcome}"}`) >= 1, `${outcome}:\n${text}`);
+    }
+    assert.ok(value('tokenmeter_gateway_tokens_total{kind="input"}') >= 5);
+    assert.equal(value('tokenmeter_gateway_reserved_value'), 0);
+    assert.ok(value('tokenmeter_gateway_unsettled_value') >= 0);
+  });
+
   it('loses nothing when the gateway is killed and restarted', async () => {
     const before = await admin(bob);
     await gateway.kill();
