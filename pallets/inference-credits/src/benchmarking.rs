@@ -12,7 +12,6 @@
 use super::*;
 use crate::Pallet as InferenceCredits;
 use alloc::vec;
-use codec::Encode;
 use frame_benchmarking::v2::*;
 use frame_support::{
 	traits::{
