@@ -289,9 +289,11 @@ describe('the inference gateway', () => {
       return settled.reduce((a, b) => a + b, 0n) === charged;
     }, 90_000, 'the chain settling everything the gateway charged');
     assert.equal(await freeOf(alice) - aliceBefore, charged * 95n / 100n);
-    for (const who of users) {
-      const report = await admin(who);
-      assert.equal(report.settledOnChain, report.charged);
-    }
+    // The gateway's own reconciliation agrees once it has read the block (it reads the chain
+    // every 300 ms).
+    await waitFor(async () => {
+      const reports = await Promise.all(users.map(admin));
+      return reports.every((r) => r.settledOnChain === r.charged && r.unsettled === '0');
+    }, 40_000, 'the gateway reporting every charge settled on chain');
   });
 });
