@@ -93,7 +93,7 @@ describe('the inference gateway', () => {
     gatewayArgs = [
       '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
       '--provider', alice.address, '--model', `${model}=fake-llama`, '--data-dir', dataDir,
-      '--poll-ms', '300', '--min-voucher-blocks', '10',
+      '--poll-ms', '300', '--min-voucher-blocks', '10', '--stale-after-secs', '3',
     ];
     gateway = await startGateway(gatewayPort, gatewayArgs);
   });
@@ -295,5 +295,26 @@ describe('the inference gateway', () => {
       const reports = await Promise.all(users.map(admin));
       return reports.every((r) => r.settledOnChain === r.charged && r.unsettled === '0');
     }, 40_000, 'the gateway reporting every charge settled on chain');
+  });
+
+  it('answers 502 when the model server is down and 503 once the chain is, charging nothing', async () => {
+    const token = paymentToken(voucherFor(bob));
+    const post = () => fetch(`${gatewayUrl}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(ask),
+    });
+    const before = await admin(bob);
+    await upstream.stop();
+    let response = await post();
+    assert.equal(response.status, 502);
+    assert.equal((await response.json()).error.code, 'upstream_unreachable');
+    const after = await admin(bob);
+    assert.equal(after.charged, before.charged);
+    assert.equal(after.reserved, '0');
+    // The node goes away: the cached state serves for --stale-after-secs (3), then 503.
+    await node.stop();
+    await waitFor(async () => (await fetch(`${gatewayUrl}/health`)).status === 503, 20_000, 'the gateway giving up on its stale chain state');
+    response = await post();
+    assert.equal(response.status, 503);
+    assert.equal((await response.json()).error.code, 'chain_unavailable');
   });
 });
