@@ -3,6 +3,9 @@
 
 import http from 'node:http';
 
+import { u8aConcat, u8aToHex, u8aWrapBytes } from '@polkadot/util';
+import { voucherPayload } from '@tokenmeter/client';
+
 /** A usage feed: `GET /usage?after=<seq>` answers the records after `seq`, or `status`. */
 export function startFeed(port) {
   const feed = { records: [], status: 200, requests: [] };
@@ -56,4 +59,23 @@ export function waitForAttested(api, firstSeq, timeoutMs = 60_000) {
       }
     }).then((unsub) => { unsubscribe = unsub; }, reject);
   });
+}
+
+/**
+ * A feed record: `user` (a keyring pair) was served `tokens` input tokens of `model`, under a
+ * voucher for `provider` capped at `cap` (expiry block 1,000,000). With `wrapped`, the user
+ * signs as the Polkadot.js extension's `signRaw` does (`<Bytes>…</Bytes>`).
+ */
+export function feedRecord({ seq, user, provider, model, tokens, cap, genesisHash, wrapped = false }) {
+  const payload = voucherPayload({ genesisHash, provider, user: user.address, cap, expiry: 1_000_000 });
+  // An encoded `MultiSignature`: 0x01 (sr25519), then the signature.
+  const signature = u8aConcat(new Uint8Array([1]), user.sign(wrapped ? u8aWrapBytes(payload) : payload));
+  return {
+    seq,
+    user: user.address,
+    model,
+    input_tokens: tokens,
+    output_tokens: 0,
+    voucher: { cap: cap.toString(), expiry: 1_000_000, signature: u8aToHex(signature) },
+  };
 }

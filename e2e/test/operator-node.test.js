@@ -9,11 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { u8aConcat, u8aToHex } from '@polkadot/util';
+import { u8aToHex } from '@polkadot/util';
 
-import { startFeed, waitFor, waitForAttested } from '../lib/feed.js';
+import { feedRecord, startFeed, waitFor, waitForAttested } from '../lib/feed.js';
 import { devAccounts, freePort, sendAndWaitInBlock, startNode } from '../lib/node.js';
-import { voucherPayload } from '../lib/voucher.js';
 
 const UNIT = 10n ** 12n;
 
@@ -31,23 +30,9 @@ describe('a non-validator operator node', () => {
   let genesisHash;
 
   /** A feed record: Bob was served `tokens` input tokens under a 50 TMT voucher. */
-  const record = (seq, tokens) => {
-    const payload = voucherPayload({
-      genesisHash, provider: alice.address, user: bob.address, cap: 50n * UNIT, expiry: 1_000_000,
-    });
-    return {
-      seq,
-      user: bob.address,
-      model,
-      input_tokens: tokens,
-      output_tokens: 0,
-      voucher: {
-        cap: (50n * UNIT).toString(),
-        expiry: 1_000_000,
-        signature: u8aToHex(u8aConcat(new Uint8Array([1]), bob.sign(payload))),
-      },
-    };
-  };
+  const record = (seq, tokens) => feedRecord({
+    seq, user: bob, provider: alice.address, model, tokens, cap: 50n * UNIT, genesisHash,
+  });
 
   /** The operator node: a full node (not a validator) of the dev chain, peered with Alice. */
   const startOperatorNode = async (extraArgs) => startNode({

@@ -8,11 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { stringToU8a, u8aConcat, u8aToHex, u8aWrapBytes } from '@polkadot/util';
+import { stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
 import { encodeAddress } from '@polkadot/util-crypto';
 
-import { startFeed, waitFor, waitForAttested } from '../lib/feed.js';
-import { voucherPayload } from '../lib/voucher.js';
+import { feedRecord, startFeed, waitFor, waitForAttested } from '../lib/feed.js';
 
 import {
   devAccounts, freePort, sendAndWaitInBlock, startDevNode, statesAround,
@@ -45,26 +44,10 @@ describe('usage attestation', () => {
    * A feed record: `user` served `tokens` input tokens, under a voucher capped at `cap`.
    * Charlie signs as the Polkadot.js extension's `signRaw` does (`<Bytes>…</Bytes>`).
    */
-  const record = (seq, user, tokens, cap) => {
-    const payload = voucherPayload({
-      genesisHash: u8aToHex(genesisHash),
-      provider: alice.address,
-      user: user.address,
-      cap,
-      expiry: 1_000_000,
-    });
-    const signed = user === charlie ? u8aWrapBytes(payload) : payload;
-    // An encoded `MultiSignature`: 0x01 (sr25519), then the signature.
-    const signature = u8aConcat(new Uint8Array([1]), user.sign(signed));
-    return {
-      seq,
-      user: user.address,
-      model,
-      input_tokens: tokens,
-      output_tokens: 0,
-      voucher: { cap: cap.toString(), expiry: 1_000_000, signature: u8aToHex(signature) },
-    };
-  };
+  const record = (seq, user, tokens, cap) => feedRecord({
+    seq, user, provider: alice.address, model, tokens, cap, genesisHash: u8aToHex(genesisHash),
+    wrapped: user === charlie,
+  });
 
   before(async () => {
     ({ alice, bob, charlie, operator } = await devAccounts('Alice', 'Bob', 'Charlie', 'Operator'));

@@ -166,11 +166,6 @@ fn blake2_128_concat(data: &[u8]) -> Vec<u8> {
 	out
 }
 
-fn hex_to_bytes(s: &str) -> Option<Vec<u8>> {
-	let s = s.strip_prefix("0x").unwrap_or(s);
-	(0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
-
 fn to_hex(bytes: &[u8]) -> String {
 	crate::payment::hex(bytes)
 }
@@ -208,7 +203,7 @@ impl Node {
 		let value = self.call(method, params).await?;
 		value
 			.as_str()
-			.and_then(hex_to_bytes)
+			.and_then(crate::payment::hex_decode)
 			.filter(|b| b.len() == 32)
 			.map(|b| H256::from_slice(&b))
 			.ok_or_else(|| ChainError::Invalid(format!("{method}: not a hash: {value}")))
@@ -242,7 +237,7 @@ impl Node {
 			self.call("state_getStorage", json!([to_hex(key), to_hex(at.as_bytes())])).await?;
 		match value {
 			Value::Null => Ok(None),
-			Value::String(s) => hex_to_bytes(&s)
+			Value::String(s) => crate::payment::hex_decode(&s)
 				.map(Some)
 				.ok_or_else(|| ChainError::Invalid("storage value not hex".into())),
 			other => Err(ChainError::Invalid(format!("storage value: {other}"))),

@@ -72,18 +72,10 @@ async fn voucher(args: VoucherArgs) -> Result<String, String> {
 	let payer =
 		args.payer.as_deref().map(|p| account(p, "payer")).transpose()?.unwrap_or(user.clone());
 	let genesis = match args.genesis {
-		Some(hex) => {
-			let bytes: Vec<u8> = (0..hex.trim_start_matches("0x").len())
-				.step_by(2)
-				.filter_map(|i| {
-					u8::from_str_radix(hex.trim_start_matches("0x").get(i..i + 2)?, 16).ok()
-				})
-				.collect();
-			if bytes.len() != 32 {
-				return Err("--genesis must be 32 bytes of hex".into());
-			}
-			H256::from_slice(&bytes)
-		}
+		Some(hex) => payment::hex_decode(&hex)
+			.filter(|bytes| bytes.len() == 32)
+			.map(|bytes| H256::from_slice(&bytes))
+			.ok_or("--genesis must be 32 bytes of hex")?,
 		None => Node::new(&args.node).genesis().await.map_err(|e| e.to_string())?,
 	};
 	let voucher = Voucher {

@@ -108,7 +108,8 @@ pub struct Payment {
 	pub signature_hex: String,
 }
 
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
+/// Decodes hex, with or without `0x`.
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
 	let s = s.strip_prefix("0x").unwrap_or(s);
 	if !s.len().is_multiple_of(2) {
 		return None;

@@ -105,7 +105,7 @@ mod tests {
 			// The deposit ticket encodes as the balance it holds.
 			let old = ModelV1::<_, u128, u128, frame_support::traits::ConstU32<32>> {
 				provider: alice(),
-				name: BoundedVec::try_from(b"llm".to_vec()).unwrap(),
+				name: BoundedVec::truncate_from(b"llm".to_vec()),
 				price_per_1k_input: 2_000,
 				price_per_1k_output: 4_000,
 				access: AccessRule::MinBalance(5),
@@ -117,7 +117,7 @@ mod tests {
 				&old.encode(),
 			);
 			V1ToV2::<Test>::on_runtime_upgrade();
-			let new = Models::<Test>::get(7).expect("translated");
+			let Some(new) = Models::<Test>::get(7) else { panic!("the model was not translated") };
 			assert_eq!(new.provider, alice());
 			assert_eq!((new.price_per_1k_input, new.price_per_1k_output), (2_000, 4_000));
 			assert_eq!(new.access, AccessRule::MinBalance(5));

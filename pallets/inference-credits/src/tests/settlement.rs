@@ -326,7 +326,7 @@ fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
 	});
 }
 
-/// The voucher signed in JavaScript by `e2e/lib/voucher.js` (as in
+/// The voucher signed in JavaScript with `@tokenmeter/client` (`client/`, as in
 /// `docs/pallets/inference-credits.md`: by `//Bob` for provider `//Alice`, paid by Bob, cap
 /// 1,000,000, expiry block 100, on the mock chain whose genesis hash is `0x4545…45`) is
 /// accepted as is, signed bare and signed in the `<Bytes>…</Bytes>` wrapping that
