@@ -293,8 +293,23 @@ describe('the inference gateway', () => {
     // every 300 ms).
     await waitFor(async () => {
       const reports = await Promise.all(users.map(admin));
-      return reports.every((r) => r.settledOnChain === r.charged && r.unsettled === '0');
+      return reports.every((r) => r.settledOnChain === r.charged && r.unsettled === '0'
+        && r.chain.settled === r.charged);
     }, 40_000, 'the gateway reporting every charge settled on chain');
+    // Reconciliation from the chain's own UsageSettled events (decoded with the runtime's
+    // metadata): what was paid, the fee in it, and nothing unpaid or rejected.
+    for (const report of await Promise.all(users.map(admin))) {
+      assert.deepEqual(report.chain, {
+        settled: report.charged,
+        fees: String(BigInt(report.charged) * 5n / 100n),
+        aboveCap: '0',
+        shortfall: '0',
+        rejectedEntries: {},
+      });
+    }
+    const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+    const metric = (name) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ').pop());
+    assert.equal(metric('tokenmeter_gateway_chain_value_total{outcome="settled"}'), Number(charged), text);
   });
 
   it('answers 502 when the model server is down and 503 once the chain is, charging nothing', async () => {

@@ -231,6 +231,45 @@ impl Node {
 		self.hash("chain_getFinalizedHead", json!([])).await
 	}
 
+	/// The hash of block `number`, if the node has it.
+	pub async fn block_hash(&self, number: u32) -> Result<H256, ChainError> {
+		self.hash("chain_getBlockHash", json!([number])).await
+	}
+
+	/// The number of block `hash`.
+	pub async fn number(&self, hash: H256) -> Result<u32, ChainError> {
+		let header = self.call("chain_getHeader", json!([to_hex(hash.as_bytes())])).await?;
+		header
+			.get("number")
+			.and_then(Value::as_str)
+			.and_then(|n| u32::from_str_radix(n.trim_start_matches("0x"), 16).ok())
+			.ok_or_else(|| ChainError::Invalid(format!("header without a number: {header}")))
+	}
+
+	/// The runtime's `spec_version` at block `at`.
+	pub async fn spec_version(&self, at: H256) -> Result<u32, ChainError> {
+		let version = self.call("state_getRuntimeVersion", json!([to_hex(at.as_bytes())])).await?;
+		version
+			.get("specVersion")
+			.and_then(Value::as_u64)
+			.and_then(|v| u32::try_from(v).ok())
+			.ok_or_else(|| ChainError::Invalid(format!("runtime version: {version}")))
+	}
+
+	/// The runtime's SCALE-encoded metadata at block `at`.
+	pub async fn metadata(&self, at: H256) -> Result<Vec<u8>, ChainError> {
+		let value = self.call("state_getMetadata", json!([to_hex(at.as_bytes())])).await?;
+		value
+			.as_str()
+			.and_then(crate::payment::hex_decode)
+			.ok_or_else(|| ChainError::Invalid("metadata not hex".into()))
+	}
+
+	/// The encoded `System::Events` of block `at`.
+	pub async fn events(&self, at: H256) -> Result<Vec<u8>, ChainError> {
+		Ok(self.storage(&storage_prefix("System", "Events"), at).await?.unwrap_or_default())
+	}
+
 	/// The raw value at `key` in block `at`.
 	pub async fn storage(&self, key: &[u8], at: H256) -> Result<Option<Vec<u8>>, ChainError> {
 		let value =

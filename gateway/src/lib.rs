@@ -11,6 +11,7 @@
 
 pub mod chain;
 pub mod config;
+pub mod events;
 pub mod ledger;
 pub mod metrics;
 pub mod payment;
@@ -66,6 +67,13 @@ pub async fn run(
 		http,
 		metrics: metrics::Metrics::new().map_err(|e| e.to_string())?,
 	});
+	let reconciler = events::Reconciler::new(
+		node.clone(),
+		app.store.clone(),
+		provider.clone(),
+		app.metrics.clone(),
+	);
+	tokio::spawn(reconciler.run(poll));
 	let follower = app.clone();
 	tokio::spawn(chain::follow(node, provider, cache, poll, move |view| follower.on_view(view)));
 	let listener = tokio::net::TcpListener::bind(listen)

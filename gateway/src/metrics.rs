@@ -1,9 +1,11 @@
 //! Prometheus metrics, served at `GET /metrics`.
 
 use prometheus::{
-	Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
-	TextEncoder,
+	CounterVec, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts,
+	Registry, TextEncoder,
 };
+
+use crate::events::Settlement;
 
 /// The gateway's metrics.
 #[derive(Clone)]
@@ -23,6 +25,15 @@ pub struct Metrics {
 	pub unsettled: Gauge,
 	/// Value charged in all (smallest unit).
 	pub charged: Gauge,
+	/// What the chain did with the provider's usage (smallest unit), by outcome: `settled`
+	/// (paid, fee included), `fee`, `above_cap` and `shortfall` (not paid).
+	pub chain_value: CounterVec,
+	/// Usage entries the chain rejected, by reason.
+	pub chain_rejected: IntCounterVec,
+	/// The last finalised block whose settlement events were read.
+	pub reconciled_block: Gauge,
+	/// Blocks skipped because the gateway fell too far behind to read them.
+	pub reconcile_skipped_blocks: IntCounter,
 }
 
 impl Metrics {
@@ -46,6 +57,29 @@ impl Metrics {
 		let reserved = Gauge::new("reserved_value", "Value reserved by requests in flight")?;
 		let unsettled = Gauge::new("unsettled_value", "Value charged and not yet settled")?;
 		let charged = Gauge::new("charged_value", "Value charged since the gateway started")?;
+		let chain_value = CounterVec::new(
+			Opts::new(
+				"chain_value_total",
+				"What the chain did with the provider's usage, by outcome (smallest unit)",
+			),
+			&["outcome"],
+		)?;
+		let chain_rejected = IntCounterVec::new(
+			Opts::new("chain_rejected_entries_total", "Usage entries the chain rejected"),
+			&["reason"],
+		)?;
+		let reconciled_block = Gauge::new(
+			"reconciled_block",
+			"The last finalised block whose settlement events were read",
+		)?;
+		let reconcile_skipped_blocks = IntCounter::new(
+			"reconcile_skipped_blocks_total",
+			"Blocks whose events were not read because the gateway fell too far behind",
+		)?;
+		registry.register(Box::new(chain_value.clone()))?;
+		registry.register(Box::new(chain_rejected.clone()))?;
+		registry.register(Box::new(reconciled_block.clone()))?;
+		registry.register(Box::new(reconcile_skipped_blocks.clone()))?;
 		registry.register(Box::new(requests.clone()))?;
 		registry.register(Box::new(tokens.clone()))?;
 		registry.register(Box::new(usage_missing.clone()))?;
@@ -62,7 +96,29 @@ impl Metrics {
 			reserved,
 			unsettled,
 			charged,
+			chain_value,
+			chain_rejected,
+			reconciled_block,
+			reconcile_skipped_blocks,
 		})
+	}
+
+	/// Counts a settlement event.
+	pub fn settlement(&self, settlement: &Settlement) {
+		let add = |outcome: &str, value: u128| {
+			self.chain_value.with_label_values(&[outcome]).inc_by(value as f64)
+		};
+		match settlement {
+			Settlement::Settled { charged, from_allowance, fee, .. } => {
+				add("settled", charged.saturating_add(*from_allowance));
+				add("fee", *fee);
+			}
+			Settlement::AboveCap { unpaid, .. } => add("above_cap", *unpaid),
+			Settlement::Shortfall { unpaid, .. } => add("shortfall", *unpaid),
+			Settlement::Rejected { entries, reason, .. } => {
+				self.chain_rejected.with_label_values(&[reason]).inc_by(u64::from(*entries))
+			}
+		}
 	}
 
 	/// The text exposition format.

@@ -753,6 +753,17 @@ async fn admin_user(State(app): State<Arc<App>>, Path(user): Path<String>) -> Re
 		Some(view) => app.node.ledger(&account, &app.provider, view.hash).await.ok(),
 		None => None,
 	};
+	let chain = match app.store.chain_totals(&account).await {
+		Ok(chain) => chain,
+		Err(e) => {
+			return error(
+				StatusCode::INTERNAL_SERVER_ERROR,
+				"server_error",
+				"storage",
+				e.to_string(),
+			)
+		}
+	};
 	let book = app.ledger.lock().map(|l| l.book(&account)).unwrap_or_default();
 	Json(json!({
 		"user": user,
@@ -766,6 +777,14 @@ async fn admin_user(State(app): State<Arc<App>>, Path(user): Path<String>) -> Re
 		// What the chain did not pay of what was attested (above cap, shortfall, rejected),
 		// when the ledger started with this gateway.
 		"notPaid": on_chain.map(|l| totals.attested.saturating_sub(l.settled).to_string()),
+		// From the chain's settlement events for this provider since the gateway started.
+		"chain": {
+			"settled": chain.settled.to_string(),
+			"fees": chain.fees.to_string(),
+			"aboveCap": chain.above_cap.to_string(),
+			"shortfall": chain.shortfall.to_string(),
+			"rejectedEntries": chain.rejected,
+		},
 	}))
 	.into_response()
 }

@@ -118,7 +118,30 @@ const SCHEMA: &[&str] = &[
 		input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost TEXT NOT NULL,
 		cap TEXT NOT NULL, expiry INTEGER NOT NULL, signature TEXT NOT NULL)",
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+	// Settlement events of the provider, by (block, index in the block): idempotent.
+	"CREATE TABLE IF NOT EXISTS chain_events (
+		block INTEGER NOT NULL, idx INTEGER NOT NULL, user TEXT NOT NULL, kind TEXT NOT NULL,
+		paid TEXT NOT NULL, fee TEXT NOT NULL, unpaid TEXT NOT NULL, entries INTEGER NOT NULL,
+		reason TEXT, PRIMARY KEY (block, idx))",
+	"CREATE INDEX IF NOT EXISTS chain_events_by_user ON chain_events(user)",
 ];
+
+/// What the chain did with a user's usage, from the settlement events the gateway has read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainTotals {
+	/// Paid to the provider's side: credits charged plus free allowance used (fees included).
+	pub settled: u128,
+	/// Of which the protocol fee.
+	pub fees: u128,
+	/// Not paid because the usage went beyond the voucher's cap.
+	pub above_cap: u128,
+	/// Not paid because the payer had too little credit.
+	pub shortfall: u128,
+	/// Entries the chain rejected, by reason.
+	pub rejected: BTreeMap<String, u64>,
+}
+
+const RECONCILED_THROUGH: &str = "reconciled_through";
 
 fn account(s: &str) -> Result<AccountId32, StoreError> {
 	AccountId32::from_ss58check(s).map_err(|_| StoreError::Protocol(format!("bad account {s}")))
@@ -392,6 +415,90 @@ impl Store {
 		Ok((unsealed, sealed))
 	}
 
+	/// The last finalised block whose events were read, if any.
+	pub async fn reconciled_through(&self) -> Result<Option<u32>, StoreError> {
+		Ok(sqlx::query("SELECT value FROM meta WHERE key = $1")
+			.bind(RECONCILED_THROUGH)
+			.fetch_optional(&self.pool)
+			.await?
+			.map(|row| row.get::<i64, _>("value") as u32))
+	}
+
+	/// Records block `block`'s settlement events and that the block was read, together.
+	pub async fn record_settlements(
+		&self,
+		block: u32,
+		settlements: &[crate::events::Settlement],
+	) -> Result<(), StoreError> {
+		use crate::events::Settlement;
+		let mut tx = self.pool.begin().await?;
+		for (idx, settlement) in settlements.iter().enumerate() {
+			let (kind, paid, fee, unpaid, entries, reason) = match settlement {
+				Settlement::Settled { charged, from_allowance, fee, .. } => {
+					("settled", charged.saturating_add(*from_allowance), *fee, 0, 0, None)
+				}
+				Settlement::AboveCap { unpaid, .. } => ("aboveCap", 0, 0, *unpaid, 0, None),
+				Settlement::Shortfall { unpaid, .. } => ("shortfall", 0, 0, *unpaid, 0, None),
+				Settlement::Rejected { entries, reason, .. } => {
+					("rejected", 0, 0, 0, *entries, Some(reason.as_str()))
+				}
+			};
+			sqlx::query(
+				"INSERT OR IGNORE INTO chain_events
+				 (block, idx, user, kind, paid, fee, unpaid, entries, reason)
+				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			)
+			.bind(i64::from(block))
+			.bind(idx as i64)
+			.bind(settlement.user().to_ss58check())
+			.bind(kind)
+			.bind(paid.to_string())
+			.bind(fee.to_string())
+			.bind(unpaid.to_string())
+			.bind(i64::from(entries))
+			.bind(reason)
+			.execute(&mut *tx)
+			.await?;
+		}
+		sqlx::query(
+			"INSERT INTO meta (key, value) VALUES ($1, $2)
+			 ON CONFLICT (key) DO UPDATE SET value = $2",
+		)
+		.bind(RECONCILED_THROUGH)
+		.bind(i64::from(block))
+		.execute(&mut *tx)
+		.await?;
+		tx.commit().await
+	}
+
+	/// What the chain did with `user`'s usage.
+	pub async fn chain_totals(&self, user: &AccountId32) -> Result<ChainTotals, StoreError> {
+		let mut totals = ChainTotals::default();
+		for row in sqlx::query(
+			"SELECT kind, paid, fee, unpaid, entries, reason FROM chain_events WHERE user = $1",
+		)
+		.bind(user.to_ss58check())
+		.fetch_all(&self.pool)
+		.await?
+		{
+			let unpaid = amount(row.get("unpaid"))?;
+			match row.get::<&str, _>("kind") {
+				"aboveCap" => totals.above_cap = totals.above_cap.saturating_add(unpaid),
+				"shortfall" => totals.shortfall = totals.shortfall.saturating_add(unpaid),
+				"rejected" => {
+					let reason = row.get::<Option<String>, _>("reason").unwrap_or_default();
+					*totals.rejected.entry(reason).or_default() +=
+						row.get::<i64, _>("entries") as u64;
+				}
+				_ => {
+					totals.settled = totals.settled.saturating_add(amount(row.get("paid"))?);
+					totals.fees = totals.fees.saturating_add(amount(row.get("fee"))?);
+				}
+			}
+		}
+		Ok(totals)
+	}
+
 	/// Totals of `user`, with charges in feed records up to `attested_seq` counted as attested.
 	pub async fn user_totals(
 		&self,
@@ -476,5 +583,54 @@ mod tests {
 		assert_eq!(sealed, vec![(4, charlie.clone(), 1)]);
 		let totals = store.user_totals(&bob, 1).await.unwrap();
 		assert_eq!((totals.requests, totals.charged, totals.attested), (3, 8, 7));
+	}
+
+	#[tokio::test]
+	async fn settlement_events_are_counted_once_per_block_even_when_read_again() {
+		use crate::events::Settlement;
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("usage.db");
+		let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+		let store = Store::open(&path).await.unwrap();
+		assert_eq!(store.reconciled_through().await.unwrap(), None);
+		let block = vec![
+			Settlement::Settled { user: bob.clone(), charged: 90, from_allowance: 10, fee: 5 },
+			Settlement::AboveCap { user: bob.clone(), unpaid: 7 },
+			Settlement::Rejected {
+				user: charlie.clone(),
+				entries: 2,
+				reason: "BadSignature".into(),
+			},
+		];
+		store.record_settlements(12, &block).await.unwrap();
+		// A crash before the caller saw the commit: the block is read again, nothing doubles.
+		store.record_settlements(12, &block).await.unwrap();
+		store
+			.record_settlements(
+				13,
+				&[
+					Settlement::Shortfall { user: bob.clone(), unpaid: 3 },
+					Settlement::Settled {
+						user: bob.clone(),
+						charged: 1,
+						from_allowance: 0,
+						fee: 0,
+					},
+				],
+			)
+			.await
+			.unwrap();
+		drop(store);
+		let store = Store::open(&path).await.unwrap();
+		assert_eq!(store.reconciled_through().await.unwrap(), Some(13));
+		let totals = store.chain_totals(&bob).await.unwrap();
+		assert_eq!(
+			(totals.settled, totals.fees, totals.above_cap, totals.shortfall),
+			(101, 5, 7, 3)
+		);
+		assert!(totals.rejected.is_empty());
+		let charlie = store.chain_totals(&charlie).await.unwrap();
+		assert_eq!(charlie.rejected.get("BadSignature"), Some(&2));
+		assert_eq!(charlie.settled, 0);
 	}
 }
