@@ -170,3 +170,54 @@ export function wrapFetch(fetchImpl, payer) {
     return response;
   };
 }
+
+/** The expiry of the voucher in a payment token. */
+const expiryOf = (token) => (token ? Number(decodeHeader(token).payload.voucher.expiry) : 0);
+
+/**
+ * The Tokenmeter voucher scheme as an x402 `SchemeNetworkClient`, for `@x402/core`'s
+ * `x402Client` and so `@x402/fetch`'s `wrapFetchWithPayment` (takes the options of
+ * `createPayer`):
+ *
+ *   const client = new x402Client()
+ *     .register('tokenmeter:*', tokenmeterScheme({ pair, budget: 10n ** 12n }))
+ *     .setSpendControls({ allowedAssets: [{ network: 'tokenmeter:*', asset: 'TMT', maxAmountPerPayment: '...' }] });
+ *   const fetchWithPay = wrapFetchWithPayment(fetch, client);
+ *
+ * x402 pays each request on its own: a 402, then the request again with `PAYMENT-SIGNATURE`.
+ * A voucher is cumulative, so the scheme signs a new one only when the gateway asks for more
+ * than the current cap (or a later expiry), and raises the cap by `budget` each time. The
+ * first 402 of a request without a voucher cannot know what the user already owes the
+ * provider; when the paid retry answers 402 with the cumulative cap, the scheme's
+ * `onPaymentResponse` hook asks x402 to recover, and the next payload covers that cap.
+ * `maxAmountPerPayment` in spend controls applies to the cumulative cap.
+ */
+export function tokenmeterScheme(options) {
+  const payer = createPayer(options);
+  let needed = 0n;
+  let minExpiry = 0;
+  const max = (a, b) => (a > b ? a : b);
+  return {
+    scheme: SCHEME,
+    async createPaymentPayload(x402Version, requirements) {
+      const ask = max(BigInt(requirements.amount), needed);
+      const expiry = Math.max(Number(requirements.extra?.minExpiry ?? 0), minExpiry);
+      if (payer.cap < ask || expiryOf(payer.token) < expiry) {
+        await payer.pay({ accepts: [{ ...requirements, amount: ask.toString(), extra: { ...requirements.extra, minExpiry: expiry } }] });
+      }
+      return { x402Version, payload: decodeHeader(payer.token).payload };
+    },
+    schemeHooks: {
+      async onPaymentResponse({ paymentRequired }) {
+        const accepted = paymentRequired?.accepts?.find((a) => a.scheme === SCHEME);
+        if (!accepted) return undefined;
+        const asked = BigInt(accepted.amount);
+        const expiry = Number(accepted.extra?.minExpiry ?? 0);
+        if (asked <= payer.cap && expiry <= expiryOf(payer.token)) return undefined;
+        needed = max(needed, asked);
+        minExpiry = Math.max(minExpiry, expiry);
+        return { recovered: true };
+      },
+    },
+  };
+}

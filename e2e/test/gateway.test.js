@@ -18,7 +18,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import OpenAI from 'openai';
-import { createPayer, decodeHeader, paymentToken, signVoucher, wrapFetch } from '@tokenmeter/client';
+import { createPayer, decodeHeader, paymentToken, signVoucher, tokenmeterScheme, wrapFetch } from '@tokenmeter/client';
+import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { u8aToHex } from '@polkadot/util';
 
 import { waitFor } from '../lib/feed.js';
@@ -153,6 +154,38 @@ describe('the inference gateway', () => {
     const again = await plain.completions.create({ model: 'llama-8b', prompt: 'one two three', max_tokens: 2 });
     assert.equal(again.usage.prompt_tokens, 3);
     assert.equal(BigInt((await admin(bob)).charged), cost(5, 5) + cost(3, 2));
+  });
+
+  it('is paid through x402\'s own client (@x402/fetch) with the Tokenmeter scheme plug-in', async () => {
+    const before = BigInt((await admin(bob)).charged);
+    const upstreamBefore = (await upstreamRequests()).length;
+    const x402 = (maxAmountPerPayment) => {
+      // No budget: each voucher covers exactly what the gateway asks. Bob already owes the
+      // provider, which the first 402 (no voucher yet) cannot know: the paid retry's 402
+      // names the cumulative cap, and the scheme's hook makes x402 recover with it.
+      const client = new x402Client()
+        .register('tokenmeter:*', tokenmeterScheme({ pair: bob, budget: 0n }))
+        .setSpendControls({ allowedAssets: [{ network: 'tokenmeter:*', asset: 'TMT', maxAmountPerPayment }] });
+      let signed = 0;
+      client.onAfterPaymentCreation(async () => { signed += 1; });
+      return { client, signed: () => signed };
+    };
+    // Spend controls apply to the cumulative cap: below what Bob owes, nothing is paid.
+    const stingy = x402(String(cost(5, 16)));
+    const refused = openai({ apiKey: 'unused', fetch: wrapFetchWithPayment(fetch, stingy.client) });
+    // (The openai SDK reports what its fetch threw as a connection error, with the cause.)
+    await assert.rejects(() => refused.chat.completions.create(ask), (e) => /spendControls/.test(e.cause?.message));
+    assert.equal(BigInt((await admin(bob)).charged), before);
+    assert.equal((await upstreamRequests()).length, upstreamBefore);
+
+    const paying = x402(String(10n * UNIT));
+    const client = openai({ apiKey: 'unused', fetch: wrapFetchWithPayment(fetch, paying.client) });
+    const { data, response } = await client.chat.completions.create(ask).withResponse();
+    assert.equal(data.choices[0].message.content, 'Hello from the fake model');
+    assert.equal(BigInt(decodeHeader(response.headers.get('payment-response')).extra.charged), cost(5, 5));
+    assert.equal(paying.signed(), 2, 'one payload for the first 402, one after recovery');
+    assert.equal(BigInt((await admin(bob)).charged), before + cost(5, 5));
+    assert.equal((await upstreamRequests()).length, upstreamBefore + 1, 'forwarded once');
   });
 
   it('prints a voucher token for curl users that the gateway accepts', async () => {
