@@ -224,6 +224,9 @@ impl Generator {
 				price_per_1k_output: self.amount() / 1_000,
 				access: self.access_rule(),
 			},
+			6 if self.rng.chance(50) => {
+				Call::set_allowance_honoured { model: self.model(), honoured: self.rng.chance(70) }
+			}
 			6 => Call::retire_model { model: self.model() },
 			7 | 8 => Call::deposit_credits { amount: self.amount() },
 			9 if self.rng.chance(50) => Call::request_withdrawal { amount: self.amount() },

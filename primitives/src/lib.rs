@@ -79,17 +79,18 @@ impl<AccountId> TierInspect<AccountId> for () {
 	}
 }
 
-/// A free allowance of inference per epoch, granted by a staking tier: it pays for usage
-/// before paid credits do, belongs to the account it was granted to (it cannot be moved or
-/// withdrawn) and does not carry over to the next epoch. `()` grants nothing.
+/// A free allowance of inference per epoch, granted by a staking tier: a discount on usage of
+/// models whose provider honours allowances, used before paid credits, that the provider
+/// grants and funds itself (nobody pays the provider for it). It belongs to the account it
+/// was granted to (it cannot be moved or withdrawn) and does not carry over to the next
+/// epoch. `()` grants nothing.
 pub trait FreeAllowance<AccountId, Balance> {
 	/// What `who` may still spend of its allowance in the current epoch.
 	fn allowance_left(who: &AccountId) -> Balance;
 
-	/// Pays `provider` up to `amount` for `who`'s usage out of `who`'s allowance, and
-	/// returns what was paid (at most `amount`; zero when there is no allowance left or
-	/// nothing could be paid). Either pays and records the whole returned amount or changes
-	/// nothing.
+	/// Uses up to `amount` of `who`'s allowance as a discount on usage served by `provider`,
+	/// and returns what was used (at most `amount`; zero when there is no allowance left).
+	/// Records the use only: no funds move.
 	fn spend_allowance(who: &AccountId, provider: &AccountId, amount: Balance) -> Balance;
 
 	/// The weight of one [`FreeAllowance::spend_allowance`].

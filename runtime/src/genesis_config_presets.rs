@@ -2,9 +2,8 @@
 //! `testnet` (Alice, Bob and Charlie), as JSON patches over the default genesis.
 
 use crate::{
-	configs::{inference_credits::RewardPoolAccount, priority_staking::AllowanceFundAccount},
-	opaque::SessionKeys,
-	AccountId, Balance, BalancesConfig, BlockNumber, FeedbackRewardsConfig, PriorityStakingConfig,
+	configs::inference_credits::RewardPoolAccount, opaque::SessionKeys, AccountId, Balance,
+	BalancesConfig, BlockNumber, FeedbackRewardsConfig, PriorityStakingConfig,
 	RuntimeGenesisConfig, SessionConfig, SudoConfig, ValidatorSetConfig, EXISTENTIAL_DEPOSIT, UNIT,
 };
 use alloc::{vec, vec::Vec};
@@ -19,9 +18,6 @@ use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
 
 /// What each endowed development account starts with: one million TMT.
 pub const ENDOWMENT: crate::Balance = 1_000_000 * UNIT;
-
-/// What the free allowance fund starts with: one hundred thousand TMT.
-pub const ALLOWANCE_FUND: Balance = 100_000 * UNIT;
 
 /// The priority tiers of both presets.
 pub fn priority_tiers() -> Vec<TierInfo<Balance>> {
@@ -72,10 +68,7 @@ fn tokenmeter_genesis(
 				.map(|account| (account, ENDOWMENT))
 				// The reward pool must exist to receive fees smaller than the existential
 				// deposit.
-				.chain([
-					(RewardPoolAccount::get(), EXISTENTIAL_DEPOSIT),
-					(AllowanceFundAccount::get(), ALLOWANCE_FUND),
-				])
+				.chain([(RewardPoolAccount::get(), EXISTENTIAL_DEPOSIT)])
 				.collect::<Vec<_>>(),
 		},
 		validator_set: ValidatorSetConfig {

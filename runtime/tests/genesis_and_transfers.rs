@@ -9,7 +9,7 @@ use sp_keyring::Sr25519Keyring;
 use sp_runtime::{DispatchError, TokenError};
 use tokenmeter_runtime::{
 	configs::inference_credits::RewardPoolAccount,
-	genesis_config_presets::{self, ALLOWANCE_FUND, ENDOWMENT},
+	genesis_config_presets::{self, ENDOWMENT},
 	Balances, Grandpa, Runtime, RuntimeOrigin, System, EXISTENTIAL_DEPOSIT, UNIT, VERSION,
 };
 
@@ -36,10 +36,7 @@ fn development_preset_has_alice_as_sole_validator_and_sudo() {
 		assert_eq!(Grandpa::grandpa_authorities().len(), 1);
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(Sr25519Keyring::Alice.to_account_id()));
 		let endowed = Sr25519Keyring::well_known().count() as u128;
-		assert_eq!(
-			Balances::total_issuance(),
-			endowed * ENDOWMENT + EXISTENTIAL_DEPOSIT + ALLOWANCE_FUND
-		);
+		assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT + EXISTENTIAL_DEPOSIT);
 		assert_eq!(Balances::balance(&RewardPoolAccount::get()), EXISTENTIAL_DEPOSIT);
 		assert_eq!(Balances::balance(&Sr25519Keyring::Bob.to_account_id()), ENDOWMENT);
 	});

@@ -17,8 +17,8 @@ use pallet_transaction_payment::OnChargeTransaction;
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Dave};
 use sp_runtime::transaction_validity::{InvalidTransaction, TransactionValidityError};
 use tokenmeter_runtime::{
-	configs::{inference_credits::RewardPoolAccount, priority_staking::AllowanceFundAccount},
-	genesis_config_presets::{ALLOWANCE_FUND, DEV_STAKING_PARAMS, ENDOWMENT},
+	configs::inference_credits::RewardPoolAccount,
+	genesis_config_presets::{DEV_STAKING_PARAMS, ENDOWMENT},
 	Balances, InferenceCredits, PriorityStaking, Runtime, RuntimeCall, RuntimeFreezeReason,
 	RuntimeOrigin, TransactionPayment, UNIT,
 };
@@ -31,11 +31,10 @@ fn frozen(who: &tokenmeter_runtime::AccountId) -> tokenmeter_runtime::Balance {
 }
 
 #[test]
-fn presets_define_tiers_periods_and_fund_the_allowance() {
+fn presets_define_tiers_and_periods() {
 	chain_from_preset("development").execute_with(|| {
 		assert_eq!(pallet_priority_staking::Tiers::<Runtime>::get().len(), 3);
 		assert_eq!(pallet_priority_staking::Params::<Runtime>::get(), DEV_STAKING_PARAMS);
-		assert_eq!(Balances::balance(&AllowanceFundAccount::get()), ALLOWANCE_FUND);
 		check_invariants();
 	});
 	chain_from_preset("local_testnet").execute_with(|| {
@@ -87,11 +86,16 @@ fn frozen_stake_pays_fees_only_as_the_freeze_rules_allow() {
 }
 
 #[test]
-fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
+fn a_stakers_tier_opens_gated_models_and_its_allowance_is_a_discount_first() {
 	chain_from_preset("development").execute_with(|| {
 		let (alice, bob) = (Alice.to_account_id(), Bob.to_account_id());
-		// 1 TMT per 1k input tokens, for tier 2 and up.
+		// 1 TMT per 1k input tokens, for tier 2 and up; Alice honours stakers' allowances.
 		let model = provide_model(&alice, UNIT, 0, AccessRule::MinTier(2));
+		assert_ok!(InferenceCredits::set_allowance_honoured(
+			RuntimeOrigin::signed(alice.clone()),
+			model,
+			true
+		));
 		assert_ok!(InferenceCredits::deposit_credits(
 			RuntimeOrigin::signed(bob.clone()),
 			100 * UNIT
@@ -109,7 +113,8 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 		assert!(report.allowed);
 		assert_eq!(report.free_allowance, 10 * UNIT);
 
-		// 15k input tokens cost 15 TMT: 10 from the allowance, 5 from credits (5% fee).
+		// 15k input tokens cost 15 TMT: 10 discounted by the allowance (Alice's own discount),
+		// 5 from credits (5% fee).
 		let voucher = signed_voucher(Bob, &alice, 1_000 * UNIT);
 		let entry = |input_tokens| UsageEntry {
 			user: bob.clone(),
@@ -118,10 +123,9 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 			output_tokens: 0,
 			voucher: voucher.clone(),
 		};
-		let (alice_free, pool_free, fund_free, issuance) = (
+		let (alice_free, pool_free, issuance) = (
 			Balances::balance(&alice),
 			Balances::balance(&RewardPoolAccount::get()),
-			Balances::balance(&AllowanceFundAccount::get()),
 			Balances::total_issuance(),
 		);
 		let summary =
@@ -129,9 +133,8 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 		assert_eq!(summary.from_allowance, 10 * UNIT);
 		assert_eq!(summary.charged, 5 * UNIT);
 		assert_eq!(summary.fees, 5 * UNIT / 20);
-		assert_eq!(Balances::balance(&alice), alice_free + 15 * UNIT - 5 * UNIT / 20);
+		assert_eq!(Balances::balance(&alice), alice_free + 5 * UNIT - 5 * UNIT / 20);
 		assert_eq!(Balances::balance(&RewardPoolAccount::get()), pool_free + 5 * UNIT / 20);
-		assert_eq!(Balances::balance(&AllowanceFundAccount::get()), fund_free - 10 * UNIT);
 		assert_eq!(InferenceCredits::credit_balance(&bob), 95 * UNIT);
 		assert_eq!(Balances::total_issuance(), issuance);
 		assert_eq!(PriorityStaking::allowance_left(&bob), 0);
@@ -146,5 +149,49 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_pays_first() {
 		assert_eq!(PriorityStaking::allowance_left(&bob), 9 * UNIT);
 		assert_eq!(InferenceCredits::credit_balance(&bob), 95 * UNIT);
 		check_invariants();
+	});
+}
+
+/// Issue 18's attack on the free allowance: a staker registers as a provider, lists a model,
+/// signs vouchers for itself and settles made-up usage under its allowance, epoch after
+/// epoch. With a common allowance fund paying providers, this cashed out 1% of the stake a
+/// day; the allowance is now a discount the provider grants itself, so nothing moves.
+#[test]
+fn a_staker_who_provides_to_itself_cashes_nothing_out_of_its_allowance() {
+	chain_from_preset("development").execute_with(|| {
+		let dave = Dave.to_account_id();
+		let model = provide_model(&dave, UNIT, 0, AccessRule::Open);
+		assert_ok!(InferenceCredits::set_allowance_honoured(
+			RuntimeOrigin::signed(dave.clone()),
+			model,
+			true
+		));
+		assert_ok!(PriorityStaking::stake(RuntimeOrigin::signed(dave.clone()), 100_000 * UNIT));
+		run_to_block(1 + DEV_STAKING_PARAMS.warm_up);
+		let allowance = PriorityStaking::allowance_left(&dave);
+		assert!(allowance > 0, "the top tier grants an allowance");
+		let owned = || Balances::total_balance(&dave);
+		let (before, issuance) = (owned(), Balances::total_issuance());
+		let voucher = signed_voucher(Dave, &dave, 1_000_000 * UNIT);
+		for epoch in 1..=3 {
+			// Made-up usage worth the whole allowance, attested by the staker itself.
+			let tokens = u32::try_from(allowance / UNIT * 1_000).unwrap();
+			let summary = <InferenceCredits as SettleUsage<_>>::settle(
+				&dave,
+				vec![UsageEntry {
+					user: dave.clone(),
+					model,
+					input_tokens: tokens,
+					output_tokens: 0,
+					voucher: voucher.clone(),
+				}],
+			)
+			.unwrap();
+			assert_eq!((summary.from_allowance, summary.charged), (allowance, 0));
+			assert_eq!(owned(), before, "epoch {epoch}: the staker gained nothing");
+			check_invariants();
+			run_to_block(epoch * DEV_STAKING_PARAMS.epoch_length);
+		}
+		assert_eq!(Balances::total_issuance(), issuance);
 	});
 }

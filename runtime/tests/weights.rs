@@ -95,6 +95,7 @@ fn worst_cases() -> Vec<RuntimeCall> {
 		}
 		.into(),
 		Credits::retire_model { model: 0 }.into(),
+		Credits::set_allowance_honoured { model: 0, honoured: false }.into(),
 		Credits::deposit_credits { amount: 1 }.into(),
 		Credits::withdraw_credits { amount: 1 }.into(),
 		Credits::request_withdrawal { amount: 1 }.into(),

@@ -135,11 +135,28 @@ mod benchmarks {
 	#[benchmark]
 	fn retire_model() {
 		let (provider, model) = provider_with_models::<T>(1);
+		assert!(
+			InferenceCredits::<T>::do_set_allowance_honoured(provider.clone(), model, true).is_ok()
+		);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(provider), model);
 
 		assert_eq!(Models::<T>::get(model).map(|m| m.retired), Some(true));
+	}
+
+	/// The worst case: opting out of a model that honours allowances (a read, then a write).
+	#[benchmark]
+	fn set_allowance_honoured() {
+		let (provider, model) = provider_with_models::<T>(1);
+		assert!(
+			InferenceCredits::<T>::do_set_allowance_honoured(provider.clone(), model, true).is_ok()
+		);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider), model, false);
+
+		assert!(matches!(AllowanceHonoured::<T>::get(model), Some(Some(_))));
 	}
 
 	#[benchmark]
@@ -229,6 +246,10 @@ mod benchmarks {
 	#[benchmark]
 	fn settle(n: Linear<1, { T::MaxEntriesPerSettlement::get() }>) {
 		let (provider, model) = provider_with_models::<T>(1);
+		// The model honours free allowances: every entry reads whether it does.
+		assert!(
+			InferenceCredits::<T>::do_set_allowance_honoured(provider.clone(), model, true).is_ok()
+		);
 		T::Currency::set_balance(&T::RewardPool::get(), T::Currency::minimum_balance());
 		let genesis_hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
 		let cap = plenty::<T>();

@@ -28,6 +28,8 @@ struct Group<T: Config> {
 	voucher: SignedVoucherOf<T>,
 	/// What the group's entries cost.
 	cost: BalanceOf<T>,
+	/// What the group's entries of models that honour free allowances cost.
+	discountable: BalanceOf<T>,
 	/// How many entries it has.
 	entries: u32,
 }
@@ -199,9 +201,46 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	pub(crate) fn do_set_allowance_honoured(
+		who: T::AccountId,
+		id: ModelId,
+		honoured: bool,
+	) -> DispatchResult {
+		Self::active_model_of(&who, id)?;
+		let now = frame_system::Pallet::<T>::block_number();
+		let effective_from = if honoured {
+			AllowanceHonoured::<T>::insert(id, None::<BlockNumberFor<T>>);
+			now
+		} else {
+			match AllowanceHonoured::<T>::get(id) {
+				// Not honoured: nothing to withdraw.
+				None => now,
+				// Already leaving: the earlier notice stands.
+				Some(Some(until)) => until,
+				Some(None) => {
+					let until = now.saturating_add(T::PriceIncreaseNotice::get());
+					AllowanceHonoured::<T>::insert(id, Some(until));
+					until
+				}
+			}
+		};
+		Self::deposit_event(Event::AllowanceHonouredSet { model: id, honoured, effective_from });
+		Ok(())
+	}
+
+	/// Whether usage of `model` settled at `now` is discounted by the user's free allowance.
+	pub fn honours_allowance(model: ModelId, now: BlockNumberFor<T>) -> bool {
+		match AllowanceHonoured::<T>::get(model) {
+			None => false,
+			Some(None) => true,
+			Some(Some(until)) => now < until,
+		}
+	}
+
 	pub(crate) fn do_retire_model(who: T::AccountId, id: ModelId) -> DispatchResult {
 		let mut model = Self::active_model_of(&who, id)?;
 		model.retired = true;
+		AllowanceHonoured::<T>::remove(id);
 		Models::<T>::insert(id, model);
 		Self::deposit_event(Event::ModelRetired { model: id });
 		Ok(())
@@ -357,7 +396,13 @@ impl<T: Config> Pallet<T> {
 		estimated_output: u32,
 	) -> AccessReport<BalanceOf<T>> {
 		let available_credit = Self::credit_balance(user);
-		let free_allowance = T::FreeAllowance::allowance_left(user);
+		// The allowance counts only for models whose provider honours it.
+		let now = frame_system::Pallet::<T>::block_number();
+		let free_allowance = if Self::honours_allowance(model, now) {
+			T::FreeAllowance::allowance_left(user)
+		} else {
+			Zero::zero()
+		};
 		let tier = T::Tiers::tier_of(user);
 		let mut report = AccessReport {
 			allowed: false,
@@ -378,7 +423,7 @@ impl<T: Config> Pallet<T> {
 			report.denied = Some(AccessDenied::ModelRetired);
 			return report;
 		}
-		let (price_in, price_out) = info.prices_at(&frame_system::Pallet::<T>::block_number());
+		let (price_in, price_out) = info.prices_at(&now);
 		let cost = Self::cost_of(price_in, price_out, estimated_input, estimated_output);
 		report.estimated_cost = Some(cost);
 		let (min_balance, min_tier) = match info.access {
@@ -495,8 +540,12 @@ impl<T: Config> Pallet<T> {
 			let group = groups.entry(key).or_insert_with(|| Group {
 				voucher: entry.voucher.clone(),
 				cost: Zero::zero(),
+				discountable: Zero::zero(),
 				entries: 0,
 			});
+			if Self::honours_allowance(entry.model, now) {
+				group.discountable = group.discountable.saturating_add(cost);
+			}
 			if Self::prefer_voucher(&entry.voucher, &group.voucher, now) {
 				group.voucher = entry.voucher;
 			}
@@ -549,18 +598,23 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Pays `provider` up to `owed` for `user`'s usage: the user's own free allowance first
-	/// (not for a delegate), then `payer`'s credits (the protocol fee of the credits part to
-	/// the reward pool).
+	/// discounts up to `discountable` (usage of models that honour it; not for a delegate),
+	/// and the provider is paid nothing for that part; then `payer`'s credits pay the rest
+	/// (the protocol fee of the credits part to the reward pool).
 	fn pay_provider(
 		provider: &T::AccountId,
 		user: &T::AccountId,
 		payer: &T::AccountId,
 		owed: BalanceOf<T>,
+		discountable: BalanceOf<T>,
 	) -> Result<Payment<BalanceOf<T>>, DispatchError> {
-		// The user's own free allowance pays first; it is theirs alone, so a delegate
-		// spending an owner's credits does not use it.
-		let from_allowance = if payer == user && !owed.is_zero() {
-			T::FreeAllowance::spend_allowance(user, provider, owed).min(owed)
+		// The user's own free allowance discounts first; it is theirs alone, so a delegate
+		// spending an owner's credits does not use it. The discount moves no funds: the
+		// provider granted it, so a staker who is (or colludes with) the provider gains
+		// nothing by settling made-up usage under it.
+		let discountable = owed.min(discountable);
+		let from_allowance = if payer == user && !discountable.is_zero() {
+			T::FreeAllowance::spend_allowance(user, provider, discountable).min(discountable)
 		} else {
 			Zero::zero()
 		};
@@ -658,7 +712,7 @@ impl<T: Config> Pallet<T> {
 				}
 			};
 			let Payment { charged, from_allowance, fee } =
-				Self::pay_provider(provider, &user, &payer, owed)?;
+				Self::pay_provider(provider, &user, &payer, owed, group.discountable)?;
 			let paid = charged.saturating_add(from_allowance);
 			if paid.is_zero() {
 				continue;
@@ -736,6 +790,14 @@ impl<T: Config> Pallet<T> {
 					.ok_or(TryRuntimeError::Other("provider lists a missing model"))?;
 				ensure!(model.provider == who, TryRuntimeError::Other("model of another provider"));
 			}
+		}
+		for id in AllowanceHonoured::<T>::iter_keys() {
+			let model = Models::<T>::get(id)
+				.ok_or(TryRuntimeError::Other("allowance honoured by a missing model"))?;
+			ensure!(
+				!model.retired,
+				TryRuntimeError::Other("allowance honoured by a retired model")
+			);
 		}
 		let next = NextModelId::<T>::get();
 		for (id, model) in Models::<T>::iter() {

@@ -227,6 +227,16 @@ pub mod pallet {
 		ValueQuery,
 	>;
 
+	/// Models whose provider honours stakers' free allowances: usage of these models is paid
+	/// out of the user's allowance first, as a discount the provider grants (the provider is
+	/// paid nothing for that part; no fund pays it). The value is the block from which the
+	/// model stops honouring them, when its provider opted out (after
+	/// [`Config::PriceIncreaseNotice`], as for a price increase). At most one entry per model,
+	/// removed when the model is retired; covered by the model's deposit.
+	#[pallet::storage]
+	pub type AllowanceHonoured<T: Config> =
+		StorageMap<_, Twox64Concat, ModelId, Option<BlockNumberFor<T>>, OptionQuery>;
+
 	/// Events of the pallet.
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
@@ -284,6 +294,16 @@ pub mod pallet {
 		ModelRetired {
 			/// Its id.
 			model: ModelId,
+		},
+		/// A provider opted a model in to (or out of) honouring stakers' free allowances.
+		AllowanceHonouredSet {
+			/// The model.
+			model: ModelId,
+			/// Whether its usage is now discounted by stakers' allowances.
+			honoured: bool,
+			/// The first block it applies: now for an opt-in, after the price increase notice
+			/// for an opt-out.
+			effective_from: BlockNumberFor<T>,
 		},
 		/// Credits were deposited (held).
 		CreditsDeposited {
@@ -589,6 +609,28 @@ pub mod pallet {
 		pub fn revoke_delegate(origin: OriginFor<T>, delegate: T::AccountId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_revoke_delegate(who, delegate)
+		}
+
+		/// Opt a model in to or out of honouring stakers' free allowances. Only its provider
+		/// may.
+		///
+		/// The free allowance a staking tier grants is a discount that providers grant and
+		/// fund themselves: usage of a model that honours allowances is paid out of the user's
+		/// allowance first, and the provider receives nothing for that part (no fund pays
+		/// it). An opt-in applies at once (prices only fall); an opt-out applies after
+		/// [`Config::PriceIncreaseNotice`] blocks, like a price increase, so usage already
+		/// authorised keeps its discount.
+		///
+		/// Errors: `UnknownModel`, `NotModelProvider`, `ModelRetired`.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::set_allowance_honoured())]
+		pub fn set_allowance_honoured(
+			origin: OriginFor<T>,
+			model: ModelId,
+			honoured: bool,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_set_allowance_honoured(who, model, honoured)
 		}
 
 		/// Ask to withdraw `amount` of the caller's credits. They stay held for

@@ -6,11 +6,7 @@ use crate::{
 };
 use frame_support::{
 	derive_impl, parameter_types,
-	traits::{
-		fungible::{HoldConsideration, Mutate},
-		tokens::Preservation,
-		ConstU128, ConstU32, LinearStoragePrice,
-	},
+	traits::{fungible::HoldConsideration, ConstU128, ConstU32, LinearStoragePrice},
 	weights::Weight,
 };
 #[cfg(feature = "runtime-benchmarks")]
@@ -95,7 +91,7 @@ impl VoucherSigners<AccountId> for MockSigners {
 	}
 }
 
-/// Free allowances the tests set by hand, paid to providers out of [`allowance_fund`].
+/// Free allowances the tests set by hand (a discount: using them moves no funds).
 pub struct MockAllowance;
 impl MockAllowance {
 	pub fn set(who: &AccountId, amount: Balance) {
@@ -106,25 +102,14 @@ impl FreeAllowance<AccountId, Balance> for MockAllowance {
 	fn allowance_left(who: &AccountId) -> Balance {
 		ALLOWANCES.with(|a| a.borrow().get(who).copied().unwrap_or(0))
 	}
-	fn spend_allowance(who: &AccountId, provider: &AccountId, amount: Balance) -> Balance {
+	fn spend_allowance(who: &AccountId, _provider: &AccountId, amount: Balance) -> Balance {
 		let spend = amount.min(Self::allowance_left(who));
-		if spend == 0
-			|| Balances::transfer(&allowance_fund(), provider, spend, Preservation::Preserve)
-				.is_err()
-		{
-			return 0;
-		}
 		Self::set(who, Self::allowance_left(who) - spend);
 		spend
 	}
 	fn spend_allowance_weight() -> Weight {
 		Weight::zero()
 	}
-}
-
-/// The account free allowances are paid from.
-pub fn allowance_fund() -> AccountId {
-	AccountId::new([0xAA; 32])
 }
 
 /// Tiers the tests set by hand.
@@ -228,7 +213,6 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 			(dave(), INITIAL_BALANCE),
 			(eve(), INITIAL_BALANCE),
 			(RewardPool::get(), ED),
-			(allowance_fund(), INITIAL_BALANCE),
 		],
 		..Default::default()
 	}

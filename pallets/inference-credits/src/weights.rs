@@ -47,6 +47,7 @@ pub trait WeightInfo {
 	fn register_model() -> Weight;
 	fn update_model() -> Weight;
 	fn retire_model() -> Weight;
+	fn set_allowance_honoured() -> Weight;
 	fn deposit_credits() -> Weight;
 	fn withdraw_credits() -> Weight;
 	fn request_withdrawal() -> Weight;
@@ -138,6 +139,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Minimum execution time: 12_138_000 picoseconds.
 		Weight::from_parts(20_521_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
+	}
+	/// Storage: `InferenceCredits::Models` (r:1 w:0)
+	/// Storage: `InferenceCredits::AllowanceHonoured` (r:1 w:1)
+	fn set_allowance_honoured() -> Weight {
+		// Not yet measured: `update_model`'s figures (one model read) plus one read and one
+		// write of `AllowanceHonoured`; regenerate with scripts/benchmark.sh.
+		Weight::from_parts(26_000_000, 3679)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Balances::Holds` (r:1 w:1)
@@ -272,6 +282,15 @@ impl WeightInfo for () {
 	fn retire_model() -> Weight {
 		Weight::from_parts(20_521_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().writes(2_u64))
+	}
+	/// Storage: `InferenceCredits::Models` (r:1 w:0)
+	/// Storage: `InferenceCredits::AllowanceHonoured` (r:1 w:1)
+	fn set_allowance_honoured() -> Weight {
+		// Not yet measured: `update_model`'s figures (one model read) plus one read and one
+		// write of `AllowanceHonoured`; regenerate with scripts/benchmark.sh.
+		Weight::from_parts(26_000_000, 3679)
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn deposit_credits() -> Weight {

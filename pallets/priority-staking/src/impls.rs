@@ -9,10 +9,7 @@ use alloc::vec::Vec;
 use frame_support::{
 	ensure,
 	pallet_prelude::*,
-	traits::{
-		fungible::{Inspect, InspectFreeze, Mutate, MutateFreeze},
-		tokens::{Fortitude, Preservation},
-	},
+	traits::fungible::{Inspect, InspectFreeze, MutateFreeze},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::{
@@ -168,23 +165,13 @@ impl<T: Config> Pallet<T> {
 		Ledgers::<T>::get(who).map(|l| l.effective_at(Self::now())).unwrap_or_default()
 	}
 
-	/// The free allowance the tier of `ledger`'s stake still grants this epoch, ignoring
-	/// whether the fund can pay it.
+	/// The free allowance the tier of `ledger`'s stake still grants this epoch.
 	fn tier_allowance_left(ledger: &StakeLedgerOf<T>, epoch: EpochIndex) -> BalanceOf<T> {
 		let (_, info) = Self::tier_for(ledger.effective_at(Self::now()));
 		let granted = info.map(|i| i.free_allowance).unwrap_or_default();
 		let used =
 			if ledger.allowance_epoch == epoch { ledger.allowance_used } else { Zero::zero() };
 		granted.saturating_sub(used)
-	}
-
-	/// What the allowance fund can pay out and stay alive.
-	fn fund_available() -> BalanceOf<T> {
-		T::Currency::reducible_balance(
-			&T::AllowanceFund::get(),
-			Preservation::Preserve,
-			Fortitude::Polite,
-		)
 	}
 
 	/// Everything a gateway needs to order and limit `who`'s requests.
@@ -203,7 +190,7 @@ impl<T: Config> Pallet<T> {
 			warming_up: ledger.warming_at(now),
 			warming_chunks: ledger.warming.iter().filter(|c| c.at > now).copied().collect(),
 			unbonding: ledger.unbonding.to_vec(),
-			allowance_left: Self::tier_allowance_left(&ledger, epoch).min(Self::fund_available()),
+			allowance_left: Self::tier_allowance_left(&ledger, epoch),
 			epoch,
 			next_epoch_at,
 		}
@@ -272,7 +259,7 @@ impl<T: Config> TierInspect<T::AccountId> for Pallet<T> {
 impl<T: Config> FreeAllowance<T::AccountId, BalanceOf<T>> for Pallet<T> {
 	fn allowance_left(who: &T::AccountId) -> BalanceOf<T> {
 		let Some(ledger) = Ledgers::<T>::get(who) else { return Zero::zero() };
-		Self::tier_allowance_left(&ledger, Self::current_epoch().0).min(Self::fund_available())
+		Self::tier_allowance_left(&ledger, Self::current_epoch().0)
 	}
 
 	fn spend_allowance(
@@ -283,16 +270,9 @@ impl<T: Config> FreeAllowance<T::AccountId, BalanceOf<T>> for Pallet<T> {
 		let Some(mut ledger) = Ledgers::<T>::get(who) else { return Zero::zero() };
 		let (epoch, _) = Self::current_epoch();
 		let left = Self::tier_allowance_left(&ledger, epoch);
-		let spend = amount.min(left).min(Self::fund_available());
-		if spend.is_zero()
-			|| T::Currency::transfer(
-				&T::AllowanceFund::get(),
-				provider,
-				spend,
-				Preservation::Preserve,
-			)
-			.is_err()
-		{
+		// A discount the provider grants: recorded, nothing is paid to anyone.
+		let spend = amount.min(left);
+		if spend.is_zero() {
 			return Zero::zero();
 		}
 		if ledger.allowance_epoch != epoch {

@@ -81,11 +81,6 @@ pub mod pallet {
 		#[pallet::constant]
 		type DefaultRateLimit: Get<u32>;
 
-		/// The account free allowances are paid from. Anyone may fund it with a transfer; when
-		/// it runs dry, usage is paid from credits as if there were no allowance.
-		#[pallet::constant]
-		type AllowanceFund: Get<Self::AccountId>;
-
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
 	}
@@ -199,13 +194,14 @@ pub mod pallet {
 			/// The new periods.
 			params: StakingParamsOf<T>,
 		},
-		/// A staker's free allowance paid a provider for the staker's usage.
+		/// A staker's free allowance discounted the staker's usage of a provider that honours
+		/// allowances (the provider granted the discount; no funds moved).
 		AllowanceSpent {
 			/// The staker.
 			who: T::AccountId,
-			/// The provider paid.
+			/// The provider that granted the discount.
 			provider: T::AccountId,
-			/// The amount paid.
+			/// The discount.
 			amount: BalanceOf<T>,
 			/// The allowance left this epoch.
 			left: BalanceOf<T>,

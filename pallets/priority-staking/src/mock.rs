@@ -2,7 +2,7 @@
 
 use crate::{self as pallet_priority_staking, StakingParams, TierInfo};
 use frame_support::{
-	derive_impl, parameter_types,
+	derive_impl,
 	traits::{ConstU128, ConstU32},
 };
 use sp_runtime::BuildStorage;
@@ -39,7 +39,6 @@ impl pallet_balances::Config for Test {
 pub const ED: Balance = 10;
 pub const MIN_STAKE: Balance = 100;
 pub const INITIAL_BALANCE: Balance = 1_000_000;
-pub const FUND: AccountId = 99;
 pub const DEFAULT_RATE_LIMIT: u32 = 10;
 pub const MAX_CHUNKS: u32 = 4;
 
@@ -55,10 +54,6 @@ pub const WARM_UP: u32 = 10;
 pub const UNBONDING: u32 = 20;
 pub const EPOCH: u32 = 100;
 
-parameter_types! {
-	pub const AllowanceFund: AccountId = FUND;
-}
-
 impl pallet_priority_staking::Config for Test {
 	type Currency = Balances;
 	type RuntimeFreezeReason = RuntimeFreezeReason;
@@ -66,7 +61,6 @@ impl pallet_priority_staking::Config for Test {
 	type MaxChunks = ConstU32<MAX_CHUNKS>;
 	type MinStake = ConstU128<MIN_STAKE>;
 	type DefaultRateLimit = ConstU32<DEFAULT_RATE_LIMIT>;
-	type AllowanceFund = AllowanceFund;
 	type WeightInfo = ();
 }
 
@@ -84,7 +78,7 @@ pub fn test_tiers() -> Vec<TierInfo<Balance>> {
 	]
 }
 
-/// Externalities with Alice, Bob, Charlie and the allowance fund endowed, the test tiers and
+/// Externalities with Alice, Bob and Charlie endowed, the test tiers and
 /// periods, at block 1.
 pub fn new_test_ext() -> sp_io::TestExternalities {
 	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
@@ -94,7 +88,6 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 			(BOB, INITIAL_BALANCE),
 			(CHARLIE, INITIAL_BALANCE),
 			(PROVIDER, ED),
-			(FUND, INITIAL_BALANCE),
 		],
 		..Default::default()
 	}

@@ -1,20 +1,9 @@
-//! Priority staking: tiers, warm-up, unbonding and the free allowance fund.
+//! Priority staking: tiers, warm-up, unbonding and the free allowance (a discount that
+//! providers who honour it grant themselves; no fund pays it).
 
-use frame_support::{
-	parameter_types,
-	traits::{ConstU128, ConstU32},
-	PalletId,
-};
-use sp_runtime::traits::AccountIdConversion;
+use frame_support::traits::{ConstU128, ConstU32};
 
-use crate::{AccountId, Balances, Runtime, RuntimeFreezeReason, UNIT};
-
-parameter_types! {
-	/// The allowance fund's id; its account pays stakers' free allowances.
-	pub const AllowanceFundPalletId: PalletId = PalletId(*b"tmt/allw");
-	/// The account free allowances are paid from; anyone can fund it with a transfer.
-	pub AllowanceFundAccount: AccountId = AllowanceFundPalletId::get().into_account_truncating();
-}
+use crate::{Balances, Runtime, RuntimeFreezeReason, UNIT};
 
 impl pallet_priority_staking::Config for Runtime {
 	type Currency = Balances;
@@ -25,6 +14,5 @@ impl pallet_priority_staking::Config for Runtime {
 	type MinStake = ConstU128<UNIT>;
 	/// Requests per minute for accounts without a tier.
 	type DefaultRateLimit = ConstU32<10>;
-	type AllowanceFund = AllowanceFundAccount;
 	type WeightInfo = pallet_priority_staking::weights::SubstrateWeight<Runtime>;
 }

@@ -127,6 +127,7 @@ fn the_free_allowance_counts_as_available() {
 	run_test(|| {
 		register_provider(&alice());
 		let model = register_model(&alice(), AccessRule::Open);
+		honour(model);
 		MockAllowance::set(&bob(), 250);
 		deposit(&bob(), 250);
 		// 100 input + 100 output tokens cost 600; 500 is available.
@@ -139,5 +140,10 @@ fn the_free_allowance_counts_as_available() {
 		);
 		MockAllowance::set(&bob(), 350);
 		assert!(InferenceCredits::can_access(&bob(), model, 100, 100).allowed);
+		// A model whose provider does not honour allowances counts credits only.
+		let other = register_model(&alice(), AccessRule::Open);
+		let report = InferenceCredits::can_access(&bob(), other, 100, 100);
+		assert_eq!(report.free_allowance, 0);
+		assert!(!report.allowed);
 	});
 }

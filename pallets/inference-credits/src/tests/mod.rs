@@ -2,6 +2,7 @@
 //! nothing changed (`assert_noop!`), and every test ends with the pallet's `try_state`.
 
 mod access;
+mod allowance;
 mod credits;
 mod delegation;
 mod models;
@@ -50,6 +51,15 @@ pub(crate) fn open_model_and_funded_bob() -> ModelId {
 	let model = register_model(&alice(), AccessRule::Open);
 	deposit(&bob(), 10_000);
 	model
+}
+
+/// Alice opts `model` in to honouring stakers' free allowances.
+pub(crate) fn honour(model: ModelId) {
+	assert_ok!(InferenceCredits::set_allowance_honoured(
+		RuntimeOrigin::signed(alice()),
+		model,
+		true
+	));
 }
 
 pub(crate) fn deposit(who: &AccountId, amount: Balance) {
