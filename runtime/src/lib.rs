@@ -185,6 +185,7 @@ pub type Migrations = (
 	pallet_priority_staking::migrations::V0ToV1<Runtime>,
 	pallet_agent_wallet::migrations::V0ToV1<Runtime>,
 	pallet_feedback_rewards::migrations::V0ToV1<Runtime>,
+	pallet_feedback_rewards::migrations::V1ToV2<Runtime>,
 	pallet_usage_attestation::migrations::V0ToV1<Runtime>,
 	pallet_validator_set::migrations::V0ToV1<Runtime>,
 );

@@ -1,9 +1,10 @@
 //! The pallet's logic: each call's `do_*`, epochs, rewards per point, the read API and
 //! `try_state`.
 //!
-//! Complexity: submitting, scoring and closing an epoch touch a fixed number of records
-//! (scoring the last of a quorum also touches that feedback's `Quorum` validators); claiming
-//! one epoch is one division per role. Nothing iterates over annotators.
+//! Complexity: submitting, committing, revealing and closing an epoch touch a fixed number of
+//! records (a feedback's commitments are at most `MaxScorers`); finalising a feedback touches
+//! its `MaxScorers` validators at most; claiming one epoch is one division per role. Nothing
+//! iterates over annotators.
 
 use crate::{pallet::*, types::*};
 use alloc::vec::Vec;
@@ -53,10 +54,23 @@ impl<T: Config> Pallet<T> {
 		Self::epoch_start(epoch.saturating_add(1)).saturating_add(Params::<T>::get().scoring_window)
 	}
 
-	/// Whether `epoch` is closed (or was, and every reward was claimed).
-	fn is_closed(epoch: EpochIndex) -> bool {
-		Self::now() >= Self::closable_at(epoch)
-			&& Epochs::<T>::get(epoch).is_none_or(|info| info.closed)
+	/// The first block scores of `epoch`'s feedback may be revealed in: commitments close
+	/// then (the middle of the scoring window).
+	pub fn reveal_from(epoch: EpochIndex) -> BlockNumberFor<T> {
+		let window = Params::<T>::get().scoring_window;
+		let half = window.checked_div(&2u32.into()).unwrap_or_else(Zero::zero);
+		Self::epoch_start(epoch.saturating_add(1)).saturating_add(half)
+	}
+
+	/// The commitment of `who`'s `score` with `salt` on feedback `id`.
+	pub fn commitment(
+		id: FeedbackId,
+		who: &T::AccountId,
+		score: Score,
+		salt: &[u8; 32],
+	) -> T::Hash {
+		use sp_runtime::traits::Hash;
+		T::Hashing::hash_of(&(id, who, score, salt))
 	}
 
 	/// `budget × part / total`, rounded down.
@@ -145,26 +159,24 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_register(who: T::AccountId) -> DispatchResult {
+	pub(crate) fn do_register(who: T::AccountId, bond: BalanceOf<T>) -> DispatchResult {
+		ensure!(bond >= T::ValidatorBond::get(), Error::<T>::BondTooLow);
 		ensure!(!Validators::<T>::contains_key(&who), Error::<T>::AlreadyValidator);
 		ensure!(Validators::<T>::count() < T::MaxValidators::get(), Error::<T>::TooManyValidators);
-		let bond = T::ValidatorBond::get();
 		T::Currency::hold(&HoldReason::ValidatorBond.into(), &who, bond)?;
 		ensure!(
 			tokenmeter_primitives::holds_are_movable::<_, T::Currency>(&who),
 			Error::<T>::FundsFrozen
 		);
-		Validators::<T>::insert(&who, ValidatorInfo { bond, last_active: Self::now() });
+		let active_from = Self::current_epoch().saturating_add(1);
+		Validators::<T>::insert(&who, ValidatorInfo { bond, active_from, pending: 0, misses: 0 });
 		Self::deposit_event(Event::ValidatorRegistered { who, bond });
 		Ok(())
 	}
 
 	pub(crate) fn do_deregister(who: T::AccountId) -> DispatchResult {
 		let validator = Validators::<T>::get(&who).ok_or(Error::<T>::NotValidator)?;
-		ensure!(
-			Self::now() >= validator.last_active.saturating_add(T::DeregisterDelay::get()),
-			Error::<T>::TooSoon
-		);
+		ensure!(validator.pending == 0, Error::<T>::CommitmentsPending);
 		T::Currency::release(
 			&HoldReason::ValidatorBond.into(),
 			&who,
@@ -176,92 +188,203 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_score(who: T::AccountId, id: FeedbackId, score: Score) -> DispatchResult {
+	pub(crate) fn do_commit(
+		who: T::AccountId,
+		id: FeedbackId,
+		commitment: T::Hash,
+	) -> DispatchResult {
 		let mut validator = Validators::<T>::get(&who).ok_or(Error::<T>::NotValidator)?;
-		ensure!(score <= MAX_SCORE, Error::<T>::InvalidScore);
 		let mut feedback = Feedbacks::<T>::get(id).ok_or(Error::<T>::UnknownFeedback)?;
-		ensure!(feedback.annotator != who, Error::<T>::OwnFeedback);
-		ensure!(!feedback.scores.iter().any(|(v, _)| v == &who), Error::<T>::AlreadyScored);
-		ensure!(Self::now() < Self::closable_at(feedback.epoch), Error::<T>::ScoringClosed);
 		let epoch = feedback.epoch;
+		// Stake registered in an epoch counts from the next: a coalition cannot appear and
+		// score within one window.
+		ensure!(validator.active_from <= epoch, Error::<T>::NotYetActive);
+		ensure!(feedback.annotator != who, Error::<T>::OwnFeedback);
+		ensure!(!feedback.scores.iter().any(|c| c.validator == who), Error::<T>::AlreadyScored);
+		ensure!(Self::now() < Self::reveal_from(epoch), Error::<T>::ScoringClosed);
 		let mut info = Epochs::<T>::get(epoch).unwrap_or_default();
 		let contribution = Self::contribution(&who, epoch, &mut info)?;
-		// Fewer than `Quorum` scores are stored: the quorum-th finalises and removes it.
-		feedback.scores.try_push((who.clone(), score)).map_err(|_| Error::<T>::UnknownFeedback)?;
+		feedback
+			.scores
+			.try_push(Commitment {
+				validator: who.clone(),
+				hash: commitment,
+				stake: validator.bond,
+				score: None,
+			})
+			.map_err(|_| Error::<T>::TooManyScorers)?;
 
-		validator.last_active = Self::now();
+		validator.pending.saturating_inc();
 		Validators::<T>::insert(&who, validator);
 		Contributions::<T>::insert(epoch, &who, contribution);
-		let scores = feedback.scores.len() as u32;
-		Self::deposit_event(Event::Scored { id, validator: who, score, scores });
-		if scores >= T::Quorum::get() {
-			Self::finalize(id, feedback, &mut info)?;
-		} else {
-			Feedbacks::<T>::insert(id, feedback);
-		}
 		Epochs::<T>::insert(epoch, info);
+		let commitments = feedback.scores.len() as u32;
+		Feedbacks::<T>::insert(id, feedback);
+		Self::deposit_event(Event::ScoreCommitted {
+			id,
+			validator: who,
+			stake: validator.bond,
+			commitments,
+		});
 		Ok(())
 	}
 
-	/// The median of `scores` (the mean of the middle two for an even count, rounded down).
-	pub(crate) fn median(scores: &[Score]) -> Score {
-		let mut sorted: Vec<Score> = scores.to_vec();
-		sorted.sort_unstable();
-		let mid = sorted.len() / 2;
-		match (sorted.get(mid.wrapping_sub(1)), sorted.get(mid)) {
-			(Some(low), Some(high)) if sorted.len().is_multiple_of(2) => {
-				(u16::from(*low).saturating_add(u16::from(*high)) / 2) as Score
-			}
-			(_, Some(middle)) => *middle,
-			_ => 0,
-		}
+	pub(crate) fn do_reveal(
+		who: T::AccountId,
+		id: FeedbackId,
+		score: Score,
+		salt: [u8; 32],
+	) -> DispatchResult {
+		ensure!(score <= MAX_SCORE, Error::<T>::InvalidScore);
+		let mut feedback = Feedbacks::<T>::get(id).ok_or(Error::<T>::UnknownFeedback)?;
+		let now = Self::now();
+		ensure!(now >= Self::reveal_from(feedback.epoch), Error::<T>::RevealNotOpen);
+		ensure!(now < Self::closable_at(feedback.epoch), Error::<T>::RevealClosed);
+		let commitment = feedback
+			.scores
+			.iter_mut()
+			.find(|c| c.validator == who)
+			.ok_or(Error::<T>::NotCommitted)?;
+		ensure!(commitment.score.is_none(), Error::<T>::AlreadyRevealed);
+		ensure!(commitment.hash == Self::commitment(id, &who, score, &salt), Error::<T>::BadReveal);
+		commitment.score = Some(score);
+		Feedbacks::<T>::insert(id, feedback);
+		Self::deposit_event(Event::ScoreRevealed { id, validator: who, score });
+		Ok(())
 	}
 
-	/// A feedback reached its quorum: record its median for the annotator, points for its
-	/// validators, take the bond of a bad feedback into the pool, and drop the record.
-	fn finalize(
-		id: FeedbackId,
-		feedback: FeedbackOf<T>,
-		info: &mut EpochInfoOf<T>,
-	) -> DispatchResult {
+	/// The stake-weighted median of `scores` (score, stake): the lowest score such that the
+	/// scores up to it carry at least half of the stake. `None` when there is no stake.
+	pub(crate) fn weighted_median(scores: &[(Score, BalanceOf<T>)]) -> Option<Score> {
+		let mut sorted: Vec<(Score, BalanceOf<T>)> = scores.to_vec();
+		sorted.sort_unstable_by_key(|(score, _)| *score);
+		let total = sorted
+			.iter()
+			.fold(BalanceOf::<T>::zero(), |sum, (_, stake)| sum.saturating_add(*stake));
+		if total.is_zero() {
+			return None;
+		}
+		let mut below = BalanceOf::<T>::zero();
+		for (score, stake) in sorted {
+			below.saturating_accrue(stake);
+			// below ≥ total / 2, without dividing.
+			if below.saturating_add(below) >= total {
+				return Some(score);
+			}
+		}
+		None
+	}
+
+	/// Takes `share` of `who`'s validator bond into the pool; returns what was taken.
+	fn slash_validator(
+		who: &T::AccountId,
+		validator: &mut ValidatorInfoOf<T>,
+		share: sp_runtime::Perbill,
+	) -> Result<BalanceOf<T>, DispatchError> {
+		// A fraction of a balance (rounded to the nearest) is never more than the balance.
+		#[allow(clippy::arithmetic_side_effects)]
+		let amount = share * validator.bond;
+		if amount.is_zero() {
+			return Ok(amount);
+		}
+		let taken = T::Currency::transfer_on_hold(
+			&HoldReason::ValidatorBond.into(),
+			who,
+			&T::RewardPool::get(),
+			amount,
+			Precision::BestEffort,
+			Restriction::Free,
+			Fortitude::Polite,
+		)?;
+		validator.bond.saturating_reduce(taken);
+		Ok(taken)
+	}
+
+	/// Finalises feedback `id` after its scoring window: see `finalize_feedback`. Returns
+	/// how many validators had committed on it.
+	pub(crate) fn do_finalize(id: FeedbackId) -> Result<u32, DispatchError> {
+		let feedback = Feedbacks::<T>::get(id).ok_or(Error::<T>::UnknownFeedback)?;
 		let epoch = feedback.epoch;
-		let scores: Vec<Score> = feedback.scores.iter().map(|(_, s)| *s).collect();
-		let median = Self::median(&scores);
-		for (validator, score) in feedback.scores.iter() {
-			let points: u64 =
-				if score.abs_diff(median) <= T::ScoreTolerance::get() { 2 } else { 1 };
-			Contributions::<T>::mutate(epoch, validator, |c| {
-				if let Some(c) = c {
-					c.validator_points.saturating_accrue(points);
+		ensure!(Self::now() >= Self::closable_at(epoch), Error::<T>::ScoringNotOver);
+		let mut info = Epochs::<T>::get(epoch).unwrap_or_default();
+		let revealed: Vec<(Score, BalanceOf<T>)> =
+			feedback.scores.iter().filter_map(|c| c.score.map(|s| (s, c.stake))).collect();
+		let final_score = Self::weighted_median(&revealed);
+		for commitment in feedback.scores.iter() {
+			let who = &commitment.validator;
+			// A validator with pending commitments cannot leave, so its record is there.
+			let Some(mut validator) = Validators::<T>::get(who) else { continue };
+			validator.pending.saturating_dec();
+			let (points, slash) = match (commitment.score, final_score) {
+				(Some(score), Some(final_score)) => {
+					validator.misses = 0;
+					let deviation = score.abs_diff(final_score);
+					if deviation <= T::ScoreTolerance::get() {
+						(2u64, None)
+					} else if deviation <= T::DeviationThreshold::get() {
+						(1, None)
+					} else {
+						(0, Some((T::DeviationSlash::get(), false)))
+					}
 				}
-			});
-			info.validator_points.saturating_accrue(points);
+				_ => {
+					validator.misses.saturating_inc();
+					let slash = (validator.misses > 1).then(|| (T::MissSlash::get(), true));
+					(0, slash)
+				}
+			};
+			if let Some((share, missed)) = slash {
+				let amount = Self::slash_validator(who, &mut validator, share)?;
+				if !amount.is_zero() {
+					Self::deposit_event(Event::ValidatorSlashed {
+						who: who.clone(),
+						id,
+						amount,
+						missed,
+					});
+				}
+			}
+			Validators::<T>::insert(who, validator);
+			if points > 0 {
+				Contributions::<T>::mutate(epoch, who, |c| {
+					if let Some(c) = c {
+						c.validator_points.saturating_accrue(points);
+					}
+				});
+				info.validator_points.saturating_accrue(points);
+			}
 		}
-		let mut annotator = Contributions::<T>::get(epoch, &feedback.annotator).unwrap_or_default();
-		annotator.points.saturating_accrue(median.into());
-		info.points.saturating_accrue(median.into());
-		let bond_slashed = median < T::SlashThreshold::get();
-		if bond_slashed {
-			T::Currency::transfer_on_hold(
-				&HoldReason::FeedbackBond.into(),
-				&feedback.annotator,
-				&T::RewardPool::get(),
-				feedback.bond,
-				Precision::Exact,
-				Restriction::Free,
-				Fortitude::Polite,
-			)?;
-			annotator.bonds.saturating_reduce(feedback.bond);
+		let mut bond_slashed = false;
+		if let Some(score) = final_score {
+			let mut annotator =
+				Contributions::<T>::get(epoch, &feedback.annotator).unwrap_or_default();
+			annotator.points.saturating_accrue(score.into());
+			info.points.saturating_accrue(score.into());
+			bond_slashed = score < T::SlashThreshold::get();
+			if bond_slashed {
+				T::Currency::transfer_on_hold(
+					&HoldReason::FeedbackBond.into(),
+					&feedback.annotator,
+					&T::RewardPool::get(),
+					feedback.bond,
+					Precision::Exact,
+					Restriction::Free,
+					Fortitude::Polite,
+				)?;
+				annotator.bonds.saturating_reduce(feedback.bond);
+			}
+			Contributions::<T>::insert(epoch, &feedback.annotator, annotator);
 		}
-		Contributions::<T>::insert(epoch, &feedback.annotator, annotator);
+		info.finalised.saturating_inc();
+		Epochs::<T>::insert(epoch, info);
 		Feedbacks::<T>::remove(id);
 		Self::deposit_event(Event::FeedbackFinalized {
 			id,
 			annotator: feedback.annotator,
-			score: median,
+			score: final_score,
 			bond_slashed,
 		});
-		Ok(())
+		Ok(feedback.scores.len() as u32)
 	}
 
 	/// What the pool holds beyond its existential deposit and what it owes to closed epochs.
@@ -278,6 +401,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(Self::now() >= Self::closable_at(epoch), Error::<T>::EpochNotOver);
 		let mut info = Epochs::<T>::get(epoch).ok_or(Error::<T>::NothingToClose)?;
 		ensure!(!info.closed, Error::<T>::AlreadyClosed);
+		ensure!(info.finalised >= info.feedback, Error::<T>::FeedbackNotFinal);
 		// Fractions of a balance (rounded to the nearest) are never more than the balance.
 		#[allow(clippy::arithmetic_side_effects)]
 		let budget = T::EpochRewardShare::get() * Self::pool_available();
@@ -379,14 +503,6 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_reap(id: FeedbackId) -> DispatchResult {
-		let feedback = Feedbacks::<T>::get(id).ok_or(Error::<T>::UnknownFeedback)?;
-		ensure!(Self::is_closed(feedback.epoch), Error::<T>::EpochNotClosed);
-		Feedbacks::<T>::remove(id);
-		Self::deposit_event(Event::FeedbackReaped { id });
-		Ok(())
-	}
-
 	/// `epoch`'s state, blocks and record.
 	pub fn epoch_status(epoch: EpochIndex) -> EpochStatus<BalanceOf<T>, BlockNumberFor<T>> {
 		let now = Self::now();
@@ -442,7 +558,8 @@ impl<T: Config> Pallet<T> {
 	/// - each account's feedback bonds on hold equal the bonds its contributions record, and
 	///   its epochs list names exactly its contributions, oldest first;
 	/// - each validator's bond is on hold; at most `MaxValidators` validators;
-	/// - stored feedback has fewer than `Quorum` scores.
+	/// - each validator's pending count is the number of stored commitments it has, and only
+	///   validators have commitments; no epoch has more feedback finalised than submitted.
 	///
 	/// Always compiled, so that runtime tests can check it after every block.
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
@@ -495,11 +612,21 @@ impl<T: Config> Pallet<T> {
 			Validators::<T>::count() <= T::MaxValidators::get(),
 			"more validators than MaxValidators"
 		);
+		let mut pending: alloc::collections::BTreeMap<T::AccountId, u32> = Default::default();
 		for (_, feedback) in Feedbacks::<T>::iter() {
+			for commitment in feedback.scores.iter() {
+				pending.entry(commitment.validator.clone()).or_default().saturating_inc();
+			}
+		}
+		for (who, validator) in Validators::<T>::iter() {
 			ensure!(
-				(feedback.scores.len() as u32) < T::Quorum::get(),
-				"feedback with a full quorum not finalised"
+				pending.remove(&who).unwrap_or_default() == validator.pending,
+				"validator pending count differs from its commitments"
 			);
+		}
+		ensure!(pending.is_empty(), "commitments of an account that is not a validator");
+		for (_, info) in Epochs::<T>::iter() {
+			ensure!(info.finalised <= info.feedback, "more feedback finalised than submitted");
 		}
 		Ok(())
 	}

@@ -56,7 +56,7 @@ pub mod pallet {
 	use sp_runtime::Perbill;
 
 	/// The in-code storage version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -83,7 +83,7 @@ pub mod pallet {
 		#[pallet::constant]
 		type FeedbackBond: Get<BalanceOf<Self>>;
 
-		/// A validator's bond.
+		/// The smallest validator bond. A validator may bond more: its scores weigh by bond.
 		#[pallet::constant]
 		type ValidatorBond: Get<BalanceOf<Self>>;
 
@@ -99,14 +99,30 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxValidators: Get<u32>;
 
-		/// Scores that make a feedback's final score (their median); no more are taken.
+		/// Most validators that may commit a score on one feedback.
 		#[pallet::constant]
-		type Quorum: Get<u32>;
+		type MaxScorers: Get<u32>;
 
-		/// A score within this distance of the median earns its validator 2 points, a score
-		/// farther 1.
+		/// A score within this distance of the final score earns its validator 2 points, a
+		/// score farther (up to `DeviationThreshold`) 1.
 		#[pallet::constant]
 		type ScoreTolerance: Get<Score>;
+
+		/// A score farther than this from the final score earns nothing and costs its
+		/// validator `DeviationSlash` of its bond.
+		#[pallet::constant]
+		type DeviationThreshold: Get<Score>;
+
+		/// The share of a validator's bond taken to the pool for a score beyond
+		/// `DeviationThreshold`.
+		#[pallet::constant]
+		type DeviationSlash: Get<Perbill>;
+
+		/// The share of a validator's bond taken to the pool for each commitment it did not
+		/// reveal after one it did not reveal before (the first miss in a row costs only the
+		/// points).
+		#[pallet::constant]
+		type MissSlash: Get<Perbill>;
 
 		/// Feedback whose final score is below this loses its bond to the pool.
 		#[pallet::constant]
@@ -119,10 +135,6 @@ pub mod pallet {
 		/// The share of an epoch's allocation that goes to validators.
 		#[pallet::constant]
 		type ValidatorShare: Get<Perbill>;
-
-		/// Blocks a validator must wait after its last score (or registration) to leave.
-		#[pallet::constant]
-		type DeregisterDelay: Get<BlockNumberFor<Self>>;
 
 		/// Most epochs with unclaimed rewards an account may have.
 		#[pallet::constant]
@@ -162,8 +174,7 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type NextFeedbackId<T: Config> = StorageValue<_, FeedbackId, ValueQuery>;
 
-	/// Feedback waiting for its quorum of scores (removed once scored, or reaped after its
-	/// epoch closed).
+	/// Feedback waiting to be finalised (removed when it is, after its scoring window).
 	#[pallet::storage]
 	pub type Feedbacks<T: Config> = StorageMap<_, Twox64Concat, FeedbackId, FeedbackOf<T>>;
 
@@ -194,12 +205,8 @@ pub mod pallet {
 
 	/// Registered validators.
 	#[pallet::storage]
-	pub type Validators<T: Config> = CountedStorageMap<
-		_,
-		Blake2_128Concat,
-		T::AccountId,
-		ValidatorInfo<BalanceOf<T>, BlockNumberFor<T>>,
-	>;
+	pub type Validators<T: Config> =
+		CountedStorageMap<_, Blake2_128Concat, T::AccountId, ValidatorInfoOf<T>>;
 
 	/// Rewards allocated by closed epochs and not yet claimed; the pool keeps at least this.
 	#[pallet::storage]
@@ -242,27 +249,49 @@ pub mod pallet {
 			/// The bond held.
 			bond: BalanceOf<T>,
 		},
-		/// A validator scored a feedback.
-		Scored {
+		/// A validator committed a sealed score of a feedback.
+		ScoreCommitted {
+			/// The feedback.
+			id: FeedbackId,
+			/// The validator.
+			validator: T::AccountId,
+			/// The stake its score carries.
+			stake: BalanceOf<T>,
+			/// Commitments so far.
+			commitments: u32,
+		},
+		/// A validator revealed its committed score.
+		ScoreRevealed {
 			/// The feedback.
 			id: FeedbackId,
 			/// The validator.
 			validator: T::AccountId,
 			/// The score.
 			score: Score,
-			/// Scores so far.
-			scores: u32,
 		},
-		/// A feedback reached its quorum: its final score is the median.
+		/// A feedback's scoring window closed: its final score is the stake-weighted median of
+		/// the revealed scores (none when nobody revealed: no points, the bond comes back).
 		FeedbackFinalized {
 			/// The feedback.
 			id: FeedbackId,
 			/// Its annotator.
 			annotator: T::AccountId,
-			/// The median of the scores: the annotator's points.
-			score: Score,
+			/// The final score: the annotator's points.
+			score: Option<Score>,
 			/// Whether the bond went to the pool (score below the threshold).
 			bond_slashed: bool,
+		},
+		/// A validator lost part of its bond to the pool: a score far from the final one, or
+		/// a commitment it did not reveal again.
+		ValidatorSlashed {
+			/// The validator.
+			who: T::AccountId,
+			/// The feedback.
+			id: FeedbackId,
+			/// What was taken.
+			amount: BalanceOf<T>,
+			/// Whether for not revealing (else for deviating).
+			missed: bool,
 		},
 		/// An account became a validator.
 		ValidatorRegistered {
@@ -307,11 +336,6 @@ pub mod pallet {
 			/// How much.
 			amount: BalanceOf<T>,
 		},
-		/// A feedback that never reached quorum was removed after its epoch closed.
-		FeedbackReaped {
-			/// The feedback.
-			id: FeedbackId,
-		},
 	}
 
 	#[pallet::error]
@@ -330,18 +354,38 @@ pub mod pallet {
 		TooManyValidators,
 		/// Not a validator.
 		NotValidator,
-		/// The validator scored (or registered) too recently to leave.
-		TooSoon,
-		/// No such feedback (or it already has its final score).
+		/// The validator has commitments on feedback not yet finalised.
+		CommitmentsPending,
+		/// A bond below the minimum `ValidatorBond`.
+		BondTooLow,
+		/// The validator registered in this epoch: its stake counts from the next one.
+		NotYetActive,
+		/// No such feedback (or it is already final).
 		UnknownFeedback,
 		/// A score above the maximum (100).
 		InvalidScore,
 		/// Validators may not score their own feedback.
 		OwnFeedback,
-		/// This validator already scored this feedback.
+		/// This validator already committed a score on this feedback.
 		AlreadyScored,
-		/// The feedback's scoring window is over.
+		/// As many validators committed on this feedback as may.
+		TooManyScorers,
+		/// Commitments on this feedback are closed (the scoring window's first half is over).
 		ScoringClosed,
+		/// Reveals are not open yet: they open when commitments close.
+		RevealNotOpen,
+		/// Reveals on this feedback are closed.
+		RevealClosed,
+		/// This validator committed no score on this feedback.
+		NotCommitted,
+		/// The score was already revealed.
+		AlreadyRevealed,
+		/// The score and salt do not match the commitment.
+		BadReveal,
+		/// The feedback's scoring window is not over yet.
+		ScoringNotOver,
+		/// Some of the epoch's feedback is not finalised yet (`finalize_feedback`).
+		FeedbackNotFinal,
 		/// The epoch's scoring window is not over yet.
 		EpochNotOver,
 		/// The epoch is already closed.
@@ -362,7 +406,11 @@ pub mod pallet {
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn integrity_test() {
-			assert!(T::Quorum::get() >= 1, "Quorum must be at least 1");
+			assert!(T::MaxScorers::get() >= 1, "MaxScorers must be at least 1");
+			assert!(
+				T::ScoreTolerance::get() <= T::DeviationThreshold::get(),
+				"ScoreTolerance above DeviationThreshold"
+			);
 			assert!(T::SlashThreshold::get() <= MAX_SCORE, "SlashThreshold above the maximum");
 		}
 
@@ -395,21 +443,23 @@ pub mod pallet {
 			Self::do_submit(who, model, output_hash, kind, payload_hash)
 		}
 
-		/// Become a validator, holding `ValidatorBond`.
+		/// Become a validator, holding `bond` (at least `ValidatorBond`; more weighs more).
+		/// The stake counts from the next epoch: a validator registered in epoch `e` may
+		/// score feedback of epoch `e + 1` on.
 		///
-		/// Errors: `AlreadyValidator`, `TooManyValidators`, `FundsFrozen`, and the hold's
-		/// error.
+		/// Errors: `BondTooLow`, `AlreadyValidator`, `TooManyValidators`, `FundsFrozen`, and
+		/// the hold's error.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::register_validator())]
-		pub fn register_validator(origin: OriginFor<T>) -> DispatchResult {
+		pub fn register_validator(origin: OriginFor<T>, bond: BalanceOf<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_register(who)
+			Self::do_register(who, bond)
 		}
 
-		/// Stop being a validator and get the bond back, `DeregisterDelay` blocks after the
-		/// last score (or registration).
+		/// Stop being a validator and get the bond back, once every feedback it committed a
+		/// score on is finalised (anyone may finalise a feedback after its window).
 		///
-		/// Errors: `NotValidator`, `TooSoon`.
+		/// Errors: `NotValidator`, `CommitmentsPending`.
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::deregister_validator())]
 		pub fn deregister_validator(origin: OriginFor<T>) -> DispatchResult {
@@ -417,27 +467,70 @@ pub mod pallet {
 			Self::do_deregister(who)
 		}
 
-		/// Validator: score feedback `id` from 0 to 100, during its epoch or the scoring
-		/// window after it. The `Quorum`-th score finalises it: its score is the median, the
-		/// annotator earns that many points, and validators earn 2 points for a score within
-		/// `ScoreTolerance` of the median, 1 otherwise.
+		/// Validator: commit a sealed score of feedback `id`, `commitment =
+		/// blake2_256(SCALE(id, validator, score, salt))` (the runtime's hash), during the
+		/// feedback's epoch or the first half of the scoring window after it. Nobody can see
+		/// or copy the score before reveals open, when commitments have closed. The score
+		/// weighs the validator's bond at this moment.
 		///
-		/// Errors: `NotValidator`, `InvalidScore`, `UnknownFeedback`, `OwnFeedback`,
-		/// `AlreadyScored`, `ScoringClosed`, `TooManyUnclaimedEpochs`.
+		/// Errors: `NotValidator`, `NotYetActive`, `UnknownFeedback`, `OwnFeedback`,
+		/// `AlreadyScored`, `TooManyScorers`, `ScoringClosed`, `TooManyUnclaimedEpochs`.
 		#[pallet::call_index(3)]
-		#[pallet::weight(T::WeightInfo::score())]
-		pub fn score(origin: OriginFor<T>, id: FeedbackId, score: Score) -> DispatchResult {
+		#[pallet::weight(T::WeightInfo::commit_score())]
+		pub fn commit_score(
+			origin: OriginFor<T>,
+			id: FeedbackId,
+			commitment: T::Hash,
+		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_score(who, id, score)
+			Self::do_commit(who, id, commitment)
 		}
 
-		/// Anyone: close `epoch` once its scoring window is over. It allocates
+		/// Validator: reveal the score committed on feedback `id`, in the second half of the
+		/// scoring window. An unrevealed commitment counts as not scored: it earns nothing,
+		/// and a second miss in a row costs `MissSlash` of the bond.
+		///
+		/// Errors: `InvalidScore`, `UnknownFeedback`, `NotCommitted`, `AlreadyRevealed`,
+		/// `RevealNotOpen`, `RevealClosed`, `BadReveal`.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::reveal_score())]
+		pub fn reveal_score(
+			origin: OriginFor<T>,
+			id: FeedbackId,
+			score: Score,
+			salt: [u8; 32],
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_reveal(who, id, score, salt)
+		}
+
+		/// Anyone: finalise feedback `id` once its scoring window is over. Its final score is
+		/// the stake-weighted median of the revealed scores: the annotator earns that many
+		/// points and loses the bond below `SlashThreshold`. Validators within
+		/// `ScoreTolerance` earn 2 points, within `DeviationThreshold` 1; farther earns
+		/// nothing and costs `DeviationSlash` of the bond. Feedback nobody revealed a score
+		/// for earns nothing and its bond comes back with the annotator's claim.
+		///
+		/// Errors: `UnknownFeedback`, `ScoringNotOver`.
+		#[pallet::call_index(8)]
+		#[pallet::weight(T::WeightInfo::finalize_feedback(T::MaxScorers::get()))]
+		pub fn finalize_feedback(
+			origin: OriginFor<T>,
+			id: FeedbackId,
+		) -> DispatchResultWithPostInfo {
+			ensure_signed(origin)?;
+			let scorers = Self::do_finalize(id)?;
+			Ok(Some(T::WeightInfo::finalize_feedback(scorers)).into())
+		}
+
+		/// Anyone: close `epoch` once its scoring window is over and all its feedback is
+		/// finalised. It allocates
 		/// `EpochRewardShare` of the pool's available funds (what is not owed to earlier
 		/// epochs), `ValidatorShare` of it to validators, the rest to annotators; each is paid
 		/// per point when claimed. Reads and writes the same records however many annotators
 		/// took part; it is charged for the largest state an epoch can leave (see the weights).
 		///
-		/// Errors: `EpochNotOver`, `AlreadyClosed`, `NothingToClose`.
+		/// Errors: `EpochNotOver`, `AlreadyClosed`, `NothingToClose`, `FeedbackNotFinal`.
 		#[pallet::call_index(4)]
 		#[pallet::weight(T::WeightInfo::close_epoch(
 			T::MaxFeedbackPerEpoch::get().saturating_add(T::MaxValidators::get())
@@ -477,17 +570,6 @@ pub mod pallet {
 		pub fn fund_pool(origin: OriginFor<T>, amount: BalanceOf<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_fund_pool(who, amount)
-		}
-
-		/// Anyone: remove feedback that never reached its quorum, once its epoch is closed
-		/// (its bond comes back with the annotator's claim).
-		///
-		/// Errors: `UnknownFeedback`, `EpochNotClosed`.
-		#[pallet::call_index(8)]
-		#[pallet::weight(T::WeightInfo::reap_feedback())]
-		pub fn reap_feedback(origin: OriginFor<T>, id: FeedbackId) -> DispatchResult {
-			ensure_signed(origin)?;
-			Self::do_reap(id)
 		}
 	}
 }

@@ -42,10 +42,9 @@ pub const INITIAL_BALANCE: Balance = 1_000_000;
 pub const POOL_FUNDS: Balance = 100_000;
 pub const EPOCH: u32 = 10;
 pub const WINDOW: u32 = 5;
-pub const QUORUM: u32 = 3;
+pub const MAX_SCORERS: u32 = 5;
 pub const PER_ANNOTATOR: u32 = 3;
 pub const PER_EPOCH: u32 = 8;
-pub const DEREGISTER_DELAY: u32 = 20;
 pub const MAX_UNCLAIMED: u32 = 4;
 
 pub const POOL: AccountId = 99;
@@ -62,6 +61,10 @@ parameter_types! {
 	/// Half of what the pool has available, a fifth of it to validators.
 	pub const EpochRewardShare: Perbill = Perbill::from_percent(50);
 	pub const ValidatorShare: Perbill = Perbill::from_percent(20);
+	/// A tenth of the bond for a score far from the final one, a hundredth for a repeated
+	/// miss.
+	pub const DeviationSlash: Perbill = Perbill::from_percent(10);
+	pub const MissSlash: Perbill = Perbill::from_percent(1);
 }
 
 /// Models 0 to 9 exist.
@@ -81,13 +84,15 @@ impl pallet_feedback_rewards::Config for Test {
 	type ValidatorBond = ConstU128<VALIDATOR_BOND>;
 	type MaxFeedbackPerAnnotator = ConstU32<PER_ANNOTATOR>;
 	type MaxFeedbackPerEpoch = ConstU32<PER_EPOCH>;
-	type MaxValidators = ConstU32<5>;
-	type Quorum = ConstU32<QUORUM>;
+	type MaxValidators = ConstU32<6>;
+	type MaxScorers = ConstU32<MAX_SCORERS>;
 	type ScoreTolerance = ConstU8<10>;
+	type DeviationThreshold = ConstU8<30>;
+	type DeviationSlash = DeviationSlash;
+	type MissSlash = MissSlash;
 	type SlashThreshold = ConstU8<20>;
 	type EpochRewardShare = EpochRewardShare;
 	type ValidatorShare = ValidatorShare;
-	type DeregisterDelay = ConstU32<DEREGISTER_DELAY>;
 	type MaxUnclaimedEpochs = ConstU32<MAX_UNCLAIMED>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]

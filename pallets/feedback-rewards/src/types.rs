@@ -13,8 +13,10 @@ pub type FeedbackOf<T> = Feedback<
 	<T as frame_system::Config>::AccountId,
 	BalanceOf<T>,
 	<T as frame_system::Config>::Hash,
-	<T as Config>::Quorum,
+	<T as Config>::MaxScorers,
 >;
+/// A validator's record as the runtime stores it.
+pub type ValidatorInfoOf<T> = ValidatorInfo<BalanceOf<T>>;
 /// An epoch's record as the runtime stores it.
 pub type EpochInfoOf<T> = EpochInfo<BalanceOf<T>>;
 /// An account's contribution to an epoch as the runtime stores it.
@@ -57,11 +59,25 @@ pub enum FeedbackKind {
 	Moderation,
 }
 
-/// A feedback waiting for its quorum of scores.
+/// A validator's sealed score of a feedback: the hash of (feedback, validator, score, salt),
+/// the stake it carries, and the score once revealed.
 #[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug)]
-#[scale_info(skip_type_params(Quorum))]
+pub struct Commitment<AccountId, Balance, Hash> {
+	/// The validator.
+	pub validator: AccountId,
+	/// `hash(feedback id, validator, score, salt)`.
+	pub hash: Hash,
+	/// The validator's bond when it committed: the weight of its score.
+	pub stake: Balance,
+	/// The score, once revealed.
+	pub score: Option<Score>,
+}
+
+/// A feedback waiting for its scoring window to close and be finalised.
+#[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug)]
+#[scale_info(skip_type_params(MaxScorers))]
 #[codec(mel_bound(AccountId: MaxEncodedLen, Balance: MaxEncodedLen, Hash: MaxEncodedLen))]
-pub struct Feedback<AccountId, Balance, Hash, Quorum: frame_support::traits::Get<u32>> {
+pub struct Feedback<AccountId, Balance, Hash, MaxScorers: frame_support::traits::Get<u32>> {
 	/// Who submitted it.
 	pub annotator: AccountId,
 	/// The epoch it was submitted in.
@@ -76,8 +92,8 @@ pub struct Feedback<AccountId, Balance, Hash, Quorum: frame_support::traits::Get
 	pub payload_hash: Hash,
 	/// The annotator's bond for it.
 	pub bond: Balance,
-	/// The validators' scores so far.
-	pub scores: BoundedVec<(AccountId, Score), Quorum>,
+	/// The validators' commitments (and revealed scores).
+	pub scores: BoundedVec<Commitment<AccountId, Balance, Hash>, MaxScorers>,
 }
 
 /// An epoch: what was submitted and scored in it, and once closed, the rewards it allocated.
@@ -85,9 +101,12 @@ pub struct Feedback<AccountId, Balance, Hash, Quorum: frame_support::traits::Get
 pub struct EpochInfo<Balance> {
 	/// Feedback submitted in it.
 	pub feedback: u32,
+	/// Of which finalised (the epoch closes once all are).
+	pub finalised: u32,
 	/// The sum of the final scores of its feedback (annotators' score points).
 	pub points: u64,
-	/// The sum of its validators' points (2 per score near the median, 1 per score far).
+	/// The sum of its validators' points (2 per score near the final score, 1 per score
+	/// farther, none beyond the deviation threshold or unrevealed).
 	pub validator_points: u64,
 	/// Accounts with a contribution not yet claimed.
 	pub unclaimed_accounts: u32,
@@ -117,11 +136,15 @@ pub struct Contribution<Balance> {
 
 /// A registered validator.
 #[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug)]
-pub struct ValidatorInfo<Balance, BlockNumber> {
-	/// The bond held.
+pub struct ValidatorInfo<Balance> {
+	/// The bond held: its stake, the weight of its scores.
 	pub bond: Balance,
-	/// The block it last scored in (or registered in).
-	pub last_active: BlockNumber,
+	/// The first epoch whose feedback it may score (the epoch after it registered).
+	pub active_from: EpochIndex,
+	/// Its commitments on feedback not yet finalised: it may leave only when there are none.
+	pub pending: u32,
+	/// Commitments it did not reveal, in a row.
+	pub misses: u32,
 }
 
 /// Epoch length and scoring window, fixed at genesis.
@@ -143,19 +166,21 @@ pub struct ValidatorInfo<Balance, BlockNumber> {
 pub struct EpochParams<BlockNumber> {
 	/// Blocks per epoch.
 	pub epoch_length: BlockNumber,
-	/// Blocks after an epoch's end in which its feedback may still be scored; the epoch can
-	/// be closed after.
+	/// Blocks after an epoch's end in which its feedback is scored: validators commit until
+	/// the window's middle and reveal in its second half; then the feedback is finalised and
+	/// the epoch closed.
 	pub scoring_window: BlockNumber,
 }
 
 /// Where an epoch is in its life.
 #[derive(Encode, Decode, TypeInfo, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum EpochState {
-	/// Feedback may be submitted and scored.
+	/// Feedback may be submitted and scores committed.
 	Open,
-	/// Over; its feedback may still be scored.
+	/// Over; scores of its feedback may still be committed (first half of the window) or
+	/// revealed (second half).
 	Scoring,
-	/// The scoring window is over: anyone may close it.
+	/// The scoring window is over: anyone may finalise its feedback, then close it.
 	Closable,
 	/// Closed: rewards may be claimed (or all were, and its record is gone).
 	Closed,

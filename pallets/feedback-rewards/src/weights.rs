@@ -44,17 +44,38 @@ pub trait WeightInfo {
 	fn submit_feedback() -> Weight;
 	fn register_validator() -> Weight;
 	fn deregister_validator() -> Weight;
-	fn score() -> Weight;
+	fn commit_score() -> Weight;
+	fn reveal_score() -> Weight;
+	fn finalize_feedback(n: u32, ) -> Weight;
 	fn close_epoch(a: u32, ) -> Weight;
 	fn claim() -> Weight;
 	fn claim_many(e: u32, ) -> Weight;
 	fn fund_pool() -> Weight;
-	fn reap_feedback() -> Weight;
 }
 
 /// Measured weights, with database costs from the runtime's `DbWeight`.
 pub struct SubstrateWeight<T>(PhantomData<T>);
 impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
+	// Not yet measured (estimates above the measured `score` of before's parts); regenerate
+	// with scripts/benchmark.sh pallet_feedback_rewards.
+	fn commit_score() -> Weight {
+		Weight::from_parts(90_000_000, 11274)
+			.saturating_add(T::DbWeight::get().reads(6_u64))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
+	}
+	fn reveal_score() -> Weight {
+		Weight::from_parts(60_000_000, 11274)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
+	fn finalize_feedback(n: u32, ) -> Weight {
+		Weight::from_parts(90_000_000, 11274)
+			.saturating_add(Weight::from_parts(70_000_000, 2603).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
+			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(n.into())))
+	}
 	/// Storage: `InferenceCredits::Models` (r:1 w:0)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(177), added: 2652, mode: `MaxEncodedLen`)
 	/// Storage: `FeedbackRewards::Params` (r:1 w:0)
@@ -112,30 +133,6 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(79_388_000, 3658)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
-	}
-	/// Storage: `FeedbackRewards::Validators` (r:1 w:1)
-	/// Proof: `FeedbackRewards::Validators` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
-	/// Storage: `FeedbackRewards::Feedbacks` (r:1 w:1)
-	/// Proof: `FeedbackRewards::Feedbacks` (`max_values`: None, `max_size`: Some(233), added: 2708, mode: `MaxEncodedLen`)
-	/// Storage: `FeedbackRewards::Params` (r:1 w:0)
-	/// Proof: `FeedbackRewards::Params` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
-	/// Storage: `FeedbackRewards::Epochs` (r:1 w:1)
-	/// Proof: `FeedbackRewards::Epochs` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `FeedbackRewards::Contributions` (r:4 w:4)
-	/// Proof: `FeedbackRewards::Contributions` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
-	/// Storage: `FeedbackRewards::AccountEpochs` (r:1 w:1)
-	/// Proof: `FeedbackRewards::AccountEpochs` (`max_values`: None, `max_size`: Some(177), added: 2652, mode: `MaxEncodedLen`)
-	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:2 w:2)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
-	fn score() -> Weight {
-		// Proof size, measured: `1554`
-		// Proof size, estimated: `11274`
-		// Minimum execution time: 158_085_000 picoseconds.
-		Weight::from_parts(167_930_000, 11274)
-			.saturating_add(T::DbWeight::get().reads(12_u64))
-			.saturating_add(T::DbWeight::get().writes(11_u64))
 	}
 	/// Storage: `FeedbackRewards::Params` (r:1 w:0)
 	/// Proof: `FeedbackRewards::Params` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
@@ -212,24 +209,30 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
-	/// Storage: `FeedbackRewards::Feedbacks` (r:1 w:1)
-	/// Proof: `FeedbackRewards::Feedbacks` (`max_values`: None, `max_size`: Some(233), added: 2708, mode: `MaxEncodedLen`)
-	/// Storage: `FeedbackRewards::Params` (r:1 w:0)
-	/// Proof: `FeedbackRewards::Params` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
-	/// Storage: `FeedbackRewards::Epochs` (r:1 w:0)
-	/// Proof: `FeedbackRewards::Epochs` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	fn reap_feedback() -> Weight {
-		// Proof size, measured: `477`
-		// Proof size, estimated: `3698`
-		// Minimum execution time: 16_966_000 picoseconds.
-		Weight::from_parts(17_836_000, 3698)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().writes(1_u64))
-	}
 }
 
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
+	// Not yet measured (estimates above the measured `score` of before's parts); regenerate
+	// with scripts/benchmark.sh pallet_feedback_rewards.
+	fn commit_score() -> Weight {
+		Weight::from_parts(90_000_000, 11274)
+			.saturating_add(ParityDbWeight::get().reads(6_u64))
+			.saturating_add(ParityDbWeight::get().writes(5_u64))
+	}
+	fn reveal_score() -> Weight {
+		Weight::from_parts(60_000_000, 11274)
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
+	}
+	fn finalize_feedback(n: u32, ) -> Weight {
+		Weight::from_parts(90_000_000, 11274)
+			.saturating_add(Weight::from_parts(70_000_000, 2603).saturating_mul(n.into()))
+			.saturating_add(ParityDbWeight::get().reads(5_u64))
+			.saturating_add(ParityDbWeight::get().reads((4_u64).saturating_mul(n.into())))
+			.saturating_add(ParityDbWeight::get().writes(5_u64))
+			.saturating_add(ParityDbWeight::get().writes((4_u64).saturating_mul(n.into())))
+	}
 	fn submit_feedback() -> Weight {
 		Weight::from_parts(154_861_000, 3658)
 			.saturating_add(ParityDbWeight::get().reads(8_u64))
@@ -244,11 +247,6 @@ impl WeightInfo for () {
 		Weight::from_parts(79_388_000, 3658)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
-	}
-	fn score() -> Weight {
-		Weight::from_parts(167_930_000, 11274)
-			.saturating_add(ParityDbWeight::get().reads(12_u64))
-			.saturating_add(ParityDbWeight::get().writes(11_u64))
 	}
 	fn close_epoch(a: u32, ) -> Weight {
 		Weight::from_parts(21_175_377, 3593)
@@ -274,10 +272,5 @@ impl WeightInfo for () {
 		Weight::from_parts(47_752_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
-	}
-	fn reap_feedback() -> Weight {
-		Weight::from_parts(17_836_000, 3698)
-			.saturating_add(ParityDbWeight::get().reads(3_u64))
-			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 }

@@ -58,13 +58,17 @@ fn claiming_twice_or_an_open_epoch_fails() {
 	run_test(|| {
 		two_annotators_scored();
 		// Open, then in its scoring window, then closable but not closed.
-		for block in [1, EPOCH, EPOCH + WINDOW] {
-			go_to(block);
+		let not_closed = || {
 			assert_noop!(
 				FeedbackRewards::claim(RuntimeOrigin::signed(ANNA), 0),
 				Error::<Test>::EpochNotClosed
 			);
-		}
+		};
+		not_closed();
+		go_to(EPOCH);
+		not_closed();
+		finalize_all(0);
+		not_closed();
 		close(0);
 		claim(ANNA, 0);
 		assert_noop!(
@@ -126,9 +130,10 @@ fn claim_many_pages_through_closed_epochs_oldest_first() {
 	run_test(|| {
 		register_three();
 		for epoch in 0..3 {
-			go_to(epoch * EPOCH + 1);
+			go_to(epoch * EPOCH + 3);
 			let id = submit(ANNA);
 			score_three(id, [50, 50, 50]);
+			reveal_all(epoch);
 		}
 		close(0);
 		close(1);
@@ -149,28 +154,34 @@ fn claim_many_pages_through_closed_epochs_oldest_first() {
 }
 
 #[test]
-fn feedback_without_quorum_is_reaped_after_close_and_its_bond_comes_back() {
+fn feedback_nobody_revealed_earns_nothing_and_its_bond_comes_back() {
 	run_test(|| {
 		register_three();
 		let id = submit(ANNA);
+		// A commits and never reveals.
 		score(VAL_A, id, 90);
+		go_to(FeedbackRewards::closable_at(0));
+		// The epoch waits for its feedback to be final.
 		assert_noop!(
-			FeedbackRewards::reap_feedback(RuntimeOrigin::signed(BEN), id),
-			Error::<Test>::EpochNotClosed
+			FeedbackRewards::close_epoch(RuntimeOrigin::signed(BEN), 0),
+			Error::<Test>::FeedbackNotFinal
 		);
-		close(0);
+		assert_ok!(FeedbackRewards::finalize_feedback(RuntimeOrigin::signed(BEN), id));
+		assert_eq!(
+			last_event(),
+			Event::FeedbackFinalized { id, annotator: ANNA, score: None, bond_slashed: false }
+		);
+		assert!(Feedbacks::<Test>::get(id).is_none());
+		assert_noop!(
+			FeedbackRewards::finalize_feedback(RuntimeOrigin::signed(BEN), id),
+			Error::<Test>::UnknownFeedback
+		);
+		assert_ok!(FeedbackRewards::close_epoch(RuntimeOrigin::signed(BEN), 0));
 		// No points at all: nothing is allocated, but the bond comes back.
 		assert_eq!(Unclaimed::<Test>::get(), 0);
 		let anna = free(ANNA);
 		claim(ANNA, 0);
 		assert_eq!(free(ANNA), anna + FEEDBACK_BOND);
-		assert_ok!(FeedbackRewards::reap_feedback(RuntimeOrigin::signed(BEN), id));
-		assert_eq!(last_event(), Event::FeedbackReaped { id });
-		assert!(Feedbacks::<Test>::get(id).is_none());
-		assert_noop!(
-			FeedbackRewards::reap_feedback(RuntimeOrigin::signed(BEN), id),
-			Error::<Test>::UnknownFeedback
-		);
 	});
 }
 
@@ -195,10 +206,14 @@ fn anyone_funds_the_pool() {
 fn close_errors_change_nothing() {
 	run_test(|| {
 		two_annotators_scored();
+		reveal_all(0);
 		let close_as = |epoch| FeedbackRewards::close_epoch(RuntimeOrigin::signed(BEN), epoch);
 		go_to(EPOCH + WINDOW - 1);
 		assert_noop!(close_as(0), Error::<Test>::EpochNotOver);
+		// Over, but its feedback is not finalised yet.
 		go_to(EPOCH + WINDOW);
+		assert_noop!(close_as(0), Error::<Test>::FeedbackNotFinal);
+		finalize_all(0);
 		// Epoch 1 had no feedback: nothing to close, and nothing stored for it.
 		go_to(2 * EPOCH + WINDOW);
 		assert_noop!(close_as(1), Error::<Test>::NothingToClose);
@@ -222,6 +237,7 @@ fn the_runtime_api_reports_epochs_and_pending_rewards() {
 		);
 		go_to(EPOCH);
 		assert_eq!(FeedbackRewards::epoch_status(0).state, EpochState::Scoring);
+		reveal_all(0);
 		go_to(EPOCH + WINDOW);
 		assert_eq!(FeedbackRewards::epoch_status(0).state, EpochState::Closable);
 		close(0);

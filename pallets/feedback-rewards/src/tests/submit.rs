@@ -141,7 +141,7 @@ fn bonds_cannot_come_out_of_frozen_funds() {
 			Error::<Test>::FundsFrozen
 		);
 		assert_noop!(
-			FeedbackRewards::register_validator(RuntimeOrigin::signed(ANNA)),
+			FeedbackRewards::register_validator(RuntimeOrigin::signed(ANNA), VALIDATOR_BOND),
 			Error::<Test>::FundsFrozen
 		);
 		// With the bond's worth unfrozen, the bond is held and can be slashed.
