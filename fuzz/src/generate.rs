@@ -103,7 +103,7 @@ impl Generator {
 			10..=29 => self.credits_call(),
 			30..=39 => self.staking_call(),
 			40..=59 => return self.agent_transaction(signer, &agents),
-			60..=74 => self.feedback_call(),
+			60..=74 => self.feedback_call(Some(signer.to_account_id())),
 			75..=87 => return self.attestation_transaction(signer, &agents),
 			88..=93 => self.batch(0),
 			_ => return (Sr25519Keyring::Alice, self.sudo_call()),
@@ -322,13 +322,15 @@ impl Generator {
 			0 => self.balances_call(),
 			1 => self.credits_call(),
 			2 => self.staking_call(),
-			3 => self.feedback_call(),
+			3 => self.feedback_call(None),
 			4 => self.batch(1),
 			_ => RuntimeCall::System(frame_system::Call::remark { remark: self.bytes(8) }),
 		}
 	}
 
-	fn feedback_call(&mut self) -> RuntimeCall {
+	/// A feedback transaction; `validator` is who signs it (`None` for an agent's act), so
+	/// that its commitments can be revealed: each (feedback, validator) has one score.
+	fn feedback_call(&mut self, validator: Option<AccountId>) -> RuntimeCall {
 		use pallet_feedback_rewards::Call;
 		let next_feedback = pallet_feedback_rewards::NextFeedbackId::<Runtime>::get();
 		let feedback = self.rng.below(u64::from(next_feedback).saturating_add(2)) as u32;
@@ -347,14 +349,39 @@ impl Generator {
 				kind: *self.rng.pick(&kinds).unwrap_or(&FeedbackKind::Rating),
 				payload_hash: self.hash(),
 			},
-			3 => Call::register_validator {},
+			3 => {
+				Call::register_validator { bond: self.amount().max(100 * tokenmeter_runtime::UNIT) }
+			}
 			4 => Call::deregister_validator {},
-			5 | 6 => Call::score { id: feedback, score: self.rng.below(110) as u8 },
+			5 => match &validator {
+				Some(who) if self.rng.chance(85) => Call::commit_score {
+					id: feedback,
+					commitment: pallet_feedback_rewards::Pallet::<Runtime>::commitment(
+						feedback,
+						who,
+						fuzz_score(feedback, who),
+						&[feedback as u8; 32],
+					),
+				},
+				_ => Call::commit_score { id: feedback, commitment: self.hash() },
+			},
+			6 => match &validator {
+				Some(who) if self.rng.chance(85) => Call::reveal_score {
+					id: feedback,
+					score: fuzz_score(feedback, who),
+					salt: [feedback as u8; 32],
+				},
+				_ => Call::reveal_score {
+					id: feedback,
+					score: self.rng.below(110) as u8,
+					salt: [0; 32],
+				},
+			},
 			7 => Call::close_epoch { epoch },
 			8 => Call::claim { epoch },
 			9 => Call::claim_many { max_epochs: self.rng.below(40) as u32 },
 			10 => Call::fund_pool { amount: self.amount() },
-			_ => Call::reap_feedback { id: feedback },
+			_ => Call::finalize_feedback { id: feedback },
 		})
 	}
 
@@ -484,7 +511,7 @@ impl Generator {
 				0 | 1 => self.balances_call(),
 				2 => self.credits_call(),
 				3 => self.staking_call(),
-				4 => self.feedback_call(),
+				4 => self.feedback_call(None),
 				_ => RuntimeCall::System(frame_system::Call::remark { remark: self.bytes(8) }),
 			})
 			.collect();
@@ -544,4 +571,10 @@ fn agents() -> Vec<AgentView> {
 			controller: record.controller,
 		})
 		.collect()
+}
+
+/// The score a validator gives a feedback in the fuzzer: the same at commit and reveal.
+fn fuzz_score(feedback: u32, validator: &AccountId) -> u8 {
+	let byte = <AccountId as AsRef<[u8]>>::as_ref(validator).first().copied().unwrap_or(0);
+	((feedback.wrapping_mul(37).wrapping_add(u32::from(byte))) % 101) as u8
 }

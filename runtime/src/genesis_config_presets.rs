@@ -39,10 +39,10 @@ pub fn priority_tiers() -> Vec<TierInfo<Balance>> {
 pub const DEV_STAKING_PARAMS: StakingParams<BlockNumber> =
 	StakingParams { warm_up: 5, unbonding_period: 10, epoch_length: 100 };
 
-/// Short feedback epochs for trying things out on a dev node: 6 blocks (36 s), scored for 3
-/// blocks after.
+/// Short feedback epochs for trying things out on a dev node: 8 blocks (48 s), scored for 6
+/// blocks after (commitments for 3 more blocks, then 3 blocks of reveals).
 pub const DEV_FEEDBACK_PARAMS: EpochParams<BlockNumber> =
-	EpochParams { epoch_length: 6, scoring_window: 3 };
+	EpochParams { epoch_length: 8, scoring_window: 6 };
 
 /// The name of the multi-validator testnet preset (`tokenmeter-node --chain testnet`).
 pub const TESTNET_PRESET: &str = "testnet";

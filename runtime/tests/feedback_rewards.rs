@@ -16,6 +16,53 @@ use tokenmeter_runtime::{
 	UNIT,
 };
 
+/// Registers `validators` with the minimum bond and runs to the next epoch, from which
+/// their stake counts; returns that epoch.
+fn validators_from_next_epoch(validators: &[AccountId]) -> u32 {
+	for v in validators {
+		assert_ok!(FeedbackRewards::register_validator(
+			RuntimeOrigin::signed(v.clone()),
+			100 * UNIT
+		));
+	}
+	let epoch = FeedbackRewards::current_epoch() + 1;
+	run_to_block(FeedbackRewards::epoch_start(epoch));
+	epoch
+}
+
+/// Each validator commits then reveals `score` on each feedback in `scores`, then they are
+/// finalised after the window and the epoch closed.
+fn score_and_close(epoch: u32, validators: &[AccountId], scores: &[(u32, u8)]) {
+	let salt = [7u8; 32];
+	for v in validators {
+		for (id, score) in scores {
+			let commitment = FeedbackRewards::commitment(*id, v, *score, &salt);
+			assert_ok!(FeedbackRewards::commit_score(
+				RuntimeOrigin::signed(v.clone()),
+				*id,
+				commitment
+			));
+		}
+	}
+	run_to_block(FeedbackRewards::reveal_from(epoch));
+	for v in validators {
+		for (id, score) in scores {
+			assert_ok!(FeedbackRewards::reveal_score(
+				RuntimeOrigin::signed(v.clone()),
+				*id,
+				*score,
+				salt
+			));
+		}
+	}
+	run_to_block(FeedbackRewards::closable_at(epoch));
+	let anyone = RuntimeOrigin::signed(Bob.to_account_id());
+	for (id, _) in scores {
+		assert_ok!(FeedbackRewards::finalize_feedback(anyone.clone(), *id));
+	}
+	assert_ok!(FeedbackRewards::close_epoch(anyone, epoch));
+}
+
 fn submit(who: &AccountId, model: u32) -> Result<(), sp_runtime::DispatchError> {
 	FeedbackRewards::submit_feedback(
 		RuntimeOrigin::signed(who.clone()),
@@ -52,20 +99,13 @@ fn settlement_fees_fund_rewards_paid_per_score_point() {
 		// Charlie's feedback scores 80, Dave's 40; Alice, Eve and Ferdie validate.
 		let (charlie, dave) = (Charlie.to_account_id(), Dave.to_account_id());
 		let validators = [Alice, Eve, Ferdie].map(|k| k.to_account_id());
-		for v in &validators {
-			assert_ok!(FeedbackRewards::register_validator(RuntimeOrigin::signed(v.clone())));
-		}
+		let epoch = validators_from_next_epoch(&validators);
 		assert_ok!(submit(&charlie, model));
 		assert_ok!(submit(&dave, model));
-		for v in &validators {
-			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v.clone()), 0, 80));
-			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v.clone()), 1, 40));
-		}
-		run_to_block(DEV_FEEDBACK_PARAMS.epoch_length + DEV_FEEDBACK_PARAMS.scoring_window);
-		assert_ok!(FeedbackRewards::close_epoch(RuntimeOrigin::signed(bob.clone()), 0));
+		score_and_close(epoch, &validators, &[(0, 80), (1, 40)]);
 		let (charlie_before, dave_before) = (Balances::balance(&charlie), Balances::balance(&dave));
-		assert_ok!(FeedbackRewards::claim(RuntimeOrigin::signed(charlie.clone()), 0));
-		assert_ok!(FeedbackRewards::claim(RuntimeOrigin::signed(dave.clone()), 0));
+		assert_ok!(FeedbackRewards::claim(RuntimeOrigin::signed(charlie.clone()), epoch));
+		assert_ok!(FeedbackRewards::claim(RuntimeOrigin::signed(dave.clone()), epoch));
 		let charlie_reward = Balances::balance(&charlie) - charlie_before - UNIT;
 		let dave_reward = Balances::balance(&dave) - dave_before - UNIT;
 		assert!(dave_reward > 0);
@@ -150,6 +190,8 @@ fn an_agent_gives_feedback_and_claims_its_reward_only_as_a_whole_act() {
 			.map(|_| ())
 			.map_err(|e| e.error)
 		};
+		let validators = [Alice, Eve, Ferdie].map(|k| k.to_account_id());
+		let epoch = validators_from_next_epoch(&validators);
 		// The agent submits feedback: the 1 TMT bond counts as outflow.
 		assert_ok!(act(RuntimeCall::FeedbackRewards(
 			pallet_feedback_rewards::Call::submit_feedback {
@@ -160,13 +202,8 @@ fn an_agent_gives_feedback_and_claims_its_reward_only_as_a_whole_act() {
 			}
 		)));
 		assert_eq!(AgentWallet::status(&agent).unwrap().spent, UNIT);
-		for v in [Alice, Eve, Ferdie].map(|k| k.to_account_id()) {
-			assert_ok!(FeedbackRewards::register_validator(RuntimeOrigin::signed(v.clone())));
-			assert_ok!(FeedbackRewards::score(RuntimeOrigin::signed(v), 0, 90));
-		}
-		run_to_block(DEV_FEEDBACK_PARAMS.epoch_length + DEV_FEEDBACK_PARAMS.scoring_window);
-		assert_ok!(FeedbackRewards::close_epoch(RuntimeOrigin::signed(alice), 0));
-		let claim = RuntimeCall::FeedbackRewards(pallet_feedback_rewards::Call::claim { epoch: 0 });
+		score_and_close(epoch, &validators, &[(0, 90)]);
+		let claim = RuntimeCall::FeedbackRewards(pallet_feedback_rewards::Call::claim { epoch });
 		let dave = Dave.to_account_id();
 		let transfer = RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive {
 			dest: sp_runtime::MultiAddress::Id(dave),

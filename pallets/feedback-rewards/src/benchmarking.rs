@@ -61,26 +61,48 @@ fn submit<T: Config>(who: &T::AccountId) -> FeedbackId {
 	id
 }
 
-/// `Quorum` registered validators.
-fn validators<T: Config>() -> Vec<T::AccountId> {
-	(0..T::Quorum::get())
+/// `n` registered validators whose stake counts from epoch 0.
+fn validators<T: Config>(n: u32) -> Vec<T::AccountId> {
+	(0..n)
 		.map(|i| {
 			let v = funded::<T>("validator", i);
-			assert!(FeedbackRewards::<T>::do_register(v.clone()).is_ok());
+			assert!(FeedbackRewards::<T>::do_register(v.clone(), T::ValidatorBond::get()).is_ok());
+			Validators::<T>::mutate(&v, |info| {
+				if let Some(info) = info {
+					info.active_from = 0;
+				}
+			});
 			v
 		})
 		.collect()
 }
 
-/// Epochs `0 .. n` each with a finalised feedback of `who`, closed.
+fn salt(i: usize) -> [u8; 32] {
+	[i as u8; 32]
+}
+
+/// Each of `validators` commits `score` on feedback `id`.
+fn commit_all<T: Config>(validators: &[T::AccountId], id: FeedbackId, score: Score) {
+	for (i, v) in validators.iter().enumerate() {
+		let hash = FeedbackRewards::<T>::commitment(id, v, score, &salt(i));
+		assert!(FeedbackRewards::<T>::do_commit(v.clone(), id, hash).is_ok());
+	}
+}
+
+/// Epochs `0 .. n` each with a feedback of `who` scored 80 by three validators, finalised,
+/// and closed.
 fn closed_epochs<T: Config>(who: &T::AccountId, n: u32) {
-	let validators = validators::<T>();
+	let validators = validators::<T>(3.min(T::MaxScorers::get()));
 	for epoch in 0..n {
 		at_block::<T>(epoch.saturating_mul(epoch_length::<T>()).saturating_add(1));
 		let id = submit::<T>(who);
-		for v in &validators {
-			assert!(FeedbackRewards::<T>::do_score(v.clone(), id, 80).is_ok());
+		commit_all::<T>(&validators, id, 80);
+		frame_system::Pallet::<T>::set_block_number(FeedbackRewards::<T>::reveal_from(epoch));
+		for (i, v) in validators.iter().enumerate() {
+			assert!(FeedbackRewards::<T>::do_reveal(v.clone(), id, 80, salt(i)).is_ok());
 		}
+		frame_system::Pallet::<T>::set_block_number(FeedbackRewards::<T>::closable_at(epoch));
+		assert!(FeedbackRewards::<T>::do_finalize(id).is_ok());
 	}
 	let last = FeedbackRewards::<T>::closable_at(n);
 	frame_system::Pallet::<T>::set_block_number(last);
@@ -122,18 +144,14 @@ mod benchmarks {
 		let who = funded::<T>("validator", 0);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who.clone()));
+		_(RawOrigin::Signed(who.clone()), T::ValidatorBond::get());
 
 		assert!(Validators::<T>::contains_key(&who));
 	}
 
 	#[benchmark]
 	fn deregister_validator() {
-		let who = funded::<T>("validator", 0);
-		assert!(FeedbackRewards::<T>::do_register(who.clone()).is_ok());
-		frame_system::Pallet::<T>::set_block_number(
-			T::DeregisterDelay::get().saturating_add(1u32.into()),
-		);
+		let who = validators::<T>(1).remove(0);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who.clone()));
@@ -141,24 +159,70 @@ mod benchmarks {
 		assert!(!Validators::<T>::contains_key(&who));
 	}
 
-	/// The score that completes the quorum: the median, points for every validator, and a
-	/// slashed bond.
+	/// The last commitment a feedback takes, with a new contribution for the validator.
 	#[benchmark]
-	fn score() {
+	fn commit_score() {
+		at_block::<T>(1);
+		let annotator = funded::<T>("annotator", 0);
+		let id = submit::<T>(&annotator);
+		let mut validators = validators::<T>(T::MaxScorers::get());
+		let last = validators.pop().expect("MaxScorers is at least 1; qed");
+		commit_all::<T>(&validators, id, 50);
+		let hash = FeedbackRewards::<T>::commitment(id, &last, 50, &salt(99));
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(last), id, hash);
+
+		assert_eq!(
+			Feedbacks::<T>::get(id).map(|f| f.scores.len() as u32),
+			Some(T::MaxScorers::get())
+		);
+	}
+
+	/// The reveal of the last of `MaxScorers` commitments.
+	#[benchmark]
+	fn reveal_score() {
+		at_block::<T>(1);
+		let annotator = funded::<T>("annotator", 0);
+		let id = submit::<T>(&annotator);
+		let validators = validators::<T>(T::MaxScorers::get());
+		commit_all::<T>(&validators, id, 50);
+		frame_system::Pallet::<T>::set_block_number(FeedbackRewards::<T>::reveal_from(0));
+		let last = validators.len() - 1;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(validators[last].clone()), id, 50, salt(last));
+
+		assert!(Feedbacks::<T>::get(id).is_some_and(|f| f.scores[last].score == Some(50)));
+	}
+
+	/// Finalising a feedback with `n` commitments, none revealed by validators that missed
+	/// before: every one of them is slashed.
+	#[benchmark]
+	fn finalize_feedback(n: Linear<1, { T::MaxScorers::get() }>) {
 		fill_pool::<T>();
 		at_block::<T>(1);
 		let annotator = funded::<T>("annotator", 0);
 		let id = submit::<T>(&annotator);
-		let validators = validators::<T>();
-		let (last, others) = validators.split_last().expect("Quorum is at least 1; qed");
-		for v in others {
-			assert!(FeedbackRewards::<T>::do_score(v.clone(), id, 0).is_ok());
+		let validators = validators::<T>(n);
+		commit_all::<T>(&validators, id, 50);
+		for v in &validators {
+			Validators::<T>::mutate(v, |info| {
+				if let Some(info) = info {
+					info.misses = 1;
+				}
+			});
 		}
+		frame_system::Pallet::<T>::set_block_number(FeedbackRewards::<T>::closable_at(0));
+		let caller = funded::<T>("caller", 0);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(last.clone()), id, 0);
+		_(RawOrigin::Signed(caller), id);
 
 		assert!(Feedbacks::<T>::get(id).is_none());
+		assert!(validators
+			.iter()
+			.all(|v| Validators::<T>::get(v).is_some_and(|i| i.bond < T::ValidatorBond::get())));
 	}
 
 	/// Closing an epoch with `a` annotators' contributions: the cost must not grow with `a`.
@@ -182,6 +246,7 @@ mod benchmarks {
 			0,
 			EpochInfo {
 				feedback: a,
+				finalised: a,
 				points: 50u64.saturating_mul(a.into()),
 				validator_points: 2u64.saturating_mul(a.into()),
 				unclaimed_accounts: a,
@@ -231,21 +296,6 @@ mod benchmarks {
 		_(RawOrigin::Signed(who), amount);
 
 		assert!(T::Currency::balance(&T::RewardPool::get()) >= amount);
-	}
-
-	#[benchmark]
-	fn reap_feedback() {
-		at_block::<T>(1);
-		let annotator = funded::<T>("annotator", 0);
-		let id = submit::<T>(&annotator);
-		let caller = funded::<T>("caller", 0);
-		frame_system::Pallet::<T>::set_block_number(FeedbackRewards::<T>::closable_at(0));
-		assert!(FeedbackRewards::<T>::do_close(0).is_ok());
-
-		#[extrinsic_call]
-		_(RawOrigin::Signed(caller), id);
-
-		assert!(Feedbacks::<T>::get(id).is_none());
 	}
 
 	impl_benchmark_test_suite!(FeedbackRewards, crate::mock::new_test_ext(), crate::mock::Test);

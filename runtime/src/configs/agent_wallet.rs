@@ -63,10 +63,11 @@ impl AgentCalls<RuntimeCall, AccountId> for AgentCallFilter {
 				FeedbackCall::submit_feedback { .. }
 				| FeedbackCall::register_validator { .. }
 				| FeedbackCall::deregister_validator { .. }
-				| FeedbackCall::score { .. }
+				| FeedbackCall::commit_score { .. }
+				| FeedbackCall::reveal_score { .. }
 				| FeedbackCall::close_epoch { .. }
 				| FeedbackCall::fund_pool { .. }
-				| FeedbackCall::reap_feedback { .. },
+				| FeedbackCall::finalize_feedback { .. },
 			) => true,
 			RuntimeCall::Utility(
 				UtilityCall::batch { .. }

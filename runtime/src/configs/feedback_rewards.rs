@@ -1,5 +1,5 @@
-//! Feedback rewards: bonds, caps, quorum and the reward pool the credits pallet's protocol fee
-//! fills.
+//! Feedback rewards: bonds, caps, stake-weighted commit–reveal scoring and the reward pool
+//! the credits pallet's protocol fee fills.
 
 use frame_support::{
 	parameter_types,
@@ -8,19 +8,21 @@ use frame_support::{
 use sp_runtime::Perbill;
 
 use super::inference_credits::RewardPoolAccount;
-use crate::{Balance, Balances, BlockNumber, Runtime, RuntimeHoldReason, DAYS, UNIT};
+use crate::{Balance, Balances, Runtime, RuntimeHoldReason, UNIT};
 
 parameter_types! {
 	/// An annotator's bond per feedback.
 	pub const FeedbackBond: Balance = UNIT;
-	/// A validator's bond.
+	/// The smallest validator bond (more may be bonded, and weighs more).
 	pub const ValidatorBond: Balance = 100 * UNIT;
 	/// A tenth of what the pool has available is allocated to each epoch.
 	pub const EpochRewardShare: Perbill = Perbill::from_percent(10);
 	/// A fifth of an epoch's allocation goes to validators.
 	pub const ValidatorShare: Perbill = Perbill::from_percent(20);
-	/// A validator leaves a day after its last score.
-	pub const DeregisterDelay: BlockNumber = DAYS;
+	/// A score more than `DeviationThreshold` from the final one costs 2% of the bond.
+	pub const DeviationSlash: Perbill = Perbill::from_percent(2);
+	/// A second unrevealed commitment in a row costs 1% of the bond.
+	pub const MissSlash: Perbill = Perbill::from_percent(1);
 }
 
 /// Feedback may be about any model of the inference credits pallet that is not retired.
@@ -42,12 +44,14 @@ impl pallet_feedback_rewards::Config for Runtime {
 	type MaxFeedbackPerAnnotator = ConstU32<50>;
 	type MaxFeedbackPerEpoch = ConstU32<10_000>;
 	type MaxValidators = ConstU32<100>;
-	type Quorum = ConstU32<3>;
+	type MaxScorers = ConstU32<16>;
 	type ScoreTolerance = ConstU8<10>;
+	type DeviationThreshold = ConstU8<30>;
+	type DeviationSlash = DeviationSlash;
+	type MissSlash = MissSlash;
 	type SlashThreshold = ConstU8<20>;
 	type EpochRewardShare = EpochRewardShare;
 	type ValidatorShare = ValidatorShare;
-	type DeregisterDelay = DeregisterDelay;
 	type MaxUnclaimedEpochs = ConstU32<32>;
 	type WeightInfo = pallet_feedback_rewards::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
