@@ -39,10 +39,14 @@ pub struct EpochAnswer {
 	pub start: BlockNumber,
 	/// The first block after it.
 	pub end: BlockNumber,
-	/// The first block it may be closed in.
+	/// The first block scores of its feedback may be revealed in (commitments close then).
+	pub reveal_from: BlockNumber,
+	/// The first block its feedback may be finalised and it closed in.
 	pub closable_at: BlockNumber,
 	/// Feedback submitted in it.
 	pub feedback: u32,
+	/// Of which finalised.
+	pub finalised: u32,
 	/// Annotators' score points.
 	pub points: u64,
 	/// Validators' points.
@@ -67,8 +71,10 @@ impl From<EpochStatus<Balance, BlockNumber>> for EpochAnswer {
 			},
 			start: s.start,
 			end: s.end,
+			reveal_from: s.reveal_from,
 			closable_at: s.closable_at,
 			feedback: s.info.feedback,
+			finalised: s.info.finalised,
 			points: s.info.points,
 			validator_points: s.info.validator_points,
 			annotator_budget: s.info.annotator_budget.to_string(),

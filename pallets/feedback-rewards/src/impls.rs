@@ -524,6 +524,7 @@ impl<T: Config> Pallet<T> {
 			state,
 			start: Self::epoch_start(epoch),
 			end,
+			reveal_from: Self::reveal_from(epoch),
 			closable_at,
 			info: record.unwrap_or_default(),
 		}

@@ -197,6 +197,8 @@ pub struct EpochStatus<Balance, BlockNumber> {
 	pub start: BlockNumber,
 	/// The first block after it.
 	pub end: BlockNumber,
+	/// The first block scores of its feedback may be revealed in (commitments close then).
+	pub reveal_from: BlockNumber,
 	/// The first block it may be closed in.
 	pub closable_at: BlockNumber,
 	/// Its record (all zero once every reward was claimed).
