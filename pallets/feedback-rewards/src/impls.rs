@@ -560,7 +560,8 @@ impl<T: Config> Pallet<T> {
 	///   its epochs list names exactly its contributions, oldest first;
 	/// - each validator's bond is on hold; at most `MaxValidators` validators;
 	/// - each validator's pending count is the number of stored commitments it has, and only
-	///   validators have commitments; no epoch has more feedback finalised than submitted.
+	///   validators have commitments; no epoch has more feedback finalised than submitted, and
+	///   a closed epoch has all of it finalised.
 	///
 	/// Always compiled, so that runtime tests can check it after every block.
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
@@ -628,6 +629,10 @@ impl<T: Config> Pallet<T> {
 		ensure!(pending.is_empty(), "commitments of an account that is not a validator");
 		for (_, info) in Epochs::<T>::iter() {
 			ensure!(info.finalised <= info.feedback, "more feedback finalised than submitted");
+			ensure!(
+				!info.closed || info.finalised == info.feedback,
+				"a closed epoch with feedback not finalised"
+			);
 		}
 		Ok(())
 	}

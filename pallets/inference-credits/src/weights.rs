@@ -66,8 +66,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn register_provider() -> Weight {
 		// Proof size, measured: `109`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 67_471_000 picoseconds.
-		Weight::from_parts(79_338_000, 3982)
+		// Minimum execution time: 49_524_000 picoseconds.
+		Weight::from_parts(57_576_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -76,8 +76,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn update_provider() -> Weight {
 		// Proof size, measured: `527`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 18_688_000 picoseconds.
-		Weight::from_parts(23_395_000, 3982)
+		// Minimum execution time: 17_616_000 picoseconds.
+		Weight::from_parts(23_435_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -93,10 +93,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn retire_provider(m: u32, ) -> Weight {
 		// Proof size, measured: `952 + m * (52 ±0)`
 		// Proof size, estimated: `3982 + m * (2689 ±0)`
-		// Minimum execution time: 50_455_000 picoseconds.
-		Weight::from_parts(47_727_828, 3982)
-			// Standard error: 250_296
-			.saturating_add(Weight::from_parts(49_301_217, 0).saturating_mul(m.into()))
+		// Minimum execution time: 54_221_000 picoseconds.
+		Weight::from_parts(90_787_605, 3982)
+			// Standard error: 537_525
+			.saturating_add(Weight::from_parts(40_277_128, 0).saturating_mul(m.into()))
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -116,8 +116,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn register_model() -> Weight {
 		// Proof size, measured: `957`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 97_145_000 picoseconds.
-		Weight::from_parts(126_899_000, 3982)
+		// Minimum execution time: 73_099_000 picoseconds.
+		Weight::from_parts(96_674_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -126,27 +126,32 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn update_model() -> Weight {
 		// Proof size, measured: `371`
 		// Proof size, estimated: `3679`
-		// Minimum execution time: 19_419_000 picoseconds.
-		Weight::from_parts(24_657_000, 3679)
+		// Minimum execution time: 16_845_000 picoseconds.
+		Weight::from_parts(17_646_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `InferenceCredits::Models` (r:1 w:1)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(214), added: 2689, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::AllowanceHonoured` (r:0 w:1)
+	/// Proof: `InferenceCredits::AllowanceHonoured` (`max_values`: None, `max_size`: Some(17), added: 2492, mode: `MaxEncodedLen`)
 	fn retire_model() -> Weight {
 		// Proof size, measured: `371`
 		// Proof size, estimated: `3679`
-		// Minimum execution time: 12_138_000 picoseconds.
-		Weight::from_parts(20_521_000, 3679)
+		// Minimum execution time: 17_656_000 picoseconds.
+		Weight::from_parts(19_199_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `InferenceCredits::Models` (r:1 w:0)
+	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(214), added: 2689, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::AllowanceHonoured` (r:1 w:1)
+	/// Proof: `InferenceCredits::AllowanceHonoured` (`max_values`: None, `max_size`: Some(17), added: 2492, mode: `MaxEncodedLen`)
 	fn set_allowance_honoured() -> Weight {
-		// Not yet measured: `update_model`'s figures (one model read) plus one read and one
-		// write of `AllowanceHonoured`; regenerate with scripts/benchmark.sh.
-		Weight::from_parts(26_000_000, 3679)
+		// Proof size, measured: `408`
+		// Proof size, estimated: `3679`
+		// Minimum execution time: 20_491_000 picoseconds.
+		Weight::from_parts(23_305_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -157,8 +162,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn deposit_credits() -> Weight {
 		// Proof size, measured: `254`
 		// Proof size, estimated: `3694`
-		// Minimum execution time: 73_920_000 picoseconds.
-		Weight::from_parts(78_116_000, 3694)
+		// Minimum execution time: 70_956_000 picoseconds.
+		Weight::from_parts(76_144_000, 3694)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -171,8 +176,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn withdraw_credits() -> Weight {
 		// Proof size, measured: `344`
 		// Proof size, estimated: `3694`
-		// Minimum execution time: 59_769_000 picoseconds.
-		Weight::from_parts(62_283_000, 3694)
+		// Minimum execution time: 63_485_000 picoseconds.
+		Weight::from_parts(69_744_000, 3694)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -183,8 +188,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn request_withdrawal() -> Weight {
 		// Proof size, measured: `199`
 		// Proof size, estimated: `3529`
-		// Minimum execution time: 13_981_000 picoseconds.
-		Weight::from_parts(15_203_000, 3529)
+		// Minimum execution time: 17_487_000 picoseconds.
+		Weight::from_parts(18_938_000, 3529)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -195,8 +200,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn approve_delegate() -> Weight {
 		// Proof size, measured: `109`
 		// Proof size, estimated: `3694`
-		// Minimum execution time: 67_140_000 picoseconds.
-		Weight::from_parts(74_591_000, 3694)
+		// Minimum execution time: 63_185_000 picoseconds.
+		Weight::from_parts(67_761_000, 3694)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -207,8 +212,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn revoke_delegate() -> Weight {
 		// Proof size, measured: `324`
 		// Proof size, estimated: `3694`
-		// Minimum execution time: 61_942_000 picoseconds.
-		Weight::from_parts(65_157_000, 3694)
+		// Minimum execution time: 59_228_000 picoseconds.
+		Weight::from_parts(60_650_000, 3694)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -216,6 +221,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `InferenceCredits::Providers` (`max_values`: None, `max_size`: Some(517), added: 2992, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::Models` (r:1 w:0)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(214), added: 2689, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::AllowanceHonoured` (r:1 w:0)
+	/// Proof: `InferenceCredits::AllowanceHonoured` (`max_values`: None, `max_size`: Some(17), added: 2492, mode: `MaxEncodedLen`)
 	/// Storage: `System::BlockHash` (r:1 w:0)
 	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::Agents` (r:512 w:0)
@@ -234,13 +241,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `InferenceCredits::PendingWithdrawals` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[1, 256]`.
 	fn settle(n: u32, ) -> Weight {
-		// Proof size, measured: `631 + n * (374 ±0)`
+		// Proof size, measured: `633 + n * (374 ±0)`
 		// Proof size, estimated: `6196 + n * (7010 ±0)`
-		// Minimum execution time: 268_751_000 picoseconds.
-		Weight::from_parts(607_782_413, 6196)
-			// Standard error: 1_907_137
-			.saturating_add(Weight::from_parts(228_644_621, 0).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(5_u64))
+		// Minimum execution time: 302_271_000 picoseconds.
+		Weight::from_parts(322_501_000, 6196)
+			// Standard error: 919_026
+			.saturating_add(Weight::from_parts(216_666_869, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().reads((8_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 			.saturating_add(T::DbWeight::get().writes((6_u64).saturating_mul(n.into())))
@@ -251,18 +258,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn register_provider() -> Weight {
-		Weight::from_parts(79_338_000, 3982)
+		Weight::from_parts(57_576_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn update_provider() -> Weight {
-		Weight::from_parts(23_395_000, 3982)
+		Weight::from_parts(23_435_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_provider(m: u32, ) -> Weight {
-		Weight::from_parts(47_727_828, 3982)
-			.saturating_add(Weight::from_parts(49_301_217, 0).saturating_mul(m.into()))
+		Weight::from_parts(90_787_605, 3982)
+			.saturating_add(Weight::from_parts(40_277_128, 0).saturating_mul(m.into()))
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -270,58 +277,54 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2689).saturating_mul(m.into()))
 	}
 	fn register_model() -> Weight {
-		Weight::from_parts(126_899_000, 3982)
+		Weight::from_parts(96_674_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn update_model() -> Weight {
-		Weight::from_parts(24_657_000, 3679)
+		Weight::from_parts(17_646_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_model() -> Weight {
-		Weight::from_parts(20_521_000, 3679)
+		Weight::from_parts(19_199_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
-	/// Storage: `InferenceCredits::Models` (r:1 w:0)
-	/// Storage: `InferenceCredits::AllowanceHonoured` (r:1 w:1)
 	fn set_allowance_honoured() -> Weight {
-		// Not yet measured: `update_model`'s figures (one model read) plus one read and one
-		// write of `AllowanceHonoured`; regenerate with scripts/benchmark.sh.
-		Weight::from_parts(26_000_000, 3679)
+		Weight::from_parts(23_305_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn deposit_credits() -> Weight {
-		Weight::from_parts(78_116_000, 3694)
+		Weight::from_parts(76_144_000, 3694)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn withdraw_credits() -> Weight {
-		Weight::from_parts(62_283_000, 3694)
+		Weight::from_parts(69_744_000, 3694)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn request_withdrawal() -> Weight {
-		Weight::from_parts(15_203_000, 3529)
+		Weight::from_parts(18_938_000, 3529)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn approve_delegate() -> Weight {
-		Weight::from_parts(74_591_000, 3694)
+		Weight::from_parts(67_761_000, 3694)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn revoke_delegate() -> Weight {
-		Weight::from_parts(65_157_000, 3694)
+		Weight::from_parts(60_650_000, 3694)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn settle(n: u32, ) -> Weight {
-		Weight::from_parts(607_782_413, 6196)
-			.saturating_add(Weight::from_parts(228_644_621, 0).saturating_mul(n.into()))
-			.saturating_add(ParityDbWeight::get().reads(5_u64))
+		Weight::from_parts(322_501_000, 6196)
+			.saturating_add(Weight::from_parts(216_666_869, 0).saturating_mul(n.into()))
+			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().reads((8_u64).saturating_mul(n.into())))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 			.saturating_add(ParityDbWeight::get().writes((6_u64).saturating_mul(n.into())))
