@@ -12,7 +12,7 @@
 //! The voucher and the bytes it signs are `tokenmeter_primitives::voucher`'s, the chain's own.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use codec::{Decode, Encode};
+use codec::Encode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sp_core::{crypto::Ss58Codec, H256};
@@ -127,14 +127,8 @@ pub fn hex(bytes: &[u8]) -> String {
 	out
 }
 
-/// A signature as the feed and the payload carry it: the SCALE encoding of a
-/// `MultiSignature` (type byte, then the signature), or 64 bare bytes read as sr25519.
-pub fn decode_signature(bytes: &[u8]) -> Option<MultiSignature> {
-	if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
-		return Some(MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw(raw)));
-	}
-	MultiSignature::decode(&mut &bytes[..]).ok().filter(|s| s.encoded_size() == bytes.len())
-}
+/// A signature as the feed and the payload carry it (one definition with the chain).
+pub use tokenmeter_primitives::decode_signature;
 
 fn account(s: &str, what: &str) -> Result<AccountId32, PaymentError> {
 	AccountId32::from_ss58check(s)

@@ -30,7 +30,7 @@ extern crate alloc;
 
 pub mod voucher;
 
-pub use voucher::{ModelId, SignedVoucher, UsageEntry, Voucher, VOUCHER_DOMAIN};
+pub use voucher::{decode_signature, ModelId, SignedVoucher, UsageEntry, Voucher, VOUCHER_DOMAIN};
 
 use frame_support::{sp_runtime::DispatchError, weights::Weight};
 
@@ -171,59 +171,4 @@ where
 	use frame_support::traits::tokens::Fortitude;
 	Currency::reducible_total_balance_on_hold(who, Fortitude::Polite)
 		>= Currency::total_balance_on_hold(who)
-}
-
-/// The storage-migration skeleton every Tokenmeter pallet follows.
-///
-/// Each pallet declares its in-code storage version (`#[pallet::storage_version]`, 1 for
-/// all of them today) and a `migrations` module whose migrations are
-/// [`VersionedMigration`](frame_support::migrations::VersionedMigration)s: they run only when
-/// the on-chain version is the one they migrate from, and set the next version after. The
-/// runtime lists them in its `Migrations`; on a chain already at the in-code version they cost
-/// one storage read each and change nothing.
-///
-/// The first migration of every pallet, `V0ToV1`, is [`InitializeV1`]: a chain whose pallet
-/// storage was written before it recorded a storage version (on-chain version 0) has the
-/// version-1 layout already, so only the version is written. A real layout change adds a
-/// `V1ToV2` with an inner [`UncheckedOnRuntimeUpgrade`](frame_support::traits::UncheckedOnRuntimeUpgrade)
-/// that translates the stored values (and, under `try-runtime`, checks them in
-/// `pre_upgrade`/`post_upgrade`).
-pub mod migrations {
-	use frame_support::{traits::UncheckedOnRuntimeUpgrade, weights::Weight};
-
-	/// The inner step of a migration that changes no stored value: the layout is the same on
-	/// both sides and only the storage version moves.
-	pub struct NoStorageChange;
-
-	impl UncheckedOnRuntimeUpgrade for NoStorageChange {
-		fn on_runtime_upgrade() -> Weight {
-			Weight::zero()
-		}
-	}
-
-	/// Moves `Pallet` from on-chain storage version 0 to 1 without changing stored values.
-	pub type InitializeV1<Pallet, DbWeight> =
-		frame_support::migrations::VersionedMigration<0, 1, NoStorageChange, Pallet, DbWeight>;
-
-	/// Checks, inside a pallet's test externalities, that `Migration` brings `Pallet` from
-	/// on-chain storage version `from` to `to`, and that it is a no-op (one read, no version
-	/// change) when run again.
-	#[cfg(feature = "std")]
-	pub fn assert_migrates<Pallet, Migration, DbWeight>(from: u16, to: u16)
-	where
-		Pallet: frame_support::traits::GetStorageVersion<
-				InCodeStorageVersion = frame_support::traits::StorageVersion,
-			> + frame_support::traits::PalletInfoAccess,
-		Migration: frame_support::traits::OnRuntimeUpgrade,
-		DbWeight: frame_support::traits::Get<frame_support::weights::RuntimeDbWeight>,
-	{
-		use frame_support::traits::StorageVersion;
-		StorageVersion::new(from).put::<Pallet>();
-		let weight = Migration::on_runtime_upgrade();
-		assert_eq!(Pallet::on_chain_storage_version(), StorageVersion::new(to), "migrated");
-		assert!(weight.all_gte(DbWeight::get().reads_writes(1, 1)), "reads and writes charged");
-		let again = Migration::on_runtime_upgrade();
-		assert_eq!(Pallet::on_chain_storage_version(), StorageVersion::new(to), "unchanged");
-		assert_eq!(again, DbWeight::get().reads(1), "a second run only reads the version");
-	}
 }

@@ -125,9 +125,36 @@ pub struct UsageEntry<Hash, AccountId, Balance, BlockNumber, Signature> {
 	pub voucher: SignedVoucher<Hash, AccountId, Balance, BlockNumber, Signature>,
 }
 
+/// A signature as vouchers travel off chain (the usage feed, the gateway's payment tokens):
+/// the SCALE encoding of a `MultiSignature` (type byte, then the signature), or 64 bare bytes
+/// read as sr25519. 65 bare bytes are not read as ECDSA: they are also the encoding of an
+/// sr25519 or ed25519 `MultiSignature`. Anything else is unreadable.
+pub fn decode_signature(bytes: &[u8]) -> Option<frame_support::sp_runtime::MultiSignature> {
+	use frame_support::sp_runtime::MultiSignature;
+	if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
+		return Some(MultiSignature::Sr25519(raw.into()));
+	}
+	MultiSignature::decode(&mut &bytes[..]).ok().filter(|s| s.encoded_size() == bytes.len())
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn signatures_decode_from_scale_or_bare_sr25519_bytes() {
+		use frame_support::sp_runtime::MultiSignature;
+		let raw = [7u8; 64];
+		assert_eq!(decode_signature(&raw), Some(MultiSignature::Sr25519(raw.into())));
+		let ed = MultiSignature::Ed25519(raw.into());
+		assert_eq!(decode_signature(&ed.encode()), Some(ed.clone()));
+		// Trailing bytes, a short signature or an unknown type byte are unreadable.
+		let mut long = ed.encode();
+		long.push(0);
+		assert_eq!(decode_signature(&long), None);
+		assert_eq!(decode_signature(&[1u8; 10]), None);
+		assert_eq!(decode_signature(&[9u8; 65]), None);
+	}
 	use frame_support::sp_runtime::{AccountId32, MultiSignature};
 	use sp_core::{Pair, H256};
 	use sp_keyring::Sr25519Keyring;

@@ -175,19 +175,13 @@ pub type UncheckedExtrinsic =
 /// The payload being signed in transactions.
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
-/// The storage migrations run at a runtime upgrade, oldest first. Each is versioned: it runs
-/// only when its pallet's on-chain storage version is the one it migrates from, so on a chain
-/// already at the in-code versions each costs one read and changes nothing
-/// (`tokenmeter_primitives::migrations`).
+/// The storage migrations run at a runtime upgrade, oldest first: only real layout changes.
+/// Each is a `VersionedMigration`: it runs only when its pallet's on-chain storage version is
+/// the one it migrates from, so on a chain already at the in-code versions each costs one
+/// read and changes nothing (see docs/security.md).
 pub type Migrations = (
-	pallet_inference_credits::migrations::V0ToV1<Runtime>,
 	pallet_inference_credits::migrations::V1ToV2<Runtime>,
-	pallet_priority_staking::migrations::V0ToV1<Runtime>,
-	pallet_agent_wallet::migrations::V0ToV1<Runtime>,
-	pallet_feedback_rewards::migrations::V0ToV1<Runtime>,
 	pallet_feedback_rewards::migrations::V1ToV2<Runtime>,
-	pallet_usage_attestation::migrations::V0ToV1<Runtime>,
-	pallet_validator_set::migrations::V0ToV1<Runtime>,
 );
 
 /// Executive: dispatches to the pallets and runs their hooks.

@@ -7,6 +7,7 @@
 use crate::{pallet::*, types::*, AgentCalls, WeightInfo};
 use alloc::vec::Vec;
 use codec::{Decode, Encode};
+use frame_support::traits::Defensive as _;
 use frame_support::{
 	dispatch::{
 		extract_actual_weight, DispatchErrorWithPostInfo, GetDispatchInfo, PostDispatchInfo,
@@ -276,7 +277,7 @@ impl<T: Config> Pallet<T> {
 	/// Removes a pending payment and returns its deposit to the proposer.
 	fn remove_pending(agent: &T::AccountId, info: &mut AgentOf<T>, id: PaymentId) {
 		if let Some(payment) = PendingPayments::<T>::take(agent, id) {
-			let _ = payment.deposit.drop(&payment.proposer);
+			let _ = payment.deposit.drop(&payment.proposer).defensive();
 			info.pending.saturating_dec();
 		}
 	}
@@ -353,7 +354,7 @@ impl<T: Config> Pallet<T> {
 	fn cancel_pending(agent: &T::AccountId, info: &mut AgentOf<T>, reason: CancelReason) -> u32 {
 		let mut cancelled = 0u32;
 		for (id, payment) in PendingPayments::<T>::drain_prefix(agent) {
-			let _ = payment.deposit.drop(&payment.proposer);
+			let _ = payment.deposit.drop(&payment.proposer).defensive();
 			cancelled.saturating_inc();
 			Self::deposit_event(Event::PaymentCancelled { agent: agent.clone(), id, reason });
 		}
@@ -442,7 +443,7 @@ impl<T: Config> Pallet<T> {
 			T::Currency::transfer(&agent, &who, all, Preservation::Expendable)?;
 		}
 		frame_system::Pallet::<T>::dec_providers(&agent)?;
-		let _ = info.deposit.drop(&who);
+		let _ = info.deposit.drop(&who).defensive();
 		Agents::<T>::remove(&agent);
 		Self::deposit_event(Event::AgentClosed { agent, owner: who, returned: all });
 		Ok(cancelled)

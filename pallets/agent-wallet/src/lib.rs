@@ -25,7 +25,6 @@ pub use weights::WeightInfo;
 mod benchmarking;
 mod fees;
 mod impls;
-pub mod migrations;
 #[cfg(test)]
 mod mock;
 pub mod runtime_api;

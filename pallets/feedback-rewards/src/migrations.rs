@@ -1,8 +1,6 @@
-//! Storage migrations of the feedback rewards pallet, following
-//! [`tokenmeter_primitives::migrations`]: versioned migrations the runtime lists in its
-//! `Migrations`, each run only from the on-chain storage version it migrates from.
+//! Storage migrations of the feedback rewards pallet: versioned migrations the runtime lists
+//! in its `Migrations`, each run only from the on-chain storage version it migrates from.
 //!
-//! - `V0ToV1`: the version is written, the layout is unchanged.
 //! - `V1ToV2`: scoring by stake with commit–reveal. Validators keep their bond and count from
 //!   epoch 0; feedback still open keeps its place with no scores (the old scores were public
 //!   and counted by head, so they are dropped; validators commit again); feedback of closed
@@ -21,13 +19,6 @@ use frame_support::{
 	weights::Weight,
 };
 use sp_runtime::Saturating;
-
-/// From storage version 0 (storage written before the version was recorded) to 1: the
-/// layout is unchanged, only the version is written.
-pub type V0ToV1<T> = tokenmeter_primitives::migrations::InitializeV1<
-	Pallet<T>,
-	<T as frame_system::Config>::DbWeight,
->;
 
 /// From storage version 1 to 2; see the module's documentation.
 pub type V1ToV2<T> = frame_support::migrations::VersionedMigration<
@@ -207,18 +198,6 @@ mod tests {
 				Validators::<Test>::get(11),
 				Some(ValidatorInfo { bond: 1_000, active_from: 0, pending: 0, misses: 0 })
 			);
-		});
-	}
-
-	#[test]
-	fn v0_to_v1_writes_the_version_once() {
-		new_test_ext().execute_with(|| {
-			tokenmeter_primitives::migrations::assert_migrates::<
-				Pallet<Test>,
-				V0ToV1<Test>,
-				<Test as frame_system::Config>::DbWeight,
-			>(0, 1);
-			StorageVersion::new(2).put::<Pallet<Test>>();
 		});
 	}
 }

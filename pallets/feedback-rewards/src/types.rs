@@ -26,8 +26,9 @@ pub type ContributionOf<T> = Contribution<BalanceOf<T>>;
 pub type EpochIndex = u32;
 /// Identifies a feedback. Ids are assigned in order and never reused.
 pub type FeedbackId = u32;
-/// Identifies a model (as the inference credits pallet numbers them).
-pub type ModelId = u32;
+/// Identifies a model (as the inference credits pallet numbers them): the one definition in
+/// `tokenmeter-primitives`.
+pub use tokenmeter_primitives::ModelId;
 /// A validator's score of a feedback, from 0 (useless or wrong) to [`MAX_SCORE`].
 pub type Score = u8;
 /// The highest score.

@@ -1,8 +1,6 @@
-//! Storage migrations of the inference credits pallet, following
-//! [`tokenmeter_primitives::migrations`]: versioned migrations the runtime lists in its
-//! `Migrations`, each run only from the on-chain storage version it migrates from.
+//! Storage migrations of the inference credits pallet: versioned migrations the runtime lists
+//! in its `Migrations`, each run only from the on-chain storage version it migrates from.
 //!
-//! - `V0ToV1`: the version is written, the layout is unchanged.
 //! - `V1ToV2`: models gain `pending_price` (announced price increases), stored as `None`.
 
 use crate::{pallet::Models, AccessRule, Config, ModelOf, Pallet};
@@ -13,13 +11,6 @@ use frame_support::{
 	weights::Weight,
 };
 use sp_runtime::Saturating;
-
-/// From storage version 0 (storage written before the version was recorded) to 1: the
-/// layout is unchanged, only the version is written.
-pub type V0ToV1<T> = tokenmeter_primitives::migrations::InitializeV1<
-	Pallet<T>,
-	<T as frame_system::Config>::DbWeight,
->;
 
 /// From storage version 1 to 2: every model gets `pending_price: None`.
 pub type V1ToV2<T> = frame_support::migrations::VersionedMigration<
@@ -85,17 +76,6 @@ mod tests {
 	use super::*;
 	use crate::mock::{alice, new_test_ext, Test};
 	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
-
-	#[test]
-	fn v0_to_v1_writes_the_version_once() {
-		new_test_ext().execute_with(|| {
-			tokenmeter_primitives::migrations::assert_migrates::<
-				Pallet<Test>,
-				V0ToV1<Test>,
-				<Test as frame_system::Config>::DbWeight,
-			>(0, 1);
-		});
-	}
 
 	#[test]
 	fn v1_to_v2_keeps_every_model_and_adds_no_pending_price() {

@@ -18,7 +18,7 @@ use frame_support::traits::{
 	Get,
 };
 use frame_system::RawOrigin;
-use sp_runtime::traits::{Saturating, Zero};
+use sp_runtime::traits::Saturating;
 
 fn min_stake<T: Config>() -> BalanceOf<T> {
 	T::MinStake::get()

@@ -23,7 +23,6 @@ pub use weights::WeightInfo;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 mod impls;
-pub mod migrations;
 #[cfg(test)]
 mod mock;
 pub mod runtime_api;

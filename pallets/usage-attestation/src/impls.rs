@@ -2,6 +2,7 @@
 
 use crate::{pallet::*, types::*, SettleUsage, UsageTokens};
 use alloc::vec::Vec;
+use frame_support::traits::Defensive as _;
 use frame_support::{
 	ensure,
 	pallet_prelude::*,
@@ -41,7 +42,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let record = Operators::<T>::get(&operator).ok_or(Error::<T>::NotOperator)?;
 		ensure!(record.provider == provider, Error::<T>::NotOperator);
-		let _ = record.deposit.drop(&provider);
+		let _ = record.deposit.drop(&provider).defensive();
 		ProviderOperators::<T>::mutate(&provider, |operators| operators.retain(|o| o != &operator));
 		Operators::<T>::remove(&operator);
 		OperatorUsage::<T>::remove(&operator);

@@ -23,7 +23,6 @@ pub use types::*;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 mod impls;
-pub mod migrations;
 #[cfg(test)]
 mod mock;
 pub mod ocw;

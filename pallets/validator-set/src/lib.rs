@@ -19,7 +19,6 @@ pub use pallet::*;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
-pub mod migrations;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]

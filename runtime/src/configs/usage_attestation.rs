@@ -1,7 +1,7 @@
 //! Usage attestation: operator keys of providers attest served usage, settled by the
 //! inference credits pallet.
 
-use codec::{Decode, Encode};
+use codec::Encode;
 use frame_support::{
 	parameter_types,
 	traits::{fungible::HoldConsideration, ConstU32, Contains},
@@ -15,7 +15,7 @@ use sp_core::crypto::Ss58Codec;
 use sp_runtime::{
 	generic::{Era, SignedPayload},
 	traits::{SaturatedConversion, Verify},
-	MultiAddress, MultiSignature,
+	MultiAddress,
 };
 
 use super::{inference_credits::StorageDeposit, BlockHashCount};
@@ -98,15 +98,9 @@ impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
 	}
 }
 
-/// A `MultiSignature` from its SCALE encoding, or an sr25519 signature from its 64 bytes. (65
-/// bare bytes are not read as ECDSA: they are also the encoding of an sr25519 or ed25519
-/// `MultiSignature`. Anything else is unreadable, and the worker declares the record void.)
-fn decode_signature(bytes: &[u8]) -> Option<MultiSignature> {
-	if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
-		return Some(MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw(raw)));
-	}
-	MultiSignature::decode(&mut &bytes[..]).ok().filter(|s| s.encoded_size() == bytes.len())
-}
+/// A `MultiSignature` as the feed carries it (the worker declares the record void when it is
+/// unreadable).
+use tokenmeter_primitives::decode_signature;
 
 /// Off-chain workers sign transactions with the runtime's accounts (operator keys).
 impl SigningTypes for Runtime {
