@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything CI checks, in order: set-up, formatting, clippy (warnings denied), every Rust
+# Everything CI checks, in order: set-up, formatting, clippy and docs (warnings denied), every Rust
 # test, the release node build, the end-to-end tests against that node, and the network test. Exits non-zero
 # on the first failure.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -22,6 +22,9 @@ step "cargo fmt --check" cargo fmt --all -- --check
 # Clippy does not need the wasm runtime; skipping its build keeps clippy cheap.
 step "cargo clippy (warnings denied)" env SKIP_WASM_BUILD=1 \
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+# The workspace's own crates' documentation, warnings (broken links, ...) denied.
+step "cargo doc (warnings denied)" env SKIP_WASM_BUILD=1 RUSTDOCFLAGS="-D warnings" \
+	cargo doc --locked --workspace --no-deps
 # Each pallet's benchmarks, as tests against its mock runtime (debug profile, no wasm).
 bench_pallets=()
 for dir in pallets/*/; do
@@ -48,11 +51,11 @@ step "release node build" build_node
 # A short seeded fuzz run over the whole runtime (scripts/fuzz.sh runs it for longer).
 step "fuzz: seeded run" "$CARGO_TARGET_DIR/release/tokenmeter-fuzz" --seed 1 --runs 10
 step "end-to-end tests" env TOKENMETER_NODE="$NODE_BIN" \
-	bash -c 'cd e2e && node --test --test-concurrency=1 test/'
+	bash -c 'cd e2e && node --test --test-concurrency=1 test/*.test.js'
 # Four validators on the `testnet` chain (ports 30333–30336): a node joins and is added by
 # sudo, one is stopped and restarted, all are restarted. About 3.5 minutes on 2 cores.
 step "network test" env TOKENMETER_NODE="$NODE_BIN" \
-	bash -c 'cd e2e && node --test --test-concurrency=1 network/'
+	bash -c 'cd e2e && node --test --test-concurrency=1 network/*.test.js'
 # Zombienet (native provider): four validators connect, author and finalise. Under a minute.
 # The operator network (zombienet/with-operator.zndsl) runs with scripts/zombienet.sh.
 step "zombienet: four validators" env TOKENMETER_NODE="$NODE_BIN" \

@@ -154,8 +154,23 @@ describe('feedback rewards', () => {
   });
 
   it('refuses a second claim and changes nothing', async () => {
+    const pool = api.consts.feedbackRewards.rewardPool.toString();
+    const snapshot = async () => ({
+      charlie: (await api.query.system.account(who.charlie.address)).data.free.toBigInt(),
+      pool: (await api.query.system.account(pool)).data.free.toBigInt(),
+      epochs: (await api.query.feedbackRewards.accountEpochs(who.charlie.address)).toJSON(),
+      contribution: (await api.query.feedbackRewards.contributions(epoch, who.charlie.address)).toJSON(),
+      epoch: (await api.query.feedbackRewards.epochs(epoch)).toJSON(),
+      unclaimed: (await api.query.feedbackRewards.unclaimed()).toBigInt(),
+    });
+    const before = await snapshot();
     const again = await sendAndWaitInBlock(api.tx.feedbackRewards.claim(epoch), who.charlie);
     assert.equal(moduleError(api, again.dispatchError), 'feedbackRewards.NothingToClaim');
     assert.equal(eventsOf(again.events, 'Claimed').length, 0);
+    // Only the transaction fee left Charlie's account; the pool and every record are as before.
+    const fee = again.events.map(({ event }) => event)
+      .find((e) => api.events.transactionPayment.TransactionFeePaid.is(e)).data.actualFee.toBigInt();
+    const after = await snapshot();
+    assert.deepEqual({ ...after, charlie: after.charlie + fee }, before);
   });
 });

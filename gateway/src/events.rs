@@ -229,7 +229,7 @@ impl Reconciler {
 	}
 
 	/// Reads the events of the next finalised blocks not read yet (at most
-	/// [`BLOCKS_PER_STEP`]); returns the last block read. The first run starts at the
+	/// `BLOCKS_PER_STEP`, 64); returns the last block read. The first run starts at the
 	/// finalised head: what the chain settled before the gateway's first start is not its.
 	pub async fn step(&mut self) -> Result<Option<u32>, String> {
 		let finalized = self.node.finalized().await.map_err(|e| e.to_string())?;
