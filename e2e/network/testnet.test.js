@@ -107,6 +107,10 @@ describe('testnet', () => {
 
   it('with one of four validators stopped, finality goes on; restarted, it catches up', async () => {
     const { api } = nodes.alice;
+    // Dave joins GRANDPA when the block that signalled the new authority set is finalised by
+    // the old set of three, which needs all three: stopping Charlie before that would stall
+    // finality for good. Wait until the best block seen now is final.
+    await reach(api, 'finalized', await number(api, 'best'));
     const finalized = await number(api, 'finalized');
     await stop('charlie');
     const stopped = Date.now();
