@@ -394,12 +394,7 @@ async fn admit(
 		.await;
 	if let Err(e) = kept {
 		release(app, &reservation, 0);
-		return Err(error(
-			StatusCode::INTERNAL_SERVER_ERROR,
-			"server_error",
-			"storage",
-			format!("cannot store the voucher: {e}"),
-		));
+		return Err(storage_error(format!("cannot store the voucher: {e}")));
 	}
 	Ok((
 		Admitted { payment, model, settled: state.ledger.settled, reservation },
@@ -562,7 +557,7 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 			)
 				.into_response()
 		}
-		Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "storage", e),
+		Err(e) => storage_error(e),
 	}
 }
 
@@ -702,17 +697,15 @@ pub struct UsageQuery {
 	limit: Option<u32>,
 }
 
+/// A `500` for a database failure.
+fn storage_error(e: impl std::fmt::Display) -> Response {
+	error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "storage", e.to_string())
+}
+
 async fn usage(State(app): State<Arc<App>>, Query(query): Query<UsageQuery>) -> Response {
 	let sealed = match app.store.seal().await {
 		Ok(sealed) => sealed,
-		Err(e) => {
-			return error(
-				StatusCode::INTERNAL_SERVER_ERROR,
-				"server_error",
-				"storage",
-				e.to_string(),
-			)
-		}
+		Err(e) => return storage_error(e),
 	};
 	if let Ok(mut ledger) = app.ledger.lock() {
 		ledger.sealed(&sealed);
@@ -722,9 +715,7 @@ async fn usage(State(app): State<Arc<App>>, Query(query): Query<UsageQuery>) -> 
 		Ok(records) => {
 			Json(Value::Array(records.iter().map(|r| r.to_json()).collect())).into_response()
 		}
-		Err(e) => {
-			error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "storage", e.to_string())
-		}
+		Err(e) => storage_error(e),
 	}
 }
 
@@ -740,14 +731,7 @@ async fn admin_user(State(app): State<Arc<App>>, Path(user): Path<String>) -> Re
 	let last_seq = app.cache.view().map(|v| v.finalized_last_seq).unwrap_or(0);
 	let totals = match app.store.user_totals(&account, last_seq).await {
 		Ok(totals) => totals,
-		Err(e) => {
-			return error(
-				StatusCode::INTERNAL_SERVER_ERROR,
-				"server_error",
-				"storage",
-				e.to_string(),
-			)
-		}
+		Err(e) => return storage_error(e),
 	};
 	let on_chain = match app.cache.view() {
 		Some(view) => app.node.ledger(&account, &app.provider, view.hash).await.ok(),
@@ -755,14 +739,7 @@ async fn admin_user(State(app): State<Arc<App>>, Path(user): Path<String>) -> Re
 	};
 	let chain = match app.store.chain_totals(&account).await {
 		Ok(chain) => chain,
-		Err(e) => {
-			return error(
-				StatusCode::INTERNAL_SERVER_ERROR,
-				"server_error",
-				"storage",
-				e.to_string(),
-			)
-		}
+		Err(e) => return storage_error(e),
 	};
 	let book = app.ledger.lock().map(|l| l.book(&account)).unwrap_or_default();
 	Json(json!({

@@ -190,7 +190,9 @@ mod tests {
 			assert_eq!(Pallet::<Test>::on_chain_storage_version(), StorageVersion::new(2));
 			// Feedback of the closed epoch is gone; the open one's is kept without scores.
 			assert!(Feedbacks::<Test>::get(4).is_none());
-			let kept = Feedbacks::<Test>::get(5).expect("open feedback kept");
+			let Some(kept) = Feedbacks::<Test>::get(5) else {
+				panic!("open feedback was not kept")
+			};
 			assert!(kept.scores.is_empty());
 			assert_eq!(Epochs::<Test>::get(0).map(|i| (i.feedback, i.finalised)), Some((3, 3)));
 			assert_eq!(Epochs::<Test>::get(1).map(|i| (i.feedback, i.finalised)), Some((2, 1)));

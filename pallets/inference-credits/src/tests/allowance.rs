@@ -8,10 +8,6 @@ use crate::mock::*;
 use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
 
-fn issuance() -> Balance {
-	<Balances as Inspect<AccountId>>::total_issuance()
-}
-
 /// Free plus held: everything an account owns.
 fn owned(who: &AccountId) -> Balance {
 	<Balances as Inspect<AccountId>>::total_balance(who)

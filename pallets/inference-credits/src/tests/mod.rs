@@ -115,6 +115,11 @@ pub(crate) fn held(reason: HoldReason, who: &AccountId) -> Balance {
 	<Balances as InspectHold<AccountId>>::balance_on_hold(&reason.into(), who)
 }
 
+pub(crate) fn issuance() -> Balance {
+	use frame_support::traits::fungible::Inspect;
+	<Balances as Inspect<AccountId>>::total_issuance()
+}
+
 pub(crate) fn free(who: &AccountId) -> Balance {
 	use frame_support::traits::fungible::Inspect;
 	<Balances as Inspect<AccountId>>::balance(who)

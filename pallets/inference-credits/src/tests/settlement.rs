@@ -1,11 +1,7 @@
 use super::*;
 use crate::mock::*;
-use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+use frame_support::{assert_noop, assert_ok};
 use sp_keyring::Sr25519Keyring::{Bob, Charlie, Dave};
-
-fn issuance() -> Balance {
-	<Balances as Inspect<AccountId>>::total_issuance()
-}
 
 #[test]
 fn settlement_pays_the_provider_and_the_pool() {
