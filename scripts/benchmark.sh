@@ -5,15 +5,18 @@
 #   scripts/benchmark.sh pallet_inference_credits # just these
 #   STEPS=50 REPEAT=20 scripts/benchmark.sh       # the defaults
 #
-# 1. Builds the runtime with `--features runtime-benchmarks` in its own target directory
+# 1. Installs `frame-omni-bencher` (crates.io, the polkadot-sdk release this workspace uses) into
+#    ~/.cache/tokenmeter/tools once; the node itself carries no benchmark CLI, which keeps the
+#    everyday node build free of the cumulus/polkadot crates that CLI pulls in.
+# 2. Builds the runtime with `--features runtime-benchmarks` in its own target directory
 #    ($BENCH_TARGET_DIR, default ~/.cache/tokenmeter/bench-target), so everyday builds stay
 #    incremental.
-#    `--min-duration 0` keeps every benchmark to steps × repeat samples: by default the CLI
-#    repeats a fast benchmark for 10 s, and the median-slopes analysis of a fast benchmark
-#    with a component (hundreds of thousands of samples, compared pairwise) then exhausts the
-#    machine's memory.
-# 2. Builds the node as usual and runs `tokenmeter-node benchmark pallet` on that runtime's
-#    wasm, writing each pallet's src/weights.rs through scripts/frame-weight-template.hbs.
+# 3. Runs `frame-omni-bencher v1 benchmark pallet` on that runtime's wasm with the runtime's
+#    `development` genesis preset, writing each pallet's src/weights.rs through
+#    scripts/frame-weight-template.hbs. `--min-duration 0` keeps every benchmark to
+#    steps × repeat samples: by default the CLI repeats a fast benchmark for 10 s, and the
+#    median-slopes analysis of a fast benchmark with a component (hundreds of thousands of
+#    samples, compared pairwise) then exhausts the machine's memory.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 STEPS="${STEPS:-50}"
@@ -29,9 +32,17 @@ if [ ${#PALLETS[@]} -eq 0 ]; then
 	done
 fi
 
+OMNI_BENCHER_VERSION=0.28.0
+TOOLS_DIR="$HOME/.cache/tokenmeter/tools"
+OMNI_BENCHER="$TOOLS_DIR/bin/frame-omni-bencher"
+
 ensure_system_packages
 ensure_rust
-build_node
+
+if ! "$OMNI_BENCHER" --version 2>/dev/null | grep -q "$OMNI_BENCHER_VERSION"; then
+	log "installing frame-omni-bencher $OMNI_BENCHER_VERSION into $TOOLS_DIR (once)"
+	cargo install --locked frame-omni-bencher --version "$OMNI_BENCHER_VERSION" --root "$TOOLS_DIR"
+fi
 
 log "building the runtime with runtime-benchmarks in $BENCH_TARGET_DIR"
 (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$BENCH_TARGET_DIR" \
@@ -42,7 +53,7 @@ cd "$REPO_ROOT"
 for pallet in "${PALLETS[@]}"; do
 	crate_dir="pallets/$(echo "${pallet#pallet_}" | tr _ -)"
 	log "benchmarking $pallet (steps $STEPS, repeat $REPEAT) -> $crate_dir/src/weights.rs"
-	"$NODE_BIN" benchmark pallet \
+	"$OMNI_BENCHER" v1 benchmark pallet \
 		--runtime "$WASM" \
 		--genesis-builder runtime \
 		--genesis-builder-preset development \

@@ -33,8 +33,11 @@ for dir in pallets/*/; do
 	fi
 done
 if [ ${#bench_pallets[@]} -gt 0 ]; then
+	# The runtime too: its benchmark helpers (signers, providers, keys) compile only with the
+	# feature, as scripts/benchmark.sh builds it.
 	step "clippy of the benchmarks" env SKIP_WASM_BUILD=1 cargo clippy --locked \
-		"${bench_pallets[@]}" --features runtime-benchmarks --all-targets -- -D warnings
+		"${bench_pallets[@]}" -p tokenmeter-runtime --features runtime-benchmarks --all-targets \
+		-- -D warnings
 	step "benchmarks as tests" env SKIP_WASM_BUILD=1 cargo test --locked \
 		"${bench_pallets[@]}" --features runtime-benchmarks
 fi
@@ -52,12 +55,12 @@ step "release node build" build_node
 step "fuzz: seeded run" "$CARGO_TARGET_DIR/release/tokenmeter-fuzz" --seed 1 --runs 10
 step "end-to-end tests" env TOKENMETER_NODE="$NODE_BIN" \
 	bash -c 'cd e2e && node --test --test-concurrency=1 test/*.test.js'
-# Four validators on the `testnet` chain (ports 30333–30336): a node joins and is added by
+# Four validators on the `testnet` chain (free ports): a node joins and is added by
 # sudo, one is stopped and restarted, all are restarted. About 3.5 minutes on 2 cores.
 step "network test" env TOKENMETER_NODE="$NODE_BIN" \
 	bash -c 'cd e2e && node --test --test-concurrency=1 network/*.test.js'
 # Zombienet (native provider): four validators connect, author and finalise. Under a minute.
-# The operator network (zombienet/with-operator.zndsl) runs with scripts/zombienet.sh.
+# An operator node attesting a served feed: e2e/test/operator-node.test.js (above).
 step "zombienet: four validators" env TOKENMETER_NODE="$NODE_BIN" \
 	bash -c 'cd zombienet && npx zombienet -p native test four-validators.zndsl'
 log "all checks passed"

@@ -2,7 +2,6 @@
 # Runs a zombienet test (native provider) against the release node:
 #
 #   scripts/zombienet.sh four-validators   # zombienet/four-validators.zndsl
-#   scripts/zombienet.sh with-operator     # zombienet/with-operator.zndsl
 #   scripts/zombienet.sh spawn four-validators   # just start the network (Ctrl-C stops it)
 #
 # Installs the zombienet CLI from zombienet/package-lock.json on first use and builds the node

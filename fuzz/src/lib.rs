@@ -21,8 +21,10 @@
 //! run `i` of seed `s` uses the generator seeded with `s + i`, so any failure is reproduced
 //! by `tokenmeter-fuzz --seed <s+i> --runs 1 --blocks <b>`.
 
-pub mod chain;
 pub mod generate;
+
+/// The chain in memory the fuzzer builds its blocks on (shared with the runtime's tests).
+pub use tokenmeter_test_chain as chain;
 
 use std::{
 	cell::RefCell,
@@ -161,7 +163,13 @@ pub fn run(genesis: &Storage, seed: u64, config: RunConfig, meddle: Option<Meddl
 	install_defensive_logger();
 	let _ = take_defensive_failures();
 	let mut report = Report { runs: 1, ..Report::default() };
-	let mut chain = Chain::new(genesis.clone());
+	let mut chain = match Chain::new(genesis.clone()) {
+		Ok(chain) => chain,
+		Err(what) => {
+			report.violations.push(format!("seed {seed}, genesis: {what}"));
+			return report;
+		}
+	};
 	let mut generator = generate::Generator::new(seed);
 
 	for _ in 0..config.blocks {
@@ -206,7 +214,8 @@ fn build_block(
 		if tracing() {
 			println!("block {} {signer:?}: {call:?}", System::block_number());
 		}
-		let xt = chain::signed(signer, call, u128::from(tip));
+		let xt = chain::signed(signer, call, u128::from(tip))
+			.map_err(|what| Violation { block: System::block_number(), what })?;
 		let started = Instant::now();
 		let (outcome, weight) = chain::apply(xt);
 		let elapsed_ps = started.elapsed().as_nanos().saturating_mul(1_000) as f64;
@@ -234,7 +243,7 @@ fn build_block(
 		meddle(System::block_number());
 	}
 	let block = System::block_number();
-	let finished = chain::finish_block(issuance);
+	let finished = chain::end_block().and_then(|()| chain::check_issuance(issuance));
 	if tracing() && finished.is_err() {
 		// A block that fails its checks is not followed by another: its events are still there.
 		for record in System::events() {
@@ -242,8 +251,9 @@ fn build_block(
 		}
 	}
 	finished?;
-	match take_defensive_failures().first() {
-		Some(failure) => Err(Violation { block, what: format!("defensive failure: {failure}") }),
-		None => Ok(()),
+	if let Some(failure) = take_defensive_failures().first() {
+		return Err(Violation { block, what: format!("defensive failure: {failure}") });
 	}
+	let next = block.saturating_add(1);
+	chain::start_block(next).map_err(|what| Violation { block: next, what })
 }

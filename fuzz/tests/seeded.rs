@@ -89,7 +89,12 @@ fn a_broken_pallet_invariant_is_caught() {
 	let genesis = genesis_storage("development").expect("the development preset builds");
 	let report = run(&genesis, 1, CONFIG, Some(break_credits_ledger_at_block_2));
 	assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
-	assert!(report.violations[0].contains("inference credits"), "{}", report.violations[0]);
+	assert!(
+		report.violations[0].contains("block 2: inference credits"),
+		"{}",
+		report.violations[0]
+	);
+	assert_eq!(report.blocks, 1, "the run stops at the broken block");
 }
 
 fn panic_at_block_4(n: u32) {

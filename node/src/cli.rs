@@ -66,10 +66,4 @@ pub enum Subcommand {
 
 	/// Db meta columns information.
 	ChainInfo(sc_cli::ChainInfoCmd),
-
-	/// Benchmarks: `benchmark pallet` measures the pallets of a runtime built with
-	/// `--features runtime-benchmarks` (pass its wasm with `--runtime`), `benchmark machine`
-	/// this machine. See `scripts/benchmark.sh`.
-	#[command(subcommand)]
-	Benchmark(frame_benchmarking_cli::BenchmarkCmd),
 }

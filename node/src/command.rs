@@ -5,10 +5,8 @@ use crate::{
 	cli::{Cli, Subcommand},
 	service,
 };
-use frame_benchmarking_cli::{BenchmarkCmd, SUBSTRATE_REFERENCE_HARDWARE};
 use sc_cli::SubstrateCli;
 use sc_service::PartialComponents;
-use sp_runtime::traits::HashingFor;
 use tokenmeter_runtime::opaque::Block;
 
 impl SubstrateCli for Cli {
@@ -106,30 +104,6 @@ pub fn run() -> sc_cli::Result<()> {
 					Ok(())
 				});
 				Ok((cmd.run(client, backend, Some(aux_revert)), task_manager))
-			})
-		}
-		Some(Subcommand::Benchmark(cmd)) => {
-			let runner = cli.create_runner(cmd)?;
-			runner.sync_run(|config| match cmd {
-				// Runs in the wasm runtime given by `--runtime` (or the chain spec's), which must
-				// have been built with `--features runtime-benchmarks`; the node need not be.
-				BenchmarkCmd::Pallet(cmd) => {
-					cmd.run_with_spec::<HashingFor<Block>, ()>(Some(config.chain_spec))
-				}
-				BenchmarkCmd::Machine(cmd) => {
-					cmd.run(&config, SUBSTRATE_REFERENCE_HARDWARE.clone())
-				}
-				BenchmarkCmd::Block(cmd) => {
-					let PartialComponents { client, .. } = service::new_partial(&config)?;
-					cmd.run(client)
-				}
-				BenchmarkCmd::Storage(_)
-				| BenchmarkCmd::Overhead(_)
-				| BenchmarkCmd::Extrinsic(_) => {
-					Err("tokenmeter-node supports `benchmark pallet`, `benchmark block` and \
-					     `benchmark machine`"
-						.into())
-				}
 			})
 		}
 		Some(Subcommand::ChainInfo(cmd)) => {

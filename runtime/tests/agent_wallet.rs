@@ -35,7 +35,8 @@ fn policy() -> PolicyOf<Runtime> {
 fn alice_creates_agent(policy: PolicyOf<Runtime>) -> AccountId {
 	let alice = Alice.to_account_id();
 	let hash = H256::repeat_byte(7);
-	let agent = AgentWallet::agent_address(&alice, &hash, 0);
+	let index = pallet_agent_wallet::NextAgentIndex::<Runtime>::get(&alice);
+	let agent = AgentWallet::agent_address(&alice, &hash, index);
 	assert_ok!(AgentWallet::create_agent(
 		RuntimeOrigin::signed(alice.clone()),
 		hash,
@@ -197,39 +198,75 @@ fn the_controller_signs_vouchers_and_freezing_stops_settlement() {
 	});
 }
 
+/// The fee a transaction of `who` paid, from its `TransactionFeePaid` event.
+fn fee_paid_by(who: &AccountId) -> Balance {
+	System::events()
+		.into_iter()
+		.find_map(|record| match record.event {
+			tokenmeter_runtime::RuntimeEvent::TransactionPayment(
+				pallet_transaction_payment::Event::TransactionFeePaid {
+					who: payer,
+					actual_fee,
+					..
+				},
+			) if &payer == who => Some(actual_fee),
+			_ => None,
+		})
+		.unwrap_or_else(|| panic!("no fee paid by {who}"))
+}
+
+/// Bob, the controller, signs `pay` transactions applied through the runtime's real
+/// transaction extensions: the agent pays the fee (counted against its period cap) when its
+/// policy says so, Bob otherwise; either way the fee charged is less than the estimate,
+/// since `pay` refunds the weight of the proposal path and of a fee it did not take.
 #[test]
 fn an_agent_can_pay_its_controllers_fees_within_its_period_cap() {
+	use codec::Encode;
 	use frame_support::dispatch::GetDispatchInfo;
-	use pallet_transaction_payment::OnChargeTransaction;
-	type Fees = <Runtime as pallet_transaction_payment::Config>::OnChargeTransaction;
+	use tokenmeter_runtime::Executive;
+	use tokenmeter_test_chain::{signed, submit};
 
 	chain_from_preset("development").execute_with(|| {
 		let agent = alice_creates_agent(Policy { pays_fees: true, ..policy() });
-		let bob = Bob.to_account_id();
+		let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
 		let call = RuntimeCall::AgentWallet(pallet_agent_wallet::Call::pay {
 			agent: agent.clone(),
-			payee: Charlie.to_account_id(),
+			payee: charlie.clone(),
 			amount: 10 * UNIT,
 		});
-		let info = call.get_dispatch_info();
-		let fee = tokenmeter_runtime::TransactionPayment::compute_fee(200, &info, 0);
-		assert!(fee > 0);
-		let (bob_free, agent_free) = (Balances::balance(&bob), Balances::balance(&agent));
-		let paid = <Fees as OnChargeTransaction<Runtime>>::withdraw_fee(&bob, &call, &info, fee, 0)
-			.expect("the agent pays");
-		assert_eq!(Balances::balance(&bob), bob_free);
-		assert_eq!(Balances::balance(&agent), agent_free - fee);
-		assert_eq!(AgentWallet::status(&agent).unwrap().spent, fee);
-		// The withdrawn fee is burned when the transaction ends (no refund here).
-		assert_ok!(<Fees as OnChargeTransaction<Runtime>>::correct_and_deposit_fee(
-			&bob,
-			&info,
-			&Default::default(),
-			fee,
+		// What the transaction pool and the fee handler charge up front for it.
+		let xt = signed(Bob, call.clone(), 0).unwrap();
+		let estimate = tokenmeter_runtime::TransactionPayment::compute_fee(
+			xt.encoded_size() as u32,
+			&xt.get_dispatch_info(),
 			0,
-			paid
-		));
-		assert_eq!(Balances::balance(&agent), agent_free - fee);
+		);
+		let before = |who: &AccountId| Balances::balance(who);
+		let (bob_free, agent_free, charlie_free) = (before(&bob), before(&agent), before(&charlie));
+		System::reset_events();
+		assert_ok!(Executive::apply_extrinsic(xt).unwrap());
+		let fee = fee_paid_by(&bob);
+		assert!(fee > 0 && fee < estimate, "fee {fee}, estimate {estimate}");
+		assert_eq!(Balances::balance(&bob), bob_free);
+		assert_eq!(Balances::balance(&agent), agent_free - 10 * UNIT - fee);
+		assert_eq!(Balances::balance(&charlie), charlie_free + 10 * UNIT);
+		assert_eq!(AgentWallet::status(&agent).unwrap().spent, 10 * UNIT + fee);
+
+		// An agent that does not pay fees: Bob does, and less than for the one that does.
+		let plain = alice_creates_agent(policy());
+		let call = RuntimeCall::AgentWallet(pallet_agent_wallet::Call::pay {
+			agent: plain.clone(),
+			payee: charlie.clone(),
+			amount: 10 * UNIT,
+		});
+		let (bob_free, plain_free) = (before(&bob), before(&plain));
+		System::reset_events();
+		assert_ok!(submit(Bob, call).unwrap());
+		let bobs_fee = fee_paid_by(&bob);
+		assert!(bobs_fee > 0 && bobs_fee < fee, "{bobs_fee} < {fee}");
+		assert_eq!(Balances::balance(&bob), bob_free - bobs_fee);
+		assert_eq!(Balances::balance(&plain), plain_free - 10 * UNIT);
+		assert_eq!(AgentWallet::status(&plain).unwrap().spent, 10 * UNIT);
 		check_invariants();
 	});
 }

@@ -95,3 +95,72 @@ fn sudo_adds_a_validator_with_session_keys_and_removes_another() {
 		ValidatorSet::do_try_state().unwrap();
 	});
 }
+
+fn aura_key_of(who: &AccountId) -> Option<sp_consensus_aura::sr25519::AuthorityId> {
+	let keys = pallet_session::NextKeys::<Runtime>::get(who)?;
+	let index = validators().iter().position(|v| v == who)?;
+	let queued = pallet_aura::Authorities::<Runtime>::get();
+	(queued.get(index) == Some(&keys.aura)).then_some(keys.aura)
+}
+
+/// docs/operators.md: a validator that set keys (the deposit held once) rotates them by
+/// generating and setting new ones, which take over at the session after the next; leaving
+/// (`removeValidator`, then `purgeKeys`) gives the deposit back.
+#[test]
+fn a_validator_rotates_its_keys_leaves_and_purges_them() {
+	let mut ext = chain_from_preset("testnet");
+	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
+	ext.execute_with(|| {
+		use frame_support::traits::fungible::InspectHold;
+		let dave = Dave.to_account_id();
+		let held = || tokenmeter_runtime::Balances::total_balance_on_hold(&dave);
+		let deposit = tokenmeter_runtime::configs::SessionKeyDeposit::get();
+		let before = held();
+		let first = SessionKeys::generate(&dave.encode(), Some(b"//Dave//1".to_vec()));
+		assert_ok!(Session::set_keys(
+			RuntimeOrigin::signed(dave.clone()),
+			first.keys.clone(),
+			first.proof.encode()
+		));
+		assert_eq!(held(), before + deposit);
+		assert_ok!(ValidatorSet::add_validator(RuntimeOrigin::root(), dave.clone()));
+		run_sessions(2);
+		let old_aura = pallet_session::NextKeys::<Runtime>::get(&dave).unwrap().aura;
+		assert_eq!(aura_key_of(&dave), Some(old_aura.clone()));
+
+		// Rotating: new keys from the node, set again; no second deposit.
+		let second = SessionKeys::generate(&dave.encode(), Some(b"//Dave//2".to_vec()));
+		assert_ok!(Session::set_keys(
+			RuntimeOrigin::signed(dave.clone()),
+			second.keys.clone(),
+			second.proof.encode()
+		));
+		assert_eq!(held(), before + deposit);
+		let new_aura = pallet_session::NextKeys::<Runtime>::get(&dave).unwrap().aura;
+		assert_ne!(new_aura, old_aura);
+		// The old key authors this session and the next; then the new one.
+		run_sessions(1);
+		assert!(pallet_aura::Authorities::<Runtime>::get().contains(&old_aura));
+		run_sessions(1);
+		assert_eq!(aura_key_of(&dave), Some(new_aura));
+		assert!(!pallet_aura::Authorities::<Runtime>::get().contains(&old_aura));
+		// GRANDPA enacts the new set when the session's first block is finalised.
+		let grandpa = pallet_session::NextKeys::<Runtime>::get(&dave).unwrap().grandpa;
+		run_to_block(System::block_number() + 1);
+		assert!(Grandpa::grandpa_authorities().iter().any(|(key, _)| key == &grandpa));
+
+		// Leaving: removed, then the keys purged and the deposit returned.
+		assert_ok!(ValidatorSet::remove_validator(RuntimeOrigin::root(), dave.clone()));
+		run_sessions(2);
+		assert!(!validators().contains(&dave));
+		assert_ok!(Session::purge_keys(RuntimeOrigin::signed(dave.clone())));
+		assert!(pallet_session::NextKeys::<Runtime>::get(&dave).is_none());
+		assert_eq!(held(), before);
+		// Without keys it cannot be added back.
+		assert_noop!(
+			ValidatorSet::add_validator(RuntimeOrigin::root(), dave.clone()),
+			pallet_validator_set::Error::<Runtime>::NoSessionKeys
+		);
+		ValidatorSet::do_try_state().unwrap();
+	});
+}

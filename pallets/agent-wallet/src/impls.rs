@@ -161,18 +161,26 @@ impl<T: Config> Pallet<T> {
 		agent: T::AccountId,
 		payee: T::AccountId,
 		amount: BalanceOf<T>,
-	) -> DispatchResult {
+	) -> DispatchResultWithPostInfo {
 		let mut info = Self::controlled(&who, &agent)?;
 		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
 		ensure!(info.policy.allows_payee(&payee), Error::<T>::PayeeNotAllowed);
+		// The fee handler ran before this call: it withdrew the fee from the agent if the
+		// policy says so (`charge_fee`), and otherwise only read the agent's record.
+		let fee = if info.policy.pays_fees {
+			T::WeightInfo::charge_fee()
+		} else {
+			T::DbWeight::get().reads(1)
+		};
 		if amount > info.policy.cosign_threshold {
-			return Self::propose(who, agent, info, payee, amount);
+			Self::propose(who, agent, info, payee, amount)?;
+			return Ok(Some(T::WeightInfo::propose_payment().saturating_add(fee)).into());
 		}
 		let (spent, remaining) = Self::charge(&mut info, amount)?;
 		T::Currency::transfer(&agent, &payee, amount, Preservation::Preserve)?;
 		Agents::<T>::insert(&agent, info);
 		Self::deposit_event(Event::Paid { agent, payee, amount, spent, remaining });
-		Ok(())
+		Ok(Some(T::WeightInfo::pay().saturating_add(fee)).into())
 	}
 
 	/// A payment above the cosign threshold: checked against the caps now (and again when it

@@ -399,6 +399,9 @@ pub mod pallet {
 		/// `PayeeNotAllowed`, `PaymentCapExceeded`, `PeriodCapExceeded`, `TooManyPending`, and
 		/// the transfer's error (e.g. not enough funds; the agent keeps its existential
 		/// deposit).
+		///
+		/// Charged for the larger of a payment and a proposal plus the agent paying the fee;
+		/// what was not used (a payment, an agent that does not pay fees) is refunded.
 		#[pallet::call_index(1)]
 		#[pallet::weight(
 			T::WeightInfo::pay()
@@ -410,7 +413,7 @@ pub mod pallet {
 			agent: T::AccountId,
 			payee: T::AccountId,
 			amount: BalanceOf<T>,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			Self::do_pay(who, agent, payee, amount)
 		}

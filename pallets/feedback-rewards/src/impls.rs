@@ -481,8 +481,13 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_claim_many(who: T::AccountId, max_epochs: u32) -> Result<u32, DispatchError> {
-		let mut claimed = 0u32;
+	/// Claims up to `max_epochs` closed epochs of `who`, oldest first. Returns the number
+	/// claimed and the number of epochs read and passed over (not closed yet).
+	pub(crate) fn do_claim_many(
+		who: T::AccountId,
+		max_epochs: u32,
+	) -> Result<(u32, u32), DispatchError> {
+		let (mut claimed, mut passed) = (0u32, 0u32);
 		for epoch in AccountEpochs::<T>::get(&who) {
 			if claimed >= max_epochs.min(T::MaxUnclaimedEpochs::get()) {
 				break;
@@ -490,10 +495,12 @@ impl<T: Config> Pallet<T> {
 			if Epochs::<T>::get(epoch).is_some_and(|info| info.closed) {
 				Self::do_claim(who.clone(), epoch)?;
 				claimed.saturating_inc();
+			} else {
+				passed.saturating_inc();
 			}
 		}
 		ensure!(claimed > 0, Error::<T>::NothingToClaim);
-		Ok(claimed)
+		Ok((claimed, passed))
 	}
 
 	pub(crate) fn do_fund_pool(who: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {

@@ -553,13 +553,21 @@ pub mod pallet {
 
 		/// Claim up to `max_epochs` of your closed epochs, oldest first.
 		///
+		/// Charged for claiming `max_epochs` and for reading every epoch you have a stake in
+		/// (at most `MaxUnclaimedEpochs`); refunded to the epochs claimed and read.
+		///
 		/// Errors: `NothingToClaim` (no closed epoch with something to claim).
 		#[pallet::call_index(6)]
-		#[pallet::weight(T::WeightInfo::claim_many((*max_epochs).min(T::MaxUnclaimedEpochs::get())))]
+		#[pallet::weight(T::WeightInfo::claim_many((*max_epochs).min(T::MaxUnclaimedEpochs::get()))
+			.saturating_add(T::DbWeight::get().reads(T::MaxUnclaimedEpochs::get().into())))]
 		pub fn claim_many(origin: OriginFor<T>, max_epochs: u32) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
-			let claimed = Self::do_claim_many(who, max_epochs)?;
-			Ok(Some(T::WeightInfo::claim_many(claimed)).into())
+			let (claimed, passed) = Self::do_claim_many(who, max_epochs)?;
+			Ok(Some(
+				T::WeightInfo::claim_many(claimed)
+					.saturating_add(T::DbWeight::get().reads(passed.into())),
+			)
+			.into())
 		}
 
 		/// Move `amount` from the caller into the reward pool.

@@ -4,7 +4,7 @@ use frame_support::{parameter_types, traits::fungible::HoldConsideration};
 use pallet_agent_wallet::AgentCalls;
 use sp_runtime::traits::StaticLookup;
 
-use super::inference_credits::StorageDeposit;
+use super::StorageDeposit;
 use crate::{AccountId, Balances, BlockNumber, Runtime, RuntimeCall, RuntimeHoldReason, DAYS};
 
 parameter_types! {
@@ -115,11 +115,4 @@ impl pallet_agent_wallet::BenchmarkHelper<RuntimeCall> for AgentBenchmarkHelper 
 	fn harmless_call() -> RuntimeCall {
 		RuntimeCall::System(frame_system::Call::remark { remark: alloc::vec::Vec::new() })
 	}
-}
-
-impl pallet_utility::Config for Runtime {
-	type RuntimeEvent = crate::RuntimeEvent;
-	type RuntimeCall = RuntimeCall;
-	type PalletsOrigin = crate::OriginCaller;
-	type WeightInfo = pallet_utility::weights::SubstrateWeight<Runtime>;
 }

@@ -7,26 +7,35 @@ pub mod inference_credits;
 pub mod priority_staking;
 pub mod usage_attestation;
 
+use codec::Encode;
 use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,
 	parameter_types,
-	traits::{ConstBool, ConstU32, ConstU64, ConstU8, VariantCountOf},
+	traits::{ConstBool, ConstU32, ConstU64, ConstU8, LinearStoragePrice, VariantCountOf},
 	weights::{
 		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		IdentityFee, Weight,
 	},
 };
-use frame_system::limits::{BlockLength, BlockWeights};
+use frame_system::{
+	limits::{BlockLength, BlockWeights},
+	offchain::{AppCrypto, CreateSignedTransaction, CreateTransactionBase, SigningTypes},
+};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
-use sp_runtime::{traits::One, Perbill};
+use sp_runtime::{
+	generic::{Era, SignedPayload},
+	traits::{One, SaturatedConversion, Verify},
+	MultiAddress, Perbill,
+};
 use sp_version::RuntimeVersion;
 
 use super::{
 	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
 	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
-	Session, System, ValidatorSet, EXISTENTIAL_DEPOSIT, SLOT_DURATION, SS58_FORMAT, VERSION,
+	Session, Signature, System, UncheckedExtrinsic, ValidatorSet, EXISTENTIAL_DEPOSIT,
+	SLOT_DURATION, SS58_FORMAT, VERSION,
 };
 
 /// Share of a block that normal (user) transactions may fill; the rest is for operational
@@ -199,4 +208,61 @@ impl pallet_sudo::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type RuntimeCall = RuntimeCall;
 	type WeightInfo = pallet_sudo::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_utility::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type RuntimeCall = RuntimeCall;
+	type PalletsOrigin = crate::OriginCaller;
+	type WeightInfo = pallet_utility::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	/// Storage deposits of every Tokenmeter pallet: a base per record plus a price per byte.
+	pub const DepositBase: Balance = crate::UNIT / 10;
+	/// Storage deposit per byte of a record.
+	pub const DepositPerByte: Balance = crate::MILLI_UNIT;
+}
+
+/// Storage deposit of a record (models, delegations, agents, pending payments, operators):
+/// `DepositBase + DepositPerByte × encoded size`.
+pub type StorageDeposit = LinearStoragePrice<DepositBase, DepositPerByte, Balance>;
+
+/// Off-chain workers sign transactions with the runtime's accounts (operator keys).
+impl SigningTypes for Runtime {
+	type Public = <Signature as Verify>::Signer;
+	type Signature = Signature;
+}
+
+impl<C> CreateTransactionBase<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	type Extrinsic = UncheckedExtrinsic;
+	type RuntimeCall = RuntimeCall;
+}
+
+/// A transaction from an off-chain worker: the runtime's extensions, mortal for half the
+/// block hashes kept, no tip, signed by the worker's key.
+impl<C> CreateSignedTransaction<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	fn create_signed_transaction<K: AppCrypto<Self::Public, Self::Signature>>(
+		call: RuntimeCall,
+		public: Self::Public,
+		account: AccountId,
+		nonce: Nonce,
+	) -> Option<UncheckedExtrinsic> {
+		let period =
+			u64::from(BlockHashCount::get()).checked_next_power_of_two().map_or(2, |p| p / 2);
+		let current = System::block_number().saturated_into::<u64>().saturating_sub(1);
+		let extension = crate::tx_extension(nonce, Era::mortal(period, current), 0);
+		let payload = SignedPayload::new(call, extension)
+			.map_err(|e| log::warn!(target: "usage-attestation", "cannot sign: {e:?}"))
+			.ok()?;
+		let signature = payload.using_encoded(|bytes| K::sign(bytes, public))?;
+		let (call, extension, _) = payload.deconstruct();
+		Some(UncheckedExtrinsic::new_signed(call, MultiAddress::Id(account), signature, extension))
+	}
 }

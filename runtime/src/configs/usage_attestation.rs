@@ -1,27 +1,17 @@
 //! Usage attestation: operator keys of providers attest served usage, settled by the
 //! inference credits pallet.
 
-use codec::Encode;
 use frame_support::{
 	parameter_types,
 	traits::{fungible::HoldConsideration, ConstU32, Contains},
 };
-use frame_system::offchain::{
-	AppCrypto, CreateSignedTransaction, CreateTransactionBase, SigningTypes,
-};
 use pallet_inference_credits::{SignedVoucher, UsageEntry, UsageEntryOf, Voucher};
 use pallet_usage_attestation::{FeedEntry, FeedRecord};
 use sp_core::crypto::Ss58Codec;
-use sp_runtime::{
-	generic::{Era, SignedPayload},
-	traits::{SaturatedConversion, Verify},
-	MultiAddress,
-};
 
-use super::{inference_credits::StorageDeposit, BlockHashCount};
+use super::StorageDeposit;
 use crate::{
-	AccountId, Balances, BlockNumber, InferenceCredits, Nonce, Runtime, RuntimeCall,
-	RuntimeHoldReason, Signature, System, UncheckedExtrinsic, DAYS,
+	AccountId, Balances, BlockNumber, InferenceCredits, Runtime, RuntimeHoldReason, System, DAYS,
 };
 
 parameter_types! {
@@ -101,45 +91,6 @@ impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
 /// A `MultiSignature` as the feed carries it (the worker declares the record void when it is
 /// unreadable).
 use tokenmeter_primitives::decode_signature;
-
-/// Off-chain workers sign transactions with the runtime's accounts (operator keys).
-impl SigningTypes for Runtime {
-	type Public = <Signature as Verify>::Signer;
-	type Signature = Signature;
-}
-
-impl<C> CreateTransactionBase<C> for Runtime
-where
-	RuntimeCall: From<C>,
-{
-	type Extrinsic = UncheckedExtrinsic;
-	type RuntimeCall = RuntimeCall;
-}
-
-/// A transaction from an off-chain worker: the runtime's extensions, mortal for half the
-/// block hashes kept, no tip, signed by the worker's key.
-impl<C> CreateSignedTransaction<C> for Runtime
-where
-	RuntimeCall: From<C>,
-{
-	fn create_signed_transaction<K: AppCrypto<Self::Public, Self::Signature>>(
-		call: RuntimeCall,
-		public: Self::Public,
-		account: AccountId,
-		nonce: Nonce,
-	) -> Option<UncheckedExtrinsic> {
-		let period =
-			u64::from(BlockHashCount::get()).checked_next_power_of_two().map_or(2, |p| p / 2);
-		let current = System::block_number().saturated_into::<u64>().saturating_sub(1);
-		let extension = crate::tx_extension(nonce, Era::mortal(period, current), 0);
-		let payload = SignedPayload::new(call, extension)
-			.map_err(|e| log::warn!(target: "usage-attestation", "cannot sign: {e:?}"))
-			.ok()?;
-		let signature = payload.using_encoded(|bytes| K::sign(bytes, public))?;
-		let (call, extension, _) = payload.deconstruct();
-		Some(UncheckedExtrinsic::new_signed(call, MultiAddress::Id(account), signature, extension))
-	}
-}
 
 /// The benchmarks' provider registers with the credits pallet; their records are as large as
 /// records get (an ECDSA voucher signature).

@@ -1,74 +1,28 @@
 //! Helpers shared by the runtime integration tests.
 
-use codec::Encode;
 use frame_support::assert_ok;
 use pallet_inference_credits::{AccessRule, ModelId, SignedVoucher, Voucher};
-use serde_json::Value;
 use sp_core::Pair;
 use sp_keyring::Sr25519Keyring;
-use sp_runtime::{
-	traits::{Header as _, Zero},
-	Digest, DigestItem,
-};
-use sp_runtime::{BuildStorage, MultiSignature};
+use sp_runtime::MultiSignature;
 use tokenmeter_runtime::{
-	genesis_config_presets, AccountId, Balance, BlockNumber, Executive, Hash, Header,
-	InferenceCredits, Runtime, RuntimeCall, RuntimeGenesisConfig, RuntimeOrigin, System,
-	UncheckedExtrinsic, SLOT_DURATION,
+	AccountId, Balance, BlockNumber, Hash, InferenceCredits, Runtime, RuntimeOrigin, System,
 };
 
-/// Merges a JSON patch into a base document the way the node applies a genesis preset.
-pub fn merge(base: &mut Value, patch: Value) {
-	match (base, patch) {
-		(Value::Object(base), Value::Object(patch)) => {
-			for (key, value) in patch {
-				merge(base.entry(key).or_insert(Value::Null), value);
-			}
-		}
-		(base, patch) => *base = patch,
-	}
-}
-
-/// The externalities of a chain started from the named preset.
+/// The externalities of a chain started from the named preset as the node builds its
+/// genesis, with block 1 started (`tokenmeter-test-chain`).
 pub fn chain_from_preset(name: &str) -> sp_io::TestExternalities {
-	let patch = genesis_config_presets::get_preset(&name.into()).expect("preset exists");
-	let patch: Value = serde_json::from_slice(&patch).expect("preset is JSON");
-	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
-	merge(&mut config, patch);
-	let config: RuntimeGenesisConfig = serde_json::from_value(config).expect("valid genesis");
-	let mut ext: sp_io::TestExternalities = config.build_storage().unwrap().into();
-	ext.execute_with(|| start_block(1));
-	ext
+	tokenmeter_test_chain::Chain::from_preset(name)
+		.unwrap_or_else(|e| panic!("a chain from preset {name}: {e}"))
+		.into_externalities()
 }
 
-/// Starts block `n` as the node's block builder does: `Executive::initialize_block` with an
-/// Aura pre-digest for slot `n`, then the timestamp inherent for that slot. The test's calls
-/// then run inside the block.
-pub fn start_block(n: BlockNumber) {
-	let parent = if n.is_zero() { Hash::zero() } else { System::block_hash(n - 1) };
-	let slot = sp_consensus_aura::Slot::from(u64::from(n));
-	let digest = Digest {
-		logs: vec![DigestItem::PreRuntime(sp_consensus_aura::AURA_ENGINE_ID, slot.encode())],
-	};
-	let header = Header::new(n, Hash::zero(), Hash::zero(), parent, digest);
-	Executive::initialize_block(&header);
-	let now = u64::from(n) * SLOT_DURATION;
-	let timestamp = RuntimeCall::Timestamp(pallet_timestamp::Call::set { now });
-	Executive::apply_extrinsic(UncheckedExtrinsic::new_bare(timestamp))
-		.expect("the timestamp inherent is valid")
-		.expect("the timestamp inherent succeeds");
-}
-
-/// Finishes the current block (`on_idle`, `on_finalize`, `Executive::finalize_block`), checks
-/// every invariant of the runtime, and starts the blocks up to `n`, checking after each.
+/// Ends the current block (checking every invariant of the runtime and the block's weight)
+/// and starts the blocks up to `n`, checking after each, as the node builds them.
 #[allow(dead_code)] // not every test file moves on to later blocks
 pub fn run_to_block(n: BlockNumber) {
-	while System::block_number() < n {
-		let number = System::block_number();
-		let header = Executive::finalize_block();
-		assert_eq!(*header.number(), number);
-		check_invariants();
-		start_block(number + 1);
+	if let Err(violation) = tokenmeter_test_chain::run_to_block(n) {
+		panic!("{violation}");
 	}
 }
 

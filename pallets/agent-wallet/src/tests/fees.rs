@@ -124,3 +124,29 @@ fn the_signer_pays_everything_else() {
 		assert_eq!(super::agent(agent).spent, 0);
 	});
 }
+
+/// `pay` is charged for the worst case (a proposal by an agent that pays its fees) and reports
+/// what it used, so a block holds as many plain agent payments as their work allows.
+#[test]
+fn pay_refunds_the_weight_it_did_not_use() {
+	run_test(|| {
+		type W = <Test as crate::Config>::WeightInfo;
+		let db: frame_support::weights::RuntimeDbWeight =
+			<<Test as frame_system::Config>::DbWeight as frame_support::traits::Get<_>>::get();
+		let declared = pay_call(0).get_dispatch_info().call_weight;
+		assert_eq!(declared, W::pay().max(W::propose_payment()) + W::charge_fee());
+
+		let plain = create_with(test_policy());
+		let post = AgentWallet::pay(RuntimeOrigin::signed(CONTROLLER), plain, SHOP, 10).unwrap();
+		assert_eq!(post.actual_weight, Some(W::pay() + db.reads(1)));
+		// Above the cosign threshold (50) it is a proposal.
+		let post = AgentWallet::pay(RuntimeOrigin::signed(CONTROLLER), plain, SHOP, 60).unwrap();
+		assert_eq!(post.actual_weight, Some(W::propose_payment() + db.reads(1)));
+
+		let paying = create_with(paying_fees());
+		let post = AgentWallet::pay(RuntimeOrigin::signed(CONTROLLER), paying, SHOP, 10).unwrap();
+		assert_eq!(post.actual_weight, Some(W::pay() + W::charge_fee()));
+		let post = AgentWallet::pay(RuntimeOrigin::signed(CONTROLLER), paying, SHOP, 60).unwrap();
+		assert_eq!(post.actual_weight, Some(W::propose_payment() + W::charge_fee()));
+	});
+}

@@ -1,7 +1,7 @@
 //! Closing epochs, claiming rewards per point, the pool.
 
 use super::*;
-use frame_support::{assert_noop, assert_ok};
+use frame_support::{assert_noop, assert_ok, dispatch::GetDispatchInfo};
 
 /// Anna's feedback scores 80, Ben's 40, by validators A, B and C in epoch 0.
 fn two_annotators_scored() -> (FeedbackId, FeedbackId) {
@@ -140,7 +140,17 @@ fn claim_many_pages_through_closed_epochs_oldest_first() {
 		// Epoch 2 is in its scoring window... then closable but not closed.
 		assert_ok!(FeedbackRewards::claim_many(RuntimeOrigin::signed(ANNA), 1));
 		assert_eq!(AccountEpochs::<Test>::get(ANNA).into_inner(), vec![1, 2]);
-		assert_ok!(FeedbackRewards::claim_many(RuntimeOrigin::signed(ANNA), 10));
+		// Claims epoch 1 and reads epoch 2, which is not closed: charged for both, for the
+		// worst case beforehand.
+		let post = FeedbackRewards::claim_many(RuntimeOrigin::signed(ANNA), 10).unwrap();
+		type W = <Test as crate::Config>::WeightInfo;
+		let db = <Test as frame_system::Config>::DbWeight::get();
+		assert_eq!(post.actual_weight, Some(W::claim_many(1) + db.reads(1)));
+		let declared = crate::Call::<Test>::claim_many { max_epochs: 10 }.get_dispatch_info();
+		assert_eq!(
+			declared.call_weight,
+			W::claim_many(10.min(MAX_UNCLAIMED)) + db.reads(MAX_UNCLAIMED.into())
+		);
 		assert_eq!(AccountEpochs::<Test>::get(ANNA).into_inner(), vec![2]);
 		assert_noop!(
 			FeedbackRewards::claim_many(RuntimeOrigin::signed(ANNA), 10),

@@ -105,13 +105,27 @@ impl Externalities for FailingHttp {
 	}
 }
 
+/// Off-chain test externalities that check the pallet's invariants (`try_state`) after each
+/// step of a test, as `run_test` does for the other tests.
+struct CheckedExt(sp_io::TestExternalities);
+
+impl CheckedExt {
+	fn execute_with<R>(&mut self, f: impl FnOnce() -> R) -> R {
+		self.0.execute_with(|| {
+			let result = f();
+			UsageAttestation::do_try_state().expect("invariants hold after each step");
+			result
+		})
+	}
+}
+
 /// The mock runtime with off-chain externalities and a transaction pool; the provider has
 /// `OPERATOR` registered with room for 10,000 tokens, the node holds `keys` and knows the
 /// feed. With `fail`, every HTTP request ends with that status.
 fn offchain_ext(
 	keys: &[AccountId],
 	fail: Option<Fault>,
-) -> (sp_io::TestExternalities, Shared<OffchainState>, Shared<PoolState>) {
+) -> (CheckedExt, Shared<OffchainState>, Shared<PoolState>) {
 	let mut ext = new_test_ext();
 	let (offchain, state) = TestOffchainExt::new();
 	let (pool, pool_state) = TestTransactionPoolExt::new();
@@ -127,7 +141,7 @@ fn offchain_ext(
 		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(PROVIDER), 10_000));
 		sp_io::offchain::local_storage_set(StorageKind::PERSISTENT, FEED_URL_KEY, FEED.as_bytes());
 	});
-	(ext, state, pool_state)
+	(CheckedExt(ext), state, pool_state)
 }
 
 /// A feed record: user `user`, 10 + 20 tokens, a good voucher unless `signature` says else.
