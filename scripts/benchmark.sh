@@ -40,7 +40,13 @@ ensure_system_packages
 ensure_rust
 
 if ! "$OMNI_BENCHER" --version 2>/dev/null | grep -q "$OMNI_BENCHER_VERSION"; then
-	log "installing frame-omni-bencher $OMNI_BENCHER_VERSION into $TOOLS_DIR (once)"
+	# It builds RocksDB (through sc-cli's defaults), whose bindings need libclang.
+	if ! ls /usr/lib/llvm-*/lib/libclang*.so >/dev/null 2>&1; then
+		log "installing libclang-dev (for frame-omni-bencher's RocksDB)"
+		as_root apt-get update -qq
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev
+	fi
+	log "installing frame-omni-bencher $OMNI_BENCHER_VERSION into $TOOLS_DIR (once, about 27 min)"
 	cargo install --locked frame-omni-bencher --version "$OMNI_BENCHER_VERSION" --root "$TOOLS_DIR"
 fi
 
