@@ -145,6 +145,11 @@ pub struct UserState {
 	pub ledger: VoucherLedger,
 	/// Who signs for the user: the user, or an agent's controller.
 	pub signer: Option<AccountId32>,
+	/// The tier's priority weight (0 without a tier): its share of the upstream when
+	/// requests queue.
+	pub priority_weight: u32,
+	/// The tier's requests per minute (the chain's default without a tier).
+	pub rate_limit: u32,
 }
 
 /// A JSON-RPC client of the node (HTTP).
@@ -400,8 +405,21 @@ impl Node {
 				.and_then(|c| AccountId32::from_ss58check(c).ok());
 			controller.filter(|_| !frozen && !expired && payees_ok)
 		};
+		// The tier as of this block: stake that warmed up or was unstaked in it counts now.
+		let priority = self.call("priority_of", json!([ss58, at_hex])).await?;
+		let priority_field = |field: &str| {
+			priority
+				.get(field)
+				.and_then(Value::as_u64)
+				.and_then(|v| u32::try_from(v).ok())
+				.ok_or_else(|| ChainError::Invalid(format!("priority_of.{field}")))
+		};
+		let (priority_weight, rate_limit) =
+			(priority_field("priorityWeight")?, priority_field("rateLimit")?);
 		Ok(UserState {
 			denied,
+			priority_weight,
+			rate_limit,
 			available_credit: number_of("availableCredit")?,
 			free_allowance: number_of("freeAllowance")?,
 			tier: access.get("tier").and_then(Value::as_u64).unwrap_or(0) as u8,

@@ -73,6 +73,27 @@ pub struct ServeArgs {
 	#[arg(long, value_name = "SECS")]
 	pub upstream_timeout_secs: Option<u64>,
 
+	/// Requests with the upstream at once; the rest wait in a queue ordered by the users'
+	/// priority weights (weighted fair queueing). [default: 64]
+	#[arg(long, value_name = "N")]
+	pub max_in_flight: Option<usize>,
+	/// Requests that may wait for the upstream; beyond it they are refused with 503.
+	/// [default: 4096]
+	#[arg(long, value_name = "N")]
+	pub max_queue: Option<usize>,
+	/// Seconds a request may wait for the upstream before it is refused with 503 and
+	/// `Retry-After`. [default: 30]
+	#[arg(long, value_name = "SECS")]
+	pub queue_timeout_secs: Option<u64>,
+	/// Tokens per minute a user may use per request per minute of its tier's rate limit
+	/// (the chain's `rate_limit` is in requests per minute). [default: 4096]
+	#[arg(long, value_name = "TOKENS")]
+	pub tokens_per_request: Option<u64>,
+	/// Passes the user's priority to the upstream as vLLM's `priority` field (lower is
+	/// served first: minus the priority weight), for vLLM's `--scheduling-policy priority`.
+	#[arg(long)]
+	#[serde(default)]
+	pub upstream_priority: bool,
 	/// Logs as JSON lines instead of text.
 	#[arg(long)]
 	#[serde(default)]
@@ -106,6 +127,16 @@ pub struct Settings {
 	pub stale_after: Duration,
 	/// See [`ServeArgs::upstream_timeout_secs`].
 	pub upstream_timeout: Duration,
+	/// See [`ServeArgs::max_in_flight`].
+	pub max_in_flight: usize,
+	/// See [`ServeArgs::max_queue`].
+	pub max_queue: usize,
+	/// See [`ServeArgs::queue_timeout_secs`].
+	pub queue_timeout: Duration,
+	/// See [`ServeArgs::tokens_per_request`].
+	pub tokens_per_request: u64,
+	/// See [`ServeArgs::upstream_priority`].
+	pub upstream_priority: bool,
 	/// See [`ServeArgs::log_json`].
 	pub log_json: bool,
 }
@@ -172,6 +203,13 @@ impl ServeArgs {
 			upstream_timeout: Duration::from_secs(
 				self.upstream_timeout_secs.or(file.upstream_timeout_secs).unwrap_or(600),
 			),
+			max_in_flight: self.max_in_flight.or(file.max_in_flight).unwrap_or(64).max(1),
+			max_queue: self.max_queue.or(file.max_queue).unwrap_or(4096),
+			queue_timeout: Duration::from_secs(
+				self.queue_timeout_secs.or(file.queue_timeout_secs).unwrap_or(30),
+			),
+			tokens_per_request: self.tokens_per_request.or(file.tokens_per_request).unwrap_or(4096),
+			upstream_priority: self.upstream_priority || file.upstream_priority,
 			log_json: self.log_json || file.log_json,
 		})
 	}

@@ -13,8 +13,10 @@ pub mod chain;
 pub mod config;
 pub mod events;
 pub mod ledger;
+pub mod limits;
 pub mod metrics;
 pub mod payment;
+pub mod schedule;
 pub mod server;
 pub mod store;
 
@@ -56,7 +58,14 @@ pub async fn run(
 		.map_err(|e| format!("cannot build the HTTP client: {e}"))?;
 	let listen = settings.listen;
 	let poll = settings.poll;
+	let scheduler = schedule::Scheduler::new(
+		settings.max_in_flight,
+		settings.max_queue,
+		settings.queue_timeout,
+	);
 	let app = Arc::new(server::App {
+		scheduler,
+		limiter: Mutex::new(limits::RateLimiter::default()),
 		settings,
 		provider: provider.clone(),
 		genesis,

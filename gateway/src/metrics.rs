@@ -34,6 +34,12 @@ pub struct Metrics {
 	pub reconciled_block: Gauge,
 	/// Blocks skipped because the gateway fell too far behind to read them.
 	pub reconcile_skipped_blocks: IntCounter,
+	/// Requests refused over their tier's rate limit (429).
+	pub rate_limited: IntCounter,
+	/// Requests refused after waiting too long for the upstream (503).
+	pub queue_timeouts: IntCounter,
+	/// Time requests waited for a place with the upstream.
+	pub queue_seconds: Histogram,
 }
 
 impl Metrics {
@@ -76,6 +82,21 @@ impl Metrics {
 			"reconcile_skipped_blocks_total",
 			"Blocks whose events were not read because the gateway fell too far behind",
 		)?;
+		let rate_limited = IntCounter::new(
+			"rate_limited_total",
+			"Requests refused over their tier's rate limit (429)",
+		)?;
+		let queue_timeouts = IntCounter::new(
+			"queue_timeouts_total",
+			"Requests refused after waiting too long for the upstream (503)",
+		)?;
+		let queue_seconds = Histogram::with_opts(
+			HistogramOpts::new("queue_seconds", "Time requests waited for the upstream")
+				.buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+		)?;
+		registry.register(Box::new(rate_limited.clone()))?;
+		registry.register(Box::new(queue_timeouts.clone()))?;
+		registry.register(Box::new(queue_seconds.clone()))?;
 		registry.register(Box::new(chain_value.clone()))?;
 		registry.register(Box::new(chain_rejected.clone()))?;
 		registry.register(Box::new(reconciled_block.clone()))?;
@@ -100,6 +121,9 @@ impl Metrics {
 			chain_rejected,
 			reconciled_block,
 			reconcile_skipped_blocks,
+			rate_limited,
+			queue_timeouts,
+			queue_seconds,
 		})
 	}
 

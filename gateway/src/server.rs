@@ -29,8 +29,10 @@ use crate::{
 	chain::{Cache, ChainView, ModelInfo, Node},
 	config::Settings,
 	ledger::{Ledger, Refusal, Reservation},
+	limits::{Limit, Quota, RateLimiter},
 	metrics::Metrics,
 	payment::{self, PaymentError, Requirement},
+	schedule::Scheduler,
 	store::{Charge, Store},
 };
 
@@ -61,6 +63,10 @@ pub struct App {
 	pub http: reqwest::Client,
 	/// Metrics.
 	pub metrics: Metrics,
+	/// The queue in front of the upstream, by priority weight.
+	pub scheduler: Arc<Scheduler>,
+	/// Requests and tokens per minute per user.
+	pub limiter: Mutex<RateLimiter<AccountId32>>,
 }
 
 /// An OpenAI-style error answer.
@@ -203,6 +209,35 @@ struct Admitted {
 	model: ModelInfo,
 	settled: u128,
 	reservation: Reservation,
+	/// The user's rate-limit quota after this request.
+	quota: Quota,
+	/// The user's priority weight.
+	priority_weight: u32,
+}
+
+/// The `RateLimit-*` headers of a quota.
+fn rate_limit_headers(response: &mut Response, quota: &Quota) {
+	let headers = response.headers_mut();
+	headers.insert("ratelimit-limit", HeaderValue::from(quota.limit));
+	headers.insert("ratelimit-remaining", HeaderValue::from(quota.remaining));
+	headers.insert("ratelimit-reset", HeaderValue::from(quota.reset_secs));
+}
+
+/// `429`: over the tier's rate limit; nothing forwarded, nothing charged.
+fn rate_limited(quota: &Quota) -> Response {
+	let mut response = error(
+		StatusCode::TOO_MANY_REQUESTS,
+		"rate_limit_exceeded",
+		"rate_limit_exceeded",
+		format!(
+			"over your tier's limit of {} requests per minute (or its tokens); try again in {} s, \
+			 or stake for a higher tier",
+			quota.limit, quota.reset_secs
+		),
+	);
+	rate_limit_headers(&mut response, quota);
+	response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(quota.reset_secs));
+	response
 }
 
 /// Everything before the upstream: the request, the model, the payment, the gate, the
@@ -349,6 +384,29 @@ async fn admit(
 		));
 	}
 
+	let limit = Limit {
+		requests_per_minute: state.rate_limit,
+		tokens_per_minute: u64::from(state.rate_limit)
+			.saturating_mul(app.settings.tokens_per_request),
+	};
+	let quota = app
+		.limiter
+		.lock()
+		.map_err(|_| {
+			error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "limiter poisoned")
+		})?
+		.admit(&user, limit, Instant::now())
+		.map_err(|quota| {
+			app.metrics.rate_limited.inc();
+			rate_limited(&quota)
+		})?;
+	// A request refused below does not count against the rate limit.
+	let give_back = || {
+		if let Ok(mut limiter) = app.limiter.lock() {
+			limiter.give_back(&user);
+		}
+	};
+
 	let available = state.available_credit.saturating_add(state.free_allowance);
 	let admitted = app
 		.ledger
@@ -357,6 +415,9 @@ async fn admit(
 			error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "ledger poisoned")
 		})?
 		.admit(&user, worst, voucher.cap, state.ledger.settled, available);
+	if admitted.is_err() {
+		give_back();
+	}
 	let reservation = match admitted {
 		Ok(reservation) => reservation,
 		Err(Refusal::CapTooLow { cap_needed }) => {
@@ -394,10 +455,18 @@ async fn admit(
 		.await;
 	if let Err(e) = kept {
 		release(app, &reservation, 0);
+		give_back();
 		return Err(storage_error(format!("cannot store the voucher: {e}")));
 	}
 	Ok((
-		Admitted { payment, model, settled: state.ledger.settled, reservation },
+		Admitted {
+			payment,
+			model,
+			settled: state.ledger.settled,
+			reservation,
+			quota,
+			priority_weight: state.priority_weight,
+		},
 		request,
 		bytes.len(),
 	))
@@ -468,6 +537,13 @@ async fn charge(
 		}
 		return Err(format!("cannot record the usage: {e}"));
 	}
+	if let Ok(mut limiter) = app.limiter.lock() {
+		limiter.add_tokens(
+			&voucher.user,
+			u64::from(input).saturating_add(u64::from(output)),
+			Instant::now(),
+		);
+	}
 	app.metrics.tokens.with_label_values(&["input"]).inc_by(u64::from(input));
 	app.metrics.tokens.with_label_values(&["output"]).inc_by(u64::from(output));
 	app.metrics.charged.add(charged as f64);
@@ -488,6 +564,33 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 		.cloned()
 		.unwrap_or_else(|| admitted.model.name.clone());
 	request["model"] = Value::String(upstream_model);
+	if app.settings.upstream_priority {
+		// vLLM serves lower values first.
+		request["priority"] = json!(-i64::from(admitted.priority_weight));
+	}
+	// Wait for a place with the upstream, in priority order.
+	let waited = Instant::now();
+	let permit = match app.scheduler.acquire(admitted.priority_weight).await {
+		Ok(permit) => permit,
+		Err(overloaded) => {
+			release(app, &admitted.reservation, 0);
+			if let Ok(mut limiter) = app.limiter.lock() {
+				limiter.give_back(&admitted.payment.voucher.voucher.user);
+			}
+			app.metrics.queue_timeouts.inc();
+			let mut response = error(
+				StatusCode::SERVICE_UNAVAILABLE,
+				"service_unavailable",
+				"overloaded",
+				"the model server is busy; try again shortly (higher tiers are served first)",
+			);
+			response
+				.headers_mut()
+				.insert(header::RETRY_AFTER, HeaderValue::from(overloaded.retry_after.as_secs()));
+			return response;
+		}
+	};
+	app.metrics.queue_seconds.observe(waited.elapsed().as_secs_f64());
 	let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
 	let client_wants_usage =
 		request.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
@@ -521,8 +624,12 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 		let text = upstream.text().await.unwrap_or_default();
 		return (status, [(header::CONTENT_TYPE, "application/json")], text).into_response();
 	}
+	let quota = admitted.quota;
 	if stream {
-		return stream_answer(app.clone(), admitted, upstream, client_wants_usage, started);
+		let mut response =
+			stream_answer(app.clone(), admitted, upstream, client_wants_usage, started, permit);
+		rate_limit_headers(&mut response, &quota);
+		return response;
 	}
 	let bytes = match upstream.bytes().await {
 		Ok(bytes) => bytes,
@@ -536,6 +643,8 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 			);
 		}
 	};
+	// The upstream is done with this request: the next one may go.
+	drop(permit);
 	app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
 	let usage = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| usage_of(&v));
 	match charge(app, &admitted, usage).await {
@@ -547,7 +656,7 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 				cumulative,
 				headroom,
 			);
-			(
+			let mut response = (
 				StatusCode::OK,
 				[
 					(header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
@@ -555,7 +664,9 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 				],
 				bytes,
 			)
-				.into_response()
+				.into_response();
+			rate_limit_headers(&mut response, &quota);
+			response
 		}
 		Err(e) => storage_error(e),
 	}
@@ -591,6 +702,7 @@ fn stream_answer(
 	upstream: reqwest::Response,
 	client_wants_usage: bool,
 	started: Instant,
+	permit: crate::schedule::Permit,
 ) -> Response {
 	let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
 	let payer = admitted.payment.voucher.voucher.payer.clone();
@@ -639,6 +751,8 @@ fn stream_answer(
 				let _ = tx.send(Ok(Bytes::from(event))).await;
 			}
 		}
+		// The upstream is done with this request: the next one may go.
+		drop(permit);
 		app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
 		match charge(&app, &admitted, usage).await {
 			Ok(_) => {

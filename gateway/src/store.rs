@@ -180,6 +180,13 @@ impl Store {
 		Ok(())
 	}
 
+	/// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up to the
+	/// busy timeout for another writer): a deferred transaction that reads first and writes
+	/// later fails at once with "database is locked" when another connection wrote meanwhile.
+	async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+		self.pool.begin_with("BEGIN IMMEDIATE").await
+	}
+
 	/// Keeps `voucher` as the (user, payer)'s voucher for the feed if it is better than the
 	/// one kept: a higher cap, or the same cap with a later expiry.
 	pub async fn record_voucher(
@@ -191,7 +198,7 @@ impl Store {
 		signature: &str,
 	) -> Result<(), StoreError> {
 		let (user, payer) = (user.to_ss58check(), payer.to_ss58check());
-		let mut tx = self.pool.begin().await?;
+		let mut tx = self.write().await?;
 		let kept = sqlx::query("SELECT cap, expiry FROM vouchers WHERE user = $1 AND payer = $2")
 			.bind(&user)
 			.bind(&payer)
@@ -242,7 +249,7 @@ impl Store {
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
-		let mut tx = self.pool.begin().await?;
+		let mut tx = self.write().await?;
 		let rows = sqlx::query(
 			"SELECT id, user, payer, model, input_tokens, output_tokens, cost FROM requests
 			 WHERE feed_seq IS NULL ORDER BY id",
@@ -431,7 +438,7 @@ impl Store {
 		settlements: &[crate::events::Settlement],
 	) -> Result<(), StoreError> {
 		use crate::events::Settlement;
-		let mut tx = self.pool.begin().await?;
+		let mut tx = self.write().await?;
 		for (idx, settlement) in settlements.iter().enumerate() {
 			let (kind, paid, fee, unpaid, entries, reason) = match settlement {
 				Settlement::Settled { charged, from_allowance, fee, .. } => {
@@ -583,6 +590,37 @@ mod tests {
 		assert_eq!(sealed, vec![(4, charlie.clone(), 1)]);
 		let totals = store.user_totals(&bob, 1).await.unwrap();
 		assert_eq!((totals.requests, totals.charged, totals.attested), (3, 8, 7));
+	}
+
+	/// Concurrent requests keep their vouchers and charges at once (each on its own pooled
+	/// connection): none fails with "database is locked".
+	#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+	async fn concurrent_writes_all_succeed() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Store::open(&dir.path().join("usage.db")).await.unwrap();
+		let bob = Bob.to_account_id();
+		let writes: Vec<_> = (1..=32u128)
+			.map(|cap| {
+				let (store, bob) = (store.clone(), bob.clone());
+				tokio::spawn(async move {
+					store.record_voucher(&bob, &bob, cap, 100, "0x01").await?;
+					let charge = Charge {
+						user: bob.clone(),
+						payer: bob,
+						model: 0,
+						input_tokens: 1,
+						output_tokens: 1,
+						cost: 1,
+					};
+					store.record_charge(&charge).await
+				})
+			})
+			.collect();
+		for write in writes {
+			write.await.unwrap().unwrap();
+		}
+		let totals = store.user_totals(&bob, 0).await.unwrap();
+		assert_eq!((totals.requests, totals.charged), (32, 32));
 	}
 
 	#[tokio::test]
