@@ -122,6 +122,13 @@ impl App {
 		}
 	}
 
+	/// Gives back a request counted against `user`'s rate limit that was not served.
+	fn give_back(&self, user: &AccountId32) {
+		if let Ok(mut limiter) = self.limiter.lock() {
+			limiter.give_back(user);
+		}
+	}
+
 	/// Updates the value gauges from the ledger.
 	fn update_gauges(&self) {
 		if let Ok(ledger) = self.ledger.lock() {
@@ -401,11 +408,7 @@ async fn admit(
 			rate_limited(&quota)
 		})?;
 	// A request refused below does not count against the rate limit.
-	let give_back = || {
-		if let Ok(mut limiter) = app.limiter.lock() {
-			limiter.give_back(&user);
-		}
-	};
+	let give_back = || app.give_back(&user);
 
 	let available = state.available_credit.saturating_add(state.free_allowance);
 	let admitted = app
@@ -574,9 +577,7 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 		Ok(permit) => permit,
 		Err(overloaded) => {
 			release(app, &admitted.reservation, 0);
-			if let Ok(mut limiter) = app.limiter.lock() {
-				limiter.give_back(&admitted.payment.voucher.voucher.user);
-			}
+			app.give_back(&admitted.payment.voucher.voucher.user);
 			app.metrics.queue_timeouts.inc();
 			let mut response = error(
 				StatusCode::SERVICE_UNAVAILABLE,
