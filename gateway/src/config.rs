@@ -47,6 +47,18 @@ pub struct ServeArgs {
 	#[arg(long, value_name = "DIR")]
 	pub data_dir: Option<PathBuf>,
 
+	/// The database, instead of the embedded SQLite in `--data-dir`: `postgres://user:password@host:port/db`
+	/// for a fleet of gateways sharing one set of books, reservations and one usage feed (run
+	/// every instance with the same `--provider` and `--database`, and a distinct
+	/// `--instance`). A `sqlite://<path>?mode=rwc` URL works too.
+	#[arg(long, value_name = "URL", env = "TOKENMETER_GATEWAY_DATABASE")]
+	pub database: Option<String>,
+
+	/// This instance's name among those sharing `--database`: at start it drops the
+	/// reservations its previous run left. [default: the --listen address]
+	#[arg(long, value_name = "NAME")]
+	pub instance: Option<String>,
+
 	/// Output tokens reserved for a request that sets no `max_tokens`. [default: 1024]
 	#[arg(long, value_name = "TOKENS")]
 	pub default_max_tokens: Option<u32>,
@@ -115,6 +127,10 @@ pub struct Settings {
 	pub models: HashMap<u32, String>,
 	/// See [`ServeArgs::data_dir`].
 	pub data_dir: PathBuf,
+	/// See [`ServeArgs::database`].
+	pub database: Option<String>,
+	/// See [`ServeArgs::instance`].
+	pub instance: String,
 	/// See [`ServeArgs::default_max_tokens`].
 	pub default_max_tokens: u32,
 	/// See [`ServeArgs::max_body_bytes`].
@@ -182,8 +198,21 @@ impl ServeArgs {
 				.map_err(|_| format!("--model `{pair}`: the id is not a number"))?;
 			models.insert(id, name.trim().to_string());
 		}
+		let listen = self.listen.or(file.listen).unwrap_or(([127, 0, 0, 1], 8787).into());
+		let database = self.database.clone().or(file.database);
+		if let Some(url) = &database {
+			if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p)) {
+				return Err(format!("--database `{url}` is not a postgres:// (or sqlite:) URL"));
+			}
+		}
 		Ok(Settings {
-			listen: self.listen.or(file.listen).unwrap_or(([127, 0, 0, 1], 8787).into()),
+			listen,
+			database,
+			instance: self
+				.instance
+				.clone()
+				.or(file.instance)
+				.unwrap_or_else(|| format!("gateway@{listen}")),
 			upstream: upstream.trim_end_matches('/').to_string(),
 			node,
 			provider,

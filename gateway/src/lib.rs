@@ -34,23 +34,28 @@ pub async fn run(
 		.map_err(|_| format!("--provider `{}` is not an SS58 address", settings.provider))?;
 	std::fs::create_dir_all(&settings.data_dir)
 		.map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
-	let store = store::Store::open(&settings.data_dir.join("usage.db"))
-		.await
-		.map_err(|e| format!("cannot open the database: {e}"))?;
+	// A request holds its reservation while it queues and while the upstream answers.
+	let hold =
+		settings.queue_timeout + settings.upstream_timeout + std::time::Duration::from_secs(60);
+	let store = match &settings.database {
+		Some(url) => store::Store::connect(url, &settings.instance, hold).await,
+		None => store::Store::open(&settings.data_dir.join("usage.db")).await,
+	}
+	.map_err(|e| format!("cannot open the database: {e}"))?;
 	let node = chain::Node::new(&settings.node);
 	let genesis = node
 		.genesis()
 		.await
 		.map_err(|e| format!("cannot reach the node at {}: {e}", settings.node))?;
-	let (unsealed, sealed) =
-		store.unsettled().await.map_err(|e| format!("cannot read the database: {e}"))?;
 	let cache = Arc::new(chain::Cache::default());
 	let view = chain::refresh(&node, &provider, &cache)
 		.await
 		.map_err(|e| format!("cannot read the chain: {e}"))?;
-	let mut ledger = ledger::Ledger::restore(unsealed, sealed);
 	if let Some(view) = &view {
-		ledger.attested(view.finalized_last_seq);
+		store
+			.attested(view.finalized_last_seq)
+			.await
+			.map_err(|e| format!("cannot update the database: {e}"))?;
 	}
 	let http = reqwest::Client::builder()
 		.timeout(settings.upstream_timeout)
@@ -71,7 +76,6 @@ pub async fn run(
 		genesis,
 		node: node.clone(),
 		cache: cache.clone(),
-		ledger: Mutex::new(ledger),
 		store,
 		http,
 		metrics: metrics::Metrics::new().map_err(|e| e.to_string())?,

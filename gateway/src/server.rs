@@ -28,12 +28,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::{
 	chain::{Cache, ChainView, ModelInfo, Node},
 	config::Settings,
-	ledger::{Ledger, Refusal, Reservation},
+	ledger::{Book, Refusal},
 	limits::{Limit, Quota, RateLimiter},
 	metrics::Metrics,
 	payment::{self, PaymentError, Requirement},
 	schedule::Scheduler,
-	store::{Charge, Store},
+	store::{Admission, Charge, Store},
 };
 
 /// `PAYMENT-REQUIRED`.
@@ -55,9 +55,7 @@ pub struct App {
 	pub node: Node,
 	/// Chain state per block.
 	pub cache: Arc<Cache>,
-	/// Reservations and unsettled charges.
-	pub ledger: Mutex<Ledger>,
-	/// Durable records.
+	/// Durable records and the books (reservations, unsettled charges).
 	pub store: Store,
 	/// The upstream's client.
 	pub http: reqwest::Client,
@@ -129,26 +127,24 @@ impl App {
 		}
 	}
 
-	/// Updates the value gauges from the ledger.
-	fn update_gauges(&self) {
-		if let Ok(ledger) = self.ledger.lock() {
-			let (reserved, unsettled) = ledger.totals();
-			self.metrics.reserved.set(reserved as f64);
-			self.metrics.unsettled.set(unsettled as f64);
+	/// Updates the value gauges from the books.
+	async fn update_gauges(&self) {
+		match self.store.totals().await {
+			Ok((reserved, unsettled)) => {
+				self.metrics.reserved.set(reserved as f64);
+				self.metrics.unsettled.set(unsettled as f64);
+			}
+			Err(error) => tracing::warn!(%error, "cannot read the books"),
 		}
 	}
 
 	/// A new block: what the chain attested (finalised) leaves the books and the feed.
 	pub fn on_view(self: &Arc<Self>, view: &ChainView) {
-		if let Ok(mut ledger) = self.ledger.lock() {
-			ledger.attested(view.finalized_last_seq);
-		}
-		self.update_gauges();
 		let app = self.clone();
 		let last = view.finalized_last_seq;
 		tokio::spawn(async move {
-			if let Err(error) = app.store.prune(last).await {
-				tracing::warn!(%error, "cannot prune attested feed records");
+			if let Err(error) = app.store.attested(last).await {
+				tracing::warn!(%error, "cannot take attested feed records off the books");
 			}
 		});
 	}
@@ -211,11 +207,40 @@ fn usage_of(value: &Value) -> Option<(u32, u32)> {
 	Some((field("prompt_tokens")?, field("completion_tokens").unwrap_or(0)))
 }
 
+/// A reservation in the books, released when dropped unless charged: a request whose client
+/// left (its handler dropped) or that failed on the way gives its reservation back.
+struct Held {
+	store: Store,
+	id: i64,
+	open: bool,
+}
+
+impl Held {
+	/// Releases the reservation now.
+	async fn release(mut self) {
+		self.open = false;
+		if let Err(error) = self.store.release(self.id).await {
+			tracing::warn!(%error, "cannot release a reservation (it lapses by itself)");
+		}
+	}
+}
+
+impl Drop for Held {
+	fn drop(&mut self) {
+		if self.open {
+			let (store, id) = (self.store.clone(), self.id);
+			if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+				runtime.spawn(async move { store.release(id).await });
+			}
+		}
+	}
+}
+
 struct Admitted {
 	payment: payment::Payment,
 	model: ModelInfo,
 	settled: u128,
-	reservation: Reservation,
+	reservation: Held,
 	/// The user's rate-limit quota after this request.
 	quota: Quota,
 	/// The user's priority weight.
@@ -302,19 +327,18 @@ async fn admit(
 	let worst = tokenmeter_primitives::usage_cost(model.prices.0, model.prices.1, input, output);
 	let resource = format!("{}{}", "/v1", path);
 	let min_expiry = view.number.saturating_add(app.settings.min_voucher_blocks);
-	let requirement =
-		|error: String, cap_needed: u128, settled: u128, book: crate::ledger::Book| Requirement {
-			genesis: app.genesis,
-			provider: app.provider.clone(),
-			cap_needed,
-			settled,
-			unsettled: book.unsettled(),
-			reserved: book.reserved,
-			prices: model.prices,
-			min_expiry,
-			resource: resource.clone(),
-			error,
-		};
+	let requirement = |error: String, cap_needed: u128, settled: u128, book: Book| Requirement {
+		genesis: app.genesis,
+		provider: app.provider.clone(),
+		cap_needed,
+		settled,
+		unsettled: book.unsettled,
+		reserved: book.reserved,
+		prices: model.prices,
+		min_expiry,
+		resource: resource.clone(),
+		error,
+	};
 
 	let Some(token) = payment_token(headers) else {
 		return Err(payment_required(
@@ -359,14 +383,14 @@ async fn admit(
 			Err(PaymentError::BadSignature)
 		}
 	});
-	let book = app.ledger.lock().map(|l| l.book(&user)).unwrap_or_default();
-	signed.map_err(|e| {
-		refuse_payment(
+	if let Err(e) = signed {
+		let book = app.store.book(&user).await.unwrap_or_default();
+		return Err(refuse_payment(
 			app,
 			e,
-			&requirement(String::new(), worst, state.ledger.settled, book.clone()),
-		)
-	})?;
+			&requirement(String::new(), worst, state.ledger.settled, book),
+		));
+	}
 	if voucher.payer != user {
 		// Spending a delegated allowance: the chain checks the delegation when it settles;
 		// the gateway serves only the user's own credits.
@@ -410,19 +434,30 @@ async fn admit(
 	// A request refused below does not count against the rate limit.
 	let give_back = || app.give_back(&user);
 
-	let available = state.available_credit.saturating_add(state.free_allowance);
-	let admitted = app
-		.ledger
-		.lock()
-		.map_err(|_| {
-			error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "ledger poisoned")
-		})?
-		.admit(&user, worst, voucher.cap, state.ledger.settled, available);
+	// Checked and reserved in one transaction holding the user's row; the voucher is kept
+	// (durably) for the feed before anything is served against it.
+	let admission = Admission {
+		user: &user,
+		payer: &voucher.payer,
+		cap: voucher.cap,
+		expiry: voucher.expiry,
+		signature: &payment.signature_hex,
+		worst,
+		settled: state.ledger.settled,
+		available: state.available_credit.saturating_add(state.free_allowance),
+	};
+	let (book, admitted) = match app.store.admit(&admission).await {
+		Ok(result) => result,
+		Err(e) => {
+			give_back();
+			return Err(storage_error(format!("cannot reserve: {e}")));
+		}
+	};
 	if admitted.is_err() {
 		give_back();
 	}
 	let reservation = match admitted {
-		Ok(reservation) => reservation,
+		Ok(id) => Held { store: app.store.clone(), id, open: true },
 		Err(Refusal::CapTooLow { cap_needed }) => {
 			return Err(payment_required(
 				app,
@@ -450,17 +485,6 @@ async fn admit(
 			return Err(response);
 		}
 	};
-	app.update_gauges();
-	// The voucher is kept (durably) for the feed before anything is served against it.
-	let kept = app
-		.store
-		.record_voucher(&user, &voucher.payer, voucher.cap, voucher.expiry, &payment.signature_hex)
-		.await;
-	if let Err(e) = kept {
-		release(app, &reservation, 0);
-		give_back();
-		return Err(storage_error(format!("cannot store the voucher: {e}")));
-	}
 	Ok((
 		Admitted {
 			payment,
@@ -486,60 +510,39 @@ fn refuse_payment(app: &App, e: PaymentError, base: &Requirement) -> Response {
 	response
 }
 
-/// Ends a reservation, charging `charged`.
-fn release(app: &App, reservation: &Reservation, charged: u128) {
-	if let Ok(mut ledger) = app.ledger.lock() {
-		ledger.settle_reservation(reservation, charged);
-	}
-	app.update_gauges();
-}
-
 /// What the answer is charged: its cost at the model's prices, at most what the voucher still
-/// allows. Moves the reservation to unsettled, then records the charge durably (undone in the
-/// books if the write fails). Returns (charged, cumulative unsettled, headroom left).
+/// allows, recorded durably in place of its reservation. Returns (charged, cumulative
+/// unsettled, headroom left).
 async fn charge(
 	app: &App,
-	admitted: &Admitted,
+	admitted: Admitted,
 	usage: Option<(u32, u32)>,
 ) -> Result<(u128, u128, u128), String> {
-	let voucher = &admitted.payment.voucher.voucher;
+	let Admitted { payment, model, settled, mut reservation, .. } = admitted;
+	let voucher = &payment.voucher.voucher;
 	let Some((input, output)) = usage else {
 		app.metrics.usage_missing.inc();
-		release(app, &admitted.reservation, 0);
-		let book = app.ledger.lock().map(|l| l.book(&voucher.user)).unwrap_or_default();
-		let headroom =
-			voucher.cap.saturating_sub(admitted.settled.saturating_add(book.committed()));
-		return Ok((0, book.unsettled(), headroom));
+		reservation.release().await;
+		let book = app.store.book(&voucher.user).await.unwrap_or_default();
+		return Ok((0, book.unsettled, book.headroom(voucher.cap, settled)));
 	};
-	let cost = tokenmeter_primitives::usage_cost(
-		admitted.model.prices.0,
-		admitted.model.prices.1,
-		input,
-		output,
-	);
-	let (charged, book) = {
-		let mut ledger = app.ledger.lock().map_err(|_| "ledger poisoned".to_string())?;
-		let book = ledger.book(&voucher.user);
-		let others = book.committed().saturating_sub(admitted.reservation.amount);
-		let charged = cost.min(voucher.cap.saturating_sub(admitted.settled.saturating_add(others)));
-		ledger.settle_reservation(&admitted.reservation, charged);
-		(charged, ledger.book(&voucher.user))
-	};
+	let cost = tokenmeter_primitives::usage_cost(model.prices.0, model.prices.1, input, output);
 	let record = Charge {
 		user: voucher.user.clone(),
 		payer: voucher.payer.clone(),
-		model: admitted.model.id,
+		model: model.id,
 		input_tokens: input,
 		output_tokens: output,
-		cost: charged,
+		cost,
 	};
-	if let Err(e) = app.store.record_charge(&record).await {
-		// Not recorded, not charged: the answer is not delivered either.
-		if let Ok(mut ledger) = app.ledger.lock() {
-			ledger.undo_charge(&voucher.user, charged);
-		}
-		return Err(format!("cannot record the usage: {e}"));
-	}
+	// Not recorded, not charged: the answer is not delivered either (the reservation is
+	// released when `reservation` drops).
+	let (charged, book) = app
+		.store
+		.charge(reservation.id, &record, voucher.cap, settled)
+		.await
+		.map_err(|e| format!("cannot record the usage: {e}"))?;
+	reservation.open = false;
 	if let Ok(mut limiter) = app.limiter.lock() {
 		limiter.add_tokens(
 			&voucher.user,
@@ -550,9 +553,7 @@ async fn charge(
 	app.metrics.tokens.with_label_values(&["input"]).inc_by(u64::from(input));
 	app.metrics.tokens.with_label_values(&["output"]).inc_by(u64::from(output));
 	app.metrics.charged.add(charged as f64);
-	app.update_gauges();
-	let headroom = voucher.cap.saturating_sub(admitted.settled.saturating_add(book.committed()));
-	Ok((charged, book.unsettled(), headroom))
+	Ok((charged, book.unsettled, book.headroom(voucher.cap, settled)))
 }
 
 async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> Response {
@@ -576,7 +577,7 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 	let permit = match app.scheduler.acquire(admitted.priority_weight).await {
 		Ok(permit) => permit,
 		Err(overloaded) => {
-			release(app, &admitted.reservation, 0);
+			admitted.reservation.release().await;
 			app.give_back(&admitted.payment.voucher.voucher.user);
 			app.metrics.queue_timeouts.inc();
 			let mut response = error(
@@ -609,7 +610,7 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 	let upstream = match upstream {
 		Ok(upstream) => upstream,
 		Err(e) => {
-			release(app, &admitted.reservation, 0);
+			admitted.reservation.release().await;
 			return error(
 				StatusCode::BAD_GATEWAY,
 				"server_error",
@@ -621,7 +622,7 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 	let status =
 		StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
 	if !status.is_success() {
-		release(app, &admitted.reservation, 0);
+		admitted.reservation.release().await;
 		let text = upstream.text().await.unwrap_or_default();
 		return (status, [(header::CONTENT_TYPE, "application/json")], text).into_response();
 	}
@@ -635,7 +636,7 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 	let bytes = match upstream.bytes().await {
 		Ok(bytes) => bytes,
 		Err(e) => {
-			release(app, &admitted.reservation, 0);
+			admitted.reservation.release().await;
 			return error(
 				StatusCode::BAD_GATEWAY,
 				"server_error",
@@ -648,11 +649,12 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 	drop(permit);
 	app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
 	let usage = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| usage_of(&v));
-	match charge(app, &admitted, usage).await {
+	let payer = admitted.payment.voucher.voucher.payer.clone();
+	match charge(app, admitted, usage).await {
 		Ok((charged, cumulative, headroom)) => {
 			let receipt = payment::payment_response(
 				&app.genesis,
-				&admitted.payment.voucher.voucher.payer,
+				&payer,
 				Some(charged),
 				cumulative,
 				headroom,
@@ -755,7 +757,7 @@ fn stream_answer(
 		// The upstream is done with this request: the next one may go.
 		drop(permit);
 		app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
-		match charge(&app, &admitted, usage).await {
+		match charge(&app, admitted, usage).await {
 			Ok(_) => {
 				let done = done.unwrap_or_else(|| b"data: [DONE]\n\n".to_vec());
 				let _ = tx.send(Ok(Bytes::from(done))).await;
@@ -818,12 +820,8 @@ fn storage_error(e: impl std::fmt::Display) -> Response {
 }
 
 async fn usage(State(app): State<Arc<App>>, Query(query): Query<UsageQuery>) -> Response {
-	let sealed = match app.store.seal().await {
-		Ok(sealed) => sealed,
-		Err(e) => return storage_error(e),
-	};
-	if let Ok(mut ledger) = app.ledger.lock() {
-		ledger.sealed(&sealed);
+	if let Err(e) = app.store.seal().await {
+		return storage_error(e);
 	}
 	let limit = query.limit.unwrap_or(256).clamp(1, 10_000);
 	match app.store.feed_after(query.after.unwrap_or(0), limit).await {
@@ -856,13 +854,16 @@ async fn admin_user(State(app): State<Arc<App>>, Path(user): Path<String>) -> Re
 		Ok(chain) => chain,
 		Err(e) => return storage_error(e),
 	};
-	let book = app.ledger.lock().map(|l| l.book(&account)).unwrap_or_default();
+	let book = match app.store.book(&account).await {
+		Ok(book) => book,
+		Err(e) => return storage_error(e),
+	};
 	Json(json!({
 		"user": user,
 		"served": { "requests": totals.requests, "inputTokens": totals.input_tokens, "outputTokens": totals.output_tokens },
 		"charged": totals.charged.to_string(),
 		"attested": totals.attested.to_string(),
-		"unsettled": book.unsettled().to_string(),
+		"unsettled": book.unsettled.to_string(),
 		"reserved": book.reserved.to_string(),
 		"settledOnChain": on_chain.map(|l| l.settled.to_string()),
 		"capOnChain": on_chain.map(|l| l.cap.to_string()),
@@ -882,7 +883,7 @@ async fn admin_user(State(app): State<Arc<App>>, Path(user): Path<String>) -> Re
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-	app.update_gauges();
+	app.update_gauges().await;
 	([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
 }
 
