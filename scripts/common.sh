@@ -24,14 +24,17 @@ as_root() {
 	fi
 }
 
-# Debian packages the build needs: protoc (networking crates), OpenSSL headers, pkg-config,
-# clang-free C toolchain. RocksDB is not built (the node uses ParityDb), so no libclang.
+# Debian packages the build and the tests need: protoc (networking crates), OpenSSL headers,
+# pkg-config, a C toolchain, PostgreSQL (the gateway fleet's test). RocksDB is not built (the
+# node uses ParityDb), so no libclang.
 ensure_system_packages() {
 	local missing=()
 	command -v protoc >/dev/null || missing+=(protobuf-compiler)
 	command -v pkg-config >/dev/null || missing+=(pkg-config)
 	command -v cc >/dev/null || missing+=(build-essential)
 	[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+	# The gateway fleet's end-to-end test starts its own PostgreSQL server.
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing ${missing[*]}"
 		as_root apt-get update -qq

@@ -24,8 +24,8 @@ export function gatewayBinary() {
 }
 
 /** Starts `command args`; resolves once `ready()` holds (polled), with `{ logs, stop, kill }`. */
-export async function startProcess(command, args, ready, { timeoutMs = 30_000 } = {}) {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startProcess(command, args, ready, { timeoutMs = 30_000, spawnOptions = {} } = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
   const logs = [];
   const keep = (chunk) => { logs.push(chunk.toString()); if (logs.length > 2000) logs.splice(0, 1000); };
   child.stdout.on('data', keep);

@@ -1,0 +1,174 @@
+// A fleet of gateways: two `tokenmeter-gateway` instances behind one provider share one
+// PostgreSQL database (a real server, started for this file in a temporary directory), as a
+// provider runs them behind a load balancer. Users send concurrent requests to both through
+// the official `openai` client. The instances together never admit more than a voucher
+// allows; they keep one usage feed, numbered without a gap or a duplicate whichever instance
+// seals it, that the node's off-chain worker attests from one instance; and both instances
+// then see the same books.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import OpenAI from 'openai';
+import { decodeHeader, paymentToken, signVoucher } from '@tokenmeter/client';
+import { u8aToHex } from '@polkadot/util';
+
+import { waitFor } from '../lib/feed.js';
+import { startGateway, startUpstream } from '../lib/gateway.js';
+import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
+import { startPostgres } from '../lib/postgres.js';
+
+const UNIT = 10n ** 12n;
+const PRICE = UNIT;
+
+describe('a fleet of gateways on PostgreSQL', () => {
+  let postgres;
+  let node;
+  let api;
+  let upstream;
+  let accounts;
+  let genesisHash;
+  let dataDir;
+  const gateways = [];
+  const urls = [];
+
+  const openai = (url, apiKey) => new OpenAI({ baseURL: `${url}/v1`, maxRetries: 0, apiKey });
+  const voucherFor = (who, cap) => signVoucher(who, {
+    genesisHash, provider: accounts.alice.address, cap, expiry: 1_000_000,
+  });
+  const ask = (content, delay = 0) => ({
+    model: 'fleet-llm', messages: [{ role: 'user', content }], max_tokens: 16, metadata: { delay_ms: String(delay) },
+  });
+  const admin = async (url, who) => (await fetch(`${url}/admin/users/${who.address}`)).json();
+  const feedOf = async (url) => (await fetch(`${url}/usage?after=0&limit=10000`)).json();
+  const charged = (response) => BigInt(decodeHeader(response.headers.get('payment-response')).extra.charged);
+
+  before(async () => {
+    accounts = await devAccounts('Alice', 'Bob', 'Charlie', 'Operator');
+    const { alice, bob, charlie, operator } = accounts;
+    postgres = await startPostgres();
+    const upstreamPort = await freePort();
+    upstream = await startUpstream(upstreamPort);
+    const ports = [await freePort(), await freePort()];
+    urls.push(...ports.map((port) => `http://127.0.0.1:${port}`));
+    // The operator node attests the feed as one instance serves it.
+    node = await startDevNode({ extraArgs: ['--usage-feed', urls[0]] });
+    api = node.api;
+    genesisHash = (await api.rpc.chain.getBlockHash(0)).toHex();
+    await api.rpc.author.insertKey('tmat', '//Operator', u8aToHex(operator.publicKey));
+    const model = (await api.query.inferenceCredits.nextModelId()).toNumber();
+    const results = await Promise.all([
+      sendAndWaitInBlock(api.tx.utility.batchAll([
+        api.tx.inferenceCredits.registerProvider('Alice AI', urls[0]),
+        api.tx.inferenceCredits.registerModel('fleet-llm', PRICE, PRICE, 'Open'),
+        api.tx.usageAttestation.registerOperator(operator.address),
+        api.tx.usageAttestation.setCapacity(1_000_000_000),
+        api.tx.balances.transferKeepAlive(operator.address, 10n * UNIT),
+      ]), alice),
+      sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), bob),
+      sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), charlie),
+    ]);
+    for (const { dispatchError } of results) assert.equal(dispatchError, undefined, `${dispatchError}`);
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-gateway-fleet-'));
+    // Started together: they create the schema once between them.
+    gateways.push(...await Promise.all(ports.map((port, i) => startGateway(port, [
+      '--upstream', `http://127.0.0.1:${upstreamPort}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
+      '--provider', alice.address, '--model', `${model}=fake-llama`,
+      '--data-dir', path.join(dataDir, String(i)), '--database', postgres.url, '--instance', `gateway-${i}`,
+      '--poll-ms', '300', '--min-voucher-blocks', '10',
+    ]))));
+  });
+
+  after(async () => {
+    for (const gateway of gateways) await gateway.stop();
+    if (upstream) await upstream.stop();
+    if (node) await node.stop();
+    if (postgres) await postgres.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('never lets the two instances together overspend one voucher', async () => {
+    const { bob } = accounts;
+    const slow = ask('hold the line', 1500);
+    // What one such request needs in all (the 402 of a voucher too small for anything).
+    const probe = await fetch(`${urls[0]}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'payment-signature': paymentToken(voucherFor(bob, 1n)) },
+      body: JSON.stringify(slow),
+    });
+    assert.equal(probe.status, 402);
+    const worst = BigInt(decodeHeader(probe.headers.get('payment-required')).accepts[0].amount);
+    // Enough for three at once; twelve overlapping requests, six on each instance. Each
+    // instance alone would admit three: six in all, twice the voucher.
+    const token = paymentToken(voucherFor(bob, worst * 3n + worst / 2n));
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => (
+      openai(urls[i % 2], token).chat.completions.create(slow).withResponse())));
+    const statuses = results.map((r) => (r.status === 'fulfilled' ? r.value.response.status : r.reason.status));
+    assert.deepEqual(statuses.filter((s) => s === 200).length, 3, `${statuses}`);
+    assert.deepEqual(statuses.filter((s) => s === 402).length, 9, `${statuses}`);
+    const paid = results.filter((r) => r.status === 'fulfilled').reduce((sum, r) => sum + charged(r.value.response), 0n);
+    // Both instances see the same books: everything charged, nothing left reserved.
+    for (const url of urls) {
+      const report = await admin(url, bob);
+      assert.equal(report.unsettled, String(paid));
+      assert.equal(report.reserved, '0');
+      assert.ok(BigInt(report.unsettled) <= worst * 3n + worst / 2n);
+    }
+  });
+
+  it('keeps one usage feed without gaps or duplicates, sealed by both instances at once', async () => {
+    const { bob, charlie } = accounts;
+    const tokens = new Map([[bob, paymentToken(voucherFor(bob, 50n * UNIT))], [charlie, paymentToken(voucherFor(charlie, 50n * UNIT))]]);
+    const before = new Map(await Promise.all([bob, charlie].map(async (who) => [who, BigInt((await admin(urls[1], who)).charged)])));
+    const served = new Map([[bob, 0n], [charlie, 0n]]);
+    // Twenty-eight requests over both instances from both users (seven per user and instance:
+    // within the default rate limit), while both instances are asked for their feed (which
+    // seals what is charged) again and again.
+    const requests = Array.from({ length: 28 }, async (_, i) => {
+      const who = i % 4 < 2 ? bob : charlie;
+      const { response } = await openai(urls[i % 2], tokens.get(who)).chat.completions
+        .create(ask(`request ${i} ${'word '.repeat(i % 7)}`, 20 * (i % 5))).withResponse();
+      served.set(who, served.get(who) + charged(response));
+    });
+    const sealing = Array.from({ length: 20 }, async (_, i) => {
+      await new Promise((resolve) => setTimeout(resolve, 25 * i));
+      return feedOf(urls[i % 2]);
+    });
+    await Promise.all([...requests, ...sealing]);
+    // Whatever is left unsealed is sealed now; both serve the same records.
+    const [first, second] = [await feedOf(urls[0]), await feedOf(urls[1])];
+    assert.deepEqual(first, second);
+    const seqs = first.map((r) => r.seq);
+    // Records leave the feed once attested: what remains is one run of numbers, no gap.
+    assert.ok(seqs.length > 0);
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => seqs[0] + i));
+    // Every charge is in the books once: the charges the clients were told of add up to what
+    // both instances report.
+    for (const who of [bob, charlie]) {
+      for (const url of urls) {
+        assert.equal(BigInt((await admin(url, who)).charged) - before.get(who), served.get(who));
+      }
+    }
+  });
+
+  it('is attested from one instance, and both take the settled charges off their books', async () => {
+    const users = [accounts.bob, accounts.charlie];
+    const charged0 = await Promise.all(users.map(async (who) => BigInt((await admin(urls[0], who)).charged)));
+    let ledgers;
+    await waitFor(async () => {
+      ledgers = await Promise.all(users.map((who) => api.query.inferenceCredits.voucherLedgers(who.address, accounts.alice.address)));
+      return ledgers.every((l, i) => l.settled.toBigInt() === charged0[i]);
+    }, 90_000, 'the chain settling everything both instances charged').catch(async (e) => {
+      throw new Error(`${e.message}: charged ${charged0}, ledgers ${JSON.stringify(ledgers)}, feed ${JSON.stringify(await feedOf(urls[0]))}\n${node.logs.slice(-40).join('')}`);
+    });
+    await waitFor(async () => {
+      const reports = await Promise.all(urls.flatMap((url) => users.map((who) => admin(url, who))));
+      return reports.every((r) => r.unsettled === '0' && r.reserved === '0' && r.settledOnChain === r.charged);
+    }, 40_000, 'both instances reporting every charge settled');
+    // The attested records left the shared feed.
+    assert.deepEqual(await feedOf(urls[1]), []);
+  });
+});
