@@ -14,6 +14,7 @@ use std::{
 };
 
 use codec::{Decode, Encode};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use sp_core::{crypto::Ss58Codec, H256};
 use sp_crypto_hashing::{blake2_128, twox_128, twox_64};
@@ -492,8 +493,44 @@ pub async fn refresh(
 	let finalized = node.finalized().await?;
 	let finalized_last_seq = node.last_seq(provider, finalized).await?;
 	let view = ChainView { number, hash, models, finalized_last_seq, fetched: Instant::now() };
+	prefetch(node, provider, cache, &view).await;
 	cache.set_view(view.clone());
 	Ok(Some(view))
+}
+
+/// Users whose state is read for a new block before it is served, at most.
+pub const PREFETCH_USERS: usize = 4096;
+
+/// Reads, at `view`'s block, the state of the users served at the current one (up to
+/// [`PREFETCH_USERS`]), so that their requests in the new block wait for no chain round trip
+/// (requests are served from the current block until it is done). A user whose state cannot be
+/// read now is read on its next request.
+async fn prefetch(node: &Node, provider: &AccountId32, cache: &Cache, view: &ChainView) {
+	let Some(current) = cache.view() else { return };
+	let active: Vec<(AccountId32, u32)> = match cache.users.lock() {
+		Ok(users) => users
+			.keys()
+			.filter(|(hash, _, _)| *hash == current.hash)
+			.map(|(_, user, model)| (user.clone(), *model))
+			.take(PREFETCH_USERS)
+			.collect(),
+		Err(_) => return,
+	};
+	let states: Vec<_> = futures::stream::iter(active)
+		.map(|(user, model)| async move {
+			let state = node.user_state(&user, provider, model, view.hash, view.number).await;
+			(user, model, state)
+		})
+		.buffer_unordered(16)
+		.collect()
+		.await;
+	if let Ok(mut users) = cache.users.lock() {
+		for (user, model, state) in states {
+			if let Ok(state) = state {
+				users.insert((view.hash, user, model), state);
+			}
+		}
+	}
 }
 
 /// Follows the chain: refreshes the view every `interval`, calling `on_view` with each new

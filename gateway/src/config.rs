@@ -106,6 +106,11 @@ pub struct ServeArgs {
 	#[arg(long)]
 	#[serde(default)]
 	pub upstream_priority: bool,
+	/// Serves every user without its tier's rate limit (priority by stake still applies): for
+	/// a provider that limits elsewhere, and for benchmarks.
+	#[arg(long)]
+	#[serde(default)]
+	pub no_rate_limits: bool,
 	/// Logs as JSON lines instead of text.
 	#[arg(long)]
 	#[serde(default)]
@@ -153,6 +158,8 @@ pub struct Settings {
 	pub tokens_per_request: u64,
 	/// See [`ServeArgs::upstream_priority`].
 	pub upstream_priority: bool,
+	/// See [`ServeArgs::no_rate_limits`].
+	pub no_rate_limits: bool,
 	/// See [`ServeArgs::log_json`].
 	pub log_json: bool,
 }
@@ -239,6 +246,7 @@ impl ServeArgs {
 			),
 			tokens_per_request: self.tokens_per_request.or(file.tokens_per_request).unwrap_or(4096),
 			upstream_priority: self.upstream_priority || file.upstream_priority,
+			no_rate_limits: self.no_rate_limits || file.no_rate_limits,
 			log_json: self.log_json || file.log_json,
 		})
 	}

@@ -93,6 +93,13 @@ pub async fn run(
 		.await
 		.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
 	tracing::info!(%listen, genesis = %payment::hex(genesis.as_bytes()), "tokenmeter-gateway serving");
+	// Small writes (a streamed answer's events) go out at once, not after the client's
+	// delayed acknowledgement (~40 ms).
+	let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+		if let Err(error) = tcp.set_nodelay(true) {
+			tracing::debug!(%error, "cannot set TCP_NODELAY");
+		}
+	});
 	axum::serve(listener, server::router(app))
 		.with_graceful_shutdown(shutdown)
 		.await

@@ -415,10 +415,14 @@ async fn admit(
 		));
 	}
 
-	let limit = Limit {
-		requests_per_minute: state.rate_limit,
-		tokens_per_minute: u64::from(state.rate_limit)
-			.saturating_mul(app.settings.tokens_per_request),
+	let limit = if app.settings.no_rate_limits {
+		Limit { requests_per_minute: u32::MAX, tokens_per_minute: u64::MAX }
+	} else {
+		Limit {
+			requests_per_minute: state.rate_limit,
+			tokens_per_minute: u64::from(state.rate_limit)
+				.saturating_mul(app.settings.tokens_per_request),
+		}
 	};
 	let quota = app
 		.limiter

@@ -20,15 +20,23 @@
 //! reservations of an instance that stopped without releasing them lapse by themselves, and an
 //! instance drops its own when it starts.
 
-use std::{collections::BTreeMap, path::Path, str::FromStr, time::Duration};
+use std::{
+	collections::{BTreeMap, HashMap},
+	path::Path,
+	str::FromStr,
+	sync::{Arc, Mutex},
+	time::Duration,
+};
 
+use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use sp_core::crypto::Ss58Codec;
 use sp_runtime::AccountId32;
 use sqlx::{
 	any::{AnyConnectOptions, AnyPoolOptions},
-	AnyPool, Executor, Row,
+	AnyConnection, AnyPool, Executor, Row,
 };
+use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::{self, Book, Refusal};
 
@@ -149,6 +157,120 @@ pub struct Store {
 	backend: Backend,
 	instance: String,
 	hold: Duration,
+	/// SQLite: the one writer, which commits whatever writes are waiting together.
+	writer: Option<mpsc::Sender<Job>>,
+	/// SQLite: the books, in memory (the one instance owns the file).
+	local: Option<Arc<Mutex<Local>>>,
+}
+
+/// The books of the embedded database's one instance, kept in memory and authoritative: the
+/// unsettled charges are rebuilt from the charged requests and feed records at start, and
+/// reservations do not outlive the process, so admission and charge read nothing from disk and
+/// a charge writes one row.
+#[derive(Default)]
+struct Local {
+	unsettled: HashMap<String, u128>,
+	reserved: HashMap<String, u128>,
+	reservations: HashMap<i64, (String, u128)>,
+	next_reservation: i64,
+	/// The (cap, expiry) of the voucher kept per (user, payer), as written.
+	vouchers: HashMap<(String, String), (u128, u32)>,
+}
+
+impl Local {
+	fn book(&self, user: &str) -> Book {
+		Book {
+			reserved: self.reserved.get(user).copied().unwrap_or(0),
+			unsettled: self.unsettled.get(user).copied().unwrap_or(0),
+		}
+	}
+
+	fn release(&mut self, id: i64) -> Option<(String, u128)> {
+		let (user, amount) = self.reservations.remove(&id)?;
+		if let Some(reserved) = self.reserved.get_mut(&user) {
+			*reserved = reserved.saturating_sub(amount);
+			if *reserved == 0 {
+				self.reserved.remove(&user);
+			}
+		}
+		Some((user, amount))
+	}
+
+	fn add_unsettled(&mut self, user: &str, delta: u128, up: bool) {
+		let entry = self.unsettled.entry(user.to_string()).or_default();
+		*entry = if up { entry.saturating_add(delta) } else { entry.saturating_sub(delta) };
+		if *entry == 0 {
+			self.unsettled.remove(user);
+		}
+	}
+}
+
+/// A write: runs inside a transaction on the connection it is given.
+type Work = Box<
+	dyn for<'c> FnOnce(
+			&'c mut AnyConnection,
+		) -> BoxFuture<'c, Result<Box<dyn std::any::Any + Send>, StoreError>>
+		+ Send,
+>;
+
+/// A write waiting for the SQLite writer, and where its result goes once committed.
+struct Job {
+	work: Work,
+	done: oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>,
+}
+
+/// Writes committed together at most.
+const MAX_BATCH: usize = 512;
+
+/// The SQLite writer (group commit): takes the writes waiting, runs each in a savepoint of one
+/// `BEGIN IMMEDIATE` transaction (a write that fails is undone alone), commits them with one
+/// sync, then answers each. Only this connection writes, so no write ever waits on SQLite's
+/// busy handler, and a burst of requests costs one sync instead of one each.
+async fn write_batches(
+	mut conn: sqlx::pool::PoolConnection<sqlx::Any>,
+	mut jobs: mpsc::Receiver<Job>,
+) {
+	let mut batch = Vec::with_capacity(MAX_BATCH);
+	while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+		let conn: &mut AnyConnection = &mut conn;
+		if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+			let message = e.to_string();
+			for job in batch.drain(..) {
+				let _ = job.done.send(Err(StoreError::Protocol(message.clone())));
+			}
+			continue;
+		}
+		let mut results = Vec::with_capacity(batch.len());
+		for job in batch.drain(..) {
+			let result = match conn.execute("SAVEPOINT job").await {
+				Ok(_) => (job.work)(conn).await,
+				Err(e) => Err(e),
+			};
+			let ended = if result.is_ok() {
+				conn.execute("RELEASE job").await.map(drop)
+			} else {
+				match conn.execute("ROLLBACK TO job").await {
+					Ok(_) => conn.execute("RELEASE job").await.map(drop),
+					Err(e) => Err(e),
+				}
+			};
+			results.push((job.done, ended.and(result)));
+		}
+		match conn.execute("COMMIT").await {
+			Ok(_) => {
+				for (done, result) in results {
+					let _ = done.send(result);
+				}
+			}
+			Err(e) => {
+				let _ = conn.execute("ROLLBACK").await;
+				let message = e.to_string();
+				for (done, _) in results {
+					let _ = done.send(Err(StoreError::Protocol(message.clone())));
+				}
+			}
+		}
+	}
 }
 
 /// The schema; `{id}` is the auto-numbered key's type, `{big}` a 64-bit integer.
@@ -220,8 +342,6 @@ fn now_ms() -> i64 {
 		.unwrap_or(0)
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
 impl Store {
 	/// Opens (creating) the embedded database at `path`.
 	pub async fn open(path: &Path) -> Result<Self, StoreError> {
@@ -258,13 +378,55 @@ impl Store {
 			})
 			.connect_with(options)
 			.await?;
-		let store = Store { pool, backend, instance: instance.to_string(), hold };
+		let mut store = Store {
+			pool,
+			backend,
+			instance: instance.to_string(),
+			hold,
+			writer: None,
+			local: None,
+		};
 		store.migrate().await?;
+		if backend == Backend::Sqlite {
+			store.local = Some(Arc::new(Mutex::new(store.load_books().await?)));
+			let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+			tokio::spawn(write_batches(store.pool.acquire().await?, receiver));
+			store.writer = Some(sender);
+		}
 		sqlx::query("DELETE FROM reservations WHERE instance = $1")
 			.bind(&store.instance)
 			.execute(&store.pool)
 			.await?;
 		Ok(store)
+	}
+
+	/// The embedded database's books: per user the charges not yet in the feed and the feed
+	/// records kept (not attested), and the vouchers kept.
+	async fn load_books(&self) -> Result<Local, StoreError> {
+		let mut local = Local::default();
+		for query in [
+			"SELECT \"user\", cost FROM requests WHERE feed_seq IS NULL",
+			"SELECT \"user\", cost FROM feed",
+		] {
+			for row in sqlx::query(query).fetch_all(&self.pool).await? {
+				let cost = amount(row.get::<&str, _>("cost"))?;
+				local.add_unsettled(row.get::<&str, _>("user"), cost, true);
+			}
+		}
+		for row in sqlx::query("SELECT \"user\", payer, cap, expiry FROM vouchers")
+			.fetch_all(&self.pool)
+			.await?
+		{
+			local.vouchers.insert(
+				(row.get("user"), row.get("payer")),
+				(amount(row.get::<&str, _>("cap"))?, row.get::<i64, _>("expiry") as u32),
+			);
+		}
+		Ok(local)
+	}
+
+	fn local(&self) -> Option<std::sync::MutexGuard<'_, Local>> {
+		self.local.as_ref().map(|local| local.lock().unwrap_or_else(|e| e.into_inner()))
 	}
 
 	/// Which database this is.
@@ -277,7 +439,10 @@ impl Store {
 			Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
 			Backend::Postgres => ("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "BIGINT"),
 		};
-		let mut tx = self.write().await?;
+		let mut tx = match self.backend {
+			Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+			Backend::Postgres => self.pool.begin().await?,
+		};
 		if self.backend == Backend::Postgres {
 			// Instances starting together create the schema one after the other.
 			sqlx::query("SELECT pg_advisory_xact_lock(7370746)").execute(&mut *tx).await?;
@@ -289,15 +454,43 @@ impl Store {
 		tx.commit().await
 	}
 
-	/// A write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock at once (waiting
-	/// up to the busy timeout for another writer): a deferred transaction that reads first and
-	/// writes later fails at once with "database is locked" when another connection wrote
-	/// meanwhile. On PostgreSQL the rows written are locked as they are read (`FOR UPDATE`).
-	async fn write(&self) -> Result<Tx, StoreError> {
-		match self.backend {
-			Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-			Backend::Postgres => self.pool.begin().await,
-		}
+	/// Runs `work` in a write transaction and returns its result once committed. SQLite: by
+	/// the one writer, committed together with the writes waiting beside it (`BEGIN IMMEDIATE`:
+	/// the write lock from the start). PostgreSQL: in a transaction of its own, which locks the
+	/// rows it writes as it reads them (`FOR UPDATE`); instances write concurrently.
+	async fn run<T: Send + 'static>(
+		&self,
+		work: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+			+ Send
+			+ 'static,
+	) -> Result<T, StoreError> {
+		let output = match &self.writer {
+			Some(writer) => {
+				let (done, result) = oneshot::channel();
+				let work: Work = Box::new(move |conn| {
+					Box::pin(async move {
+						work(conn).await.map(|t| Box::new(t) as Box<dyn std::any::Any + Send>)
+					})
+				});
+				writer
+					.send(Job { work, done })
+					.await
+					.map_err(|_| StoreError::Protocol("the database writer stopped".into()))?;
+				result
+					.await
+					.map_err(|_| StoreError::Protocol("the database writer stopped".into()))??
+			}
+			None => {
+				let mut tx = self.pool.begin().await?;
+				let output = work(&mut tx).await?;
+				tx.commit().await?;
+				return Ok(output);
+			}
+		};
+		output
+			.downcast::<T>()
+			.map(|t| *t)
+			.map_err(|_| StoreError::Protocol("a write returned the wrong type".into()))
 	}
 
 	/// `FOR UPDATE` where the database has it (SQLite's write lock covers the whole file).
@@ -312,7 +505,7 @@ impl Store {
 	/// reservation not to count.
 	async fn lock_book(
 		&self,
-		tx: &mut Tx,
+		tx: &mut AnyConnection,
 		user: &str,
 		except: Option<i64>,
 	) -> Result<Book, StoreError> {
@@ -320,17 +513,17 @@ impl Store {
 			"INSERT INTO books (\"user\", unsettled) VALUES ($1, '0') ON CONFLICT (\"user\") DO NOTHING",
 		)
 		.bind(user)
-		.execute(&mut **tx)
+		.execute(&mut *tx)
 		.await?;
 		let row = sqlx::query(&format!(
 			"SELECT unsettled FROM books WHERE \"user\" = $1{}",
 			self.for_update()
 		))
 		.bind(user)
-		.fetch_one(&mut **tx)
+		.fetch_one(&mut *tx)
 		.await?;
 		let unsettled = amount(row.get::<&str, _>("unsettled"))?;
-		let reserved = self.reserved(&mut **tx, user, except).await?;
+		let reserved = self.reserved(&mut *tx, user, except).await?;
 		Ok(Book { reserved, unsettled })
 	}
 
@@ -359,6 +552,9 @@ impl Store {
 	/// `user`'s books.
 	pub async fn book(&self, user: &AccountId32) -> Result<Book, StoreError> {
 		let user = user.to_ss58check();
+		if let Some(local) = self.local() {
+			return Ok(local.book(&user));
+		}
 		let unsettled = sqlx::query("SELECT unsettled FROM books WHERE \"user\" = $1")
 			.bind(&user)
 			.fetch_optional(&self.pool)
@@ -378,19 +574,88 @@ impl Store {
 		&self,
 		request: &Admission<'_>,
 	) -> Result<(Book, Result<i64, Refusal>), StoreError> {
-		let (user, payer) = (request.user.to_ss58check(), request.payer.to_ss58check());
-		let mut tx = self.write().await?;
-		let book = self.lock_book(&mut tx, &user, None).await?;
-		if let Err(refusal) =
-			ledger::admit(&book, request.worst, request.cap, request.settled, request.available)
-		{
-			tx.rollback().await?;
-			return Ok((book, Err(refusal)));
+		let (store, user, payer) =
+			(self.clone(), request.user.to_ss58check(), request.payer.to_ss58check());
+		let (cap, expiry, signature) = (request.cap, request.expiry, request.signature.to_string());
+		let (worst, settled, available) = (request.worst, request.settled, request.available);
+		if self.local.is_some() {
+			return self
+				.admit_local((user, payer, cap, expiry, signature), worst, settled, available)
+				.await;
 		}
+		self.run(move |tx| {
+			Box::pin(async move {
+				let book = store.lock_book(tx, &user, None).await?;
+				if let Err(refusal) = ledger::admit(&book, worst, cap, settled, available) {
+					return Ok((book, Err(refusal)));
+				}
+				let voucher = (user.as_str(), payer.as_str(), cap, expiry, signature.as_str());
+				let id = store.reserve(tx, voucher, worst).await?;
+				Ok((book, Ok(id)))
+			})
+		})
+		.await
+	}
+
+	/// [`Store::admit`] on the embedded database: checked and reserved in memory; the voucher
+	/// written (and committed) only when it is better than the one kept.
+	async fn admit_local(
+		&self,
+		(user, payer, cap, expiry, signature): (String, String, u128, u32, String),
+		worst: u128,
+		settled: u128,
+		available: u128,
+	) -> Result<(Book, Result<i64, Refusal>), StoreError> {
+		let key = (user.clone(), payer.clone());
+		let (book, id, better) = {
+			let Some(mut local) = self.local() else {
+				return Err(StoreError::Protocol("no local books".into()));
+			};
+			let book = local.book(&user);
+			if let Err(refusal) = ledger::admit(&book, worst, cap, settled, available) {
+				return Ok((book, Err(refusal)));
+			}
+			local.next_reservation += 1;
+			let id = local.next_reservation;
+			local.reservations.insert(id, (user.clone(), worst));
+			let reserved = local.reserved.entry(user.clone()).or_default();
+			*reserved = reserved.saturating_add(worst);
+			let better = local.vouchers.get(&key).is_none_or(|&kept| (cap, expiry) > kept);
+			if better {
+				local.vouchers.insert(key.clone(), (cap, expiry));
+			}
+			(book, id, better)
+		};
+		if better {
+			let written = self
+				.run(move |tx| {
+					Box::pin(async move {
+						Self::keep_voucher(tx, (&user, &payer, cap, expiry, &signature)).await
+					})
+				})
+				.await;
+			if let Err(e) = written {
+				if let Some(mut local) = self.local() {
+					local.release(id);
+					// Written again (if still better) by the next admission.
+					local.vouchers.remove(&key);
+				}
+				return Err(e);
+			}
+		}
+		Ok((book, Ok(id)))
+	}
+
+	/// Keeps `voucher` (user, payer, cap, expiry, signature) for the feed if it is better than
+	/// the one kept: a higher cap, or the same cap with a later expiry.
+	async fn keep_voucher(
+		tx: &mut AnyConnection,
+		(user, payer, cap, expiry, signature): (&str, &str, u128, u32, &str),
+	) -> Result<(), StoreError> {
 		let kept =
 			sqlx::query("SELECT cap, expiry FROM vouchers WHERE \"user\" = $1 AND payer = $2")
-				.bind(&user)
-				.bind(&payer)
+				.bind(user)
+				.bind(payer)
 				.fetch_optional(&mut *tx)
 				.await?;
 		let better = match kept {
@@ -398,7 +663,7 @@ impl Store {
 			Some(row) => {
 				let kept_cap = amount(row.get::<&str, _>("cap"))?;
 				let kept_expiry = row.get::<i64, _>("expiry");
-				(request.cap, i64::from(request.expiry)) > (kept_cap, kept_expiry)
+				(cap, i64::from(expiry)) > (kept_cap, kept_expiry)
 			}
 		};
 		if better {
@@ -406,36 +671,56 @@ impl Store {
 				"INSERT INTO vouchers (\"user\", payer, cap, expiry, signature) VALUES ($1, $2, $3, $4, $5)
 				 ON CONFLICT (\"user\", payer) DO UPDATE SET cap = $3, expiry = $4, signature = $5",
 			)
-			.bind(&user)
-			.bind(&payer)
-			.bind(request.cap.to_string())
-			.bind(i64::from(request.expiry))
-			.bind(request.signature)
+			.bind(user)
+			.bind(payer)
+			.bind(cap.to_string())
+			.bind(i64::from(expiry))
+			.bind(signature)
 			.execute(&mut *tx)
 			.await?;
 		}
+		Ok(())
+	}
+
+	/// Keeps `voucher` and reserves `worst` for the user (PostgreSQL).
+	async fn reserve(
+		&self,
+		tx: &mut AnyConnection,
+		voucher: (&str, &str, u128, u32, &str),
+		worst: u128,
+	) -> Result<i64, StoreError> {
+		let user = voucher.0;
+		Self::keep_voucher(tx, voucher).await?;
 		let id = sqlx::query(
 			"INSERT INTO reservations (\"user\", amount, instance, expires_at)
 			 VALUES ($1, $2, $3, $4) RETURNING id",
 		)
-		.bind(&user)
-		.bind(request.worst.to_string())
+		.bind(user)
+		.bind(worst.to_string())
 		.bind(&self.instance)
 		.bind(now_ms().saturating_add(self.hold.as_millis() as i64))
 		.fetch_one(&mut *tx)
 		.await?
 		.get::<i64, _>("id");
-		tx.commit().await?;
-		Ok((book, Ok(id)))
+		Ok(id)
 	}
 
 	/// Ends reservation `reservation` without a charge.
 	pub async fn release(&self, reservation: i64) -> Result<(), StoreError> {
-		sqlx::query("DELETE FROM reservations WHERE id = $1")
-			.bind(reservation)
-			.execute(&self.pool)
-			.await?;
-		Ok(())
+		if let Some(mut local) = self.local() {
+			local.release(reservation);
+			return Ok(());
+		}
+		self.run(move |tx| {
+			Box::pin(async move {
+				sqlx::query("DELETE FROM reservations WHERE id = $1")
+					.bind(reservation)
+					.execute(&mut *tx)
+					.await?;
+				Ok(())
+			})
+		})
+		.await
 	}
 
 	/// Charges an answer in place of its reservation, in one transaction holding the user's
@@ -449,9 +734,85 @@ impl Store {
 		cap: u128,
 		settled: u128,
 	) -> Result<(u128, Book), StoreError> {
+		let (store, usage) = (self.clone(), usage.clone());
+		if self.local.is_some() {
+			return self.charge_local(reservation, usage, cap, settled).await;
+		}
+		self.run(move |tx| {
+			Box::pin(async move { store.charge_in(tx, reservation, &usage, cap, settled).await })
+		})
+		.await
+	}
+
+	/// [`Store::charge`] on the embedded database: the books in memory, one row written.
+	async fn charge_local(
+		&self,
+		reservation: i64,
+		usage: Charge,
+		cap: u128,
+		settled: u128,
+	) -> Result<(u128, Book), StoreError> {
 		let user = usage.user.to_ss58check();
-		let mut tx = self.write().await?;
-		let others = self.lock_book(&mut tx, &user, Some(reservation)).await?;
+		let (charged, book) = {
+			let Some(mut local) = self.local() else {
+				return Err(StoreError::Protocol("no local books".into()));
+			};
+			local.release(reservation);
+			let others = local.book(&user);
+			let charged = ledger::chargeable(usage.cost, cap, settled, others.committed());
+			local.add_unsettled(&user, charged, true);
+			(charged, local.book(&user))
+		};
+		let written = {
+			let user = user.clone();
+			self.run(move |tx| {
+				Box::pin(async move { Self::insert_request(tx, &user, &usage, charged).await })
+			})
+			.await
+		};
+		if let Err(e) = written {
+			// Not recorded, not charged.
+			if let Some(mut local) = self.local() {
+				local.add_unsettled(&user, charged, false);
+			}
+			return Err(e);
+		}
+		Ok((charged, book))
+	}
+
+	/// Records a charged request.
+	async fn insert_request(
+		tx: &mut AnyConnection,
+		user: &str,
+		usage: &Charge,
+		charged: u128,
+	) -> Result<(), StoreError> {
+		sqlx::query(
+			"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens, cost, created_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		)
+		.bind(user)
+		.bind(usage.payer.to_ss58check())
+		.bind(i64::from(usage.model))
+		.bind(i64::from(usage.input_tokens))
+		.bind(i64::from(usage.output_tokens))
+		.bind(charged.to_string())
+		.bind(now_ms())
+		.execute(&mut *tx)
+		.await?;
+		Ok(())
+	}
+
+	async fn charge_in(
+		&self,
+		tx: &mut AnyConnection,
+		reservation: i64,
+		usage: &Charge,
+		cap: u128,
+		settled: u128,
+	) -> Result<(u128, Book), StoreError> {
+		let user = usage.user.to_ss58check();
+		let others = self.lock_book(tx, &user, Some(reservation)).await?;
 		let charged = ledger::chargeable(usage.cost, cap, settled, others.committed());
 		let unsettled = others.unsettled.saturating_add(charged);
 		sqlx::query("UPDATE books SET unsettled = $1 WHERE \"user\" = $2")
@@ -463,25 +824,17 @@ impl Store {
 			.bind(reservation)
 			.execute(&mut *tx)
 			.await?;
-		sqlx::query(
-			"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens, cost, created_at)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		)
-		.bind(&user)
-		.bind(usage.payer.to_ss58check())
-		.bind(i64::from(usage.model))
-		.bind(i64::from(usage.input_tokens))
-		.bind(i64::from(usage.output_tokens))
-		.bind(charged.to_string())
-		.bind(now_ms())
-		.execute(&mut *tx)
-		.await?;
-		tx.commit().await?;
+		Self::insert_request(tx, &user, usage, charged).await?;
 		Ok((charged, Book { reserved: others.reserved, unsettled }))
 	}
 
 	/// Value reserved and unsettled over all users (for metrics).
 	pub async fn totals(&self) -> Result<(u128, u128), StoreError> {
+		if let Some(local) = self.local() {
+			let sum =
+				|m: &HashMap<String, u128>| m.values().fold(0u128, |a, b| a.saturating_add(*b));
+			return Ok((sum(&local.reserved), sum(&local.unsettled)));
+		}
 		let mut unsettled = 0u128;
 		for row in sqlx::query("SELECT unsettled FROM books").fetch_all(&self.pool).await? {
 			unsettled = unsettled.saturating_add(amount(row.get::<&str, _>("unsettled"))?);
@@ -500,7 +853,14 @@ impl Store {
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
-		let mut tx = self.write().await?;
+		let store = self.clone();
+		self.run(move |tx| Box::pin(async move { store.seal_in(tx).await })).await
+	}
+
+	async fn seal_in(
+		&self,
+		tx: &mut AnyConnection,
+	) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
 		// The feed's counter: held to the end, so that sealing is one at a time.
 		sqlx::query("INSERT INTO meta (key, value) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
 			.bind(LAST_SEQ)
@@ -519,7 +879,6 @@ impl Store {
 		.fetch_all(&mut *tx)
 		.await?;
 		if rows.is_empty() {
-			tx.rollback().await?;
 			return Ok(Vec::new());
 		}
 		// Groups in the order of their first request; each a list of chunks of request ids
@@ -601,7 +960,6 @@ impl Store {
 			.bind(LAST_SEQ)
 			.execute(&mut *tx)
 			.await?;
-		tx.commit().await?;
 		Ok(sealed)
 	}
 
@@ -647,7 +1005,23 @@ impl Store {
 		if last_seq as i64 <= through {
 			return Ok(0);
 		}
-		let mut tx = self.write().await?;
+		let store = self.clone();
+		let gone = self
+			.run(move |tx| Box::pin(async move { store.attested_in(tx, last_seq).await }))
+			.await?;
+		if let Some(mut local) = self.local() {
+			for (user, cost) in &gone.1 {
+				local.add_unsettled(user, *cost, false);
+			}
+		}
+		Ok(gone.0)
+	}
+
+	async fn attested_in(
+		&self,
+		tx: &mut AnyConnection,
+		last_seq: u64,
+	) -> Result<(usize, BTreeMap<String, u128>), StoreError> {
 		sqlx::query("INSERT INTO meta (key, value) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
 			.bind(ATTESTED_THROUGH)
 			.execute(&mut *tx)
@@ -659,8 +1033,7 @@ impl Store {
 				.await?
 				.get::<i64, _>("value");
 		if last_seq as i64 <= through {
-			tx.rollback().await?;
-			return Ok(0);
+			return Ok((0, BTreeMap::new()));
 		}
 		let gone = sqlx::query("DELETE FROM feed WHERE seq <= $1 RETURNING \"user\", cost")
 			.bind(last_seq as i64)
@@ -671,12 +1044,12 @@ impl Store {
 			let total = per_user.entry(row.get("user")).or_default();
 			*total = total.saturating_add(amount(row.get::<&str, _>("cost"))?);
 		}
-		for (user, cost) in per_user {
-			let book = self.lock_book(&mut tx, &user, None).await?;
+		for (user, cost) in per_user.iter().filter(|_| self.local.is_none()) {
+			let book = self.lock_book(tx, user, None).await?;
 			// The row stays (one per user): an admission may be waiting for it.
 			sqlx::query("UPDATE books SET unsettled = $1 WHERE \"user\" = $2")
-				.bind(book.unsettled.saturating_sub(cost).to_string())
-				.bind(&user)
+				.bind(book.unsettled.saturating_sub(*cost).to_string())
+				.bind(user)
 				.execute(&mut *tx)
 				.await?;
 		}
@@ -689,8 +1062,7 @@ impl Store {
 			.bind(ATTESTED_THROUGH)
 			.execute(&mut *tx)
 			.await?;
-		tx.commit().await?;
-		Ok(gone.len())
+		Ok((gone.len(), per_user))
 	}
 
 	/// The last finalised block whose events were read, if any.
@@ -708,8 +1080,20 @@ impl Store {
 		block: u32,
 		settlements: &[crate::events::Settlement],
 	) -> Result<(), StoreError> {
+		let (store, settlements) = (self.clone(), settlements.to_vec());
+		self.run(move |tx| {
+			Box::pin(async move { store.record_settlements_in(tx, block, &settlements).await })
+		})
+		.await
+	}
+
+	async fn record_settlements_in(
+		&self,
+		tx: &mut AnyConnection,
+		block: u32,
+		settlements: &[crate::events::Settlement],
+	) -> Result<(), StoreError> {
 		use crate::events::Settlement;
-		let mut tx = self.write().await?;
 		for (idx, settlement) in settlements.iter().enumerate() {
 			let (kind, paid, fee, unpaid, entries, reason) = match settlement {
 				Settlement::Settled { charged, from_allowance, fee, .. } => {
@@ -746,7 +1130,7 @@ impl Store {
 		.bind(i64::from(block))
 		.execute(&mut *tx)
 		.await?;
-		tx.commit().await
+		Ok(())
 	}
 
 	/// What the chain did with `user`'s usage.
@@ -961,17 +1345,223 @@ mod tests {
 		assert_eq!((charged, book), (50, Book { reserved: 30, unsettled: 50 }));
 		store.release(first).await.unwrap();
 		assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 50 });
-		// A reservation left by a stopped instance is dropped when it starts again...
+		// Reservations end with the process; the unsettled charges are rebuilt at start.
 		store.admit(&admission(10, 100)).await.unwrap().1.unwrap();
 		drop(store);
 		let store = Store::open(&path).await.unwrap();
-		assert_eq!(store.book(&bob).await.unwrap().reserved, 0);
-		// ...and one past its hold no longer counts (another instance's, say).
-		let url = format!("sqlite://{}?mode=rwc", path.display());
-		let other = Store::connect(&url, "other", Duration::ZERO).await.unwrap();
-		other.admit(&admission(10, 100)).await.unwrap().1.unwrap();
-		assert_eq!(store.book(&bob).await.unwrap().reserved, 0);
+		assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 50 });
 		assert!(Store::connect("mysql://x", "x", Duration::ZERO).await.is_err());
+	}
+
+	/// A write that fails in the writer's batch is undone alone: the others commit.
+	#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+	async fn a_failed_write_is_undone_alone() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Store::open(&dir.path().join("usage.db")).await.unwrap();
+		let writes: Vec<_> = (0..16i64)
+			.map(|i| {
+				let store = store.clone();
+				tokio::spawn(async move {
+					store
+						.run(move |tx| {
+							Box::pin(async move {
+								sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+									.bind(format!("k{i}"))
+									.bind(i)
+									.execute(&mut *tx)
+									.await?;
+								if i % 2 == 1 {
+									sqlx::query("SELECT * FROM no_such_table")
+										.execute(&mut *tx)
+										.await?;
+								}
+								Ok(i)
+							})
+						})
+						.await
+				})
+			})
+			.collect();
+		for (i, write) in writes.into_iter().enumerate() {
+			assert_eq!(write.await.unwrap().is_ok(), i % 2 == 0);
+		}
+		let kept = sqlx::query("SELECT key FROM meta WHERE key LIKE 'k%'")
+			.fetch_all(&store.pool)
+			.await
+			.unwrap();
+		assert_eq!(kept.len(), 8);
+	}
+
+	/// A PostgreSQL server of its own for a test, in a temporary directory (as the `postgres`
+	/// user when the tests run as root), stopped when dropped. Debian's `postgresql` package.
+	struct Postgres {
+		server: std::process::Child,
+		url: String,
+		_dir: tempfile::TempDir,
+	}
+
+	impl Postgres {
+		fn start() -> Self {
+			use std::{os::unix::process::CommandExt, process::Command};
+			let bin = std::fs::read_dir("/usr/lib/postgresql")
+				.expect("PostgreSQL is not installed (Debian's postgresql package)")
+				.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+				.find(|bin| bin.join("initdb").exists())
+				.expect("no initdb under /usr/lib/postgresql");
+			let dir = tempfile::tempdir().unwrap();
+			let id = |flag: &str, who: Option<&str>| -> u32 {
+				let out = Command::new("id").arg(flag).args(who).output().unwrap();
+				String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+			};
+			let (uid, gid) = if id("-u", None) == 0 {
+				let ids = (id("-u", Some("postgres")), id("-g", Some("postgres")));
+				std::os::unix::fs::chown(dir.path(), Some(ids.0), Some(ids.1)).unwrap();
+				ids
+			} else {
+				(id("-u", None), id("-g", None))
+			};
+			let data = dir.path().join("data");
+			let initdb = Command::new(bin.join("initdb"))
+				.args(["-A", "trust", "-U", "tokenmeter", "-E", "UTF8", "--no-sync", "-D"])
+				.arg(&data)
+				.uid(uid)
+				.gid(gid)
+				.output()
+				.unwrap();
+			assert!(initdb.status.success(), "{}", String::from_utf8_lossy(&initdb.stderr));
+			let port =
+				std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+			let mut server = Command::new(bin.join("postgres"))
+				.arg("-D")
+				.arg(&data)
+				.args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-k"])
+				.arg(dir.path())
+				.args(["-c", "fsync=off"])
+				.stdout(std::process::Stdio::null())
+				.stderr(std::process::Stdio::null())
+				.uid(uid)
+				.gid(gid)
+				.spawn()
+				.unwrap();
+			for _ in 0..300 {
+				let ready = Command::new(bin.join("pg_isready"))
+					.args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+					.status()
+					.unwrap();
+				if ready.success() {
+					return Postgres {
+						server,
+						url: format!("postgres://tokenmeter@127.0.0.1:{port}/postgres"),
+						_dir: dir,
+					};
+				}
+				std::thread::sleep(Duration::from_millis(100));
+			}
+			let _ = server.kill();
+			let _ = server.wait();
+			panic!("PostgreSQL did not start");
+		}
+
+		async fn instance(&self, name: &str) -> Store {
+			Store::connect(&self.url, name, Duration::from_secs(60)).await.unwrap()
+		}
+	}
+
+	impl Drop for Postgres {
+		fn drop(&mut self) {
+			// SIGINT: a fast shutdown.
+			let _ = std::process::Command::new("kill")
+				.args(["-INT", &self.server.id().to_string()])
+				.status();
+			let _ = self.server.wait();
+		}
+	}
+
+	/// Two gateways on one PostgreSQL database admit, together, no more than the voucher
+	/// allows, and see the same books.
+	#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+	async fn on_postgres_two_instances_never_overspend_a_voucher() {
+		let pg = Postgres::start();
+		let (a, b) = (pg.instance("a").await, pg.instance("b").await);
+		let bob = Bob.to_account_id();
+		let requests: Vec<_> = (0..32)
+			.map(|i| {
+				let (store, bob) = (if i % 2 == 0 { a.clone() } else { b.clone() }, bob.clone());
+				tokio::spawn(async move { serve(&store, &bob, 100, 100, "0x01", 0, 1, 10).await })
+			})
+			.collect();
+		let mut served = 0;
+		for request in requests {
+			if request.await.unwrap().is_ok() {
+				served += 1;
+			}
+		}
+		assert_eq!(served, 10);
+		for store in [&a, &b] {
+			assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 100 });
+			assert_eq!(store.totals().await.unwrap(), (0, 100));
+		}
+	}
+
+	/// Two gateways sealing one PostgreSQL feed at once, while both charge: one sequence, no
+	/// gap, no duplicate, every charge in exactly one record; attested once.
+	#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+	async fn on_postgres_the_feed_stays_gap_free_when_two_instances_seal() {
+		let pg = Postgres::start();
+		let (a, b) = (pg.instance("a").await, pg.instance("b").await);
+		let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+		let mut tasks = Vec::new();
+		for i in 0..60u32 {
+			let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+			let user = if i % 3 == 0 { charlie.clone() } else { bob.clone() };
+			tasks.push(tokio::spawn(async move {
+				serve(&store, &user, 1_000_000, 100, "0x01", i % 2, 1, 1).await.unwrap();
+				store.seal().await.unwrap().len()
+			}));
+		}
+		for task in tasks {
+			task.await.unwrap();
+		}
+		a.seal().await.unwrap();
+		let (fa, fb) = (a.feed_after(0, 1000).await.unwrap(), b.feed_after(0, 1000).await.unwrap());
+		assert_eq!(fa, fb);
+		let seqs: Vec<u64> = fa.iter().map(|r| r.seq).collect();
+		assert_eq!(seqs, (1..=fa.len() as u64).collect::<Vec<_>>());
+		assert_eq!(fa.iter().map(|r| r.cost).sum::<u128>(), 60);
+		assert_eq!(fa.iter().map(|r| u64::from(r.input_tokens)).sum::<u64>(), 60);
+		let last = fa.len() as u64;
+		// Both see the attestation; the books go down once.
+		let (ga, gb) = tokio::join!(a.attested(last), b.attested(last));
+		assert_eq!(ga.unwrap() + gb.unwrap(), fa.len());
+		assert_eq!(a.totals().await.unwrap(), (0, 0));
+		assert_eq!(b.book(&bob).await.unwrap(), Book::default());
+	}
+
+	/// On PostgreSQL a reservation is dropped when its instance starts again, and no longer
+	/// counts after its hold (an instance that never came back).
+	#[tokio::test]
+	async fn on_postgres_reservations_end_with_a_restart_or_their_hold() {
+		let pg = Postgres::start();
+		let bob = Bob.to_account_id();
+		let admission = Admission {
+			user: &bob,
+			payer: &bob,
+			cap: 100,
+			expiry: 100,
+			signature: "0x01",
+			worst: 10,
+			settled: 0,
+			available: 1_000,
+		};
+		let a = pg.instance("a").await;
+		a.admit(&admission).await.unwrap().1.unwrap();
+		assert_eq!(a.book(&bob).await.unwrap().reserved, 10);
+		let gone = Store::connect(&pg.url, "gone", Duration::ZERO).await.unwrap();
+		gone.admit(&admission).await.unwrap().1.unwrap();
+		assert_eq!(a.book(&bob).await.unwrap().reserved, 10, "a lapsed reservation counts");
+		drop(a);
+		let a = pg.instance("a").await;
+		assert_eq!(a.book(&bob).await.unwrap().reserved, 0);
 	}
 
 	#[tokio::test]

@@ -1,0 +1,194 @@
+// The gateway's cost against the direct path and against LiteLLM's proxy, in one run on one
+// machine (docs/gateway.md). Run by scripts/bench-gateway.sh, which builds the binaries and
+// installs wrk and LiteLLM:
+//
+//   TOKENMETER_NODE=… TOKENMETER_EXAMPLES=<target>/release/examples LITELLM=<venv>/bin/litellm \
+//     node e2e/bench/gateway.js
+//
+// A fast fake upstream (`fake_upstream`: answers at once, fixed usage) on its own port; a dev
+// node with a provider, a model and a user with credits; `tokenmeter-gateway` in front of the
+// upstream (embedded SQLite, rate limits off: one user sends everything) with the user's
+// voucher already accepted; LiteLLM's proxy (two workers, one `openai/` model at the upstream,
+// a master key). Then, one after the other, each measured the same way:
+// 1. requests/s and latency at 8 connections (wrk, 10 s): direct, the gateway, LiteLLM;
+// 2. latency at a fixed 1,000 requests/s (loadgen, open loop, 10 s): direct and the gateway;
+// 3. streaming: time to the first byte of the answer at 100 requests/s: direct and the gateway;
+// 4. the gateway's resident memory before and after 10,000 distinct users (fresh keys, each
+//    a signed voucher; without credits, so each is answered 402 after the gateway has read
+//    and cached its chain state and counted its rate, as for any user).
+// Prints a Markdown table and `figure:` lines.
+
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { paymentToken, signVoucher } from '@tokenmeter/client';
+import { Keyring } from '@polkadot/keyring';
+import { randomAsU8a } from '@polkadot/util-crypto';
+
+import { startGateway, startProcess } from '../lib/gateway.js';
+import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
+
+const run = promisify(execFile);
+const UNIT = 10n ** 12n;
+const examples = process.env.TOKENMETER_EXAMPLES;
+const litellmBin = process.env.LITELLM;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const USERS = Number(process.env.BENCH_USERS ?? 10_000);
+if (!examples || !litellmBin) throw new Error('set TOKENMETER_EXAMPLES and LITELLM (scripts/bench-gateway.sh does)');
+
+const body = JSON.stringify({ model: 'bench-llm', messages: [{ role: 'user', content: 'Say hello to the benchmark' }], max_tokens: 16 });
+const streamBody = JSON.stringify({ ...JSON.parse(body), stream: true });
+const stopping = [];
+const dir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-bench-gateway-'));
+
+/** wrk at 8 connections: { rps, p50_ms, p99_ms }. */
+async function wrk(url, headers) {
+  const script = path.join(dir, 'post.lua');
+  await writeFile(script, [
+    'wrk.method = "POST"',
+    `wrk.body = ${JSON.stringify(body)}`,
+    'wrk.headers["Content-Type"] = "application/json"',
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+    // Only 200s count as served.
+    'done = function(summary, latency, requests) io.stderr:write(string.format("non2xx=%d\\n", summary.errors.status)) end',
+  ].join('\n'));
+  const { stdout, stderr } = await run('wrk', ['-t1', '-c8', `-d${SECONDS}s`, '--latency', '-s', script, url], { maxBuffer: 1 << 24 });
+  const ms = (label) => {
+    const [, value, unit] = stdout.match(new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`));
+    return Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit];
+  };
+  const non2xx = Number(stderr.match(/non2xx=(\d+)/)?.[1] ?? 0);
+  const errors = Number(stdout.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0) + non2xx;
+  if (errors > 0) throw new Error(`${url}: ${errors} answers were not 200:\n${stdout}`);
+  return { rps: Number(stdout.match(/Requests\/sec:\s+([\d.]+)/)[1]), p50_ms: ms('50'), p99_ms: ms('99') };
+}
+
+/** loadgen with these arguments: its JSON line. */
+async function loadgen(args) {
+  const { stdout } = await run(path.join(examples, 'loadgen'), args, { maxBuffer: 1 << 24 });
+  return JSON.parse(stdout);
+}
+
+const rssKiB = (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+
+try {
+  const upstreamPort = await freePort();
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  stopping.push(await startProcess(path.join(examples, 'fake_upstream'), [`127.0.0.1:${upstreamPort}`],
+    async () => (await fetch(`${upstreamUrl}/v1/chat/completions`, { method: 'POST', body })).ok));
+
+  const node = await startDevNode();
+  stopping.push(node);
+  const { api } = node;
+  const { alice, bob } = await devAccounts('Alice', 'Bob');
+  const gatewayPort = await freePort();
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  const model = (await api.query.inferenceCredits.nextModelId()).toNumber();
+  for (const { dispatchError } of await Promise.all([
+    sendAndWaitInBlock(api.tx.utility.batchAll([
+      api.tx.inferenceCredits.registerProvider('Bench AI', gatewayUrl),
+      api.tx.inferenceCredits.registerModel('bench-llm', 1000n, 1000n, 'Open'),
+    ]), alice),
+    sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(1000n * UNIT), bob),
+  ])) if (dispatchError) throw new Error(`${dispatchError}`);
+  const genesisHash = (await api.rpc.chain.getBlockHash(0)).toHex();
+  const voucher = (who) => paymentToken(signVoucher(who, { genesisHash, provider: alice.address, cap: 10n ** 30n, expiry: 1_000_000 }));
+  const token = voucher(bob);
+
+  const gateway = await startGateway(gatewayPort, [
+    '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
+    '--provider', alice.address, '--model', `${model}=fake`, '--data-dir', path.join(dir, 'gateway'),
+    '--no-rate-limits', '--min-voucher-blocks', '10',
+  ]);
+  stopping.push(gateway);
+  const check = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body,
+  });
+  if (check.status !== 200) throw new Error(`the gateway answered ${check.status}: ${await check.text()}`);
+
+  const litellmPort = await freePort();
+  const litellmUrl = `http://127.0.0.1:${litellmPort}`;
+  const config = path.join(dir, 'litellm.yaml');
+  await writeFile(config, [
+    'model_list:',
+    '  - model_name: bench-llm',
+    '    litellm_params:',
+    '      model: openai/fake',
+    `      api_base: ${upstreamUrl}/v1`,
+    '      api_key: unused',
+    'general_settings:',
+    '  master_key: sk-bench',
+    'litellm_settings:',
+    '  telemetry: false',
+  ].join('\n'));
+  const litellmEnv = { ...process.env, LITELLM_LOCAL_MODEL_COST_MAP: 'True', LITELLM_LOG: 'ERROR' };
+  const litellm = await startProcess(litellmBin, ['--config', config, '--host', '127.0.0.1', '--port', String(litellmPort), '--num_workers', '2'],
+    async () => (await fetch(`${litellmUrl}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' }, body,
+    })).ok, { timeoutMs: 180_000, spawnOptions: { env: litellmEnv } });
+  stopping.push(litellm);
+  const { stdout: litellmVersion } = await run(path.join(path.dirname(litellmBin), 'pip'), ['show', 'litellm']);
+
+  const path_ = '/v1/chat/completions';
+  const measured = (what, result) => { console.error(`${what}: ${JSON.stringify(result)}`); return result; };
+  const direct = measured('direct', await wrk(`${upstreamUrl}${path_}`, {}));
+  const through = measured('gateway', await wrk(`${gatewayUrl}${path_}`, { Authorization: `Bearer ${token}` }));
+  const reference = measured('LiteLLM', await wrk(`${litellmUrl}${path_}`, { Authorization: 'Bearer sk-bench' }));
+
+  const atRate = (url, extra = []) => loadgen(['--url', url, '--body', body, '--rate', '1000', '--duration', String(SECONDS), ...extra]);
+  const directAt1k = measured('direct at 1,000/s', await atRate(`${upstreamUrl}${path_}`));
+  const gatewayAt1k = measured('gateway at 1,000/s', await atRate(`${gatewayUrl}${path_}`, ['--header', `authorization: Bearer ${token}`]));
+  const streamAt = (url, extra = []) => loadgen(['--url', url, '--body', streamBody, '--rate', '100', '--duration', String(SECONDS), '--stream', ...extra]);
+  const directStream = measured('direct streaming', await streamAt(`${upstreamUrl}${path_}`));
+  const gatewayStream = measured('gateway streaming', await streamAt(`${gatewayUrl}${path_}`, ['--header', `authorization: Bearer ${token}`]));
+  for (const [what, result] of Object.entries({ directAt1k, gatewayAt1k, directStream, gatewayStream })) {
+    if (result.errors > 0) throw new Error(`${what}: ${JSON.stringify(result)}`);
+  }
+
+  // 10,000 distinct users.
+  const keyring = new Keyring({ type: 'sr25519' });
+  const tokens = Array.from({ length: USERS }, () => voucher(keyring.addFromSeed(randomAsU8a(32))));
+  const tokensFile = path.join(dir, 'tokens.txt');
+  await writeFile(tokensFile, tokens.join('\n'));
+  const rssBefore = rssKiB(gateway.process.pid);
+  let seen = 0;
+  while (seen < USERS) {
+    const result = await loadgen(['--url', `${gatewayUrl}${path_}`, '--body', body, '--tokens', tokensFile, '--connections', '8', '--duration', '5']);
+    const answered = Object.values(result.statuses).reduce((a, b) => a + b, 0);
+    if ((result.statuses['402'] ?? 0) !== answered) throw new Error(`distinct users: ${JSON.stringify(result)}`);
+    seen += answered;
+  }
+  const rssAfter = rssKiB(gateway.process.pid);
+
+  const f = (x, d = 0) => Number(x).toFixed(d);
+  const rows = [
+    ['direct to the upstream', direct],
+    ['through tokenmeter-gateway', through],
+    ['through LiteLLM proxy', reference],
+  ];
+  const lines = [
+    `| path (8 connections, ${SECONDS} s, wrk) | requests/s | p50 ms | p99 ms |`,
+    '|---|---:|---:|---:|',
+    ...rows.map(([name, r]) => `| ${name} | ${f(r.rps)} | ${f(r.p50_ms, 2)} | ${f(r.p99_ms, 2)} |`),
+    '',
+    '| ratio | value |',
+    '|---|---:|',
+    `| gateway / LiteLLM requests/s | ${f(through.rps / reference.rps, 1)}× |`,
+    `| gateway / direct requests/s | ${f(100 * through.rps / direct.rps, 1)}% |`,
+    `| p99 added at 1,000 requests/s (gateway ${f(gatewayAt1k.p99_ms, 3)} ms − direct ${f(directAt1k.p99_ms, 3)} ms) | ${f(gatewayAt1k.p99_ms - directAt1k.p99_ms, 3)} ms |`,
+    `| p50 added at 1,000 requests/s | ${f(gatewayAt1k.p50_ms - directAt1k.p50_ms, 3)} ms |`,
+    `| streaming: time to first byte added at 100 requests/s, p50 / p99 | ${f(gatewayStream.ttfb_p50_ms - directStream.ttfb_p50_ms, 3)} / ${f(gatewayStream.ttfb_p99_ms - directStream.ttfb_p99_ms, 3)} ms |`,
+    `| gateway RSS: after one user / after ${USERS.toLocaleString('en')} more users | ${f(rssBefore / 1024, 1)} / ${f(rssAfter / 1024, 1)} MiB |`,
+    '',
+    `Machine: ${os.cpus().length} cores (${os.cpus()[0].model}), ${f(os.totalmem() / 2 ** 30)} GiB; LiteLLM ${litellmVersion.match(/Version: (\S+)/)?.[1]} (2 workers).`,
+  ];
+  console.log(lines.join('\n'));
+  console.log(`figure: gateway ${f(through.rps)} rps, LiteLLM ${f(reference.rps)} rps, direct ${f(direct.rps)} rps`);
+} finally {
+  for (const process_ of stopping.reverse()) await process_.stop().catch(() => {});
+  await rm(dir, { recursive: true, force: true });
+}
