@@ -71,6 +71,7 @@ pub async fn run(
 	let app = Arc::new(server::App {
 		scheduler,
 		limiter: Mutex::new(limits::RateLimiter::default()),
+		verified: Default::default(),
 		settings,
 		provider: provider.clone(),
 		genesis,

@@ -216,6 +216,8 @@ type Work = Box<
 /// A write waiting for the SQLite writer, and where its result goes once committed.
 struct Job {
 	work: Work,
+	/// Whether the write is one statement (atomic by itself: no savepoint needed).
+	single: bool,
 	done: oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>,
 }
 
@@ -242,6 +244,11 @@ async fn write_batches(
 		}
 		let mut results = Vec::with_capacity(batch.len());
 		for job in batch.drain(..) {
+			if job.single {
+				let result = (job.work)(conn).await;
+				results.push((job.done, result));
+				continue;
+			}
 			let result = match conn.execute("SAVEPOINT job").await {
 				Ok(_) => (job.work)(conn).await,
 				Err(e) => Err(e),
@@ -464,6 +471,26 @@ impl Store {
 			+ Send
 			+ 'static,
 	) -> Result<T, StoreError> {
+		self.run_as(false, work).await
+	}
+
+	/// [`Store::run`] for a write of one statement, which SQLite applies whole or not at all.
+	async fn run_single<T: Send + 'static>(
+		&self,
+		work: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+			+ Send
+			+ 'static,
+	) -> Result<T, StoreError> {
+		self.run_as(true, work).await
+	}
+
+	async fn run_as<T: Send + 'static>(
+		&self,
+		single: bool,
+		work: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+			+ Send
+			+ 'static,
+	) -> Result<T, StoreError> {
 		let output = match &self.writer {
 			Some(writer) => {
 				let (done, result) = oneshot::channel();
@@ -473,7 +500,7 @@ impl Store {
 					})
 				});
 				writer
-					.send(Job { work, done })
+					.send(Job { work, single, done })
 					.await
 					.map_err(|_| StoreError::Protocol("the database writer stopped".into()))?;
 				result
@@ -765,7 +792,7 @@ impl Store {
 		};
 		let written = {
 			let user = user.clone();
-			self.run(move |tx| {
+			self.run_single(move |tx| {
 				Box::pin(async move { Self::insert_request(tx, &user, &usage, charged).await })
 			})
 			.await
