@@ -8,9 +8,11 @@
 // A fast fake upstream (`fake_upstream`: answers at once, fixed usage) on its own port; a dev
 // node with a provider, a model and a user with credits; `tokenmeter-gateway` in front of the
 // upstream (embedded SQLite, rate limits off: one user sends everything) with the user's
-// voucher already accepted; LiteLLM's proxy (two workers, one `openai/` model at the upstream,
-// a master key). Then, one after the other, each measured the same way:
-// 1. requests/s and latency at 8 connections (wrk, 10 s): direct, the gateway, LiteLLM;
+// voucher already accepted; last, LiteLLM's proxy (two workers, one `openai/` model at the
+// upstream, a master key), started only after the others are measured so that its start-up
+// does not share their cores. One after the other, each measured the same way:
+// 1. requests/s and latency at 8 connections (wrk, 10 s): direct, a bare forwarder
+//    (`bare_proxy`: the floor of any proxy on this machine), the gateway, LiteLLM;
 // 2. latency at a fixed 1,000 requests/s (loadgen, open loop, 10 s): direct and the gateway;
 // 3. streaming: time to the first byte of the answer at 100 requests/s: direct and the gateway;
 // 4. the gateway's resident memory before and after 10,000 distinct users (fresh keys, each
@@ -81,6 +83,12 @@ try {
   stopping.push(await startProcess(path.join(examples, 'fake_upstream'), [`127.0.0.1:${upstreamPort}`],
     async () => (await fetch(`${upstreamUrl}/v1/chat/completions`, { method: 'POST', body })).ok));
 
+  // The floor of any proxy here: the gateway's HTTP stack forwarding, nothing else.
+  const barePort = await freePort();
+  const bareUrl = `http://127.0.0.1:${barePort}`;
+  stopping.push(await startProcess(path.join(examples, 'bare_proxy'), [`127.0.0.1:${barePort}`, upstreamUrl],
+    async () => (await fetch(`${bareUrl}/v1/chat/completions`, { method: 'POST', body })).ok));
+
   const node = await startDevNode();
   stopping.push(node);
   const { api } = node;
@@ -110,34 +118,11 @@ try {
   });
   if (check.status !== 200) throw new Error(`the gateway answered ${check.status}: ${await check.text()}`);
 
-  const litellmPort = await freePort();
-  const litellmUrl = `http://127.0.0.1:${litellmPort}`;
-  const config = path.join(dir, 'litellm.yaml');
-  await writeFile(config, [
-    'model_list:',
-    '  - model_name: bench-llm',
-    '    litellm_params:',
-    '      model: openai/fake',
-    `      api_base: ${upstreamUrl}/v1`,
-    '      api_key: unused',
-    'general_settings:',
-    '  master_key: sk-bench',
-    'litellm_settings:',
-    '  telemetry: false',
-  ].join('\n'));
-  const litellmEnv = { ...process.env, LITELLM_LOCAL_MODEL_COST_MAP: 'True', LITELLM_LOG: 'ERROR' };
-  const litellm = await startProcess(litellmBin, ['--config', config, '--host', '127.0.0.1', '--port', String(litellmPort), '--num_workers', '2'],
-    async () => (await fetch(`${litellmUrl}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' }, body,
-    })).ok, { timeoutMs: 180_000, spawnOptions: { env: litellmEnv } });
-  stopping.push(litellm);
-  const { stdout: litellmVersion } = await run(path.join(path.dirname(litellmBin), 'pip'), ['show', 'litellm']);
-
   const path_ = '/v1/chat/completions';
   const measured = (what, result) => { console.error(`${what}: ${JSON.stringify(result)}`); return result; };
   const direct = measured('direct', await wrk(`${upstreamUrl}${path_}`, {}));
+  const bare = measured('bare proxy', await wrk(`${bareUrl}${path_}`, {}));
   const through = measured('gateway', await wrk(`${gatewayUrl}${path_}`, { Authorization: `Bearer ${token}` }));
-  const reference = measured('LiteLLM', await wrk(`${litellmUrl}${path_}`, { Authorization: 'Bearer sk-bench' }));
 
   const atRate = (url, extra = []) => loadgen(['--url', url, '--body', body, '--rate', '1000', '--duration', String(SECONDS), ...extra]);
   const directAt1k = measured('direct at 1,000/s', await atRate(`${upstreamUrl}${path_}`));
@@ -164,9 +149,38 @@ try {
   }
   const rssAfter = rssKiB(gateway.process.pid);
 
+  // LiteLLM last: its workers' start-up work must not share the cores with the others' runs.
+  const litellmPort = await freePort();
+  const litellmUrl = `http://127.0.0.1:${litellmPort}`;
+  const config = path.join(dir, 'litellm.yaml');
+  await writeFile(config, [
+    'model_list:',
+    '  - model_name: bench-llm',
+    '    litellm_params:',
+    '      model: openai/fake',
+    `      api_base: ${upstreamUrl}/v1`,
+    '      api_key: unused',
+    'general_settings:',
+    '  master_key: sk-bench',
+    'litellm_settings:',
+    '  telemetry: false',
+  ].join('\n'));
+  const litellmEnv = { ...process.env, LITELLM_LOCAL_MODEL_COST_MAP: 'True', LITELLM_LOG: 'ERROR' };
+  const litellm = await startProcess(litellmBin, ['--config', config, '--host', '127.0.0.1', '--port', String(litellmPort), '--num_workers', '2'],
+    async () => (await fetch(`${litellmUrl}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' }, body,
+    })).ok, { timeoutMs: 180_000, spawnOptions: { env: litellmEnv } });
+  stopping.push(litellm);
+  const { stdout: litellmVersion } = await run(path.join(path.dirname(litellmBin), 'pip'), ['show', 'litellm']);
+
+  // Its workers settle after start-up before they are measured, like the others.
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  const reference = measured('LiteLLM', await wrk(`${litellmUrl}${path_}`, { Authorization: 'Bearer sk-bench' }));
+
   const f = (x, d = 0) => Number(x).toFixed(d);
   const rows = [
     ['direct to the upstream', direct],
+    ['through a bare forwarder (axum + reqwest, no checks: the floor of any proxy here)', bare],
     ['through tokenmeter-gateway', through],
     ['through LiteLLM proxy', reference],
   ];
@@ -179,6 +193,7 @@ try {
     '|---|---:|',
     `| gateway / LiteLLM requests/s | ${f(through.rps / reference.rps, 1)}× |`,
     `| gateway / direct requests/s | ${f(100 * through.rps / direct.rps, 1)}% |`,
+    `| gateway / bare forwarder requests/s | ${f(100 * through.rps / bare.rps, 1)}% |`,
     `| p99 added at 1,000 requests/s (gateway ${f(gatewayAt1k.p99_ms, 3)} ms − direct ${f(directAt1k.p99_ms, 3)} ms) | ${f(gatewayAt1k.p99_ms - directAt1k.p99_ms, 3)} ms |`,
     `| p50 added at 1,000 requests/s | ${f(gatewayAt1k.p50_ms - directAt1k.p50_ms, 3)} ms |`,
     `| streaming: time to first byte added at 100 requests/s, p50 / p99 | ${f(gatewayStream.ttfb_p50_ms - directStream.ttfb_p50_ms, 3)} / ${f(gatewayStream.ttfb_p99_ms - directStream.ttfb_p99_ms, 3)} ms |`,
