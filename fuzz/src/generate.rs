@@ -208,7 +208,7 @@ impl Generator {
 
 	fn credits_call(&mut self) -> RuntimeCall {
 		use pallet_inference_credits::Call;
-		let call = match self.rng.below(12) {
+		let call = match self.rng.below(13) {
 			0 => Call::register_provider { name: self.bounded(16), endpoint: self.bounded(24) },
 			1 => Call::update_provider { name: self.bounded(16), endpoint: self.bounded(24) },
 			2 => Call::retire_provider {},
@@ -236,7 +236,23 @@ impl Generator {
 				amount: self.amount(),
 				expiry: self.block(),
 			},
-			_ => Call::revoke_delegate { delegate: self.account() },
+			11 => Call::revoke_delegate { delegate: self.account() },
+			// Congestion pricing: mostly valid settings, some out of range, some opt-outs.
+			_ => Call::set_dynamic_pricing {
+				model: self.model(),
+				config: (!self.rng.chance(20)).then(|| pallet_inference_credits::PricingConfig {
+					capacity: self.rng.below(1_000_000),
+					target: sp_runtime::Perbill::from_percent(self.rng.below(101) as u32),
+					min_multiplier: sp_runtime::FixedU128::from_rational(
+						u128::from(self.rng.below(12)),
+						10,
+					),
+					max_multiplier: sp_runtime::FixedU128::from_rational(
+						u128::from(self.rng.below(120)),
+						10,
+					),
+				}),
+			},
 		};
 		RuntimeCall::InferenceCredits(call)
 	}

@@ -104,6 +104,25 @@ pub struct ModelInfo {
 	pub pending: Option<(u128, u128, u32)>,
 	/// Who may use it.
 	pub access: AccessRule,
+	/// For a dynamically priced model (congestion pricing): how `prices` were made.
+	pub dynamic: Option<DynamicPricing>,
+}
+
+/// A dynamically priced model's price at the view's block, from `credits_quote`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicPricing {
+	/// The listed prices per 1,000 input and output tokens (before the multiplier).
+	pub listed: (u128, u128),
+	/// The multiplier in force, as a decimal string.
+	pub multiplier: String,
+	/// Utilisation so far this epoch, as a decimal string.
+	pub utilisation: String,
+	/// The first block of the next epoch.
+	pub next_epoch_from: u32,
+	/// The lowest prices per 1,000 input and output tokens the next epoch can have.
+	pub next_min: (u128, u128),
+	/// The highest prices the next epoch can have.
+	pub next_max: (u128, u128),
 }
 
 /// The per-block view.
@@ -321,19 +340,78 @@ impl Node {
 			{
 				continue;
 			}
-			let prices = match model.pending_price {
+			let listed = match model.pending_price {
 				Some((input, output, from)) if from <= number => (input, output),
 				_ => (model.price_per_1k_input, model.price_per_1k_output),
 			};
+			// The prices in force, multiplied for a dynamically priced model: what the chain
+			// settles at this block.
+			let (prices, dynamic) = self.effective_prices(id, listed, at).await?;
 			models.push(ModelInfo {
 				id,
 				name: String::from_utf8_lossy(&model.name).into_owned(),
 				prices,
 				pending: model.pending_price.filter(|(_, _, from)| *from > number),
 				access: model.access,
+				dynamic,
 			});
 		}
 		Ok(models)
+	}
+
+	/// `model`'s prices in force at block `at` (`credits_quote`), and how they were made when
+	/// it is dynamically priced.
+	async fn effective_prices(
+		&self,
+		model: u32,
+		listed: (u128, u128),
+		at: H256,
+	) -> Result<((u128, u128), Option<DynamicPricing>), ChainError> {
+		let at_hex = to_hex(at.as_bytes());
+		let quote = |input: u32, output: u32| {
+			self.call("credits_quote", json!([model, input, output, at_hex.clone()]))
+		};
+		let now = quote(0, 0).await?;
+		if now.is_null() {
+			return Ok((listed, None));
+		}
+		let amount = |v: &Value, field: &str| -> Result<u128, ChainError> {
+			v.get(field)
+				.and_then(Value::as_str)
+				.and_then(|s| s.parse().ok())
+				.ok_or_else(|| ChainError::Invalid(format!("credits_quote.{field}")))
+		};
+		let prices = (amount(&now, "pricePer1kInput")?, amount(&now, "pricePer1kOutput")?);
+		let Some(dynamic) = now.get("dynamic").filter(|d| !d.is_null()) else {
+			return Ok((prices, None));
+		};
+		let text = |field: &str| {
+			dynamic.get(field).and_then(Value::as_str).unwrap_or_default().to_string()
+		};
+		// The next epoch's bounds per 1,000 tokens of each kind.
+		let (input, output) = (quote(1000, 0).await?, quote(0, 1000).await?);
+		let bound = |v: &Value, field: &str| {
+			v.get("dynamic")
+				.and_then(|d| d.get(field))
+				.and_then(Value::as_str)
+				.and_then(|s| s.parse::<u128>().ok())
+				.ok_or_else(|| ChainError::Invalid(format!("credits_quote.dynamic.{field}")))
+		};
+		Ok((
+			prices,
+			Some(DynamicPricing {
+				listed,
+				multiplier: text("multiplier"),
+				utilisation: text("utilisation"),
+				next_epoch_from: dynamic
+					.get("nextEpochFrom")
+					.and_then(Value::as_u64)
+					.and_then(|n| u32::try_from(n).ok())
+					.unwrap_or_default(),
+				next_min: (bound(&input, "nextMinCost")?, bound(&output, "nextMinCost")?),
+				next_max: (bound(&input, "nextMaxCost")?, bound(&output, "nextMaxCost")?),
+			}),
+		))
 	}
 
 	/// The provider's last attested record at block `at`.

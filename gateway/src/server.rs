@@ -837,6 +837,19 @@ async fn models(State(app): State<Arc<App>>) -> Response {
 						"pricePer1kInput": i.to_string(), "pricePer1kOutput": o.to_string(), "effectiveFrom": from,
 					})),
 					"access": m.access.to_json(),
+					// Congestion pricing: the prices above are the listed ones times the
+					// multiplier; the next epoch's prices are within these bounds.
+					"dynamic": m.dynamic.as_ref().map(|d| json!({
+						"multiplier": d.multiplier,
+						"utilisation": d.utilisation,
+						"listedPricePer1kInput": d.listed.0.to_string(),
+						"listedPricePer1kOutput": d.listed.1.to_string(),
+						"nextEpochFrom": d.next_epoch_from,
+						"nextMinPricePer1kInput": d.next_min.0.to_string(),
+						"nextMinPricePer1kOutput": d.next_min.1.to_string(),
+						"nextMaxPricePer1kInput": d.next_max.0.to_string(),
+						"nextMaxPricePer1kOutput": d.next_max.1.to_string(),
+					})),
 				},
 			})
 		})

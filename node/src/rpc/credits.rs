@@ -25,6 +25,43 @@ pub struct QuoteAnswer {
 	pub pending_cost: Option<String>,
 	/// The first block in which the pending prices apply.
 	pub effective_from: Option<BlockNumber>,
+	/// The price of 1,000 input tokens in force now (listed, times the multiplier of a
+	/// dynamically priced model).
+	pub price_per_1k_input: String,
+	/// The price of 1,000 output tokens in force now.
+	pub price_per_1k_output: String,
+	/// For a dynamically priced model: the multiplier and the next epoch's bounds.
+	pub dynamic: Option<DynamicAnswer>,
+}
+
+/// The dynamic part of `credits_quote`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DynamicAnswer {
+	/// The multiplier of the listed prices in force, as a decimal (e.g. `"1.125"`).
+	pub multiplier: String,
+	/// Tokens settled for the model so far this epoch over its capacity, as a decimal.
+	pub utilisation: String,
+	/// The first block of the next pricing epoch.
+	pub next_epoch_from: BlockNumber,
+	/// The least the request can cost in the next epoch.
+	pub next_min_cost: String,
+	/// The most the request can cost in the next epoch.
+	pub next_max_cost: String,
+}
+
+/// A fixed-point number as a decimal string with up to 18 places, trailing zeros dropped.
+fn decimal(value: sp_runtime::FixedU128) -> String {
+	use sp_runtime::FixedPointNumber;
+	let inner = value.into_inner();
+	let unit = sp_runtime::FixedU128::DIV;
+	let fraction = format!("{:018}", inner % unit);
+	let fraction = fraction.trim_end_matches('0');
+	if fraction.is_empty() {
+		(inner / unit).to_string()
+	} else {
+		format!("{}.{fraction}", inner / unit)
+	}
 }
 
 impl From<Quote<Balance, BlockNumber>> for QuoteAnswer {
@@ -33,6 +70,15 @@ impl From<Quote<Balance, BlockNumber>> for QuoteAnswer {
 			cost: quote.cost.to_string(),
 			pending_cost: quote.pending.map(|p| p.cost.to_string()),
 			effective_from: quote.pending.map(|p| p.effective_from),
+			price_per_1k_input: quote.price_per_1k_input.to_string(),
+			price_per_1k_output: quote.price_per_1k_output.to_string(),
+			dynamic: quote.dynamic.map(|d| DynamicAnswer {
+				multiplier: decimal(d.multiplier),
+				utilisation: decimal(d.utilisation),
+				next_epoch_from: d.next_epoch_from,
+				next_min_cost: d.next_min_cost.to_string(),
+				next_max_cost: d.next_max_cost.to_string(),
+			}),
 		}
 	}
 }

@@ -21,11 +21,25 @@ use frame_support::{
 	BoundedVec,
 };
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
-use sp_runtime::traits::{Bounded, Saturating, Zero};
+use sp_runtime::{
+	traits::{Bounded, One, Saturating, Zero},
+	FixedU128, Perbill,
+};
 
 /// A large balance: a million existential deposits.
 fn plenty<T: Config>() -> BalanceOf<T> {
 	T::Currency::minimum_balance().saturating_mul(1_000_000u32.into()).max(1_000_000u32.into())
+}
+
+/// Dynamic pricing whose multiplier keeps moving for a long catch-up: idle, it takes 52 steps
+/// of 12.5% to reach its floor of 1/1,000 (the listed prices still charge something there).
+fn pricing() -> PricingConfig {
+	PricingConfig {
+		capacity: 1_000,
+		target: Perbill::from_percent(50),
+		min_multiplier: FixedU128::from_rational(1, 1_000),
+		max_multiplier: FixedU128::one(),
+	}
 }
 
 fn funded<T: Config>(who: &T::AccountId) {
@@ -145,6 +159,17 @@ mod benchmarks {
 		assert_eq!(Models::<T>::get(model).map(|m| m.retired), Some(true));
 	}
 
+	/// The worst case: a first opt-in, which holds a deposit.
+	#[benchmark]
+	fn set_dynamic_pricing() {
+		let (provider, model) = provider_with_models::<T>(1);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider), model, Some(pricing()));
+
+		assert!(DynamicPrices::<T>::get(model).is_some());
+	}
+
 	/// The worst case: opting out of a model that honours allowances (a read, then a write).
 	#[benchmark]
 	fn set_allowance_honoured() {
@@ -245,10 +270,31 @@ mod benchmarks {
 	/// most expensive shape an entry can have.
 	#[benchmark]
 	fn settle(n: Linear<1, { T::MaxEntriesPerSettlement::get() }>) {
-		let (provider, model) = provider_with_models::<T>(1);
-		// The model honours free allowances: every entry reads whether it does.
-		assert!(
-			InferenceCredits::<T>::do_set_allowance_honoured(provider.clone(), model, true).is_ok()
+		// As many models as entries (up to the provider's most), each honouring free
+		// allowances (every entry reads whether it does) and dynamically priced, its
+		// multiplier not brought up to date for longer than the longest catch-up: each model
+		// is read, stepped through every idle epoch and written.
+		let models = n.min(T::MaxModelsPerProvider::get()).max(1);
+		let (provider, last) = provider_with_models::<T>(models);
+		let first = last.saturating_add(1).saturating_sub(models);
+		for model in first..=last {
+			assert!(InferenceCredits::<T>::do_set_allowance_honoured(
+				provider.clone(),
+				model,
+				true
+			)
+			.is_ok());
+			assert!(InferenceCredits::<T>::do_set_dynamic_pricing(
+				provider.clone(),
+				model,
+				Some(pricing())
+			)
+			.is_ok());
+		}
+		let epochs = crate::pricing::MAX_CATCH_UP.saturating_add(2);
+		frame_system::Pallet::<T>::set_block_number(
+			frame_system::Pallet::<T>::block_number()
+				.saturating_add(T::PricingEpoch::get().saturating_mul(epochs.into())),
 		);
 		T::Currency::set_balance(&T::RewardPool::get(), T::Currency::minimum_balance());
 		let genesis_hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
@@ -281,7 +327,7 @@ mod benchmarks {
 			let signature = T::BenchmarkHelper::sign(i, &voucher.wrapped_signing_payload());
 			entries.push(UsageEntry {
 				user,
-				model,
+				model: first.saturating_add(i % models),
 				input_tokens: 1_000_000,
 				output_tokens: 1_000_000,
 				voucher: SignedVoucher { voucher, signature },

@@ -160,7 +160,10 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// The model `id`, if `who` provides it and it is not retired.
-	fn active_model_of(who: &T::AccountId, id: ModelId) -> Result<ModelOf<T>, DispatchError> {
+	pub(crate) fn active_model_of(
+		who: &T::AccountId,
+		id: ModelId,
+	) -> Result<ModelOf<T>, DispatchError> {
 		let model = Models::<T>::get(id).ok_or(Error::<T>::UnknownModel)?;
 		ensure!(&model.provider == who, Error::<T>::NotModelProvider);
 		ensure!(!model.retired, Error::<T>::ModelRetired);
@@ -241,6 +244,7 @@ impl<T: Config> Pallet<T> {
 		let mut model = Self::active_model_of(&who, id)?;
 		model.retired = true;
 		AllowanceHonoured::<T>::remove(id);
+		Self::drop_dynamic_price(id, &who);
 		Models::<T>::insert(id, model);
 		Self::deposit_event(Event::ModelRetired { model: id });
 		Ok(())
@@ -370,15 +374,30 @@ impl<T: Config> Pallet<T> {
 		input: u32,
 		output: u32,
 	) -> Option<Quote<BalanceOf<T>, BlockNumberFor<T>>> {
-		let model = Models::<T>::get(model).filter(|m| !m.retired)?;
+		let id = model;
+		let model = Models::<T>::get(id).filter(|m| !m.retired)?;
 		let now = frame_system::Pallet::<T>::block_number();
-		let (price_in, price_out) = model.prices_at(&now);
-		let pending =
-			model.pending_price.filter(|p| p.effective_from > now).map(|p| PendingQuote {
-				cost: Self::cost_of(p.price_per_1k_input, p.price_per_1k_output, input, output),
+		let listed = model.prices_at(&now);
+		let (price_in, price_out) = Self::effective_prices(id, &model, now);
+		let multiplier = Self::multiplier_at(id, now).map(|(c, _)| c.multiplier);
+		let pending = model.pending_price.filter(|p| p.effective_from > now).map(|p| {
+			let prices = (p.price_per_1k_input, p.price_per_1k_output);
+			let (i, o) = match multiplier {
+				Some(m) => Self::multiplied(prices, m),
+				None => prices,
+			};
+			PendingQuote {
+				cost: Self::cost_of(i, o, input, output),
 				effective_from: p.effective_from,
-			});
-		Some(Quote { cost: Self::cost_of(price_in, price_out, input, output), pending })
+			}
+		});
+		Some(Quote {
+			cost: Self::cost_of(price_in, price_out, input, output),
+			pending,
+			price_per_1k_input: price_in,
+			price_per_1k_output: price_out,
+			dynamic: Self::dynamic_quote(id, listed, input, output, now),
+		})
 	}
 
 	/// The credits of `who` that may pay for new usage: deposited, unspent and not under a
@@ -423,7 +442,7 @@ impl<T: Config> Pallet<T> {
 			report.denied = Some(AccessDenied::ModelRetired);
 			return report;
 		}
-		let (price_in, price_out) = info.prices_at(&now);
+		let (price_in, price_out) = Self::effective_prices(model, &info, now);
 		let cost = Self::cost_of(price_in, price_out, estimated_input, estimated_output);
 		report.estimated_cost = Some(cost);
 		let (min_balance, min_tier) = match info.access {
@@ -515,6 +534,8 @@ impl<T: Config> Pallet<T> {
 	) -> (Groups<T>, Rejections<T>) {
 		let mut groups: Groups<T> = BTreeMap::new();
 		let mut rejections: Rejections<T> = BTreeMap::new();
+		// Dynamically priced models met so far, brought up to date (`None`: not dynamic).
+		let mut dynamic: BTreeMap<ModelId, Option<DynamicPriceOf<T>>> = BTreeMap::new();
 		for entry in entries {
 			let model = match Models::<T>::get(entry.model) {
 				None => Err(RejectReason::UnknownModel),
@@ -534,7 +555,18 @@ impl<T: Config> Pallet<T> {
 					continue;
 				}
 			};
-			let (price_in, price_out) = model.prices_at(&now);
+			let mut prices = model.prices_at(&now);
+			let price = dynamic.entry(entry.model).or_insert_with(|| {
+				DynamicPrices::<T>::get(entry.model)
+					.and_then(|price| Self::touch(entry.model, provider, price, now))
+			});
+			if let Some(price) = price {
+				prices = Self::multiplied(prices, price.multiplier);
+				let tokens =
+					u64::from(entry.input_tokens).saturating_add(u64::from(entry.output_tokens));
+				price.tokens = price.tokens.saturating_add(tokens);
+			}
+			let (price_in, price_out) = prices;
 			let cost = Self::cost_of(price_in, price_out, entry.input_tokens, entry.output_tokens);
 			let key = (entry.user.clone(), entry.voucher.voucher.payer.clone());
 			let group = groups.entry(key).or_insert_with(|| Group {
@@ -551,6 +583,11 @@ impl<T: Config> Pallet<T> {
 			}
 			group.cost = group.cost.saturating_add(cost);
 			group.entries.saturating_inc();
+		}
+		for (model, price) in dynamic {
+			if let Some(price) = price {
+				DynamicPrices::<T>::insert(model, price);
+			}
 		}
 		(groups, rejections)
 	}
@@ -750,7 +787,9 @@ impl<T: Config> Pallet<T> {
 	/// - a withdrawal request is of more than zero and at most the account's credits;
 	/// - every provider holds its bond, and its models exist and name it; a pending price
 	///   raises at least one of the model's prices;
-	/// - model ids are below the next id.
+	/// - model ids are below the next id;
+	/// - every dynamic price is of an active model, valid, and its multiplier within its
+	///   maximum ([`Self::try_state_pricing`]).
 	///
 	/// Always compiled, so that runtime tests can check it after every block.
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
@@ -813,6 +852,6 @@ impl<T: Config> Pallet<T> {
 				);
 			}
 		}
-		Ok(())
+		Self::try_state_pricing()
 	}
 }

@@ -29,6 +29,7 @@ mod impls;
 pub mod migrations;
 #[cfg(test)]
 mod mock;
+pub mod pricing;
 pub mod runtime_api;
 #[cfg(test)]
 mod tests;
@@ -65,7 +66,7 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::{
 		traits::{IdentifyAccount, Verify},
-		Perbill,
+		FixedU128, Perbill,
 	};
 
 	/// The in-code storage version.
@@ -153,6 +154,20 @@ pub mod pallet {
 		#[pallet::constant]
 		type PriceIncreaseNotice: Get<BlockNumberFor<Self>>;
 
+		/// Blocks per pricing epoch: a dynamically priced model's multiplier changes at most
+		/// once per epoch, from the utilisation of the epoch that ended.
+		#[pallet::constant]
+		type PricingEpoch: Get<BlockNumberFor<Self>>;
+
+		/// The most a dynamic price multiplier moves per epoch, up or down (12.5%: the
+		/// EIP-1559 base fee's step).
+		#[pallet::constant]
+		type MaxPriceStep: Get<Perbill>;
+
+		/// The highest maximum multiplier a provider may set.
+		#[pallet::constant]
+		type MaxMultiplier: Get<u32>;
+
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
 
@@ -237,6 +252,12 @@ pub mod pallet {
 	pub type AllowanceHonoured<T: Config> =
 		StorageMap<_, Twox64Concat, ModelId, Option<BlockNumberFor<T>>, OptionQuery>;
 
+	/// Models whose price follows demand: the provider's settings, the multiplier in force and
+	/// the tokens settled toward the next one. At most one per model, with its own storage
+	/// deposit; removed when the provider opts out (or its notice ends) or retires the model.
+	#[pallet::storage]
+	pub type DynamicPrices<T: Config> = StorageMap<_, Twox64Concat, ModelId, DynamicPriceOf<T>>;
+
 	/// Events of the pallet.
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
@@ -304,6 +325,32 @@ pub mod pallet {
 			/// The first block it applies: now for an opt-in, after the price increase notice
 			/// for an opt-out.
 			effective_from: BlockNumberFor<T>,
+		},
+		/// A provider set (or changed) a model's dynamic pricing, or opted it out.
+		DynamicPricingSet {
+			/// The model.
+			model: ModelId,
+			/// The settings, or `None` for the listed prices.
+			config: Option<PricingConfig>,
+			/// The multiplier in force now.
+			multiplier: FixedU128,
+			/// The first block from which the settings apply: now, or for an opt-out with the
+			/// multiplier below one, after the price increase notice.
+			effective_from: BlockNumberFor<T>,
+		},
+		/// A dynamically priced model's multiplier changed at an epoch boundary, from the
+		/// utilisation of the epoch(s) that ended.
+		PriceMultiplierChanged {
+			/// The model.
+			model: ModelId,
+			/// The pricing epoch it applies to.
+			epoch: u32,
+			/// The multiplier before.
+			old: FixedU128,
+			/// The multiplier now.
+			new: FixedU128,
+			/// The utilisation of the last epoch that ended (tokens settled over capacity).
+			utilisation: FixedU128,
 		},
 		/// Credits were deposited (held).
 		CreditsDeposited {
@@ -462,6 +509,12 @@ pub mod pallet {
 		WithdrawalNotDue,
 		/// More than the requested withdrawal.
 		AboveRequestedWithdrawal,
+		/// Dynamic pricing settings out of range: the capacity must be more than zero, the
+		/// target strictly between 0% and 100%, the minimum multiplier more than zero and at
+		/// most one, the maximum at least one and at most [`Config::MaxMultiplier`].
+		InvalidPricing,
+		/// The model has no dynamic pricing to opt out of.
+		NotDynamicallyPriced,
 	}
 
 	#[pallet::hooks]
@@ -631,6 +684,33 @@ pub mod pallet {
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_set_allowance_honoured(who, model, honoured)
+		}
+
+		/// Let a model's price follow demand (`Some(config)`), or go back to the listed prices
+		/// (`None`). Only its provider may.
+		///
+		/// At each pricing epoch's first use, the multiplier of the listed prices moves toward
+		/// the target utilisation by at most [`Config::MaxPriceStep`] per epoch that ended,
+		/// within `[min_multiplier, max_multiplier]`: up when the tokens settled for the model
+		/// in the last epoch were above `target × capacity`, down when below. Settlement,
+		/// quotes and `can_access` use the multiplied prices; a pending price increase still
+		/// waits for its notice, and vouchers still cap what is charged. New settings keep
+		/// the multiplier (brought within the new bounds; a rise that way is at most one step).
+		/// Opting out with the multiplier above one applies at once (the price falls); below
+		/// one, after [`Config::PriceIncreaseNotice`]. The first opt-in holds a storage
+		/// deposit, released on opt-out.
+		///
+		/// Errors: `UnknownModel`, `NotModelProvider`, `ModelRetired`, `InvalidPricing`,
+		/// `NotDynamicallyPriced`, `InsufficientBalance`.
+		#[pallet::call_index(12)]
+		#[pallet::weight(T::WeightInfo::set_dynamic_pricing())]
+		pub fn set_dynamic_pricing(
+			origin: OriginFor<T>,
+			model: ModelId,
+			config: Option<PricingConfig>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_set_dynamic_pricing(who, model, config)
 		}
 
 		/// Ask to withdraw `amount` of the caller's credits. They stay held for

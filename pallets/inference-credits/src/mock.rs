@@ -58,6 +58,7 @@ pub const INITIAL_BALANCE: Balance = 1_000_000;
 parameter_types! {
 	pub const ProviderBond: Balance = PROVIDER_BOND;
 	pub const ProtocolFee: Perbill = Perbill::from_percent(10);
+	pub const MaxPriceStep: Perbill = Perbill::from_parts(125_000_000);
 	pub RewardPool: AccountId = AccountId::new([0xEE; 32]);
 	pub const ModelDepositReason: RuntimeHoldReason =
 		RuntimeHoldReason::InferenceCredits(HoldReason::ModelDeposit);
@@ -173,6 +174,9 @@ impl pallet_inference_credits::Config for Test {
 	type MaxEntriesPerSettlement = ConstU32<16>;
 	type WithdrawalNotice = ConstU32<WITHDRAWAL_NOTICE>;
 	type PriceIncreaseNotice = ConstU32<PRICE_NOTICE>;
+	type PricingEpoch = ConstU32<PRICING_EPOCH>;
+	type MaxPriceStep = MaxPriceStep;
+	type MaxMultiplier = ConstU32<10>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockBenchmarkHelper;
@@ -239,6 +243,8 @@ pub fn run_test(test: impl FnOnce()) {
 pub const WITHDRAWAL_NOTICE: u32 = 10;
 /// Blocks between a price increase and the block it applies.
 pub const PRICE_NOTICE: u32 = 5;
+/// Blocks per pricing epoch.
+pub const PRICING_EPOCH: u32 = 10;
 
 /// Signs `voucher` as `who` would with a keypair (the bare payload).
 pub fn sign_voucher(who: Sr25519Keyring, voucher: &crate::VoucherOf<Test>) -> MultiSignature {

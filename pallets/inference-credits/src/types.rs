@@ -5,6 +5,7 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{pallet_prelude::BoundedVec, traits::fungible::Inspect};
 use frame_system::pallet_prelude::BlockNumberFor;
 use scale_info::TypeInfo;
+use sp_runtime::{FixedU128, Perbill};
 
 /// The balance type of the currency credits are held in.
 pub type BalanceOf<T> =
@@ -348,6 +349,13 @@ pub struct Quote<Balance, BlockNumber> {
 	pub cost: Balance,
 	/// The cost after an announced price increase, and when it applies.
 	pub pending: Option<PendingQuote<Balance, BlockNumber>>,
+	/// The prices in force now (per 1,000 input and output tokens): the listed prices, times
+	/// the multiplier for a dynamically priced model.
+	pub price_per_1k_input: Balance,
+	/// See `price_per_1k_input`.
+	pub price_per_1k_output: Balance,
+	/// For a dynamically priced model: its multiplier and the next epoch's bounds.
+	pub dynamic: Option<DynamicQuote<Balance, BlockNumber>>,
 }
 
 /// The cost of a request after an announced price increase.
@@ -368,4 +376,81 @@ pub struct PendingQuote<Balance, BlockNumber> {
 	pub cost: Balance,
 	/// The first block in which the new prices apply.
 	pub effective_from: BlockNumber,
+}
+
+/// How a provider lets a model's price follow demand ([`crate::Pallet::set_dynamic_pricing`]).
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+)]
+pub struct PricingConfig {
+	/// Tokens (input and output) the model can serve per pricing epoch: the capacity the
+	/// utilisation is measured against.
+	pub capacity: u64,
+	/// The utilisation the price steers toward: above it the price rises, below it falls.
+	/// Strictly between 0% and 100%.
+	pub target: Perbill,
+	/// The lowest multiplier of the listed prices: one keeps the listed price as a floor, less
+	/// lets an idle model get cheaper. More than zero, at most one.
+	pub min_multiplier: FixedU128,
+	/// The highest multiplier of the listed prices. At least one, at most
+	/// [`crate::Config::MaxMultiplier`].
+	pub max_multiplier: FixedU128,
+}
+
+/// A model's dynamic price: its provider's settings, the multiplier in force and the usage
+/// counted toward the next one. At most one per model, paid for by a deposit of its own.
+#[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug)]
+pub struct DynamicPrice<BlockNumber, Ticket> {
+	/// The provider's settings.
+	pub config: PricingConfig,
+	/// The multiplier of the listed prices in `epoch`.
+	pub multiplier: FixedU128,
+	/// The pricing epoch `multiplier` and `tokens` are of.
+	pub epoch: u32,
+	/// Tokens settled for the model so far in `epoch`.
+	pub tokens: u64,
+	/// When the provider opted out with the multiplier below one: the block from which the
+	/// listed prices apply again (after [`crate::Config::PriceIncreaseNotice`], as for a price
+	/// increase).
+	pub until: Option<BlockNumber>,
+	/// The record's storage deposit, held from the provider.
+	pub deposit: Ticket,
+}
+
+/// A model's dynamic price state in storage.
+pub type DynamicPriceOf<T> = DynamicPrice<BlockNumberFor<T>, <T as Config>::ModelConsideration>;
+
+/// What a dynamically priced model costs now and what it may cost next epoch.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+)]
+pub struct DynamicQuote<Balance, BlockNumber> {
+	/// The multiplier of the listed prices in force.
+	pub multiplier: FixedU128,
+	/// The utilisation so far in this epoch (tokens settled over capacity).
+	pub utilisation: FixedU128,
+	/// The first block of the next epoch.
+	pub next_epoch_from: BlockNumber,
+	/// The least the request can cost in the next epoch (one step down, within the bounds).
+	pub next_min_cost: Balance,
+	/// The most the request can cost in the next epoch (one step up, within the bounds).
+	pub next_max_cost: Balance,
 }

@@ -49,6 +49,7 @@ pub trait WeightInfo {
 	fn update_model() -> Weight;
 	fn retire_model() -> Weight;
 	fn set_allowance_honoured() -> Weight;
+	fn set_dynamic_pricing() -> Weight;
 	fn deposit_credits() -> Weight;
 	fn withdraw_credits() -> Weight;
 	fn request_withdrawal() -> Weight;
@@ -155,6 +156,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(16_805_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
+	fn set_dynamic_pricing() -> Weight {
+		Weight::from_parts(80_000_000, 3982)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(229), added: 2704, mode: `MaxEncodedLen`)
@@ -296,6 +302,11 @@ impl WeightInfo for () {
 		Weight::from_parts(16_805_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
+	}
+	fn set_dynamic_pricing() -> Weight {
+		Weight::from_parts(80_000_000, 3982)
+			.saturating_add(ParityDbWeight::get().reads(4_u64))
+			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn deposit_credits() -> Weight {
 		Weight::from_parts(58_297_000, 3694)

@@ -27,6 +27,12 @@ parameter_types! {
 	pub const WithdrawalNotice: BlockNumber = HOURS;
 	/// Blocks between a price increase and the block it applies: an hour.
 	pub const PriceIncreaseNotice: BlockNumber = HOURS;
+	/// Blocks per pricing epoch (congestion pricing): an hour. A storage parameter, so that a
+	/// dev or test chain can shorten it (`system.setStorage` by sudo, key
+	/// `twox128(":PricingEpoch:")`).
+	pub storage PricingEpoch: BlockNumber = HOURS;
+	/// The most a dynamic price moves per epoch, up or down: 12.5%, EIP-1559's step.
+	pub const MaxPriceStep: Perbill = Perbill::from_parts(125_000_000);
 	/// The hold reason of model deposits.
 	pub const ModelDepositReason: RuntimeHoldReason =
 		RuntimeHoldReason::InferenceCredits(pallet_inference_credits::HoldReason::ModelDeposit);
@@ -56,6 +62,9 @@ impl pallet_inference_credits::Config for Runtime {
 	type MaxEntriesPerSettlement = ConstU32<256>;
 	type WithdrawalNotice = WithdrawalNotice;
 	type PriceIncreaseNotice = PriceIncreaseNotice;
+	type PricingEpoch = PricingEpoch;
+	type MaxPriceStep = MaxPriceStep;
+	type MaxMultiplier = ConstU32<10>;
 	type WeightInfo = pallet_inference_credits::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = BenchmarkSigners;

@@ -95,7 +95,13 @@ fn unknown_and_retired_models_are_reported() {
 		assert_eq!(InferenceCredits::quote(42, 1, 1), None);
 		assert_eq!(
 			InferenceCredits::quote(model, 1_000, 1_000),
-			Some(Quote { cost: 6_000, pending: None })
+			Some(Quote {
+				cost: 6_000,
+				pending: None,
+				price_per_1k_input: 2_000,
+				price_per_1k_output: 4_000,
+				dynamic: None
+			})
 		);
 		assert_ok!(InferenceCredits::retire_model(RuntimeOrigin::signed(alice()), model));
 		assert_eq!(

@@ -7,6 +7,7 @@ mod credits;
 mod delegation;
 mod models;
 mod payment_safety;
+mod pricing;
 mod providers;
 mod settlement;
 

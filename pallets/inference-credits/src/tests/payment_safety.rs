@@ -147,7 +147,10 @@ fn a_price_increase_applies_only_after_its_notice() {
 			InferenceCredits::quote(model, 1_000, 1_000),
 			Some(Quote {
 				cost: 3_000,
-				pending: Some(PendingQuote { cost: 21_000, effective_from })
+				pending: Some(PendingQuote { cost: 21_000, effective_from }),
+				price_per_1k_input: 2_000,
+				price_per_1k_output: 1_000,
+				dynamic: None
 			})
 		);
 		// Settled before the notice ends: the old input price, the new output price.
