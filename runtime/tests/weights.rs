@@ -96,6 +96,16 @@ fn worst_cases() -> Vec<RuntimeCall> {
 		.into(),
 		Credits::retire_model { model: 0 }.into(),
 		Credits::set_allowance_honoured { model: 0, honoured: false }.into(),
+		Credits::set_dynamic_pricing {
+			model: 0,
+			config: Some(pallet_inference_credits::PricingConfig {
+				capacity: u64::MAX,
+				target: Perbill::from_percent(50),
+				min_multiplier: sp_runtime::FixedU128::from_u32(1),
+				max_multiplier: sp_runtime::FixedU128::from_u32(10),
+			}),
+		}
+		.into(),
 		Credits::deposit_credits { amount: 1 }.into(),
 		Credits::withdraw_credits { amount: 1 }.into(),
 		Credits::request_withdrawal { amount: 1 }.into(),

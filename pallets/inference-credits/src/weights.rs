@@ -48,8 +48,8 @@ pub trait WeightInfo {
 	fn register_model() -> Weight;
 	fn update_model() -> Weight;
 	fn retire_model() -> Weight;
-	fn set_allowance_honoured() -> Weight;
 	fn set_dynamic_pricing() -> Weight;
+	fn set_allowance_honoured() -> Weight;
 	fn deposit_credits() -> Weight;
 	fn withdraw_credits() -> Weight;
 	fn request_withdrawal() -> Weight;
@@ -68,8 +68,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn register_provider() -> Weight {
 		// Proof size, measured: `109`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 43_655_000 picoseconds.
-		Weight::from_parts(44_877_000, 3982)
+		// Minimum execution time: 43_415_000 picoseconds.
+		Weight::from_parts(44_085_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -78,8 +78,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn update_provider() -> Weight {
 		// Proof size, measured: `527`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 10_435_000 picoseconds.
-		Weight::from_parts(10_877_000, 3982)
+		// Minimum execution time: 10_135_000 picoseconds.
+		Weight::from_parts(10_806_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -95,10 +95,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn retire_provider(m: u32, ) -> Weight {
 		// Proof size, measured: `952 + m * (52 ±0)`
 		// Proof size, estimated: `3982 + m * (2689 ±0)`
-		// Minimum execution time: 41_642_000 picoseconds.
-		Weight::from_parts(46_953_333, 3982)
-			// Standard error: 372_976
-			.saturating_add(Weight::from_parts(35_278_644, 0).saturating_mul(m.into()))
+		// Minimum execution time: 41_281_000 picoseconds.
+		Weight::from_parts(31_916_857, 3982)
+			// Standard error: 160_880
+			.saturating_add(Weight::from_parts(35_054_807, 0).saturating_mul(m.into()))
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -118,8 +118,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn register_model() -> Weight {
 		// Proof size, measured: `957`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 60_951_000 picoseconds.
-		Weight::from_parts(79_619_000, 3982)
+		// Minimum execution time: 56_684_000 picoseconds.
+		Weight::from_parts(59_409_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -128,22 +128,42 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn update_model() -> Weight {
 		// Proof size, measured: `371`
 		// Proof size, estimated: `3679`
-		// Minimum execution time: 11_498_000 picoseconds.
-		Weight::from_parts(16_755_000, 3679)
+		// Minimum execution time: 11_137_000 picoseconds.
+		Weight::from_parts(17_055_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `InferenceCredits::Models` (r:1 w:1)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(214), added: 2689, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::DynamicPrices` (r:1 w:0)
+	/// Proof: `InferenceCredits::DynamicPrices` (`max_values`: None, `max_size`: Some(105), added: 2580, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::AllowanceHonoured` (r:0 w:1)
 	/// Proof: `InferenceCredits::AllowanceHonoured` (`max_values`: None, `max_size`: Some(17), added: 2492, mode: `MaxEncodedLen`)
 	fn retire_model() -> Weight {
-		// Proof size, measured: `371`
+		// Proof size, measured: `408`
 		// Proof size, estimated: `3679`
-		// Minimum execution time: 12_219_000 picoseconds.
-		Weight::from_parts(17_967_000, 3679)
-			.saturating_add(T::DbWeight::get().reads(1_u64))
+		// Minimum execution time: 13_971_000 picoseconds.
+		Weight::from_parts(14_612_000, 3679)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
+	}
+	/// Storage: `InferenceCredits::Models` (r:1 w:0)
+	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(214), added: 2689, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::DynamicPrices` (r:1 w:1)
+	/// Proof: `InferenceCredits::DynamicPrices` (`max_values`: None, `max_size`: Some(105), added: 2580, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(229), added: 2704, mode: `MaxEncodedLen`)
+	/// Storage: UNKNOWN KEY `0xce41b757f639a0ee9458a8b4069d15db` (r:1 w:0)
+	/// Proof: UNKNOWN KEY `0xce41b757f639a0ee9458a8b4069d15db` (r:1 w:0)
+	fn set_dynamic_pricing() -> Weight {
+		// Proof size, measured: `808`
+		// Proof size, estimated: `4273`
+		// Minimum execution time: 56_044_000 picoseconds.
+		Weight::from_parts(57_786_000, 4273)
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `InferenceCredits::Models` (r:1 w:0)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(214), added: 2689, mode: `MaxEncodedLen`)
@@ -152,15 +172,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn set_allowance_honoured() -> Weight {
 		// Proof size, measured: `408`
 		// Proof size, estimated: `3679`
-		// Minimum execution time: 14_111_000 picoseconds.
-		Weight::from_parts(16_805_000, 3679)
+		// Minimum execution time: 13_440_000 picoseconds.
+		Weight::from_parts(14_191_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
-	}
-	fn set_dynamic_pricing() -> Weight {
-		Weight::from_parts(80_000_000, 3982)
-			.saturating_add(T::DbWeight::get().reads(4_u64))
-			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(229), added: 2704, mode: `MaxEncodedLen`)
@@ -169,8 +184,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn deposit_credits() -> Weight {
 		// Proof size, measured: `254`
 		// Proof size, estimated: `3694`
-		// Minimum execution time: 49_123_000 picoseconds.
-		Weight::from_parts(58_297_000, 3694)
+		// Minimum execution time: 52_328_000 picoseconds.
+		Weight::from_parts(54_371_000, 3694)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -183,8 +198,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn withdraw_credits() -> Weight {
 		// Proof size, measured: `344`
 		// Proof size, estimated: `3694`
-		// Minimum execution time: 48_373_000 picoseconds.
-		Weight::from_parts(55_042_000, 3694)
+		// Minimum execution time: 44_025_000 picoseconds.
+		Weight::from_parts(44_887_000, 3694)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -195,8 +210,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn request_withdrawal() -> Weight {
 		// Proof size, measured: `199`
 		// Proof size, estimated: `3529`
-		// Minimum execution time: 10_295_000 picoseconds.
-		Weight::from_parts(13_330_000, 3529)
+		// Minimum execution time: 10_616_000 picoseconds.
+		Weight::from_parts(11_177_000, 3529)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -207,8 +222,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn approve_delegate() -> Weight {
 		// Proof size, measured: `109`
 		// Proof size, estimated: `3694`
-		// Minimum execution time: 48_562_000 picoseconds.
-		Weight::from_parts(63_205_000, 3694)
+		// Minimum execution time: 45_248_000 picoseconds.
+		Weight::from_parts(47_200_000, 3694)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -219,16 +234,20 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn revoke_delegate() -> Weight {
 		// Proof size, measured: `324`
 		// Proof size, estimated: `3694`
-		// Minimum execution time: 40_691_000 picoseconds.
-		Weight::from_parts(58_086_000, 3694)
+		// Minimum execution time: 42_594_000 picoseconds.
+		Weight::from_parts(43_996_000, 3694)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `InferenceCredits::Providers` (r:1 w:0)
 	/// Proof: `InferenceCredits::Providers` (`max_values`: None, `max_size`: Some(517), added: 2992, mode: `MaxEncodedLen`)
-	/// Storage: `InferenceCredits::Models` (r:1 w:0)
+	/// Storage: `InferenceCredits::Models` (r:32 w:0)
 	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(214), added: 2689, mode: `MaxEncodedLen`)
-	/// Storage: `InferenceCredits::AllowanceHonoured` (r:1 w:0)
+	/// Storage: `InferenceCredits::DynamicPrices` (r:32 w:32)
+	/// Proof: `InferenceCredits::DynamicPrices` (`max_values`: None, `max_size`: Some(105), added: 2580, mode: `MaxEncodedLen`)
+	/// Storage: UNKNOWN KEY `0xce41b757f639a0ee9458a8b4069d15db` (r:1 w:0)
+	/// Proof: UNKNOWN KEY `0xce41b757f639a0ee9458a8b4069d15db` (r:1 w:0)
+	/// Storage: `InferenceCredits::AllowanceHonoured` (r:32 w:0)
 	/// Proof: `InferenceCredits::AllowanceHonoured` (`max_values`: None, `max_size`: Some(17), added: 2492, mode: `MaxEncodedLen`)
 	/// Storage: `System::BlockHash` (r:1 w:0)
 	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
@@ -248,15 +267,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `InferenceCredits::PendingWithdrawals` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[1, 256]`.
 	fn settle(n: u32, ) -> Weight {
-		// Proof size, measured: `633 + n * (374 ±0)`
-		// Proof size, estimated: `6196 + n * (7010 ±0)`
-		// Minimum execution time: 191_455_000 picoseconds.
-		Weight::from_parts(199_007_000, 6196)
-			// Standard error: 1_252_877
-			.saturating_add(Weight::from_parts(216_861_085, 0).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(6_u64))
+		// Proof size, measured: `4158 + n * (376 ±0)`
+		// Proof size, estimated: `65179 + n * (7010 ±29)`
+		// Minimum execution time: 230_875_000 picoseconds.
+		Weight::from_parts(240_539_000, 65179)
+			// Standard error: 914_591
+			.saturating_add(Weight::from_parts(204_033_953, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(77_u64))
 			.saturating_add(T::DbWeight::get().reads((8_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(2_u64))
+			.saturating_add(T::DbWeight::get().writes(26_u64))
 			.saturating_add(T::DbWeight::get().writes((6_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7010).saturating_mul(n.into()))
 	}
@@ -265,18 +284,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn register_provider() -> Weight {
-		Weight::from_parts(44_877_000, 3982)
+		Weight::from_parts(44_085_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn update_provider() -> Weight {
-		Weight::from_parts(10_877_000, 3982)
+		Weight::from_parts(10_806_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_provider(m: u32, ) -> Weight {
-		Weight::from_parts(46_953_333, 3982)
-			.saturating_add(Weight::from_parts(35_278_644, 0).saturating_mul(m.into()))
+		Weight::from_parts(31_916_857, 3982)
+			.saturating_add(Weight::from_parts(35_054_807, 0).saturating_mul(m.into()))
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -284,61 +303,61 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2689).saturating_mul(m.into()))
 	}
 	fn register_model() -> Weight {
-		Weight::from_parts(79_619_000, 3982)
+		Weight::from_parts(59_409_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn update_model() -> Weight {
-		Weight::from_parts(16_755_000, 3679)
+		Weight::from_parts(17_055_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_model() -> Weight {
-		Weight::from_parts(17_967_000, 3679)
-			.saturating_add(ParityDbWeight::get().reads(1_u64))
+		Weight::from_parts(14_612_000, 3679)
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
+	fn set_dynamic_pricing() -> Weight {
+		Weight::from_parts(57_786_000, 4273)
+			.saturating_add(ParityDbWeight::get().reads(5_u64))
+			.saturating_add(ParityDbWeight::get().writes(3_u64))
+	}
 	fn set_allowance_honoured() -> Weight {
-		Weight::from_parts(16_805_000, 3679)
+		Weight::from_parts(14_191_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
-	fn set_dynamic_pricing() -> Weight {
-		Weight::from_parts(80_000_000, 3982)
-			.saturating_add(ParityDbWeight::get().reads(4_u64))
-			.saturating_add(ParityDbWeight::get().writes(4_u64))
-	}
 	fn deposit_credits() -> Weight {
-		Weight::from_parts(58_297_000, 3694)
+		Weight::from_parts(54_371_000, 3694)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn withdraw_credits() -> Weight {
-		Weight::from_parts(55_042_000, 3694)
+		Weight::from_parts(44_887_000, 3694)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn request_withdrawal() -> Weight {
-		Weight::from_parts(13_330_000, 3529)
+		Weight::from_parts(11_177_000, 3529)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn approve_delegate() -> Weight {
-		Weight::from_parts(63_205_000, 3694)
+		Weight::from_parts(47_200_000, 3694)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn revoke_delegate() -> Weight {
-		Weight::from_parts(58_086_000, 3694)
+		Weight::from_parts(43_996_000, 3694)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn settle(n: u32, ) -> Weight {
-		Weight::from_parts(199_007_000, 6196)
-			.saturating_add(Weight::from_parts(216_861_085, 0).saturating_mul(n.into()))
-			.saturating_add(ParityDbWeight::get().reads(6_u64))
+		Weight::from_parts(240_539_000, 65179)
+			.saturating_add(Weight::from_parts(204_033_953, 0).saturating_mul(n.into()))
+			.saturating_add(ParityDbWeight::get().reads(77_u64))
 			.saturating_add(ParityDbWeight::get().reads((8_u64).saturating_mul(n.into())))
-			.saturating_add(ParityDbWeight::get().writes(2_u64))
+			.saturating_add(ParityDbWeight::get().writes(26_u64))
 			.saturating_add(ParityDbWeight::get().writes((6_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7010).saturating_mul(n.into()))
 	}
