@@ -789,7 +789,7 @@ impl<T: Config> Pallet<T> {
 	///   raises at least one of the model's prices;
 	/// - model ids are below the next id;
 	/// - every dynamic price is of an active model, valid, and its multiplier within its
-	///   maximum ([`Self::try_state_pricing`]).
+	///   maximum (see `pricing.rs`).
 	///
 	/// Always compiled, so that runtime tests can check it after every block.
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
