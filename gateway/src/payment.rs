@@ -299,6 +299,37 @@ pub fn payment_response(
 	STANDARD.encode(body.to_string())
 }
 
+/// The vouchers (with their signer) whose signature was found good: a client sends the same
+/// voucher with every request until it needs a higher cap, and checking an sr25519 signature
+/// costs more than the rest of admission. At most [`Verified::CAPACITY`] are kept (then all
+/// are forgotten and checked again).
+#[derive(Default)]
+pub struct Verified(std::sync::Mutex<std::collections::HashSet<[u8; 32]>>);
+
+impl Verified {
+	/// Vouchers remembered at most.
+	pub const CAPACITY: usize = 1 << 16;
+
+	/// Whether `payment`'s voucher is signed by `signer` (remembered once found good).
+	pub fn check(&self, payment: &Payment, signer: &sp_runtime::AccountId32) -> bool {
+		use codec::Encode;
+		let key = sp_crypto_hashing::blake2_256(&(&payment.voucher, signer).encode());
+		if self.0.lock().is_ok_and(|known| known.contains(&key)) {
+			return true;
+		}
+		let good = payment.voucher.is_signed_by(signer);
+		if good {
+			if let Ok(mut known) = self.0.lock() {
+				if known.len() >= Self::CAPACITY {
+					known.clear();
+				}
+				known.insert(key);
+			}
+		}
+		good
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;

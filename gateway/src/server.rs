@@ -66,38 +66,7 @@ pub struct App {
 	/// Requests and tokens per minute per user.
 	pub limiter: Mutex<RateLimiter<AccountId32>>,
 	/// Vouchers whose signature was checked.
-	pub verified: Verified,
-}
-
-/// The vouchers (with their signer) whose signature was found good: a client sends the same
-/// voucher with every request until it needs a higher cap, and checking an sr25519 signature
-/// costs more than the rest of admission. At most [`Verified::CAPACITY`] are kept (then all
-/// are forgotten and checked again).
-#[derive(Default)]
-pub struct Verified(Mutex<std::collections::HashSet<[u8; 32]>>);
-
-impl Verified {
-	/// Vouchers remembered at most.
-	pub const CAPACITY: usize = 1 << 16;
-
-	/// Whether `payment`'s voucher is signed by `signer` (remembered once found good).
-	pub fn check(&self, payment: &payment::Payment, signer: &AccountId32) -> bool {
-		use codec::Encode;
-		let key = sp_crypto_hashing::blake2_256(&(&payment.voucher, signer).encode());
-		if self.0.lock().is_ok_and(|known| known.contains(&key)) {
-			return true;
-		}
-		let good = payment.voucher.is_signed_by(signer);
-		if good {
-			if let Ok(mut known) = self.0.lock() {
-				if known.len() >= Self::CAPACITY {
-					known.clear();
-				}
-				known.insert(key);
-			}
-		}
-		good
-	}
+	pub verified: payment::Verified,
 }
 
 /// An OpenAI-style error answer.

@@ -601,8 +601,7 @@ impl Store {
 		&self,
 		request: &Admission<'_>,
 	) -> Result<(Book, Result<i64, Refusal>), StoreError> {
-		let (store, user, payer) =
-			(self.clone(), request.user.to_ss58check(), request.payer.to_ss58check());
+		let (user, payer) = (request.user.to_ss58check(), request.payer.to_ss58check());
 		let (cap, expiry, signature) = (request.cap, request.expiry, request.signature.to_string());
 		let (worst, settled, available) = (request.worst, request.settled, request.available);
 		if self.local.is_some() {
@@ -610,6 +609,7 @@ impl Store {
 				.admit_local((user, payer, cap, expiry, signature), worst, settled, available)
 				.await;
 		}
+		let store = self.clone();
 		self.run(move |tx| {
 			Box::pin(async move {
 				let book = store.lock_book(tx, &user, None).await?;
@@ -761,10 +761,11 @@ impl Store {
 		cap: u128,
 		settled: u128,
 	) -> Result<(u128, Book), StoreError> {
-		let (store, usage) = (self.clone(), usage.clone());
+		let usage = usage.clone();
 		if self.local.is_some() {
 			return self.charge_local(reservation, usage, cap, settled).await;
 		}
+		let store = self.clone();
 		self.run(move |tx| {
 			Box::pin(async move { store.charge_in(tx, reservation, &usage, cap, settled).await })
 		})

@@ -281,10 +281,8 @@ impl<T: Config> Pallet<T> {
 		let (caught_up, price) = Self::multiplier_at(model, now)?;
 		let epoch = Self::pricing_epoch(now);
 		let tokens = if price.epoch == epoch { price.tokens } else { 0 };
-		let mut state = price.clone();
-		state.multiplier = caught_up.multiplier;
-		let lowest = Self::step(&state.config, caught_up.multiplier, FixedU128::zero());
-		let highest = Self::step(&state.config, caught_up.multiplier, FixedU128::from_u32(2));
+		let lowest = Self::step(&price.config, caught_up.multiplier, FixedU128::zero());
+		let highest = Self::step(&price.config, caught_up.multiplier, FixedU128::from_u32(2));
 		let cost = |m: FixedU128| {
 			let (i, o) = Self::multiplied(listed, m);
 			Self::cost_of(i, o, input, output)
