@@ -115,6 +115,14 @@ pub struct ServeArgs {
 	#[arg(long)]
 	#[serde(default)]
 	pub log_json: bool,
+	/// The embedded database waits for the disk at every commit (SQLite `synchronous = FULL`),
+	/// so that not even a power cut loses a charge; it costs a disk sync per answer (or group of
+	/// answers). By default every charge is committed before its answer is sent and survives a
+	/// crash of the gateway, and the disk is synced beside it: a power cut can undo the last
+	/// charges, the provider's loss only.
+	#[arg(long)]
+	#[serde(default)]
+	pub sync_every_commit: bool,
 }
 
 /// The settings in effect.
@@ -162,6 +170,8 @@ pub struct Settings {
 	pub no_rate_limits: bool,
 	/// See [`ServeArgs::log_json`].
 	pub log_json: bool,
+	/// See [`ServeArgs::sync_every_commit`].
+	pub sync_every_commit: bool,
 }
 
 impl ServeArgs {
@@ -248,6 +258,7 @@ impl ServeArgs {
 			upstream_priority: self.upstream_priority || file.upstream_priority,
 			no_rate_limits: self.no_rate_limits || file.no_rate_limits,
 			log_json: self.log_json || file.log_json,
+			sync_every_commit: self.sync_every_commit || file.sync_every_commit,
 		})
 	}
 }

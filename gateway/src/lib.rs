@@ -37,9 +37,10 @@ pub async fn run(
 	// A request holds its reservation while it queues and while the upstream answers.
 	let hold =
 		settings.queue_timeout + settings.upstream_timeout + std::time::Duration::from_secs(60);
+	let sync = if settings.sync_every_commit { store::Sync::Full } else { store::Sync::Normal };
 	let store = match &settings.database {
-		Some(url) => store::Store::connect(url, &settings.instance, hold).await,
-		None => store::Store::open(&settings.data_dir.join("usage.db")).await,
+		Some(url) => store::Store::connect(url, &settings.instance, hold, sync).await,
+		None => store::Store::open(&settings.data_dir.join("usage.db"), sync).await,
 	}
 	.map_err(|e| format!("cannot open the database: {e}"))?;
 	let node = chain::Node::new(&settings.node);

@@ -11,6 +11,11 @@
 //!
 //! The voucher and the bytes it signs are `tokenmeter_primitives::voucher`'s, the chain's own.
 
+use std::{
+	collections::{HashMap, HashSet},
+	sync::{Arc, Mutex},
+};
+
 use base64::{engine::general_purpose::STANDARD, Engine};
 use codec::Encode;
 use serde::{Deserialize, Serialize};
@@ -299,27 +304,48 @@ pub fn payment_response(
 	STANDARD.encode(body.to_string())
 }
 
-/// The vouchers (with their signer) whose signature was found good: a client sends the same
-/// voucher with every request until it needs a higher cap, and checking an sr25519 signature
-/// costs more than the rest of admission. At most [`Verified::CAPACITY`] are kept (then all
-/// are forgotten and checked again).
+/// Payments seen recently. A client sends the same token with every request until it needs a
+/// higher cap, so each token is decoded once (base64, JSON and three SS58 addresses cost more
+/// than the rest of admission) and each voucher's signature is checked once per signer (an
+/// sr25519 check costs more still). Only good signatures and well-formed tokens are kept, at
+/// most [`Verified::CAPACITY`] of each (then all are forgotten and worked out again).
 #[derive(Default)]
-pub struct Verified(std::sync::Mutex<std::collections::HashSet<[u8; 32]>>);
+pub struct Verified {
+	/// Decoded payments by the BLAKE2 hash of their token.
+	decoded: Mutex<HashMap<[u8; 32], Arc<Payment>>>,
+	/// (voucher, signer) pairs whose signature is good, by the hash of their encoding.
+	good: Mutex<HashSet<[u8; 32]>>,
+}
 
 impl Verified {
-	/// Vouchers remembered at most.
-	pub const CAPACITY: usize = 1 << 16;
+	/// Tokens and signatures remembered at most.
+	pub const CAPACITY: usize = 1 << 14;
+
+	/// [`decode_payment`], once per token.
+	pub fn decode(&self, token: &str) -> Result<Arc<Payment>, PaymentError> {
+		let key = sp_crypto_hashing::blake2_256(token.trim().as_bytes());
+		if let Some(payment) = self.decoded.lock().ok().and_then(|known| known.get(&key).cloned()) {
+			return Ok(payment);
+		}
+		let payment = Arc::new(decode_payment(token)?);
+		if let Ok(mut known) = self.decoded.lock() {
+			if known.len() >= Self::CAPACITY {
+				known.clear();
+			}
+			known.insert(key, payment.clone());
+		}
+		Ok(payment)
+	}
 
 	/// Whether `payment`'s voucher is signed by `signer` (remembered once found good).
 	pub fn check(&self, payment: &Payment, signer: &sp_runtime::AccountId32) -> bool {
-		use codec::Encode;
 		let key = sp_crypto_hashing::blake2_256(&(&payment.voucher, signer).encode());
-		if self.0.lock().is_ok_and(|known| known.contains(&key)) {
+		if self.good.lock().is_ok_and(|known| known.contains(&key)) {
 			return true;
 		}
 		let good = payment.voucher.is_signed_by(signer);
 		if good {
-			if let Ok(mut known) = self.0.lock() {
+			if let Ok(mut known) = self.good.lock() {
 				if known.len() >= Self::CAPACITY {
 					known.clear();
 				}

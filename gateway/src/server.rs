@@ -239,7 +239,7 @@ impl Drop for Held {
 }
 
 struct Admitted {
-	payment: payment::Payment,
+	payment: Arc<payment::Payment>,
 	model: ModelInfo,
 	settled: u128,
 	reservation: Held,
@@ -348,7 +348,7 @@ async fn admit(
 			requirement("a signed voucher is required".into(), worst, 0, Default::default()),
 		));
 	};
-	let payment = payment::decode_payment(&token).map_err(|e| {
+	let payment = app.verified.decode(&token).map_err(|e| {
 		refuse_payment(app, e, &requirement(String::new(), worst, 0, Default::default()))
 	})?;
 	let voucher = &payment.voucher.voucher;

@@ -3,16 +3,19 @@
 //! operator node attests.
 //!
 //! Two databases, one schema and one set of queries: **SQLite** (embedded, `usage.db` in the
-//! data directory, the default; WAL mode with full sync, so a record written before an answer
-//! completes survives a crash) for one gateway, and **PostgreSQL** (`--database
+//! data directory, the default; WAL mode, so a record committed before an answer is sent
+//! survives a crash of the gateway — and with [`Sync::Full`] a power cut too) for one gateway,
+//! and **PostgreSQL** (`--database
 //! postgres://…`) for a fleet of gateways behind a load balancer. With PostgreSQL every
 //! admission and every charge holds the user's row (`SELECT … FOR UPDATE`), so instances never
 //! together overspend a voucher or the user's credits; sealing holds the feed's counter row, so
 //! the feed numbers stay one sequence without gaps or duplicates whichever instance seals.
 //!
-//! The feed aggregates: sealing turns every charged request not yet in the feed into feed
-//! records, one per (user, payer, model) (split only if the tokens would not fit a `u32`),
-//! numbered without gaps in one transaction. A restart loses nothing and numbers nothing
+//! A charged request is written to `pending` (no index to keep up: one page per write). The
+//! feed aggregates: sealing turns the pending requests into feed records, one per (user,
+//! payer, model) (split only if the tokens would not fit a `u32`), numbered without gaps, and
+//! moves the requests into `requests` (the record of every charged request, with its feed
+//! number), in one transaction. A restart loses nothing and numbers nothing
 //! twice. Feed records are kept until the chain's finalised `lastSeq` has passed them; then
 //! they leave the feed and their charges leave the books, together.
 //!
@@ -150,6 +153,19 @@ pub enum Backend {
 	Postgres,
 }
 
+/// When the embedded database syncs to disk (WAL mode either way, so a crash of the gateway
+/// loses nothing committed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sync {
+	/// SQLite's `synchronous = NORMAL`: a charge is committed before its answer is sent, and
+	/// the log is synced at checkpoints (beside the writer). A power cut or a crash of the
+	/// machine can undo the last charges — the provider's loss, never more than was served.
+	#[default]
+	Normal,
+	/// `synchronous = FULL`: every commit waits for the disk (one sync per group of answers).
+	Full,
+}
+
 /// The database.
 #[derive(Clone)]
 pub struct Store {
@@ -169,23 +185,41 @@ pub struct Store {
 /// a charge writes one row.
 #[derive(Default)]
 struct Local {
-	unsettled: HashMap<String, u128>,
-	reserved: HashMap<String, u128>,
-	reservations: HashMap<i64, (String, u128)>,
+	unsettled: HashMap<AccountId32, u128>,
+	reserved: HashMap<AccountId32, u128>,
+	reservations: HashMap<i64, (AccountId32, u128)>,
 	next_reservation: i64,
 	/// The (cap, expiry) of the voucher kept per (user, payer), as written.
-	vouchers: HashMap<(String, String), (u128, u32)>,
+	vouchers: HashMap<(AccountId32, AccountId32), (u128, u32)>,
+	/// SS58 text of the accounts recently written (encoding costs more than the rest of a
+	/// charge's bookkeeping); at most [`NAMES`], then forgotten and encoded again.
+	names: HashMap<AccountId32, Arc<str>>,
 }
 
+/// Accounts whose SS58 text is remembered at most.
+const NAMES: usize = 1 << 16;
+
 impl Local {
-	fn book(&self, user: &str) -> Book {
+	fn name(&mut self, account: &AccountId32) -> Arc<str> {
+		if let Some(name) = self.names.get(account) {
+			return name.clone();
+		}
+		if self.names.len() >= NAMES {
+			self.names.clear();
+		}
+		let name: Arc<str> = account.to_ss58check().into();
+		self.names.insert(account.clone(), name.clone());
+		name
+	}
+
+	fn book(&self, user: &AccountId32) -> Book {
 		Book {
 			reserved: self.reserved.get(user).copied().unwrap_or(0),
 			unsettled: self.unsettled.get(user).copied().unwrap_or(0),
 		}
 	}
 
-	fn release(&mut self, id: i64) -> Option<(String, u128)> {
+	fn release(&mut self, id: i64) -> Option<(AccountId32, u128)> {
 		let (user, amount) = self.reservations.remove(&id)?;
 		if let Some(reserved) = self.reserved.get_mut(&user) {
 			*reserved = reserved.saturating_sub(amount);
@@ -196,8 +230,8 @@ impl Local {
 		Some((user, amount))
 	}
 
-	fn add_unsettled(&mut self, user: &str, delta: u128, up: bool) {
-		let entry = self.unsettled.entry(user.to_string()).or_default();
+	fn add_unsettled(&mut self, user: &AccountId32, delta: u128, up: bool) {
+		let entry = self.unsettled.entry(user.clone()).or_default();
 		*entry = if up { entry.saturating_add(delta) } else { entry.saturating_sub(delta) };
 		if *entry == 0 {
 			self.unsettled.remove(user);
@@ -213,74 +247,213 @@ type Work = Box<
 		+ Send,
 >;
 
+/// A charged request's row, as written.
+struct RequestRow {
+	user: Arc<str>,
+	payer: Arc<str>,
+	model: u32,
+	input_tokens: u32,
+	output_tokens: u32,
+	cost: u128,
+	created_at: i64,
+}
+
 /// A write waiting for the SQLite writer, and where its result goes once committed.
-struct Job {
-	work: Work,
-	/// Whether the write is one statement (atomic by itself: no savepoint needed).
-	single: bool,
-	done: oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>,
+enum Job {
+	/// A charged request (the hot path): requests waiting together are written by one
+	/// statement, which is atomic by itself.
+	Record { row: RequestRow, done: oneshot::Sender<Result<(), StoreError>> },
+	/// Any other write, run in a savepoint of its own.
+	Work { work: Work, done: oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>> },
+}
+
+/// Where a job's result goes once its batch is committed.
+enum Done {
+	Record(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
+	Work(
+		oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>,
+		Result<Box<dyn std::any::Any + Send>, StoreError>,
+	),
+}
+
+impl Done {
+	fn send(self) {
+		match self {
+			Done::Record(done, result) => drop(done.send(result)),
+			Done::Work(done, result) => drop(done.send(result)),
+		}
+	}
+
+	fn fail(self, message: &str) {
+		let error = || StoreError::Protocol(message.to_string());
+		match self {
+			Done::Record(done, _) => drop(done.send(Err(error()))),
+			Done::Work(done, _) => drop(done.send(Err(error()))),
+		}
+	}
 }
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 512;
 
-/// The SQLite writer (group commit): takes the writes waiting, runs each in a savepoint of one
-/// `BEGIN IMMEDIATE` transaction (a write that fails is undone alone), commits them with one
-/// sync, then answers each. Only this connection writes, so no write ever waits on SQLite's
-/// busy handler, and a burst of requests costs one sync instead of one each.
+/// `$from, …` (`count` of them).
+fn placeholders(from: usize, count: usize) -> String {
+	(from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Request ids named by one statement at most when sealing.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// Charged requests written by one `INSERT` at most (7 values each).
+const ROWS_PER_INSERT: usize = 64;
+
+/// Writes `rows` to `pending` with one statement.
+async fn insert_requests(conn: &mut AnyConnection, rows: &[RequestRow]) -> Result<(), StoreError> {
+	let mut sql = String::from(
+		"INSERT INTO pending (\"user\", payer, model, input_tokens, output_tokens, cost, created_at) VALUES ",
+	);
+	let values = (0..rows.len()).map(|i| format!("({})", placeholders(7 * i + 1, 7)));
+	sql.push_str(&values.collect::<Vec<_>>().join(", "));
+	let mut query = sqlx::query(&sql);
+	for row in rows {
+		query = query
+			.bind(&*row.user)
+			.bind(&*row.payer)
+			.bind(i64::from(row.model))
+			.bind(i64::from(row.input_tokens))
+			.bind(i64::from(row.output_tokens))
+			.bind(row.cost.to_string())
+			.bind(row.created_at);
+	}
+	query.execute(&mut *conn).await.map(drop)
+}
+
+/// The SQLite writer (group commit): takes the writes waiting and commits them together with
+/// one sync, then answers each. Charged requests waiting next to each other are written by one
+/// statement; any other write runs in a savepoint (a write that fails is undone alone), all in
+/// one `BEGIN IMMEDIATE` transaction — unless the batch is one statement of charged requests,
+/// which is its own transaction. Only this connection writes, so no write ever waits on
+/// SQLite's busy handler, and a burst of requests costs one statement and one sync instead of
+/// one each.
 async fn write_batches(
 	mut conn: sqlx::pool::PoolConnection<sqlx::Any>,
 	mut jobs: mpsc::Receiver<Job>,
 ) {
 	let mut batch = Vec::with_capacity(MAX_BATCH);
+	let mut rows = Vec::with_capacity(ROWS_PER_INSERT);
+	let mut waiting = Vec::with_capacity(ROWS_PER_INSERT);
 	while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
 		let conn: &mut AnyConnection = &mut conn;
-		if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
-			let message = e.to_string();
-			for job in batch.drain(..) {
-				let _ = job.done.send(Err(StoreError::Protocol(message.clone())));
-			}
-			continue;
-		}
-		let mut results = Vec::with_capacity(batch.len());
-		for job in batch.drain(..) {
-			if job.single {
-				let result = (job.work)(conn).await;
-				results.push((job.done, result));
+		let one_statement = batch.len() <= ROWS_PER_INSERT
+			&& batch.iter().all(|job| matches!(job, Job::Record { .. }));
+		if !one_statement {
+			if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+				let message = e.to_string();
+				for job in batch.drain(..) {
+					match job {
+						Job::Record { done, .. } => Done::Record(done, Ok(())).fail(&message),
+						Job::Work { done, .. } => {
+							drop(done.send(Err(StoreError::Protocol(message.clone()))))
+						}
+					}
+				}
 				continue;
 			}
-			let result = match conn.execute("SAVEPOINT job").await {
-				Ok(_) => (job.work)(conn).await,
-				Err(e) => Err(e),
-			};
-			let ended = if result.is_ok() {
-				conn.execute("RELEASE job").await.map(drop)
-			} else {
-				match conn.execute("ROLLBACK TO job").await {
-					Ok(_) => conn.execute("RELEASE job").await.map(drop),
-					Err(e) => Err(e),
-				}
-			};
-			results.push((job.done, ended.and(result)));
 		}
-		match conn.execute("COMMIT").await {
-			Ok(_) => {
-				for (done, result) in results {
-					let _ = done.send(result);
+		let mut results = Vec::with_capacity(batch.len());
+		let mut jobs_in_order = batch.drain(..).peekable();
+		while let Some(job) = jobs_in_order.next() {
+			match job {
+				Job::Record { row, done } => {
+					rows.push(row);
+					waiting.push(done);
+					while rows.len() < ROWS_PER_INSERT {
+						match jobs_in_order.next_if(|job| matches!(job, Job::Record { .. })) {
+							Some(Job::Record { row, done }) => {
+								rows.push(row);
+								waiting.push(done);
+							}
+							_ => break,
+						}
+					}
+					let written = insert_requests(conn, &rows).await;
+					rows.clear();
+					match written {
+						Ok(()) => {
+							results.extend(waiting.drain(..).map(|d| Done::Record(d, Ok(()))))
+						}
+						Err(e) if waiting.len() == 1 => {
+							if let Some(done) = waiting.pop() {
+								results.push(Done::Record(done, Err(e)));
+							}
+						}
+						Err(e) => {
+							let message = e.to_string();
+							results.extend(waiting.drain(..).map(|d| {
+								Done::Record(d, Err(StoreError::Protocol(message.clone())))
+							}))
+						}
+					}
+				}
+				Job::Work { work, done } => {
+					let result = match conn.execute("SAVEPOINT job").await {
+						Ok(_) => work(conn).await,
+						Err(e) => Err(e),
+					};
+					let ended = if result.is_ok() {
+						conn.execute("RELEASE job").await.map(drop)
+					} else {
+						match conn.execute("ROLLBACK TO job").await {
+							Ok(_) => conn.execute("RELEASE job").await.map(drop),
+							Err(e) => Err(e),
+						}
+					};
+					results.push(Done::Work(done, ended.and(result)));
 				}
 			}
+		}
+		drop(jobs_in_order);
+		if one_statement {
+			results.into_iter().for_each(Done::send);
+			continue;
+		}
+		match conn.execute("COMMIT").await {
+			Ok(_) => results.into_iter().for_each(Done::send),
 			Err(e) => {
 				let _ = conn.execute("ROLLBACK").await;
 				let message = e.to_string();
-				for (done, _) in results {
-					let _ = done.send(Err(StoreError::Protocol(message.clone())));
+				for done in results {
+					done.fail(&message);
 				}
 			}
 		}
 	}
 }
 
-/// The schema; `{id}` is the auto-numbered key's type, `{big}` a 64-bit integer.
+/// How often the embedded database's log is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies the embedded database's write-ahead log into the database file every
+/// [`CHECKPOINT_EVERY`], on a connection of its own. SQLite would otherwise do it all inside
+/// the commit that crosses its threshold (by default about once a second at 1,000 requests/s),
+/// holding every answer waiting for that commit for the milliseconds the copy and its syncs
+/// take. A passive checkpoint never blocks the writer.
+async fn checkpoints(pool: AnyPool) {
+	let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+	every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+	loop {
+		every.tick().await;
+		if pool.is_closed() {
+			return;
+		}
+		if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+			tracing::warn!("checkpoint of the database's log: {e}");
+		}
+	}
+}
+
+/// The schema; `{id}` is the auto-numbered key's type, `{key}` the same for keys whose
+/// numbers may be used again once deleted, `{big}` a 64-bit integer.
 const SCHEMA: &[&str] = &[
 	"CREATE TABLE IF NOT EXISTS requests (
 		id {id}, \"user\" TEXT NOT NULL, payer TEXT NOT NULL, model {big} NOT NULL,
@@ -288,6 +461,17 @@ const SCHEMA: &[&str] = &[
 		cost TEXT NOT NULL, feed_seq {big}, created_at {big} NOT NULL)",
 	"CREATE INDEX IF NOT EXISTS requests_by_feed_seq ON requests(feed_seq)",
 	"CREATE INDEX IF NOT EXISTS requests_by_user ON requests(\"user\")",
+	// Charged requests not yet in the feed, as charged: written once per answer, so without
+	// an index to keep up (one page per write); sealing moves them into `requests`.
+	"CREATE TABLE IF NOT EXISTS pending (
+		id {key}, \"user\" TEXT NOT NULL, payer TEXT NOT NULL, model {big} NOT NULL,
+		input_tokens {big} NOT NULL, output_tokens {big} NOT NULL,
+		cost TEXT NOT NULL, created_at {big} NOT NULL)",
+	// Requests charged by an earlier version are in `requests` without a feed number.
+	"INSERT INTO pending (\"user\", payer, model, input_tokens, output_tokens, cost, created_at)
+		SELECT \"user\", payer, model, input_tokens, output_tokens, cost, created_at
+		FROM requests WHERE feed_seq IS NULL ORDER BY id",
+	"DELETE FROM requests WHERE feed_seq IS NULL",
 	"CREATE TABLE IF NOT EXISTS vouchers (
 		\"user\" TEXT NOT NULL, payer TEXT NOT NULL, cap TEXT NOT NULL, expiry {big} NOT NULL,
 		signature TEXT NOT NULL, PRIMARY KEY (\"user\", payer))",
@@ -351,15 +535,22 @@ fn now_ms() -> i64 {
 
 impl Store {
 	/// Opens (creating) the embedded database at `path`.
-	pub async fn open(path: &Path) -> Result<Self, StoreError> {
-		Self::connect(&format!("sqlite://{}?mode=rwc", path.display()), "local", DEFAULT_HOLD).await
+	pub async fn open(path: &Path, sync: Sync) -> Result<Self, StoreError> {
+		let url = format!("sqlite://{}?mode=rwc", path.display());
+		Self::connect(&url, "local", DEFAULT_HOLD, sync).await
 	}
 
 	/// Connects to the database at `url` (`sqlite://<path>?mode=rwc` or
 	/// `postgres://user:password@host:port/database`), creating the schema. `instance` names
 	/// this gateway among those sharing the database (its leftover reservations are dropped);
-	/// `hold` is the longest a request can be in flight.
-	pub async fn connect(url: &str, instance: &str, hold: Duration) -> Result<Self, StoreError> {
+	/// `hold` is the longest a request can be in flight; `sync` is how SQLite syncs (PostgreSQL
+	/// follows its server's settings).
+	pub async fn connect(
+		url: &str,
+		instance: &str,
+		hold: Duration,
+		sync: Sync,
+	) -> Result<Self, StoreError> {
 		sqlx::any::install_default_drivers();
 		let backend = if url.starts_with("sqlite:") {
 			Backend::Sqlite
@@ -377,8 +568,14 @@ impl Store {
 				Box::pin(async move {
 					if backend == Backend::Sqlite {
 						conn.execute("PRAGMA journal_mode = WAL").await?;
-						conn.execute("PRAGMA synchronous = FULL").await?;
+						conn.execute(match sync {
+							Sync::Normal => "PRAGMA synchronous = NORMAL",
+							Sync::Full => "PRAGMA synchronous = FULL",
+						})
+						.await?;
 						conn.execute("PRAGMA busy_timeout = 10000").await?;
+						// Checkpoints run beside the writer (`checkpoints`), not in its commits.
+						conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
 					}
 					Ok(())
 				})
@@ -397,7 +594,13 @@ impl Store {
 		if backend == Backend::Sqlite {
 			store.local = Some(Arc::new(Mutex::new(store.load_books().await?)));
 			let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
-			tokio::spawn(write_batches(store.pool.acquire().await?, receiver));
+			let mut writer = store.pool.acquire().await?;
+			// The writer completes a checkpoint itself once the log reaches this many pages (so
+			// that the log starts over; the passive checkpoints beside it never catch up with a
+			// writer that keeps writing): little is left to copy by then.
+			writer.execute("PRAGMA wal_autocheckpoint = 4096").await?;
+			tokio::spawn(write_batches(writer, receiver));
+			tokio::spawn(checkpoints(store.pool.clone()));
 			store.writer = Some(sender);
 		}
 		sqlx::query("DELETE FROM reservations WHERE instance = $1")
@@ -411,13 +614,10 @@ impl Store {
 	/// records kept (not attested), and the vouchers kept.
 	async fn load_books(&self) -> Result<Local, StoreError> {
 		let mut local = Local::default();
-		for query in [
-			"SELECT \"user\", cost FROM requests WHERE feed_seq IS NULL",
-			"SELECT \"user\", cost FROM feed",
-		] {
+		for query in ["SELECT \"user\", cost FROM pending", "SELECT \"user\", cost FROM feed"] {
 			for row in sqlx::query(query).fetch_all(&self.pool).await? {
 				let cost = amount(row.get::<&str, _>("cost"))?;
-				local.add_unsettled(row.get::<&str, _>("user"), cost, true);
+				local.add_unsettled(&account(row.get::<&str, _>("user"))?, cost, true);
 			}
 		}
 		for row in sqlx::query("SELECT \"user\", payer, cap, expiry FROM vouchers")
@@ -425,7 +625,7 @@ impl Store {
 			.await?
 		{
 			local.vouchers.insert(
-				(row.get("user"), row.get("payer")),
+				(account(row.get::<&str, _>("user"))?, account(row.get::<&str, _>("payer"))?),
 				(amount(row.get::<&str, _>("cap"))?, row.get::<i64, _>("expiry") as u32),
 			);
 		}
@@ -442,9 +642,15 @@ impl Store {
 	}
 
 	async fn migrate(&self) -> Result<(), StoreError> {
-		let (id, big) = match self.backend {
-			Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
-			Backend::Postgres => ("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "BIGINT"),
+		// `{key}`: a key numbered in order, whose numbers may be used again once deleted.
+		let (id, key, big) = match self.backend {
+			Backend::Sqlite => {
+				("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER PRIMARY KEY", "INTEGER")
+			}
+			Backend::Postgres => {
+				let identity = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY";
+				(identity, identity, "BIGINT")
+			}
 		};
 		let mut tx = match self.backend {
 			Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -455,7 +661,8 @@ impl Store {
 			sqlx::query("SELECT pg_advisory_xact_lock(7370746)").execute(&mut *tx).await?;
 		}
 		for statement in SCHEMA {
-			let statement = statement.replace("{id}", id).replace("{big}", big);
+			let statement =
+				statement.replace("{id}", id).replace("{key}", key).replace("{big}", big);
 			sqlx::query(&statement).execute(&mut *tx).await?;
 		}
 		tx.commit().await
@@ -471,26 +678,6 @@ impl Store {
 			+ Send
 			+ 'static,
 	) -> Result<T, StoreError> {
-		self.run_as(false, work).await
-	}
-
-	/// [`Store::run`] for a write of one statement, which SQLite applies whole or not at all.
-	async fn run_single<T: Send + 'static>(
-		&self,
-		work: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
-			+ Send
-			+ 'static,
-	) -> Result<T, StoreError> {
-		self.run_as(true, work).await
-	}
-
-	async fn run_as<T: Send + 'static>(
-		&self,
-		single: bool,
-		work: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
-			+ Send
-			+ 'static,
-	) -> Result<T, StoreError> {
 		let output = match &self.writer {
 			Some(writer) => {
 				let (done, result) = oneshot::channel();
@@ -500,7 +687,7 @@ impl Store {
 					})
 				});
 				writer
-					.send(Job { work, single, done })
+					.send(Job::Work { work, done })
 					.await
 					.map_err(|_| StoreError::Protocol("the database writer stopped".into()))?;
 				result
@@ -578,10 +765,10 @@ impl Store {
 
 	/// `user`'s books.
 	pub async fn book(&self, user: &AccountId32) -> Result<Book, StoreError> {
-		let user = user.to_ss58check();
 		if let Some(local) = self.local() {
-			return Ok(local.book(&user));
+			return Ok(local.book(user));
 		}
+		let user = user.to_ss58check();
 		let unsettled = sqlx::query("SELECT unsettled FROM books WHERE \"user\" = $1")
 			.bind(&user)
 			.fetch_optional(&self.pool)
@@ -601,14 +788,12 @@ impl Store {
 		&self,
 		request: &Admission<'_>,
 	) -> Result<(Book, Result<i64, Refusal>), StoreError> {
+		if self.local.is_some() {
+			return self.admit_local(request).await;
+		}
 		let (user, payer) = (request.user.to_ss58check(), request.payer.to_ss58check());
 		let (cap, expiry, signature) = (request.cap, request.expiry, request.signature.to_string());
 		let (worst, settled, available) = (request.worst, request.settled, request.available);
-		if self.local.is_some() {
-			return self
-				.admit_local((user, payer, cap, expiry, signature), worst, settled, available)
-				.await;
-		}
 		let store = self.clone();
 		self.run(move |tx| {
 			Box::pin(async move {
@@ -628,24 +813,24 @@ impl Store {
 	/// written (and committed) only when it is better than the one kept.
 	async fn admit_local(
 		&self,
-		(user, payer, cap, expiry, signature): (String, String, u128, u32, String),
-		worst: u128,
-		settled: u128,
-		available: u128,
+		request: &Admission<'_>,
 	) -> Result<(Book, Result<i64, Refusal>), StoreError> {
-		let key = (user.clone(), payer.clone());
+		let (cap, expiry, worst) = (request.cap, request.expiry, request.worst);
+		let key = (request.user.clone(), request.payer.clone());
 		let (book, id, better) = {
 			let Some(mut local) = self.local() else {
 				return Err(StoreError::Protocol("no local books".into()));
 			};
-			let book = local.book(&user);
-			if let Err(refusal) = ledger::admit(&book, worst, cap, settled, available) {
+			let book = local.book(request.user);
+			if let Err(refusal) =
+				ledger::admit(&book, worst, cap, request.settled, request.available)
+			{
 				return Ok((book, Err(refusal)));
 			}
 			local.next_reservation += 1;
 			let id = local.next_reservation;
-			local.reservations.insert(id, (user.clone(), worst));
-			let reserved = local.reserved.entry(user.clone()).or_default();
+			local.reservations.insert(id, (request.user.clone(), worst));
+			let reserved = local.reserved.entry(request.user.clone()).or_default();
 			*reserved = reserved.saturating_add(worst);
 			let better = local.vouchers.get(&key).is_none_or(|&kept| (cap, expiry) > kept);
 			if better {
@@ -654,6 +839,8 @@ impl Store {
 			(book, id, better)
 		};
 		if better {
+			let (user, payer) = (request.user.to_ss58check(), request.payer.to_ss58check());
+			let signature = request.signature.to_string();
 			let written = self
 				.run(move |tx| {
 					Box::pin(async move {
@@ -780,55 +967,45 @@ impl Store {
 		cap: u128,
 		settled: u128,
 	) -> Result<(u128, Book), StoreError> {
-		let user = usage.user.to_ss58check();
-		let (charged, book) = {
+		let user = &usage.user;
+		let (charged, book, row) = {
 			let Some(mut local) = self.local() else {
 				return Err(StoreError::Protocol("no local books".into()));
 			};
 			local.release(reservation);
-			let others = local.book(&user);
+			let others = local.book(user);
 			let charged = ledger::chargeable(usage.cost, cap, settled, others.committed());
-			local.add_unsettled(&user, charged, true);
-			(charged, local.book(&user))
+			local.add_unsettled(user, charged, true);
+			let row = RequestRow {
+				user: local.name(user),
+				payer: local.name(&usage.payer),
+				model: usage.model,
+				input_tokens: usage.input_tokens,
+				output_tokens: usage.output_tokens,
+				cost: charged,
+				created_at: now_ms(),
+			};
+			(charged, local.book(user), row)
 		};
-		let written = {
-			let user = user.clone();
-			self.run_single(move |tx| {
-				Box::pin(async move { Self::insert_request(tx, &user, &usage, charged).await })
-			})
-			.await
+		let written = match &self.writer {
+			Some(writer) => {
+				let (done, result) = oneshot::channel();
+				let stopped = || StoreError::Protocol("the database writer stopped".into());
+				match writer.send(Job::Record { row, done }).await {
+					Ok(()) => result.await.map_err(|_| stopped()).and_then(|r| r),
+					Err(_) => Err(stopped()),
+				}
+			}
+			None => Err(StoreError::Protocol("no database writer".into())),
 		};
 		if let Err(e) = written {
 			// Not recorded, not charged.
 			if let Some(mut local) = self.local() {
-				local.add_unsettled(&user, charged, false);
+				local.add_unsettled(user, charged, false);
 			}
 			return Err(e);
 		}
 		Ok((charged, book))
-	}
-
-	/// Records a charged request.
-	async fn insert_request(
-		tx: &mut AnyConnection,
-		user: &str,
-		usage: &Charge,
-		charged: u128,
-	) -> Result<(), StoreError> {
-		sqlx::query(
-			"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens, cost, created_at)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		)
-		.bind(user)
-		.bind(usage.payer.to_ss58check())
-		.bind(i64::from(usage.model))
-		.bind(i64::from(usage.input_tokens))
-		.bind(i64::from(usage.output_tokens))
-		.bind(charged.to_string())
-		.bind(now_ms())
-		.execute(&mut *tx)
-		.await?;
-		Ok(())
 	}
 
 	async fn charge_in(
@@ -852,15 +1029,25 @@ impl Store {
 			.bind(reservation)
 			.execute(&mut *tx)
 			.await?;
-		Self::insert_request(tx, &user, usage, charged).await?;
+		let row = RequestRow {
+			payer: usage.payer.to_ss58check().into(),
+			user: user.into(),
+			model: usage.model,
+			input_tokens: usage.input_tokens,
+			output_tokens: usage.output_tokens,
+			cost: charged,
+			created_at: now_ms(),
+		};
+		insert_requests(tx, std::slice::from_ref(&row)).await?;
 		Ok((charged, Book { reserved: others.reserved, unsettled }))
 	}
 
 	/// Value reserved and unsettled over all users (for metrics).
 	pub async fn totals(&self) -> Result<(u128, u128), StoreError> {
 		if let Some(local) = self.local() {
-			let sum =
-				|m: &HashMap<String, u128>| m.values().fold(0u128, |a, b| a.saturating_add(*b));
+			let sum = |m: &HashMap<AccountId32, u128>| {
+				m.values().fold(0u128, |a, b| a.saturating_add(*b))
+			};
 			return Ok((sum(&local.reserved), sum(&local.unsettled)));
 		}
 		let mut unsettled = 0u128;
@@ -901,8 +1088,8 @@ impl Store {
 				.await?
 				.get::<i64, _>("value");
 		let rows = sqlx::query(
-			"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost FROM requests
-			 WHERE feed_seq IS NULL ORDER BY id",
+			"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost FROM pending
+			 ORDER BY id",
 		)
 		.fetch_all(&mut *tx)
 		.await?;
@@ -973,12 +1160,26 @@ impl Store {
 				.bind(voucher.get::<&str, _>("signature"))
 				.execute(&mut *tx)
 				.await?;
-				for id in &chunk.ids {
-					sqlx::query("UPDATE requests SET feed_seq = $1 WHERE id = $2")
-						.bind(seq)
-						.bind(id)
-						.execute(&mut *tx)
-						.await?;
+				// Moved by their ids (never a range: on PostgreSQL another instance may be
+				// charging requests with numbers between them).
+				for ids in chunk.ids.chunks(IDS_PER_STATEMENT) {
+					let move_sql = format!(
+						"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens,
+						 cost, feed_seq, created_at)
+						 SELECT \"user\", payer, model, input_tokens, output_tokens, cost, $1,
+						 created_at FROM pending WHERE id IN ({}) ORDER BY id",
+						placeholders(2, ids.len())
+					);
+					let delete_sql =
+						format!("DELETE FROM pending WHERE id IN ({})", placeholders(1, ids.len()));
+					let mut moved = sqlx::query(&move_sql).bind(seq);
+					let mut gone = sqlx::query(&delete_sql);
+					for id in ids {
+						moved = moved.bind(*id);
+						gone = gone.bind(*id);
+					}
+					moved.execute(&mut *tx).await?;
+					gone.execute(&mut *tx).await?;
 				}
 				sealed.push((seq as u64, account(user)?, chunk.cost));
 			}
@@ -1039,7 +1240,7 @@ impl Store {
 			.await?;
 		if let Some(mut local) = self.local() {
 			for (user, cost) in &gone.1 {
-				local.add_unsettled(user, *cost, false);
+				local.add_unsettled(&account(user)?, *cost, false);
 			}
 		}
 		Ok(gone.0)
@@ -1196,8 +1397,11 @@ impl Store {
 		attested_seq: u64,
 	) -> Result<UserTotals, StoreError> {
 		let mut totals = UserTotals::default();
+		// One statement: one snapshot, whatever a seal moves meanwhile.
 		for row in sqlx::query(
-			"SELECT input_tokens, output_tokens, cost, feed_seq FROM requests WHERE \"user\" = $1",
+			"SELECT input_tokens, output_tokens, cost, feed_seq FROM requests WHERE \"user\" = $1
+			 UNION ALL
+			 SELECT input_tokens, output_tokens, cost, NULL FROM pending WHERE \"user\" = $1",
 		)
 		.bind(user.to_ss58check())
 		.fetch_all(&self.pool)
@@ -1262,7 +1466,7 @@ mod tests {
 		let path = dir.path().join("usage.db");
 		let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
 		{
-			let store = Store::open(&path).await.unwrap();
+			let store = Store::open(&path, Sync::Normal).await.unwrap();
 			assert_eq!(serve(&store, &bob, 100, 50, "0x01aa", 0, 10, 3).await, Ok(3));
 			assert_eq!(serve(&store, &charlie, 10, 50, "0x01cc", 0, 5, 2).await, Ok(2));
 			// A later voucher with a lower cap is not the one kept.
@@ -1277,7 +1481,7 @@ mod tests {
 			assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 8 });
 		}
 		// After a restart: the same records and books, and new ones continue the numbering.
-		let store = Store::open(&path).await.unwrap();
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
 		let feed = store.feed_after(0, 10).await.unwrap();
 		assert_eq!(feed.len(), 3);
 		assert_eq!((feed[0].input_tokens, feed[0].output_tokens, feed[0].cost), (30, 2, 7));
@@ -1307,7 +1511,7 @@ mod tests {
 	#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 	async fn concurrent_requests_never_overspend_a_voucher() {
 		let dir = tempfile::tempdir().unwrap();
-		let store = Store::open(&dir.path().join("usage.db")).await.unwrap();
+		let store = Store::open(&dir.path().join("usage.db"), Sync::Full).await.unwrap();
 		let bob = Bob.to_account_id();
 		let requests: Vec<_> = (0..32)
 			.map(|_| {
@@ -1350,7 +1554,7 @@ mod tests {
 			settled: 20,
 			available: 1_000,
 		};
-		let store = Store::open(&path).await.unwrap();
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
 		let (_, first) = store.admit(&admission(30, 100)).await.unwrap();
 		let (book, second) = store.admit(&admission(40, 100)).await.unwrap();
 		assert_eq!(book, Book { reserved: 30, unsettled: 0 });
@@ -1376,16 +1580,16 @@ mod tests {
 		// Reservations end with the process; the unsettled charges are rebuilt at start.
 		store.admit(&admission(10, 100)).await.unwrap().1.unwrap();
 		drop(store);
-		let store = Store::open(&path).await.unwrap();
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
 		assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 50 });
-		assert!(Store::connect("mysql://x", "x", Duration::ZERO).await.is_err());
+		assert!(Store::connect("mysql://x", "x", Duration::ZERO, Sync::Normal).await.is_err());
 	}
 
 	/// A write that fails in the writer's batch is undone alone: the others commit.
 	#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 	async fn a_failed_write_is_undone_alone() {
 		let dir = tempfile::tempdir().unwrap();
-		let store = Store::open(&dir.path().join("usage.db")).await.unwrap();
+		let store = Store::open(&dir.path().join("usage.db"), Sync::Full).await.unwrap();
 		let writes: Vec<_> = (0..16i64)
 			.map(|i| {
 				let store = store.clone();
@@ -1418,6 +1622,140 @@ mod tests {
 			.await
 			.unwrap();
 		assert_eq!(kept.len(), 8);
+	}
+
+	/// Charges waiting together are written by one statement, beside other writes of the same
+	/// batch that fail and are undone alone: every charge lands, once, and survives a restart.
+	#[tokio::test]
+	async fn charges_written_together_beside_failing_writes_all_land() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("usage.db");
+		let bob = Bob.to_account_id();
+		{
+			let store = Store::open(&path, Sync::Normal).await.unwrap();
+			let mut tasks = Vec::new();
+			for i in 0..200u32 {
+				let (store, bob) = (store.clone(), bob.clone());
+				tasks.push(tokio::spawn(async move {
+					if i % 10 == 5 {
+						// A write that fails between the charges.
+						let failed = store
+							.run(|tx| {
+								Box::pin(async move {
+									sqlx::query("SELECT * FROM no_such_table")
+										.execute(&mut *tx)
+										.await?;
+									Ok(())
+								})
+							})
+							.await;
+						assert!(failed.is_err());
+						return 0;
+					}
+					serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, u128::from(i)).await.unwrap()
+				}));
+			}
+			let mut charged = 0;
+			for task in tasks {
+				charged += task.await.unwrap();
+			}
+			let expected: u128 = (0..200u128).filter(|i| i % 10 != 5).sum();
+			assert_eq!(charged, expected);
+			let totals = store.user_totals(&bob, 0).await.unwrap();
+			assert_eq!((totals.requests, totals.charged), (180, expected));
+		}
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		let expected: u128 = (0..200u128).filter(|i| i % 10 != 5).sum();
+		assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: expected });
+		let sealed = store.seal().await.unwrap();
+		assert_eq!(sealed, vec![(1, bob.clone(), expected)]);
+		let totals = store.user_totals(&bob, 1).await.unwrap();
+		assert_eq!((totals.requests, totals.charged, totals.attested), (180, expected, expected));
+	}
+
+	/// Sealing more charged requests than one statement names moves every one of them into
+	/// the feed record, once.
+	#[tokio::test]
+	async fn a_seal_of_many_requests_moves_each_once() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
+		let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+		let n = 2 * IDS_PER_STATEMENT + 7;
+		for i in 0..n {
+			let who = if i % 3 == 0 { &charlie } else { &bob };
+			serve(&store, who, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+		}
+		let sealed = store.seal().await.unwrap();
+		let charlie_count = n.div_ceil(3) as u128;
+		let bob_count = n as u128 - charlie_count;
+		assert_eq!(sealed, vec![(1, charlie.clone(), charlie_count), (2, bob.clone(), bob_count)]);
+		assert!(store.seal().await.unwrap().is_empty());
+		let totals = store.user_totals(&bob, 2).await.unwrap();
+		assert_eq!((totals.requests as u128, totals.attested), (bob_count, bob_count));
+		let left = sqlx::query("SELECT COUNT(*) AS n FROM pending").fetch_one(&store.pool).await;
+		assert_eq!(left.unwrap().get::<i64, _>("n"), 0);
+		let feed = store.feed_after(0, 10).await.unwrap();
+		assert_eq!(
+			feed.iter().map(|r| r.input_tokens).collect::<Vec<_>>(),
+			vec![charlie_count as u32, bob_count as u32]
+		);
+	}
+
+	/// A database written by the previous version (charged requests kept in `requests` without
+	/// a feed number) opens with those requests still to be sealed, and nothing counted twice.
+	#[tokio::test]
+	async fn requests_charged_before_the_upgrade_are_still_sealed() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("usage.db");
+		let bob = Bob.to_account_id();
+		{
+			let store = Store::open(&path, Sync::Normal).await.unwrap();
+			serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
+			assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 40)]);
+			// As the previous version left a charged request: in `requests`, not yet sealed.
+			sqlx::query(
+				"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens, cost,
+				 created_at) VALUES ($1, $1, 0, 3, 1, '30', 0)",
+			)
+			.bind(bob.to_ss58check())
+			.execute(&store.pool)
+			.await
+			.unwrap();
+		}
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 70 });
+		assert_eq!(store.seal().await.unwrap(), vec![(2, bob.clone(), 30)]);
+		let totals = store.user_totals(&bob, 2).await.unwrap();
+		assert_eq!((totals.requests, totals.charged, totals.attested), (2, 70, 70));
+		// Opening again moves nothing twice.
+		drop(store);
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		assert!(store.seal().await.unwrap().is_empty());
+		assert_eq!(store.user_totals(&bob, 2).await.unwrap().requests, 2);
+	}
+
+	/// The write-ahead log starts over once the writer's checkpoint completes: one commit per
+	/// charge for many more commits than the threshold leaves a log of about the threshold,
+	/// not one that grows with every charge. `--sync-every-commit` is SQLite's FULL.
+	#[tokio::test]
+	async fn the_log_stays_bounded_and_sync_is_as_asked() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("usage.db");
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		let bob = Bob.to_account_id();
+		// Each charge alone: one commit, at least one page of log each.
+		for _ in 0..12_000 {
+			serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+		}
+		let page = 4096u64;
+		let log = std::fs::metadata(dir.path().join("usage.db-wal")).unwrap().len();
+		assert!(log < 6_000 * page, "the log is {log} bytes after 12,000 commits");
+		let synchronous = |store: Store| async move {
+			sqlx::query("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap().get::<i64, _>(0)
+		};
+		assert_eq!(synchronous(store).await, 1, "NORMAL");
+		let other = dir.path().join("full.db");
+		assert_eq!(synchronous(Store::open(&other, Sync::Full).await.unwrap()).await, 2, "FULL");
 	}
 
 	/// A PostgreSQL server of its own for a test, in a temporary directory (as the `postgres`
@@ -1491,7 +1829,7 @@ mod tests {
 		}
 
 		async fn instance(&self, name: &str) -> Store {
-			Store::connect(&self.url, name, Duration::from_secs(60)).await.unwrap()
+			Store::connect(&self.url, name, Duration::from_secs(60), Sync::Normal).await.unwrap()
 		}
 	}
 
@@ -1584,7 +1922,7 @@ mod tests {
 		let a = pg.instance("a").await;
 		a.admit(&admission).await.unwrap().1.unwrap();
 		assert_eq!(a.book(&bob).await.unwrap().reserved, 10);
-		let gone = Store::connect(&pg.url, "gone", Duration::ZERO).await.unwrap();
+		let gone = Store::connect(&pg.url, "gone", Duration::ZERO, Sync::Normal).await.unwrap();
 		gone.admit(&admission).await.unwrap().1.unwrap();
 		assert_eq!(a.book(&bob).await.unwrap().reserved, 10, "a lapsed reservation counts");
 		drop(a);
@@ -1598,7 +1936,7 @@ mod tests {
 		let dir = tempfile::tempdir().unwrap();
 		let path = dir.path().join("usage.db");
 		let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
-		let store = Store::open(&path).await.unwrap();
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
 		assert_eq!(store.reconciled_through().await.unwrap(), None);
 		let block = vec![
 			Settlement::Settled { user: bob.clone(), charged: 90, from_allowance: 10, fee: 5 },
@@ -1628,7 +1966,7 @@ mod tests {
 			.await
 			.unwrap();
 		drop(store);
-		let store = Store::open(&path).await.unwrap();
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
 		assert_eq!(store.reconciled_through().await.unwrap(), Some(13));
 		let totals = store.chain_totals(&bob).await.unwrap();
 		assert_eq!(
