@@ -76,6 +76,7 @@ pub async fn run(
 		settings,
 		provider: provider.clone(),
 		genesis,
+		network: payment::network_id(&genesis),
 		node: node.clone(),
 		cache: cache.clone(),
 		store,

@@ -35,8 +35,19 @@ pub type ChainVoucher = SignedVoucher<H256, AccountId32, u128, u32, MultiSignatu
 /// The CAIP-2 style id of a chain: `tokenmeter:` and the first 16 bytes of its genesis hash
 /// in hex (as CAIP-2 names Polkadot chains).
 pub fn network_id(genesis: &H256) -> String {
-	let hex: String = genesis.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect();
-	format!("tokenmeter:{hex}")
+	let mut id = String::from("tokenmeter:");
+	push_hex(&mut id, &genesis.as_bytes()[..16]);
+	id
+}
+
+/// Appends `bytes` in lower-case hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+	const DIGITS: &[u8; 16] = b"0123456789abcdef";
+	out.reserve(2 * bytes.len());
+	for b in bytes {
+		out.push(char::from(DIGITS[usize::from(b >> 4)]));
+		out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+	}
 }
 
 /// Why a payment cannot be used.
@@ -111,6 +122,8 @@ pub struct Payment {
 	pub voucher: ChainVoucher,
 	/// The signature as the usage feed carries it: hex of the SCALE-encoded `MultiSignature`.
 	pub signature_hex: String,
+	/// The payer's address as receipts name it (SS58, generic prefix).
+	pub payer_ss58: String,
 }
 
 /// Decodes hex, with or without `0x`.
@@ -124,11 +137,8 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Hex with `0x`.
 pub fn hex(bytes: &[u8]) -> String {
-	let mut out = String::with_capacity(2 + 2 * bytes.len());
-	out.push_str("0x");
-	for b in bytes {
-		out.push_str(&format!("{b:02x}"));
-	}
+	let mut out = String::from("0x");
+	push_hex(&mut out, bytes);
 	out
 }
 
@@ -186,6 +196,7 @@ pub fn decode_payment(token: &str) -> Result<Payment, PaymentError> {
 		None => user.clone(),
 	};
 	let cap = cap_of(&voucher.cap).ok_or(PaymentError::Malformed("cap is not a decimal".into()))?;
+	let payer_ss58 = payer.to_ss58check();
 	Ok(Payment {
 		voucher: SignedVoucher {
 			voucher: Voucher {
@@ -199,6 +210,7 @@ pub fn decode_payment(token: &str) -> Result<Payment, PaymentError> {
 			signature: signature.clone(),
 		},
 		signature_hex: hex(&signature.encode()),
+		payer_ss58,
 	})
 }
 
@@ -283,8 +295,8 @@ pub fn payment_required(r: &Requirement) -> String {
 
 /// The base64 `PAYMENT-RESPONSE` header value for a served request.
 pub fn payment_response(
-	genesis: &H256,
-	payer: &AccountId32,
+	network: &str,
+	payer: &str,
 	charged: Option<u128>,
 	cumulative: u128,
 	headroom: u128,
@@ -293,8 +305,8 @@ pub fn payment_response(
 		"success": true,
 		// Vouchers are settled later, in batches, by the provider's operator node.
 		"transaction": "",
-		"network": network_id(genesis),
-		"payer": payer.to_ss58check(),
+		"network": network,
+		"payer": payer,
 		"extra": {
 			"charged": charged.map(|c| c.to_string()),
 			"cumulativeCharged": cumulative.to_string(),

@@ -51,6 +51,8 @@ pub struct App {
 	pub provider: AccountId32,
 	/// The chain's genesis hash.
 	pub genesis: H256,
+	/// The chain's network id ([`payment::network_id`]).
+	pub network: String,
 	/// The node.
 	pub node: Node,
 	/// Chain state per block.
@@ -655,12 +657,12 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 	drop(permit);
 	app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
 	let usage = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| usage_of(&v));
-	let payer = admitted.payment.voucher.voucher.payer.clone();
+	let payment = admitted.payment.clone();
 	match charge(app, admitted, usage).await {
 		Ok((charged, cumulative, headroom)) => {
 			let receipt = payment::payment_response(
-				&app.genesis,
-				&payer,
+				&app.network,
+				&payment.payer_ss58,
 				Some(charged),
 				cumulative,
 				headroom,
@@ -714,8 +716,7 @@ fn stream_answer(
 	permit: crate::schedule::Permit,
 ) -> Response {
 	let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-	let payer = admitted.payment.voucher.voucher.payer.clone();
-	let receipt = payment::payment_response(&app.genesis, &payer, None, 0, 0);
+	let receipt = payment::payment_response(&app.network, &admitted.payment.payer_ss58, None, 0, 0);
 	tokio::spawn(async move {
 		let mut body = upstream.bytes_stream();
 		let mut buffer = Vec::new();
