@@ -69,6 +69,11 @@ pub async fn run(
 		settings.max_queue,
 		settings.queue_timeout,
 	);
+	let url = |path: &str| {
+		let url = format!("{}{path}", settings.upstream);
+		reqwest::Url::parse(&url).map_err(|e| format!("--upstream: `{url}` is not a URL: {e}"))
+	};
+	let (upstream_chat, upstream_completions) = (url("/chat/completions")?, url("/completions")?);
 	let app = Arc::new(server::App {
 		scheduler,
 		limiter: Mutex::new(limits::RateLimiter::default()),
@@ -81,6 +86,8 @@ pub async fn run(
 		cache: cache.clone(),
 		store,
 		http,
+		upstream_chat,
+		upstream_completions,
 		metrics: metrics::Metrics::new().map_err(|e| e.to_string())?,
 	});
 	let reconciler = events::Reconciler::new(

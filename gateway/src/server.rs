@@ -61,6 +61,10 @@ pub struct App {
 	pub store: Store,
 	/// The upstream's client.
 	pub http: reqwest::Client,
+	/// The upstream's `…/chat/completions`.
+	pub upstream_chat: reqwest::Url,
+	/// The upstream's `…/completions`.
+	pub upstream_completions: reqwest::Url,
 	/// Metrics.
 	pub metrics: Metrics,
 	/// The queue in front of the upstream, by priority weight.
@@ -206,9 +210,31 @@ fn worst_case_tokens(request: &Value, body_len: usize, default_max_tokens: u32) 
 /// The prompt and completion tokens of an OpenAI `usage` object.
 fn usage_of(value: &Value) -> Option<(u32, u32)> {
 	let usage = value.get("usage").filter(|u| !u.is_null())?;
-	let field =
-		|k: &str| usage.get(k).and_then(Value::as_u64).map(|n| n.min(u64::from(u32::MAX)) as u32);
-	Some((field("prompt_tokens")?, field("completion_tokens").unwrap_or(0)))
+	tokens_of(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+}
+
+fn tokens_of(prompt: Option<&Value>, completion: Option<&Value>) -> Option<(u32, u32)> {
+	let count = |v: Option<&Value>| v?.as_u64().map(|n| n.min(u64::from(u32::MAX)) as u32);
+	Some((count(prompt)?, count(completion).unwrap_or(0)))
+}
+
+/// [`usage_of`] a whole answer's JSON, reading only its `usage` (the rest is skipped, not
+/// built).
+fn usage_in(answer: &[u8]) -> Option<(u32, u32)> {
+	#[derive(serde::Deserialize)]
+	struct Answer {
+		#[serde(default)]
+		usage: Option<Usage>,
+	}
+	#[derive(serde::Deserialize)]
+	struct Usage {
+		#[serde(default)]
+		prompt_tokens: Option<Value>,
+		#[serde(default)]
+		completion_tokens: Option<Value>,
+	}
+	let usage = serde_json::from_slice::<Answer>(answer).ok()?.usage?;
+	tokens_of(usage.prompt_tokens.as_ref(), usage.completion_tokens.as_ref())
 }
 
 /// A reservation in the books, released when dropped unless charged: a request whose client
@@ -608,9 +634,14 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 		request["stream_options"] = json!({ "include_usage": true });
 	}
 	let started = Instant::now();
+	// The upstream's URLs are parsed once, at start.
+	let url = match path {
+		"/chat/completions" => app.upstream_chat.clone(),
+		_ => app.upstream_completions.clone(),
+	};
 	let upstream = app
 		.http
-		.post(format!("{}{}", app.settings.upstream, path))
+		.post(url)
 		.header(header::CONTENT_TYPE, "application/json")
 		.body(request.to_string())
 		.send()
@@ -656,7 +687,7 @@ async fn serve(app: &Arc<App>, path: &str, headers: &HeaderMap, body: Body) -> R
 	// The upstream is done with this request: the next one may go.
 	drop(permit);
 	app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
-	let usage = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| usage_of(&v));
+	let usage = usage_in(&bytes);
 	let payment = admitted.payment.clone();
 	match charge(app, admitted, usage).await {
 		Ok((charged, cumulative, headroom)) => {
@@ -929,6 +960,30 @@ mod tests {
 		assert_eq!(next_event(&mut buffer), None);
 		buffer.extend(b"NE]\r\n\r\n");
 		assert_eq!(event_data(&next_event(&mut buffer).unwrap()).as_deref(), Some("[DONE]"));
+	}
+
+	#[test]
+	fn the_usage_of_a_whole_answer_is_read_as_from_its_value() {
+		for answer in [
+			r#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#,
+			r#"{"usage":{"prompt_tokens":3}}"#,
+			r#"{"usage":{"prompt_tokens":99999999999,"completion_tokens":1}}"#,
+			r#"{"usage":{"prompt_tokens":-1,"completion_tokens":1}}"#,
+			r#"{"usage":{"prompt_tokens":1.5,"completion_tokens":1}}"#,
+			r#"{"usage":{"completion_tokens":1}}"#,
+			r#"{"usage":null}"#,
+			r#"{"choices":[]}"#,
+			r#"[1,2]"#,
+			r#"not json"#,
+		] {
+			let by_value = serde_json::from_str::<Value>(answer).ok().and_then(|v| usage_of(&v));
+			assert_eq!(usage_in(answer.as_bytes()), by_value, "{answer}");
+		}
+		assert_eq!(
+			usage_in(br#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#),
+			Some((3, 4))
+		);
+		assert_eq!(usage_in(br#"{"usage":{"prompt_tokens":99999999999}}"#), Some((u32::MAX, 0)));
 	}
 
 	#[test]
