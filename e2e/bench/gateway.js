@@ -12,7 +12,8 @@
 // upstream, a master key), started only after the others are measured so that its start-up
 // does not share their cores. One after the other, each measured the same way:
 // 1. requests/s and latency at 8 connections (wrk, 10 s): direct, a bare forwarder
-//    (`bare_proxy`: the floor of any proxy on this machine), the gateway, LiteLLM;
+//    (`bare_proxy`: the floor of any proxy on this machine), the gateway, the gateway with
+//    `--sync-every-commit`, LiteLLM;
 // 2. latency at a fixed 1,000 requests/s (loadgen, open loop, 10 s): direct and the gateway;
 // 3. streaming: time to the first byte of the answer at 100 requests/s: direct and the gateway;
 // 4. the gateway's resident memory before and after 10,000 distinct users (fresh keys, each
@@ -124,6 +125,21 @@ try {
   const bare = measured('bare proxy', await wrk(`${bareUrl}${path_}`, {}));
   const through = measured('gateway', await wrk(`${gatewayUrl}${path_}`, { Authorization: `Bearer ${token}` }));
 
+  // The same gateway waiting for the disk at every commit (`--sync-every-commit`), on a port
+  // and database of its own, stopped once measured.
+  const syncedPort = await freePort();
+  const synced = await startGateway(syncedPort, [
+    '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
+    '--provider', alice.address, '--model', `${model}=fake`, '--data-dir', path.join(dir, 'gateway-synced'),
+    '--no-rate-limits', '--min-voucher-blocks', '10', '--sync-every-commit',
+  ]);
+  let throughSynced;
+  try {
+    throughSynced = measured('gateway, --sync-every-commit', await wrk(`http://127.0.0.1:${syncedPort}${path_}`, { Authorization: `Bearer ${token}` }));
+  } finally {
+    await synced.stop();
+  }
+
   const atRate = (url, extra = []) => loadgen(['--url', url, '--body', body, '--rate', '1000', '--duration', String(SECONDS), ...extra]);
   const directAt1k = measured('direct at 1,000/s', await atRate(`${upstreamUrl}${path_}`));
   const gatewayAt1k = measured('gateway at 1,000/s', await atRate(`${gatewayUrl}${path_}`, ['--header', `authorization: Bearer ${token}`]));
@@ -182,6 +198,7 @@ try {
     ['direct to the upstream', direct],
     ['through a bare forwarder (axum + reqwest, no checks: the floor of any proxy here)', bare],
     ['through tokenmeter-gateway', through],
+    ['through tokenmeter-gateway `--sync-every-commit` (a disk sync per commit)', throughSynced],
     ['through LiteLLM proxy', reference],
   ];
   const lines = [

@@ -511,13 +511,13 @@ impl Node {
 /// The shared view and per-user cache, refreshed by [`follow`].
 #[derive(Default)]
 pub struct Cache {
-	view: Mutex<Option<ChainView>>,
+	view: Mutex<Option<Arc<ChainView>>>,
 	users: Mutex<HashMap<(H256, AccountId32, u32), UserState>>,
 }
 
 impl Cache {
 	/// The current view, if one was read.
-	pub fn view(&self) -> Option<ChainView> {
+	pub fn view(&self) -> Option<Arc<ChainView>> {
 		self.view.lock().ok().and_then(|v| v.clone())
 	}
 
@@ -527,7 +527,7 @@ impl Cache {
 			users.retain(|(hash, _, _), _| *hash == view.hash);
 		}
 		if let Ok(mut current) = self.view.lock() {
-			*current = Some(view);
+			*current = Some(Arc::new(view));
 		}
 	}
 
@@ -562,7 +562,7 @@ pub async fn refresh(
 	if cache.view().is_some_and(|v| v.hash == hash) {
 		if let Ok(mut view) = cache.view.lock() {
 			if let Some(view) = view.as_mut() {
-				view.fetched = Instant::now();
+				Arc::make_mut(view).fetched = Instant::now();
 			}
 		}
 		return Ok(None);

@@ -110,7 +110,7 @@ impl App {
 	}
 
 	/// The chain view, unless it is older than the settings allow.
-	fn fresh_view(&self) -> Result<ChainView, Response> {
+	fn fresh_view(&self) -> Result<Arc<ChainView>, Response> {
 		match self.cache.view() {
 			Some(view) if view.fetched.elapsed() <= self.settings.stale_after => Ok(view),
 			Some(_) => Err(error(
