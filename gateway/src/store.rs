@@ -267,6 +267,17 @@ enum Job {
 	Work { work: Work, done: oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>> },
 }
 
+impl Job {
+	/// Answers the job with an error, unrun.
+	fn fail(self, message: &str) {
+		let error = StoreError::Protocol(message.to_string());
+		match self {
+			Job::Record { done, .. } => drop(done.send(Err(error))),
+			Job::Work { done, .. } => drop(done.send(Err(error))),
+		}
+	}
+}
+
 /// Where a job's result goes once its batch is committed.
 enum Done {
 	Record(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
@@ -350,12 +361,7 @@ async fn write_batches(
 			if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
 				let message = e.to_string();
 				for job in batch.drain(..) {
-					match job {
-						Job::Record { done, .. } => Done::Record(done, Ok(())).fail(&message),
-						Job::Work { done, .. } => {
-							drop(done.send(Err(StoreError::Protocol(message.clone()))))
-						}
-					}
+					job.fail(&message);
 				}
 				continue;
 			}
