@@ -60,6 +60,19 @@ describe('the inference gateway', () => {
     genesisHash, provider: alice.address, cap: 50n * UNIT, expiry: 1_000_000, ...extra,
   });
   const ask = { model: 'llama-8b', messages: [{ role: 'user', content: 'say hello to the chain' }], max_tokens: 16 };
+  const blockNumber = async () => (await api.rpc.chain.getHeader()).number.toNumber();
+  const post = (body, token) => fetch(`${gatewayUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { 'payment-signature': token } : {}) },
+    body,
+  });
+  // A payment token rebuilt by a stranger from a published voucher (a feed record, an attest
+  // extrinsic): everything but the owner's session secret, which is published nowhere.
+  const rebuilt = (voucher, signature, secret) => Buffer.from(JSON.stringify({
+    x402Version: 2,
+    accepted: { scheme: 'tokenmeter-voucher', network: `tokenmeter:${genesisHash.slice(2, 34)}`, amount: voucher.cap, asset: 'TMT', payTo: alice.address },
+    payload: { voucher: { genesisHash, provider: alice.address, ...voucher }, signature, ...(secret ? { secret } : {}) },
+  })).toString('base64');
 
   before(async () => {
     ({ alice, bob, charlie, zoe, operator } = await devAccounts('Alice', 'Bob', 'Charlie', 'Zoe', 'Operator'));
@@ -137,7 +150,9 @@ describe('the inference gateway', () => {
   });
 
   it('serves a user who pays through the client: 402, a signed voucher, the answer and its receipt', async () => {
-    const payer = createPayer({ pair: bob, budget: 5n * UNIT });
+    const payer = createPayer({
+      pair: bob, budget: 5n * UNIT, genesisHash, providers: { [gatewayUrl]: alice.address }, maxCap: 1_000n * UNIT, blockNumber,
+    });
     const client = openai({ apiKey: 'unused', fetch: wrapFetch(fetch, payer) });
     const { data, response } = await client.chat.completions.create(ask).withResponse();
     assert.equal(data.choices[0].message.content, 'Hello from the fake model');
@@ -164,7 +179,9 @@ describe('the inference gateway', () => {
       // provider, which the first 402 (no voucher yet) cannot know: the paid retry's 402
       // names the cumulative cap, and the scheme's hook makes x402 recover with it.
       const client = new x402Client()
-        .register('tokenmeter:*', tokenmeterScheme({ pair: bob, budget: 0n }))
+        .register('tokenmeter:*', tokenmeterScheme({
+          pair: bob, budget: 0n, genesisHash, providers: [alice.address], maxCap: 1_000n * UNIT, blockNumber,
+        }))
         .setSpendControls({ allowedAssets: [{ network: 'tokenmeter:*', asset: 'TMT', maxAmountPerPayment }] });
       let signed = 0;
       client.onAfterPaymentCreation(async () => { signed += 1; });
@@ -217,11 +234,6 @@ describe('the inference gateway', () => {
   it('refuses forged, foreign and malformed requests with clear 4xx errors, charging nothing', async () => {
     const before = (await upstreamRequests()).length;
     const bobBefore = (await admin(bob)).charged;
-    const post = (body, token) => fetch(`${gatewayUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { 'payment-signature': token } : {}) },
-      body,
-    });
     // Charlie signs a voucher naming Bob: not Bob's signature.
     const forged = voucherFor(charlie, { user: bob.address });
     let response = await post(JSON.stringify(ask), paymentToken(forged));
@@ -248,6 +260,54 @@ describe('the inference gateway', () => {
     assert.equal(response.status, 413);
     assert.equal((await upstreamRequests()).length, before);
     assert.equal((await admin(bob)).charged, bobBefore);
+  });
+
+  it('checks a token\'s signature before asking the node anything: forged tokens cost no node call', async () => {
+    const metric = async () => {
+      const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+      return Number(text.split('\n').find((l) => l.startsWith('tokenmeter_gateway_chain_user_reads_total '))?.split(' ').pop());
+    };
+    const before = { reads: await metric(), upstream: (await upstreamRequests()).length };
+    assert.ok(Number.isFinite(before.reads));
+    // Twenty strangers' names on vouchers Charlie signs: none is theirs.
+    const { Keyring } = await import('@polkadot/keyring');
+    const keyring = new Keyring({ type: 'sr25519' });
+    for (let i = 0; i < 20; i += 1) {
+      const stranger = keyring.addFromUri(`//Stranger${i}`);
+      // Claimed to be the stranger's own signature (the token names no other signer).
+      const { signer, ...forged } = voucherFor(charlie, { user: stranger.address });
+      assert.equal(signer, charlie.address);
+      const response = await post(JSON.stringify(ask), paymentToken(forged));
+      assert.equal(response.status, 402);
+      assert.equal((await response.json()).error.code, 'invalid_signature');
+    }
+    assert.equal(await metric(), before.reads, 'a forged token made the gateway read the chain');
+    assert.equal((await upstreamRequests()).length, before.upstream);
+  });
+
+  it('refuses a token rebuilt from Bob\'s published feed record: nothing forwarded or charged; Bob\'s own works', async () => {
+    const mine = voucherFor(bob);
+    assert.equal((await post(JSON.stringify(ask), paymentToken(mine))).status, 200);
+    // The usage feed publishes Bob's voucher (cap, expiry, signature, session).
+    const { records } = await (await fetch(`${gatewayUrl}/usage?after=0`)).json();
+    const record = records.filter((r) => r.user === bob.address).at(-1);
+    assert.ok(record?.voucher?.session, JSON.stringify(records));
+    assert.equal(record.voucher.session, mine.voucher.session);
+    assert.equal(JSON.stringify(records).includes(mine.secret.slice(2)), false, 'the feed leaks the session secret');
+    const before = { upstream: (await upstreamRequests()).length, charged: (await admin(bob)).charged };
+    const { cap, expiry, signature, session } = record.voucher;
+    const voucher = { user: bob.address, payer: bob.address, cap, expiry, session };
+    for (const token of [rebuilt(voucher, signature), rebuilt(voucher, signature, session), rebuilt(voucher, signature, `0x${'00'.repeat(32)}`)]) {
+      const response = await post(JSON.stringify(ask), token);
+      assert.equal(response.status, 402);
+      assert.equal((await response.json()).error.code, 'invalid_session');
+      await assert.rejects(openai({ apiKey: token }).chat.completions.create(ask), (e) => e.status === 402);
+    }
+    assert.equal((await upstreamRequests()).length, before.upstream);
+    assert.equal((await admin(bob)).charged, before.charged);
+    // The owner's token, with its secret, still works.
+    assert.equal((await post(JSON.stringify(ask), paymentToken(mine))).status, 200);
+    assert.equal(BigInt((await admin(bob)).charged) - BigInt(before.charged), cost(5, 5));
   });
 
   it('charges a streamed answer its exact usage, and strips the usage chunk the client did not ask for', async () => {
@@ -322,6 +382,27 @@ describe('the inference gateway', () => {
       return settled.reduce((a, b) => a + b, 0n) === charged;
     }, 90_000, 'the chain settling everything the gateway charged');
     assert.equal(await freeOf(alice) - aliceBefore, charged * 95n / 100n);
+    // Every `attest` extrinsic publishes the vouchers it settles: a stranger reading the
+    // chain rebuilds Bob's token from one and is refused, with nothing forwarded or charged.
+    let attested;
+    for (let n = (await blockNumber()); n > 0 && !attested; n -= 1) {
+      const block = await api.rpc.chain.getBlock(await api.rpc.chain.getBlockHash(n));
+      const attest = block.block.extrinsics.find((x) => x.method.section === 'usageAttestation' && x.method.method === 'attest');
+      attested = attest?.method.args.find((a) => Array.isArray(a.toJSON?.()))?.find((e) => e.user.toString() === bob.address);
+    }
+    assert.ok(attested, 'an attest extrinsic with Bob\'s usage');
+    const onChain = attested.voucher;
+    assert.ok(onChain.voucher.session.isSome, 'the attested voucher commits to a session');
+    const before = { upstream: (await upstreamRequests()).length, charged: (await admin(bob)).charged };
+    const token = rebuilt({
+      user: bob.address, payer: onChain.voucher.payer.toString(), cap: onChain.voucher.cap.toString(),
+      expiry: onChain.voucher.expiry.toNumber(), session: onChain.voucher.session.unwrap().toHex(),
+    }, onChain.signature.toHex());
+    const response = await post(JSON.stringify(ask), token);
+    assert.equal(response.status, 402);
+    assert.equal((await response.json()).error.code, 'invalid_session');
+    assert.equal((await upstreamRequests()).length, before.upstream);
+    assert.equal((await admin(bob)).charged, before.charged);
     // The gateway's own reconciliation agrees once it has read the block (it reads the chain
     // every 300 ms).
     await waitFor(async () => {

@@ -496,6 +496,7 @@ impl Generator {
 			} else {
 				self.block()
 			},
+			session: if self.rng.chance(70) { Some(self.hash().0) } else { None },
 		};
 		let key = if self.rng.chance(92) { signer } else { self.actor() };
 		let payload = if self.rng.chance(80) {

@@ -508,6 +508,10 @@ impl Node {
 	}
 }
 
+/// Users' states read from the node for a request (each a few calls; not the prefetch of a
+/// new block), since start: what requests cost the node. Exported as a metric.
+pub static USER_STATE_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The shared view and per-user cache, refreshed by [`follow`].
 #[derive(Default)]
 pub struct Cache {
@@ -544,9 +548,13 @@ impl Cache {
 		if let Some(state) = self.users.lock().ok().and_then(|u| u.get(&key).cloned()) {
 			return Ok(state);
 		}
+		USER_STATE_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 		let state = node.user_state(user, provider, model, view.hash, view.number).await?;
 		if let Ok(mut users) = self.users.lock() {
-			users.insert(key, state.clone());
+			// Bounded: beyond `MAX_CACHED_USERS` a user's state is read on each request.
+			if users.len() < MAX_CACHED_USERS {
+				users.insert(key, state.clone());
+			}
 		}
 		Ok(state)
 	}
@@ -575,6 +583,10 @@ pub async fn refresh(
 	cache.set_view(view.clone());
 	Ok(Some(view))
 }
+
+/// Users (with a model) whose state is kept per block, at most. Only tokens whose signature
+/// is good reach the cache.
+pub const MAX_CACHED_USERS: usize = 1 << 16;
 
 /// Users whose state is read for a new block before it is served, at most.
 pub const PREFETCH_USERS: usize = 4096;

@@ -58,6 +58,10 @@ struct VoucherArgs {
 	/// The node to read the genesis hash from.
 	#[arg(long, default_value = "http://127.0.0.1:9944")]
 	node: String,
+	/// The session secret (0x and 64 hex digits) the token proves; a fresh random one when
+	/// absent. Use one secret per provider: a gateway sees the secret it is shown.
+	#[arg(long)]
+	secret: Option<String>,
 }
 
 fn account(s: &str, what: &str) -> Result<AccountId32, String> {
@@ -78,6 +82,13 @@ async fn voucher(args: VoucherArgs) -> Result<String, String> {
 			.ok_or("--genesis must be 32 bytes of hex")?,
 		None => Node::new(&args.node).genesis().await.map_err(|e| e.to_string())?,
 	};
+	let secret: [u8; 32] = match args.secret {
+		Some(hex) => payment::hex_decode(&hex)
+			.and_then(|bytes| bytes.try_into().ok())
+			.ok_or("--secret must be 32 bytes of hex")?,
+		// A fresh seed from the operating system's generator (what key generation uses).
+		None => sp_core::sr25519::Pair::generate().1,
+	};
 	let voucher = Voucher {
 		genesis_hash: genesis,
 		provider: account(&args.provider, "provider")?,
@@ -85,9 +96,10 @@ async fn voucher(args: VoucherArgs) -> Result<String, String> {
 		payer,
 		cap: args.cap,
 		expiry: args.expiry,
+		session: Some(tokenmeter_primitives::session_commitment(&secret)),
 	};
 	let signature = MultiSignature::from(pair.sign(&voucher.signing_payload()));
-	Ok(payment::encode_payment(&SignedVoucher { voucher, signature }))
+	Ok(payment::encode_payment(&SignedVoucher { voucher, signature }, &secret))
 }
 
 #[tokio::main]

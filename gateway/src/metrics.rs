@@ -40,6 +40,8 @@ pub struct Metrics {
 	pub queue_timeouts: IntCounter,
 	/// Time requests waited for a place with the upstream.
 	pub queue_seconds: Histogram,
+	/// Users' states read from the node (set from `chain::USER_STATE_READS` when rendered).
+	pub user_state_reads: IntCounter,
 }
 
 impl Metrics {
@@ -108,6 +110,11 @@ impl Metrics {
 		registry.register(Box::new(reserved.clone()))?;
 		registry.register(Box::new(unsettled.clone()))?;
 		registry.register(Box::new(charged.clone()))?;
+		let user_state_reads = IntCounter::new(
+			"chain_user_reads_total",
+			"Users' states read from the node (credits, tier, ledger, signer)",
+		)?;
+		registry.register(Box::new(user_state_reads.clone()))?;
 		Ok(Metrics {
 			registry,
 			requests,
@@ -124,6 +131,7 @@ impl Metrics {
 			rate_limited,
 			queue_timeouts,
 			queue_seconds,
+			user_state_reads,
 		})
 	}
 
@@ -147,6 +155,8 @@ impl Metrics {
 
 	/// The text exposition format.
 	pub fn render(&self) -> String {
+		let reads = crate::chain::USER_STATE_READS.load(std::sync::atomic::Ordering::Relaxed);
+		self.user_state_reads.inc_by(reads.saturating_sub(self.user_state_reads.get()));
 		let mut out = Vec::new();
 		let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
 		String::from_utf8(out).unwrap_or_default()

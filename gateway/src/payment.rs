@@ -10,6 +10,12 @@
 //!   this request was charged, what was charged in all and the headroom left.
 //!
 //! The voucher and the bytes it signs are `tokenmeter_primitives::voucher`'s, the chain's own.
+//!
+//! A voucher and its signature are public (the usage feed and every `attest` extrinsic carry
+//! them), so they alone never get a request served: the voucher must commit to a session
+//! (`voucher.session`, a hash) and the payload must carry the secret behind it
+//! (`payload.secret`, 32 bytes of hex). The gateway checks the secret before anything else
+//! and never stores, logs or repeats it; the feed carries only the commitment.
 
 use std::{
 	collections::{HashMap, HashSet},
@@ -22,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sp_core::{crypto::Ss58Codec, H256};
 use sp_runtime::{AccountId32, MultiSignature};
-use tokenmeter_primitives::{SignedVoucher, Voucher};
+use tokenmeter_primitives::{session_commitment, SignedVoucher, Voucher};
 
 /// The x402 scheme name of Tokenmeter vouchers.
 pub const SCHEME: &str = "tokenmeter-voucher";
@@ -79,6 +85,13 @@ pub enum PaymentError {
 	/// Nobody may sign for this user now (a frozen or expired agent).
 	#[error("nobody may sign vouchers for this user now (a frozen or expired agent)")]
 	SignerNotAllowed,
+	/// The voucher names no session (a v1 voucher) or the payload's secret does not open it:
+	/// a voucher rebuilt from a published record.
+	#[error(
+		"the payment does not prove possession of the voucher's session secret (a voucher \
+		 alone is public: sign one with a session and send its secret)"
+	)]
+	NoSession,
 }
 
 impl PaymentError {
@@ -92,6 +105,7 @@ impl PaymentError {
 			PaymentError::Expired { .. } => "voucher_expired",
 			PaymentError::BadSignature => "invalid_signature",
 			PaymentError::SignerNotAllowed => "signer_not_allowed",
+			PaymentError::NoSession => "invalid_session",
 		}
 	}
 }
@@ -113,6 +127,9 @@ pub struct VoucherJson {
 	pub cap: Value,
 	/// Block number.
 	pub expiry: u32,
+	/// `0x` and 64 hex digits: the commitment to the client's session secret.
+	#[serde(default)]
+	pub session: Option<String>,
 }
 
 /// A payment payload's voucher, decoded.
@@ -124,6 +141,12 @@ pub struct Payment {
 	pub signature_hex: String,
 	/// The payer's address as receipts name it (SS58, generic prefix).
 	pub payer_ss58: String,
+	/// The session commitment as the usage feed carries it (hex).
+	pub session_hex: String,
+	/// Who signed, as the token says: `payload.signer` (an agent's controller), else the
+	/// user. The gateway checks the signature against it before asking the chain anything,
+	/// then that the chain names the same signer.
+	pub signer: AccountId32,
 }
 
 /// Decodes hex, with or without `0x`.
@@ -196,7 +219,28 @@ pub fn decode_payment(token: &str) -> Result<Payment, PaymentError> {
 		None => user.clone(),
 	};
 	let cap = cap_of(&voucher.cap).ok_or(PaymentError::Malformed("cap is not a decimal".into()))?;
+	let session = voucher
+		.session
+		.as_deref()
+		.and_then(hex_decode)
+		.and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+		.ok_or(PaymentError::NoSession)?;
+	let secret = inner
+		.get("secret")
+		.and_then(Value::as_str)
+		.and_then(hex_decode)
+		.and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+		.ok_or(PaymentError::NoSession)?;
+	// The commitment is public; its preimage only the voucher's owner has. A hash comparison
+	// that leaks timing leaks nothing about the preimage.
+	if session_commitment(&secret) != session {
+		return Err(PaymentError::NoSession);
+	}
 	let payer_ss58 = payer.to_ss58check();
+	let signer = match inner.get("signer").and_then(Value::as_str) {
+		Some(signer) => account(signer, "signer")?,
+		None => user.clone(),
+	};
 	Ok(Payment {
 		voucher: SignedVoucher {
 			voucher: Voucher {
@@ -206,16 +250,20 @@ pub fn decode_payment(token: &str) -> Result<Payment, PaymentError> {
 				payer,
 				cap,
 				expiry: voucher.expiry,
+				session: Some(session),
 			},
 			signature: signature.clone(),
 		},
 		signature_hex: hex(&signature.encode()),
 		payer_ss58,
+		session_hex: hex(&session),
+		signer,
 	})
 }
 
-/// Encodes a signed voucher as a `PAYMENT-SIGNATURE` header value (also the Bearer token).
-pub fn encode_payment(voucher: &ChainVoucher) -> String {
+/// Encodes a signed voucher and the secret of its session as a `PAYMENT-SIGNATURE` header
+/// value (also the Bearer token).
+pub fn encode_payment(voucher: &ChainVoucher, secret: &[u8; 32]) -> String {
 	let v = &voucher.voucher;
 	let payload = json!({
 		"x402Version": X402_VERSION,
@@ -234,8 +282,10 @@ pub fn encode_payment(voucher: &ChainVoucher) -> String {
 				"payer": v.payer.to_ss58check(),
 				"cap": v.cap.to_string(),
 				"expiry": v.expiry,
+				"session": v.session.map(|s| hex(&s)),
 			},
 			"signature": hex(&voucher.signature.encode()),
+			"secret": hex(secret),
 		},
 	});
 	STANDARD.encode(payload.to_string())
@@ -374,6 +424,8 @@ mod tests {
 	use sp_core::Pair;
 	use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
 
+	const SECRET: [u8; 32] = [0x5e; 32];
+
 	fn signed(cap: u128) -> ChainVoucher {
 		let voucher = Voucher {
 			genesis_hash: H256::repeat_byte(0x45),
@@ -382,6 +434,7 @@ mod tests {
 			payer: Bob.to_account_id(),
 			cap,
 			expiry: 100,
+			session: Some(session_commitment(&SECRET)),
 		};
 		let signature = MultiSignature::from(Bob.pair().sign(&voucher.signing_payload()));
 		SignedVoucher { voucher, signature }
@@ -390,7 +443,7 @@ mod tests {
 	#[test]
 	fn a_payment_round_trips_and_verifies() {
 		let voucher = signed(1_000_000_000_000_000_000_000);
-		let token = encode_payment(&voucher);
+		let token = encode_payment(&voucher, &SECRET);
 		let decoded = decode_payment(&token).unwrap();
 		assert_eq!(decoded.voucher, voucher);
 		assert!(decoded.voucher.is_signed_by(&Bob.to_account_id()));
@@ -405,7 +458,7 @@ mod tests {
 		let other =
 			STANDARD.encode(r#"{"x402Version":2,"accepted":{"scheme":"exact"},"payload":{}}"#);
 		assert_eq!(decode_payment(&other), Err(PaymentError::UnsupportedScheme));
-		let token = encode_payment(&signed(5));
+		let token = encode_payment(&signed(5), &SECRET);
 		let mut json: Value = serde_json::from_slice(&STANDARD.decode(token).unwrap()).unwrap();
 		json["payload"]["voucher"]["user"] = json!("5Grwva");
 		let bad = STANDARD.encode(json.to_string());
@@ -413,6 +466,39 @@ mod tests {
 			decode_payment(&bad),
 			Err(PaymentError::Malformed("user is not an SS58 address".into()))
 		);
+	}
+
+	/// A token rebuilt from what is published (the voucher, its signature and the session
+	/// commitment: a feed record, an `attest` extrinsic) is refused, whatever secret it guesses;
+	/// so is a v1 voucher without a session, correctly signed.
+	#[test]
+	fn a_voucher_without_its_secret_is_refused() {
+		let voucher = signed(1_000);
+		let token = encode_payment(&voucher, &SECRET);
+		let json: Value = serde_json::from_slice(&STANDARD.decode(&token).unwrap()).unwrap();
+		let mut rebuilt = json.clone();
+		rebuilt["payload"].as_object_mut().unwrap().remove("secret");
+		assert_eq!(
+			decode_payment(&STANDARD.encode(rebuilt.to_string())),
+			Err(PaymentError::NoSession)
+		);
+		for guess in
+			[hex(&[0u8; 32]), json["payload"]["voucher"]["session"].as_str().unwrap().into()]
+		{
+			let mut guessed = json.clone();
+			guessed["payload"]["secret"] = json!(guess);
+			assert_eq!(
+				decode_payment(&STANDARD.encode(guessed.to_string())),
+				Err(PaymentError::NoSession)
+			);
+		}
+		let mut v1 = voucher.voucher.clone();
+		v1.session = None;
+		let signature = MultiSignature::from(Bob.pair().sign(&v1.signing_payload()));
+		let v1 = SignedVoucher { voucher: v1, signature };
+		assert!(v1.is_signed_by(&Bob.to_account_id()));
+		assert_eq!(decode_payment(&encode_payment(&v1, &SECRET)), Err(PaymentError::NoSession));
+		assert_eq!(PaymentError::NoSession.code(), "invalid_session");
 	}
 
 	#[test]

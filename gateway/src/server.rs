@@ -392,6 +392,16 @@ async fn admit(
 	check.map_err(|e| {
 		refuse_payment(app, e, &requirement(String::new(), worst, 0, Default::default()))
 	})?;
+	// The signature before anything costs a node call: a forged token is refused here, and
+	// never reaches the chain or the per-block cache. The signer is the one the token names
+	// (the user itself, or an agent's controller); the chain must agree below.
+	if !app.verified.check(&payment, &payment.signer) {
+		return Err(refuse_payment(
+			app,
+			PaymentError::BadSignature,
+			&requirement(String::new(), worst, 0, Default::default()),
+		));
+	}
 
 	let user = voucher.user.clone();
 	let state =
@@ -405,14 +415,12 @@ async fn admit(
 				)
 			},
 		)?;
-	let signer = state.signer.clone().ok_or(PaymentError::SignerNotAllowed);
-	let signed = signer.and_then(|signer| {
-		if app.verified.check(&payment, &signer) {
-			Ok(())
-		} else {
-			Err(PaymentError::BadSignature)
-		}
-	});
+	// Signed (checked above) by whom the chain says signs for the user now.
+	let signed = match &state.signer {
+		None => Err(PaymentError::SignerNotAllowed),
+		Some(signer) if *signer == payment.signer => Ok(()),
+		Some(_) => Err(PaymentError::BadSignature),
+	};
 	if let Err(e) = signed {
 		let book = app.store.book(&user).await.unwrap_or_default();
 		return Err(refuse_payment(
@@ -476,6 +484,7 @@ async fn admit(
 		cap: voucher.cap,
 		expiry: voucher.expiry,
 		signature: &payment.signature_hex,
+		session: &payment.session_hex,
 		worst,
 		settled: state.ledger.settled,
 		available: state.available_credit.saturating_add(state.free_allowance),

@@ -86,6 +86,8 @@ pub struct FeedRecord {
 	pub expiry: u32,
 	/// The voucher's signature (hex of a SCALE `MultiSignature`).
 	pub signature: String,
+	/// The voucher's session commitment (hex), if it names one; never the secret.
+	pub session: Option<String>,
 }
 
 impl FeedRecord {
@@ -102,6 +104,7 @@ impl FeedRecord {
 				"cap": self.cap.to_string(),
 				"expiry": self.expiry,
 				"signature": self.signature,
+				"session": self.session,
 			},
 		})
 	}
@@ -136,6 +139,8 @@ pub struct Admission<'a> {
 	pub expiry: u32,
 	/// The voucher's signature (hex), kept for the feed.
 	pub signature: &'a str,
+	/// The voucher's session commitment (hex), kept for the feed.
+	pub session: &'a str,
 	/// The request's worst-case cost.
 	pub worst: u128,
 	/// Settled on chain for (user, provider).
@@ -195,6 +200,10 @@ struct Local {
 	/// charge's bookkeeping); at most [`NAMES`], then forgotten and encoded again.
 	names: HashMap<AccountId32, Arc<str>>,
 }
+
+/// A voucher as kept for the feed: user, payer (SS58), cap, expiry, signature and session
+/// commitment (hex).
+type KeptVoucher<'a> = (&'a str, &'a str, u128, u32, &'a str, &'a str);
 
 /// Accounts whose SS58 text is remembered at most.
 const NAMES: usize = 1 << 16;
@@ -677,6 +686,25 @@ impl Store {
 				statement.replace("{id}", id).replace("{key}", key).replace("{big}", big);
 			sqlx::query(&statement).execute(&mut *tx).await?;
 		}
+		// Vouchers commit to a session since version 0.2: a database of an earlier version gets
+		// the column (its rows, v1 vouchers, keep none).
+		for table in ["vouchers", "feed"] {
+			let exists = match self.backend {
+				Backend::Sqlite => {
+					"SELECT COUNT(*) FROM pragma_table_info($1) WHERE name = 'session'"
+				}
+				Backend::Postgres => {
+					"SELECT COUNT(*) FROM information_schema.columns
+					 WHERE table_name = $1 AND column_name = 'session'"
+				}
+			};
+			let found: i64 = sqlx::query_scalar(exists).bind(table).fetch_one(&mut *tx).await?;
+			if found == 0 {
+				sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN session TEXT"))
+					.execute(&mut *tx)
+					.await?;
+			}
+		}
 		tx.commit().await
 	}
 
@@ -805,6 +833,7 @@ impl Store {
 		}
 		let (user, payer) = (request.user.to_ss58check(), request.payer.to_ss58check());
 		let (cap, expiry, signature) = (request.cap, request.expiry, request.signature.to_string());
+		let session = request.session.to_string();
 		let (worst, settled, available) = (request.worst, request.settled, request.available);
 		let store = self.clone();
 		self.run(move |tx| {
@@ -813,7 +842,14 @@ impl Store {
 				if let Err(refusal) = ledger::admit(&book, worst, cap, settled, available) {
 					return Ok((book, Err(refusal)));
 				}
-				let voucher = (user.as_str(), payer.as_str(), cap, expiry, signature.as_str());
+				let voucher = (
+					user.as_str(),
+					payer.as_str(),
+					cap,
+					expiry,
+					signature.as_str(),
+					session.as_str(),
+				);
 				let id = store.reserve(tx, voucher, worst).await?;
 				Ok((book, Ok(id)))
 			})
@@ -852,11 +888,12 @@ impl Store {
 		};
 		if better {
 			let (user, payer) = (request.user.to_ss58check(), request.payer.to_ss58check());
-			let signature = request.signature.to_string();
+			let (signature, session) = (request.signature.to_string(), request.session.to_string());
 			let written = self
 				.run(move |tx| {
 					Box::pin(async move {
-						Self::keep_voucher(tx, (&user, &payer, cap, expiry, &signature)).await
+						let voucher = (&*user, &*payer, cap, expiry, &*signature, &*session);
+						Self::keep_voucher(tx, voucher).await
 					})
 				})
 				.await;
@@ -872,11 +909,11 @@ impl Store {
 		Ok((book, Ok(id)))
 	}
 
-	/// Keeps `voucher` (user, payer, cap, expiry, signature) for the feed if it is better than
-	/// the one kept: a higher cap, or the same cap with a later expiry.
+	/// Keeps `voucher` (user, payer, cap, expiry, signature, session) for the feed if it is
+	/// better than the one kept: a higher cap, or the same cap with a later expiry.
 	async fn keep_voucher(
 		tx: &mut AnyConnection,
-		(user, payer, cap, expiry, signature): (&str, &str, u128, u32, &str),
+		(user, payer, cap, expiry, signature, session): KeptVoucher<'_>,
 	) -> Result<(), StoreError> {
 		let kept =
 			sqlx::query("SELECT cap, expiry FROM vouchers WHERE \"user\" = $1 AND payer = $2")
@@ -894,14 +931,16 @@ impl Store {
 		};
 		if better {
 			sqlx::query(
-				"INSERT INTO vouchers (\"user\", payer, cap, expiry, signature) VALUES ($1, $2, $3, $4, $5)
-				 ON CONFLICT (\"user\", payer) DO UPDATE SET cap = $3, expiry = $4, signature = $5",
+				"INSERT INTO vouchers (\"user\", payer, cap, expiry, signature, session)
+				 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (\"user\", payer)
+				 DO UPDATE SET cap = $3, expiry = $4, signature = $5, session = $6",
 			)
 			.bind(user)
 			.bind(payer)
 			.bind(cap.to_string())
 			.bind(i64::from(expiry))
 			.bind(signature)
+			.bind(session)
 			.execute(&mut *tx)
 			.await?;
 		}
@@ -912,7 +951,7 @@ impl Store {
 	async fn reserve(
 		&self,
 		tx: &mut AnyConnection,
-		voucher: (&str, &str, u128, u32, &str),
+		voucher: KeptVoucher<'_>,
 		worst: u128,
 	) -> Result<i64, StoreError> {
 		let user = voucher.0;
@@ -1147,7 +1186,8 @@ impl Store {
 		for key in order {
 			let (user, payer, model) = &key;
 			let voucher = sqlx::query(
-				"SELECT cap, expiry, signature FROM vouchers WHERE \"user\" = $1 AND payer = $2",
+				"SELECT cap, expiry, signature, session FROM vouchers
+				 WHERE \"user\" = $1 AND payer = $2",
 			)
 			.bind(user)
 			.bind(payer)
@@ -1158,7 +1198,8 @@ impl Store {
 				seq += 1;
 				sqlx::query(
 					"INSERT INTO feed (seq, \"user\", payer, model, input_tokens, output_tokens, cost,
-					 cap, expiry, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+					 cap, expiry, signature, session)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
 				)
 				.bind(seq)
 				.bind(user)
@@ -1170,6 +1211,7 @@ impl Store {
 				.bind(voucher.get::<&str, _>("cap"))
 				.bind(voucher.get::<i64, _>("expiry"))
 				.bind(voucher.get::<&str, _>("signature"))
+				.bind(voucher.get::<Option<&str>, _>("session"))
 				.execute(&mut *tx)
 				.await?;
 				// Moved by their ids (never a range: on PostgreSQL another instance may be
@@ -1208,7 +1250,7 @@ impl Store {
 	pub async fn feed_after(&self, after: u64, limit: u32) -> Result<Vec<FeedRecord>, StoreError> {
 		let rows = sqlx::query(
 			"SELECT seq, \"user\", payer, model, input_tokens, output_tokens, cost, cap, expiry,
-			 signature FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2",
+			 signature, session FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2",
 		)
 		.bind(after as i64)
 		.bind(i64::from(limit))
@@ -1227,6 +1269,7 @@ impl Store {
 					cap: amount(row.get("cap"))?,
 					expiry: row.get::<i64, _>("expiry") as u32,
 					signature: row.get("signature"),
+					session: row.get("session"),
 				})
 			})
 			.collect()
@@ -1456,6 +1499,7 @@ mod tests {
 			cap,
 			expiry,
 			signature,
+			session: "0x02",
 			worst: cost,
 			settled: 0,
 			available: u128::MAX,
@@ -1562,6 +1606,7 @@ mod tests {
 			cap,
 			expiry: 100,
 			signature: "0x01",
+			session: "0x02",
 			worst,
 			settled: 20,
 			available: 1_000,
@@ -1746,6 +1791,39 @@ mod tests {
 		assert_eq!(store.user_totals(&bob, 2).await.unwrap().requests, 2);
 	}
 
+	/// A database of the version before sessions (its `vouchers` and `feed` tables without a
+	/// `session` column) opens with the column added: its feed records read with no session,
+	/// and new vouchers keep theirs for the feed.
+	#[tokio::test]
+	async fn a_database_from_before_sessions_gains_the_column() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("usage.db");
+		let bob = Bob.to_account_id();
+		{
+			let store = Store::open(&path, Sync::Normal).await.unwrap();
+			serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
+			store.seal().await.unwrap();
+			for table in ["vouchers", "feed"] {
+				sqlx::query(&format!("ALTER TABLE {table} DROP COLUMN session"))
+					.execute(&store.pool)
+					.await
+					.unwrap();
+			}
+		}
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		let old = store.feed_after(0, 10).await.unwrap();
+		assert_eq!((old.len(), old[0].session.clone()), (1, None));
+		assert_eq!(old[0].to_json()["voucher"]["session"], Value::Null);
+		serve(&store, &bob, 2_000, 100, "0x01", 0, 4, 40).await.unwrap();
+		store.seal().await.unwrap();
+		let new = store.feed_after(1, 10).await.unwrap();
+		assert_eq!(new[0].session.as_deref(), Some("0x02"));
+		assert_eq!(new[0].to_json()["voucher"]["session"], "0x02");
+		// Opening again adds nothing twice.
+		drop(store);
+		Store::open(&path, Sync::Normal).await.unwrap();
+	}
+
 	/// The write-ahead log starts over once the writer's checkpoint completes: one commit per
 	/// charge for many more commits than the threshold leaves a log of about the threshold,
 	/// not one that grows with every charge. `--sync-every-commit` is SQLite's FULL.
@@ -1928,6 +2006,7 @@ mod tests {
 			cap: 100,
 			expiry: 100,
 			signature: "0x01",
+			session: "0x02",
 			worst: 10,
 			settled: 0,
 			available: 1_000,

@@ -30,7 +30,10 @@ extern crate alloc;
 
 pub mod voucher;
 
-pub use voucher::{decode_signature, ModelId, SignedVoucher, UsageEntry, Voucher, VOUCHER_DOMAIN};
+pub use voucher::{
+	decode_signature, session_commitment, ModelId, SignedVoucher, UsageEntry, Voucher,
+	SESSION_DOMAIN, VOUCHER_DOMAIN, VOUCHER_DOMAIN_V2,
+};
 
 use frame_support::{sp_runtime::DispatchError, weights::Weight};
 
@@ -119,7 +122,16 @@ pub trait VoucherSigners<AccountId> {
 	/// `None` if nobody may (a frozen or expired agent, a provider it may not pay).
 	fn voucher_signer(account: &AccountId, provider: &AccountId) -> Option<AccountId>;
 
-	/// The weight of one [`VoucherSigners::voucher_signer`].
+	/// For settlement only: the account that signed for `account` with `provider` before its
+	/// owner's last change (freeze, policy, signer), while a bounded notice after that change
+	/// lasts — so that usage served before the change still gets paid. Gateways admit with
+	/// [`VoucherSigners::voucher_signer`] alone. `None` by default.
+	fn previous_voucher_signer(_account: &AccountId, _provider: &AccountId) -> Option<AccountId> {
+		None
+	}
+
+	/// The weight of one [`VoucherSigners::voucher_signer`] and one
+	/// [`VoucherSigners::previous_voucher_signer`].
 	fn voucher_signer_weight() -> Weight;
 }
 

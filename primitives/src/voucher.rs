@@ -5,8 +5,16 @@
 //! # The signed message
 //!
 //! ```text
+//! b"tokenmeter/voucher/v2" ++ SCALE(genesis_hash, provider, user, payer, cap, expiry, session)
 //! b"tokenmeter/voucher/v1" ++ SCALE(genesis_hash, provider, user, payer, cap, expiry)
 //! ```
+//!
+//! A v2 voucher commits to a **session**: the hash of a secret the client never publishes
+//! ([`session_commitment`]). The voucher and its signature are public — every usage feed
+//! record and every `attest` extrinsic carries them — so they alone must never get a request
+//! served: a gateway serves only a client that presents the secret behind `session`. The
+//! chain settles both forms (it never sees secrets; settlement only moves what the owner
+//! capped for that provider); gateways accept only v2.
 //!
 //! The domain tag keeps the signature from meaning anything else (a transaction, another
 //! protocol's message). Every field that decides whose money moves to whom is signed:
@@ -18,14 +26,29 @@
 
 use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::sp_runtime::traits::{IdentifyAccount, Verify};
+use frame_support::sp_runtime::traits::{Hash as _, IdentifyAccount, Verify};
 use scale_info::TypeInfo;
 
 /// Identifies a model. Ids are assigned in order and never reused.
 pub type ModelId = u32;
 
-/// The domain tag every voucher message starts with.
+/// The domain tag of a voucher without a session (settled on chain, never served by a gateway).
 pub const VOUCHER_DOMAIN: &[u8] = b"tokenmeter/voucher/v1";
+/// The domain tag of a voucher that commits to a session.
+pub const VOUCHER_DOMAIN_V2: &[u8] = b"tokenmeter/voucher/v2";
+/// The domain tag of a session commitment: `blake2_256(SESSION_DOMAIN ++ secret)`.
+pub const SESSION_DOMAIN: &[u8] = b"tokenmeter/session/v1";
+
+/// The session a secret opens: `blake2_256(b"tokenmeter/session/v1" ++ secret)`. A client
+/// draws a fresh 32-byte secret per provider, signs vouchers naming its commitment and shows
+/// the secret to that provider's gateway only.
+pub fn session_commitment(secret: &[u8; 32]) -> [u8; 32] {
+	let mut message = [0u8; 53];
+	let (domain, rest) = message.split_at_mut(SESSION_DOMAIN.len());
+	domain.copy_from_slice(SESSION_DOMAIN);
+	rest.copy_from_slice(secret);
+	frame_support::sp_runtime::traits::BlakeTwo256::hash(&message).0
+}
 /// What a wallet's `signRaw` puts before the message.
 pub const WRAP_PREFIX: &[u8] = b"<Bytes>";
 /// What a wallet's `signRaw` puts after the message.
@@ -51,17 +74,32 @@ pub struct Voucher<Hash, AccountId, Balance, BlockNumber> {
 	pub cap: Balance,
 	/// The last block at which it may be settled.
 	pub expiry: BlockNumber,
+	/// The commitment ([`session_commitment`]) to the secret a gateway asks the client to
+	/// show; `None` for a v1 voucher, which the chain settles but no gateway serves.
+	pub session: Option<[u8; 32]>,
 }
 
 impl<Hash: Encode, AccountId: Encode, Balance: Encode, BlockNumber: Encode>
 	Voucher<Hash, AccountId, Balance, BlockNumber>
 {
-	/// The bytes a signer signs: the domain tag followed by the SCALE encoding of the
-	/// voucher's fields in order.
+	/// The bytes a signer signs: the domain tag (v2 with a session, v1 without) followed by
+	/// the SCALE encoding of the voucher's fields in order, the session (32 bytes) last.
 	pub fn signing_payload(&self) -> Vec<u8> {
-		let mut message = Vec::with_capacity(VOUCHER_DOMAIN.len().saturating_add(self.size_hint()));
-		message.extend_from_slice(VOUCHER_DOMAIN);
-		self.encode_to(&mut message);
+		let mut message =
+			Vec::with_capacity(VOUCHER_DOMAIN_V2.len().saturating_add(self.size_hint()));
+		message.extend_from_slice(match self.session {
+			Some(_) => VOUCHER_DOMAIN_V2,
+			None => VOUCHER_DOMAIN,
+		});
+		self.genesis_hash.encode_to(&mut message);
+		self.provider.encode_to(&mut message);
+		self.user.encode_to(&mut message);
+		self.payer.encode_to(&mut message);
+		self.cap.encode_to(&mut message);
+		self.expiry.encode_to(&mut message);
+		if let Some(session) = &self.session {
+			message.extend_from_slice(session);
+		}
 		message
 	}
 
@@ -169,6 +207,7 @@ mod tests {
 			payer: Sr25519Keyring::Bob.to_account_id(),
 			cap: 1_000,
 			expiry: 100,
+			session: None,
 		}
 	}
 
@@ -186,6 +225,36 @@ mod tests {
 		assert_eq!(&wrapped[..7], b"<Bytes>");
 		assert_eq!(&wrapped[7..176], &payload[..]);
 		assert_eq!(&wrapped[176..], b"</Bytes>");
+	}
+
+	#[test]
+	fn a_session_is_signed_under_the_v2_domain() {
+		let secret = [7u8; 32];
+		let v = TestVoucher { session: Some(session_commitment(&secret)), ..voucher() };
+		let payload = v.signing_payload();
+		let mut expected = b"tokenmeter/voucher/v2".to_vec();
+		expected.extend((v.genesis_hash, &v.provider, &v.user, &v.payer, v.cap, v.expiry).encode());
+		expected.extend(session_commitment(&secret));
+		assert_eq!(payload, expected);
+		assert_eq!(payload.len(), 201);
+		// The commitment is BLAKE2-256 of the domain and the secret; another secret differs.
+		let mut message = SESSION_DOMAIN.to_vec();
+		message.extend(secret);
+		assert_eq!(session_commitment(&secret), sp_crypto_hashing::blake2_256(&message));
+		assert_ne!(session_commitment(&secret), session_commitment(&[8u8; 32]));
+		// A signature over the v1 payload does not verify for the v2 voucher, nor the reverse.
+		let bob = Sr25519Keyring::Bob;
+		let v1: MultiSignature = bob.pair().sign(&voucher().signing_payload()).into();
+		assert!(
+			!SignedVoucher { voucher: v.clone(), signature: v1 }.is_signed_by(&bob.to_account_id())
+		);
+		let v2: MultiSignature = bob.pair().sign(&payload).into();
+		assert!(SignedVoucher { voucher: v.clone(), signature: v2.clone() }
+			.is_signed_by(&bob.to_account_id()));
+		assert!(!SignedVoucher { voucher: voucher(), signature: v2.clone() }
+			.is_signed_by(&bob.to_account_id()));
+		let other = TestVoucher { session: Some(session_commitment(&[8u8; 32])), ..v };
+		assert!(!SignedVoucher { voucher: other, signature: v2 }.is_signed_by(&bob.to_account_id()));
 	}
 
 	#[test]

@@ -4,8 +4,11 @@
 
 mod common;
 
-use common::{chain_from_preset, check_invariants, provide_model};
-use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
+use common::{chain_from_preset, check_invariants, provide_model, run_to_block};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{fungible::Inspect, Get},
+};
 use pallet_agent_wallet::{Policy, PolicyOf};
 use pallet_inference_credits::{AccessRule, SettleUsage, SignedVoucher, UsageEntry, Voucher};
 use sp_core::{Pair, H256};
@@ -146,7 +149,7 @@ fn a_batch_of_transfers_counts_as_one_payment() {
 }
 
 #[test]
-fn the_controller_signs_vouchers_and_freezing_stops_settlement() {
+fn the_controller_signs_vouchers_and_a_freeze_stops_settlement_after_a_grace() {
 	chain_from_preset("development").execute_with(|| {
 		let alice = Alice.to_account_id();
 		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
@@ -164,6 +167,7 @@ fn the_controller_signs_vouchers_and_freezing_stops_settlement() {
 			payer: agent.clone(),
 			cap: 30 * UNIT,
 			expiry: 1_000,
+			session: Some([2; 32]),
 		};
 		let signed = |key: sp_keyring::Sr25519Keyring| SignedVoucher {
 			voucher: voucher.clone(),
@@ -188,12 +192,23 @@ fn the_controller_signs_vouchers_and_freezing_stops_settlement() {
 		// Settling held credits is not a second outflow.
 		assert_eq!(AgentWallet::status(&agent).unwrap().spent, 40 * UNIT);
 
-		// The owner freezes the agent: the controller's vouchers stop settling.
+		// Served, then the owner freezes the agent before the provider attests (issue 28 §4):
+		// usage served before the freeze still settles for the grace (an hour), while gateways,
+		// which admit with the current signer, stop at once.
 		assert_ok!(AgentWallet::freeze(RuntimeOrigin::signed(alice.clone()), agent.clone()));
+		assert_eq!(AgentWallet::do_voucher_signer(&agent, &alice), None);
+		run_to_block(System::block_number() + 10);
+		let served = UsageEntry { input_tokens: 5_000, ..entry(Bob) };
+		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![served]).unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (5 * UNIT, 0));
+		assert_eq!(InferenceCredits::credit_balance(&agent), 25 * UNIT);
+		// Past the grace, the controller's vouchers stop settling.
+		let grace = <Runtime as pallet_agent_wallet::Config>::SettlementGrace::get();
+		run_to_block(System::block_number() + grace);
 		let later = UsageEntry { input_tokens: 20_000, ..entry(Bob) };
 		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![later]).unwrap();
 		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
-		assert_eq!(InferenceCredits::credit_balance(&agent), 30 * UNIT);
+		assert_eq!(InferenceCredits::credit_balance(&agent), 25 * UNIT);
 		check_invariants();
 	});
 }
@@ -290,6 +305,7 @@ fn a_frozen_agent_pays_nothing_through_its_delegates() {
 				payer: agent.clone(),
 				cap: 30 * UNIT,
 				expiry: 1_000,
+				session: Some([2; 32]),
 			};
 			let signature = MultiSignature::from(Dave.pair().sign(&voucher.signing_payload()));
 			// 1,000 input tokens at 1 TMT per 1,000.

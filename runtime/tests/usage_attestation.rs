@@ -114,6 +114,7 @@ fn feed_record(
 		cap: voucher.voucher.cap,
 		expiry: voucher.voucher.expiry.into(),
 		signature,
+		session: voucher.voucher.session,
 	}
 }
 

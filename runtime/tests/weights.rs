@@ -64,6 +64,7 @@ fn worst_cases() -> Vec<RuntimeCall> {
 				payer: who.clone(),
 				cap: 1,
 				expiry: 1,
+				session: Some([0xff; 32]),
 			},
 			signature: MultiSignature::Ecdsa(ecdsa::Signature::from_raw([0; 65])),
 		},

@@ -282,19 +282,29 @@ mod benchmarks {
 		assert!(!Agents::<T>::contains_key(&agent));
 	}
 
-	/// An agent's signer, for the provider the allowlist names last.
+	/// An agent's signer and its previous signer (a grace after the owner's change, with the
+	/// same full payee list), for the provider the allowlist names last.
 	#[benchmark]
 	fn voucher_signer() {
 		let (_owner, controller, agent) = funded_agent::<T>();
-		let signer;
+		let policy = Agents::<T>::get(&agent).map(|info| info.policy).expect("created above; qed");
+		let until = frame_system::Pallet::<T>::block_number().saturating_add(1u32.into());
+		SettlementGraces::<T>::insert(
+			&agent,
+			SettlementGrace { signer: controller.clone(), policy, until },
+		);
+		let (signer, previous);
 
 		#[block]
 		{
-			signer =
-				<AgentWallet<T> as VoucherSigners<_>>::voucher_signer(&agent, &last_payee::<T>());
+			let payee = last_payee::<T>();
+			signer = <AgentWallet<T> as VoucherSigners<_>>::voucher_signer(&agent, &payee);
+			previous =
+				<AgentWallet<T> as VoucherSigners<_>>::previous_voucher_signer(&agent, &payee);
 		}
 
-		assert_eq!(signer, Some(controller));
+		assert_eq!(signer, Some(controller.clone()));
+		assert_eq!(previous, Some(controller));
 	}
 
 	/// Finding the agent that pays the fee of its controller's `pay`, checking and counting

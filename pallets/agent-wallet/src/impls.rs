@@ -6,7 +6,7 @@
 
 use crate::{pallet::*, types::*, AgentCalls, WeightInfo};
 use alloc::vec::Vec;
-use codec::{Decode, Encode};
+use codec::{Decode, Encode, MaxEncodedLen};
 use frame_support::traits::Defensive as _;
 use frame_support::{
 	dispatch::{
@@ -130,7 +130,7 @@ impl<T: Config> Pallet<T> {
 		let agent = Self::agent_address(&owner, &config_hash, index);
 		ensure!(!Agents::<T>::contains_key(&agent), Error::<T>::AgentExists);
 		ensure!(controller != agent, Error::<T>::ControllerIsAgent);
-		let deposit = T::AgentDeposit::new(&owner, Footprint::from_mel::<AgentOf<T>>())?;
+		let deposit = T::AgentDeposit::new(&owner, Self::footprint())?;
 
 		// Keeps the keyless account alive while the agent exists, whatever its balance.
 		frame_system::Pallet::<T>::inc_providers(&agent);
@@ -370,6 +370,34 @@ impl<T: Config> Pallet<T> {
 		cancelled
 	}
 
+	/// The storage an agent may take: its record and one settlement grace.
+	pub(crate) fn footprint() -> Footprint {
+		Footprint::from_parts(
+			2,
+			AgentOf::<T>::max_encoded_len()
+				.saturating_add(SettlementGraceOf::<T>::max_encoded_len()),
+		)
+	}
+
+	/// Before the owner changes who may sign for `agent` or for which payees (`info` as it is
+	/// now): lets settlement accept the current signer's vouchers for the current payees for
+	/// `SettlementGrace` more blocks. Nothing to keep if the agent may not spend now (frozen,
+	/// expired): then the grace in force, if any, stays.
+	fn start_grace(agent: &T::AccountId, info: &AgentOf<T>) {
+		if Self::ensure_may_spend(info).is_err() {
+			return;
+		}
+		let until = Self::now().saturating_add(T::SettlementGrace::get());
+		let grace =
+			SettlementGrace { signer: info.controller.clone(), policy: info.policy.clone(), until };
+		SettlementGraces::<T>::insert(agent, grace);
+		Self::deposit_event(Event::SettlementGraceStarted {
+			agent: agent.clone(),
+			signer: info.controller.clone(),
+			until,
+		});
+	}
+
 	pub(crate) fn do_set_policy(
 		who: T::AccountId,
 		agent: T::AccountId,
@@ -379,6 +407,7 @@ impl<T: Config> Pallet<T> {
 		Self::check_policy(&policy)?;
 		// The current period keeps its start unless the new length ends it.
 		let (start, spent) = info.period_at(Self::now());
+		Self::start_grace(&agent, &info);
 		info.period_start = start;
 		info.spent = spent;
 		info.policy = policy;
@@ -393,6 +422,7 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_freeze(who: T::AccountId, agent: T::AccountId) -> Result<u32, DispatchError> {
 		let mut info = Self::owned(&who, &agent)?;
 		ensure!(!info.frozen, Error::<T>::AgentFrozen);
+		Self::start_grace(&agent, &info);
 		info.frozen = true;
 		info.policy_version = info.policy_version.wrapping_add(1);
 		let cancelled = Self::cancel_pending(&agent, &mut info, CancelReason::Frozen);
@@ -418,6 +448,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let mut info = Self::owned(&who, &agent)?;
 		ensure!(new != agent, Error::<T>::ControllerIsAgent);
+		Self::start_grace(&agent, &info);
 		let old = core::mem::replace(&mut info.controller, new.clone());
 		Agents::<T>::insert(&agent, info);
 		Self::deposit_event(Event::ControllerRotated { agent, old, new });
@@ -453,6 +484,7 @@ impl<T: Config> Pallet<T> {
 		frame_system::Pallet::<T>::dec_providers(&agent)?;
 		let _ = info.deposit.drop(&who).defensive();
 		Agents::<T>::remove(&agent);
+		SettlementGraces::<T>::remove(&agent);
 		Self::deposit_event(Event::AgentClosed { agent, owner: who, returned: all });
 		Ok(cancelled)
 	}
@@ -469,6 +501,17 @@ impl<T: Config> Pallet<T> {
 				&& info.policy.allows_payee(provider))
 			.then_some(info.controller),
 		}
+	}
+
+	/// See [`crate::VoucherSigners::previous_voucher_signer`]: the controller `account` had
+	/// before its owner's last change, while the grace lasts and if the policy of then allowed
+	/// `provider`.
+	pub(crate) fn do_previous_voucher_signer(
+		account: &T::AccountId,
+		provider: &T::AccountId,
+	) -> Option<T::AccountId> {
+		let grace = SettlementGraces::<T>::get(account)?;
+		(Self::now() <= grace.until && grace.policy.allows_payee(provider)).then_some(grace.signer)
 	}
 
 	/// The agent that pays the fee of `call` signed by `who`: for the controller's `pay` and
@@ -564,7 +607,8 @@ impl<T: Config> Pallet<T> {
 	/// - an agent's `pending` count equals its stored pending payments, which are at most
 	///   `MaxPending`, have ids below `next_payment_id` and approvals from cosigners only,
 	///   fewer than needed;
-	/// - no pending payment belongs to an agent that does not exist, or is frozen.
+	/// - no pending payment belongs to an agent that does not exist, or is frozen;
+	/// - every settlement grace is of an existing agent and ends within `SettlementGrace`.
 	///
 	/// Always compiled, so that runtime tests can check it after every block.
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
@@ -599,6 +643,11 @@ impl<T: Config> Pallet<T> {
 		}
 		for (agent, _, _) in PendingPayments::<T>::iter() {
 			ensure!(Agents::<T>::contains_key(&agent), "pending payment of no agent");
+		}
+		let longest = Self::now().saturating_add(T::SettlementGrace::get());
+		for (agent, grace) in SettlementGraces::<T>::iter() {
+			ensure!(Agents::<T>::contains_key(&agent), "settlement grace of no agent");
+			ensure!(grace.until <= longest, "settlement grace beyond its bound");
 		}
 		Ok(())
 	}

@@ -122,6 +122,13 @@ pub mod pallet {
 		#[pallet::constant]
 		type PendingLifetime: Get<BlockNumberFor<Self>>;
 
+		/// How many blocks after the owner freezes an agent, changes its policy or rotates its
+		/// controller settlement still accepts vouchers the agent's signer signed before (for
+		/// usage already served). Gateways stop admitting at once. At most the credits
+		/// pallet's withdrawal notice, which already lets settlement charge credits that long.
+		#[pallet::constant]
+		type SettlementGrace: Get<BlockNumberFor<Self>>;
+
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
 
@@ -160,6 +167,13 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type NextAgentIndex<T: Config> =
 		StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
+
+	/// The signer (and payee rule) an agent had before its owner's last freeze, policy change
+	/// or controller rotation, accepted by settlement until `until`. At most one per agent,
+	/// paid for by the agent's deposit, removed when the agent closes.
+	#[pallet::storage]
+	pub type SettlementGraces<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, SettlementGraceOf<T>>;
 
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
@@ -265,6 +279,16 @@ pub mod pallet {
 		AgentFrozen {
 			/// The agent.
 			agent: T::AccountId,
+		},
+		/// Usage the agent's previous signer authorised before the owner's change still settles
+		/// until `until`; no gateway admits with that signer any more.
+		SettlementGraceStarted {
+			/// The agent.
+			agent: T::AccountId,
+			/// The signer before the change.
+			signer: T::AccountId,
+			/// The last block at which settlement accepts its vouchers.
+			until: BlockNumberFor<T>,
 		},
 		/// The owner unfroze the agent.
 		AgentUnfrozen {
@@ -569,6 +593,13 @@ use frame_support::weights::Weight;
 impl<T: Config> VoucherSigners<T::AccountId> for Pallet<T> {
 	fn voucher_signer(account: &T::AccountId, provider: &T::AccountId) -> Option<T::AccountId> {
 		Self::do_voucher_signer(account, provider)
+	}
+
+	fn previous_voucher_signer(
+		account: &T::AccountId,
+		provider: &T::AccountId,
+	) -> Option<T::AccountId> {
+		Self::do_previous_voucher_signer(account, provider)
 	}
 
 	fn voucher_signer_weight() -> Weight {

@@ -118,6 +118,8 @@ pub const PENDING_DEPOSIT: Balance = 50;
 pub const INITIAL_BALANCE: Balance = 1_000_000;
 pub const MAX_PENDING: u32 = 3;
 pub const PENDING_LIFETIME: u64 = 20;
+/// Blocks after an owner's change during which the previous signer's vouchers still settle.
+pub const SETTLEMENT_GRACE: u64 = 10;
 
 pub const OWNER: AccountId = 1;
 pub const CONTROLLER: AccountId = 2;
@@ -191,6 +193,7 @@ impl pallet_agent_wallet::Config for Test {
 	type MaxCosigners = ConstU32<3>;
 	type MaxPending = ConstU32<MAX_PENDING>;
 	type PendingLifetime = ConstU32<{ PENDING_LIFETIME as u32 }>;
+	type SettlementGrace = ConstU32<{ SETTLEMENT_GRACE as u32 }>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockBenchmarkHelper;

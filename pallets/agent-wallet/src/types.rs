@@ -36,6 +36,14 @@ pub type AgentOf<T> = Agent<
 	<T as Config>::MaxPayees,
 	<T as Config>::MaxCosigners,
 >;
+/// The signer an agent had before its owner's last change, as the runtime stores it.
+pub type SettlementGraceOf<T> = SettlementGrace<
+	AccountIdOf<T>,
+	BalanceOf<T>,
+	BlockNumberFor<T>,
+	<T as Config>::MaxPayees,
+	<T as Config>::MaxCosigners,
+>;
 /// A payment waiting for cosigners, as the runtime stores it.
 pub type PendingPaymentOf<T> = PendingPayment<
 	AccountIdOf<T>,
@@ -323,4 +331,27 @@ pub struct AgentStatus<AccountId, Balance, BlockNumber, Hash> {
 	pub balance: Balance,
 	/// Payments waiting for cosigners.
 	pub pending: Vec<PendingStatus<AccountId, Balance, BlockNumber>>,
+}
+
+/// Who signed an agent's vouchers, and for which payees, before its owner froze it, changed its
+/// policy or rotated its controller; settlement accepts that signer's vouchers with those payees
+/// until `until`, so that usage already served still gets paid. Gateways never admit with it.
+#[derive(
+	Encode, Decode, MaxEncodedLen, TypeInfo, CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound,
+)]
+#[scale_info(skip_type_params(MaxPayees, MaxCosigners))]
+#[codec(mel_bound(AccountId: MaxEncodedLen, Balance: MaxEncodedLen, BlockNumber: MaxEncodedLen))]
+pub struct SettlementGrace<
+	AccountId: Clone + Eq + Debug,
+	Balance: Clone + Eq + Debug,
+	BlockNumber: Clone + Eq + Debug,
+	MaxPayees: Get<u32>,
+	MaxCosigners: Get<u32>,
+> {
+	/// The controller before the change.
+	pub signer: AccountId,
+	/// The policy before the change (its payee list decides which providers may settle).
+	pub policy: Policy<AccountId, Balance, BlockNumber, MaxPayees, MaxCosigners>,
+	/// The last block at which settlement accepts the signer's vouchers.
+	pub until: BlockNumber,
 }

@@ -287,6 +287,9 @@ impl<T: Config> Pallet<T> {
 		if amount.is_zero() {
 			return Ok(amount);
 		}
+		// By force: a freeze (stake) may have come to rest on the bond since it was held
+		// (`pallet-balances` counts held funds toward a freeze). Best effort, and a slash that
+		// cannot be taken takes nothing rather than failing: it never blocks finalising.
 		let taken = T::Currency::transfer_on_hold(
 			&HoldReason::ValidatorBond.into(),
 			who,
@@ -294,8 +297,9 @@ impl<T: Config> Pallet<T> {
 			amount,
 			Precision::BestEffort,
 			Restriction::Free,
-			Fortitude::Polite,
-		)?;
+			Fortitude::Force,
+		)
+		.unwrap_or_default();
 		validator.bond.saturating_reduce(taken);
 		Ok(taken)
 	}
@@ -362,16 +366,19 @@ impl<T: Config> Pallet<T> {
 			info.points.saturating_accrue(score.into());
 			bond_slashed = score < T::SlashThreshold::get();
 			if bond_slashed {
-				T::Currency::transfer_on_hold(
+				// By force and best effort, as a validator's slash: what cannot be taken is
+				// not, and finalising (and so closing the epoch) never fails on it.
+				let taken = T::Currency::transfer_on_hold(
 					&HoldReason::FeedbackBond.into(),
 					&feedback.annotator,
 					&T::RewardPool::get(),
 					feedback.bond,
-					Precision::Exact,
+					Precision::BestEffort,
 					Restriction::Free,
-					Fortitude::Polite,
-				)?;
-				annotator.bonds.saturating_reduce(feedback.bond);
+					Fortitude::Force,
+				)
+				.unwrap_or_default();
+				annotator.bonds.saturating_reduce(taken);
 			}
 			Contributions::<T>::insert(epoch, &feedback.annotator, annotator);
 		}
@@ -565,7 +572,8 @@ impl<T: Config> Pallet<T> {
 	/// - every epoch's unclaimed-account count is its number of contributions;
 	/// - each account's feedback bonds on hold equal the bonds its contributions record, and
 	///   its epochs list names exactly its contributions, oldest first;
-	/// - each validator's bond is on hold; at most `MaxValidators` validators;
+	/// - each validator's bond is on hold, where slashing can move it; at most
+	///   `MaxValidators` validators;
 	/// - each validator's pending count is the number of stored commitments it has, and only
 	///   validators have commitments; no epoch has more feedback finalised than submitted, and
 	///   a closed epoch has all of it finalised.
@@ -616,6 +624,11 @@ impl<T: Config> Pallet<T> {
 		for (who, validator) in Validators::<T>::iter() {
 			let held = T::Currency::balance_on_hold(&HoldReason::ValidatorBond.into(), &who);
 			ensure!(held == validator.bond, "validator bond not on hold");
+			// Slashes move bonds by force: whatever freeze covers them, all can be taken.
+			ensure!(
+				T::Currency::reducible_total_balance_on_hold(&who, Fortitude::Force) >= held,
+				"validator bond that slashing cannot move"
+			);
 		}
 		ensure!(
 			Validators::<T>::count() <= T::MaxValidators::get(),

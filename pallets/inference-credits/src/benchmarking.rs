@@ -321,6 +321,7 @@ mod benchmarks {
 				payer: owner,
 				cap,
 				expiry: BlockNumberFor::<T>::max_value(),
+				session: Some([0xff; 32]),
 			};
 			// Signed in the wallet-wrapped form: the check tries the bare form first, so
 			// this costs two signature checks, the most a voucher can.

@@ -495,17 +495,25 @@ impl<T: Config> Pallet<T> {
 		if voucher.expiry < frame_system::Pallet::<T>::block_number() {
 			return Err(RejectReason::VoucherExpired);
 		}
-		let signer = T::VoucherSigners::voucher_signer(user, provider)
-			.ok_or(RejectReason::SignerNotAllowed)?;
+		// Who may sign now and, for a bounded notice after an agent owner's freeze, policy
+		// change or controller rotation, who signed before it: usage served before the change
+		// still settles (gateways admit with the current signer only).
+		let allowed = |who: &T::AccountId| {
+			let now = T::VoucherSigners::voucher_signer(who, provider);
+			let before = T::VoucherSigners::previous_voucher_signer(who, provider)
+				.filter(|before| now.as_ref() != Some(before));
+			(now.is_some() || before.is_some()).then_some((now, before))
+		};
+		let (signer, previous) = allowed(user).ok_or(RejectReason::SignerNotAllowed)?;
 		// A payer other than the user (an owner who delegated) must itself be allowed to pay
-		// this provider now: a frozen or expired agent, or one whose payee list leaves the
-		// provider out, pays nobody through its delegates.
-		if &voucher.payer != user
-			&& T::VoucherSigners::voucher_signer(&voucher.payer, provider).is_none()
-		{
+		// this provider: a frozen or expired agent, or one whose payee list leaves the
+		// provider out, pays nobody through its delegates (past its notice).
+		if &voucher.payer != user && allowed(&voucher.payer).is_none() {
 			return Err(RejectReason::SignerNotAllowed);
 		}
-		if !signed.is_signed_by(&signer) {
+		let signed_by =
+			|who: Option<T::AccountId>| who.is_some_and(|who| signed.is_signed_by(&who));
+		if !signed_by(signer) && !signed_by(previous) {
 			return Err(RejectReason::BadSignature);
 		}
 		Ok(())
@@ -655,11 +663,14 @@ impl<T: Config> Pallet<T> {
 		} else {
 			Zero::zero()
 		};
+		// Credits are paid for service already given: they move even where a freeze (stake)
+		// has come to cover them since they were deposited — `pallet-balances` counts held
+		// funds toward a freeze, so a transfer of free funds can leave the freeze resting on the
+		// credits. The freeze's owner loses its claim instead (priority staking counts only
+		// stake that free funds back). Every credit shown can therefore be paid.
 		let credits = Credits::<T>::get(payer);
-		// Credits that also back a freeze cannot be spent (deposits refuse frozen funds, so
-		// this bites only if a freeze was placed over held funds by other means).
 		let spendable =
-			credits.min(T::Currency::reducible_total_balance_on_hold(payer, Fortitude::Polite));
+			credits.min(T::Currency::reducible_total_balance_on_hold(payer, Fortitude::Force));
 		let charged = owed.saturating_sub(from_allowance).min(spendable);
 		let paid = from_allowance.saturating_add(charged);
 		if paid < owed {
@@ -694,7 +705,7 @@ impl<T: Config> Pallet<T> {
 					amount,
 					Precision::Exact,
 					Restriction::Free,
-					Fortitude::Polite,
+					Fortitude::Force,
 				)?;
 			}
 		}
@@ -782,7 +793,7 @@ impl<T: Config> Pallet<T> {
 
 	/// The pallet's invariants:
 	/// - every account's credits ledger equals what it holds under the credits reason, and no
-	///   account holds credits without a ledger entry;
+	///   account holds credits without a ledger entry; settlement can move all of them;
 	/// - nothing was settled beyond the highest voucher cap of a (user, provider) pair;
 	/// - a withdrawal request is of more than zero and at most the account's credits;
 	/// - every provider holds its bond, and its models exist and name it; a pending price
@@ -800,6 +811,11 @@ impl<T: Config> Pallet<T> {
 			ensure!(
 				T::Currency::balance_on_hold(&credits_reason, &who) == credits,
 				TryRuntimeError::Other("credits ledger differs from the credits hold")
+			);
+			// What settlement can move (it moves credits by force: no freeze holds them back).
+			ensure!(
+				T::Currency::reducible_total_balance_on_hold(&who, Fortitude::Force) >= credits,
+				TryRuntimeError::Other("credits shown that settlement cannot move")
 			);
 		}
 		for who in frame_system::Account::<T>::iter_keys() {

@@ -162,12 +162,30 @@ impl<T: Config> Pallet<T> {
 
 	/// What `who`'s stake counts for now.
 	pub fn effective_stake(who: &T::AccountId) -> BalanceOf<T> {
-		Ledgers::<T>::get(who).map(|l| l.effective_at(Self::now())).unwrap_or_default()
+		Ledgers::<T>::get(who).map(|l| Self::counted(who, &l)).unwrap_or_default()
 	}
 
-	/// The free allowance the tier of `ledger`'s stake still grants this epoch.
-	fn tier_allowance_left(ledger: &StakeLedgerOf<T>, epoch: EpochIndex) -> BalanceOf<T> {
-		let (_, info) = Self::tier_for(ledger.effective_at(Self::now()));
+	/// What `ledger`'s stake counts for now: its effective stake, but no more than the free
+	/// balance backs once warming and unbonding funds are set aside. `pallet-balances` counts
+	/// held funds (credits, bonds) toward a freeze, so free funds can leave until the freeze
+	/// rests on held ones — which settlement and slashing move regardless. Stake that only
+	/// held funds back is claimed by someone else and buys no tier. In every other case the
+	/// free balance covers the whole freeze and this is the effective stake.
+	fn counted(who: &T::AccountId, ledger: &StakeLedgerOf<T>) -> BalanceOf<T> {
+		let now = Self::now();
+		let backing = T::Currency::balance(who)
+			.saturating_sub(ledger.warming_at(now))
+			.saturating_sub(ledger.unbonding_total());
+		ledger.effective_at(now).min(backing)
+	}
+
+	/// The free allowance the tier of `who`'s stake (`ledger`) still grants this epoch.
+	fn tier_allowance_left(
+		who: &T::AccountId,
+		ledger: &StakeLedgerOf<T>,
+		epoch: EpochIndex,
+	) -> BalanceOf<T> {
+		let (_, info) = Self::tier_for(Self::counted(who, ledger));
 		let granted = info.map(|i| i.free_allowance).unwrap_or_default();
 		let used =
 			if ledger.allowance_epoch == epoch { ledger.allowance_used } else { Zero::zero() };
@@ -180,7 +198,7 @@ impl<T: Config> Pallet<T> {
 		let (epoch, start) = Self::current_epoch();
 		let next_epoch_at = start.saturating_add(Params::<T>::get().epoch_length);
 		let ledger = Ledgers::<T>::get(who).unwrap_or_default();
-		let effective_stake = ledger.effective_at(now);
+		let effective_stake = Self::counted(who, &ledger);
 		let (tier, info) = Self::tier_for(effective_stake);
 		PriorityInfo {
 			tier,
@@ -190,7 +208,7 @@ impl<T: Config> Pallet<T> {
 			warming_up: ledger.warming_at(now),
 			warming_chunks: ledger.warming.iter().filter(|c| c.at > now).copied().collect(),
 			unbonding: ledger.unbonding.to_vec(),
-			allowance_left: Self::tier_allowance_left(&ledger, epoch),
+			allowance_left: Self::tier_allowance_left(who, &ledger, epoch),
 			epoch,
 			next_epoch_at,
 		}
@@ -259,7 +277,7 @@ impl<T: Config> TierInspect<T::AccountId> for Pallet<T> {
 impl<T: Config> FreeAllowance<T::AccountId, BalanceOf<T>> for Pallet<T> {
 	fn allowance_left(who: &T::AccountId) -> BalanceOf<T> {
 		let Some(ledger) = Ledgers::<T>::get(who) else { return Zero::zero() };
-		Self::tier_allowance_left(&ledger, Self::current_epoch().0)
+		Self::tier_allowance_left(who, &ledger, Self::current_epoch().0)
 	}
 
 	fn spend_allowance(
@@ -269,7 +287,7 @@ impl<T: Config> FreeAllowance<T::AccountId, BalanceOf<T>> for Pallet<T> {
 	) -> BalanceOf<T> {
 		let Some(mut ledger) = Ledgers::<T>::get(who) else { return Zero::zero() };
 		let (epoch, _) = Self::current_epoch();
-		let left = Self::tier_allowance_left(&ledger, epoch);
+		let left = Self::tier_allowance_left(who, &ledger, epoch);
 		// A discount the provider grants: recorded, nothing is paid to anyone.
 		let spend = amount.min(left);
 		if spend.is_zero() {

@@ -112,6 +112,8 @@ pub struct FeedRecord {
 	pub expiry: u64,
 	/// The voucher's signature.
 	pub signature: Vec<u8>,
+	/// The voucher's session commitment (32 bytes), if it names one (a v2 voucher).
+	pub session: Option<[u8; 32]>,
 }
 
 /// Turns feed records into the settlement's entries (the runtime knows accounts, signatures
@@ -140,6 +142,15 @@ impl FeedRecord {
 			.and_then(Value::as_str)
 			.and_then(decode_hex)
 			.ok_or("voucher.signature")?;
+		let session = match voucher.get("session") {
+			None | Some(Value::Null) => None,
+			Some(v) => Some(
+				v.as_str()
+					.and_then(decode_hex)
+					.and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+					.ok_or("voucher.session")?,
+			),
+		};
 		let on_behalf_of = match value.get("on_behalf_of") {
 			None | Some(Value::Null) => None,
 			Some(v) => Some(v.as_str().ok_or("on_behalf_of")?.into()),
@@ -154,6 +165,7 @@ impl FeedRecord {
 			cap,
 			expiry,
 			signature,
+			session,
 		})
 	}
 }

@@ -101,6 +101,9 @@ impl pallet_agent_wallet::Config for Runtime {
 	type MaxCosigners = frame_support::traits::ConstU32<8>;
 	type MaxPending = frame_support::traits::ConstU32<16>;
 	type PendingLifetime = PendingLifetime;
+	/// As long as the credits pallet's withdrawal notice: usage served before an owner's
+	/// freeze, policy change or controller rotation still settles for an hour.
+	type SettlementGrace = super::inference_credits::WithdrawalNotice;
 	type WeightInfo = pallet_agent_wallet::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = AgentBenchmarkHelper;

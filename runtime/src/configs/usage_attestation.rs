@@ -81,6 +81,7 @@ impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
 					payer,
 					cap: record.cap,
 					expiry,
+					session: record.session,
 				},
 				signature,
 			},
@@ -128,6 +129,7 @@ impl
 					payer: user,
 					cap: crate::UNIT,
 					expiry: 0,
+					session: Some([0xff; 32]),
 				},
 				signature: sp_runtime::MultiSignature::Ecdsa(sp_core::ecdsa::Signature::from_raw(
 					[0; 65],

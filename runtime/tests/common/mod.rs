@@ -75,6 +75,7 @@ pub fn signed_voucher(
 		payer: user.to_account_id(),
 		cap,
 		expiry: 1_000,
+		session: Some([1; 32]),
 	};
 	let signature = MultiSignature::from(user.pair().sign(&voucher.signing_payload()));
 	SignedVoucher { voucher, signature }

@@ -276,3 +276,53 @@ fn owner_errors_change_nothing() {
 		);
 	});
 }
+
+/// Issue 28 §4: the signer was checked only at settlement, so freeze → attest → unfreeze made
+/// usage already served unpayable. Now the signer and payee rule from before an owner's
+/// freeze, policy change or controller rotation stay acceptable to settlement for
+/// `SettlementGrace` blocks, while the current signer — what gateways admit with — changes at
+/// once.
+#[test]
+fn the_previous_signer_settles_for_a_bounded_grace_after_an_owners_change() {
+	run_test(|| {
+		let agent = create_with(Policy { payees: payees(&[SHOP]), ..test_policy() });
+		assert_eq!(AgentWallet::do_previous_voucher_signer(&agent, &SHOP), None);
+		// Freeze: gateways stop at once, settlement accepts the controller until the grace ends.
+		go_to(5);
+		assert_ok!(AgentWallet::freeze(RuntimeOrigin::signed(OWNER), agent));
+		let until = 5 + SETTLEMENT_GRACE as u32;
+		assert!(events().contains(&Event::SettlementGraceStarted {
+			agent,
+			signer: CONTROLLER,
+			until
+		}));
+		assert_eq!(AgentWallet::do_voucher_signer(&agent, &SHOP), None);
+		assert_eq!(AgentWallet::do_previous_voucher_signer(&agent, &SHOP), Some(CONTROLLER));
+		// Only for the payees the policy allowed.
+		assert_eq!(AgentWallet::do_previous_voucher_signer(&agent, &ATTACKER), None);
+		// Changes while frozen keep the grace of the freeze (the frozen agent authorised nothing).
+		const NEW: AccountId = 77;
+		assert_ok!(AgentWallet::rotate_controller(RuntimeOrigin::signed(OWNER), agent, NEW));
+		assert_eq!(
+			SettlementGraces::<Test>::get(agent).map(|g| (g.signer, g.until)),
+			Some((CONTROLLER, until))
+		);
+		go_to(until);
+		assert_eq!(AgentWallet::do_previous_voucher_signer(&agent, &SHOP), Some(CONTROLLER));
+		go_to(until + 1);
+		assert_eq!(AgentWallet::do_previous_voucher_signer(&agent, &SHOP), None);
+		// Unfrozen, then the policy drops the shop: the shop still settles the new controller's
+		// vouchers for the grace, with no gateway admitting.
+		assert_ok!(AgentWallet::unfreeze(RuntimeOrigin::signed(OWNER), agent));
+		assert_ok!(AgentWallet::set_policy(
+			RuntimeOrigin::signed(OWNER),
+			agent,
+			Policy { payees: payees(&[STRANGER]), ..test_policy() }
+		));
+		assert_eq!(AgentWallet::do_voucher_signer(&agent, &SHOP), None);
+		assert_eq!(AgentWallet::do_previous_voucher_signer(&agent, &SHOP), Some(NEW));
+		// Closing the agent removes its grace.
+		assert_ok!(AgentWallet::close_agent(RuntimeOrigin::signed(OWNER), agent));
+		assert!(!SettlementGraces::<Test>::contains_key(agent));
+	});
+}

@@ -363,3 +363,45 @@ fn a_feedback_takes_at_most_max_scorers_commitments() {
 		assert_eq!(Feedbacks::<Test>::get(id).unwrap().scores.len() as u32, MAX_SCORERS);
 	});
 }
+
+/// Issue 28 §2: a freeze (stake) placed after a bond was held covers the bond too, since
+/// `pallet-balances` counts held funds toward a freeze. Slashes used to be taken politely: the
+/// validator's came out at nothing (a bond that cannot be slashed) and the annotator's, taken
+/// exactly, failed — `finalize_feedback` failed forever and the epoch could never close. Both
+/// are now taken in full, and finalising never fails on a slash.
+#[test]
+fn bonds_under_a_later_freeze_are_slashed_in_full_and_never_block_the_epoch() {
+	use frame_support::traits::{LockableCurrency, WithdrawReasons};
+	run_test(|| {
+		register_three();
+		register(VAL_D);
+		let id = submit(ANNA);
+		// Anna and D freeze everything they have, held bonds included.
+		for who in [ANNA, VAL_D] {
+			let total =
+				<Balances as frame_support::traits::fungible::Inspect<_>>::total_balance(&who);
+			<Balances as LockableCurrency<AccountId>>::set_lock(
+				*b"stake   ",
+				&who,
+				total,
+				WithdrawReasons::all(),
+			);
+		}
+		let pool = free(POOL);
+		// Median 10: below the slash threshold; D's 100 is far from it.
+		for (v, s) in [(VAL_A, 10), (VAL_B, 10), (VAL_C, 10), (VAL_D, 100)] {
+			score(v, id, s);
+		}
+		finalize_all(0);
+		assert_eq!(
+			last_event(),
+			Event::FeedbackFinalized { id, annotator: ANNA, score: Some(10), bond_slashed: true }
+		);
+		assert_eq!(held(HoldReason::FeedbackBond, ANNA), 0);
+		assert_eq!(bond(VAL_D), VALIDATOR_BOND - VALIDATOR_BOND / 10);
+		assert_eq!(held(HoldReason::ValidatorBond, VAL_D), VALIDATOR_BOND - VALIDATOR_BOND / 10);
+		assert_eq!(free(POOL), pool + FEEDBACK_BOND + VALIDATOR_BOND / 10);
+		// The epoch closes.
+		assert_ok!(FeedbackRewards::close_epoch(RuntimeOrigin::signed(ANNA), 0));
+	});
+}

@@ -96,6 +96,7 @@ pub(crate) fn voucher_paid_by(
 		payer: payer.clone(),
 		cap,
 		expiry: 100,
+		session: Some([1; 32]),
 	};
 	SignedVoucher { signature: sign_voucher(user, &voucher), voucher }
 }

@@ -295,3 +295,41 @@ fn a_frozen_owner_pays_nothing_through_its_delegate() {
 		assert_eq!(InferenceCredits::credit_balance(&bob()), 10_000);
 	});
 }
+
+/// Issue 28 §2, as reproduced on the dev node: stake (a freeze) over half the balance, deposit
+/// 40% as credits, then transfer away everything the freeze lets go — `pallet-balances` counts
+/// held funds toward a freeze, so the transfer succeeds and the freeze ends up covering the
+/// held credits. Credits shown must still pay the provider in full.
+#[test]
+fn credits_held_under_a_later_freeze_still_pay_the_provider_in_full() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		let total = free(&charlie());
+		<Balances as LockableCurrency<AccountId>>::set_lock(
+			*b"stake   ",
+			&charlie(),
+			total / 2,
+			WithdrawReasons::all(),
+		);
+		let held = total * 2 / 5;
+		deposit(&charlie(), held);
+		// The freeze lets everything above `total / 2 - held` of the free balance go.
+		let away = free(&charlie()) - (total / 2 - held) - ED;
+		assert_ok!(Balances::transfer_keep_alive(RuntimeOrigin::signed(charlie()), dave(), away));
+		assert_eq!(InferenceCredits::credit_balance(&charlie()), held);
+		let provider_before = free(&alice());
+		// Usage that costs exactly the credits shown (2 per input token).
+		let summary = settle(vec![entry(
+			Charlie,
+			model,
+			(held / 2) as u32,
+			0,
+			voucher(Charlie, &alice(), held),
+		)]);
+		assert_eq!(summary.charged, held, "the credits shown could not be paid");
+		assert_eq!(Credits::<Test>::get(charlie()), 0);
+		let fee = ProtocolFee::get() * held;
+		assert_eq!(free(&alice()) - provider_before, held - fee);
+		assert!(!events().iter().any(|e| matches!(e, Event::SettlementShortfall { .. })));
+	});
+}

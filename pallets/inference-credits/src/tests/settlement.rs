@@ -339,6 +339,7 @@ fn a_voucher_signed_with_polkadot_js_settles() {
 			payer: bob(),
 			cap: 1_000_000,
 			expiry: 100,
+			session: None,
 		};
 		let js_payload = hex_literal(
 			"746f6b656e6d657465722f766f75636865722f7631\
@@ -357,6 +358,54 @@ fn a_voucher_signed_with_polkadot_js_settles() {
 		let wrapped = hex_literal(
 			"f649f1740134f3cf63ec572577fef2b5406c36497df8d35b942169d8cb895f25\
 			 cdb13e272220dae80772c26dbcf50a51cbda02089b8b772f461ecf88b03b5a82",
+		);
+		for (js_signature, tokens) in [(bare, 100), (wrapped, 200)] {
+			let signature = sp_runtime::MultiSignature::Sr25519(
+				sp_core::sr25519::Signature::from_raw(js_signature.try_into().unwrap()),
+			);
+			let signed = SignedVoucher { voucher: voucher.clone(), signature };
+			let summary =
+				InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, tokens, 0, signed)])
+					.unwrap();
+			assert_eq!((summary.charged, summary.rejected_entries), (2 * tokens as u128, 0));
+		}
+	});
+}
+
+/// The same with a session (a v2 voucher, as `@tokenmeter/client` signs it now: session
+/// commitment `0x0101…01`): the payload under the v2 domain ends with the session, and both
+/// the bare and the wrapped JS signatures settle.
+#[test]
+fn a_v2_voucher_signed_with_polkadot_js_settles() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		let voucher = Voucher {
+			genesis_hash: genesis_hash(),
+			provider: alice(),
+			user: bob(),
+			payer: bob(),
+			cap: 1_000_000,
+			expiry: 100,
+			session: Some([1; 32]),
+		};
+		let js_payload = hex_literal(
+			"746f6b656e6d657465722f766f75636865722f7632\
+			 4545454545454545454545454545454545454545454545454545454545454545\
+			 d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d\
+			 8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48\
+			 8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48\
+			 40420f00000000000000000000000000\
+			 64000000\
+			 0101010101010101010101010101010101010101010101010101010101010101",
+		);
+		assert_eq!(voucher.signing_payload(), js_payload);
+		let bare = hex_literal(
+			"c05d3b841d13069889e1ac137e55c6cf7828e7df743fdac0cb792761c8fe551a\
+			 0cb4d5d4540ff1397a18fea3aa316a8b61e53c185e63f9759a23fdf9c2ef6b87",
+		);
+		let wrapped = hex_literal(
+			"dc05168dfafe29fe4833230f001157f0520406853f5fa985ad6bf53fad3eb715\
+			 ba6ec149f2dd0b0900536c01d93d3425981fc4310918ab17e4794d2d7940be8d",
 		);
 		for (js_signature, tokens) in [(bare, 100), (wrapped, 200)] {
 			let signature = sp_runtime::MultiSignature::Sr25519(

@@ -235,3 +235,33 @@ fn withdraw_errors_change_nothing() {
 		);
 	});
 }
+
+/// Issue 28 §2: `pallet-balances` counts held funds toward a freeze, so after staking, holding
+/// (credits) and transferring free funds away, the stake's freeze rests on held funds that
+/// settlement moves regardless. Such stake buys no tier: only what the free balance backs
+/// counts — and nothing changes while the free balance covers the stake.
+#[test]
+fn stake_resting_on_held_funds_counts_for_nothing() {
+	use frame_support::traits::ReservableCurrency;
+	run_test(|| {
+		warm_stake(ALICE, 500_000);
+		assert_eq!(tier(ALICE), 3);
+		// Credits (a hold) out of the staked funds: the free balance still covers the stake.
+		assert_ok!(<Balances as ReservableCurrency<_>>::reserve(&ALICE, 450_000));
+		assert_eq!(PriorityStaking::effective_stake(&ALICE), 500_000);
+		// The rest of the free balance away: `pallet-balances` lets all but 50,000 go.
+		assert_ok!(<Balances as Mutate<_>>::transfer(
+			&ALICE,
+			&BOB,
+			500_000,
+			Preservation::Preserve
+		));
+		assert_eq!((free(ALICE), frozen(ALICE)), (50_000, 500_000));
+		// Only the 50,000 left free back the stake: tier 2, with tier 2's allowance.
+		assert_eq!(PriorityStaking::effective_stake(&ALICE), 50_000);
+		assert_eq!(tier(ALICE), 2);
+		let info = PriorityStaking::priority_of(&ALICE);
+		assert_eq!((info.tier, info.effective_stake, info.allowance_left), (2, 50_000, 500));
+		assert_eq!(allowance(ALICE), 500);
+	});
+}
