@@ -510,11 +510,14 @@ impl Generator {
 			1 => u32::MAX,
 			_ => rng.below(50_000) as u32,
 		};
+		// Mostly served now; sometimes earlier (within or past the lateness bound) or later.
+		let served_at = if self.rng.chance(80) { System::block_number() } else { self.block() };
 		UsageEntry {
 			user,
 			model: self.model(),
 			input_tokens: tokens(&mut self.rng),
 			output_tokens: tokens(&mut self.rng),
+			served_at,
 			voucher: SignedVoucher { voucher, signature },
 		}
 	}

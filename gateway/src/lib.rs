@@ -53,6 +53,16 @@ pub async fn run(
 		.await
 		.map_err(|e| format!("cannot read the chain: {e}"))?;
 	if let Some(view) = &view {
+		// Records the chain attested (at the best block) are never numbered again, even if
+		// the database was lost or reset.
+		let best_last_seq = node
+			.last_seq(&provider, view.hash)
+			.await
+			.map_err(|e| format!("cannot read the chain: {e}"))?;
+		store
+			.skip_seq_to(best_last_seq.max(view.finalized_last_seq))
+			.await
+			.map_err(|e| format!("cannot update the database: {e}"))?;
 		store
 			.attested(view.finalized_last_seq)
 			.await

@@ -275,6 +275,8 @@ struct Admitted {
 	quota: Quota,
 	/// The user's priority weight.
 	priority_weight: u32,
+	/// The block the request is served at (the view's), priced as of then on chain.
+	served_at: u32,
 }
 
 /// The `RateLimit-*` headers of a quota.
@@ -536,6 +538,7 @@ async fn admit(
 			reservation,
 			quota,
 			priority_weight: state.priority_weight,
+			served_at: view.number,
 		},
 		request,
 		bytes.len(),
@@ -561,7 +564,7 @@ async fn charge(
 	admitted: Admitted,
 	usage: Option<(u32, u32)>,
 ) -> Result<(u128, u128, u128), String> {
-	let Admitted { payment, model, settled, mut reservation, .. } = admitted;
+	let Admitted { payment, model, settled, mut reservation, served_at, .. } = admitted;
 	let voucher = &payment.voucher.voucher;
 	let Some((input, output)) = usage else {
 		app.metrics.usage_missing.inc();
@@ -577,6 +580,7 @@ async fn charge(
 		input_tokens: input,
 		output_tokens: output,
 		cost,
+		served_at,
 	};
 	// Not recorded, not charged: the answer is not delivered either (the reservation is
 	// released when `reservation` drops).

@@ -61,6 +61,8 @@ pub struct Charge {
 	pub output_tokens: u32,
 	/// What the gateway charged.
 	pub cost: u128,
+	/// The chain's block the request was served at (the gateway's view).
+	pub served_at: u32,
 }
 
 /// One usage feed record.
@@ -88,6 +90,9 @@ pub struct FeedRecord {
 	pub signature: String,
 	/// The voucher's session commitment (hex), if it names one; never the secret.
 	pub session: Option<String>,
+	/// The earliest block its requests were served at (none for requests charged before the
+	/// gateway recorded it).
+	pub served_at: Option<u32>,
 }
 
 impl FeedRecord {
@@ -100,6 +105,7 @@ impl FeedRecord {
 			"model": self.model,
 			"input_tokens": self.input_tokens,
 			"output_tokens": self.output_tokens,
+			"served_at": self.served_at,
 			"voucher": {
 				"cap": self.cap.to_string(),
 				"expiry": self.expiry,
@@ -265,6 +271,7 @@ struct RequestRow {
 	output_tokens: u32,
 	cost: u128,
 	created_at: i64,
+	served_at: i64,
 }
 
 /// A write waiting for the SQLite writer, and where its result goes once committed.
@@ -324,15 +331,16 @@ fn placeholders(from: usize, count: usize) -> String {
 /// Request ids named by one statement at most when sealing.
 const IDS_PER_STATEMENT: usize = 500;
 
-/// Charged requests written by one `INSERT` at most (7 values each).
+/// Charged requests written by one `INSERT` at most (8 values each).
 const ROWS_PER_INSERT: usize = 64;
 
 /// Writes `rows` to `pending` with one statement.
 async fn insert_requests(conn: &mut AnyConnection, rows: &[RequestRow]) -> Result<(), StoreError> {
 	let mut sql = String::from(
-		"INSERT INTO pending (\"user\", payer, model, input_tokens, output_tokens, cost, created_at) VALUES ",
+		"INSERT INTO pending (\"user\", payer, model, input_tokens, output_tokens, cost, created_at,
+		 served_at) VALUES ",
 	);
-	let values = (0..rows.len()).map(|i| format!("({})", placeholders(7 * i + 1, 7)));
+	let values = (0..rows.len()).map(|i| format!("({})", placeholders(8 * i + 1, 8)));
 	sql.push_str(&values.collect::<Vec<_>>().join(", "));
 	let mut query = sqlx::query(&sql);
 	for row in rows {
@@ -343,7 +351,8 @@ async fn insert_requests(conn: &mut AnyConnection, rows: &[RequestRow]) -> Resul
 			.bind(i64::from(row.input_tokens))
 			.bind(i64::from(row.output_tokens))
 			.bind(row.cost.to_string())
-			.bind(row.created_at);
+			.bind(row.created_at)
+			.bind(row.served_at);
 	}
 	query.execute(&mut *conn).await.map(drop)
 }
@@ -471,6 +480,17 @@ async fn checkpoints(pool: AnyPool) {
 		}
 	}
 }
+
+/// Columns added to tables of the first schema: (table, column, type).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+	// Vouchers commit to a session (issue 28).
+	("vouchers", "session", "TEXT"),
+	("feed", "session", "TEXT"),
+	// Usage is priced on chain at the block it was served at (issue 28).
+	("pending", "served_at", "{big}"),
+	("requests", "served_at", "{big}"),
+	("feed", "served_at", "{big}"),
+];
 
 /// The schema; `{id}` is the auto-numbered key's type, `{key}` the same for keys whose
 /// numbers may be used again once deleted, `{big}` a 64-bit integer.
@@ -686,21 +706,22 @@ impl Store {
 				statement.replace("{id}", id).replace("{key}", key).replace("{big}", big);
 			sqlx::query(&statement).execute(&mut *tx).await?;
 		}
-		// Vouchers commit to a session since version 0.2: a database of an earlier version gets
-		// the column (its rows, v1 vouchers, keep none).
-		for table in ["vouchers", "feed"] {
+		// Columns added since the first version: a database of an earlier version gets them
+		// (its rows keep none: v1 vouchers without a session, requests without the block they
+		// were served at).
+		for (table, column, kind) in ADDED_COLUMNS {
 			let exists = match self.backend {
-				Backend::Sqlite => {
-					"SELECT COUNT(*) FROM pragma_table_info($1) WHERE name = 'session'"
-				}
+				Backend::Sqlite => "SELECT COUNT(*) FROM pragma_table_info($1) WHERE name = $2",
 				Backend::Postgres => {
 					"SELECT COUNT(*) FROM information_schema.columns
-					 WHERE table_name = $1 AND column_name = 'session'"
+					 WHERE table_name = $1 AND column_name = $2"
 				}
 			};
-			let found: i64 = sqlx::query_scalar(exists).bind(table).fetch_one(&mut *tx).await?;
+			let found: i64 =
+				sqlx::query_scalar(exists).bind(table).bind(column).fetch_one(&mut *tx).await?;
 			if found == 0 {
-				sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN session TEXT"))
+				let kind = kind.replace("{big}", big);
+				sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
 					.execute(&mut *tx)
 					.await?;
 			}
@@ -1035,6 +1056,7 @@ impl Store {
 				output_tokens: usage.output_tokens,
 				cost: charged,
 				created_at: now_ms(),
+				served_at: i64::from(usage.served_at),
 			};
 			(charged, local.book(user), row)
 		};
@@ -1088,6 +1110,7 @@ impl Store {
 			output_tokens: usage.output_tokens,
 			cost: charged,
 			created_at: now_ms(),
+			served_at: i64::from(usage.served_at),
 		};
 		insert_requests(tx, std::slice::from_ref(&row)).await?;
 		Ok((charged, Book { reserved: others.reserved, unsettled }))
@@ -1139,8 +1162,8 @@ impl Store {
 				.await?
 				.get::<i64, _>("value");
 		let rows = sqlx::query(
-			"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost FROM pending
-			 ORDER BY id",
+			"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
+			 FROM pending ORDER BY id",
 		)
 		.fetch_all(&mut *tx)
 		.await?;
@@ -1154,6 +1177,8 @@ impl Store {
 			input: u64,
 			output: u64,
 			cost: u128,
+			/// The earliest block its requests were served at.
+			served_at: Option<i64>,
 		}
 		let mut order: Vec<(String, String, i64)> = Vec::new();
 		let mut groups: BTreeMap<(String, String, i64), Vec<Chunk>> = BTreeMap::new();
@@ -1173,13 +1198,24 @@ impl Store {
 				c.input + input <= u64::from(u32::MAX) && c.output + output <= u64::from(u32::MAX)
 			});
 			if !fits {
-				chunks.push(Chunk { ids: Vec::new(), input: 0, output: 0, cost: 0 });
+				chunks.push(Chunk {
+					ids: Vec::new(),
+					input: 0,
+					output: 0,
+					cost: 0,
+					served_at: None,
+				});
 			}
 			if let Some(chunk) = chunks.last_mut() {
 				chunk.ids.push(row.get("id"));
 				chunk.input += input;
 				chunk.output += output;
 				chunk.cost = chunk.cost.saturating_add(cost);
+				let served_at = row.get::<Option<i64>, _>("served_at");
+				chunk.served_at = match (chunk.served_at, served_at) {
+					(Some(a), Some(b)) => Some(a.min(b)),
+					(a, b) => a.or(b),
+				};
 			}
 		}
 		let mut sealed = Vec::new();
@@ -1198,8 +1234,8 @@ impl Store {
 				seq += 1;
 				sqlx::query(
 					"INSERT INTO feed (seq, \"user\", payer, model, input_tokens, output_tokens, cost,
-					 cap, expiry, signature, session)
-					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+					 cap, expiry, signature, session, served_at)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
 				)
 				.bind(seq)
 				.bind(user)
@@ -1212,6 +1248,7 @@ impl Store {
 				.bind(voucher.get::<i64, _>("expiry"))
 				.bind(voucher.get::<&str, _>("signature"))
 				.bind(voucher.get::<Option<&str>, _>("session"))
+				.bind(chunk.served_at)
 				.execute(&mut *tx)
 				.await?;
 				// Moved by their ids (never a range: on PostgreSQL another instance may be
@@ -1219,9 +1256,9 @@ impl Store {
 				for ids in chunk.ids.chunks(IDS_PER_STATEMENT) {
 					let move_sql = format!(
 						"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens,
-						 cost, feed_seq, created_at)
+						 cost, feed_seq, created_at, served_at)
 						 SELECT \"user\", payer, model, input_tokens, output_tokens, cost, $1,
-						 created_at FROM pending WHERE id IN ({}) ORDER BY id",
+						 created_at, served_at FROM pending WHERE id IN ({}) ORDER BY id",
 						placeholders(2, ids.len())
 					);
 					let delete_sql =
@@ -1250,7 +1287,7 @@ impl Store {
 	pub async fn feed_after(&self, after: u64, limit: u32) -> Result<Vec<FeedRecord>, StoreError> {
 		let rows = sqlx::query(
 			"SELECT seq, \"user\", payer, model, input_tokens, output_tokens, cost, cap, expiry,
-			 signature, session FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2",
+			 signature, session, served_at FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2",
 		)
 		.bind(after as i64)
 		.bind(i64::from(limit))
@@ -1270,9 +1307,29 @@ impl Store {
 					expiry: row.get::<i64, _>("expiry") as u32,
 					signature: row.get("signature"),
 					session: row.get("session"),
+					served_at: row.get::<Option<i64>, _>("served_at").map(|b| b as u32),
 				})
 			})
 			.collect()
+	}
+
+	/// Numbers the feed's next record after `last_seq` at least: at start, the chain's
+	/// `LastSeq` for this provider (at its best block), so that a lost or reset database never
+	/// numbers records the chain will not attest.
+	pub async fn skip_seq_to(&self, last_seq: u64) -> Result<(), StoreError> {
+		self.run(move |tx| Box::pin(async move { Self::skip_seq_in(tx, last_seq).await })).await
+	}
+
+	async fn skip_seq_in(tx: &mut AnyConnection, last_seq: u64) -> Result<(), StoreError> {
+		sqlx::query(
+			"INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key)
+			 DO UPDATE SET value = $2 WHERE meta.value < $2",
+		)
+		.bind(LAST_SEQ)
+		.bind(last_seq as i64)
+		.execute(&mut *tx)
+		.await?;
+		Ok(())
 	}
 
 	/// The chain attested (at its finalised head) every feed record up to `last_seq`: they
@@ -1319,6 +1376,10 @@ impl Store {
 		if last_seq as i64 <= through {
 			return Ok((0, BTreeMap::new()));
 		}
+		// The chain has attested through `last_seq`: the feed never numbers a record at or
+		// below it again (after a lost or reset database such records would never be
+		// attested, and would be dropped here as attested).
+		Self::skip_seq_in(tx, last_seq).await?;
 		let gone = sqlx::query("DELETE FROM feed WHERE seq <= $1 RETURNING \"user\", cost")
 			.bind(last_seq as i64)
 			.fetch_all(&mut *tx)
@@ -1512,6 +1573,7 @@ mod tests {
 			input_tokens: tokens,
 			output_tokens: 1,
 			cost,
+			served_at: 7,
 		};
 		Ok(store.charge(id, &usage, cap, 0).await.unwrap().0)
 	}
@@ -1629,6 +1691,7 @@ mod tests {
 			input_tokens: 1,
 			output_tokens: 1,
 			cost: 70,
+			served_at: 7,
 		};
 		let (charged, book) = store.charge(second, &usage, 100, 20).await.unwrap();
 		assert_eq!((charged, book), (50, Book { reserved: 30, unsettled: 50 }));
@@ -1791,6 +1854,28 @@ mod tests {
 		assert_eq!(store.user_totals(&bob, 2).await.unwrap().requests, 2);
 	}
 
+	/// Issue 28 §6: after a lost or reset database the feed counter restarted at 1, at or
+	/// below the chain's `LastSeq`: those records were dropped as attested and never paid.
+	/// The counter now starts past what the chain attested.
+	#[tokio::test]
+	async fn a_reset_database_numbers_the_feed_past_the_chains_last_seq() {
+		let dir = tempfile::tempdir().unwrap();
+		let bob = Bob.to_account_id();
+		// At start, the best block's `LastSeq`.
+		let store = Store::open(&dir.path().join("a.db"), Sync::Normal).await.unwrap();
+		store.skip_seq_to(50).await.unwrap();
+		store.skip_seq_to(20).await.unwrap();
+		serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
+		assert_eq!(store.seal().await.unwrap(), vec![(51, bob.clone(), 40)]);
+		// Or the finalised one, through `attested`: the record is kept, not taken as attested.
+		let store = Store::open(&dir.path().join("b.db"), Sync::Normal).await.unwrap();
+		assert_eq!(store.attested(50).await.unwrap(), 0);
+		serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
+		assert_eq!(store.seal().await.unwrap(), vec![(51, bob.clone(), 40)]);
+		assert_eq!(store.attested(50).await.unwrap(), 0);
+		assert_eq!(store.feed_after(50, 10).await.unwrap().len(), 1);
+	}
+
 	/// A database of the version before sessions (its `vouchers` and `feed` tables without a
 	/// `session` column) opens with the column added: its feed records read with no session,
 	/// and new vouchers keep theirs for the feed.
@@ -1803,8 +1888,10 @@ mod tests {
 			let store = Store::open(&path, Sync::Normal).await.unwrap();
 			serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
 			store.seal().await.unwrap();
-			for table in ["vouchers", "feed"] {
-				sqlx::query(&format!("ALTER TABLE {table} DROP COLUMN session"))
+			for (table, column) in
+				[("vouchers", "session"), ("feed", "session"), ("feed", "served_at")]
+			{
+				sqlx::query(&format!("ALTER TABLE {table} DROP COLUMN {column}"))
 					.execute(&store.pool)
 					.await
 					.unwrap();
@@ -1818,6 +1905,8 @@ mod tests {
 		store.seal().await.unwrap();
 		let new = store.feed_after(1, 10).await.unwrap();
 		assert_eq!(new[0].session.as_deref(), Some("0x02"));
+		assert_eq!((old[0].served_at, new[0].served_at), (None, Some(7)));
+		assert_eq!(new[0].to_json()["served_at"], 7);
 		assert_eq!(new[0].to_json()["voucher"]["session"], "0x02");
 		// Opening again adds nothing twice.
 		drop(store);

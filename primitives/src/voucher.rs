@@ -159,6 +159,10 @@ pub struct UsageEntry<Hash, AccountId, Balance, BlockNumber, Signature> {
 	pub input_tokens: u32,
 	/// Output tokens served.
 	pub output_tokens: u32,
+	/// The block at which the usage was served (the gateway's best block; the earliest of the
+	/// record's requests). Settlement prices it at what was in force then, and refuses it
+	/// once it is older than the chain's bound on lateness.
+	pub served_at: BlockNumber,
 	/// The user's latest voucher for this provider; its `payer` decides whose credits pay.
 	pub voucher: SignedVoucher<Hash, AccountId, Balance, BlockNumber, Signature>,
 }

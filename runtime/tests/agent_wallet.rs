@@ -179,6 +179,7 @@ fn the_controller_signs_vouchers_and_a_freeze_stops_settlement_after_a_grace() {
 			model,
 			input_tokens: 10_000,
 			output_tokens: 0,
+			served_at: System::block_number(),
 			voucher: signed(signer),
 		};
 		// Signed by someone else (Charlie): nothing settles.
@@ -314,6 +315,7 @@ fn a_frozen_agent_pays_nothing_through_its_delegates() {
 				model,
 				input_tokens: 1_000,
 				output_tokens: 0,
+				served_at: System::block_number(),
 				voucher: SignedVoucher { voucher, signature },
 			}
 		};

@@ -90,6 +90,7 @@ fn settlement_fees_fund_rewards_paid_per_score_point() {
 			model,
 			input_tokens: 100_000,
 			output_tokens: 0,
+			served_at: System::block_number(),
 			voucher: signed_voucher(Bob, &alice, 1_000 * UNIT),
 		};
 		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![entry]).unwrap();

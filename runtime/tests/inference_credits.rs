@@ -41,6 +41,7 @@ fn a_provider_is_paid_for_vouched_usage_minus_the_protocol_fee() {
 			model,
 			input_tokens: 1_000_000,
 			output_tokens: 100_000,
+			served_at: System::block_number(),
 			voucher: signed_voucher(Bob, &alice, UNIT),
 		};
 		let (alice_free, pool_free, issuance) = (

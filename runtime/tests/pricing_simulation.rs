@@ -74,6 +74,7 @@ fn the_price_follows_a_burst_up_and_a_decline_down_within_its_bounds() {
 					model,
 					input_tokens: tokens,
 					output_tokens: 0,
+					served_at: System::block_number(),
 					voucher: voucher.clone(),
 				};
 				assert_ok!(<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![entry]));

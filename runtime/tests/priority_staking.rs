@@ -121,6 +121,7 @@ fn a_stakers_tier_opens_gated_models_and_its_allowance_is_a_discount_first() {
 			model,
 			input_tokens,
 			output_tokens: 0,
+			served_at: System::block_number(),
 			voucher: voucher.clone(),
 		};
 		let (alice_free, pool_free, issuance) = (
@@ -183,6 +184,7 @@ fn a_staker_who_provides_to_itself_cashes_nothing_out_of_its_allowance() {
 					model,
 					input_tokens: tokens,
 					output_tokens: 0,
+					served_at: System::block_number(),
 					voucher: voucher.clone(),
 				}],
 			)

@@ -52,6 +52,7 @@ fn an_operator_attests_usage_and_credits_pay_the_provider() {
 			model,
 			input_tokens: 10_000,
 			output_tokens: 0,
+			served_at: System::block_number(),
 			voucher,
 		};
 		let (alice_free, pool_free) =
@@ -115,6 +116,7 @@ fn feed_record(
 		expiry: voucher.voucher.expiry.into(),
 		signature,
 		session: voucher.voucher.session,
+		served_at: System::block_number().into(),
 	}
 }
 

@@ -56,6 +56,7 @@ fn worst_cases() -> Vec<RuntimeCall> {
 		model: 0,
 		input_tokens: u32::MAX,
 		output_tokens: u32::MAX,
+		served_at: 0,
 		voucher: SignedVoucher {
 			voucher: Voucher {
 				genesis_hash: H256::zero(),

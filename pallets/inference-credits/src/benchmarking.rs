@@ -331,6 +331,7 @@ mod benchmarks {
 				model: first.saturating_add(i % models),
 				input_tokens: 1_000_000,
 				output_tokens: 1_000_000,
+				served_at: frame_system::Pallet::<T>::block_number(),
 				voucher: SignedVoucher { voucher, signature },
 			});
 		}

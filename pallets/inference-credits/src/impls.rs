@@ -18,7 +18,7 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::{
-	traits::{Saturating, Zero},
+	traits::{SaturatedConversion, Saturating, Zero},
 	DispatchError, DispatchResult,
 };
 
@@ -32,6 +32,9 @@ struct Group<T: Config> {
 	discountable: BalanceOf<T>,
 	/// How many entries it has.
 	entries: u32,
+	/// Tokens of dynamically priced models in it, per model: counted toward the models'
+	/// utilisation only as far as the group is paid.
+	tokens: BTreeMap<ModelId, u64>,
 }
 
 /// (user, payer named in the voucher).
@@ -40,6 +43,8 @@ type GroupKey<T> = (AccountIdOf<T>, AccountIdOf<T>);
 type Groups<T> = BTreeMap<GroupKey<T>, Group<T>>;
 /// Entries rejected before any voucher is checked, counted per (user, reason).
 type Rejections<T> = BTreeMap<(AccountIdOf<T>, RejectReason), u32>;
+/// Dynamically priced models met in a settlement, brought up to date (`None`: not dynamic).
+type Dynamic<T> = BTreeMap<ModelId, Option<DynamicPriceOf<T>>>;
 
 /// What paying a provider for one group took.
 struct Payment<Balance> {
@@ -180,10 +185,26 @@ impl<T: Config> Pallet<T> {
 		let mut model = Self::active_model_of(&who, id)?;
 		let now = frame_system::Pallet::<T>::block_number();
 		let (current_input, current_output) = model.prices_at(&now);
+		// Usage served before an increase that took effect less than `MaxUsageLateness` ago
+		// may still be attested at the price before it (`prices_for`), which this update would
+		// otherwise forget: the new base price is also at most that one. A provider that
+		// changes its prices again so soon loses the increase on usage not yet attested.
+		let (floor_input, floor_output) = match &model.pending_price {
+			Some(p)
+				if p.effective_from <= now
+					&& now < p.effective_from.saturating_add(T::MaxUsageLateness::get()) =>
+			{
+				(
+					current_input.min(model.price_per_1k_input),
+					current_output.min(model.price_per_1k_output),
+				)
+			}
+			_ => (current_input, current_output),
+		};
 		// Decreases apply at once; an increase waits for the notice, and the lower of the old
 		// and new price applies until then.
-		model.price_per_1k_input = price_per_1k_input.min(current_input);
-		model.price_per_1k_output = price_per_1k_output.min(current_output);
+		model.price_per_1k_input = price_per_1k_input.min(floor_input);
+		model.price_per_1k_output = price_per_1k_output.min(floor_output);
 		let rises = price_per_1k_input > current_input || price_per_1k_output > current_output;
 		let effective_from =
 			if rises { now.saturating_add(T::PriceIncreaseNotice::get()) } else { now };
@@ -532,18 +553,33 @@ impl<T: Config> Pallet<T> {
 		rank(candidate) > rank(current)
 	}
 
-	/// Groups `entries` by (user, payer) with their total cost at the prices in force at
-	/// `now` and the best voucher of each group; entries of unknown, retired or foreign
-	/// models, or whose voucher names another user, are counted per (user, reason).
+	/// The prices of `model` for usage served at `served_at` and settled at `now`: those in
+	/// force when it was served, never above those in force now (a decrease since applies).
+	/// A provider that attests after its price rise took effect gains nothing by it.
+	pub fn prices_for(
+		model: &ModelOf<T>,
+		served_at: BlockNumberFor<T>,
+		now: BlockNumberFor<T>,
+	) -> (BalanceOf<T>, BalanceOf<T>) {
+		let (then_in, then_out) = model.prices_at(&served_at.min(now));
+		let (now_in, now_out) = model.prices_at(&now);
+		(then_in.min(now_in), then_out.min(now_out))
+	}
+
+	/// Groups `entries` by (user, payer) with their total cost at the prices in force when
+	/// each was served ([`Self::prices_for`]) and the best voucher of each group; entries of
+	/// unknown, retired or foreign models, whose voucher names another user, or served longer
+	/// ago than `MaxUsageLateness`, are counted per (user, reason). Returns the dynamically
+	/// priced models met, brought up to date.
 	fn group_entries(
 		provider: &T::AccountId,
 		entries: Vec<UsageEntryOf<T>>,
 		now: BlockNumberFor<T>,
-	) -> (Groups<T>, Rejections<T>) {
+	) -> (Groups<T>, Rejections<T>, Dynamic<T>) {
 		let mut groups: Groups<T> = BTreeMap::new();
 		let mut rejections: Rejections<T> = BTreeMap::new();
-		// Dynamically priced models met so far, brought up to date (`None`: not dynamic).
-		let mut dynamic: BTreeMap<ModelId, Option<DynamicPriceOf<T>>> = BTreeMap::new();
+		let mut dynamic: Dynamic<T> = BTreeMap::new();
+		let oldest = now.saturating_sub(T::MaxUsageLateness::get());
 		for entry in entries {
 			let model = match Models::<T>::get(entry.model) {
 				None => Err(RejectReason::UnknownModel),
@@ -554,6 +590,7 @@ impl<T: Config> Pallet<T> {
 				Some(_) if entry.voucher.voucher.user != entry.user => {
 					Err(RejectReason::VoucherForAnotherUser)
 				}
+				Some(_) if entry.served_at < oldest => Err(RejectReason::ServedTooLongAgo),
 				Some(model) => Ok(model),
 			};
 			let model = match model {
@@ -563,17 +600,15 @@ impl<T: Config> Pallet<T> {
 					continue;
 				}
 			};
-			let mut prices = model.prices_at(&now);
+			let mut prices = Self::prices_for(&model, entry.served_at, now);
 			let price = dynamic.entry(entry.model).or_insert_with(|| {
 				DynamicPrices::<T>::get(entry.model)
 					.and_then(|price| Self::touch(entry.model, provider, price, now))
 			});
-			if let Some(price) = price {
+			let dynamic_tokens = price.as_ref().map(|price| {
 				prices = Self::multiplied(prices, price.multiplier);
-				let tokens =
-					u64::from(entry.input_tokens).saturating_add(u64::from(entry.output_tokens));
-				price.tokens = price.tokens.saturating_add(tokens);
-			}
+				u64::from(entry.input_tokens).saturating_add(u64::from(entry.output_tokens))
+			});
 			let (price_in, price_out) = prices;
 			let cost = Self::cost_of(price_in, price_out, entry.input_tokens, entry.output_tokens);
 			let key = (entry.user.clone(), entry.voucher.voucher.payer.clone());
@@ -582,7 +617,11 @@ impl<T: Config> Pallet<T> {
 				cost: Zero::zero(),
 				discountable: Zero::zero(),
 				entries: 0,
+				tokens: BTreeMap::new(),
 			});
+			if let Some(tokens) = dynamic_tokens {
+				group.tokens.entry(entry.model).or_default().saturating_accrue(tokens);
+			}
 			if Self::honours_allowance(entry.model, now) {
 				group.discountable = group.discountable.saturating_add(cost);
 			}
@@ -592,12 +631,26 @@ impl<T: Config> Pallet<T> {
 			group.cost = group.cost.saturating_add(cost);
 			group.entries.saturating_inc();
 		}
-		for (model, price) in dynamic {
-			if let Some(price) = price {
-				DynamicPrices::<T>::insert(model, price);
-			}
+		(groups, rejections, dynamic)
+	}
+
+	/// Counts `group`'s tokens toward its dynamically priced models' utilisation, as far as
+	/// `paid` of its cost was settled: usage that is rejected or unpaid (a forged voucher, a
+	/// cap or credits that run out) moves no price.
+	fn count_settled_tokens(dynamic: &mut Dynamic<T>, group: &Group<T>, paid: BalanceOf<T>) {
+		use sp_runtime::{helpers_128bit::multiply_by_rational_with_rounding, Rounding};
+		let (paid, cost) = (paid.saturated_into::<u128>(), group.cost.saturated_into::<u128>());
+		for (model, tokens) in group.tokens.iter() {
+			let Some(Some(price)) = dynamic.get_mut(model) else { continue };
+			let settled = if paid >= cost {
+				*tokens
+			} else {
+				multiply_by_rational_with_rounding(u128::from(*tokens), paid, cost, Rounding::Down)
+					.map(|t| t.saturated_into::<u64>())
+					.unwrap_or_default()
+			};
+			price.tokens = price.tokens.saturating_add(settled);
 		}
-		(groups, rejections)
 	}
 
 	/// What may be charged for a group's `cost`: at most the voucher's headroom and, for a
@@ -731,7 +784,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(Providers::<T>::contains_key(provider), Error::<T>::NotProvider);
 		let now = frame_system::Pallet::<T>::block_number();
 		let mut summary = SettlementSummary::<BalanceOf<T>>::default();
-		let (groups, rejections) = Self::group_entries(provider, entries, now);
+		let (groups, rejections, mut dynamic) = Self::group_entries(provider, entries, now);
 		let reject = |user: T::AccountId, entries: u32, reason: RejectReason| {
 			Self::deposit_event(Event::UsageRejected {
 				provider: provider.clone(),
@@ -765,6 +818,7 @@ impl<T: Config> Pallet<T> {
 			if paid.is_zero() {
 				continue;
 			}
+			Self::count_settled_tokens(&mut dynamic, &group, paid);
 			if let Some(mut allowance) = delegation {
 				allowance.remaining = allowance.remaining.saturating_sub(charged);
 				Delegations::<T>::insert(&payer, &user, allowance);
@@ -787,6 +841,11 @@ impl<T: Config> Pallet<T> {
 				settled_total: ledger.settled,
 				cap: ledger.cap,
 			});
+		}
+		for (model, price) in dynamic {
+			if let Some(price) = price {
+				DynamicPrices::<T>::insert(model, price);
+			}
 		}
 		Ok(summary)
 	}

@@ -154,6 +154,12 @@ pub mod pallet {
 		#[pallet::constant]
 		type PriceIncreaseNotice: Get<BlockNumberFor<Self>>;
 
+		/// How long after it was served usage may still be settled, in blocks. Usage is
+		/// priced at what was in force when it was served (never above what is in force now),
+		/// so attesting late gains a provider nothing; older usage is refused.
+		#[pallet::constant]
+		type MaxUsageLateness: Get<BlockNumberFor<Self>>;
+
 		/// Blocks per pricing epoch: a dynamically priced model's multiplier changes at most
 		/// once per epoch, from the utilisation of the epoch that ended.
 		#[pallet::constant]

@@ -174,6 +174,7 @@ impl pallet_inference_credits::Config for Test {
 	type MaxEntriesPerSettlement = ConstU32<16>;
 	type WithdrawalNotice = ConstU32<WITHDRAWAL_NOTICE>;
 	type PriceIncreaseNotice = ConstU32<PRICE_NOTICE>;
+	type MaxUsageLateness = ConstU32<LATENESS>;
 	type PricingEpoch = ConstU32<PRICING_EPOCH>;
 	type MaxPriceStep = MaxPriceStep;
 	type MaxMultiplier = ConstU32<10>;
@@ -243,6 +244,8 @@ pub fn run_test(test: impl FnOnce()) {
 pub const WITHDRAWAL_NOTICE: u32 = 10;
 /// Blocks between a price increase and the block it applies.
 pub const PRICE_NOTICE: u32 = 5;
+/// Usage may be settled up to 20 blocks after it was served.
+pub const LATENESS: u32 = 20;
 /// Blocks per pricing epoch.
 pub const PRICING_EPOCH: u32 = 10;
 

@@ -256,6 +256,8 @@ pub enum RejectReason {
 	SignerNotAllowed,
 	/// The voucher names another user than the entry it came with.
 	VoucherForAnotherUser,
+	/// The usage was served longer ago than `MaxUsageLateness` allows.
+	ServedTooLongAgo,
 }
 
 /// Why a user may not use a model right now.

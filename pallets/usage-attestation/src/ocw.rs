@@ -114,7 +114,13 @@ pub struct FeedRecord {
 	pub signature: Vec<u8>,
 	/// The voucher's session commitment (32 bytes), if it names one (a v2 voucher).
 	pub session: Option<[u8; 32]>,
+	/// The block at which the usage was served (`served_at`; 0 when the feed does not say,
+	/// which settlement refuses once it is older than the chain's bound on lateness).
+	pub served_at: u64,
 }
+
+/// Why a record larger than the provider's whole epoch capacity is declared void.
+pub const VOID_TOO_LARGE: &[u8] = b"exceeds the epoch capacity";
 
 /// Turns feed records into the settlement's entries (the runtime knows accounts, signatures
 /// and the voucher's chain).
@@ -166,6 +172,10 @@ impl FeedRecord {
 			expiry,
 			signature,
 			session,
+			served_at: match value.get("served_at") {
+				None | Some(Value::Null) => 0,
+				Some(v) => v.as_u64().ok_or("served_at")?,
+			},
 		})
 	}
 }
@@ -392,6 +402,19 @@ impl<T: Config> Pallet<T> {
 				}
 			}
 			match read.and_then(|record| T::FeedEntries::entry(provider, record)) {
+				// A record larger than the provider's whole epoch capacity never fits any
+				// epoch: it would hold up every record after it for good. It is declared void
+				// (the provider raises its capacity first if the usage is real).
+				Ok(entry)
+					if entries.is_empty() && entry.tokens() > Capacities::<T>::get(provider) =>
+				{
+					log::warn!(
+						target: "usage-attestation",
+						"usage record {next} ({} tokens) exceeds the epoch capacity: declaring it void",
+						entry.tokens(),
+					);
+					return Ok(Batch::Void(VOID_TOO_LARGE.to_vec().try_into().unwrap_or_default()));
+				}
 				Ok(entry) => {
 					tokens.saturating_accrue(entry.tokens());
 					if tokens > capacity {

@@ -10,7 +10,7 @@ use sp_runtime::{traits::AccountIdConversion, MultiSignature, Perbill};
 use super::StorageDeposit;
 use crate::{
 	AccountId, AgentWallet, Balance, Balances, BlockNumber, PriorityStaking, Runtime,
-	RuntimeHoldReason, HOURS, UNIT,
+	RuntimeHoldReason, DAYS, HOURS, UNIT,
 };
 
 parameter_types! {
@@ -62,6 +62,8 @@ impl pallet_inference_credits::Config for Runtime {
 	type MaxEntriesPerSettlement = ConstU32<256>;
 	type WithdrawalNotice = WithdrawalNotice;
 	type PriceIncreaseNotice = PriceIncreaseNotice;
+	/// A day: an operator node that was down for hours still gets its usage settled.
+	type MaxUsageLateness = ConstU32<DAYS>;
 	type PricingEpoch = PricingEpoch;
 	type MaxPriceStep = MaxPriceStep;
 	type MaxMultiplier = ConstU32<10>;

@@ -73,6 +73,8 @@ impl FeedEntry<AccountId, UsageEntryOf<Runtime>> for FeedEntries {
 			model: record.model,
 			input_tokens: record.input_tokens,
 			output_tokens: record.output_tokens,
+			// A block number the chain cannot hold is in the future: served now at the latest.
+			served_at: record.served_at.try_into().unwrap_or(BlockNumber::MAX),
 			voucher: SignedVoucher {
 				voucher: Voucher {
 					genesis_hash: System::block_hash(0),
@@ -121,6 +123,7 @@ impl
 			model: 0,
 			input_tokens: 1_000,
 			output_tokens: 1_000,
+			served_at: 0,
 			voucher: pallet_inference_credits::SignedVoucher {
 				voucher: pallet_inference_credits::Voucher {
 					genesis_hash: Default::default(),

@@ -109,7 +109,14 @@ pub(crate) fn entry(
 	output_tokens: u32,
 	voucher: SignedVoucherOf<Test>,
 ) -> UsageEntryOf<Test> {
-	UsageEntry { user: user.to_account_id(), model, input_tokens, output_tokens, voucher }
+	UsageEntry {
+		user: user.to_account_id(),
+		model,
+		input_tokens,
+		output_tokens,
+		served_at: System::block_number(),
+		voucher,
+	}
 }
 
 pub(crate) fn held(reason: HoldReason, who: &AccountId) -> Balance {

@@ -296,3 +296,107 @@ fn retiring_a_model_drops_its_dynamic_price_and_deposit() {
 		assert_eq!(held(HoldReason::ModelDeposit, &alice()), held_before);
 	});
 }
+
+/// Issue 28 §5: Bob's usage of `model` (1,000 input tokens) served at `served_at`, settled
+/// now; what it was charged.
+fn settle_served_at(model: ModelId, served_at: u64) -> SettlementSummary<Balance> {
+	let mut usage = entry(Bob, model, 1_000, 0, voucher(Bob, &alice(), Balance::MAX / 2));
+	usage.served_at = served_at as u32;
+	InferenceCredits::do_settle(&alice(), vec![usage]).unwrap()
+}
+
+fn raise_to(model: ModelId, price_in: Balance) {
+	assert_ok!(InferenceCredits::update_model(
+		RuntimeOrigin::signed(alice()),
+		model,
+		price_in,
+		4_000,
+		AccessRule::Open
+	));
+}
+
+/// Settlement used to price usage at the block it was attested in: a provider announced a
+/// rise, kept serving at the old price and attested after it took effect. Usage is now
+/// priced at what was in force when it was served, never above the price now.
+#[test]
+fn usage_is_priced_when_served_not_when_attested() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		deposit(&bob(), 900_000);
+		// 2 per input token now; 6 from block 1 + PRICE_NOTICE.
+		raise_to(model, 6_000);
+		let effective = 1 + PRICE_NOTICE;
+		System::set_block_number(effective + 2);
+		// Served before the rise, attested after it: the old price.
+		assert_eq!(settle_served_at(model, u64::from(effective) - 1).charged, 2_000);
+		// Served after it: the new one.
+		assert_eq!(settle_served_at(model, u64::from(effective)).charged, 6_000);
+		// A record claiming a block still to come is priced as served now.
+		assert_eq!(settle_served_at(model, 1_000_000).charged, 6_000);
+		// A decrease applies at once, to usage served before it too.
+		raise_to(model, 1_000);
+		assert_eq!(settle_served_at(model, u64::from(effective)).charged, 1_000);
+	});
+}
+
+/// A provider cannot launder the old price away by updating again right after a rise took
+/// effect: usage served before the rise and not yet attested keeps the old price.
+#[test]
+fn a_second_update_soon_after_a_rise_keeps_the_old_price_for_late_usage() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		deposit(&bob(), 900_000);
+		raise_to(model, 6_000);
+		let effective = 1 + PRICE_NOTICE;
+		System::set_block_number(effective + 1);
+		// Another rise, announced once the first applies.
+		raise_to(model, 8_000);
+		assert_eq!(settle_served_at(model, u64::from(effective) - 1).charged, 2_000);
+	});
+}
+
+/// Usage served longer ago than `MaxUsageLateness` is refused, charging nothing.
+#[test]
+fn usage_served_too_long_ago_is_refused() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		System::set_block_number(100);
+		let credits = Credits::<Test>::get(bob());
+		let summary = settle_served_at(model, u64::from(100 - LATENESS) - 1);
+		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+		assert!(events().contains(&Event::UsageRejected {
+			provider: alice(),
+			user: bob(),
+			entries: 1,
+			reason: RejectReason::ServedTooLongAgo
+		}));
+		assert_eq!(Credits::<Test>::get(bob()), credits);
+		// At the bound, it settles.
+		assert_eq!(settle_served_at(model, u64::from(100 - LATENESS)).charged, 2_000);
+	});
+}
+
+/// Dynamic pricing counted every attested entry, settled or not: one entry of `u32::MAX`
+/// tokens under a junk signature forced a price step. Only what was settled counts now: the
+/// model moves exactly as a model nobody used.
+#[test]
+fn utilisation_counts_only_settled_usage() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		let idle = register_model(&alice(), AccessRule::Open);
+		assert_ok!(set(model, Some(config())));
+		assert_ok!(set(idle, Some(config())));
+		to_epoch(1);
+		let mut forged = voucher(Bob, &alice(), Balance::MAX / 2);
+		forged.signature = sign_voucher(Sr25519Keyring::Charlie, &forged.voucher);
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, u32::MAX, u32::MAX, forged)],
+		)
+		.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
+		to_epoch(2);
+		assert_eq!(multiplier(model), multiplier(idle));
+		assert!(multiplier(model) < FixedU128::one());
+	});
+}

@@ -465,3 +465,36 @@ fn an_unreadable_record_is_declared_void_and_the_usage_after_it_settles() {
 		});
 	}
 }
+
+/// Issue 28 §6: a record larger than the provider's whole epoch capacity never fits an epoch,
+/// and it held up every record after it for good. It is declared void; the next settles.
+#[test]
+fn a_record_larger_than_the_whole_capacity_is_declared_void() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	ext.execute_with(|| {
+		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(PROVIDER), 70));
+	});
+	let huge = record(1, 5, "0x01").replace("\"input_tokens\":10", "\"input_tokens\":100");
+	expect_get(&state, 0, format!("[{huge},{}]", record(2, 6, "0x01")).into_bytes());
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		let void = RuntimeCall::UsageAttestation(Call::void_record {
+			provider: PROVIDER,
+			seq: 1,
+			reason: VOID_TOO_LARGE.to_vec().try_into().unwrap(),
+		});
+		assert_eq!(submitted(&pool), vec![(OPERATOR, void)]);
+		let (_, call) = submitted(&pool).remove(0);
+		assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 1);
+	});
+	expect_get(&state, 1, answer(&[record(2, 6, "0x01")]));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(2);
+		assert_eq!(submitted(&pool)[1], (OPERATOR, attest_call(2, vec![entry(6, 30)])));
+		let (_, call) = submitted(&pool).remove(1);
+		assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
+		assert_eq!(settled(), vec![(PROVIDER, vec![entry(6, 30)])]);
+		assert_eq!(failures(), NO_FAILURES);
+	});
+}
