@@ -28,6 +28,7 @@ describe('usage attestation', () => {
   let alice;
   let bob;
   let charlie;
+  let dave;
   let operator;
   let model;
   let genesisHash;
@@ -50,7 +51,7 @@ describe('usage attestation', () => {
   });
 
   before(async () => {
-    ({ alice, bob, charlie, operator } = await devAccounts('Alice', 'Bob', 'Charlie', 'Operator'));
+    ({ alice, bob, charlie, dave, operator } = await devAccounts('Alice', 'Bob', 'Charlie', 'Dave', 'Operator'));
     const feedPort = await freePort();
     feed = await startFeed(feedPort);
     node = await startDevNode({ extraArgs: ['--usage-feed', `http://127.0.0.1:${feedPort}/`] });
@@ -134,5 +135,33 @@ describe('usage attestation', () => {
     assert.equal(attested.entries.toNumber(), 1);
     assert.equal(attested.charged.toBigInt(), UNIT);
     assert.equal(await metric('tokenmeter_usage_attestations_submitted_total'), 2);
+  });
+
+  // Issue 28 §2, as reproduced on the dev node: stake 500,000, deposit 400,000 as credits, then
+  // transfer 499,000 away — all three succeed, because pallet-balances counts held funds toward
+  // a freeze. The 400,000 of credits shown must still pay the provider in full.
+  it('pays the provider in full for credits that a later freeze covers (stake, deposit, transfer)', async () => {
+    const steps = [
+      api.tx.priorityStaking.stake(500_000n * UNIT),
+      api.tx.inferenceCredits.depositCredits(400_000n * UNIT),
+      api.tx.balances.transferKeepAlive(charlie.address, 499_000n * UNIT),
+    ];
+    for (const step of steps) {
+      const { dispatchError } = await sendAndWaitInBlock(step, dave);
+      assert.equal(dispatchError, undefined, `${step.method.section}.${step.method.method}: ${dispatchError}`);
+    }
+    const account = (await api.query.system.account(dave.address)).data;
+    assert.ok(account.frozen.toBigInt() > account.free.toBigInt(), 'the freeze rests on held credits');
+    assert.equal((await api.query.inferenceCredits.credits(dave.address)).toBigInt(), 400_000n * UNIT);
+    // 400,000,000 tokens at 1 TMT per 1,000: exactly the credits shown.
+    const seq = (await api.query.usageAttestation.lastSeq(alice.address)).toNumber() + 1;
+    feed.records.push(record(seq, dave, 400_000_000, 400_000n * UNIT));
+    const { blockHash, events, attested } = await waitForAttested(api, seq);
+    assert.equal(attested.charged.toBigInt(), 400_000n * UNIT);
+    assert.equal(events.some(({ event }) => api.events.inferenceCredits.SettlementShortfall.is(event)), false);
+    const { before: was, after: is } = await statesAround(api, blockHash);
+    const free = async (state, who) => (await state.query.system.account(who)).data.free.toBigInt();
+    assert.equal(await free(is, alice.address) - await free(was, alice.address), 400_000n * UNIT * 95n / 100n);
+    assert.equal((await is.query.inferenceCredits.credits(dave.address)).toBigInt(), 0n);
   });
 });

@@ -5,10 +5,7 @@
 mod common;
 
 use common::{chain_from_preset, check_invariants, provide_model, run_to_block};
-use frame_support::{
-	assert_noop, assert_ok,
-	traits::{fungible::Inspect, Get},
-};
+use frame_support::{assert_noop, assert_ok, traits::fungible::Inspect};
 use pallet_agent_wallet::{Policy, PolicyOf};
 use pallet_inference_credits::{AccessRule, SettleUsage, SignedVoucher, UsageEntry, Voucher};
 use sp_core::{Pair, H256};
@@ -197,7 +194,10 @@ fn the_controller_signs_vouchers_and_a_freeze_stops_settlement_after_a_grace() {
 		// usage served before the freeze still settles for the grace (an hour), while gateways,
 		// which admit with the current signer, stop at once.
 		assert_ok!(AgentWallet::freeze(RuntimeOrigin::signed(alice.clone()), agent.clone()));
-		assert_eq!(AgentWallet::do_voucher_signer(&agent, &alice), None);
+		assert_eq!(
+			<AgentWallet as pallet_agent_wallet::VoucherSigners<_>>::voucher_signer(&agent, &alice),
+			None
+		);
 		run_to_block(System::block_number() + 10);
 		let served = UsageEntry { input_tokens: 5_000, ..entry(Bob) };
 		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![served]).unwrap();
@@ -289,8 +289,8 @@ fn an_agent_can_pay_its_controllers_fees_within_its_period_cap() {
 
 /// A thief with the controller key deposits the agent's funds as credits and approves a
 /// delegate key (only the storage deposit counts as outflow). Once the owner freezes the
-/// agent, the delegate's vouchers pay nothing from it; nor do they pay a provider that the
-/// agent's payee list leaves out.
+/// agent, the delegate's vouchers pay nothing from it after the settlement grace; nor do they
+/// pay a provider that the agent's payee list leaves out.
 #[test]
 fn a_frozen_agent_pays_nothing_through_its_delegates() {
 	use pallet_inference_credits::Call as CreditsCall;
@@ -338,11 +338,19 @@ fn a_frozen_agent_pays_nothing_through_its_delegates() {
 				.unwrap();
 		assert_eq!((summary.charged, summary.rejected_entries), (UNIT, 0));
 		assert_ok!(AgentWallet::freeze(RuntimeOrigin::signed(alice.clone()), agent.clone()));
+		// Usage served before the freeze still settles during the grace (issue 28 §4) ...
+		let summary =
+			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![delegate_entry(&agent)])
+				.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (UNIT, 0));
+		// ... and nothing after it.
+		let grace = <Runtime as pallet_agent_wallet::Config>::SettlementGrace::get();
+		run_to_block(System::block_number() + grace + 1);
 		let summary =
 			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![delegate_entry(&agent)])
 				.unwrap();
 		assert_eq!((summary.charged, summary.rejected_entries), (0, 1));
-		assert_eq!(InferenceCredits::credit_balance(&agent), 39 * UNIT);
+		assert_eq!(InferenceCredits::credit_balance(&agent), 38 * UNIT);
 
 		// A second agent that may pay Dave but not the provider Alice.
 		let hash = H256::repeat_byte(8);

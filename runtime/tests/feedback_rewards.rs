@@ -13,7 +13,7 @@ use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave, Eve, Ferdie};
 use tokenmeter_runtime::{
 	configs::inference_credits::RewardPoolAccount, genesis_config_presets::DEV_FEEDBACK_PARAMS,
 	AccountId, AgentWallet, Balances, FeedbackRewards, InferenceCredits, Runtime, RuntimeOrigin,
-	UNIT,
+	System, UNIT,
 };
 
 /// Registers `validators` with the minimum bond and runs to the next epoch, from which

@@ -13,7 +13,7 @@ use pallet_inference_credits::{AccessDenied, AccessRule, Error, SettleUsage, Usa
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
 use tokenmeter_runtime::{
 	configs::inference_credits::{ProviderBond, RewardPoolAccount},
-	Balances, InferenceCredits, Runtime, RuntimeOrigin, MILLI_UNIT, UNIT,
+	Balances, InferenceCredits, Runtime, RuntimeOrigin, System, MILLI_UNIT, UNIT,
 };
 
 #[test]

@@ -20,7 +20,7 @@ use tokenmeter_runtime::{
 	configs::inference_credits::RewardPoolAccount,
 	genesis_config_presets::{DEV_STAKING_PARAMS, ENDOWMENT},
 	Balances, InferenceCredits, PriorityStaking, Runtime, RuntimeCall, RuntimeFreezeReason,
-	RuntimeOrigin, TransactionPayment, UNIT,
+	RuntimeOrigin, System, TransactionPayment, UNIT,
 };
 
 fn frozen(who: &tokenmeter_runtime::AccountId) -> tokenmeter_runtime::Balance {

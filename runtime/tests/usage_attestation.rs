@@ -191,11 +191,13 @@ fn the_off_chain_worker_submits_a_transaction_the_runtime_applies() {
 		let record = feed_record(1, &bob, model, &voucher, voucher.signature.encode());
 		format!(
 			r#"[{{"seq":1,"user":"{}","model":{model},"input_tokens":10000,"output_tokens":0,
-			"voucher":{{"cap":"{}","expiry":{},"signature":"0x{}"}}}}]"#,
+			"served_at":{},"voucher":{{"cap":"{}","expiry":{},"signature":"0x{}","session":"0x{}"}}}}]"#,
 			record.user,
+			record.served_at,
 			record.cap,
 			record.expiry,
 			sp_core::hexdisplay::HexDisplay::from(&record.signature),
+			sp_core::hexdisplay::HexDisplay::from(&record.session.expect("a v2 voucher")),
 		)
 	});
 	state.write().expect_request(PendingRequest {
