@@ -73,6 +73,17 @@ ensure_e2e_deps() {
 	fi
 }
 
+# The official Python `openai` package in a virtual environment of the end-to-end tests (the
+# gateway must serve the unmodified SDK of both languages with one API key string).
+ensure_python_openai() {
+	local venv="$REPO_ROOT/e2e/.venv"
+	if ! "$venv/bin/python" -c 'import openai' 2>/dev/null; then
+		log "installing the Python openai package into e2e/.venv"
+		python3 -m venv "$venv"
+		"$venv/bin/pip" install -q --disable-pip-version-check openai==3.60.0
+	fi
+}
+
 ensure_zombienet_deps() {
 	local stamp="$REPO_ROOT/zombienet/node_modules/.tokenmeter-lock"
 	if [ ! -f "$stamp" ] || ! cmp -s "$REPO_ROOT/zombienet/package-lock.json" "$stamp"; then

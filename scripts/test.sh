@@ -15,6 +15,7 @@ step() {
 ensure_system_packages
 ensure_rust
 ensure_e2e_deps
+ensure_python_openai
 ensure_zombienet_deps
 cd "$REPO_ROOT"
 

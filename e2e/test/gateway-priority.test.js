@@ -173,4 +173,52 @@ describe('the gateway: priority by stake and rate limits by tier', () => {
     const { response } = await clientOf(dave).chat.completions.create(ask('dave staked')).withResponse();
     assert.equal(response.headers.get('ratelimit-limit'), '60');
   });
+
+  // Issue 28 §4: an agent's controller signs vouchers for it; once the owner freezes the
+  // agent, the gateway refuses the next request at once (it reads the freeze every block),
+  // while the chain still settles what was served before (a grace; runtime tests).
+  it('serves an agent whose controller signs, and refuses it as soon as the owner freezes it', async () => {
+    const { alice, eve } = await devAccounts('Alice', 'Eve');
+    const hash = `0x${'cd'.repeat(32)}`;
+    const agent = await rpc('agentWallet_address', [alice.address, hash]);
+    const policy = {
+      perPaymentCap: 100n * UNIT, periodCap: 1_000n * UNIT, periodLength: 10_000, payees: null,
+      cosignThreshold: 1_000n * UNIT, cosigners: [], approvalsNeeded: 1, expiry: null, paysFees: false,
+    };
+    const created = await sendAndWaitInBlock(api.tx.utility.batchAll([
+      api.tx.agentWallet.createAgent(hash, policy, eve.address),
+      api.tx.balances.transferKeepAlive(agent, 200n * UNIT),
+    ]), alice);
+    assert.equal(created.dispatchError, undefined, `${created.dispatchError}`);
+    const funded = await sendAndWaitInBlock(api.tx.agentWallet.act(agent, api.tx.inferenceCredits.depositCredits(50n * UNIT)), eve);
+    assert.equal(funded.dispatchError, undefined, `${funded.dispatchError}`);
+    // Eve (the controller) signs for the agent; the token names her as its signer.
+    const token = paymentToken(signVoucher(eve, {
+      genesisHash, provider: alice.address, user: agent, cap: 10n * UNIT, expiry: 1_000_000,
+    }));
+    const agentClient = new OpenAI({ baseURL: `${gatewayUrl}/v1`, maxRetries: 0, apiKey: token });
+    // Served once the gateway follows the block with the agent's credits.
+    let served;
+    for (let i = 0; i < 30 && !served; i += 1) {
+      served = await agentClient.chat.completions.create(ask('agent at work')).catch((e) => {
+        if (e.code !== 'insufficient_credits') throw e;
+        return new Promise((resolve) => setTimeout(() => resolve(undefined), 500));
+      });
+    }
+    assert.ok(served, 'the agent was never served');
+    const frozen = await sendAndWaitInBlock(api.tx.agentWallet.freeze(agent), alice);
+    assert.equal(frozen.dispatchError, undefined, `${frozen.dispatchError}`);
+    // Refused from the block the freeze is in (the gateway follows the best block).
+    let refused;
+    for (let i = 0; i < 30 && !refused; i += 1) {
+      try {
+        await agentClient.chat.completions.create(ask('agent after the freeze'));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      } catch (e) {
+        refused = e;
+      }
+    }
+    assert.equal(refused?.status, 402);
+    assert.equal(refused.code, 'signer_not_allowed');
+  });
 });

@@ -289,7 +289,7 @@ describe('the inference gateway', () => {
     const mine = voucherFor(bob);
     assert.equal((await post(JSON.stringify(ask), paymentToken(mine))).status, 200);
     // The usage feed publishes Bob's voucher (cap, expiry, signature, session).
-    const { records } = await (await fetch(`${gatewayUrl}/usage?after=0`)).json();
+    const records = await (await fetch(`${gatewayUrl}/usage?after=0`)).json();
     const record = records.filter((r) => r.user === bob.address).at(-1);
     assert.ok(record?.voucher?.session, JSON.stringify(records));
     assert.equal(record.voucher.session, mine.voucher.session);
@@ -308,6 +308,29 @@ describe('the inference gateway', () => {
     // The owner's token, with its secret, still works.
     assert.equal((await post(JSON.stringify(ask), paymentToken(mine))).status, 200);
     assert.equal(BigInt((await admin(bob)).charged) - BigInt(before.charged), cost(5, 5));
+  });
+
+  it('serves the unmodified Python openai SDK with the owner\'s token, and refuses a rebuilt one', async (t) => {
+    const python = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '.venv', 'bin', 'python');
+    const script = [
+      'import sys, openai',
+      'client = openai.OpenAI(base_url=sys.argv[1], api_key=sys.argv[2], max_retries=0)',
+      'try:',
+      '    answer = client.chat.completions.create(model="llama-8b", max_tokens=16,',
+      '        messages=[{"role": "user", "content": "say hello to the chain"}])',
+      '    print("200", answer.choices[0].message.content, answer.usage.prompt_tokens)',
+      'except openai.APIStatusError as e:',
+      '    print(e.status_code, e.body.get("code") if isinstance(e.body, dict) else e.body)',
+    ].join('\n');
+    const run = (token) => execFileSync(python, ['-c', script, `${gatewayUrl}/v1`, token]).toString().trim();
+    const mine = voucherFor(bob);
+    const before = BigInt((await admin(bob)).charged);
+    assert.equal(run(paymentToken(mine)), '200 Hello from the fake model 5');
+    assert.equal(BigInt((await admin(bob)).charged) - before, cost(5, 5));
+    const { secret, ...published } = mine;
+    assert.ok(secret);
+    assert.equal(run(paymentToken(published)), '402 invalid_session');
+    assert.equal(BigInt((await admin(bob)).charged) - before, cost(5, 5));
   });
 
   it('charges a streamed answer its exact usage, and strips the usage chunk the client did not ask for', async () => {

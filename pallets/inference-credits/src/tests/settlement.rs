@@ -359,16 +359,7 @@ fn a_voucher_signed_with_polkadot_js_settles() {
 			"f649f1740134f3cf63ec572577fef2b5406c36497df8d35b942169d8cb895f25\
 			 cdb13e272220dae80772c26dbcf50a51cbda02089b8b772f461ecf88b03b5a82",
 		);
-		for (js_signature, tokens) in [(bare, 100), (wrapped, 200)] {
-			let signature = sp_runtime::MultiSignature::Sr25519(
-				sp_core::sr25519::Signature::from_raw(js_signature.try_into().unwrap()),
-			);
-			let signed = SignedVoucher { voucher: voucher.clone(), signature };
-			let summary =
-				InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, tokens, 0, signed)])
-					.unwrap();
-			assert_eq!((summary.charged, summary.rejected_entries), (2 * tokens as u128, 0));
-		}
+		settles_js_signatures(model, &voucher, bare, wrapped);
 	});
 }
 
@@ -407,17 +398,28 @@ fn a_v2_voucher_signed_with_polkadot_js_settles() {
 			"dc05168dfafe29fe4833230f001157f0520406853f5fa985ad6bf53fad3eb715\
 			 ba6ec149f2dd0b0900536c01d93d3425981fc4310918ab17e4794d2d7940be8d",
 		);
-		for (js_signature, tokens) in [(bare, 100), (wrapped, 200)] {
-			let signature = sp_runtime::MultiSignature::Sr25519(
-				sp_core::sr25519::Signature::from_raw(js_signature.try_into().unwrap()),
-			);
-			let signed = SignedVoucher { voucher: voucher.clone(), signature };
-			let summary =
-				InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, tokens, 0, signed)])
-					.unwrap();
-			assert_eq!((summary.charged, summary.rejected_entries), (2 * tokens as u128, 0));
-		}
+		settles_js_signatures(model, &voucher, bare, wrapped);
 	});
+}
+
+/// Bob's `voucher` with `bare` and then `wrapped` (JS signatures of its payload, plain and in
+/// `<Bytes>…</Bytes>`) settles 100 and then 200 input tokens of `model`.
+fn settles_js_signatures(
+	model: ModelId,
+	voucher: &VoucherOf<Test>,
+	bare: Vec<u8>,
+	wrapped: Vec<u8>,
+) {
+	for (js_signature, tokens) in [(bare, 100), (wrapped, 200)] {
+		let signature = sp_runtime::MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw(
+			js_signature.try_into().unwrap(),
+		));
+		let signed = SignedVoucher { voucher: voucher.clone(), signature };
+		let summary =
+			InferenceCredits::do_settle(&alice(), vec![entry(Bob, model, tokens, 0, signed)])
+				.unwrap();
+		assert_eq!((summary.charged, summary.rejected_entries), (2 * tokens as u128, 0));
+	}
 }
 
 fn hex_literal(s: &str) -> Vec<u8> {
