@@ -507,7 +507,11 @@ pub mod pallet {
 		///
 		/// Errors: `NotAgent`, `NotOwner`, `InvalidPolicy`.
 		#[pallet::call_index(6)]
-		#[pallet::weight(T::WeightInfo::set_policy(T::MaxPending::get()))]
+		// The settlement grace written before the change (not in the generated weight yet).
+		#[pallet::weight(
+			T::WeightInfo::set_policy(T::MaxPending::get())
+				.saturating_add(T::DbWeight::get().writes(1))
+		)]
 		pub fn set_policy(
 			origin: OriginFor<T>,
 			agent: T::AccountId,
@@ -515,7 +519,10 @@ pub mod pallet {
 		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let cancelled = Self::do_set_policy(who, agent, policy)?;
-			Ok(Some(T::WeightInfo::set_policy(cancelled)).into())
+			Ok(Some(
+				T::WeightInfo::set_policy(cancelled).saturating_add(T::DbWeight::get().writes(1)),
+			)
+			.into())
 		}
 
 		/// Owner: freeze the agent at once. Nothing can be paid, acted or approved, its
@@ -523,11 +530,15 @@ pub mod pallet {
 		///
 		/// Errors: `NotAgent`, `NotOwner`, `AgentFrozen` (already).
 		#[pallet::call_index(7)]
-		#[pallet::weight(T::WeightInfo::freeze(T::MaxPending::get()))]
+		// The settlement grace written before the freeze (not in the generated weight yet).
+		#[pallet::weight(
+			T::WeightInfo::freeze(T::MaxPending::get()).saturating_add(T::DbWeight::get().writes(1))
+		)]
 		pub fn freeze(origin: OriginFor<T>, agent: T::AccountId) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let cancelled = Self::do_freeze(who, agent)?;
-			Ok(Some(T::WeightInfo::freeze(cancelled)).into())
+			Ok(Some(T::WeightInfo::freeze(cancelled).saturating_add(T::DbWeight::get().writes(1)))
+				.into())
 		}
 
 		/// Owner: unfreeze the agent.
@@ -545,7 +556,10 @@ pub mod pallet {
 		///
 		/// Errors: `NotAgent`, `NotOwner`, `ControllerIsAgent`.
 		#[pallet::call_index(9)]
-		#[pallet::weight(T::WeightInfo::rotate_controller())]
+		// The settlement grace written before the rotation (not in the generated weight yet).
+		#[pallet::weight(
+			T::WeightInfo::rotate_controller().saturating_add(T::DbWeight::get().writes(1))
+		)]
 		pub fn rotate_controller(
 			origin: OriginFor<T>,
 			agent: T::AccountId,
@@ -576,14 +590,21 @@ pub mod pallet {
 		///
 		/// Errors: `NotAgent`, `NotOwner`, `AgentFundsLocked`, `AgentInUse`.
 		#[pallet::call_index(11)]
-		#[pallet::weight(T::WeightInfo::close_agent(T::MaxPending::get()))]
+		// The settlement grace removed with the agent (not in the generated weight yet).
+		#[pallet::weight(
+			T::WeightInfo::close_agent(T::MaxPending::get())
+				.saturating_add(T::DbWeight::get().writes(1))
+		)]
 		pub fn close_agent(
 			origin: OriginFor<T>,
 			agent: T::AccountId,
 		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let cancelled = Self::do_close_agent(who, agent)?;
-			Ok(Some(T::WeightInfo::close_agent(cancelled)).into())
+			Ok(Some(
+				T::WeightInfo::close_agent(cancelled).saturating_add(T::DbWeight::get().writes(1)),
+			)
+			.into())
 		}
 	}
 }
