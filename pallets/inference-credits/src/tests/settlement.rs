@@ -332,15 +332,7 @@ fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
 fn a_voucher_signed_with_polkadot_js_settles() {
 	run_test(|| {
 		let model = open_model_and_funded_bob();
-		let voucher = Voucher {
-			genesis_hash: genesis_hash(),
-			provider: alice(),
-			user: bob(),
-			payer: bob(),
-			cap: 1_000_000,
-			expiry: 100,
-			session: None,
-		};
+		let voucher = js_voucher(None);
 		let js_payload = hex_literal(
 			"746f6b656e6d657465722f766f75636865722f7631\
 			 4545454545454545454545454545454545454545454545454545454545454545\
@@ -370,15 +362,7 @@ fn a_voucher_signed_with_polkadot_js_settles() {
 fn a_v2_voucher_signed_with_polkadot_js_settles() {
 	run_test(|| {
 		let model = open_model_and_funded_bob();
-		let voucher = Voucher {
-			genesis_hash: genesis_hash(),
-			provider: alice(),
-			user: bob(),
-			payer: bob(),
-			cap: 1_000_000,
-			expiry: 100,
-			session: Some([1; 32]),
-		};
+		let voucher = js_voucher(Some([1; 32]));
 		let js_payload = hex_literal(
 			"746f6b656e6d657465722f766f75636865722f7632\
 			 4545454545454545454545454545454545454545454545454545454545454545\
@@ -400,6 +384,20 @@ fn a_v2_voucher_signed_with_polkadot_js_settles() {
 		);
 		settles_js_signatures(model, &voucher, bare, wrapped);
 	});
+}
+
+/// The voucher the JS cross-checks sign: `//Bob` for `//Alice`, paid by Bob, cap 1,000,000,
+/// expiry block 100, on the mock chain, with `session`.
+fn js_voucher(session: Option<[u8; 32]>) -> VoucherOf<Test> {
+	Voucher {
+		genesis_hash: genesis_hash(),
+		provider: alice(),
+		user: bob(),
+		payer: bob(),
+		cap: 1_000_000,
+		expiry: 100,
+		session,
+	}
 }
 
 /// Bob's `voucher` with `bare` and then `wrapped` (JS signatures of its payload, plain and in

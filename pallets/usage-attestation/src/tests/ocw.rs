@@ -440,50 +440,29 @@ fn an_unreadable_record_is_declared_void_and_the_usage_after_it_settles() {
 		),
 	];
 	for (bad, reason) in unreadable {
-		let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
-		expect_get(&state, 0, format!("[{bad},{}]", record(2, 6, "01")).into_bytes());
-		ext.execute_with(|| {
-			UsageAttestation::offchain_worker(1);
-			let void = RuntimeCall::UsageAttestation(Call::void_record {
-				provider: PROVIDER,
-				seq: 1,
-				reason: reason.as_bytes().to_vec().try_into().unwrap(),
-			});
-			assert_eq!(submitted(&pool), vec![(OPERATOR, void)], "{bad}");
-			assert_eq!(failures(), NO_FAILURES);
-			let (_, call) = submitted(&pool).remove(0);
-			assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
-			assert_eq!(LastSeq::<Test>::get(PROVIDER), 1);
-		});
-		expect_get(&state, 1, answer(&[record(2, 6, "01")]));
-		ext.execute_with(|| {
-			UsageAttestation::offchain_worker(2);
-			assert_eq!(submitted(&pool)[1], (OPERATOR, attest_call(2, vec![entry(6, 30)])));
-			let (_, call) = submitted(&pool).remove(1);
-			assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
-			assert_eq!(settled(), vec![(PROVIDER, vec![entry(6, 30)])]);
-		});
+		let (ext, state, pool) = offchain_ext(&[OPERATOR], None);
+		voids_the_first_and_settles_the_next((ext, state, pool), &bad, reason.as_bytes());
 	}
 }
 
-/// Issue 28 §6: a record larger than the provider's whole epoch capacity never fits an epoch,
-/// and it held up every record after it for good. It is declared void; the next settles.
-#[test]
-fn a_record_larger_than_the_whole_capacity_is_declared_void() {
-	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
-	ext.execute_with(|| {
-		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(PROVIDER), 70));
-	});
-	let huge = record(1, 5, "0x01").replace("\"input_tokens\":10", "\"input_tokens\":100");
-	expect_get(&state, 0, format!("[{huge},{}]", record(2, 6, "0x01")).into_bytes());
+/// The feed answers `first` (record 1) and a good record 2: the worker declares record 1 void
+/// for `reason`, submitting nothing else and counting no failure; then it attests record 2,
+/// which settles.
+fn voids_the_first_and_settles_the_next(
+	(mut ext, state, pool): (CheckedExt, Shared<OffchainState>, Shared<PoolState>),
+	first: &str,
+	reason: &[u8],
+) {
+	expect_get(&state, 0, format!("[{first},{}]", record(2, 6, "0x01")).into_bytes());
 	ext.execute_with(|| {
 		UsageAttestation::offchain_worker(1);
 		let void = RuntimeCall::UsageAttestation(Call::void_record {
 			provider: PROVIDER,
 			seq: 1,
-			reason: VOID_TOO_LARGE.to_vec().try_into().unwrap(),
+			reason: reason.to_vec().try_into().unwrap(),
 		});
-		assert_eq!(submitted(&pool), vec![(OPERATOR, void)]);
+		assert_eq!(submitted(&pool), vec![(OPERATOR, void)], "{first}");
+		assert_eq!(failures(), NO_FAILURES);
 		let (_, call) = submitted(&pool).remove(0);
 		assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
 		assert_eq!(LastSeq::<Test>::get(PROVIDER), 1);
@@ -497,4 +476,16 @@ fn a_record_larger_than_the_whole_capacity_is_declared_void() {
 		assert_eq!(settled(), vec![(PROVIDER, vec![entry(6, 30)])]);
 		assert_eq!(failures(), NO_FAILURES);
 	});
+}
+
+/// Issue 28 §6: a record larger than the provider's whole epoch capacity never fits an epoch,
+/// and it held up every record after it for good. It is declared void; the next settles.
+#[test]
+fn a_record_larger_than_the_whole_capacity_is_declared_void() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	ext.execute_with(|| {
+		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(PROVIDER), 70));
+	});
+	let huge = record(1, 5, "0x01").replace("\"input_tokens\":10", "\"input_tokens\":100");
+	voids_the_first_and_settles_the_next((ext, state, pool), &huge, VOID_TOO_LARGE);
 }
