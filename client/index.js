@@ -113,9 +113,12 @@ export function wrappedVoucherPayload(voucher) {
   return u8aWrapBytes(voucherPayload(voucher));
 }
 
-/** The CAIP-2 style network id of a chain. */
+/**
+ * The CAIP-2 network id of a chain: `polkadot:` and the first 16 bytes of its genesis hash
+ * (CAIP-2's namespace for Polkadot-SDK chains).
+ */
 export function networkId(genesisHash) {
-  return `tokenmeter:${genesisHash.replace(/^0x/, '').slice(0, 32)}`;
+  return `polkadot:${genesisHash.replace(/^0x/, '').slice(0, 32).toLowerCase()}`;
 }
 
 const ss58 = (address) => encodeAddress(decodeAddress(address), 42);
@@ -304,9 +307,9 @@ export function wrapFetch(fetchImpl, payer) {
  * with `providers` a list of provider addresses (x402 does not tell a scheme the origin):
  *
  *   const client = new x402Client()
- *     .register('tokenmeter:*', tokenmeterScheme({ pair, genesisHash, providers: [provider],
+ *     .register('polkadot:*', tokenmeterScheme({ pair, genesisHash, providers: [provider],
  *       maxCap: 10n ** 13n, blockNumber }))
- *     .setSpendControls({ allowedAssets: [{ network: 'tokenmeter:*', asset: 'TMT', maxAmountPerPayment: '...' }] });
+ *     .setSpendControls({ allowedAssets: [{ network: 'polkadot:*', asset: 'TMT', maxAmountPerPayment: '...' }] });
  *   const fetchWithPay = wrapFetchWithPayment(fetch, client);
  *
  * x402 pays each request on its own: a 402, then the request again with `PAYMENT-SIGNATURE`.

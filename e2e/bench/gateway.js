@@ -108,7 +108,7 @@ try {
   const voucher = (who) => paymentToken(signVoucher(who, { genesisHash, provider: alice.address, cap: 10n ** 30n, expiry: 1_000_000 }));
   const token = voucher(bob);
 
-  const gateway = await startGateway(gatewayPort, [
+  const gateway = await startGateway(gatewayPort, await freePort(), [
     '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
     '--provider', alice.address, '--model', `${model}=fake`, '--data-dir', path.join(dir, 'gateway'),
     '--no-rate-limits', '--min-voucher-blocks', '10',
@@ -128,7 +128,7 @@ try {
   // The same gateway waiting for the disk at every commit (`--sync-every-commit`), on a port
   // and database of its own, stopped once measured.
   const syncedPort = await freePort();
-  const synced = await startGateway(syncedPort, [
+  const synced = await startGateway(syncedPort, await freePort(), [
     '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
     '--provider', alice.address, '--model', `${model}=fake`, '--data-dir', path.join(dir, 'gateway-synced'),
     '--no-rate-limits', '--min-voucher-blocks', '10', '--sync-every-commit',

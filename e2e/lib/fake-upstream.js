@@ -8,6 +8,11 @@
 //   and, when `stream_options.include_usage` is set, the usage chunk before `[DONE]`;
 // - `metadata.delay_ms` in a request delays its answer (to overlap concurrent requests);
 // - `metadata.no_usage` answers without usage;
+// - `metadata.chunk_delay_ms` waits that long before each streamed chunk (a long answer);
+// - `metadata.break_after` breaks a stream off (the connection is destroyed) after that many
+//   chunks;
+// - POST /tokenize counts a text's words (`{"content"}` → `{"tokens": [...]}`, as
+//   llama-server answers); GET /v1/models answers (the gateway's health check);
 // - GET /_requests lists the requests received (method, path, body), for the tests.
 
 import http from 'node:http';
@@ -28,8 +33,17 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(requests));
     return;
   }
+  if (req.method === 'GET' && req.url === '/v1/models') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}');
+    return;
+  }
   let body = {};
   try { body = JSON.parse(raw || '{}'); } catch { res.writeHead(400).end('bad json'); return; }
+  if (req.method === 'POST' && req.url === '/tokenize') {
+    const count = words(body.content ?? body.prompt ?? '');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ tokens: Array(count).fill(0) }));
+    return;
+  }
   requests.push({ method: req.method, path: req.url, body });
   const chat = req.url === '/v1/chat/completions';
   if (req.method !== 'POST' || !(chat || req.url === '/v1/completions')) {
@@ -61,8 +75,14 @@ const server = http.createServer(async (req, res) => {
   const piece = (content, finish = null) => (chat
     ? { index: 0, delta: content === null ? {} : { content }, finish_reason: finish }
     : { index: 0, text: content ?? '', finish_reason: finish });
+  const chunkDelay = Number(body.metadata?.chunk_delay_ms ?? 0);
+  const breakAfter = body.metadata?.break_after === undefined ? Infinity : Number(body.metadata.break_after);
+  let sent = 0;
   for (const part of ['Hello ', 'from ', 'the fake model']) {
+    if (sent === breakAfter) { res.destroy(); return; }
+    if (chunkDelay) await new Promise((resolve) => setTimeout(resolve, chunkDelay));
     send({ id, object, created, model: body.model, choices: [piece(part)] });
+    sent += 1;
   }
   send({ id, object, created, model: body.model, choices: [piece(null, 'stop')] });
   if (usage && body.stream_options?.include_usage) {

@@ -53,17 +53,25 @@ export async function startProcess(command, args, ready, { timeoutMs = 30_000, s
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  return { logs, stop: () => end('SIGINT'), kill: () => end('SIGKILL'), process: child };
+  return {
+    logs, stop: () => end('SIGINT'), terminate: () => end('SIGTERM'), kill: () => end('SIGKILL'), process: child,
+    exited: () => exited,
+  };
 }
 
 /** The fake upstream on `port`. */
-export function startUpstream(port) {
-  return startProcess(process.execPath, [path.join(here, 'fake-upstream.js'), String(port)],
+export async function startUpstream(port) {
+  const upstream = await startProcess(process.execPath, [path.join(here, 'fake-upstream.js'), String(port)],
     async () => (await fetch(`http://127.0.0.1:${port}/_requests`)).ok);
+  return Object.assign(upstream, { url: `http://127.0.0.1:${port}` });
 }
 
-/** The gateway on `port` with these flags; ready once `/health` answers 200. */
-export function startGateway(port, args) {
-  return startProcess(gatewayBinary(), ['--listen', `127.0.0.1:${port}`, ...args],
-    async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok);
+/**
+ * The gateway with its public listener on `port` and its operator listener (the usage feed,
+ * `/admin`, `/metrics`) on `operatorPort`, with these flags; ready once `/health` answers 200.
+ */
+export function startGateway(port, operatorPort, args, options) {
+  return startProcess(gatewayBinary(),
+    ['--listen', `127.0.0.1:${port}`, '--operator-listen', `127.0.0.1:${operatorPort}`, ...args],
+    async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, options);
 }

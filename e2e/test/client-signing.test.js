@@ -176,10 +176,10 @@ describe('the client signs only what its user configured', () => {
     let signed = 0;
     const counting = { ...bob, sign: (...args) => { signed += 1; return bob.sign(...args); } };
     const client = new x402Client()
-      .register('tokenmeter:*', tokenmeterScheme({
+      .register('polkadot:*', tokenmeterScheme({
         pair: counting, genesisHash: GENESIS, providers: [provider.address], maxCap: 10n ** 30n, blockNumber,
       }))
-      .setSpendControls({ allowedAssets: [{ network: 'tokenmeter:*', asset: 'TMT', maxAmountPerPayment: String(2n * UNIT) }] });
+      .setSpendControls({ allowedAssets: [{ network: 'polkadot:*', asset: 'TMT', maxAmountPerPayment: String(2n * UNIT) }] });
     await assert.rejects(chat(gateway.url, wrapFetchWithPayment(fetch, client)), (e) => /spendControls/.test(e.cause?.message ?? e.message));
     assert.equal(signed, 1, 'only the approved first voucher was signed');
     const caps = gateway.paid().map((t) => BigInt(decodeHeader(t).payload.voucher.cap));
@@ -189,8 +189,8 @@ describe('the client signs only what its user configured', () => {
   it('x402: signs only for configured providers', async () => {
     const gateway = await start((token) => (token ? null : requirement({ payTo: mallory.address })));
     const client = new x402Client()
-      .register('tokenmeter:*', tokenmeterScheme({ pair: bob, genesisHash: GENESIS, providers: [provider.address], maxCap: 10n * UNIT, blockNumber }))
-      .setSpendControls({ allowedAssets: [{ network: 'tokenmeter:*', asset: 'TMT', maxAmountPerPayment: String(5n * UNIT) }] });
+      .register('polkadot:*', tokenmeterScheme({ pair: bob, genesisHash: GENESIS, providers: [provider.address], maxCap: 10n * UNIT, blockNumber }))
+      .setSpendControls({ allowedAssets: [{ network: 'polkadot:*', asset: 'TMT', maxAmountPerPayment: String(5n * UNIT) }] });
     await assert.rejects(chat(gateway.url, wrapFetchWithPayment(fetch, client)), (e) => /refusing to sign/.test(e.cause?.message ?? e.message));
     assert.deepEqual(gateway.paid(), []);
   });

@@ -71,9 +71,10 @@ describe('congestion pricing: the price follows attested demand', () => {
     const { alice, bob, operator } = accounts;
     const gatewayPort = await freePort();
     gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    const operatorPort = await freePort();
     const upstreamPort = await freePort();
     upstream = await startUpstream(upstreamPort);
-    node = await startDevNode({ extraArgs: ['--usage-feed', gatewayUrl] });
+    node = await startDevNode({ extraArgs: ['--usage-feed', `http://127.0.0.1:${operatorPort}`] });
     api = node.api;
     await api.rpc.author.insertKey('tmat', '//Operator', u8aToHex(operator.publicKey));
     model = (await api.query.inferenceCredits.nextModelId()).toNumber();
@@ -98,7 +99,7 @@ describe('congestion pricing: the price follows attested demand', () => {
       assert.equal(failed, undefined, `${failed?.event.data}`);
     }
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-dynamic-pricing-'));
-    gateway = await startGateway(gatewayPort, [
+    gateway = await startGateway(gatewayPort, operatorPort, [
       '--upstream', `http://127.0.0.1:${upstreamPort}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
       '--provider', alice.address, '--model', `${model}=fake-llama`, '--data-dir', dataDir,
       '--poll-ms', '300', '--min-voucher-blocks', '10',

@@ -42,8 +42,10 @@ describe('a fleet of gateways on PostgreSQL', () => {
   const ask = (content, delay = 0) => ({
     model: 'fleet-llm', messages: [{ role: 'user', content }], max_tokens: 16, metadata: { delay_ms: String(delay) },
   });
-  const admin = async (url, who) => (await fetch(`${url}/admin/users/${who.address}`)).json();
-  const feedOf = async (url) => (await fetch(`${url}/usage?after=0&limit=10000`)).json();
+  // Each instance's operator listener (feed, books), by its public URL.
+  const operatorUrls = new Map();
+  const admin = async (url, who) => (await fetch(`${operatorUrls.get(url)}/admin/users/${who.address}`)).json();
+  const feedOf = async (url) => (await fetch(`${operatorUrls.get(url)}/usage?after=0&limit=10000`)).json();
   const charged = (response) => BigInt(decodeHeader(response.headers.get('payment-response')).extra.charged);
 
   before(async () => {
@@ -53,9 +55,11 @@ describe('a fleet of gateways on PostgreSQL', () => {
     const upstreamPort = await freePort();
     upstream = await startUpstream(upstreamPort);
     const ports = [await freePort(), await freePort()];
+    const operatorPorts = [await freePort(), await freePort()];
     urls.push(...ports.map((port) => `http://127.0.0.1:${port}`));
+    urls.forEach((url, i) => operatorUrls.set(url, `http://127.0.0.1:${operatorPorts[i]}`));
     // The operator node attests the feed as one instance serves it.
-    node = await startDevNode({ extraArgs: ['--usage-feed', urls[0]] });
+    node = await startDevNode({ extraArgs: ['--usage-feed', operatorUrls.get(urls[0])] });
     api = node.api;
     genesisHash = (await api.rpc.chain.getBlockHash(0)).toHex();
     await api.rpc.author.insertKey('tmat', '//Operator', u8aToHex(operator.publicKey));
@@ -74,11 +78,12 @@ describe('a fleet of gateways on PostgreSQL', () => {
     for (const { dispatchError } of results) assert.equal(dispatchError, undefined, `${dispatchError}`);
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-gateway-fleet-'));
     // Started together: they create the schema once between them.
-    gateways.push(...await Promise.all(ports.map((port, i) => startGateway(port, [
+    // Both seal the shared feed every 20 ms, so that their seals overlap.
+    gateways.push(...await Promise.all(ports.map((port, i) => startGateway(port, operatorPorts[i], [
       '--upstream', `http://127.0.0.1:${upstreamPort}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
       '--provider', alice.address, '--model', `${model}=fake-llama`,
       '--data-dir', path.join(dataDir, String(i)), '--database', postgres.url, '--instance', `gateway-${i}`,
-      '--poll-ms', '300', '--min-voucher-blocks', '10',
+      '--poll-ms', '300', '--min-voucher-blocks', '10', '--seal-every-ms', '20',
     ]))));
   });
 
@@ -125,8 +130,8 @@ describe('a fleet of gateways on PostgreSQL', () => {
     const before = new Map(await Promise.all([bob, charlie].map(async (who) => [who, BigInt((await admin(urls[1], who)).charged)])));
     const served = new Map([[bob, 0n], [charlie, 0n]]);
     // Twenty-eight requests over both instances from both users (seven per user and instance:
-    // within the default rate limit), while both instances are asked for their feed (which
-    // seals what is charged) again and again.
+    // within the default rate limit), while both instances seal what is charged (every 20 ms)
+    // and are asked for their feed again and again.
     const requests = Array.from({ length: 28 }, async (_, i) => {
       const who = i % 4 < 2 ? bob : charlie;
       const { response } = await openai(urls[i % 2], tokens.get(who)).chat.completions
@@ -138,8 +143,13 @@ describe('a fleet of gateways on PostgreSQL', () => {
       return feedOf(urls[i % 2]);
     });
     await Promise.all([...requests, ...sealing]);
-    // Whatever is left unsealed is sealed now; both serve the same records.
-    const [first, second] = [await feedOf(urls[0]), await feedOf(urls[1])];
+    // Once what is left is sealed, both serve the same records.
+    let first;
+    let second;
+    await waitFor(async () => {
+      [first, second] = [await feedOf(urls[0]), await feedOf(urls[1])];
+      return first.length > 0 && JSON.stringify(first) === JSON.stringify(second);
+    }, 10_000, 'both instances serving the same sealed feed');
     assert.deepEqual(first, second);
     const seqs = first.map((r) => r.seq);
     // Records leave the feed once attested: what remains is one run of numbers, no gap.

@@ -26,6 +26,7 @@ describe('the gateway: priority by stake and rate limits by tier', () => {
   let upstream;
   let gateway;
   let gatewayUrl;
+  let operatorUrl;
   let upstreamUrl;
   let dataDir;
   let accounts;
@@ -33,7 +34,7 @@ describe('the gateway: priority by stake and rate limits by tier', () => {
 
   const rpc = (method, params) => api._rpcCore.provider.send(method, params);
   const upstreamRequests = async () => (await fetch(`${upstreamUrl}/_requests`)).json();
-  const admin = async (who) => (await fetch(`${gatewayUrl}/admin/users/${who.address}`)).json();
+  const admin = async (who) => (await fetch(`${operatorUrl}/admin/users/${who.address}`)).json();
   const clientOf = (who) => new OpenAI({
     baseURL: `${gatewayUrl}/v1`,
     maxRetries: 0,
@@ -87,7 +88,9 @@ describe('the gateway: priority by stake and rate limits by tier', () => {
     for (const { dispatchError } of results) assert.equal(dispatchError, undefined, `${dispatchError}`);
 
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-gateway-priority-'));
-    gateway = await startGateway(gatewayPort, [
+    const operatorPort = await freePort();
+    operatorUrl = `http://127.0.0.1:${operatorPort}`;
+    gateway = await startGateway(gatewayPort, operatorPort, [
       '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
       '--provider', alice.address, '--model', `${model}=fake-llama`, '--data-dir', dataDir,
       '--poll-ms', '300', '--min-voucher-blocks', '10',
@@ -126,7 +129,7 @@ describe('the gateway: priority by stake and rate limits by tier', () => {
     assert.deepEqual(order.slice(1, 6).sort(), ['bob 1', 'bob 2', 'bob 3', 'bob 4', 'bob 5']);
     assert.deepEqual(order.slice(6).sort(), ['charlie 1', 'charlie 2', 'charlie 3', 'charlie 4', 'charlie 5']);
     // The metrics saw requests wait.
-    const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${operatorUrl}/metrics`)).text();
     assert.match(metrics, /tokenmeter_gateway_queue_seconds_count \d+/);
   });
 

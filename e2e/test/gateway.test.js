@@ -41,6 +41,8 @@ describe('the inference gateway', () => {
   let gatewayUrl;
   let gatewayArgs;
   let gatewayPort;
+  let operatorPort;
+  let operatorUrl;
   let dataDir;
   let alice;
   let bob;
@@ -53,7 +55,7 @@ describe('the inference gateway', () => {
   let upstreamUrl;
 
   const upstreamRequests = async () => (await fetch(`${upstreamUrl}/_requests`)).json();
-  const admin = async (who) => (await fetch(`${gatewayUrl}/admin/users/${who.address}`)).json();
+  const admin = async (who) => (await fetch(`${operatorUrl}/admin/users/${who.address}`)).json();
   const freeOf = async (who) => (await api.query.system.account(who.address)).data.free.toBigInt();
   const openai = (options) => new OpenAI({ baseURL: `${gatewayUrl}/v1`, maxRetries: 0, ...options });
   const voucherFor = (signer, extra = {}) => signVoucher(signer, {
@@ -70,7 +72,7 @@ describe('the inference gateway', () => {
   // extrinsic): everything but the owner's session secret, which is published nowhere.
   const rebuilt = (voucher, signature, secret) => Buffer.from(JSON.stringify({
     x402Version: 2,
-    accepted: { scheme: 'tokenmeter-voucher', network: `tokenmeter:${genesisHash.slice(2, 34)}`, amount: voucher.cap, asset: 'TMT', payTo: alice.address },
+    accepted: { scheme: 'tokenmeter-voucher', network: `polkadot:${genesisHash.slice(2, 34)}`, amount: voucher.cap, asset: 'TMT', payTo: alice.address },
     payload: { voucher: { genesisHash, provider: alice.address, ...voucher }, signature, ...(secret ? { secret } : {}) },
   })).toString('base64');
 
@@ -78,10 +80,12 @@ describe('the inference gateway', () => {
     ({ alice, bob, charlie, zoe, operator } = await devAccounts('Alice', 'Bob', 'Charlie', 'Zoe', 'Operator'));
     gatewayPort = await freePort();
     gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    operatorPort = await freePort();
+    operatorUrl = `http://127.0.0.1:${operatorPort}`;
     const upstreamPort = await freePort();
     upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
     upstream = await startUpstream(upstreamPort);
-    node = await startDevNode({ extraArgs: ['--usage-feed', gatewayUrl] });
+    node = await startDevNode({ extraArgs: ['--usage-feed', operatorUrl] });
     api = node.api;
     genesisHash = (await api.rpc.chain.getBlockHash(0)).toHex();
 
@@ -109,7 +113,7 @@ describe('the inference gateway', () => {
       '--provider', alice.address, '--model', `${model}=fake-llama`, '--data-dir', dataDir,
       '--poll-ms', '300', '--min-voucher-blocks', '10', '--stale-after-secs', '3',
     ];
-    gateway = await startGateway(gatewayPort, gatewayArgs);
+    gateway = await startGateway(gatewayPort, operatorPort, gatewayArgs);
   });
 
   after(async () => {
@@ -140,7 +144,7 @@ describe('the inference gateway', () => {
     const [accepted] = required.accepts;
     assert.equal(accepted.scheme, 'tokenmeter-voucher');
     assert.equal(accepted.payTo, alice.address);
-    assert.equal(accepted.network, `tokenmeter:${genesisHash.slice(2, 34)}`);
+    assert.equal(accepted.network, `polkadot:${genesisHash.slice(2, 34)}`);
     assert.equal(accepted.extra.genesisHash, genesisHash);
     assert.ok(BigInt(accepted.amount) > 0n);
     assert.equal((await response.json()).error.code, 'payment_required');
@@ -179,10 +183,10 @@ describe('the inference gateway', () => {
       // provider, which the first 402 (no voucher yet) cannot know: the paid retry's 402
       // names the cumulative cap, and the scheme's hook makes x402 recover with it.
       const client = new x402Client()
-        .register('tokenmeter:*', tokenmeterScheme({
+        .register('polkadot:*', tokenmeterScheme({
           pair: bob, budget: 0n, genesisHash, providers: [alice.address], maxCap: 1_000n * UNIT, blockNumber,
         }))
-        .setSpendControls({ allowedAssets: [{ network: 'tokenmeter:*', asset: 'TMT', maxAmountPerPayment }] });
+        .setSpendControls({ allowedAssets: [{ network: 'polkadot:*', asset: 'TMT', maxAmountPerPayment }] });
       let signed = 0;
       client.onAfterPaymentCreation(async () => { signed += 1; });
       return { client, signed: () => signed };
@@ -264,7 +268,7 @@ describe('the inference gateway', () => {
 
   it('checks a token\'s signature before asking the node anything: forged tokens cost no node call', async () => {
     const metric = async () => {
-      const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+      const text = await (await fetch(`${operatorUrl}/metrics`)).text();
       return Number(text.split('\n').find((l) => l.startsWith('tokenmeter_gateway_chain_user_reads_total '))?.split(' ').pop());
     };
     const before = { reads: await metric(), upstream: (await upstreamRequests()).length };
@@ -289,7 +293,7 @@ describe('the inference gateway', () => {
     const mine = voucherFor(bob);
     assert.equal((await post(JSON.stringify(ask), paymentToken(mine))).status, 200);
     // The usage feed publishes Bob's voucher (cap, expiry, signature, session).
-    const records = await (await fetch(`${gatewayUrl}/usage?after=0`)).json();
+    const records = await (await fetch(`${operatorUrl}/usage?after=0`)).json();
     const record = records.filter((r) => r.user === bob.address).at(-1);
     assert.ok(record?.voucher?.session, JSON.stringify(records));
     assert.equal(record.voucher.session, mine.voucher.session);
@@ -372,7 +376,7 @@ describe('the inference gateway', () => {
   });
 
   it('exports Prometheus metrics: requests by outcome, tokens, nothing left reserved', async () => {
-    const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+    const text = await (await fetch(`${operatorUrl}/metrics`)).text();
     const value = (name) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ').pop());
     for (const outcome of ['200', '400', '402', '403', '404', '413']) {
       assert.ok(value(`tokenmeter_gateway_requests_total{outcome="${outcome}"}`) >= 1, `${outcome}:\n${text}`);
@@ -385,7 +389,7 @@ describe('the inference gateway', () => {
   it('loses nothing when the gateway is killed and restarted', async () => {
     const before = await admin(bob);
     await gateway.kill();
-    gateway = await startGateway(gatewayPort, gatewayArgs);
+    gateway = await startGateway(gatewayPort, operatorPort, gatewayArgs);
     const after = await admin(bob);
     assert.equal(after.charged, before.charged);
     assert.equal(after.served.requests, before.served.requests);
@@ -444,7 +448,7 @@ describe('the inference gateway', () => {
         rejectedEntries: {},
       });
     }
-    const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+    const text = await (await fetch(`${operatorUrl}/metrics`)).text();
     const metric = (name) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ').pop());
     assert.equal(metric('tokenmeter_gateway_chain_value_total{outcome="settled"}'), Number(charged), text);
   });

@@ -54,7 +54,12 @@ async fn main() {
 	let listen = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8081".into());
 	let app = Router::new()
 		.route("/v1/chat/completions", post(answer))
-		.route("/v1/completions", post(answer));
+		.route("/v1/completions", post(answer))
+		// The gateway's health check.
+		.route(
+			"/v1/models",
+			axum::routing::get(|| async { axum::Json(json!({ "object": "list", "data": [] })) }),
+		);
 	let listener = match tokio::net::TcpListener::bind(&listen).await {
 		Ok(listener) => listener,
 		Err(e) => {

@@ -197,12 +197,27 @@ fn to_hex(bytes: &[u8]) -> String {
 
 impl Node {
 	/// A client of the node's HTTP JSON-RPC at `url` (e.g. `http://127.0.0.1:9944`).
+	/// `https://` URLs are checked against the system's roots.
 	pub fn new(url: &str) -> Self {
-		let http = reqwest::Client::builder()
-			.timeout(Duration::from_secs(10))
-			.build()
-			.unwrap_or_else(|_| reqwest::Client::new());
-		Node { http, url: url.trim_end_matches('/').to_string() }
+		Self::with_ca(url, None).unwrap_or_else(|_| Node {
+			http: reqwest::Client::new(),
+			url: url.trim_end_matches('/').to_string(),
+		})
+	}
+
+	/// A client of the node at `url` that also trusts the certificate authority in the PEM
+	/// file `ca` (for a node behind TLS with a private authority).
+	pub fn with_ca(url: &str, ca: Option<&std::path::Path>) -> Result<Self, String> {
+		let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+		if let Some(path) = ca {
+			let pem =
+				std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+			let certificate = reqwest::Certificate::from_pem(&pem)
+				.map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+			builder = builder.add_root_certificate(certificate);
+		}
+		let http = builder.build().map_err(|e| format!("cannot build the node's client: {e}"))?;
+		Ok(Node { http, url: url.trim_end_matches('/').to_string() })
 	}
 
 	/// Calls `method` with `params`.
@@ -532,6 +547,14 @@ impl Cache {
 		}
 		if let Ok(mut current) = self.view.lock() {
 			*current = Some(Arc::new(view));
+		}
+	}
+
+	/// Sets `user`'s state for `model` at `view`'s block, as if read from the node (for tests
+	/// of the request path without a node).
+	pub fn prime(&self, view: &ChainView, user: &AccountId32, model: u32, state: UserState) {
+		if let Ok(mut users) = self.users.lock() {
+			users.insert((view.hash, user.clone(), model), state);
 		}
 	}
 

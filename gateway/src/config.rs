@@ -16,16 +16,57 @@ pub struct ServeArgs {
 	#[serde(skip)]
 	pub config: Option<PathBuf>,
 
-	/// Address to serve the OpenAI-compatible API, the usage feed and metrics on.
-	/// [default: 127.0.0.1:8787]
+	/// Address of the public listener: the OpenAI-compatible API (`/v1/...`), `/health` and
+	/// `/ready`. [default: 127.0.0.1:8787]
 	#[arg(long, value_name = "ADDR")]
 	pub listen: Option<SocketAddr>,
 
+	/// Address of the operator listener: the usage feed (`/usage`, what the operator node's
+	/// `--usage-feed` reads), `/admin/users/<SS58>` and `/metrics`, besides `/health` and
+	/// `/ready`. Keep it on loopback or a private network. [default: 127.0.0.1 and the
+	/// --listen port + 1]
+	#[arg(long, value_name = "ADDR")]
+	pub operator_listen: Option<SocketAddr>,
+
+	/// A token the operator endpoints require (`Authorization: Bearer <token>`), for an
+	/// operator listener that is not on loopback. [default: none]
+	#[arg(long, value_name = "TOKEN", env = "TOKENMETER_GATEWAY_OPERATOR_TOKEN")]
+	pub operator_token: Option<String>,
+
 	/// Base URL of the OpenAI-compatible model server, including its `/v1` (llama-server:
 	/// `http://127.0.0.1:8080/v1`, vLLM: `http://127.0.0.1:8000/v1`, Ollama:
-	/// `http://127.0.0.1:11434/v1`). Plain HTTP: run the gateway next to the model server.
-	#[arg(long, value_name = "URL")]
+	/// `http://127.0.0.1:11434/v1`). Several replicas of the same model server: separate their
+	/// URLs with commas; requests go to the replica with the fewest in flight among those
+	/// whose health check passes.
+	#[arg(long, value_name = "URL[,URL...]")]
 	pub upstream: Option<String>,
+
+	/// Routes a model to its own model server(s), e.g. `1=http://127.0.0.1:8001/v1` (replicas
+	/// separated by commas); repeat for several models. Other models go to --upstream.
+	#[arg(long = "model-upstream", value_name = "ID=URL[,URL...]")]
+	#[serde(default)]
+	pub model_upstreams: Vec<String>,
+
+	/// Seconds between health checks of each upstream replica (`GET <url>/models`).
+	/// [default: 5]
+	#[arg(long, value_name = "SECS")]
+	pub health_every_secs: Option<u64>,
+
+	/// The public base URL clients use (e.g. `https://api.example.com`), for the absolute
+	/// `resource.url` of `PAYMENT-REQUIRED`. [default: http:// and the request's Host]
+	#[arg(long, value_name = "URL")]
+	pub public_url: Option<String>,
+
+	/// A browser origin allowed to call the API (CORS), e.g. `https://app.example.com`, or
+	/// `*` for any; repeat for several. [default: none]
+	#[arg(long = "cors-origin", value_name = "ORIGIN")]
+	#[serde(default)]
+	pub cors_origins: Vec<String>,
+
+	/// A PEM file of a certificate authority to trust for an `https://` --node (besides the
+	/// system's). [default: the system's roots only]
+	#[arg(long, value_name = "FILE")]
+	pub node_ca_cert: Option<PathBuf>,
 
 	/// HTTP JSON-RPC URL of a Tokenmeter node (the operator node works).
 	/// [default: http://127.0.0.1:9944]
@@ -81,9 +122,31 @@ pub struct ServeArgs {
 	#[arg(long, value_name = "SECS")]
 	pub stale_after_secs: Option<u64>,
 
-	/// Seconds to wait for the upstream's answer. [default: 600]
+	/// Seconds a whole answer that is not streamed may take. [default: 600]
 	#[arg(long, value_name = "SECS")]
 	pub upstream_timeout_secs: Option<u64>,
+	/// Seconds a streamed answer may take in all. [default: 3600]
+	#[arg(long, value_name = "SECS")]
+	pub stream_timeout_secs: Option<u64>,
+	/// Seconds the upstream may stay silent (no byte) during an answer before it is treated
+	/// as failed. [default: 120]
+	#[arg(long, value_name = "SECS")]
+	pub upstream_idle_timeout_secs: Option<u64>,
+	/// Seconds a client may leave a streamed answer unread before it is treated as gone (the
+	/// upstream is let go and the tokens produced so far are charged). [default: 30]
+	#[arg(long, value_name = "SECS")]
+	pub client_idle_timeout_secs: Option<u64>,
+	/// Seconds a shutdown (SIGTERM, SIGINT) waits for answers in flight. [default: 30]
+	#[arg(long, value_name = "SECS")]
+	pub drain_secs: Option<u64>,
+	/// Milliseconds between seals of the usage feed (charges become feed records).
+	/// [default: 1000]
+	#[arg(long, value_name = "MS")]
+	pub seal_every_ms: Option<u64>,
+	/// Choices a request may ask for at most (`n`, `best_of`); each is reserved for in full.
+	/// [default: 4]
+	#[arg(long, value_name = "N")]
+	pub max_choices: Option<u32>,
 
 	/// Requests with the upstream at once; the rest wait in a queue ordered by the users'
 	/// priority weights (weighted fair queueing). [default: 64]
@@ -130,8 +193,22 @@ pub struct ServeArgs {
 pub struct Settings {
 	/// See [`ServeArgs::listen`].
 	pub listen: SocketAddr,
-	/// See [`ServeArgs::upstream`].
-	pub upstream: String,
+	/// See [`ServeArgs::operator_listen`].
+	pub operator_listen: SocketAddr,
+	/// See [`ServeArgs::operator_token`].
+	pub operator_token: Option<String>,
+	/// The replicas of the default upstream (base URLs without a trailing slash).
+	pub upstream: Vec<String>,
+	/// On-chain model id → the replicas of its own upstream.
+	pub model_upstreams: HashMap<u32, Vec<String>>,
+	/// See [`ServeArgs::health_every_secs`].
+	pub health_every: Duration,
+	/// See [`ServeArgs::public_url`] (without a trailing slash).
+	pub public_url: Option<String>,
+	/// See [`ServeArgs::cors_origins`].
+	pub cors_origins: Vec<String>,
+	/// See [`ServeArgs::node_ca_cert`].
+	pub node_ca_cert: Option<PathBuf>,
 	/// See [`ServeArgs::node`].
 	pub node: String,
 	/// See [`ServeArgs::provider`].
@@ -156,6 +233,18 @@ pub struct Settings {
 	pub stale_after: Duration,
 	/// See [`ServeArgs::upstream_timeout_secs`].
 	pub upstream_timeout: Duration,
+	/// See [`ServeArgs::stream_timeout_secs`].
+	pub stream_timeout: Duration,
+	/// See [`ServeArgs::upstream_idle_timeout_secs`].
+	pub upstream_idle_timeout: Duration,
+	/// See [`ServeArgs::client_idle_timeout_secs`].
+	pub client_idle_timeout: Duration,
+	/// See [`ServeArgs::drain_secs`].
+	pub drain: Duration,
+	/// See [`ServeArgs::seal_every_ms`].
+	pub seal_every: Duration,
+	/// See [`ServeArgs::max_choices`].
+	pub max_choices: u32,
 	/// See [`ServeArgs::max_in_flight`].
 	pub max_in_flight: usize,
 	/// See [`ServeArgs::max_queue`].
@@ -191,8 +280,22 @@ impl ServeArgs {
 			.clone()
 			.or(file.upstream)
 			.ok_or("--upstream is required: the model server's base URL (with /v1)")?;
-		if !upstream.starts_with("http://") {
-			return Err(format!("--upstream `{upstream}` is not an http:// URL"));
+		let upstream = replicas("--upstream", &upstream)?;
+		let mut model_upstreams = HashMap::new();
+		let routes = if self.model_upstreams.is_empty() {
+			&file.model_upstreams
+		} else {
+			&self.model_upstreams
+		};
+		for route in routes {
+			let (id, urls) = route
+				.split_once('=')
+				.ok_or(format!("--model-upstream `{route}`: expected ID=URL[,URL...]"))?;
+			let id: u32 = id
+				.trim()
+				.parse()
+				.map_err(|_| format!("--model-upstream `{route}`: the id is not a number"))?;
+			model_upstreams.insert(id, replicas("--model-upstream", urls)?);
 		}
 		let node = self.node.clone().or(file.node).unwrap_or("http://127.0.0.1:9944".into());
 		if !node.starts_with("http://") && !node.starts_with("https://") {
@@ -216,21 +319,69 @@ impl ServeArgs {
 			models.insert(id, name.trim().to_string());
 		}
 		let listen = self.listen.or(file.listen).unwrap_or(([127, 0, 0, 1], 8787).into());
+		let operator_listen = self.operator_listen.or(file.operator_listen).unwrap_or_else(|| {
+			([127, 0, 0, 1], listen.port().checked_add(1).unwrap_or(8788)).into()
+		});
+		if operator_listen == listen {
+			return Err(format!(
+				"--operator-listen {operator_listen} is --listen: the operator endpoints need their own listener"
+			));
+		}
+		let public_url = self.public_url.clone().or(file.public_url);
+		if let Some(url) = &public_url {
+			if !url.starts_with("http://") && !url.starts_with("https://") {
+				return Err(format!("--public-url `{url}` is not an http(s):// URL"));
+			}
+		}
 		let database = self.database.clone().or(file.database);
 		if let Some(url) = &database {
 			if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p)) {
 				return Err(format!("--database `{url}` is not a postgres:// (or sqlite:) URL"));
 			}
 		}
+		let pick = |flag: &Vec<String>, file: &Vec<String>| {
+			if flag.is_empty() {
+				file.clone()
+			} else {
+				flag.clone()
+			}
+		};
+		let secs = |flag: Option<u64>, file: Option<u64>, default: u64| {
+			Duration::from_secs(flag.or(file).unwrap_or(default))
+		};
 		Ok(Settings {
 			listen,
+			operator_listen,
+			operator_token: self.operator_token.clone().or(file.operator_token),
+			model_upstreams,
+			health_every: secs(self.health_every_secs, file.health_every_secs, 5)
+				.max(Duration::from_millis(200)),
+			public_url: public_url.map(|u| u.trim_end_matches('/').to_string()),
+			cors_origins: pick(&self.cors_origins, &file.cors_origins),
+			node_ca_cert: self.node_ca_cert.clone().or(file.node_ca_cert),
+			stream_timeout: secs(self.stream_timeout_secs, file.stream_timeout_secs, 3600),
+			upstream_idle_timeout: secs(
+				self.upstream_idle_timeout_secs,
+				file.upstream_idle_timeout_secs,
+				120,
+			),
+			client_idle_timeout: secs(
+				self.client_idle_timeout_secs,
+				file.client_idle_timeout_secs,
+				30,
+			),
+			drain: secs(self.drain_secs, file.drain_secs, 30),
+			seal_every: Duration::from_millis(
+				self.seal_every_ms.or(file.seal_every_ms).unwrap_or(1000).max(10),
+			),
+			max_choices: self.max_choices.or(file.max_choices).unwrap_or(4).max(1),
 			database,
 			instance: self
 				.instance
 				.clone()
 				.or(file.instance)
 				.unwrap_or_else(|| format!("gateway@{listen}")),
-			upstream: upstream.trim_end_matches('/').to_string(),
+			upstream,
 			node,
 			provider,
 			models,
@@ -263,6 +414,24 @@ impl ServeArgs {
 	}
 }
 
+/// The base URLs of `list` (comma-separated `http://` URLs), without trailing slashes.
+fn replicas(flag: &str, list: &str) -> Result<Vec<String>, String> {
+	let urls: Vec<String> = list
+		.split(',')
+		.map(|u| u.trim().trim_end_matches('/').to_string())
+		.filter(|u| !u.is_empty())
+		.collect();
+	if urls.is_empty() {
+		return Err(format!("{flag} `{list}` names no URL"));
+	}
+	for url in &urls {
+		if !url.starts_with("http://") {
+			return Err(format!("{flag} `{url}` is not an http:// URL"));
+		}
+	}
+	Ok(urls)
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -282,7 +451,8 @@ mod tests {
 			..Default::default()
 		};
 		let settings = args.settings().unwrap();
-		assert_eq!(settings.upstream, "http://127.0.0.1:2/v1");
+		assert_eq!(settings.upstream, vec!["http://127.0.0.1:2/v1".to_string()]);
+		assert_eq!(settings.operator_listen, ([127, 0, 0, 1], 8788).into());
 		assert_eq!(settings.provider, "5Grw");
 		assert_eq!(settings.models.get(&1).map(String::as_str), Some("b"));
 		assert_eq!(settings.default_max_tokens, 7);
@@ -300,5 +470,28 @@ mod tests {
 			..Default::default()
 		};
 		assert!(args.settings().unwrap_err().contains("the id is not a number"));
+		let args = ServeArgs {
+			upstream: Some("http://a/v1, ftp://b".into()),
+			provider: Some("5Grw".into()),
+			..Default::default()
+		};
+		assert!(args.settings().unwrap_err().contains("`ftp://b` is not an http:// URL"));
+	}
+
+	#[test]
+	fn replicas_and_routes_are_lists_of_urls() {
+		let args = ServeArgs {
+			upstream: Some("http://a/v1/,http://b/v1".into()),
+			model_upstreams: vec!["3=http://c/v1".into()],
+			provider: Some("5Grw".into()),
+			listen: Some(([0, 0, 0, 0], 9000).into()),
+			..Default::default()
+		};
+		let settings = args.settings().unwrap();
+		assert_eq!(settings.upstream, vec!["http://a/v1".to_string(), "http://b/v1".to_string()]);
+		assert_eq!(settings.model_upstreams[&3], vec!["http://c/v1".to_string()]);
+		assert_eq!(settings.operator_listen, ([127, 0, 0, 1], 9001).into());
+		let same = ServeArgs { operator_listen: Some(([0, 0, 0, 0], 9000).into()), ..args };
+		assert!(same.settings().unwrap_err().contains("need their own listener"));
 	}
 }

@@ -13,8 +13,10 @@ use tokenmeter_primitives::{SignedVoucher, Voucher};
 ///
 ///   tokenmeter-gateway --upstream http://127.0.0.1:8080/v1 --provider <SS58> --model 0=llama
 ///
-/// It serves `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`,
-/// `GET /usage` (the usage feed), `GET /admin/users/<SS58>`, `GET /metrics` and `GET /health`.
+/// On --listen it serves `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
+/// `/v1/responses`, `GET /v1/models`, `/health` and `/ready`; on --operator-listen (loopback by
+/// default) `GET /usage` (the usage feed), `/admin/users/<SS58>`, `/metrics`, `/health` and
+/// `/ready`.
 #[derive(Debug, Parser)]
 #[command(name = "tokenmeter-gateway", version)]
 struct Cli {
@@ -129,8 +131,27 @@ async fn main() {
 	} else {
 		tracing_subscriber::fmt().with_env_filter(filter).init();
 	}
+	// SIGTERM (systemd, Docker, Kubernetes) and SIGINT (Ctrl-C) both drain.
 	let shutdown = async {
-		let _ = tokio::signal::ctrl_c().await;
+		#[cfg(unix)]
+		{
+			use tokio::signal::unix::{signal, SignalKind};
+			match signal(SignalKind::terminate()) {
+				Ok(mut term) => {
+					tokio::select! {
+						_ = term.recv() => {}
+						_ = tokio::signal::ctrl_c() => {}
+					}
+				}
+				Err(_) => {
+					let _ = tokio::signal::ctrl_c().await;
+				}
+			}
+		}
+		#[cfg(not(unix))]
+		{
+			let _ = tokio::signal::ctrl_c().await;
+		}
 	};
 	if let Err(e) = tokenmeter_gateway::run(settings, shutdown).await {
 		tracing::error!("{e}");

@@ -1,9 +1,13 @@
 //! Prometheus metrics, served at `GET /metrics`.
 
 use prometheus::{
-	CounterVec, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts,
-	Registry, TextEncoder,
+	CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
+	Opts, Registry, TextEncoder,
 };
+
+/// Buckets for the durations of LLM answers: milliseconds to ten minutes.
+const ANSWER_BUCKETS: &[f64] =
+	&[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
 use crate::events::Settlement;
 
@@ -15,10 +19,23 @@ pub struct Metrics {
 	pub requests: IntCounterVec,
 	/// Tokens charged, by kind (`input`, `output`).
 	pub tokens: IntCounterVec,
-	/// Answers without usage numbers (charged nothing).
+	/// Answers without usage numbers (charged by counting their tokens).
 	pub usage_missing: IntCounter,
+	/// Answers whose tokens were counted, by how (`tokenizer`: the upstream's; `estimate`:
+	/// from their length, when the upstream has no tokenizer).
+	pub usage_counted: IntCounterVec,
+	/// Streamed answers that failed part-way (charged what was delivered).
+	pub upstream_failures: IntCounter,
 	/// Seconds the upstream took to answer (to the last byte).
 	pub upstream_seconds: Histogram,
+	/// Seconds to the first event of a streamed answer (the whole answer of one that is not).
+	pub first_token_seconds: Histogram,
+	/// Requests with the upstreams now.
+	pub in_flight: Gauge,
+	/// Requests waiting for a place with the upstreams.
+	pub queued: Gauge,
+	/// Whether each upstream replica passed its last health check (1) or not (0).
+	pub upstream_up: GaugeVec,
 	/// Value reserved by requests in flight (smallest unit).
 	pub reserved: Gauge,
 	/// Value charged and not yet settled on chain (smallest unit).
@@ -56,12 +73,42 @@ impl Metrics {
 			IntCounterVec::new(Opts::new("tokens_total", "Tokens charged, by kind"), &["kind"])?;
 		let usage_missing = IntCounter::new(
 			"usage_missing_total",
-			"Upstream answers without usage numbers, charged nothing",
+			"Upstream answers without usage numbers, charged by counting their tokens",
 		)?;
-		let upstream_seconds = Histogram::with_opts(HistogramOpts::new(
-			"upstream_seconds",
-			"Time the upstream took to answer, to the last byte",
-		))?;
+		let usage_counted = IntCounterVec::new(
+			Opts::new("usage_counted_total", "Answers whose tokens were counted, by how"),
+			&["by"],
+		)?;
+		let upstream_failures = IntCounter::new(
+			"upstream_failures_total",
+			"Streamed answers that failed part-way, charged what was delivered",
+		)?;
+		let upstream_seconds = Histogram::with_opts(
+			HistogramOpts::new(
+				"upstream_seconds",
+				"Time the upstream took to answer, to the last byte",
+			)
+			.buckets(ANSWER_BUCKETS.to_vec()),
+		)?;
+		let first_token_seconds = Histogram::with_opts(
+			HistogramOpts::new(
+				"first_token_seconds",
+				"Time to the first event of a streamed answer (to the whole of one that is not)",
+			)
+			.buckets(ANSWER_BUCKETS.to_vec()),
+		)?;
+		let in_flight = Gauge::new("upstream_in_flight", "Requests with the upstreams now")?;
+		let queued = Gauge::new("queued", "Requests waiting for a place with the upstreams")?;
+		let upstream_up = GaugeVec::new(
+			Opts::new("upstream_up", "Whether an upstream replica passed its last health check"),
+			&["upstream"],
+		)?;
+		registry.register(Box::new(usage_counted.clone()))?;
+		registry.register(Box::new(upstream_failures.clone()))?;
+		registry.register(Box::new(first_token_seconds.clone()))?;
+		registry.register(Box::new(in_flight.clone()))?;
+		registry.register(Box::new(queued.clone()))?;
+		registry.register(Box::new(upstream_up.clone()))?;
 		let reserved = Gauge::new("reserved_value", "Value reserved by requests in flight")?;
 		let unsettled = Gauge::new("unsettled_value", "Value charged and not yet settled")?;
 		let charged = Gauge::new("charged_value", "Value charged since the gateway started")?;
@@ -120,7 +167,13 @@ impl Metrics {
 			requests,
 			tokens,
 			usage_missing,
+			usage_counted,
+			upstream_failures,
 			upstream_seconds,
+			first_token_seconds,
+			in_flight,
+			queued,
+			upstream_up,
 			reserved,
 			unsettled,
 			charged,

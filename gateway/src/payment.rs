@@ -38,10 +38,11 @@ pub const X402_VERSION: u64 = 2;
 /// A signed voucher as the chain checks it.
 pub type ChainVoucher = SignedVoucher<H256, AccountId32, u128, u32, MultiSignature>;
 
-/// The CAIP-2 style id of a chain: `tokenmeter:` and the first 16 bytes of its genesis hash
-/// in hex (as CAIP-2 names Polkadot chains).
+/// The CAIP-2 id of a chain: `polkadot:` and the first 16 bytes of its genesis hash in hex,
+/// as CAIP-2's `polkadot` namespace names every Polkadot-SDK chain (the namespace is 3–8
+/// characters, the reference 32 hex digits).
 pub fn network_id(genesis: &H256) -> String {
-	let mut id = String::from("tokenmeter:");
+	let mut id = String::from("polkadot:");
 	push_hex(&mut id, &genesis.as_bytes()[..16]);
 	id
 }
@@ -357,6 +358,9 @@ pub fn payment_response(
 		"transaction": "",
 		"network": network,
 		"payer": payer,
+		// What this request was charged (an `upto` settlement's amount); unknown when the
+		// header goes out before a streamed answer (its last event carries it).
+		"amount": charged.map(|c| c.to_string()),
 		"extra": {
 			"charged": charged.map(|c| c.to_string()),
 			"cumulativeCharged": cumulative.to_string(),
@@ -505,7 +509,16 @@ mod tests {
 	fn the_network_id_is_caip2_style() {
 		assert_eq!(
 			network_id(&H256::repeat_byte(0xab)),
-			"tokenmeter:abababababababababababababababab"
+			"polkadot:abababababababababababababababab"
 		);
+		// CAIP-2: `[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}`.
+		let id = network_id(&H256::random());
+		let (namespace, reference) = id.split_once(':').unwrap();
+		assert!((3..=8).contains(&namespace.len()), "{id}");
+		assert!(namespace
+			.bytes()
+			.all(|b| b == b'-' || b.is_ascii_lowercase() || b.is_ascii_digit()));
+		assert!((1..=32).contains(&reference.len()), "{id}");
+		assert!(reference.bytes().all(|b| b == b'-' || b == b'_' || b.is_ascii_alphanumeric()));
 	}
 }

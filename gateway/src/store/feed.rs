@@ -1,0 +1,279 @@
+//! The usage feed: charges sealed into numbered records, served, and retired once attested.
+
+use super::*;
+
+impl Store {
+	/// Turns the charged requests not yet in the feed into feed records; returns the new
+	/// records' (seq, user, cost).
+	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
+		let store = self.clone();
+		self.run(move |tx| Box::pin(async move { store.seal_in(tx).await })).await
+	}
+
+	pub(super) async fn seal_in(
+		&self,
+		tx: &mut AnyConnection,
+	) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
+		// The feed's counter: held to the end, so that sealing is one at a time.
+		sqlx::query("INSERT INTO meta (key, value) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
+			.bind(LAST_SEQ)
+			.execute(&mut *tx)
+			.await?;
+		let mut seq =
+			sqlx::query(&format!("SELECT value FROM meta WHERE key = $1{}", self.for_update()))
+				.bind(LAST_SEQ)
+				.fetch_one(&mut *tx)
+				.await?
+				.get::<i64, _>("value");
+		let rows = sqlx::query(
+			"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
+			 FROM pending ORDER BY id",
+		)
+		.fetch_all(&mut *tx)
+		.await?;
+		if rows.is_empty() {
+			return Ok(Vec::new());
+		}
+		// Groups in the order of their first request; each a list of chunks of request ids
+		// whose token sums fit a u32.
+		struct Chunk {
+			ids: Vec<i64>,
+			input: u64,
+			output: u64,
+			cost: u128,
+			/// The earliest block its requests were served at.
+			served_at: Option<i64>,
+		}
+		let mut order: Vec<(String, String, i64)> = Vec::new();
+		let mut groups: BTreeMap<(String, String, i64), Vec<Chunk>> = BTreeMap::new();
+		for row in rows {
+			let key =
+				(row.get::<String, _>("user"), row.get::<String, _>("payer"), row.get("model"));
+			let (input, output) = (
+				row.get::<i64, _>("input_tokens") as u64,
+				row.get::<i64, _>("output_tokens") as u64,
+			);
+			let cost = amount(row.get::<&str, _>("cost"))?;
+			let chunks = groups.entry(key.clone()).or_insert_with(|| {
+				order.push(key);
+				Vec::new()
+			});
+			let fits = chunks.last().is_some_and(|c| {
+				c.input + input <= u64::from(u32::MAX) && c.output + output <= u64::from(u32::MAX)
+			});
+			if !fits {
+				chunks.push(Chunk {
+					ids: Vec::new(),
+					input: 0,
+					output: 0,
+					cost: 0,
+					served_at: None,
+				});
+			}
+			if let Some(chunk) = chunks.last_mut() {
+				chunk.ids.push(row.get("id"));
+				chunk.input += input;
+				chunk.output += output;
+				chunk.cost = chunk.cost.saturating_add(cost);
+				let served_at = row.get::<Option<i64>, _>("served_at");
+				chunk.served_at = match (chunk.served_at, served_at) {
+					(Some(a), Some(b)) => Some(a.min(b)),
+					(a, b) => a.or(b),
+				};
+			}
+		}
+		let mut sealed = Vec::new();
+		for key in order {
+			let (user, payer, model) = &key;
+			let voucher = sqlx::query(
+				"SELECT cap, expiry, signature, session FROM vouchers
+				 WHERE \"user\" = $1 AND payer = $2",
+			)
+			.bind(user)
+			.bind(payer)
+			.fetch_optional(&mut *tx)
+			.await?
+			.ok_or_else(|| StoreError::Protocol(format!("no voucher kept for {user}")))?;
+			for chunk in groups.remove(&key).unwrap_or_default() {
+				seq += 1;
+				sqlx::query(
+					"INSERT INTO feed (seq, \"user\", payer, model, input_tokens, output_tokens, cost,
+					 cap, expiry, signature, session, served_at)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+				)
+				.bind(seq)
+				.bind(user)
+				.bind(payer)
+				.bind(*model)
+				.bind(chunk.input as i64)
+				.bind(chunk.output as i64)
+				.bind(chunk.cost.to_string())
+				.bind(voucher.get::<&str, _>("cap"))
+				.bind(voucher.get::<i64, _>("expiry"))
+				.bind(voucher.get::<&str, _>("signature"))
+				.bind(voucher.get::<Option<&str>, _>("session"))
+				.bind(chunk.served_at)
+				.execute(&mut *tx)
+				.await?;
+				// Moved by their ids (never a range: on PostgreSQL another instance may be
+				// charging requests with numbers between them).
+				for ids in chunk.ids.chunks(IDS_PER_STATEMENT) {
+					let move_sql = format!(
+						"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens,
+						 cost, feed_seq, created_at, served_at)
+						 SELECT \"user\", payer, model, input_tokens, output_tokens, cost, $1,
+						 created_at, served_at FROM pending WHERE id IN ({}) ORDER BY id",
+						placeholders(2, ids.len())
+					);
+					let delete_sql =
+						format!("DELETE FROM pending WHERE id IN ({})", placeholders(1, ids.len()));
+					let mut moved = sqlx::query(&move_sql).bind(seq);
+					let mut gone = sqlx::query(&delete_sql);
+					for id in ids {
+						moved = moved.bind(*id);
+						gone = gone.bind(*id);
+					}
+					moved.execute(&mut *tx).await?;
+					gone.execute(&mut *tx).await?;
+				}
+				sealed.push((seq as u64, account(user)?, chunk.cost));
+			}
+		}
+		sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
+			.bind(seq)
+			.bind(LAST_SEQ)
+			.execute(&mut *tx)
+			.await?;
+		Ok(sealed)
+	}
+
+	/// The feed records after `after`, at most `limit`.
+	pub async fn feed_after(&self, after: u64, limit: u32) -> Result<Vec<FeedRecord>, StoreError> {
+		let rows = sqlx::query(
+			"SELECT seq, \"user\", payer, model, input_tokens, output_tokens, cost, cap, expiry,
+			 signature, session, served_at FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2",
+		)
+		.bind(after as i64)
+		.bind(i64::from(limit))
+		.fetch_all(&self.pool)
+		.await?;
+		rows.into_iter()
+			.map(|row| {
+				Ok(FeedRecord {
+					seq: row.get::<i64, _>("seq") as u64,
+					user: account(row.get("user"))?,
+					payer: account(row.get("payer"))?,
+					model: row.get::<i64, _>("model") as u32,
+					input_tokens: row.get::<i64, _>("input_tokens") as u32,
+					output_tokens: row.get::<i64, _>("output_tokens") as u32,
+					cost: amount(row.get("cost"))?,
+					cap: amount(row.get("cap"))?,
+					expiry: row.get::<i64, _>("expiry") as u32,
+					signature: row.get("signature"),
+					session: row.get("session"),
+					served_at: row.get::<Option<i64>, _>("served_at").map(|b| b as u32),
+				})
+			})
+			.collect()
+	}
+
+	/// Numbers the feed's next record after `last_seq` at least: at start, the chain's
+	/// `LastSeq` for this provider (at its best block), so that a lost or reset database never
+	/// numbers records the chain will not attest.
+	pub async fn skip_seq_to(&self, last_seq: u64) -> Result<(), StoreError> {
+		self.run(move |tx| Box::pin(async move { Self::skip_seq_in(tx, last_seq).await })).await
+	}
+
+	pub(super) async fn skip_seq_in(
+		tx: &mut AnyConnection,
+		last_seq: u64,
+	) -> Result<(), StoreError> {
+		sqlx::query(
+			"INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key)
+			 DO UPDATE SET value = $2 WHERE meta.value < $2",
+		)
+		.bind(LAST_SEQ)
+		.bind(last_seq as i64)
+		.execute(&mut *tx)
+		.await?;
+		Ok(())
+	}
+
+	/// The chain attested (at its finalised head) every feed record up to `last_seq`: they
+	/// leave the feed and their charges the books, in one transaction and once (whichever
+	/// instance sees it first). Lapsed reservations are dropped too. Returns how many records
+	/// left.
+	pub async fn attested(&self, last_seq: u64) -> Result<usize, StoreError> {
+		let through = sqlx::query("SELECT value FROM meta WHERE key = $1")
+			.bind(ATTESTED_THROUGH)
+			.fetch_optional(&self.pool)
+			.await?
+			.map(|row| row.get::<i64, _>("value"))
+			.unwrap_or(0);
+		if last_seq as i64 <= through {
+			return Ok(0);
+		}
+		let store = self.clone();
+		let gone = self
+			.run(move |tx| Box::pin(async move { store.attested_in(tx, last_seq).await }))
+			.await?;
+		if let Some(mut local) = self.local() {
+			for (user, cost) in &gone.1 {
+				local.add_unsettled(&account(user)?, *cost, false);
+			}
+		}
+		Ok(gone.0)
+	}
+
+	pub(super) async fn attested_in(
+		&self,
+		tx: &mut AnyConnection,
+		last_seq: u64,
+	) -> Result<(usize, BTreeMap<String, u128>), StoreError> {
+		sqlx::query("INSERT INTO meta (key, value) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
+			.bind(ATTESTED_THROUGH)
+			.execute(&mut *tx)
+			.await?;
+		let through =
+			sqlx::query(&format!("SELECT value FROM meta WHERE key = $1{}", self.for_update()))
+				.bind(ATTESTED_THROUGH)
+				.fetch_one(&mut *tx)
+				.await?
+				.get::<i64, _>("value");
+		if last_seq as i64 <= through {
+			return Ok((0, BTreeMap::new()));
+		}
+		// The chain has attested through `last_seq`: the feed never numbers a record at or
+		// below it again (after a lost or reset database such records would never be
+		// attested, and would be dropped here as attested).
+		Self::skip_seq_in(tx, last_seq).await?;
+		let gone = sqlx::query("DELETE FROM feed WHERE seq <= $1 RETURNING \"user\", cost")
+			.bind(last_seq as i64)
+			.fetch_all(&mut *tx)
+			.await?;
+		let mut per_user: BTreeMap<String, u128> = BTreeMap::new();
+		for row in &gone {
+			let total = per_user.entry(row.get("user")).or_default();
+			*total = total.saturating_add(amount(row.get::<&str, _>("cost"))?);
+		}
+		for (user, cost) in per_user.iter().filter(|_| self.local.is_none()) {
+			let book = self.lock_book(tx, user, None).await?;
+			// The row stays (one per user): an admission may be waiting for it.
+			sqlx::query("UPDATE books SET unsettled = $1 WHERE \"user\" = $2")
+				.bind(book.unsettled.saturating_sub(*cost).to_string())
+				.bind(user)
+				.execute(&mut *tx)
+				.await?;
+		}
+		sqlx::query("DELETE FROM reservations WHERE expires_at <= $1")
+			.bind(now_ms())
+			.execute(&mut *tx)
+			.await?;
+		sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
+			.bind(last_seq as i64)
+			.bind(ATTESTED_THROUGH)
+			.execute(&mut *tx)
+			.await?;
+		Ok((gone.len(), per_user))
+	}
+}

@@ -1,0 +1,404 @@
+//! Durable records and the books: every charged request, the best voucher of each (user,
+//! payer), what each user has reserved and charged but not settled, and the usage feed the
+//! operator node attests.
+//!
+//! Two databases, one schema and one set of queries: **SQLite** (embedded, `usage.db` in the
+//! data directory, the default; WAL mode, so a record committed before an answer is sent
+//! survives a crash of the gateway — and with [`Sync::Full`] a power cut too) for one gateway,
+//! and **PostgreSQL** (`--database
+//! postgres://…`) for a fleet of gateways behind a load balancer. With PostgreSQL every
+//! admission and every charge holds the user's row (`SELECT … FOR UPDATE`), so instances never
+//! together overspend a voucher or the user's credits; sealing holds the feed's counter row, so
+//! the feed numbers stay one sequence without gaps or duplicates whichever instance seals.
+//!
+//! A charged request is written to `pending` (no index to keep up: one page per write). The
+//! feed aggregates: sealing turns the pending requests into feed records, one per (user,
+//! payer, model) (split only if the tokens would not fit a `u32`), numbered without gaps, and
+//! moves the requests into `requests` (the record of every charged request, with its feed
+//! number), in one transaction. A restart loses nothing and numbers nothing
+//! twice. Feed records are kept until the chain's finalised `lastSeq` has passed them; then
+//! they leave the feed and their charges leave the books, together.
+//!
+//! The code: [`schema`] (tables and migrations), [`writer`] (SQLite's one writer, which
+//! commits waiting writes together, and checkpoints), [`books`] (admission, reservations and
+//! charges), [`feed`] (sealing, serving and retiring feed records) and [`reconcile`] (the
+//! chain's settlement events and the per-user totals).
+//!
+//! A reservation is held for at most the queue and upstream timeouts (and a minute): the
+//! reservations of an instance that stopped without releasing them lapse by themselves, and an
+//! instance drops its own when it starts.
+
+use std::{
+	collections::{BTreeMap, HashMap},
+	path::Path,
+	str::FromStr,
+	sync::{Arc, Mutex},
+	time::Duration,
+};
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use sp_core::crypto::Ss58Codec;
+use sp_runtime::AccountId32;
+use sqlx::{
+	any::{AnyConnectOptions, AnyPoolOptions},
+	AnyConnection, AnyPool, Executor, Row,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ledger::{self, Book, Refusal};
+
+mod books;
+mod feed;
+mod reconcile;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use reconcile::ChainTotals;
+use writer::*;
+
+/// A store error.
+pub type StoreError = sqlx::Error;
+
+/// One charged request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+	/// Whose ledger.
+	pub user: AccountId32,
+	/// Whose credits.
+	pub payer: AccountId32,
+	/// The on-chain model id.
+	pub model: u32,
+	/// Input tokens the upstream reported.
+	pub input_tokens: u32,
+	/// Output tokens the upstream reported.
+	pub output_tokens: u32,
+	/// What the gateway charged.
+	pub cost: u128,
+	/// The chain's block the request was served at (the gateway's view).
+	pub served_at: u32,
+}
+
+/// One usage feed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRecord {
+	/// Its sequence number (from 1, no gaps).
+	pub seq: u64,
+	/// The user.
+	pub user: AccountId32,
+	/// The payer.
+	pub payer: AccountId32,
+	/// The model.
+	pub model: u32,
+	/// Input tokens.
+	pub input_tokens: u32,
+	/// Output tokens.
+	pub output_tokens: u32,
+	/// What the gateway charged for them.
+	pub cost: u128,
+	/// The voucher's cap.
+	pub cap: u128,
+	/// The voucher's expiry.
+	pub expiry: u32,
+	/// The voucher's signature (hex of a SCALE `MultiSignature`).
+	pub signature: String,
+	/// The voucher's session commitment (hex), if it names one; never the secret.
+	pub session: Option<String>,
+	/// The earliest block its requests were served at (none for requests charged before the
+	/// gateway recorded it).
+	pub served_at: Option<u32>,
+}
+
+impl FeedRecord {
+	/// The record as the off-chain worker reads it (docs/pallets/usage-attestation.md).
+	pub fn to_json(&self) -> Value {
+		json!({
+			"seq": self.seq,
+			"user": self.user.to_ss58check(),
+			"on_behalf_of": (self.payer != self.user).then(|| self.payer.to_ss58check()),
+			"model": self.model,
+			"input_tokens": self.input_tokens,
+			"output_tokens": self.output_tokens,
+			"served_at": self.served_at,
+			"voucher": {
+				"cap": self.cap.to_string(),
+				"expiry": self.expiry,
+				"signature": self.signature,
+				"session": self.session,
+			},
+		})
+	}
+}
+
+/// Per-user totals for reconciliation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserTotals {
+	/// Requests charged.
+	pub requests: u64,
+	/// Input tokens served.
+	pub input_tokens: u64,
+	/// Output tokens served.
+	pub output_tokens: u64,
+	/// Charged in all.
+	pub charged: u128,
+	/// Charged in feed records the chain has attested (finalised).
+	pub attested: u128,
+}
+
+/// A request to admit: who, with which voucher, at what worst case, against what the chain
+/// says.
+#[derive(Debug, Clone)]
+pub struct Admission<'a> {
+	/// Whose ledger.
+	pub user: &'a AccountId32,
+	/// Whose credits.
+	pub payer: &'a AccountId32,
+	/// The voucher's cumulative cap.
+	pub cap: u128,
+	/// The voucher's expiry.
+	pub expiry: u32,
+	/// The voucher's signature (hex), kept for the feed.
+	pub signature: &'a str,
+	/// The voucher's session commitment (hex), kept for the feed.
+	pub session: &'a str,
+	/// The request's worst-case cost.
+	pub worst: u128,
+	/// Settled on chain for (user, provider).
+	pub settled: u128,
+	/// Credits and free allowance the user has.
+	pub available: u128,
+}
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+	/// Embedded SQLite: one gateway.
+	Sqlite,
+	/// PostgreSQL: any number of gateways.
+	Postgres,
+}
+
+/// When the embedded database syncs to disk (WAL mode either way, so a crash of the gateway
+/// loses nothing committed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sync {
+	/// SQLite's `synchronous = NORMAL`: a charge is committed before its answer is sent, and
+	/// the log is synced at checkpoints (beside the writer). A power cut or a crash of the
+	/// machine can undo the last charges — the provider's loss, never more than was served.
+	#[default]
+	Normal,
+	/// `synchronous = FULL`: every commit waits for the disk (one sync per group of answers).
+	Full,
+}
+
+/// The database.
+#[derive(Clone)]
+pub struct Store {
+	pool: AnyPool,
+	backend: Backend,
+	instance: String,
+	hold: Duration,
+	/// SQLite: the one writer, which commits whatever writes are waiting together.
+	writer: Option<mpsc::Sender<Job>>,
+	/// SQLite: the books, in memory (the one instance owns the file).
+	local: Option<Arc<Mutex<Local>>>,
+}
+
+/// The books of the embedded database's one instance, kept in memory and authoritative: the
+/// unsettled charges are rebuilt from the charged requests and feed records at start, and
+/// reservations do not outlive the process, so admission and charge read nothing from disk and
+/// a charge writes one row.
+#[derive(Default)]
+struct Local {
+	unsettled: HashMap<AccountId32, u128>,
+	reserved: HashMap<AccountId32, u128>,
+	reservations: HashMap<i64, (AccountId32, u128)>,
+	next_reservation: i64,
+	/// The (cap, expiry) of the voucher kept per (user, payer), as written.
+	vouchers: HashMap<(AccountId32, AccountId32), (u128, u32)>,
+	/// SS58 text of the accounts recently written (encoding costs more than the rest of a
+	/// charge's bookkeeping); at most [`NAMES`], then forgotten and encoded again.
+	names: HashMap<AccountId32, Arc<str>>,
+}
+
+/// A voucher as kept for the feed: user, payer (SS58), cap, expiry, signature and session
+/// commitment (hex).
+type KeptVoucher<'a> = (&'a str, &'a str, u128, u32, &'a str, &'a str);
+
+/// Accounts whose SS58 text is remembered at most.
+const NAMES: usize = 1 << 16;
+
+impl Local {
+	fn name(&mut self, account: &AccountId32) -> Arc<str> {
+		if let Some(name) = self.names.get(account) {
+			return name.clone();
+		}
+		if self.names.len() >= NAMES {
+			self.names.clear();
+		}
+		let name: Arc<str> = account.to_ss58check().into();
+		self.names.insert(account.clone(), name.clone());
+		name
+	}
+
+	fn book(&self, user: &AccountId32) -> Book {
+		Book {
+			reserved: self.reserved.get(user).copied().unwrap_or(0),
+			unsettled: self.unsettled.get(user).copied().unwrap_or(0),
+		}
+	}
+
+	fn release(&mut self, id: i64) -> Option<(AccountId32, u128)> {
+		let (user, amount) = self.reservations.remove(&id)?;
+		if let Some(reserved) = self.reserved.get_mut(&user) {
+			*reserved = reserved.saturating_sub(amount);
+			if *reserved == 0 {
+				self.reserved.remove(&user);
+			}
+		}
+		Some((user, amount))
+	}
+
+	fn add_unsettled(&mut self, user: &AccountId32, delta: u128, up: bool) {
+		let entry = self.unsettled.entry(user.clone()).or_default();
+		*entry = if up { entry.saturating_add(delta) } else { entry.saturating_sub(delta) };
+		if *entry == 0 {
+			self.unsettled.remove(user);
+		}
+	}
+}
+
+const RECONCILED_THROUGH: &str = "reconciled_through";
+const LAST_SEQ: &str = "last_seq";
+const ATTESTED_THROUGH: &str = "attested_through";
+
+/// How long a reservation of the embedded database's only instance is held at most when no
+/// hold is given.
+const DEFAULT_HOLD: Duration = Duration::from_secs(15 * 60);
+
+fn account(s: &str) -> Result<AccountId32, StoreError> {
+	AccountId32::from_ss58check(s).map_err(|_| StoreError::Protocol(format!("bad account {s}")))
+}
+
+fn amount(s: &str) -> Result<u128, StoreError> {
+	u128::from_str(s).map_err(|_| StoreError::Protocol(format!("bad amount {s}")))
+}
+
+fn now_ms() -> i64 {
+	std::time::SystemTime::now()
+		.duration_since(std::time::UNIX_EPOCH)
+		.map(|d| d.as_millis() as i64)
+		.unwrap_or(0)
+}
+
+impl Store {
+	/// Opens (creating) the embedded database at `path`.
+	pub async fn open(path: &Path, sync: Sync) -> Result<Self, StoreError> {
+		let url = format!("sqlite://{}?mode=rwc", path.display());
+		Self::connect(&url, "local", DEFAULT_HOLD, sync).await
+	}
+
+	/// Connects to the database at `url` (`sqlite://<path>?mode=rwc` or
+	/// `postgres://user:password@host:port/database`), creating the schema. `instance` names
+	/// this gateway among those sharing the database (its leftover reservations are dropped);
+	/// `hold` is the longest a request can be in flight; `sync` is how SQLite syncs (PostgreSQL
+	/// follows its server's settings).
+	pub async fn connect(
+		url: &str,
+		instance: &str,
+		hold: Duration,
+		sync: Sync,
+	) -> Result<Self, StoreError> {
+		sqlx::any::install_default_drivers();
+		let backend = if url.starts_with("sqlite:") {
+			Backend::Sqlite
+		} else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+			Backend::Postgres
+		} else {
+			return Err(StoreError::Configuration(
+				format!("`{url}` is neither a sqlite:// nor a postgres:// URL").into(),
+			));
+		};
+		let options = AnyConnectOptions::from_str(url)?;
+		let pool = AnyPoolOptions::new()
+			.max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+			.after_connect(move |conn, _| {
+				Box::pin(async move {
+					if backend == Backend::Sqlite {
+						conn.execute("PRAGMA journal_mode = WAL").await?;
+						conn.execute(match sync {
+							Sync::Normal => "PRAGMA synchronous = NORMAL",
+							Sync::Full => "PRAGMA synchronous = FULL",
+						})
+						.await?;
+						conn.execute("PRAGMA busy_timeout = 10000").await?;
+						// Checkpoints run beside the writer (`checkpoints`), not in its commits.
+						conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+					}
+					Ok(())
+				})
+			})
+			.connect_with(options)
+			.await?;
+		let mut store = Store {
+			pool,
+			backend,
+			instance: instance.to_string(),
+			hold,
+			writer: None,
+			local: None,
+		};
+		store.migrate().await?;
+		if backend == Backend::Sqlite {
+			store.local = Some(Arc::new(Mutex::new(store.load_books().await?)));
+			let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+			let mut writer = store.pool.acquire().await?;
+			// The writer completes a checkpoint itself once the log reaches
+			// `WRITER_CHECKPOINT_PAGES` (so that the log starts over: the passive checkpoints
+			// beside it never catch up with a writer that keeps writing).
+			let pragma = format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}");
+			writer.execute(pragma.as_str()).await?;
+			tokio::spawn(write_batches(writer, receiver));
+			tokio::spawn(checkpoints(store.pool.clone()));
+			store.writer = Some(sender);
+		}
+		sqlx::query("DELETE FROM reservations WHERE instance = $1")
+			.bind(&store.instance)
+			.execute(&store.pool)
+			.await?;
+		Ok(store)
+	}
+
+	/// The embedded database's books: per user the charges not yet in the feed and the feed
+	/// records kept (not attested), and the vouchers kept.
+	async fn load_books(&self) -> Result<Local, StoreError> {
+		let mut local = Local::default();
+		for query in ["SELECT \"user\", cost FROM pending", "SELECT \"user\", cost FROM feed"] {
+			for row in sqlx::query(query).fetch_all(&self.pool).await? {
+				let cost = amount(row.get::<&str, _>("cost"))?;
+				local.add_unsettled(&account(row.get::<&str, _>("user"))?, cost, true);
+			}
+		}
+		for row in sqlx::query("SELECT \"user\", payer, cap, expiry FROM vouchers")
+			.fetch_all(&self.pool)
+			.await?
+		{
+			local.vouchers.insert(
+				(account(row.get::<&str, _>("user"))?, account(row.get::<&str, _>("payer"))?),
+				(amount(row.get::<&str, _>("cap"))?, row.get::<i64, _>("expiry") as u32),
+			);
+		}
+		Ok(local)
+	}
+
+	fn local(&self) -> Option<std::sync::MutexGuard<'_, Local>> {
+		self.local.as_ref().map(|local| local.lock().unwrap_or_else(|e| e.into_inner()))
+	}
+
+	/// Which database this is.
+	pub fn backend(&self) -> Backend {
+		self.backend
+	}
+}

@@ -1,0 +1,606 @@
+//! The store's tests, on the embedded database and on PostgreSQL servers started for them.
+
+use super::*;
+use sp_keyring::Sr25519Keyring::{Bob, Charlie};
+
+/// Admits and charges one request of `user` with a voucher of `cap`; returns what was
+/// charged.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+	store: &Store,
+	user: &AccountId32,
+	cap: u128,
+	expiry: u32,
+	signature: &str,
+	model: u32,
+	tokens: u32,
+	cost: u128,
+) -> Result<u128, Refusal> {
+	let admission = Admission {
+		user,
+		payer: user,
+		cap,
+		expiry,
+		signature,
+		session: "0x02",
+		worst: cost,
+		settled: 0,
+		available: u128::MAX,
+	};
+	let id = store.admit(&admission).await.unwrap().1?;
+	let usage = Charge {
+		user: user.clone(),
+		payer: user.clone(),
+		model,
+		input_tokens: tokens,
+		output_tokens: 1,
+		cost,
+		served_at: 7,
+	};
+	Ok(store.charge(id, &usage, cap, 0).await.unwrap().0)
+}
+
+#[tokio::test]
+async fn charges_aggregate_into_gap_free_feed_records_that_survive_a_restart() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+	{
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		assert_eq!(serve(&store, &bob, 100, 50, "0x01aa", 0, 10, 3).await, Ok(3));
+		assert_eq!(serve(&store, &charlie, 10, 50, "0x01cc", 0, 5, 2).await, Ok(2));
+		// A later voucher with a lower cap is not the one kept.
+		assert_eq!(serve(&store, &bob, 90, 60, "0x01bb", 0, 20, 4).await, Ok(4));
+		assert_eq!(serve(&store, &bob, 100, 50, "0x01aa", 1, 7, 1).await, Ok(1));
+		let sealed = store.seal().await.unwrap();
+		assert_eq!(sealed, vec![(1, bob.clone(), 7), (2, charlie.clone(), 2), (3, bob.clone(), 1)]);
+		assert!(store.seal().await.unwrap().is_empty(), "nothing is sealed twice");
+		assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 8 });
+	}
+	// After a restart: the same records and books, and new ones continue the numbering.
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	let feed = store.feed_after(0, 10).await.unwrap();
+	assert_eq!(feed.len(), 3);
+	assert_eq!((feed[0].input_tokens, feed[0].output_tokens, feed[0].cost), (30, 2, 7));
+	// The better voucher (cap 100) is the one kept, not the later one with a lower cap.
+	assert_eq!((feed[0].cap, feed[0].signature.as_str()), (100, "0x01aa"));
+	let json = feed[0].to_json();
+	assert_eq!(json["user"], bob.to_ss58check());
+	assert_eq!(json["on_behalf_of"], Value::Null);
+	assert_eq!(json["voucher"]["cap"], "100");
+	assert_eq!(store.feed_after(1, 1).await.unwrap()[0].seq, 2);
+	assert_eq!(store.book(&bob).await.unwrap().unsettled, 8);
+	// Attested through 3: the records leave the feed and the books, once.
+	assert_eq!(store.attested(3).await.unwrap(), 3);
+	assert_eq!(store.attested(3).await.unwrap(), 0);
+	assert_eq!(store.book(&bob).await.unwrap(), Book::default());
+	assert!(store.feed_after(0, 10).await.unwrap().is_empty());
+	// The feed was emptied: numbers are never reused.
+	assert_eq!(serve(&store, &charlie, 10, 50, "0x01cc", 0, 1, 1).await, Ok(1));
+	assert_eq!(store.seal().await.unwrap(), vec![(4, charlie.clone(), 1)]);
+	assert_eq!(store.totals().await.unwrap(), (0, 1));
+	let totals = store.user_totals(&bob, 1).await.unwrap();
+	assert_eq!((totals.requests, totals.charged, totals.attested), (3, 8, 7));
+}
+
+/// Concurrent requests of one user (each on its own pooled connection) never together
+/// reserve or charge beyond the voucher, and none fails with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_never_overspend_a_voucher() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = Store::open(&dir.path().join("usage.db"), Sync::Full).await.unwrap();
+	let bob = Bob.to_account_id();
+	let requests: Vec<_> = (0..32)
+		.map(|_| {
+			let (store, bob) = (store.clone(), bob.clone());
+			tokio::spawn(async move { serve(&store, &bob, 100, 100, "0x01", 0, 1, 10).await })
+		})
+		.collect();
+	let mut served = 0;
+	for request in requests {
+		match request.await.unwrap() {
+			Ok(charged) => {
+				assert_eq!(charged, 10);
+				served += 1;
+			}
+			Err(Refusal::CapTooLow { cap_needed }) => assert!(cap_needed > 100),
+			Err(other) => panic!("unexpected refusal {other:?}"),
+		}
+	}
+	assert_eq!(served, 10);
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 100 });
+	let totals = store.user_totals(&bob, 0).await.unwrap();
+	assert_eq!((totals.requests, totals.charged), (10, 100));
+}
+
+/// A charge takes at most the voucher's headroom, counting the user's other reservations;
+/// a refusal changes nothing; a reservation ends with its release or the instance's
+/// restart, or lapses after its hold.
+#[tokio::test]
+async fn reservations_bound_charges_and_end() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let bob = Bob.to_account_id();
+	let admission = |worst, cap| Admission {
+		user: &bob,
+		payer: &bob,
+		cap,
+		expiry: 100,
+		signature: "0x01",
+		session: "0x02",
+		worst,
+		settled: 20,
+		available: 1_000,
+	};
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	let (_, first) = store.admit(&admission(30, 100)).await.unwrap();
+	let (book, second) = store.admit(&admission(40, 100)).await.unwrap();
+	assert_eq!(book, Book { reserved: 30, unsettled: 0 });
+	let (first, second) = (first.unwrap(), second.unwrap());
+	// Over the cap: refused, nothing reserved, no voucher kept.
+	let (book, refused) = store.admit(&admission(20, 100)).await.unwrap();
+	assert_eq!(refused, Err(Refusal::CapTooLow { cap_needed: 110 }));
+	assert_eq!(store.book(&bob).await.unwrap(), book);
+	// The second answer cost more than reserved: charged only up to the cap, with the
+	// first still reserved (100 - 20 settled - 30 = 50).
+	let usage = Charge {
+		user: bob.clone(),
+		payer: bob.clone(),
+		model: 0,
+		input_tokens: 1,
+		output_tokens: 1,
+		cost: 70,
+		served_at: 7,
+	};
+	let (charged, book) = store.charge(second, &usage, 100, 20).await.unwrap();
+	assert_eq!((charged, book), (50, Book { reserved: 30, unsettled: 50 }));
+	store.release(first).await.unwrap();
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 50 });
+	// Reservations end with the process; the unsettled charges are rebuilt at start.
+	store.admit(&admission(10, 100)).await.unwrap().1.unwrap();
+	drop(store);
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 50 });
+	assert!(Store::connect("mysql://x", "x", Duration::ZERO, Sync::Normal).await.is_err());
+}
+
+/// A write that fails in the writer's batch is undone alone: the others commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_write_is_undone_alone() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = Store::open(&dir.path().join("usage.db"), Sync::Full).await.unwrap();
+	let writes: Vec<_> = (0..16i64)
+		.map(|i| {
+			let store = store.clone();
+			tokio::spawn(async move {
+				store
+					.run(move |tx| {
+						Box::pin(async move {
+							sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+								.bind(format!("k{i}"))
+								.bind(i)
+								.execute(&mut *tx)
+								.await?;
+							if i % 2 == 1 {
+								sqlx::query("SELECT * FROM no_such_table")
+									.execute(&mut *tx)
+									.await?;
+							}
+							Ok(i)
+						})
+					})
+					.await
+			})
+		})
+		.collect();
+	for (i, write) in writes.into_iter().enumerate() {
+		assert_eq!(write.await.unwrap().is_ok(), i % 2 == 0);
+	}
+	let kept = sqlx::query("SELECT key FROM meta WHERE key LIKE 'k%'")
+		.fetch_all(&store.pool)
+		.await
+		.unwrap();
+	assert_eq!(kept.len(), 8);
+}
+
+/// Charges waiting together are written by one statement, beside other writes of the same
+/// batch that fail and are undone alone: every charge lands, once, and survives a restart.
+#[tokio::test]
+async fn charges_written_together_beside_failing_writes_all_land() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let bob = Bob.to_account_id();
+	{
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		let mut tasks = Vec::new();
+		for i in 0..200u32 {
+			let (store, bob) = (store.clone(), bob.clone());
+			tasks.push(tokio::spawn(async move {
+				if i % 10 == 5 {
+					// A write that fails between the charges.
+					let failed = store
+						.run(|tx| {
+							Box::pin(async move {
+								sqlx::query("SELECT * FROM no_such_table")
+									.execute(&mut *tx)
+									.await?;
+								Ok(())
+							})
+						})
+						.await;
+					assert!(failed.is_err());
+					return 0;
+				}
+				serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, u128::from(i)).await.unwrap()
+			}));
+		}
+		let mut charged = 0;
+		for task in tasks {
+			charged += task.await.unwrap();
+		}
+		let expected: u128 = (0..200u128).filter(|i| i % 10 != 5).sum();
+		assert_eq!(charged, expected);
+		let totals = store.user_totals(&bob, 0).await.unwrap();
+		assert_eq!((totals.requests, totals.charged), (180, expected));
+	}
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	let expected: u128 = (0..200u128).filter(|i| i % 10 != 5).sum();
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: expected });
+	let sealed = store.seal().await.unwrap();
+	assert_eq!(sealed, vec![(1, bob.clone(), expected)]);
+	let totals = store.user_totals(&bob, 1).await.unwrap();
+	assert_eq!((totals.requests, totals.charged, totals.attested), (180, expected, expected));
+}
+
+/// Sealing more charged requests than one statement names moves every one of them into
+/// the feed record, once.
+#[tokio::test]
+async fn a_seal_of_many_requests_moves_each_once() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
+	let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+	let n = 2 * IDS_PER_STATEMENT + 7;
+	for i in 0..n {
+		let who = if i % 3 == 0 { &charlie } else { &bob };
+		serve(&store, who, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+	}
+	let sealed = store.seal().await.unwrap();
+	let charlie_count = n.div_ceil(3) as u128;
+	let bob_count = n as u128 - charlie_count;
+	assert_eq!(sealed, vec![(1, charlie.clone(), charlie_count), (2, bob.clone(), bob_count)]);
+	assert!(store.seal().await.unwrap().is_empty());
+	let totals = store.user_totals(&bob, 2).await.unwrap();
+	assert_eq!((totals.requests as u128, totals.attested), (bob_count, bob_count));
+	let left = sqlx::query("SELECT COUNT(*) AS n FROM pending").fetch_one(&store.pool).await;
+	assert_eq!(left.unwrap().get::<i64, _>("n"), 0);
+	let feed = store.feed_after(0, 10).await.unwrap();
+	assert_eq!(
+		feed.iter().map(|r| r.input_tokens).collect::<Vec<_>>(),
+		vec![charlie_count as u32, bob_count as u32]
+	);
+}
+
+/// A database written by the previous version (charged requests kept in `requests` without
+/// a feed number) opens with those requests still to be sealed, and nothing counted twice.
+#[tokio::test]
+async fn requests_charged_before_the_upgrade_are_still_sealed() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let bob = Bob.to_account_id();
+	{
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
+		assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 40)]);
+		// As the previous version left a charged request: in `requests`, not yet sealed.
+		sqlx::query(
+			"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens, cost,
+			 created_at) VALUES ($1, $1, 0, 3, 1, '30', 0)",
+		)
+		.bind(bob.to_ss58check())
+		.execute(&store.pool)
+		.await
+		.unwrap();
+	}
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 70 });
+	assert_eq!(store.seal().await.unwrap(), vec![(2, bob.clone(), 30)]);
+	let totals = store.user_totals(&bob, 2).await.unwrap();
+	assert_eq!((totals.requests, totals.charged, totals.attested), (2, 70, 70));
+	// Opening again moves nothing twice.
+	drop(store);
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	assert!(store.seal().await.unwrap().is_empty());
+	assert_eq!(store.user_totals(&bob, 2).await.unwrap().requests, 2);
+}
+
+/// Issue 28 §6: after a lost or reset database the feed counter restarted at 1, at or
+/// below the chain's `LastSeq`: those records were dropped as attested and never paid.
+/// The counter now starts past what the chain attested.
+#[tokio::test]
+async fn a_reset_database_numbers_the_feed_past_the_chains_last_seq() {
+	let dir = tempfile::tempdir().unwrap();
+	let bob = Bob.to_account_id();
+	// At start, the best block's `LastSeq`.
+	let store = Store::open(&dir.path().join("a.db"), Sync::Normal).await.unwrap();
+	store.skip_seq_to(50).await.unwrap();
+	store.skip_seq_to(20).await.unwrap();
+	serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
+	assert_eq!(store.seal().await.unwrap(), vec![(51, bob.clone(), 40)]);
+	// Or the finalised one, through `attested`: the record is kept, not taken as attested.
+	let store = Store::open(&dir.path().join("b.db"), Sync::Normal).await.unwrap();
+	assert_eq!(store.attested(50).await.unwrap(), 0);
+	serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
+	assert_eq!(store.seal().await.unwrap(), vec![(51, bob.clone(), 40)]);
+	assert_eq!(store.attested(50).await.unwrap(), 0);
+	assert_eq!(store.feed_after(50, 10).await.unwrap().len(), 1);
+}
+
+/// A database of the version before sessions (its `vouchers` and `feed` tables without a
+/// `session` column) opens with the column added: its feed records read with no session,
+/// and new vouchers keep theirs for the feed.
+#[tokio::test]
+async fn a_database_from_before_sessions_gains_the_column() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let bob = Bob.to_account_id();
+	{
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		serve(&store, &bob, 1_000, 100, "0x01", 0, 4, 40).await.unwrap();
+		store.seal().await.unwrap();
+		for (table, column) in [("vouchers", "session"), ("feed", "session"), ("feed", "served_at")]
+		{
+			sqlx::query(&format!("ALTER TABLE {table} DROP COLUMN {column}"))
+				.execute(&store.pool)
+				.await
+				.unwrap();
+		}
+	}
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	let old = store.feed_after(0, 10).await.unwrap();
+	assert_eq!((old.len(), old[0].session.clone()), (1, None));
+	assert_eq!(old[0].to_json()["voucher"]["session"], Value::Null);
+	serve(&store, &bob, 2_000, 100, "0x01", 0, 4, 40).await.unwrap();
+	store.seal().await.unwrap();
+	let new = store.feed_after(1, 10).await.unwrap();
+	assert_eq!(new[0].session.as_deref(), Some("0x02"));
+	assert_eq!((old[0].served_at, new[0].served_at), (None, Some(7)));
+	assert_eq!(new[0].to_json()["served_at"], 7);
+	assert_eq!(new[0].to_json()["voucher"]["session"], "0x02");
+	// Opening again adds nothing twice.
+	drop(store);
+	Store::open(&path, Sync::Normal).await.unwrap();
+}
+
+/// The write-ahead log starts over once the writer's checkpoint completes: one commit per
+/// charge for many more commits than the threshold leaves a log of about the threshold,
+/// not one that grows with every charge. `--sync-every-commit` is SQLite's FULL.
+#[tokio::test]
+async fn the_log_stays_bounded_and_sync_is_as_asked() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	let bob = Bob.to_account_id();
+	// Each charge alone: one commit, at least one page of log each.
+	for _ in 0..12_000 {
+		serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+	}
+	let page = 4096u64;
+	let log = std::fs::metadata(dir.path().join("usage.db-wal")).unwrap().len();
+	let bound = 2 * u64::from(WRITER_CHECKPOINT_PAGES) * page;
+	assert!(log < bound, "the log is {log} bytes after 12,000 commits");
+	let synchronous = |store: Store| async move {
+		sqlx::query("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap().get::<i64, _>(0)
+	};
+	assert_eq!(synchronous(store).await, 1, "NORMAL");
+	let other = dir.path().join("full.db");
+	assert_eq!(synchronous(Store::open(&other, Sync::Full).await.unwrap()).await, 2, "FULL");
+}
+
+/// A PostgreSQL server of its own for a test, in a temporary directory (as the `postgres`
+/// user when the tests run as root), stopped when dropped. Debian's `postgresql` package.
+struct Postgres {
+	server: std::process::Child,
+	url: String,
+	_dir: tempfile::TempDir,
+}
+
+impl Postgres {
+	fn start() -> Self {
+		use std::{os::unix::process::CommandExt, process::Command};
+		let bin = std::fs::read_dir("/usr/lib/postgresql")
+			.expect("PostgreSQL is not installed (Debian's postgresql package)")
+			.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+			.find(|bin| bin.join("initdb").exists())
+			.expect("no initdb under /usr/lib/postgresql");
+		let dir = tempfile::tempdir().unwrap();
+		let id = |flag: &str, who: Option<&str>| -> u32 {
+			let out = Command::new("id").arg(flag).args(who).output().unwrap();
+			String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+		};
+		let (uid, gid) = if id("-u", None) == 0 {
+			let ids = (id("-u", Some("postgres")), id("-g", Some("postgres")));
+			std::os::unix::fs::chown(dir.path(), Some(ids.0), Some(ids.1)).unwrap();
+			ids
+		} else {
+			(id("-u", None), id("-g", None))
+		};
+		let data = dir.path().join("data");
+		let initdb = Command::new(bin.join("initdb"))
+			.args(["-A", "trust", "-U", "tokenmeter", "-E", "UTF8", "--no-sync", "-D"])
+			.arg(&data)
+			.uid(uid)
+			.gid(gid)
+			.output()
+			.unwrap();
+		assert!(initdb.status.success(), "{}", String::from_utf8_lossy(&initdb.stderr));
+		let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+		let mut server = Command::new(bin.join("postgres"))
+			.arg("-D")
+			.arg(&data)
+			.args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-k"])
+			.arg(dir.path())
+			.args(["-c", "fsync=off"])
+			.stdout(std::process::Stdio::null())
+			.stderr(std::process::Stdio::null())
+			.uid(uid)
+			.gid(gid)
+			.spawn()
+			.unwrap();
+		for _ in 0..300 {
+			let ready = Command::new(bin.join("pg_isready"))
+				.args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+				.status()
+				.unwrap();
+			if ready.success() {
+				return Postgres {
+					server,
+					url: format!("postgres://tokenmeter@127.0.0.1:{port}/postgres"),
+					_dir: dir,
+				};
+			}
+			std::thread::sleep(Duration::from_millis(100));
+		}
+		let _ = server.kill();
+		let _ = server.wait();
+		panic!("PostgreSQL did not start");
+	}
+
+	async fn instance(&self, name: &str) -> Store {
+		Store::connect(&self.url, name, Duration::from_secs(60), Sync::Normal).await.unwrap()
+	}
+}
+
+impl Drop for Postgres {
+	fn drop(&mut self) {
+		// SIGINT: a fast shutdown.
+		let _ = std::process::Command::new("kill")
+			.args(["-INT", &self.server.id().to_string()])
+			.status();
+		let _ = self.server.wait();
+	}
+}
+
+/// Two gateways on one PostgreSQL database admit, together, no more than the voucher
+/// allows, and see the same books.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_two_instances_never_overspend_a_voucher() {
+	let pg = Postgres::start();
+	let (a, b) = (pg.instance("a").await, pg.instance("b").await);
+	let bob = Bob.to_account_id();
+	let requests: Vec<_> = (0..32)
+		.map(|i| {
+			let (store, bob) = (if i % 2 == 0 { a.clone() } else { b.clone() }, bob.clone());
+			tokio::spawn(async move { serve(&store, &bob, 100, 100, "0x01", 0, 1, 10).await })
+		})
+		.collect();
+	let mut served = 0;
+	for request in requests {
+		if request.await.unwrap().is_ok() {
+			served += 1;
+		}
+	}
+	assert_eq!(served, 10);
+	for store in [&a, &b] {
+		assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 100 });
+		assert_eq!(store.totals().await.unwrap(), (0, 100));
+	}
+}
+
+/// Two gateways sealing one PostgreSQL feed at once, while both charge: one sequence, no
+/// gap, no duplicate, every charge in exactly one record; attested once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_the_feed_stays_gap_free_when_two_instances_seal() {
+	let pg = Postgres::start();
+	let (a, b) = (pg.instance("a").await, pg.instance("b").await);
+	let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+	let mut tasks = Vec::new();
+	for i in 0..60u32 {
+		let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+		let user = if i % 3 == 0 { charlie.clone() } else { bob.clone() };
+		tasks.push(tokio::spawn(async move {
+			serve(&store, &user, 1_000_000, 100, "0x01", i % 2, 1, 1).await.unwrap();
+			store.seal().await.unwrap().len()
+		}));
+	}
+	for task in tasks {
+		task.await.unwrap();
+	}
+	a.seal().await.unwrap();
+	let (fa, fb) = (a.feed_after(0, 1000).await.unwrap(), b.feed_after(0, 1000).await.unwrap());
+	assert_eq!(fa, fb);
+	let seqs: Vec<u64> = fa.iter().map(|r| r.seq).collect();
+	assert_eq!(seqs, (1..=fa.len() as u64).collect::<Vec<_>>());
+	assert_eq!(fa.iter().map(|r| r.cost).sum::<u128>(), 60);
+	assert_eq!(fa.iter().map(|r| u64::from(r.input_tokens)).sum::<u64>(), 60);
+	let last = fa.len() as u64;
+	// Both see the attestation; the books go down once.
+	let (ga, gb) = tokio::join!(a.attested(last), b.attested(last));
+	assert_eq!(ga.unwrap() + gb.unwrap(), fa.len());
+	assert_eq!(a.totals().await.unwrap(), (0, 0));
+	assert_eq!(b.book(&bob).await.unwrap(), Book::default());
+}
+
+/// On PostgreSQL a reservation is dropped when its instance starts again, and no longer
+/// counts after its hold (an instance that never came back).
+#[tokio::test]
+async fn on_postgres_reservations_end_with_a_restart_or_their_hold() {
+	let pg = Postgres::start();
+	let bob = Bob.to_account_id();
+	let admission = Admission {
+		user: &bob,
+		payer: &bob,
+		cap: 100,
+		expiry: 100,
+		signature: "0x01",
+		session: "0x02",
+		worst: 10,
+		settled: 0,
+		available: 1_000,
+	};
+	let a = pg.instance("a").await;
+	a.admit(&admission).await.unwrap().1.unwrap();
+	assert_eq!(a.book(&bob).await.unwrap().reserved, 10);
+	let gone = Store::connect(&pg.url, "gone", Duration::ZERO, Sync::Normal).await.unwrap();
+	gone.admit(&admission).await.unwrap().1.unwrap();
+	assert_eq!(a.book(&bob).await.unwrap().reserved, 10, "a lapsed reservation counts");
+	drop(a);
+	let a = pg.instance("a").await;
+	assert_eq!(a.book(&bob).await.unwrap().reserved, 0);
+}
+
+#[tokio::test]
+async fn settlement_events_are_counted_once_per_block_even_when_read_again() {
+	use crate::events::Settlement;
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	assert_eq!(store.reconciled_through().await.unwrap(), None);
+	let block = vec![
+		Settlement::Settled { user: bob.clone(), charged: 90, from_allowance: 10, fee: 5 },
+		Settlement::AboveCap { user: bob.clone(), unpaid: 7 },
+		Settlement::Rejected { user: charlie.clone(), entries: 2, reason: "BadSignature".into() },
+	];
+	store.record_settlements(12, &block).await.unwrap();
+	// A crash before the caller saw the commit: the block is read again, nothing doubles.
+	store.record_settlements(12, &block).await.unwrap();
+	store
+		.record_settlements(
+			13,
+			&[
+				Settlement::Shortfall { user: bob.clone(), unpaid: 3 },
+				Settlement::Settled { user: bob.clone(), charged: 1, from_allowance: 0, fee: 0 },
+			],
+		)
+		.await
+		.unwrap();
+	drop(store);
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	assert_eq!(store.reconciled_through().await.unwrap(), Some(13));
+	let totals = store.chain_totals(&bob).await.unwrap();
+	assert_eq!((totals.settled, totals.fees, totals.above_cap, totals.shortfall), (101, 5, 7, 3));
+	assert!(totals.rejected.is_empty());
+	let charlie = store.chain_totals(&charlie).await.unwrap();
+	assert_eq!(charlie.rejected.get("BadSignature"), Some(&2));
+	assert_eq!(charlie.settled, 0);
+}
