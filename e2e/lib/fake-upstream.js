@@ -79,7 +79,13 @@ const server = http.createServer(async (req, res) => {
   const breakAfter = body.metadata?.break_after === undefined ? Infinity : Number(body.metadata.break_after);
   let sent = 0;
   for (const part of ['Hello ', 'from ', 'the fake model']) {
-    if (sent === breakAfter) { res.destroy(); return; }
+    if (sent === breakAfter) {
+      // Out go the chunks written so far, then the connection breaks (no `[DONE]`, no end).
+      await new Promise((resolve) => res.write('', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      res.destroy();
+      return;
+    }
     if (chunkDelay) await new Promise((resolve) => setTimeout(resolve, chunkDelay));
     send({ id, object, created, model: body.model, choices: [piece(part)] });
     sent += 1;

@@ -50,11 +50,21 @@ describe('the gateway: priority by stake and rate limits by tier', () => {
   /** Waits until `who` has `tier` at the best block. */
   const waitForTier = async (who, tier) => {
     await waitForHead(api, 'subscribeNewHeads', () => true, 10_000);
-    for (let i = 0; i < 40; i += 1) {
-      if ((await rpc('priority_of', [who.address])).tier === tier) return;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i += 1) {
+      reached = (await rpc('priority_of', [who.address])).tier === tier;
+      if (!reached) await new Promise((resolve) => setTimeout(resolve, 1000));
     }
-    throw new Error(`${who.address} never reached tier ${tier}`);
+    if (!reached) throw new Error(`${who.address} never reached tier ${tier}`);
+    // And the gateway follows a block in which it has (once it runs).
+    if (!gateway) return;
+    const best = (await api.rpc.chain.getHeader()).number.toNumber();
+    for (let i = 0; i < 100; i += 1) {
+      const health = await (await fetch(`${gatewayUrl}/health`)).json();
+      if (health.block >= best) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the gateway never followed block ${best}`);
   };
 
   before(async () => {

@@ -292,9 +292,14 @@ describe('the inference gateway', () => {
   it('refuses a token rebuilt from Bob\'s published feed record: nothing forwarded or charged; Bob\'s own works', async () => {
     const mine = voucherFor(bob);
     assert.equal((await post(JSON.stringify(ask), paymentToken(mine))).status, 200);
-    // The usage feed publishes Bob's voucher (cap, expiry, signature, session).
-    const records = await (await fetch(`${operatorUrl}/usage?after=0`)).json();
-    const record = records.filter((r) => r.user === bob.address).at(-1);
+    // The usage feed publishes Bob's voucher (cap, expiry, signature, session), once sealed.
+    let records;
+    let record;
+    await waitFor(async () => {
+      records = await (await fetch(`${operatorUrl}/usage?after=0`)).json();
+      record = records.filter((r) => r.user === bob.address && r.voucher.session === mine.voucher.session).at(-1);
+      return record !== undefined;
+    }, 10_000, 'Bob\'s record in the feed');
     assert.ok(record?.voucher?.session, JSON.stringify(records));
     assert.equal(record.voucher.session, mine.voucher.session);
     assert.equal(JSON.stringify(records).includes(mine.secret.slice(2)), false, 'the feed leaks the session secret');
@@ -350,7 +355,11 @@ describe('the inference gateway', () => {
     const withUsage = [];
     const stream = await client.chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } });
     for await (const chunk of stream) withUsage.push(chunk);
-    assert.deepEqual(withUsage.at(-1).usage, { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 });
+    // With the charge in it (issue 29): in TMT, and exact in the smallest unit.
+    assert.deepEqual(withUsage.at(-1).usage, {
+      prompt_tokens: 5, completion_tokens: 5, total_tokens: 10,
+      cost: Number(cost(5, 5)) / 1e12, cost_units: String(cost(5, 5)),
+    });
     assert.equal(BigInt((await admin(bob)).charged) - before, 2n * cost(5, 5));
   });
 

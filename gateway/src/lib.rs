@@ -113,8 +113,11 @@ pub async fn run(
 		.map_err(|e| format!("cannot reach the node at {}: {e}", settings.node))?;
 	let cache = Arc::new(chain::Cache::default());
 	let store = open_books(&settings, &node, &provider, &cache).await?;
+	// An idle connection is closed before the model server's own keep-alive timeout (5 s for
+	// uvicorn, which vLLM runs on, and Node.js) can close it under a request sent on it.
 	let http = reqwest::Client::builder()
 		.connect_timeout(Duration::from_secs(5))
+		.pool_idle_timeout(Duration::from_secs(2))
 		.build()
 		.map_err(|e| format!("cannot build the HTTP client: {e}"))?;
 	let upstreams = upstream::Upstreams::new(&settings.upstream, &settings.model_upstreams);

@@ -555,6 +555,15 @@ async fn x402_requirements_name_a_caip2_network_and_an_absolute_resource() {
 	let (status, headers, body) = call(&f.app, malformed).await;
 	assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 	assert!(headers.contains_key("payment-required"));
+	// An API key that is no voucher token (a client that pays on 402 has to give the SDK
+	// one) is a request without payment: 402 with what to pay.
+	let placeholder = Request::post("/v1/chat/completions")
+		.header(header::AUTHORIZATION, "Bearer sk-placeholder")
+		.body(Body::from(ask(json!({})).to_string()))
+		.unwrap();
+	let (status, headers, body) = call(&f.app, placeholder).await;
+	assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+	assert!(headers.contains_key("payment-required"));
 	assert!(f.upstream.requests.lock().unwrap().is_empty());
 }
 

@@ -133,14 +133,24 @@ fn payment_required(requirement: Requirement, code: &str, message: String) -> Ap
 		.with_header(PAYMENT_REQUIRED, header)
 }
 
+/// Where a payment token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+	/// x402's `PAYMENT-SIGNATURE` header: a malformed one is a bad request (`400`).
+	Header,
+	/// An OpenAI client's API key: one that is no voucher token (a placeholder key of a client
+	/// that pays on `402`) is answered like a request without payment.
+	Bearer,
+}
+
 /// The payment token of a request: `PAYMENT-SIGNATURE`, else the Bearer token.
-pub fn payment_token(headers: &HeaderMap) -> Option<String> {
+pub fn payment_token(headers: &HeaderMap) -> Option<(String, Source)> {
 	if let Some(value) = headers.get(&PAYMENT_SIGNATURE).and_then(|v| v.to_str().ok()) {
-		return Some(value.to_string());
+		return Some((value.to_string(), Source::Header));
 	}
 	let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
 	let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?.trim();
-	(!token.is_empty()).then(|| token.to_string())
+	(!token.is_empty()).then(|| (token.to_string(), Source::Bearer))
 }
 
 /// The absolute URL of `endpoint` as clients reach it: `--public-url`, else `http://` and the
@@ -191,7 +201,7 @@ fn find_model(view: &ChainView, name: &str) -> Result<ModelInfo, ApiError> {
 /// Step 3: the payment — a token, for this chain and provider, valid long enough, signed by
 /// whom it names. No node call before the signature is good.
 fn check_payment(app: &App, headers: &HeaderMap, offer: &Offer) -> Result<Arc<Payment>, ApiError> {
-	let Some(token) = payment_token(headers) else {
+	let unpaid = || {
 		let requirement = offer.requirement(
 			"a signed voucher is required".into(),
 			offer.worst,
@@ -204,10 +214,15 @@ fn check_payment(app: &App, headers: &HeaderMap, offer: &Offer) -> Result<Arc<Pa
 			offer.worst,
 			app.provider.to_ss58check()
 		);
-		return Err(payment_required(requirement, "payment_required", message));
+		payment_required(requirement, "payment_required", message)
 	};
+	let Some((token, source)) = payment_token(headers) else { return Err(unpaid()) };
 	let refuse = |e| offer.refuse(e, 0, Book::default());
-	let payment = app.verified.decode(&token).map_err(refuse)?;
+	let payment = match app.verified.decode(&token) {
+		Ok(payment) => payment,
+		Err(PaymentError::Malformed(_)) if source == Source::Bearer => return Err(unpaid()),
+		Err(e) => return Err(refuse(e)),
+	};
 	let voucher = &payment.voucher.voucher;
 	if voucher.genesis_hash != app.genesis {
 		return Err(refuse(PaymentError::WrongChain));
@@ -430,8 +445,8 @@ mod tests {
 		let mut headers = HeaderMap::new();
 		assert_eq!(payment_token(&headers), None);
 		headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
-		assert_eq!(payment_token(&headers).as_deref(), Some("abc"));
+		assert_eq!(payment_token(&headers), Some(("abc".into(), Source::Bearer)));
 		headers.insert(PAYMENT_SIGNATURE, HeaderValue::from_static("xyz"));
-		assert_eq!(payment_token(&headers).as_deref(), Some("xyz"));
+		assert_eq!(payment_token(&headers), Some(("xyz".into(), Source::Header)));
 	}
 }
