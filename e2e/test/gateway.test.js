@@ -462,6 +462,36 @@ describe('the inference gateway', () => {
     assert.equal(metric('tokenmeter_gateway_chain_value_total{outcome="settled"}'), Number(charged), text);
   });
 
+  // Issue 29 §5: a voucher paid from someone else's credits (an owner who approved the user
+  // as a delegate: a renter, an agent) is served within the allowance, and the chain takes the
+  // charge from the owner's credits and allowance.
+  it('serves a renter from the owner\'s credits through the openai client: the allowance falls by exactly the charge', async () => {
+    const { dave } = await devAccounts('Dave');
+    const expiry = (await blockNumber()) + 1000;
+    const approved = await sendAndWaitInBlock(api.tx.inferenceCredits.approveDelegate(dave.address, 10n * UNIT, expiry), charlie);
+    assert.equal(approved.dispatchError, undefined, `${approved.dispatchError}`);
+    const allowance = async () => (await api.query.inferenceCredits.delegations(charlie.address, dave.address)).unwrap().remaining.toBigInt();
+    const before = await allowance();
+    const ownerCredits = async () => (await api.query.inferenceCredits.credits(charlie.address)).toBigInt();
+    const creditsBefore = await ownerCredits();
+    const renter = openai({ apiKey: paymentToken(voucherFor(dave, { payer: charlie.address })) });
+    // Served once the gateway follows the block with the allowance.
+    let answer;
+    for (let i = 0; i < 30 && !answer; i += 1) {
+      answer = await renter.chat.completions.create(ask).catch((e) => {
+        if (e.code !== 'no_delegation') throw e;
+        return new Promise((resolve) => setTimeout(() => resolve(undefined), 300));
+      });
+    }
+    assert.equal(answer?.choices[0].message.content, 'Hello from the fake model');
+    const charged = BigInt((await admin(dave)).charged);
+    assert.equal(charged, cost(5, 5));
+    await waitFor(async () => (await api.query.inferenceCredits.voucherLedgers(dave.address, alice.address)).settled.toBigInt() === charged,
+      90_000, 'the chain settling the renter\'s usage');
+    assert.equal(before - await allowance(), charged);
+    assert.equal(creditsBefore - await ownerCredits(), charged);
+  });
+
   it('answers 502 when the model server is down and 503 once the chain is, charging nothing', async () => {
     const token = paymentToken(voucherFor(bob));
     const post = () => fetch(`${gatewayUrl}/v1/chat/completions`, {

@@ -91,6 +91,16 @@ pub struct VoucherLedger {
 	pub cap: u128,
 }
 
+/// An owner's allowance for a delegate (`pallet_inference_credits::Delegation`: what is left
+/// and the last block it may be used in; the deposit after them is not read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Decode)]
+pub struct Delegation {
+	/// What the delegate may still spend of the owner's credits.
+	pub remaining: u128,
+	/// The last block in which it may be settled.
+	pub expiry: u32,
+}
+
 /// A model the provider serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelInfo {
@@ -436,7 +446,20 @@ impl Node {
 		Ok(self.decoded::<u64>(&key, at).await?.unwrap_or(0))
 	}
 
-	/// The (user, provider) voucher ledger at block `at`.
+	/// The allowance `owner` gave `delegate`, if any, at block `at`.
+	pub async fn delegation(
+		&self,
+		owner: &AccountId32,
+		delegate: &AccountId32,
+		at: H256,
+	) -> Result<Option<Delegation>, ChainError> {
+		let mut key = storage_prefix("InferenceCredits", "Delegations");
+		key.extend(blake2_128_concat(owner.as_ref()));
+		key.extend(blake2_128_concat(delegate.as_ref()));
+		self.decoded::<Delegation>(&key, at).await
+	}
+
+	/// The voucher ledger of (`user`, `provider`) at block `at`.
 	pub async fn ledger(
 		&self,
 		user: &AccountId32,
@@ -532,6 +555,7 @@ pub static USER_STATE_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::A
 pub struct Cache {
 	view: Mutex<Option<Arc<ChainView>>>,
 	users: Mutex<HashMap<(H256, AccountId32, u32), UserState>>,
+	delegations: Mutex<HashMap<(H256, AccountId32, AccountId32), Option<Delegation>>>,
 }
 
 impl Cache {
@@ -545,8 +569,46 @@ impl Cache {
 		if let Ok(mut users) = self.users.lock() {
 			users.retain(|(hash, _, _), _| *hash == view.hash);
 		}
+		if let Ok(mut delegations) = self.delegations.lock() {
+			delegations.retain(|(hash, _, _), _| *hash == view.hash);
+		}
 		if let Ok(mut current) = self.view.lock() {
 			*current = Some(Arc::new(view));
+		}
+	}
+
+	/// The allowance `owner` gave `delegate` at the view's block, read once per block.
+	pub async fn delegation(
+		&self,
+		node: &Node,
+		view: &ChainView,
+		owner: &AccountId32,
+		delegate: &AccountId32,
+	) -> Result<Option<Delegation>, ChainError> {
+		let key = (view.hash, owner.clone(), delegate.clone());
+		if let Some(found) = self.delegations.lock().ok().and_then(|d| d.get(&key).copied()) {
+			return Ok(found);
+		}
+		USER_STATE_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+		let found = node.delegation(owner, delegate, view.hash).await?;
+		if let Ok(mut delegations) = self.delegations.lock() {
+			if delegations.len() < MAX_CACHED_USERS {
+				delegations.insert(key, found);
+			}
+		}
+		Ok(found)
+	}
+
+	/// Sets the allowance `owner` gave `delegate` at `view`'s block, as if read from the node.
+	pub fn prime_delegation(
+		&self,
+		view: &ChainView,
+		owner: &AccountId32,
+		delegate: &AccountId32,
+		delegation: Option<Delegation>,
+	) {
+		if let Ok(mut delegations) = self.delegations.lock() {
+			delegations.insert((view.hash, owner.clone(), delegate.clone()), delegation);
 		}
 	}
 

@@ -24,7 +24,7 @@ use sp_core::{crypto::Ss58Codec, Pair, H256};
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::{AccountId32, MultiSignature};
 use tokenmeter_gateway::{
-	chain::{AccessRule, Cache, ChainView, ModelInfo, Node, UserState},
+	chain::{AccessRule, Cache, ChainView, Delegation, ModelInfo, Node, UserState},
 	config::ServeArgs,
 	http::{operator_router, public_router, App},
 	limits::RateLimiter,
@@ -228,25 +228,33 @@ async fn gateway(replicas: Option<Vec<String>>, tweak: impl FnOnce(&mut ServeArg
 
 /// Bob's token: a voucher of 1,000 TMT with a session, and its secret.
 fn token() -> String {
+	token_of(Sr25519Keyring::Bob, bob())
+}
+
+/// `signer`'s token for its own usage, paid by `payer`.
+fn token_of(signer: Sr25519Keyring, payer: AccountId32) -> String {
 	let secret = [9u8; 32];
 	let voucher = Voucher {
 		genesis_hash: GENESIS,
 		provider: alice(),
-		user: bob(),
-		payer: bob(),
+		user: signer.to_account_id(),
+		payer,
 		cap: 1_000 * PRICE,
 		expiry: 10_000,
 		session: Some(session_commitment(&secret)),
 	};
-	let signature =
-		MultiSignature::from(Sr25519Keyring::Bob.pair().sign(&voucher.signing_payload()));
+	let signature = MultiSignature::from(signer.pair().sign(&voucher.signing_payload()));
 	payment::encode_payment(&SignedVoucher { voucher, signature }, &secret)
 }
 
 fn post_json(path: &str, body: Value) -> Request<Body> {
+	post_as(path, body, &token())
+}
+
+fn post_as(path: &str, body: Value, token: &str) -> Request<Body> {
 	Request::post(path)
 		.header(header::CONTENT_TYPE, "application/json")
-		.header(header::AUTHORIZATION, format!("Bearer {}", token()))
+		.header(header::AUTHORIZATION, format!("Bearer {token}"))
 		.header(header::HOST, "gateway.test")
 		.body(Body::from(body.to_string()))
 		.unwrap()
@@ -591,4 +599,63 @@ async fn embeddings_and_responses_are_forwarded_and_billed_from_their_usage() {
 		call(&f.app, post_json("/v1/completions", json!({ "model": "m", "prompt": "x" }))).await;
 	assert_eq!(status, StatusCode::NOT_FOUND);
 	assert_eq!(reserved(&f.app).await, 0);
+}
+
+#[tokio::test]
+async fn a_delegate_is_served_from_the_owners_credits_within_the_allowance() {
+	let f = gateway(None, |_| {}).await;
+	let (owner, renter) = (Sr25519Keyring::Charlie.to_account_id(), Sr25519Keyring::Dave);
+	let view = f.app.cache.view().unwrap();
+	let state = |who: &AccountId32, credit: u128| UserState {
+		denied: None,
+		available_credit: credit,
+		free_allowance: 0,
+		tier: 0,
+		ledger: Default::default(),
+		signer: Some(who.clone()),
+		priority_weight: 1,
+		rate_limit: 1000,
+	};
+	f.app.cache.prime(&view, &renter.to_account_id(), 0, state(&renter.to_account_id(), 0));
+	f.app.cache.prime(&view, &owner, 0, state(&owner, 500 * PRICE));
+	let token = token_of(renter, owner.clone());
+	let ask_small = ask(json!({ "max_tokens": 5 }));
+	let refused = |code: &'static str| {
+		move |(status, _, body): (StatusCode, axum::http::HeaderMap, String)| {
+			assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+			assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], code);
+		}
+	};
+	// No allowance: refused, nothing forwarded.
+	f.app.cache.prime_delegation(&view, &owner, &renter.to_account_id(), None);
+	refused("no_delegation")(
+		call(&f.app, post_as("/v1/chat/completions", ask_small.clone(), &token)).await,
+	);
+	// One that ends before the voucher could be settled.
+	let ending = Delegation { remaining: 100 * PRICE, expiry: 101 };
+	f.app.cache.prime_delegation(&view, &owner, &renter.to_account_id(), Some(ending));
+	refused("delegation_expired")(
+		call(&f.app, post_as("/v1/chat/completions", ask_small.clone(), &token)).await,
+	);
+	assert!(f.upstream.requests.lock().unwrap().is_empty());
+
+	// An allowance of 100 tokens' worth: the worst case of a request bound to 5 output tokens
+	// (its body's bytes and 5) fits, one bound to 1,024 does not.
+	let allowance = Delegation { remaining: 200 * PER_TOKEN, expiry: 10_000 };
+	f.app.cache.prime_delegation(&view, &owner, &renter.to_account_id(), Some(allowance));
+	let (status, _, body) =
+		call(&f.app, post_as("/v1/chat/completions", ask(json!({})), &token)).await;
+	assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+	assert_eq!(
+		serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+		"insufficient_credits"
+	);
+	let (status, _, body) = call(&f.app, post_as("/v1/chat/completions", ask_small, &token)).await;
+	assert_eq!(status, StatusCode::OK, "{body}");
+	let book = f.app.store.book(&renter.to_account_id()).await.unwrap();
+	assert_eq!((book.unsettled, book.reserved), (10 * PER_TOKEN, 0));
+	f.app.store.seal().await.unwrap();
+	let feed = f.app.store.feed_after(0, 10).await.unwrap();
+	assert_eq!(feed.len(), 1);
+	assert_eq!(feed[0].to_json()["on_behalf_of"], owner.to_ss58check(), "{:?}", feed[0].to_json());
 }

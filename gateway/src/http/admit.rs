@@ -19,7 +19,7 @@ use super::{
 	App, PAYMENT_REQUIRED, PAYMENT_SIGNATURE,
 };
 use crate::{
-	chain::{ChainView, ModelInfo, UserState},
+	chain::{ChainView, Delegation, ModelInfo, UserState},
 	ledger::{Book, Refusal},
 	limits::{Limit, Quota},
 	payment::{self, Payment, PaymentError, Requirement},
@@ -257,12 +257,85 @@ async fn read_user(
 		.map_err(|e| ApiError::unavailable("chain_unavailable", e.to_string()))
 }
 
-/// Step 5: signed by whom the chain says signs for the user now; paid from the user's own
-/// credits; allowed by the model's gate.
+/// A payment from someone else's credits: the owner's state and the allowance it gave the
+/// user (a renter, an agent), both read per block.
+struct Delegated {
+	owner: UserState,
+	allowance: Option<Delegation>,
+}
+
+/// Step 4b: for a voucher whose payer is not its user, the payer's state and its allowance.
+async fn read_payer(
+	app: &App,
+	view: &ChainView,
+	payment: &Payment,
+	model: u32,
+) -> Result<Option<Delegated>, ApiError> {
+	let voucher = &payment.voucher.voucher;
+	if voucher.payer == voucher.user {
+		return Ok(None);
+	}
+	let owner = read_user(app, view, &voucher.payer, model).await?;
+	let allowance = app
+		.cache
+		.delegation(&app.node, view, &voucher.payer, &voucher.user)
+		.await
+		.map_err(|e| ApiError::unavailable("chain_unavailable", e.to_string()))?;
+	Ok(Some(Delegated { owner, allowance }))
+}
+
+/// A delegated payment the chain will settle: the payer may pay this provider now, and has
+/// approved the user with an allowance that lasts until the voucher could be settled.
+fn check_delegation(delegated: &Delegated, offer: &Offer<'_>) -> Result<(), ApiError> {
+	if delegated.owner.signer.is_none() {
+		return Err(ApiError::forbidden(
+			"payer_not_allowed",
+			"the voucher's payer cannot pay now (a frozen or expired agent, or one whose payees \
+			 leave this provider out)",
+		));
+	}
+	match delegated.allowance {
+		None => Err(ApiError::forbidden(
+			"no_delegation",
+			"the voucher's payer has not approved its user as a delegate \
+			 (inferenceCredits.approveDelegate)",
+		)),
+		Some(allowance) if allowance.expiry < offer.min_expiry => Err(ApiError::forbidden(
+			"delegation_expired",
+			format!(
+				"the payer's allowance ends at block {}; this gateway needs it to last until block {}",
+				allowance.expiry, offer.min_expiry
+			),
+		)),
+		Some(_) => Ok(()),
+	}
+}
+
+/// What the request may spend: the user's credits and free allowance; for a delegate, the
+/// owner's credits not committed to its own requests, at most the allowance left (the free
+/// allowance is the user's own and does not discount a delegate's usage).
+async fn spendable(
+	app: &App,
+	payment: &Payment,
+	state: &UserState,
+	delegated: Option<&Delegated>,
+) -> Result<u128, ApiError> {
+	let Some(delegated) = delegated else {
+		return Ok(state.available_credit.saturating_add(state.free_allowance));
+	};
+	let owner_book =
+		app.store.book(&payment.voucher.voucher.payer).await.map_err(ApiError::storage)?;
+	let credits = delegated.owner.available_credit.saturating_sub(owner_book.committed());
+	Ok(credits.min(delegated.allowance.map_or(0, |a| a.remaining)))
+}
+
+/// Step 5: signed by whom the chain says signs for the user now; a delegated payment the
+/// chain will settle; allowed by the model's gate.
 async fn check_access(
 	app: &App,
 	payment: &Payment,
 	state: &UserState,
+	delegated: Option<&Delegated>,
 	offer: &Offer<'_>,
 ) -> Result<(), ApiError> {
 	let voucher = &payment.voucher.voucher;
@@ -275,13 +348,8 @@ async fn check_access(
 		let book = app.store.book(&voucher.user).await.unwrap_or_default();
 		return Err(offer.refuse(e, state.ledger.settled, book));
 	}
-	if voucher.payer != voucher.user {
-		// Spending a delegated allowance: the chain checks the delegation when it settles;
-		// the gateway serves only the user's own credits.
-		return Err(ApiError::forbidden(
-			"delegated_payment_unsupported",
-			"this gateway accepts vouchers paid from the user's own credits only",
-		));
+	if let Some(delegated) = delegated {
+		check_delegation(delegated, offer)?;
 	}
 	if let Some((reason, required, actual)) = &state.denied {
 		return Err(ApiError::forbidden(
@@ -338,6 +406,7 @@ async fn reserve(
 	app: &App,
 	payment: &Payment,
 	state: &UserState,
+	available: u128,
 	offer: &Offer<'_>,
 ) -> Result<Held, ApiError> {
 	let voucher = &payment.voucher.voucher;
@@ -350,7 +419,7 @@ async fn reserve(
 		session: &payment.session_hex,
 		worst: offer.worst,
 		settled: state.ledger.settled,
-		available: state.available_credit.saturating_add(state.free_allowance),
+		available,
 	};
 	let (book, admitted) = app
 		.store
@@ -413,9 +482,11 @@ pub async fn admit(
 	let payment = check_payment(app, headers, &offer)?;
 	let user = payment.voucher.voucher.user.clone();
 	let state = read_user(app, &view, &user, model.id).await?;
-	check_access(app, &payment, &state, &offer).await?;
+	let delegated = read_payer(app, &view, &payment, model.id).await?;
+	check_access(app, &payment, &state, delegated.as_ref(), &offer).await?;
+	let available = spendable(app, &payment, &state, delegated.as_ref()).await?;
 	let quota = rate_limit(app, &user, &state)?;
-	let reservation = match reserve(app, &payment, &state, &offer).await {
+	let reservation = match reserve(app, &payment, &state, available, &offer).await {
 		Ok(reservation) => reservation,
 		Err(e) => {
 			// A request refused here does not count against the rate limit.
