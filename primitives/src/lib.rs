@@ -9,6 +9,7 @@
 //!   itself, or the controller of a keyless agent wallet);
 //! - [`voucher`]: the voucher a user signs, the bytes that are signed and the usage entry
 //!   that carries it ([`Voucher`], [`SignedVoucher`], [`UsageEntry`], [`ModelId`]);
+//! - [`feed`]: the usage feed's record, as gateways serve it and operator nodes read it;
 //! - [`SettleUsage`]: settlement of served usage against credits (the credits pallet provides
 //!   it, the usage attestation pallet calls it).
 
@@ -27,6 +28,8 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+
+pub mod feed;
 
 pub mod voucher;
 

@@ -37,7 +37,7 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sp_core::crypto::Ss58Codec;
 use sp_runtime::AccountId32;
 use sqlx::{
@@ -112,23 +112,33 @@ pub struct FeedRecord {
 }
 
 impl FeedRecord {
-	/// The record as the off-chain worker reads it (docs/pallets/usage-attestation.md).
+	/// The record as the feed serves it: `tokenmeter_primitives::feed::FeedRecord`, the one
+	/// definition the operator node's worker reads too.
+	pub fn to_wire(&self) -> tokenmeter_primitives::feed::FeedRecord {
+		use tokenmeter_primitives::feed::decode_hex;
+		tokenmeter_primitives::feed::FeedRecord {
+			seq: self.seq,
+			user: self.user.to_ss58check(),
+			on_behalf_of: (self.payer != self.user).then(|| self.payer.to_ss58check()),
+			model: self.model,
+			input_tokens: self.input_tokens,
+			output_tokens: self.output_tokens,
+			cap: self.cap,
+			expiry: u64::from(self.expiry),
+			// Written by the gateway from a decoded signature and commitment: valid hex.
+			signature: decode_hex(&self.signature).unwrap_or_default(),
+			session: self
+				.session
+				.as_deref()
+				.and_then(decode_hex)
+				.and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()),
+			served_at: self.served_at.map(u64::from).unwrap_or(0),
+		}
+	}
+
+	/// The record's JSON (docs/pallets/usage-attestation.md).
 	pub fn to_json(&self) -> Value {
-		json!({
-			"seq": self.seq,
-			"user": self.user.to_ss58check(),
-			"on_behalf_of": (self.payer != self.user).then(|| self.payer.to_ss58check()),
-			"model": self.model,
-			"input_tokens": self.input_tokens,
-			"output_tokens": self.output_tokens,
-			"served_at": self.served_at,
-			"voucher": {
-				"cap": self.cap.to_string(),
-				"expiry": self.expiry,
-				"signature": self.signature,
-				"session": self.session,
-			},
-		})
+		self.to_wire().to_json()
 	}
 }
 

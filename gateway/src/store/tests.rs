@@ -3,6 +3,9 @@
 use super::*;
 use sp_keyring::Sr25519Keyring::{Bob, Charlie};
 
+/// A session commitment as vouchers carry it (32 bytes of hex).
+const SESSION: &str = "0x0202020202020202020202020202020202020202020202020202020202020202";
+
 /// Admits and charges one request of `user` with a voucher of `cap`; returns what was
 /// charged.
 #[allow(clippy::too_many_arguments)]
@@ -22,7 +25,7 @@ async fn serve(
 		cap,
 		expiry,
 		signature,
-		session: "0x02",
+		session: SESSION,
 		worst: cost,
 		settled: 0,
 		available: u128::MAX,
@@ -127,7 +130,7 @@ async fn reservations_bound_charges_and_end() {
 		cap,
 		expiry: 100,
 		signature: "0x01",
-		session: "0x02",
+		session: SESSION,
 		worst,
 		settled: 20,
 		available: 1_000,
@@ -362,10 +365,10 @@ async fn a_database_from_before_sessions_gains_the_column() {
 	serve(&store, &bob, 2_000, 100, "0x01", 0, 4, 40).await.unwrap();
 	store.seal().await.unwrap();
 	let new = store.feed_after(1, 10).await.unwrap();
-	assert_eq!(new[0].session.as_deref(), Some("0x02"));
+	assert_eq!(new[0].session.as_deref(), Some(SESSION));
 	assert_eq!((old[0].served_at, new[0].served_at), (None, Some(7)));
 	assert_eq!(new[0].to_json()["served_at"], 7);
-	assert_eq!(new[0].to_json()["voucher"]["session"], "0x02");
+	assert_eq!(new[0].to_json()["voucher"]["session"], SESSION);
 	// Opening again adds nothing twice.
 	drop(store);
 	Store::open(&path, Sync::Normal).await.unwrap();
@@ -552,7 +555,7 @@ async fn on_postgres_reservations_end_with_a_restart_or_their_hold() {
 		cap: 100,
 		expiry: 100,
 		signature: "0x01",
-		session: "0x02",
+		session: SESSION,
 		worst: 10,
 		settled: 0,
 		available: 1_000,

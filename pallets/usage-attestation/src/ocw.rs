@@ -91,33 +91,7 @@ pub const RESUBMIT_AFTER: u32 = 10;
 const LOCK_BLOCKS: u32 = 5;
 const LOCK_MS: u64 = 2 * FETCH_TIMEOUT_MS;
 
-/// One record of the usage feed, as read from its JSON.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct FeedRecord {
-	/// Its sequence number.
-	pub seq: u64,
-	/// The user, SS58.
-	pub user: String,
-	/// When the user spent a delegated allowance: the owner, SS58.
-	pub on_behalf_of: Option<String>,
-	/// The model id.
-	pub model: u32,
-	/// Input tokens served.
-	pub input_tokens: u32,
-	/// Output tokens served.
-	pub output_tokens: u32,
-	/// The voucher's cap, in the smallest unit.
-	pub cap: u128,
-	/// The voucher's expiry block.
-	pub expiry: u64,
-	/// The voucher's signature.
-	pub signature: Vec<u8>,
-	/// The voucher's session commitment (32 bytes), if it names one (a v2 voucher).
-	pub session: Option<[u8; 32]>,
-	/// The block at which the usage was served (`served_at`; 0 when the feed does not say,
-	/// which settlement refuses once it is older than the chain's bound on lateness).
-	pub served_at: u64,
-}
+pub use tokenmeter_primitives::feed::{decode_hex, FeedRecord};
 
 /// Why a record larger than the provider's whole epoch capacity is declared void.
 pub const VOID_TOO_LARGE: &[u8] = b"exceeds the epoch capacity";
@@ -127,75 +101,6 @@ pub const VOID_TOO_LARGE: &[u8] = b"exceeds the epoch capacity";
 pub trait FeedEntry<AccountId, Entry> {
 	/// The entry of `record` for `provider`'s usage, or why it cannot be read.
 	fn entry(provider: &AccountId, record: FeedRecord) -> Result<Entry, &'static str>;
-}
-
-impl FeedRecord {
-	/// Reads one record of the feed's JSON.
-	pub fn from_json(value: &Value) -> Result<Self, &'static str> {
-		let u64_field = |name: &'static str| value.get(name).and_then(Value::as_u64).ok_or(name);
-		let u32_field = |name| u64_field(name)?.try_into().map_err(|_| name);
-		let str_field = |name| value.get(name).and_then(Value::as_str).ok_or(name);
-		let voucher = value.get("voucher").ok_or("voucher")?;
-		let cap = match voucher.get("cap") {
-			Some(Value::Number(n)) => n.as_u64().map(u128::from),
-			Some(Value::String(s)) => s.parse().ok(),
-			_ => None,
-		}
-		.ok_or("voucher.cap")?;
-		let expiry = voucher.get("expiry").and_then(Value::as_u64).ok_or("voucher.expiry")?;
-		let signature = voucher
-			.get("signature")
-			.and_then(Value::as_str)
-			.and_then(decode_hex)
-			.ok_or("voucher.signature")?;
-		let session = match voucher.get("session") {
-			None | Some(Value::Null) => None,
-			Some(v) => Some(
-				v.as_str()
-					.and_then(decode_hex)
-					.and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-					.ok_or("voucher.session")?,
-			),
-		};
-		let on_behalf_of = match value.get("on_behalf_of") {
-			None | Some(Value::Null) => None,
-			Some(v) => Some(v.as_str().ok_or("on_behalf_of")?.into()),
-		};
-		Ok(FeedRecord {
-			seq: u64_field("seq")?,
-			user: str_field("user")?.into(),
-			on_behalf_of,
-			model: u32_field("model")?,
-			input_tokens: u32_field("input_tokens")?,
-			output_tokens: u32_field("output_tokens")?,
-			cap,
-			expiry,
-			signature,
-			session,
-			served_at: match value.get("served_at") {
-				None | Some(Value::Null) => 0,
-				Some(v) => v.as_u64().ok_or("served_at")?,
-			},
-		})
-	}
-}
-
-/// Decodes hex, with or without `0x`.
-pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
-	let s = s.strip_prefix("0x").unwrap_or(s).as_bytes();
-	if !s.len().is_multiple_of(2) {
-		return None;
-	}
-	let digit = |c: u8| (c as char).to_digit(16);
-	s.chunks(2)
-		.map(|pair| match pair {
-			// Two hex digits: at most 15 × 16 + 15 = 255.
-			[high, low] => {
-				u8::try_from(digit(*high)?.checked_mul(16)?.checked_add(digit(*low)?)?).ok()
-			}
-			_ => None,
-		})
-		.collect()
 }
 
 /// Adds one to a counter in persistent off-chain storage.
