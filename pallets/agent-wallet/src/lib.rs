@@ -507,11 +507,7 @@ pub mod pallet {
 		///
 		/// Errors: `NotAgent`, `NotOwner`, `InvalidPolicy`.
 		#[pallet::call_index(6)]
-		// The settlement grace written before the change (not in the generated weight yet).
-		#[pallet::weight(
-			T::WeightInfo::set_policy(T::MaxPending::get())
-				.saturating_add(T::DbWeight::get().writes(1))
-		)]
+		#[pallet::weight(T::WeightInfo::set_policy(T::MaxPending::get()))]
 		pub fn set_policy(
 			origin: OriginFor<T>,
 			agent: T::AccountId,
@@ -519,10 +515,7 @@ pub mod pallet {
 		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let cancelled = Self::do_set_policy(who, agent, policy)?;
-			Ok(Some(
-				T::WeightInfo::set_policy(cancelled).saturating_add(T::DbWeight::get().writes(1)),
-			)
-			.into())
+			Ok(Some(T::WeightInfo::set_policy(cancelled)).into())
 		}
 
 		/// Owner: freeze the agent at once. Nothing can be paid, acted or approved, its
@@ -530,15 +523,11 @@ pub mod pallet {
 		///
 		/// Errors: `NotAgent`, `NotOwner`, `AgentFrozen` (already).
 		#[pallet::call_index(7)]
-		// The settlement grace written before the freeze (not in the generated weight yet).
-		#[pallet::weight(
-			T::WeightInfo::freeze(T::MaxPending::get()).saturating_add(T::DbWeight::get().writes(1))
-		)]
+		#[pallet::weight(T::WeightInfo::freeze(T::MaxPending::get()))]
 		pub fn freeze(origin: OriginFor<T>, agent: T::AccountId) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let cancelled = Self::do_freeze(who, agent)?;
-			Ok(Some(T::WeightInfo::freeze(cancelled).saturating_add(T::DbWeight::get().writes(1)))
-				.into())
+			Ok(Some(T::WeightInfo::freeze(cancelled)).into())
 		}
 
 		/// Owner: unfreeze the agent.
@@ -556,10 +545,7 @@ pub mod pallet {
 		///
 		/// Errors: `NotAgent`, `NotOwner`, `ControllerIsAgent`.
 		#[pallet::call_index(9)]
-		// The settlement grace written before the rotation (not in the generated weight yet).
-		#[pallet::weight(
-			T::WeightInfo::rotate_controller().saturating_add(T::DbWeight::get().writes(1))
-		)]
+		#[pallet::weight(T::WeightInfo::rotate_controller())]
 		pub fn rotate_controller(
 			origin: OriginFor<T>,
 			agent: T::AccountId,
@@ -590,21 +576,14 @@ pub mod pallet {
 		///
 		/// Errors: `NotAgent`, `NotOwner`, `AgentFundsLocked`, `AgentInUse`.
 		#[pallet::call_index(11)]
-		// The settlement grace removed with the agent (not in the generated weight yet).
-		#[pallet::weight(
-			T::WeightInfo::close_agent(T::MaxPending::get())
-				.saturating_add(T::DbWeight::get().writes(1))
-		)]
+		#[pallet::weight(T::WeightInfo::close_agent(T::MaxPending::get()))]
 		pub fn close_agent(
 			origin: OriginFor<T>,
 			agent: T::AccountId,
 		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let cancelled = Self::do_close_agent(who, agent)?;
-			Ok(Some(
-				T::WeightInfo::close_agent(cancelled).saturating_add(T::DbWeight::get().writes(1)),
-			)
-			.into())
+			Ok(Some(T::WeightInfo::close_agent(cancelled)).into())
 		}
 	}
 }
@@ -624,8 +603,7 @@ impl<T: Config> VoucherSigners<T::AccountId> for Pallet<T> {
 	}
 
 	fn voucher_signer_weight() -> Weight {
-		// The benchmark now reads the previous signer's grace too; until `weights.rs` is
-		// regenerated from it, that read (`SettlementGraces`, r:1) is added here.
-		T::WeightInfo::voucher_signer().saturating_add(T::DbWeight::get().reads(1))
+		// Measured with the previous signer's grace read (`SettlementGraces`).
+		T::WeightInfo::voucher_signer()
 	}
 }

@@ -311,8 +311,7 @@ impl<T: Config> FreeAllowance<T::AccountId, BalanceOf<T>> for Pallet<T> {
 	}
 
 	fn spend_allowance_weight() -> Weight {
-		// The tier counts only stake the free balance backs: one more read (`System::Account`)
-		// than the benchmark measured when `weights.rs` was generated.
-		T::WeightInfo::spend_allowance().saturating_add(T::DbWeight::get().reads(1))
+		// Measured with the free balance read (the tier counts only stake it backs).
+		T::WeightInfo::spend_allowance()
 	}
 }
