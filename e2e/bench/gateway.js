@@ -35,6 +35,10 @@ import { randomAsU8a } from '@polkadot/util-crypto';
 import { startGateway, startProcess } from '../lib/gateway.js';
 import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
 
+// More flags for the gateways measured (e.g. `--seal-every-ms 600000` to see what sealing the
+// feed costs), from $GATEWAY_ARGS.
+const EXTRA = (process.env.GATEWAY_ARGS ?? '').split(' ').filter(Boolean);
+
 const run = promisify(execFile);
 const UNIT = 10n ** 12n;
 const examples = process.env.TOKENMETER_EXAMPLES;
@@ -111,7 +115,7 @@ try {
   const gateway = await startGateway(gatewayPort, await freePort(), [
     '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
     '--provider', alice.address, '--model', `${model}=fake`, '--data-dir', path.join(dir, 'gateway'),
-    '--no-rate-limits', '--min-voucher-blocks', '10',
+    '--no-rate-limits', '--min-voucher-blocks', '10', ...EXTRA,
   ]);
   stopping.push(gateway);
   const check = await fetch(`${gatewayUrl}/v1/chat/completions`, {
@@ -131,7 +135,7 @@ try {
   const synced = await startGateway(syncedPort, await freePort(), [
     '--upstream', `${upstreamUrl}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
     '--provider', alice.address, '--model', `${model}=fake`, '--data-dir', path.join(dir, 'gateway-synced'),
-    '--no-rate-limits', '--min-voucher-blocks', '10', '--sync-every-commit',
+    '--no-rate-limits', '--min-voucher-blocks', '10', '--sync-every-commit', ...EXTRA,
   ]);
   let throughSynced;
   try {

@@ -178,6 +178,11 @@ pub struct ServeArgs {
 	#[arg(long)]
 	#[serde(default)]
 	pub log_json: bool,
+	/// Writes no access log (by default one line per request on stderr: request id, method,
+	/// path, status, milliseconds).
+	#[arg(long)]
+	#[serde(default)]
+	pub no_access_log: bool,
 	/// The embedded database waits for the disk at every commit (SQLite `synchronous = FULL`),
 	/// so that not even a power cut loses a charge; it costs a disk sync per answer (or group of
 	/// answers). By default every charge is committed before its answer is sent and survives a
@@ -259,6 +264,8 @@ pub struct Settings {
 	pub no_rate_limits: bool,
 	/// See [`ServeArgs::log_json`].
 	pub log_json: bool,
+	/// See [`ServeArgs::no_access_log`].
+	pub no_access_log: bool,
 	/// See [`ServeArgs::sync_every_commit`].
 	pub sync_every_commit: bool,
 }
@@ -409,6 +416,7 @@ impl ServeArgs {
 			upstream_priority: self.upstream_priority || file.upstream_priority,
 			no_rate_limits: self.no_rate_limits || file.no_rate_limits,
 			log_json: self.log_json || file.log_json,
+			no_access_log: self.no_access_log || file.no_access_log,
 			sync_every_commit: self.sync_every_commit || file.sync_every_commit,
 		})
 	}

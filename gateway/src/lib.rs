@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod chain;
 pub mod config;
 pub mod events;
@@ -129,6 +130,7 @@ pub async fn run(
 	let (listen, operator_listen, poll) =
 		(settings.listen, settings.operator_listen, settings.poll);
 	let (drain, seal, health_every) = (settings.drain, settings.seal_every, settings.health_every);
+	let (settings_access_log, log_json) = (!settings.no_access_log, settings.log_json);
 	let app = Arc::new(http::App {
 		scheduler,
 		limiter: Mutex::new(limits::RateLimiter::default()),
@@ -144,6 +146,11 @@ pub async fn run(
 		upstreams: upstreams.clone(),
 		metrics: metrics::Metrics::new().map_err(|e| e.to_string())?,
 		answers: Default::default(),
+		access: if settings_access_log {
+			access::AccessLog::stderr(log_json)
+		} else {
+			access::AccessLog::off()
+		},
 	});
 	upstreams.check(&http, Duration::from_secs(2)).await;
 	let background = [

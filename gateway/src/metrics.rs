@@ -36,6 +36,8 @@ pub struct Metrics {
 	pub queued: Gauge,
 	/// Whether each upstream replica passed its last health check (1) or not (0).
 	pub upstream_up: GaugeVec,
+	/// Access log lines dropped because stderr could not keep up.
+	pub access_log_dropped: Gauge,
 	/// Value reserved by requests in flight (smallest unit).
 	pub reserved: Gauge,
 	/// Value charged and not yet settled on chain (smallest unit).
@@ -103,6 +105,11 @@ impl Metrics {
 			Opts::new("upstream_up", "Whether an upstream replica passed its last health check"),
 			&["upstream"],
 		)?;
+		let access_log_dropped = Gauge::new(
+			"access_log_dropped_total",
+			"Access log lines dropped because stderr could not keep up",
+		)?;
+		registry.register(Box::new(access_log_dropped.clone()))?;
 		registry.register(Box::new(usage_counted.clone()))?;
 		registry.register(Box::new(upstream_failures.clone()))?;
 		registry.register(Box::new(first_token_seconds.clone()))?;
@@ -174,6 +181,7 @@ impl Metrics {
 			in_flight,
 			queued,
 			upstream_up,
+			access_log_dropped,
 			reserved,
 			unsettled,
 			charged,

@@ -222,6 +222,7 @@ async fn gateway(replicas: Option<Vec<String>>, tweak: impl FnOnce(&mut ServeArg
 		http: reqwest::Client::new(),
 		metrics: Metrics::new().unwrap(),
 		answers: Default::default(),
+		access: tokenmeter_gateway::access::AccessLog::off(),
 	});
 	Fixture { app, upstream, _dir: dir }
 }

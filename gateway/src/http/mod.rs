@@ -89,6 +89,8 @@ pub struct App {
 	pub verified: payment::Verified,
 	/// Answers being served (a shutdown waits for them).
 	pub answers: Arc<Tracker>,
+	/// The access log.
+	pub access: crate::access::AccessLog,
 }
 
 impl App {
@@ -321,15 +323,13 @@ async fn edge(State(app): State<Arc<App>>, request: Request, next: Next) -> Resp
 		headers.append(header::VARY, HeaderValue::from_static("origin"));
 	}
 	headers.insert(REQUEST_ID, id.clone());
-	tracing::info!(
-		target: "tokenmeter_gateway::access",
-		request_id = id.to_str().unwrap_or(""),
-		%method,
-		path,
-		status = response.status().as_u16(),
-		ms = started.elapsed().as_secs_f64() * 1e3,
-		"request"
-	);
+	app.access.log(&crate::access::Entry {
+		request_id: id.to_str().unwrap_or(""),
+		method: method.as_str(),
+		path: &path,
+		status: response.status().as_u16(),
+		ms: started.elapsed().as_secs_f64() * 1e3,
+	});
 	response
 }
 

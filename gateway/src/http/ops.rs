@@ -134,6 +134,9 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
 		}
 		Err(error) => tracing::warn!(%error, "cannot read the books"),
 	}
+	app.metrics
+		.access_log_dropped
+		.set(crate::access::DROPPED.load(std::sync::atomic::Ordering::Relaxed) as f64);
 	let (in_flight, queued) = app.scheduler.load();
 	app.metrics.in_flight.set(in_flight as f64);
 	app.metrics.queued.set(queued as f64);

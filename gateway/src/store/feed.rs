@@ -2,18 +2,35 @@
 
 use super::*;
 
+/// Charged requests sealed in one transaction at most.
+pub(super) const SEAL_CHUNK: usize = 2048;
+
 impl Store {
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).
+	///
+	/// In transactions of at most [`SEAL_CHUNK`] requests each: the writer serves the charges
+	/// waiting in between, so that sealing a busy second's requests never holds them for
+	/// longer than one chunk takes.
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
-		let store = self.clone();
-		self.run(move |tx| Box::pin(async move { store.seal_in(tx).await })).await
+		let mut sealed = Vec::new();
+		loop {
+			let store = self.clone();
+			let (records, taken) =
+				self.run(move |tx| Box::pin(async move { store.seal_in(tx).await })).await?;
+			sealed.extend(records);
+			if taken < SEAL_CHUNK {
+				return Ok(sealed);
+			}
+		}
 	}
 
+	/// Seals the first [`SEAL_CHUNK`] charged requests at most; returns the new records and
+	/// how many requests were taken.
 	pub(super) async fn seal_in(
 		&self,
 		tx: &mut AnyConnection,
-	) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
+	) -> Result<(Vec<(u64, AccountId32, u128)>, usize), StoreError> {
 		// The feed's counter: held to the end, so that sealing is one at a time.
 		sqlx::query("INSERT INTO meta (key, value) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
 			.bind(LAST_SEQ)
@@ -25,14 +42,15 @@ impl Store {
 				.fetch_one(&mut *tx)
 				.await?
 				.get::<i64, _>("value");
-		let rows = sqlx::query(
+		let rows = sqlx::query(&format!(
 			"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
-			 FROM pending ORDER BY id",
-		)
+			 FROM pending ORDER BY id LIMIT {SEAL_CHUNK}"
+		))
 		.fetch_all(&mut *tx)
 		.await?;
+		let taken = rows.len();
 		if rows.is_empty() {
-			return Ok(Vec::new());
+			return Ok((Vec::new(), 0));
 		}
 		// Groups in the order of their first request; each a list of chunks of request ids
 		// whose token sums fit a u32.
@@ -144,7 +162,7 @@ impl Store {
 			.bind(LAST_SEQ)
 			.execute(&mut *tx)
 			.await?;
-		Ok(sealed)
+		Ok((sealed, taken))
 	}
 
 	/// The feed records after `after`, at most `limit`.

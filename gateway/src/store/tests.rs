@@ -283,6 +283,26 @@ async fn a_seal_of_many_requests_moves_each_once() {
 	);
 }
 
+/// More charged requests than one seal takes are sealed in several transactions, each
+/// request once, the feed numbered without gaps.
+#[tokio::test]
+async fn a_busy_seconds_requests_are_sealed_in_chunks() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
+	let bob = Bob.to_account_id();
+	let n = feed::SEAL_CHUNK + 5;
+	for _ in 0..n {
+		serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+	}
+	let sealed = store.seal().await.unwrap();
+	assert_eq!(sealed, vec![(1, bob.clone(), feed::SEAL_CHUNK as u128), (2, bob.clone(), 5)]);
+	let left = sqlx::query("SELECT COUNT(*) AS n FROM pending").fetch_one(&store.pool).await;
+	assert_eq!(left.unwrap().get::<i64, _>("n"), 0);
+	let feed = store.feed_after(0, 10).await.unwrap();
+	let tokens: u32 = feed.iter().map(|r| r.input_tokens).sum();
+	assert_eq!(tokens as usize, n);
+}
+
 /// A database written by the previous version (charged requests kept in `requests` without
 /// a feed number) opens with those requests still to be sealed, and nothing counted twice.
 #[tokio::test]
