@@ -9,7 +9,7 @@ impl Store {
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).
 	///
-	/// In transactions of at most [`SEAL_CHUNK`] requests each: the writer serves the charges
+	/// In transactions of at most `SEAL_CHUNK` (2,048) requests each: the writer serves the charges
 	/// waiting in between, so that sealing a busy second's requests never holds them for
 	/// longer than one chunk takes.
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
@@ -25,7 +25,7 @@ impl Store {
 		}
 	}
 
-	/// Seals the first [`SEAL_CHUNK`] charged requests at most; returns the new records and
+	/// Seals the first `SEAL_CHUNK` charged requests at most; returns the new records and
 	/// how many requests were taken.
 	pub(super) async fn seal_in(
 		&self,

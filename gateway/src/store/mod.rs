@@ -19,10 +19,10 @@
 //! twice. Feed records are kept until the chain's finalised `lastSeq` has passed them; then
 //! they leave the feed and their charges leave the books, together.
 //!
-//! The code: [`schema`] (tables and migrations), [`writer`] (SQLite's one writer, which
-//! commits waiting writes together, and checkpoints), [`books`] (admission, reservations and
-//! charges), [`feed`] (sealing, serving and retiring feed records) and [`reconcile`] (the
-//! chain's settlement events and the per-user totals).
+//! The code: `schema` (tables and migrations), `writer` (SQLite's one writer, which commits
+//! waiting writes together, and checkpoints), `books` (admission, reservations and charges),
+//! `feed` (sealing, serving and retiring feed records) and `reconcile` (the chain's settlement
+//! events and the per-user totals).
 //!
 //! A reservation is held for at most the queue and upstream timeouts (and a minute): the
 //! reservations of an instance that stopped without releasing them lapse by themselves, and an
