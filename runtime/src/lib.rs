@@ -80,7 +80,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tokenmeter"),
 	impl_name: alloc::borrow::Cow::Borrowed("tokenmeter-node"),
 	authoring_version: 1,
-	spec_version: 107,
+	spec_version: 108,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -175,13 +175,15 @@ pub type UncheckedExtrinsic =
 /// The payload being signed in transactions.
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
-/// The storage migrations run at a runtime upgrade, oldest first: only real layout changes.
+/// The storage migrations run at a runtime upgrade, oldest first: layout changes, and state
+/// that a change of rules left short (the agent wallet's deposits).
 /// Each is a `VersionedMigration`: it runs only when its pallet's on-chain storage version is
 /// the one it migrates from, so on a chain already at the in-code versions each costs one
 /// read and changes nothing (see docs/security.md).
 pub type Migrations = (
 	pallet_inference_credits::migrations::V1ToV2<Runtime>,
 	pallet_feedback_rewards::migrations::V1ToV2<Runtime>,
+	pallet_agent_wallet::migrations::V1ToV2<Runtime>,
 );
 
 /// Executive: dispatches to the pallets and runs their hooks.

@@ -36,15 +36,20 @@ fn a_new_chain_is_at_the_in_code_storage_versions_and_migrations_do_nothing() {
 		for (name, on_chain, in_code) in versions() {
 			assert_eq!(on_chain, in_code, "{name}");
 			// Inference credits is at 2 (models gained `pending_price`), feedback rewards at 2
-			// (commit–reveal scoring by stake), the rest at 1.
-			let expected =
-				if matches!(name, "InferenceCredits" | "FeedbackRewards") { 2 } else { 1 };
+			// (commit–reveal scoring by stake), the agent wallet at 2 (deposits that cover a
+			// settlement grace), the rest at 1.
+			let expected = if matches!(name, "InferenceCredits" | "FeedbackRewards" | "AgentWallet")
+			{
+				2
+			} else {
+				1
+			};
 			assert_eq!(in_code, StorageVersion::new(expected), "{name}");
 		}
 		let before = versions();
 		let weight = Migrations::on_runtime_upgrade();
 		let db: RuntimeDbWeight = <Runtime as frame_system::Config>::DbWeight::get();
-		assert_eq!(weight, db.reads(2), "one version read per migration, nothing written");
+		assert_eq!(weight, db.reads(3), "one version read per migration, nothing written");
 		assert_eq!(versions(), before);
 		check_invariants();
 	});
@@ -57,6 +62,7 @@ fn a_runtime_upgrade_migrates_the_pallets_whose_layout_changed() {
 		let v1 = StorageVersion::new(1);
 		v1.put::<InferenceCredits>();
 		v1.put::<FeedbackRewards>();
+		v1.put::<AgentWallet>();
 		// The next block sees a new runtime (no record of the last upgrade) and runs the
 		// migrations in `Executive::initialize_block`.
 		frame_system::LastRuntimeUpgrade::<Runtime>::kill();

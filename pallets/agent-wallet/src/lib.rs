@@ -25,6 +25,7 @@ pub use weights::WeightInfo;
 mod benchmarking;
 mod fees;
 mod impls;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 pub mod runtime_api;
@@ -73,7 +74,7 @@ pub mod pallet {
 	use sp_runtime::traits::Dispatchable;
 
 	/// The in-code storage version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
