@@ -342,6 +342,24 @@ struct Seen {
 	first_event: bool,
 }
 
+impl Seen {
+	/// Sends `bytes` to the client, unless it left or has not read for `idle` (then it is
+	/// treated as gone).
+	async fn send(
+		&mut self,
+		tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+		idle: std::time::Duration,
+		bytes: Bytes,
+	) {
+		if self.client_gone {
+			return;
+		}
+		if !matches!(tokio::time::timeout(idle, tx.send(Ok(bytes))).await, Ok(Ok(()))) {
+			self.client_gone = true;
+		}
+	}
+}
+
 impl Relay {
 	/// Starts relaying; the answer's headers go out now, its events as they come.
 	fn start(self, upstream: reqwest::Response) -> Response {
@@ -363,21 +381,14 @@ impl Relay {
 			.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 	}
 
-	/// Sends `bytes` to the client, unless it left or has not read for the client idle
-	/// timeout (then it is treated as gone).
+	/// Sends `bytes` to the client (see [`Seen::send`]).
 	async fn send(
 		&self,
 		tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
 		seen: &mut Seen,
 		bytes: Bytes,
 	) {
-		if seen.client_gone {
-			return;
-		}
-		let sent = tokio::time::timeout(self.app.settings.client_idle_timeout, tx.send(Ok(bytes)));
-		if !matches!(sent.await, Ok(Ok(()))) {
-			seen.client_gone = true;
-		}
+		seen.send(tx, self.app.settings.client_idle_timeout, bytes).await;
 	}
 
 	/// Takes one event of the upstream: forwards it, or holds it (the usage), or notes the
@@ -509,53 +520,27 @@ impl Relay {
 		let usage = if seen.ended { seen.usage } else { None };
 		let result = finish(&app, admitted, &lease, usage, &seen.delivered).await;
 		drop(lease);
-		let relay = Relay::closing(&app);
+		let idle = app.settings.client_idle_timeout;
 		match result {
 			Ok(receipt) if seen.failure.is_none() && seen.ended => {
 				if let Some(held) = seen.held.take().filter(|h| h.forward) {
-					relay.send(&tx, &mut seen, Bytes::from(held.event(&receipt))).await;
+					seen.send(&tx, idle, Bytes::from(held.event(&receipt))).await;
 				}
 				if let Some(done) = seen.done.take() {
-					relay.send(&tx, &mut seen, Bytes::from(done)).await;
+					seen.send(&tx, idle, Bytes::from(done)).await;
 				}
 			}
 			Ok(_) => {
 				let failure = seen.failure.clone().unwrap_or_default();
 				let error = ApiError::bad_gateway("upstream_failed", failure);
-				relay.send(&tx, &mut seen, Bytes::from(error.event())).await;
+				seen.send(&tx, idle, Bytes::from(error.event())).await;
 			}
 			Err(e) => {
 				tracing::error!(error = %e, "a streamed answer could not be recorded");
 				let error = ApiError::storage(e);
-				relay.send(&tx, &mut seen, Bytes::from(error.event())).await;
+				seen.send(&tx, idle, Bytes::from(error.event())).await;
 			}
 		}
 		drop(in_flight);
-	}
-
-	/// A sender for the stream's last events.
-	fn closing(app: &Arc<App>) -> Closing {
-		Closing { timeout: app.settings.client_idle_timeout }
-	}
-}
-
-/// Sends the last events of a stream.
-struct Closing {
-	timeout: std::time::Duration,
-}
-
-impl Closing {
-	async fn send(
-		&self,
-		tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-		seen: &mut Seen,
-		bytes: Bytes,
-	) {
-		if seen.client_gone {
-			return;
-		}
-		if !matches!(tokio::time::timeout(self.timeout, tx.send(Ok(bytes))).await, Ok(Ok(()))) {
-			seen.client_gone = true;
-		}
 	}
 }

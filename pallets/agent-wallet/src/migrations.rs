@@ -72,8 +72,9 @@ mod tests {
 				Precision::Exact
 			));
 			Agents::<Test>::mutate(agent, |info| {
-				let info = info.as_mut().unwrap();
-				info.deposit = Decode::decode(&mut &(full - 200).encode()[..]).unwrap();
+				let info = info.as_mut().expect("the agent was created above; qed");
+				info.deposit = Decode::decode(&mut &(full - 200).encode()[..])
+					.expect("a hold ticket encodes as the balance it holds; qed");
 			});
 			assert_eq!(held(HoldReason::AgentDeposit, OWNER), full - 200);
 			StorageVersion::new(1).put::<Pallet<Test>>();
