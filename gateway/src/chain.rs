@@ -1,11 +1,13 @@
 //! The chain as the gateway sees it: a JSON-RPC client of the provider's node and a view of
 //! the state the gateway needs, refreshed once per new block.
 //!
-//! Per block the follower reads the provider's models (prices, pending prices, access rules),
-//! the chain's `lastSeq` for the provider at the finalised head (what the operator node has
-//! attested), and the block number. Per user, the first request in a block reads the access
-//! report (`credits_canAccess`), the voucher ledger and whether the user is an agent (whose
-//! controller signs); later requests in the same block use the cache.
+//! Every read goes through the runtime's `GatewayApi` (defined in
+//! [`tokenmeter_primitives::gateway`]) with one `state_call` per question, so the gateway
+//! copies no storage layout and applies the chain's own rules. Per block the follower reads
+//! the provider's models (prices in force, pending prices, access rules, dynamic pricing), the
+//! provider's last attested record at the finalised head, and the block number. Per user, the
+//! first request in a block reads the user's view (gate, credits, voucher ledger, who signs,
+//! priority); later requests in the same block use the cache.
 
 use std::{
 	collections::HashMap,
@@ -16,9 +18,10 @@ use std::{
 use codec::{Decode, Encode};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use sp_core::{crypto::Ss58Codec, H256};
-use sp_crypto_hashing::{blake2_128, twox_128, twox_64};
+use sp_core::H256;
+use sp_crypto_hashing::twox_128;
 use sp_runtime::AccountId32;
+use tokenmeter_primitives::gateway::{decimal, DelegationView, GateRefusal, ModelView, UserView};
 
 /// A chain read that failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,59 +34,23 @@ pub enum ChainError {
 	Invalid(String),
 }
 
-/// Who may use a model (the credits pallet's `AccessRule`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Decode, Encode)]
-pub enum AccessRule {
-	/// Anyone with credit.
-	Open,
-	/// At least this much TMT.
-	MinBalance(u128),
-	/// At least this tier.
-	MinTier(u8),
-	/// Both.
-	MinBalanceAndTier(u128, u8),
-}
+/// Who may use a model (the credits pallet's rule, at the runtime's balance type).
+pub type AccessRule = tokenmeter_primitives::AccessRule<u128>;
 
-impl AccessRule {
-	/// The rule as JSON for `GET /v1/models`.
-	pub fn to_json(self) -> Value {
-		match self {
-			AccessRule::Open => json!({ "open": null }),
-			AccessRule::MinBalance(b) => json!({ "minBalance": b.to_string() }),
-			AccessRule::MinTier(t) => json!({ "minTier": t }),
-			AccessRule::MinBalanceAndTier(b, t) => {
-				json!({ "minBalance": b.to_string(), "minTier": t })
-			}
+/// An access rule as JSON for `GET /v1/models`.
+pub fn access_json(rule: AccessRule) -> Value {
+	match rule {
+		AccessRule::Open => json!({ "open": null }),
+		AccessRule::MinBalance(b) => json!({ "minBalance": b.to_string() }),
+		AccessRule::MinTier(t) => json!({ "minTier": t }),
+		AccessRule::MinBalanceAndTier(b, t) => {
+			json!({ "minBalance": b.to_string(), "minTier": t })
 		}
 	}
 }
 
-/// A model record as the chain stores it (`pallet_inference_credits::Model` of the runtime:
-/// 32-byte accounts, 128-bit balances, 32-bit block numbers; the deposit ticket encodes as
-/// the balance it holds).
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-struct StoredModel {
-	provider: [u8; 32],
-	name: Vec<u8>,
-	price_per_1k_input: u128,
-	price_per_1k_output: u128,
-	access: AccessRule,
-	retired: bool,
-	_deposit: u128,
-	pending_price: Option<(u128, u128, u32)>,
-}
-
-/// A provider record (`pallet_inference_credits::Provider`).
-#[derive(Debug, Clone, Decode)]
-struct StoredProvider {
-	_name: Vec<u8>,
-	_endpoint: Vec<u8>,
-	_bond: u128,
-	models: Vec<u32>,
-}
-
 /// A (user, provider) voucher ledger.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Decode)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VoucherLedger {
 	/// Everything settled so far.
 	pub settled: u128,
@@ -91,15 +58,8 @@ pub struct VoucherLedger {
 	pub cap: u128,
 }
 
-/// An owner's allowance for a delegate (`pallet_inference_credits::Delegation`: what is left
-/// and the last block it may be used in; the deposit after them is not read).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Decode)]
-pub struct Delegation {
-	/// What the delegate may still spend of the owner's credits.
-	pub remaining: u128,
-	/// The last block in which it may be settled.
-	pub expiry: u32,
-}
+/// An owner's allowance for a delegate: what is left and the last block it may be used in.
+pub type Delegation = DelegationView<u128, u32>;
 
 /// A model the provider serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,12 +153,6 @@ fn storage_prefix(pallet: &str, item: &str) -> Vec<u8> {
 	let mut key = twox_128(pallet.as_bytes()).to_vec();
 	key.extend(twox_128(item.as_bytes()));
 	key
-}
-
-fn blake2_128_concat(data: &[u8]) -> Vec<u8> {
-	let mut out = blake2_128(data).to_vec();
-	out.extend_from_slice(data);
-	out
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -333,117 +287,38 @@ impl Node {
 		}
 	}
 
-	async fn decoded<T: Decode>(&self, key: &[u8], at: H256) -> Result<Option<T>, ChainError> {
-		match self.storage(key, at).await? {
-			None => Ok(None),
-			Some(bytes) => T::decode(&mut &bytes[..])
-				.map(Some)
-				.map_err(|e| ChainError::Invalid(format!("cannot decode storage: {e}"))),
-		}
+	/// Calls the runtime's `GatewayApi_<method>` with `args` at block `at`.
+	async fn gateway_api<R: Decode>(
+		&self,
+		method: &str,
+		args: impl Encode,
+		at: H256,
+	) -> Result<R, ChainError> {
+		let name = format!("GatewayApi_{method}");
+		let value = self
+			.call("state_call", json!([name, to_hex(&args.encode()), to_hex(at.as_bytes())]))
+			.await?;
+		let bytes = value
+			.as_str()
+			.and_then(crate::payment::hex_decode)
+			.ok_or_else(|| ChainError::Invalid(format!("{name}: not hex: {value}")))?;
+		R::decode(&mut &bytes[..]).map_err(|e| ChainError::Invalid(format!("{name}: {e}")))
 	}
 
-	/// The active models of `provider` at block `at`, with the prices in force at `number`.
+	/// The active models of `provider` at block `at`, with the prices in force there.
 	pub async fn models(
 		&self,
 		provider: &AccountId32,
 		at: H256,
-		number: u32,
 	) -> Result<Vec<ModelInfo>, ChainError> {
-		let mut key = storage_prefix("InferenceCredits", "Providers");
-		key.extend(blake2_128_concat(provider.as_ref()));
-		let Some(record) = self.decoded::<StoredProvider>(&key, at).await? else {
-			return Ok(Vec::new());
-		};
-		let mut models = Vec::new();
-		for id in record.models {
-			let mut key = storage_prefix("InferenceCredits", "Models");
-			key.extend(twox_64(&id.encode()));
-			key.extend(id.encode());
-			let Some(model) = self.decoded::<StoredModel>(&key, at).await? else { continue };
-			if model.retired
-				|| &model.provider != <AccountId32 as AsRef<[u8; 32]>>::as_ref(provider)
-			{
-				continue;
-			}
-			let listed = match model.pending_price {
-				Some((input, output, from)) if from <= number => (input, output),
-				_ => (model.price_per_1k_input, model.price_per_1k_output),
-			};
-			// The prices in force, multiplied for a dynamically priced model: what the chain
-			// settles at this block.
-			let (prices, dynamic) = self.effective_prices(id, listed, at).await?;
-			models.push(ModelInfo {
-				id,
-				name: String::from_utf8_lossy(&model.name).into_owned(),
-				prices,
-				pending: model.pending_price.filter(|(_, _, from)| *from > number),
-				access: model.access,
-				dynamic,
-			});
-		}
-		Ok(models)
-	}
-
-	/// `model`'s prices in force at block `at` (`credits_quote`), and how they were made when
-	/// it is dynamically priced.
-	async fn effective_prices(
-		&self,
-		model: u32,
-		listed: (u128, u128),
-		at: H256,
-	) -> Result<((u128, u128), Option<DynamicPricing>), ChainError> {
-		let at_hex = to_hex(at.as_bytes());
-		let quote = |input: u32, output: u32| {
-			self.call("credits_quote", json!([model, input, output, at_hex.clone()]))
-		};
-		let now = quote(0, 0).await?;
-		if now.is_null() {
-			return Ok((listed, None));
-		}
-		let amount = |v: &Value, field: &str| -> Result<u128, ChainError> {
-			v.get(field)
-				.and_then(Value::as_str)
-				.and_then(|s| s.parse().ok())
-				.ok_or_else(|| ChainError::Invalid(format!("credits_quote.{field}")))
-		};
-		let prices = (amount(&now, "pricePer1kInput")?, amount(&now, "pricePer1kOutput")?);
-		let Some(dynamic) = now.get("dynamic").filter(|d| !d.is_null()) else {
-			return Ok((prices, None));
-		};
-		let text = |field: &str| {
-			dynamic.get(field).and_then(Value::as_str).unwrap_or_default().to_string()
-		};
-		// The next epoch's bounds per 1,000 tokens of each kind.
-		let (input, output) = (quote(1000, 0).await?, quote(0, 1000).await?);
-		let bound = |v: &Value, field: &str| {
-			v.get("dynamic")
-				.and_then(|d| d.get(field))
-				.and_then(Value::as_str)
-				.and_then(|s| s.parse::<u128>().ok())
-				.ok_or_else(|| ChainError::Invalid(format!("credits_quote.dynamic.{field}")))
-		};
-		Ok((
-			prices,
-			Some(DynamicPricing {
-				listed,
-				multiplier: text("multiplier"),
-				utilisation: text("utilisation"),
-				next_epoch_from: dynamic
-					.get("nextEpochFrom")
-					.and_then(Value::as_u64)
-					.and_then(|n| u32::try_from(n).ok())
-					.unwrap_or_default(),
-				next_min: (bound(&input, "nextMinCost")?, bound(&output, "nextMinCost")?),
-				next_max: (bound(&input, "nextMaxCost")?, bound(&output, "nextMaxCost")?),
-			}),
-		))
+		let views: Vec<ModelView<u128, u32>> =
+			self.gateway_api("provider_models", provider, at).await?;
+		Ok(views.into_iter().map(ModelInfo::from).collect())
 	}
 
 	/// The provider's last attested record at block `at`.
 	pub async fn last_seq(&self, provider: &AccountId32, at: H256) -> Result<u64, ChainError> {
-		let mut key = storage_prefix("UsageAttestation", "LastSeq");
-		key.extend(blake2_128_concat(provider.as_ref()));
-		Ok(self.decoded::<u64>(&key, at).await?.unwrap_or(0))
+		self.gateway_api("last_seq", provider, at).await
 	}
 
 	/// The allowance `owner` gave `delegate`, if any, at block `at`.
@@ -453,96 +328,76 @@ impl Node {
 		delegate: &AccountId32,
 		at: H256,
 	) -> Result<Option<Delegation>, ChainError> {
-		let mut key = storage_prefix("InferenceCredits", "Delegations");
-		key.extend(blake2_128_concat(owner.as_ref()));
-		key.extend(blake2_128_concat(delegate.as_ref()));
-		self.decoded::<Delegation>(&key, at).await
+		self.gateway_api("delegation", (owner, delegate), at).await
 	}
 
-	/// The voucher ledger of (`user`, `provider`) at block `at`.
+	/// The voucher ledger of (`user`, `provider`) at block `at` (from the user's view, which
+	/// carries it whatever the model).
 	pub async fn ledger(
 		&self,
 		user: &AccountId32,
 		provider: &AccountId32,
 		at: H256,
 	) -> Result<VoucherLedger, ChainError> {
-		let mut key = storage_prefix("InferenceCredits", "VoucherLedgers");
-		key.extend(blake2_128_concat(user.as_ref()));
-		key.extend(blake2_128_concat(provider.as_ref()));
-		Ok(self.decoded::<VoucherLedger>(&key, at).await?.unwrap_or_default())
+		Ok(self.user_state(user, provider, 0, at).await?.ledger)
 	}
 
-	/// Everything the gateway needs about `user` for `model` at block `at`.
+	/// Everything the gateway needs about `user` for `model` at block `at`: one call.
 	pub async fn user_state(
 		&self,
 		user: &AccountId32,
 		provider: &AccountId32,
 		model: u32,
 		at: H256,
-		number: u32,
 	) -> Result<UserState, ChainError> {
-		let ss58 = user.to_ss58check();
-		let at_hex = to_hex(at.as_bytes());
-		let access =
-			self.call("credits_canAccess", json!([ss58, model, 0, 0, at_hex.clone()])).await?;
-		let number_of = |field: &str| -> Result<u128, ChainError> {
-			access
-				.get(field)
-				.and_then(Value::as_str)
-				.and_then(|s| s.parse().ok())
-				.ok_or_else(|| ChainError::Invalid(format!("credits_canAccess.{field}")))
-		};
-		let text = |field: &str| access.get(field).and_then(Value::as_str).map(str::to_string);
-		// Only the gate decides here; the gateway checks credits against its own reservations.
-		let denied = match text("reason").as_deref() {
-			Some(
-				reason @ ("balanceBelowGate" | "tierBelowGate" | "unknownModel" | "modelRetired"),
-			) => Some((reason.to_string(), text("required"), text("actual"))),
-			_ => None,
-		};
-		let agent = self.call("agentWallet_agent", json!([ss58, at_hex])).await?;
-		let signer = if agent.is_null() {
-			Some(user.clone())
-		} else {
-			let frozen = agent.get("frozen").and_then(Value::as_bool).unwrap_or(false);
-			let expired = agent.get("expired").and_then(Value::as_bool).unwrap_or(false)
-				|| agent
-					.get("expiry")
-					.and_then(Value::as_u64)
-					.is_some_and(|expiry| expiry < u64::from(number));
-			let payees_ok = match agent.get("payees") {
-				Some(Value::Array(payees)) => {
-					payees.iter().any(|p| p.as_str() == Some(&provider.to_ss58check()))
-				}
-				_ => true,
-			};
-			let controller = agent
-				.get("controller")
-				.and_then(Value::as_str)
-				.and_then(|c| AccountId32::from_ss58check(c).ok());
-			controller.filter(|_| !frozen && !expired && payees_ok)
-		};
-		// The tier as of this block: stake that warmed up or was unstaked in it counts now.
-		let priority = self.call("priority_of", json!([ss58, at_hex])).await?;
-		let priority_field = |field: &str| {
-			priority
-				.get(field)
-				.and_then(Value::as_u64)
-				.and_then(|v| u32::try_from(v).ok())
-				.ok_or_else(|| ChainError::Invalid(format!("priority_of.{field}")))
-		};
-		let (priority_weight, rate_limit) =
-			(priority_field("priorityWeight")?, priority_field("rateLimit")?);
-		Ok(UserState {
+		let view: UserView<AccountId32, u128> =
+			self.gateway_api("user_view", (user, provider, model), at).await?;
+		Ok(UserState::from(view))
+	}
+}
+
+impl From<ModelView<u128, u32>> for ModelInfo {
+	fn from(view: ModelView<u128, u32>) -> Self {
+		ModelInfo {
+			id: view.id,
+			name: String::from_utf8_lossy(&view.name).into_owned(),
+			prices: view.prices,
+			pending: view.pending,
+			access: view.access,
+			dynamic: view.dynamic.map(|d| DynamicPricing {
+				listed: view.listed,
+				multiplier: decimal(d.multiplier),
+				utilisation: decimal(d.utilisation),
+				next_epoch_from: d.next_epoch_from,
+				next_min: d.next_min,
+				next_max: d.next_max,
+			}),
+		}
+	}
+}
+
+impl From<UserView<AccountId32, u128>> for UserState {
+	fn from(view: UserView<AccountId32, u128>) -> Self {
+		let denied = view.refused.map(|refusal| match refusal {
+			GateRefusal::UnknownModel => ("unknownModel".to_string(), None, None),
+			GateRefusal::ModelRetired => ("modelRetired".to_string(), None, None),
+			GateRefusal::BalanceBelowGate { required, held } => {
+				("balanceBelowGate".to_string(), Some(required.to_string()), Some(held.to_string()))
+			}
+			GateRefusal::TierBelowGate { required, tier } => {
+				("tierBelowGate".to_string(), Some(required.to_string()), Some(tier.to_string()))
+			}
+		});
+		UserState {
 			denied,
-			priority_weight,
-			rate_limit,
-			available_credit: number_of("availableCredit")?,
-			free_allowance: number_of("freeAllowance")?,
-			tier: access.get("tier").and_then(Value::as_u64).unwrap_or(0) as u8,
-			ledger: self.ledger(user, provider, at).await?,
-			signer,
-		})
+			available_credit: view.available_credit,
+			free_allowance: view.free_allowance,
+			tier: view.tier,
+			ledger: VoucherLedger { settled: view.settled, cap: view.cap },
+			signer: view.signer,
+			priority_weight: view.priority_weight,
+			rate_limit: view.rate_limit,
+		}
 	}
 }
 
@@ -634,7 +489,7 @@ impl Cache {
 			return Ok(state);
 		}
 		USER_STATE_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-		let state = node.user_state(user, provider, model, view.hash, view.number).await?;
+		let state = node.user_state(user, provider, model, view.hash).await?;
 		if let Ok(mut users) = self.users.lock() {
 			// Bounded: beyond `MAX_CACHED_USERS` a user's state is read on each request.
 			if users.len() < MAX_CACHED_USERS {
@@ -660,7 +515,7 @@ pub async fn refresh(
 		}
 		return Ok(None);
 	}
-	let models = node.models(provider, hash, number).await?;
+	let models = node.models(provider, hash).await?;
 	let finalized = node.finalized().await?;
 	let finalized_last_seq = node.last_seq(provider, finalized).await?;
 	let view = ChainView { number, hash, models, finalized_last_seq, fetched: Instant::now() };
@@ -693,7 +548,7 @@ async fn prefetch(node: &Node, provider: &AccountId32, cache: &Cache, view: &Cha
 	};
 	let states: Vec<_> = futures::stream::iter(active)
 		.map(|(user, model)| async move {
-			let state = node.user_state(&user, provider, model, view.hash, view.number).await;
+			let state = node.user_state(&user, provider, model, view.hash).await;
 			(user, model, state)
 		})
 		.buffer_unordered(16)
@@ -736,21 +591,24 @@ mod tests {
 	use super::*;
 
 	#[test]
-	fn a_stored_model_decodes_from_the_runtime_layout() {
-		// provider, name, prices, access MinBalance(5), retired, deposit, pending price.
-		let mut bytes = [7u8; 32].to_vec();
-		bytes.extend(b"llm".to_vec().encode());
-		bytes.extend(2_000u128.encode());
-		bytes.extend(4_000u128.encode());
-		bytes.extend([1u8]);
-		bytes.extend(5u128.encode());
-		bytes.extend([0u8]);
-		bytes.extend(9u128.encode());
-		bytes.extend(Some((3_000u128, 4_000u128, 50u32)).encode());
-		let model = StoredModel::decode(&mut &bytes[..]).unwrap();
-		assert_eq!(model.name, b"llm");
-		assert_eq!(model.access, AccessRule::MinBalance(5));
-		assert_eq!(model.pending_price, Some((3_000, 4_000, 50)));
+	fn a_gate_refusal_keeps_what_was_required_and_found() {
+		let view = UserView::<AccountId32, u128> {
+			refused: Some(GateRefusal::TierBelowGate { required: 2, tier: 1 }),
+			available_credit: 5,
+			free_allowance: 1,
+			tier: 1,
+			settled: 3,
+			cap: 9,
+			signer: None,
+			priority_weight: 0,
+			rate_limit: 60,
+		};
+		let state = UserState::from(view);
+		assert_eq!(
+			state.denied,
+			Some(("tierBelowGate".into(), Some("2".into()), Some("1".into())))
+		);
+		assert_eq!(state.ledger, VoucherLedger { settled: 3, cap: 9 });
 	}
 
 	#[test]

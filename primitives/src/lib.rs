@@ -9,6 +9,8 @@
 //!   itself, or the controller of a keyless agent wallet);
 //! - [`voucher`]: the voucher a user signs, the bytes that are signed and the usage entry
 //!   that carries it ([`Voucher`], [`SignedVoucher`], [`UsageEntry`], [`ModelId`]);
+//! - [`gateway`]: the runtime API a gateway reads the chain through ([`gateway::GatewayApi`]),
+//!   and the access rule of a model ([`AccessRule`]);
 //! - [`feed`]: the usage feed's record, as gateways serve it and operator nodes read it;
 //! - [`SettleUsage`]: settlement of served usage against credits (the credits pallet provides
 //!   it, the usage attestation pallet calls it).
@@ -30,6 +32,10 @@
 extern crate alloc;
 
 pub mod feed;
+
+pub mod gateway;
+
+pub use gateway::AccessRule;
 
 pub mod voucher;
 

@@ -25,6 +25,7 @@ use pallet_agent_wallet::AgentStatus;
 use pallet_feedback_rewards::{EpochIndex, EpochStatus, PendingReward};
 use pallet_inference_credits::{AccessReport, ModelId, Quote};
 use pallet_priority_staking::{PriorityInfo, TierInfo};
+use tokenmeter_primitives::gateway::{DelegationView, ModelView, UserView};
 
 impl_runtime_apis! {
 	impl sp_api::Core<Block> for Runtime {
@@ -226,6 +227,25 @@ impl_runtime_apis! {
 
 		fn credit_balance(user: AccountId) -> Balance {
 			InferenceCredits::credit_balance(&user)
+		}
+	}
+
+	impl tokenmeter_primitives::gateway::GatewayApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn provider_models(provider: AccountId) -> Vec<ModelView<Balance, BlockNumber>> {
+			InferenceCredits::provider_models(&provider)
+		}
+
+		fn user_view(user: AccountId, provider: AccountId, model: ModelId) -> UserView<AccountId, Balance> {
+			crate::gateway::user_view(&user, &provider, model)
+		}
+
+		fn delegation(owner: AccountId, delegate: AccountId) -> Option<DelegationView<Balance, BlockNumber>> {
+			pallet_inference_credits::Delegations::<Runtime>::get(&owner, &delegate)
+				.map(|d| DelegationView { remaining: d.remaining, expiry: d.expiry })
+		}
+
+		fn last_seq(provider: AccountId) -> u64 {
+			pallet_usage_attestation::LastSeq::<Runtime>::get(&provider)
 		}
 	}
 

@@ -375,3 +375,91 @@ fn a_frozen_agent_pays_nothing_through_its_delegates() {
 		check_invariants();
 	});
 }
+
+/// Calls the gateway's runtime API by name, as `state_call` does.
+fn gateway_api<R: codec::Decode>(method: &str, args: impl codec::Encode) -> R {
+	let answer =
+		tokenmeter_runtime::apis::api::dispatch(&format!("GatewayApi_{method}"), &args.encode())
+			.expect("the runtime implements the gateway API");
+	R::decode(&mut &answer[..]).expect("the answer decodes as tokenmeter-primitives says")
+}
+
+#[test]
+fn a_gateway_reads_an_agent_in_one_call_with_the_chains_own_rules() {
+	use tokenmeter_primitives::gateway::{DelegationView, GateRefusal, ModelView, UserView};
+	type View = UserView<AccountId, Balance>;
+	chain_from_preset("development").execute_with(|| {
+		let alice = Alice.to_account_id();
+		let model = provide_model(&alice, UNIT, 2 * UNIT, AccessRule::Open);
+		let gated = provide_second_model(&alice, AccessRule::MinBalance(10_000_000 * UNIT));
+		let agent = alice_creates_agent(policy());
+		assert_ok!(act(&agent, deposit_credits(40 * UNIT)));
+
+		let models: Vec<ModelView<Balance, u32>> = gateway_api("provider_models", &alice);
+		let listed: Vec<_> = models.iter().map(|m| (m.id, m.prices, m.access)).collect();
+		assert_eq!(
+			listed,
+			vec![
+				(model, (UNIT, 2 * UNIT), AccessRule::Open),
+				(gated, (UNIT, UNIT), AccessRule::MinBalance(10_000_000 * UNIT))
+			]
+		);
+		// The agent: its controller signs; its credits; no ledger yet.
+		let view: View = gateway_api("user_view", (&agent, &alice, model));
+		assert_eq!(view.signer, Some(Bob.to_account_id()));
+		assert_eq!(
+			(view.refused, view.available_credit, view.settled, view.cap),
+			(None, 40 * UNIT, 0, 0)
+		);
+		let priority = tokenmeter_runtime::PriorityStaking::priority_of(&agent);
+		assert_eq!(
+			(view.priority_weight, view.rate_limit),
+			(priority.priority_weight, priority.rate_limit)
+		);
+		// The gate refuses with what it asked for and found.
+		let view: View = gateway_api("user_view", (&agent, &alice, gated));
+		assert_eq!(
+			view.refused,
+			Some(GateRefusal::BalanceBelowGate {
+				required: 10_000_000 * UNIT,
+				held: Balances::total_balance(&agent)
+			})
+		);
+		let view: View = gateway_api("user_view", (&agent, &alice, 999u32));
+		assert_eq!(view.refused, Some(GateRefusal::UnknownModel));
+		// Frozen: nobody signs for it any more.
+		assert_ok!(AgentWallet::freeze(RuntimeOrigin::signed(alice.clone()), agent.clone()));
+		let view: View = gateway_api("user_view", (&agent, &alice, model));
+		assert_eq!(view.signer, None);
+		// A plain account signs for itself; delegations and the feed's position read likewise.
+		let view: View = gateway_api("user_view", (Dave.to_account_id(), &alice, model));
+		assert_eq!(view.signer, Some(Dave.to_account_id()));
+		let none: Option<DelegationView<Balance, u32>> =
+			gateway_api("delegation", (&alice, Dave.to_account_id()));
+		assert_eq!(none, None);
+		assert_ok!(InferenceCredits::approve_delegate(
+			RuntimeOrigin::signed(alice.clone()),
+			Dave.to_account_id(),
+			7 * UNIT,
+			500
+		));
+		let some: Option<DelegationView<Balance, u32>> =
+			gateway_api("delegation", (&alice, Dave.to_account_id()));
+		assert_eq!(some, Some(DelegationView { remaining: 7 * UNIT, expiry: 500 }));
+		assert_eq!(gateway_api::<u64>("last_seq", &alice), 0);
+		check_invariants();
+	});
+}
+
+/// Lists a second model of `provider` (already registered) at 1 TMT per 1,000 tokens.
+fn provide_second_model(provider: &AccountId, access: AccessRule<Balance>) -> u32 {
+	let model = pallet_inference_credits::NextModelId::<Runtime>::get();
+	assert_ok!(InferenceCredits::register_model(
+		RuntimeOrigin::signed(provider.clone()),
+		b"gated".to_vec().try_into().unwrap(),
+		UNIT,
+		UNIT,
+		access,
+	));
+	model
+}

@@ -39,7 +39,7 @@ pub async fn models(State(app): State<Arc<App>>) -> Response {
 					"pendingPrice": m.pending.map(|(i, o, from)| json!({
 						"pricePer1kInput": i.to_string(), "pricePer1kOutput": o.to_string(), "effectiveFrom": from,
 					})),
-					"access": m.access.to_json(),
+					"access": crate::chain::access_json(m.access),
 					// Congestion pricing: the prices above are the listed ones times the
 					// multiplier; the next epoch's prices are within these bounds.
 					"dynamic": m.dynamic.as_ref().map(|d| json!({

@@ -42,119 +42,19 @@ impl Store {
 				.fetch_one(&mut *tx)
 				.await?
 				.get::<i64, _>("value");
-		let rows = sqlx::query(&format!(
-			"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
-			 FROM pending ORDER BY id LIMIT {SEAL_CHUNK}"
-		))
-		.fetch_all(&mut *tx)
-		.await?;
-		let taken = rows.len();
-		if rows.is_empty() {
-			return Ok((Vec::new(), 0));
-		}
-		// Groups in the order of their first request; each a list of chunks of request ids
-		// whose token sums fit a u32.
-		struct Chunk {
-			ids: Vec<i64>,
-			input: u64,
-			output: u64,
-			cost: u128,
-			/// The earliest block its requests were served at.
-			served_at: Option<i64>,
-		}
-		let mut order: Vec<(String, String, i64)> = Vec::new();
-		let mut groups: BTreeMap<(String, String, i64), Vec<Chunk>> = BTreeMap::new();
-		for row in rows {
-			let key =
-				(row.get::<String, _>("user"), row.get::<String, _>("payer"), row.get("model"));
-			let (input, output) = (
-				row.get::<i64, _>("input_tokens") as u64,
-				row.get::<i64, _>("output_tokens") as u64,
-			);
-			let cost = amount(row.get::<&str, _>("cost"))?;
-			let chunks = groups.entry(key.clone()).or_insert_with(|| {
-				order.push(key);
-				Vec::new()
-			});
-			let fits = chunks.last().is_some_and(|c| {
-				c.input + input <= u64::from(u32::MAX) && c.output + output <= u64::from(u32::MAX)
-			});
-			if !fits {
-				chunks.push(Chunk {
-					ids: Vec::new(),
-					input: 0,
-					output: 0,
-					cost: 0,
-					served_at: None,
-				});
-			}
-			if let Some(chunk) = chunks.last_mut() {
-				chunk.ids.push(row.get("id"));
-				chunk.input += input;
-				chunk.output += output;
-				chunk.cost = chunk.cost.saturating_add(cost);
-				let served_at = row.get::<Option<i64>, _>("served_at");
-				chunk.served_at = match (chunk.served_at, served_at) {
-					(Some(a), Some(b)) => Some(a.min(b)),
-					(a, b) => a.or(b),
-				};
-			}
-		}
+		let (groups, taken) = pending_groups(tx).await?;
 		let mut sealed = Vec::new();
-		for key in order {
-			let (user, payer, model) = &key;
-			let voucher = sqlx::query(
-				"SELECT cap, expiry, signature, session FROM vouchers
-				 WHERE \"user\" = $1 AND payer = $2",
-			)
-			.bind(user)
-			.bind(payer)
-			.fetch_optional(&mut *tx)
-			.await?
-			.ok_or_else(|| StoreError::Protocol(format!("no voucher kept for {user}")))?;
-			for chunk in groups.remove(&key).unwrap_or_default() {
+		for (key, chunks) in groups {
+			let voucher = kept_voucher(tx, &key).await?;
+			for chunk in chunks {
 				seq += 1;
-				sqlx::query(
-					"INSERT INTO feed (seq, \"user\", payer, model, input_tokens, output_tokens, cost,
-					 cap, expiry, signature, session, served_at)
-					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-				)
-				.bind(seq)
-				.bind(user)
-				.bind(payer)
-				.bind(*model)
-				.bind(chunk.input as i64)
-				.bind(chunk.output as i64)
-				.bind(chunk.cost.to_string())
-				.bind(voucher.get::<&str, _>("cap"))
-				.bind(voucher.get::<i64, _>("expiry"))
-				.bind(voucher.get::<&str, _>("signature"))
-				.bind(voucher.get::<Option<&str>, _>("session"))
-				.bind(chunk.served_at)
-				.execute(&mut *tx)
-				.await?;
+				insert_record(tx, seq, &key, &chunk, &voucher).await?;
 				// Moved by their ids (never a range: on PostgreSQL another instance may be
 				// charging requests with numbers between them).
 				for ids in chunk.ids.chunks(IDS_PER_STATEMENT) {
-					let move_sql = format!(
-						"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens,
-						 cost, feed_seq, created_at, served_at)
-						 SELECT \"user\", payer, model, input_tokens, output_tokens, cost, $1,
-						 created_at, served_at FROM pending WHERE id IN ({}) ORDER BY id",
-						placeholders(2, ids.len())
-					);
-					let delete_sql =
-						format!("DELETE FROM pending WHERE id IN ({})", placeholders(1, ids.len()));
-					let mut moved = sqlx::query(&move_sql).bind(seq);
-					let mut gone = sqlx::query(&delete_sql);
-					for id in ids {
-						moved = moved.bind(*id);
-						gone = gone.bind(*id);
-					}
-					moved.execute(&mut *tx).await?;
-					gone.execute(&mut *tx).await?;
+					move_requests(tx, seq, ids).await?;
 				}
-				sealed.push((seq as u64, account(user)?, chunk.cost));
+				sealed.push((seq as u64, account(&key.0)?, chunk.cost));
 			}
 		}
 		sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
@@ -235,11 +135,7 @@ impl Store {
 		let gone = self
 			.run(move |tx| Box::pin(async move { store.attested_in(tx, last_seq).await }))
 			.await?;
-		if let Some(mut local) = self.local() {
-			for (user, cost) in &gone.1 {
-				local.add_unsettled(&account(user)?, *cost, false);
-			}
-		}
+		self.books.settled(&gone.1)?;
 		Ok(gone.0)
 	}
 
@@ -274,15 +170,7 @@ impl Store {
 			let total = per_user.entry(row.get("user")).or_default();
 			*total = total.saturating_add(amount(row.get::<&str, _>("cost"))?);
 		}
-		for (user, cost) in per_user.iter().filter(|_| self.local.is_none()) {
-			let book = self.lock_book(tx, user, None).await?;
-			// The row stays (one per user): an admission may be waiting for it.
-			sqlx::query("UPDATE books SET unsettled = $1 WHERE \"user\" = $2")
-				.bind(book.unsettled.saturating_sub(*cost).to_string())
-				.bind(user)
-				.execute(&mut *tx)
-				.await?;
-		}
+		self.books.settle_in(tx, &per_user).await?;
 		sqlx::query("DELETE FROM reservations WHERE expires_at <= $1")
 			.bind(now_ms())
 			.execute(&mut *tx)
@@ -294,4 +182,135 @@ impl Store {
 			.await?;
 		Ok((gone.len(), per_user))
 	}
+}
+
+/// A feed record's requests: (user, payer) as SS58 and the model.
+type GroupKey = (String, String, i64);
+
+/// Requests of one (user, payer, model) whose token sums fit a `u32`: one feed record.
+#[derive(Default)]
+struct Chunk {
+	ids: Vec<i64>,
+	input: u64,
+	output: u64,
+	cost: u128,
+	/// The earliest block its requests were served at.
+	served_at: Option<i64>,
+}
+
+impl Chunk {
+	fn fits(&self, input: u64, output: u64) -> bool {
+		self.input + input <= u64::from(u32::MAX) && self.output + output <= u64::from(u32::MAX)
+	}
+
+	fn add(&mut self, id: i64, input: u64, output: u64, cost: u128, served_at: Option<i64>) {
+		self.ids.push(id);
+		self.input += input;
+		self.output += output;
+		self.cost = self.cost.saturating_add(cost);
+		self.served_at = match (self.served_at, served_at) {
+			(Some(a), Some(b)) => Some(a.min(b)),
+			(a, b) => a.or(b),
+		};
+	}
+}
+
+/// The first `SEAL_CHUNK` charged requests at most, grouped by (user, payer, model) in the
+/// order of each group's first request, each group split into chunks that fit a record; and
+/// how many requests were taken.
+async fn pending_groups(
+	tx: &mut AnyConnection,
+) -> Result<(Vec<(GroupKey, Vec<Chunk>)>, usize), StoreError> {
+	let rows = sqlx::query(&format!(
+		"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
+		 FROM pending ORDER BY id LIMIT {SEAL_CHUNK}"
+	))
+	.fetch_all(&mut *tx)
+	.await?;
+	let taken = rows.len();
+	let mut groups: Vec<(GroupKey, Vec<Chunk>)> = Vec::new();
+	let mut index: HashMap<GroupKey, usize> = HashMap::new();
+	for row in rows {
+		let key: GroupKey = (row.get("user"), row.get("payer"), row.get("model"));
+		let input = row.get::<i64, _>("input_tokens") as u64;
+		let output = row.get::<i64, _>("output_tokens") as u64;
+		let cost = amount(row.get::<&str, _>("cost"))?;
+		let at = *index.entry(key.clone()).or_insert_with(|| {
+			groups.push((key, Vec::new()));
+			groups.len() - 1
+		});
+		let Some((_, chunks)) = groups.get_mut(at) else { continue };
+		if !chunks.last().is_some_and(|c| c.fits(input, output)) {
+			chunks.push(Chunk::default());
+		}
+		if let Some(chunk) = chunks.last_mut() {
+			chunk.add(row.get("id"), input, output, cost, row.get("served_at"));
+		}
+	}
+	Ok((groups, taken))
+}
+
+/// The voucher kept for (user, payer): cap, expiry, signature and session.
+async fn kept_voucher(
+	tx: &mut AnyConnection,
+	(user, payer, _): &GroupKey,
+) -> Result<sqlx::any::AnyRow, StoreError> {
+	sqlx::query(
+		"SELECT cap, expiry, signature, session FROM vouchers WHERE \"user\" = $1 AND payer = $2",
+	)
+	.bind(user)
+	.bind(payer)
+	.fetch_optional(&mut *tx)
+	.await?
+	.ok_or_else(|| StoreError::Protocol(format!("no voucher kept for {user}")))
+}
+
+/// Writes feed record `seq` of `chunk`, with `voucher`.
+async fn insert_record(
+	tx: &mut AnyConnection,
+	seq: i64,
+	(user, payer, model): &GroupKey,
+	chunk: &Chunk,
+	voucher: &sqlx::any::AnyRow,
+) -> Result<(), StoreError> {
+	sqlx::query(
+		"INSERT INTO feed (seq, \"user\", payer, model, input_tokens, output_tokens, cost,
+		 cap, expiry, signature, session, served_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+	)
+	.bind(seq)
+	.bind(user)
+	.bind(payer)
+	.bind(*model)
+	.bind(chunk.input as i64)
+	.bind(chunk.output as i64)
+	.bind(chunk.cost.to_string())
+	.bind(voucher.get::<&str, _>("cap"))
+	.bind(voucher.get::<i64, _>("expiry"))
+	.bind(voucher.get::<&str, _>("signature"))
+	.bind(voucher.get::<Option<&str>, _>("session"))
+	.bind(chunk.served_at)
+	.execute(&mut *tx)
+	.await
+	.map(drop)
+}
+
+/// Moves the charged requests `ids` from `pending` to `requests`, as part of record `seq`.
+async fn move_requests(tx: &mut AnyConnection, seq: i64, ids: &[i64]) -> Result<(), StoreError> {
+	let move_sql = format!(
+		"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens, cost, feed_seq,
+		 created_at, served_at)
+		 SELECT \"user\", payer, model, input_tokens, output_tokens, cost, $1, created_at,
+		 served_at FROM pending WHERE id IN ({}) ORDER BY id",
+		placeholders(2, ids.len())
+	);
+	let delete_sql = format!("DELETE FROM pending WHERE id IN ({})", placeholders(1, ids.len()));
+	let mut moved = sqlx::query(&move_sql).bind(seq);
+	let mut gone = sqlx::query(&delete_sql);
+	for id in ids {
+		moved = moved.bind(*id);
+		gone = gone.bind(*id);
+	}
+	moved.execute(&mut *tx).await?;
+	gone.execute(&mut *tx).await.map(drop)
 }

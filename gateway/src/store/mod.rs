@@ -20,7 +20,8 @@
 //! they leave the feed and their charges leave the books, together.
 //!
 //! The code: `schema` (tables and migrations), `writer` (SQLite's one writer, which commits
-//! waiting writes together, and checkpoints), `books` (admission, reservations and charges),
+//! waiting writes together, and checkpoints), `books` (admission, reservations and charges,
+//! behind one trait: in memory for SQLite, in the user's row for PostgreSQL),
 //! `feed` (sealing, serving and retiring feed records) and `reconcile` (the chain's settlement
 //! events and the per-user totals).
 //!
@@ -56,6 +57,7 @@ mod schema;
 mod tests;
 mod writer;
 
+use books::{Admitted, Books, Embedded, Shared};
 pub use reconcile::ChainTotals;
 use writer::*;
 
@@ -209,76 +211,16 @@ pub struct Store {
 	pool: AnyPool,
 	backend: Backend,
 	instance: String,
-	hold: Duration,
 	/// SQLite: the one writer, which commits whatever writes are waiting together.
 	writer: Option<mpsc::Sender<Job>>,
-	/// SQLite: the books, in memory (the one instance owns the file).
-	local: Option<Arc<Mutex<Local>>>,
-}
-
-/// The books of the embedded database's one instance, kept in memory and authoritative: the
-/// unsettled charges are rebuilt from the charged requests and feed records at start, and
-/// reservations do not outlive the process, so admission and charge read nothing from disk and
-/// a charge writes one row.
-#[derive(Default)]
-struct Local {
-	unsettled: HashMap<AccountId32, u128>,
-	reserved: HashMap<AccountId32, u128>,
-	reservations: HashMap<i64, (AccountId32, u128)>,
-	next_reservation: i64,
-	/// The (cap, expiry) of the voucher kept per (user, payer), as written.
-	vouchers: HashMap<(AccountId32, AccountId32), (u128, u32)>,
-	/// SS58 text of the accounts recently written (encoding costs more than the rest of a
-	/// charge's bookkeeping); at most [`NAMES`], then forgotten and encoded again.
-	names: HashMap<AccountId32, Arc<str>>,
+	/// The books: in memory for SQLite (the one instance owns the file), in the database for
+	/// PostgreSQL.
+	books: Arc<dyn Books>,
 }
 
 /// A voucher as kept for the feed: user, payer (SS58), cap, expiry, signature and session
 /// commitment (hex).
 type KeptVoucher<'a> = (&'a str, &'a str, u128, u32, &'a str, &'a str);
-
-/// Accounts whose SS58 text is remembered at most.
-const NAMES: usize = 1 << 16;
-
-impl Local {
-	fn name(&mut self, account: &AccountId32) -> Arc<str> {
-		if let Some(name) = self.names.get(account) {
-			return name.clone();
-		}
-		if self.names.len() >= NAMES {
-			self.names.clear();
-		}
-		let name: Arc<str> = account.to_ss58check().into();
-		self.names.insert(account.clone(), name.clone());
-		name
-	}
-
-	fn book(&self, user: &AccountId32) -> Book {
-		Book {
-			reserved: self.reserved.get(user).copied().unwrap_or(0),
-			unsettled: self.unsettled.get(user).copied().unwrap_or(0),
-		}
-	}
-
-	fn release(&mut self, id: i64) -> Option<(AccountId32, u128)> {
-		let (user, amount) = self.reservations.remove(&id)?;
-		if let Some(reserved) = self.reserved.get_mut(&user) {
-			*reserved = reserved.saturating_sub(amount);
-			if *reserved == 0 {
-				self.reserved.remove(&user);
-			}
-		}
-		Some((user, amount))
-	}
-
-	fn add_unsettled(&mut self, user: &AccountId32, delta: u128, up: bool) {
-		let entry = self.unsettled.entry(user.clone()).or_default();
-		*entry = if up { entry.saturating_add(delta) } else { entry.saturating_sub(delta) };
-		if *entry == 0 {
-			self.unsettled.remove(user);
-		}
-	}
-}
 
 const RECONCILED_THROUGH: &str = "reconciled_through";
 const LAST_SEQ: &str = "last_seq";
@@ -352,28 +294,26 @@ impl Store {
 			})
 			.connect_with(options)
 			.await?;
-		let mut store = Store {
-			pool,
-			backend,
-			instance: instance.to_string(),
-			hold,
-			writer: None,
-			local: None,
-		};
-		store.migrate().await?;
-		if backend == Backend::Sqlite {
-			store.local = Some(Arc::new(Mutex::new(store.load_books().await?)));
+		let instance = instance.to_string();
+		let (writer, books): (_, Arc<dyn Books>) = if backend == Backend::Sqlite {
 			let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
-			let mut writer = store.pool.acquire().await?;
+			// Migrated before the writer starts (nothing else writes meanwhile).
+			schema::migrate(&pool, backend).await?;
+			let books = Embedded::load(&pool, sender.clone()).await?;
+			let mut writer = pool.acquire().await?;
 			// The writer completes a checkpoint itself once the log reaches
 			// `WRITER_CHECKPOINT_PAGES` (so that the log starts over: the passive checkpoints
 			// beside it never catch up with a writer that keeps writing).
 			let pragma = format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}");
 			writer.execute(pragma.as_str()).await?;
 			tokio::spawn(write_batches(writer, receiver));
-			tokio::spawn(checkpoints(store.pool.clone()));
-			store.writer = Some(sender);
-		}
+			tokio::spawn(checkpoints(pool.clone()));
+			(Some(sender), Arc::new(books))
+		} else {
+			schema::migrate(&pool, backend).await?;
+			(None, Arc::new(Shared::new(pool.clone(), instance.clone(), hold)))
+		};
+		let store = Store { pool, backend, instance, writer, books };
 		sqlx::query("DELETE FROM reservations WHERE instance = $1")
 			.bind(&store.instance)
 			.execute(&store.pool)
@@ -381,30 +321,48 @@ impl Store {
 		Ok(store)
 	}
 
-	/// The embedded database's books: per user the charges not yet in the feed and the feed
-	/// records kept (not attested), and the vouchers kept.
-	async fn load_books(&self) -> Result<Local, StoreError> {
-		let mut local = Local::default();
-		for query in ["SELECT \"user\", cost FROM pending", "SELECT \"user\", cost FROM feed"] {
-			for row in sqlx::query(query).fetch_all(&self.pool).await? {
-				let cost = amount(row.get::<&str, _>("cost"))?;
-				local.add_unsettled(&account(row.get::<&str, _>("user"))?, cost, true);
-			}
-		}
-		for row in sqlx::query("SELECT \"user\", payer, cap, expiry FROM vouchers")
-			.fetch_all(&self.pool)
-			.await?
-		{
-			local.vouchers.insert(
-				(account(row.get::<&str, _>("user"))?, account(row.get::<&str, _>("payer"))?),
-				(amount(row.get::<&str, _>("cap"))?, row.get::<i64, _>("expiry") as u32),
-			);
-		}
-		Ok(local)
+	/// `user`'s books.
+	pub async fn book(&self, user: &AccountId32) -> Result<Book, StoreError> {
+		self.books.book(user).await
 	}
 
-	fn local(&self) -> Option<std::sync::MutexGuard<'_, Local>> {
-		self.local.as_ref().map(|local| local.lock().unwrap_or_else(|e| e.into_inner()))
+	/// Admits a request if the books allow it ([`ledger::admit`]): reserves its worst case and
+	/// keeps its voucher for the feed if it is better than the one kept (a higher cap, or the
+	/// same cap with a later expiry). Returns the books as they were before, and the
+	/// reservation's id or why it was refused.
+	pub async fn admit(&self, request: &Admission<'_>) -> Result<Admitted, StoreError> {
+		self.books.admit(request).await
+	}
+
+	/// Ends reservation `reservation` without a charge.
+	pub async fn release(&self, reservation: i64) -> Result<(), StoreError> {
+		self.books.release(reservation).await
+	}
+
+	/// Charges an answer in place of its reservation: at most what the voucher of cap `cap`
+	/// still allows with `settled` settled on chain ([`ledger::chargeable`]). The charge is
+	/// durable when this returns. Returns what was charged and the books after.
+	pub async fn charge(
+		&self,
+		reservation: i64,
+		usage: &Charge,
+		cap: u128,
+		settled: u128,
+	) -> Result<(u128, Book), StoreError> {
+		self.books.charge(reservation, usage.clone(), cap, settled).await
+	}
+
+	/// Value reserved and unsettled over all users (for metrics).
+	pub async fn totals(&self) -> Result<(u128, u128), StoreError> {
+		self.books.totals().await
+	}
+
+	/// `FOR UPDATE` where the database has it (SQLite's write lock covers the whole file).
+	pub(super) fn for_update(&self) -> &'static str {
+		match self.backend {
+			Backend::Sqlite => "",
+			Backend::Postgres => " FOR UPDATE",
+		}
 	}
 
 	/// Which database this is.

@@ -244,32 +244,38 @@ impl Store {
 			+ Send
 			+ 'static,
 	) -> Result<T, StoreError> {
-		let output = match &self.writer {
-			Some(writer) => {
-				let (done, result) = oneshot::channel();
-				let work: Work = Box::new(move |conn| {
-					Box::pin(async move {
-						work(conn).await.map(|t| Box::new(t) as Box<dyn std::any::Any + Send>)
-					})
-				});
-				writer
-					.send(Job::Work { work, done })
-					.await
-					.map_err(|_| StoreError::Protocol("the database writer stopped".into()))?;
-				result
-					.await
-					.map_err(|_| StoreError::Protocol("the database writer stopped".into()))??
-			}
+		match &self.writer {
+			Some(writer) => run_on(writer, work).await,
 			None => {
 				let mut tx = self.pool.begin().await?;
 				let output = work(&mut tx).await?;
 				tx.commit().await?;
-				return Ok(output);
+				Ok(output)
 			}
-		};
-		output
-			.downcast::<T>()
-			.map(|t| *t)
-			.map_err(|_| StoreError::Protocol("a write returned the wrong type".into()))
+		}
 	}
+}
+
+/// Runs `work` on the SQLite writer `writer` (in a savepoint of its own, committed together
+/// with the writes waiting beside it) and returns its result once committed.
+pub(super) async fn run_on<T: Send + 'static>(
+	writer: &mpsc::Sender<Job>,
+	work: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+		+ Send
+		+ 'static,
+) -> Result<T, StoreError> {
+	let stopped = || StoreError::Protocol("the database writer stopped".into());
+	let (done, result) = oneshot::channel();
+	let work: Work = Box::new(move |conn| {
+		Box::pin(
+			async move { work(conn).await.map(|t| Box::new(t) as Box<dyn std::any::Any + Send>) },
+		)
+	});
+	writer.send(Job::Work { work, done }).await.map_err(|_| stopped())?;
+	result
+		.await
+		.map_err(|_| stopped())??
+		.downcast::<T>()
+		.map(|t| *t)
+		.map_err(|_| StoreError::Protocol("a write returned the wrong type".into()))
 }

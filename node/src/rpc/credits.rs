@@ -52,16 +52,7 @@ pub struct DynamicAnswer {
 
 /// A fixed-point number as a decimal string with up to 18 places, trailing zeros dropped.
 fn decimal(value: sp_runtime::FixedU128) -> String {
-	use sp_runtime::FixedPointNumber;
-	let inner = value.into_inner();
-	let unit = sp_runtime::FixedU128::DIV;
-	let fraction = format!("{:018}", inner % unit);
-	let fraction = fraction.trim_end_matches('0');
-	if fraction.is_empty() {
-		(inner / unit).to_string()
-	} else {
-		format!("{}.{fraction}", inner / unit)
-	}
+	tokenmeter_primitives::gateway::decimal(value.into_inner())
 }
 
 impl From<Quote<Balance, BlockNumber>> for QuoteAnswer {

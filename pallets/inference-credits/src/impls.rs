@@ -1,11 +1,10 @@
-//! The pallet's logic: each call's `do_*`, settlement, the read API and `try_state`.
+//! The pallet's logic: each call's `do_*`, settlement and `try_state` (the read API is in
+//! [`crate::views`]).
 //!
 //! Every function checks everything first and writes storage last, so an error leaves no
 //! trace even outside a transactional layer.
 
-use crate::{
-	pallet::*, types::*, FreeAllowance, ModelId, SettlementSummary, TierInspect, VoucherSigners,
-};
+use crate::{pallet::*, types::*, FreeAllowance, ModelId, SettlementSummary, VoucherSigners};
 use alloc::{collections::BTreeMap, vec::Vec};
 use frame_support::{
 	ensure,
@@ -373,125 +372,6 @@ impl<T: Config> Pallet<T> {
 		Delegations::<T>::remove(&owner, &delegate);
 		Self::deposit_event(Event::DelegateRevoked { owner, delegate });
 		Ok(())
-	}
-
-	/// The cost of `input` and `output` tokens at a model's prices:
-	/// `⌈(price_in × input + price_out × output) / 1000⌉`, rounded up so that no request is
-	/// free. The products saturate at the balance type's maximum instead of overflowing; such
-	/// a cost is then bounded by the voucher cap and the credits like any other.
-	pub fn cost_of(
-		price_per_1k_input: BalanceOf<T>,
-		price_per_1k_output: BalanceOf<T>,
-		input: u32,
-		output: u32,
-	) -> BalanceOf<T> {
-		tokenmeter_primitives::usage_cost(price_per_1k_input, price_per_1k_output, input, output)
-	}
-
-	/// What `input` and `output` tokens of `model` cost now, and after a pending price
-	/// increase, if the model exists and is active.
-	pub fn quote(
-		model: ModelId,
-		input: u32,
-		output: u32,
-	) -> Option<Quote<BalanceOf<T>, BlockNumberFor<T>>> {
-		let id = model;
-		let model = Models::<T>::get(id).filter(|m| !m.retired)?;
-		let now = frame_system::Pallet::<T>::block_number();
-		let listed = model.prices_at(&now);
-		let (price_in, price_out) = Self::effective_prices(id, &model, now);
-		let multiplier = Self::multiplier_at(id, now).map(|(c, _)| c.multiplier);
-		let pending = model.pending_price.filter(|p| p.effective_from > now).map(|p| {
-			let prices = (p.price_per_1k_input, p.price_per_1k_output);
-			let (i, o) = match multiplier {
-				Some(m) => Self::multiplied(prices, m),
-				None => prices,
-			};
-			PendingQuote {
-				cost: Self::cost_of(i, o, input, output),
-				effective_from: p.effective_from,
-			}
-		});
-		Some(Quote {
-			cost: Self::cost_of(price_in, price_out, input, output),
-			pending,
-			price_per_1k_input: price_in,
-			price_per_1k_output: price_out,
-			dynamic: Self::dynamic_quote(id, listed, input, output, now),
-		})
-	}
-
-	/// The credits of `who` that may pay for new usage: deposited, unspent and not under a
-	/// withdrawal notice.
-	pub fn credit_balance(who: &T::AccountId) -> BalanceOf<T> {
-		let pending = PendingWithdrawals::<T>::get(who).map(|p| p.amount).unwrap_or_default();
-		Credits::<T>::get(who).saturating_sub(pending)
-	}
-
-	/// Whether `user` may call `model` with about this many tokens, and why not.
-	pub fn can_access(
-		user: &T::AccountId,
-		model: ModelId,
-		estimated_input: u32,
-		estimated_output: u32,
-	) -> AccessReport<BalanceOf<T>> {
-		let available_credit = Self::credit_balance(user);
-		// The allowance counts only for models whose provider honours it.
-		let now = frame_system::Pallet::<T>::block_number();
-		let free_allowance = if Self::honours_allowance(model, now) {
-			T::FreeAllowance::allowance_left(user)
-		} else {
-			Zero::zero()
-		};
-		let tier = T::Tiers::tier_of(user);
-		let mut report = AccessReport {
-			allowed: false,
-			denied: None,
-			available_credit,
-			free_allowance,
-			estimated_cost: None,
-			voucher_headroom: Zero::zero(),
-			tier,
-		};
-		let Some(info) = Models::<T>::get(model) else {
-			report.denied = Some(AccessDenied::UnknownModel);
-			return report;
-		};
-		let ledger = VoucherLedgers::<T>::get(user, &info.provider);
-		report.voucher_headroom = ledger.cap.saturating_sub(ledger.settled);
-		if info.retired {
-			report.denied = Some(AccessDenied::ModelRetired);
-			return report;
-		}
-		let (price_in, price_out) = Self::effective_prices(model, &info, now);
-		let cost = Self::cost_of(price_in, price_out, estimated_input, estimated_output);
-		report.estimated_cost = Some(cost);
-		let (min_balance, min_tier) = match info.access {
-			AccessRule::Open => (None, None),
-			AccessRule::MinBalance(b) => (Some(b), None),
-			AccessRule::MinTier(t) => (None, Some(t)),
-			AccessRule::MinBalanceAndTier(b, t) => (Some(b), Some(t)),
-		};
-		if let Some(required) = min_balance {
-			let held = T::Currency::total_balance(user);
-			if held < required {
-				report.denied = Some(AccessDenied::BalanceBelowGate { required, held });
-				return report;
-			}
-		}
-		if let Some(required) = min_tier {
-			if tier < required {
-				report.denied = Some(AccessDenied::TierBelowGate { required, tier });
-				return report;
-			}
-		}
-		let available = available_credit.saturating_add(free_allowance);
-		if cost > available {
-			report.denied = Some(AccessDenied::NotEnoughCredit { required: cost, available });
-			return report;
-		}
-		report.allowed = true;
-		report
 	}
 
 	/// Why `signed` may not be settled by `provider` for `user` now, if it may not: the chain,

@@ -21,6 +21,7 @@ pub use tokenmeter_primitives::{
 	UsageEntry, Voucher, VoucherSigners, VOUCHER_DOMAIN,
 };
 pub use types::*;
+pub use views::ModelViewOf;
 pub use weights::WeightInfo;
 
 #[cfg(feature = "runtime-benchmarks")]
@@ -34,6 +35,7 @@ pub mod runtime_api;
 #[cfg(test)]
 mod tests;
 mod types;
+mod views;
 pub mod weights;
 
 use frame_support::weights::Weight;

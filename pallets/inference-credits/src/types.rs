@@ -60,29 +60,9 @@ pub type NameOf<T> = BoundedVec<u8, <T as Config>::MaxNameLen>;
 /// A bounded endpoint URL.
 pub type EndpointOf<T> = BoundedVec<u8, <T as Config>::MaxEndpointLen>;
 
-/// Who may use a model.
-#[derive(
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	Debug,
-)]
-pub enum AccessRule<Balance> {
-	/// Anyone with credit.
-	Open,
-	/// The user must own at least this much TMT (free, held and frozen all count).
-	MinBalance(Balance),
-	/// The user must have at least this priority-staking tier.
-	MinTier(Tier),
-	/// Both: at least this much TMT and at least this tier.
-	MinBalanceAndTier(Balance, Tier),
-}
+/// Who may use a model: defined with the gateway's view of the chain in
+/// [`tokenmeter_primitives::gateway`], so that a gateway reads the same type.
+pub use tokenmeter_primitives::AccessRule;
 
 /// A provider: who lists models and is paid for serving them.
 #[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, PartialEq, Eq, Debug)]

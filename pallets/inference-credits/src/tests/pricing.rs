@@ -203,6 +203,38 @@ fn settlement_quotes_and_access_use_the_multiplied_price() {
 }
 
 #[test]
+fn a_gateway_sees_the_prices_the_chain_settles_at() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		to_epoch(1);
+		let views = InferenceCredits::provider_models(&alice());
+		assert_eq!(views.len(), 1);
+		let static_view = views[0].clone();
+		assert_eq!(
+			(static_view.id, static_view.prices, static_view.listed, static_view.dynamic),
+			(model, (2_000, 4_000), (2_000, 4_000), None)
+		);
+		assert_ok!(set(model, Some(config())));
+		serve(model, 1_000);
+		to_epoch(2);
+		let view = InferenceCredits::provider_models(&alice()).remove(0);
+		// ×1.125 now; the next epoch between one step down and one step up, per 1k tokens.
+		assert_eq!((view.prices, view.listed), ((2_250, 4_500), (2_000, 4_000)));
+		let dynamic = view.dynamic.unwrap();
+		assert_eq!(tokenmeter_primitives::gateway::decimal(dynamic.multiplier), "1.125");
+		let quote_in = InferenceCredits::quote(model, 1000, 0).unwrap().dynamic.unwrap();
+		let quote_out = InferenceCredits::quote(model, 0, 1000).unwrap().dynamic.unwrap();
+		assert_eq!(dynamic.next_min, (quote_in.next_min_cost, quote_out.next_min_cost));
+		assert_eq!(dynamic.next_max, (quote_in.next_max_cost, quote_out.next_max_cost));
+		assert_eq!(dynamic.next_epoch_from, 3 * PRICING_EPOCH);
+		// A retired model is not served; another provider has none.
+		assert_ok!(InferenceCredits::retire_model(RuntimeOrigin::signed(alice()), model));
+		assert!(InferenceCredits::provider_models(&alice()).is_empty());
+		assert!(InferenceCredits::provider_models(&bob()).is_empty());
+	});
+}
+
+#[test]
 fn a_static_model_is_priced_as_before() {
 	run_test(|| {
 		let model = open_model_and_funded_bob();
