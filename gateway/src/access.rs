@@ -1,8 +1,10 @@
 //! The access log: one line per request (request id, method, path, status, milliseconds) on
-//! stderr, beside the other logs. Lines go through a bounded queue to a task that writes them
-//! in batches, so that a request never waits for stderr (a pipe to a slow reader, a journal):
-//! under load one write carries many lines; a line that finds the queue full is dropped and
-//! counted (`tokenmeter_gateway_access_log_dropped_total`).
+//! stderr, beside the other logs. Lines go through a bounded queue to a task that writes what
+//! has come every [`FLUSH_EVERY`], so that a request never waits for stderr (a pipe to a slow
+//! reader, a journal) and never wakes the writer: a line costs a queue push, and one write
+//! carries all the lines of its interval (waking a writer per line cost a third of the
+//! gateway's throughput). A line that finds the queue full is dropped and counted
+//! (`tokenmeter_gateway_access_log_dropped_total`).
 
 use std::{
 	sync::atomic::{AtomicU64, Ordering},
@@ -12,10 +14,11 @@ use std::{
 use serde_json::json;
 use tokio::{io::AsyncWriteExt, sync::mpsc};
 
-/// Lines waiting to be written at most.
+/// Lines waiting to be written at most (more than a flush interval's at any rate the gateway
+/// reaches).
 const QUEUE: usize = 16_384;
-/// Bytes written together at most.
-const BATCH_BYTES: usize = 64 << 10;
+/// How often the lines that came are written.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Lines dropped because the queue was full.
 pub static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -48,18 +51,26 @@ impl AccessLog {
 		tokio::spawn(async move {
 			let mut stderr = tokio::io::stderr();
 			let mut batch = String::new();
-			while let Some(line) = rx.recv().await {
-				batch.push_str(&line);
-				while batch.len() < BATCH_BYTES {
+			let mut ticks = tokio::time::interval(FLUSH_EVERY);
+			ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+			loop {
+				ticks.tick().await;
+				let closed = loop {
 					match rx.try_recv() {
 						Ok(line) => batch.push_str(&line),
-						Err(_) => break,
+						Err(mpsc::error::TryRecvError::Empty) => break false,
+						Err(mpsc::error::TryRecvError::Disconnected) => break true,
 					}
+				};
+				if !batch.is_empty() {
+					if stderr.write_all(batch.as_bytes()).await.is_err() {
+						return;
+					}
+					batch.clear();
 				}
-				if stderr.write_all(batch.as_bytes()).await.is_err() {
+				if closed {
 					return;
 				}
-				batch.clear();
 			}
 		});
 		AccessLog { lines: Some(tx), json }

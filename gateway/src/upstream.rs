@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 pub struct Replica {
 	/// Its base URL, with its `/v1`.
 	pub base: String,
+	/// The URLs of [`PATHS`] on it, parsed once (`None` if one does not parse).
+	urls: Vec<Option<reqwest::Url>>,
 	in_flight: AtomicUsize,
 	healthy: AtomicBool,
 }
@@ -26,8 +28,10 @@ pub struct Replica {
 impl Replica {
 	fn new(base: &str) -> Arc<Self> {
 		// Healthy until a check says otherwise: the first requests need not wait for one.
+		let urls = PATHS.iter().map(|path| reqwest::Url::parse(&format!("{base}{path}")).ok());
 		Arc::new(Replica {
 			base: base.to_string(),
+			urls: urls.collect(),
 			in_flight: AtomicUsize::new(0),
 			healthy: AtomicBool::new(true),
 		})
@@ -43,9 +47,15 @@ impl Replica {
 		self.in_flight.load(Ordering::Relaxed)
 	}
 
-	/// The URL of `path` (e.g. `/chat/completions`) on it.
-	pub fn url(&self, path: &str) -> String {
-		format!("{}{path}", self.base)
+	/// The URL of `path` (e.g. `/chat/completions`) on it: parsed when the replica was made
+	/// for the paths the gateway serves, which then cost no parse per request.
+	pub fn url(&self, path: &str) -> Result<reqwest::Url, String> {
+		let parsed = PATHS.iter().position(|p| *p == path).and_then(|i| self.urls.get(i)).cloned();
+		match parsed.flatten() {
+			Some(url) => Ok(url),
+			None => reqwest::Url::parse(&format!("{}{path}", self.base))
+				.map_err(|e| format!("{}{path}: {e}", self.base)),
+		}
 	}
 
 	/// The URL of the tokenizer: at the server's root, beside its `/v1`.
@@ -54,6 +64,9 @@ impl Replica {
 		format!("{root}/tokenize")
 	}
 }
+
+/// The paths under `/v1` the gateway forwards.
+pub const PATHS: [&str; 4] = ["/chat/completions", "/completions", "/embeddings", "/responses"];
 
 /// A request's hold on a replica, counted in its `in_flight` until dropped.
 pub struct Lease {
@@ -137,8 +150,15 @@ impl Upstreams {
 	/// Checks every replica now: healthy when `GET <base>/models` answers 2xx in time.
 	pub async fn check(&self, http: &reqwest::Client, timeout: Duration) {
 		let checks = self.pools().flat_map(|p| p.replicas.iter()).map(|replica| async move {
-			let answer = http.get(replica.url("/models")).timeout(timeout).send().await;
-			let healthy = answer.is_ok_and(|a| a.status().is_success());
+			let healthy = match replica.url("/models") {
+				Ok(url) => http
+					.get(url)
+					.timeout(timeout)
+					.send()
+					.await
+					.is_ok_and(|a| a.status().is_success()),
+				Err(_) => false,
+			};
 			if healthy != replica.is_healthy() {
 				tracing::info!(upstream = %replica.base, healthy, "upstream health changed");
 			}
@@ -225,7 +245,11 @@ mod tests {
 	fn the_tokenizer_sits_beside_v1() {
 		let replica = Replica::new("http://127.0.0.1:8080/v1");
 		assert_eq!(replica.tokenize_url(), "http://127.0.0.1:8080/tokenize");
-		assert_eq!(replica.url("/chat/completions"), "http://127.0.0.1:8080/v1/chat/completions");
+		assert_eq!(
+			replica.url("/chat/completions").unwrap().as_str(),
+			"http://127.0.0.1:8080/v1/chat/completions"
+		);
+		assert_eq!(replica.url("/models").unwrap().as_str(), "http://127.0.0.1:8080/v1/models");
 		assert_eq!(estimate_tokens(""), 0);
 		assert_eq!(estimate_tokens("abcde"), 2);
 	}

@@ -115,16 +115,16 @@ async fn send(
 	pool: &Pool,
 	admitted: &Admitted,
 ) -> Result<(reqwest::Response, Lease), ApiError> {
-	let body = admitted.request.body.to_string();
+	// Serialised once; each try shares the bytes.
+	let body = Bytes::from(admitted.request.body.to_string());
 	let path = admitted.endpoint.path();
 	let mut tried = Vec::new();
 	let mut last_error = String::from("no upstream is configured");
 	while let Some(lease) = pool.lease(&tried) {
-		let mut request = app
-			.http
-			.post(lease.replica.url(path))
-			.header(header::CONTENT_TYPE, "application/json")
-			.body(body.clone());
+		let url =
+			lease.replica.url(path).map_err(|e| ApiError::bad_gateway("upstream_failed", e))?;
+		let mut request =
+			app.http.post(url).header(header::CONTENT_TYPE, "application/json").body(body.clone());
 		let wait = if admitted.request.stream {
 			// The first byte of a stream comes after the prompt is read: bounded by the idle
 			// timeout; the stream as a whole by --stream-timeout-secs (see `Relay`).
