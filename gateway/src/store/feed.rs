@@ -3,13 +3,13 @@
 use super::*;
 
 /// Charged requests sealed in one transaction at most.
-pub(super) const SEAL_CHUNK: usize = 2048;
+pub(super) const SEAL_CHUNK: usize = 256;
 
 impl Store {
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).
 	///
-	/// In transactions of at most `SEAL_CHUNK` (2,048) requests each: the writer serves the charges
+	/// In transactions of at most `SEAL_CHUNK` (256) requests each: the writer serves the charges
 	/// waiting in between, so that sealing a busy second's requests never holds them for
 	/// longer than one chunk takes.
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
