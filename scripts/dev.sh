@@ -61,7 +61,8 @@ stop_all() {
 	fi
 	[ -z "${TOKENMETER_DEV_DIR:-}" ] && rm -rf "$DEV_DIR"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all; exit 130' INT TERM
+trap stop_all EXIT
 
 wait_for() { # url what
 	local deadline=$((SECONDS + 120))
