@@ -119,6 +119,7 @@ async fn send(
 	let body = Bytes::from(admitted.request.body.to_string());
 	let path = admitted.endpoint.path();
 	let mut tried = Vec::new();
+	let mut resent = false;
 	let mut last_error = String::from("no upstream is configured");
 	while let Some(lease) = pool.lease(&tried) {
 		let url =
@@ -140,10 +141,16 @@ async fn send(
 				last_error = format!("{}: {e}", lease.replica.base);
 				tried.push(lease.replica.clone());
 			}
+			// A kept-alive connection the model server closed as the request went out: nothing
+			// was answered, so the request is sent again, once, on a fresh connection.
+			Ok(Err(e)) if !resent && closed_under_us(&e) => {
+				resent = true;
+				tracing::debug!(upstream = %lease.replica.base, "sent again: {}", causes(&e));
+			}
 			Ok(Err(e)) => {
 				return Err(ApiError::bad_gateway(
 					"upstream_unreachable",
-					format!("the model server did not answer: {e}"),
+					format!("the model server did not answer: {}", causes(&e)),
 				))
 			}
 			Err(_) => {
@@ -160,6 +167,32 @@ async fn send(
 		"upstream_unreachable",
 		format!("no model server could be reached (last: {last_error})"),
 	))
+}
+
+/// Whether `error` is a pooled connection closed by the model server before it answered
+/// (its keep-alive ended as the request was sent): hyper's incomplete message.
+fn closed_under_us(error: &reqwest::Error) -> bool {
+	let mut source = std::error::Error::source(error);
+	while let Some(cause) = source {
+		if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
+			return true;
+		}
+		source = cause.source();
+	}
+	false
+}
+
+/// An error with its causes: `error sending request: connection closed before message
+/// completed`, where the error alone says only the first part.
+fn causes(error: &dyn std::error::Error) -> String {
+	let mut text = error.to_string();
+	let mut source = error.source();
+	while let Some(cause) = source {
+		text.push_str(": ");
+		text.push_str(&cause.to_string());
+		source = cause.source();
+	}
+	text
 }
 
 /// The tokens an answer without usage numbers served: the prompt and the delivered text,
