@@ -26,11 +26,12 @@ export function modelFiles() {
  * each); ready once its model is loaded (`/health` answers 200). Returns the process with
  * `.url` (its root; the OpenAI API is under `/v1`).
  */
-export async function startModelServer(port, { slots = 2, threads = 2 } = {}) {
+export async function startModelServer(port, { slots = 2, threads = 2, extraArgs = [] } = {}) {
   const { server, model } = modelFiles();
   const child = await startProcess(server, [
     '-m', model, '--host', '127.0.0.1', '--port', String(port), '--parallel', String(slots),
     '--ctx-size', String(1024 * slots), '--threads', String(threads), '--seed', '7', '--no-webui',
+    ...extraArgs,
   ], async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, { timeoutMs: 60_000 });
   return Object.assign(child, { url: `http://127.0.0.1:${port}` });
 }
