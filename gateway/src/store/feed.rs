@@ -5,6 +5,9 @@ use super::*;
 /// Charged requests sealed in one transaction at most.
 pub(super) const SEAL_CHUNK: usize = 256;
 
+// One statement moves a whole chunk: every seal names all its ids at once.
+const _: () = assert!(SEAL_CHUNK <= IDS_PER_STATEMENT);
+
 impl Store {
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).

@@ -77,7 +77,8 @@ pub(super) fn placeholders(from: usize, count: usize) -> String {
 	(from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Request ids named by one statement at most when sealing.
+/// Request ids named by one statement at most when sealing (a seal takes at most
+/// [`super::feed::SEAL_CHUNK`] requests, so today one statement per record).
 pub(super) const IDS_PER_STATEMENT: usize = 500;
 
 /// Charged requests written by one `INSERT` at most (8 values each).
