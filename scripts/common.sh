@@ -35,6 +35,8 @@ ensure_system_packages() {
 	[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 	# The gateway fleet's end-to-end test starts its own PostgreSQL server.
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+	# The console's browser tests drive Debian's chromium (no browser download).
+	command -v chromium >/dev/null || missing+=(chromium)
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing ${missing[*]}"
 		as_root apt-get update -qq
@@ -70,6 +72,21 @@ ensure_e2e_deps() {
 		log "installing the end-to-end tests' npm packages"
 		(cd "$REPO_ROOT/e2e" && npm ci --no-audit --no-fund --loglevel=error)
 		cp "$REPO_ROOT/e2e/package-lock.json" "$REPO_ROOT/e2e/node_modules/.tokenmeter-lock"
+	fi
+}
+
+# The web console (console/): its npm packages (pinned by its lockfile) and its build into
+# console/dist, again whenever a source changed.
+ensure_console() {
+	local dir="$REPO_ROOT/console"
+	if [ ! -f "$dir/node_modules/.tokenmeter-lock" ] || ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.tokenmeter-lock"; then
+		log "installing the console's npm packages"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+		cp "$dir/package-lock.json" "$dir/node_modules/.tokenmeter-lock"
+	fi
+	if [ ! -f "$dir/dist/app.js" ] || [ -n "$(find "$dir/src" "$dir/build.js" "$REPO_ROOT/client/index.js" -newer "$dir/dist/app.js" -print -quit)" ]; then
+		log "building the console"
+		(cd "$dir" && node build.js)
 	fi
 }
 

@@ -8,7 +8,8 @@
 #   - Alice registered as a provider with the model listed (0.1 / 0.2 TMT per 1,000 input /
 #     output tokens), an operator registered, Bob's 100 TMT of credits deposited;
 #   - tokenmeter-gateway on 127.0.0.1:8787 (operator endpoints on :8788; SQLite under the
-#     chain's directory),
+#     chain's directory; one thread, leaving the cores to the model);
+#   - the web console (console/, built once) on http://127.0.0.1:8790,
 # and prints the command that gets Bob a paid answer. Ctrl-C stops everything it started.
 #
 #   scripts/dev.sh                       # the whole stack, a fresh chain every start
@@ -40,12 +41,14 @@ if [ "$chain_only" = 1 ]; then
 fi
 
 ensure_e2e_deps
+ensure_console
 ensure_model_server
 
 GATEWAY_BIN="$CARGO_TARGET_DIR/release/tokenmeter-gateway"
 MODEL_PORT="${TOKENMETER_MODEL_PORT:-8080}"
 GATEWAY_PORT="${TOKENMETER_GATEWAY_PORT:-8787}"
 OPERATOR_PORT="${TOKENMETER_OPERATOR_PORT:-8788}"
+CONSOLE_PORT="${TOKENMETER_CONSOLE_PORT:-8790}"
 RPC_PORT="${TOKENMETER_RPC_PORT:-9944}"
 DEV_DIR="${TOKENMETER_DEV_DIR:-$(mktemp -d -t tokenmeter-dev-XXXXXX)}"
 MODEL_NAME=smollm2-135m
@@ -94,14 +97,22 @@ log "starting tokenmeter-gateway on :$GATEWAY_PORT (operator endpoints on :$OPER
 "$GATEWAY_BIN" --listen "127.0.0.1:$GATEWAY_PORT" --operator-listen "127.0.0.1:$OPERATOR_PORT" \
 	--upstream "http://127.0.0.1:$MODEL_PORT/v1" --node "http://127.0.0.1:$RPC_PORT" \
 	--provider "$provider" --model "$model_id=SmolLM2-135M-Instruct" \
-	--data-dir "$DEV_DIR/chain/gateway" >"$DEV_DIR/gateway.log" 2>&1 &
+	--data-dir "$DEV_DIR/chain/gateway" --threads 1 --cors-origin "http://127.0.0.1:$CONSOLE_PORT" \
+	>"$DEV_DIR/gateway.log" 2>&1 &
+pids+=($!)
+log "starting the web console on :$CONSOLE_PORT"
+node "$REPO_ROOT/console/serve.js" --port "$CONSOLE_PORT" >"$DEV_DIR/console.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/health" "the gateway"
+wait_for "http://127.0.0.1:$CONSOLE_PORT/" "the console"
 
 cat <<MSG
 
 Tokenmeter is running: node ws://127.0.0.1:$RPC_PORT, gateway http://127.0.0.1:$GATEWAY_PORT/v1,
 model $MODEL_NAME (SmolLM2-135M-Instruct on llama.cpp). Logs: $DEV_DIR/*.log
+
+The console, for people (a browser wallet, or the development keys):
+  http://127.0.0.1:$CONSOLE_PORT/?node=ws://127.0.0.1:$RPC_PORT
 
 Bob's voucher token (cap 50 TMT) is the API key. A paid answer:
 

@@ -13,14 +13,13 @@ import { after, before, describe, it } from 'node:test';
 
 import OpenAI from 'openai';
 import { paymentToken, signVoucher } from '@tokenmeter/client';
-import { u8aToHex } from '@polkadot/util';
 
 import { waitFor } from '../lib/feed.js';
 import { startGateway } from '../lib/gateway.js';
 import { countTokens, startModelServer, templated } from '../lib/model.js';
-import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
+import { devAccounts, freePort, startDevNode } from '../lib/node.js';
+import { setUpProvider, UNIT } from '../lib/provider.js';
 
-const UNIT = 10n ** 12n;
 // 1 TMT per 1,000 input tokens, 2 per 1,000 output tokens: a token costs 10⁹ or 2·10⁹.
 const PRICE_IN = UNIT;
 const PRICE_OUT = 2n * UNIT;
@@ -55,20 +54,9 @@ describe('a real model behind the gateway', () => {
     modelServer = await startModelServer(await freePort());
     node = await startDevNode({ extraArgs: ['--usage-feed', `http://127.0.0.1:${operatorPort}`] });
     api = node.api;
-    await api.rpc.author.insertKey('tmat', '//Operator', u8aToHex(operator.publicKey));
-    model = (await api.query.inferenceCredits.nextModelId()).toNumber();
-    const setUp = api.tx.utility.batchAll([
-      api.tx.inferenceCredits.registerProvider('Alice AI', gatewayUrl),
-      api.tx.inferenceCredits.registerModel('smollm2-135m', PRICE_IN, PRICE_OUT, 'Open'),
-      api.tx.usageAttestation.registerOperator(operator.address),
-      api.tx.usageAttestation.setCapacity(1_000_000_000),
-      api.tx.balances.transferKeepAlive(operator.address, 10n * UNIT),
-    ]);
-    const results = await Promise.all([
-      sendAndWaitInBlock(setUp, alice),
-      sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), bob),
-    ]);
-    for (const { dispatchError } of results) assert.equal(dispatchError, undefined, `${dispatchError}`);
+    model = await setUpProvider(api, alice, {
+      endpoint: gatewayUrl, model: 'smollm2-135m', prices: [PRICE_IN, PRICE_OUT], operator, credits: [[bob, 100n * UNIT]],
+    });
 
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-real-model-'));
     gateway = await startGateway(gatewayPort, operatorPort, [

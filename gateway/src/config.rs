@@ -152,6 +152,12 @@ pub struct ServeArgs {
 	/// priority weights (weighted fair queueing). [default: 64]
 	#[arg(long, value_name = "N")]
 	pub max_in_flight: Option<usize>,
+	/// Threads that serve requests. One is enough for a model server's pace and leaves the
+	/// other cores to a model that computes on the CPU beside the gateway (fewer wake-ups
+	/// taking its cores); give more for thousands of requests a second.
+	/// [default: one per core]
+	#[arg(long, value_name = "N")]
+	pub threads: Option<usize>,
 	/// Requests that may wait for the upstream; beyond it they are refused with 503.
 	/// [default: 4096]
 	#[arg(long, value_name = "N")]
@@ -252,6 +258,8 @@ pub struct Settings {
 	pub max_choices: u32,
 	/// See [`ServeArgs::max_in_flight`].
 	pub max_in_flight: usize,
+	/// See [`ServeArgs::threads`]: `None` for one per core.
+	pub threads: Option<usize>,
 	/// See [`ServeArgs::max_queue`].
 	pub max_queue: usize,
 	/// See [`ServeArgs::queue_timeout_secs`].
@@ -408,6 +416,10 @@ impl ServeArgs {
 				self.upstream_timeout_secs.or(file.upstream_timeout_secs).unwrap_or(600),
 			),
 			max_in_flight: self.max_in_flight.or(file.max_in_flight).unwrap_or(64).max(1),
+			threads: match self.threads.or(file.threads) {
+				Some(0) => return Err("--threads must be at least 1".into()),
+				threads => threads,
+			},
 			max_queue: self.max_queue.or(file.max_queue).unwrap_or(4096),
 			queue_timeout: Duration::from_secs(
 				self.queue_timeout_secs.or(file.queue_timeout_secs).unwrap_or(30),
@@ -450,7 +462,7 @@ mod tests {
 		let file = dir.path().join("gateway.toml");
 		std::fs::write(
 			&file,
-			"upstream = \"http://127.0.0.1:1/v1\"\nprovider = \"5Grw\"\nmodels = [\"0=a\", \"1 = b\"]\ndefault_max_tokens = 7\n",
+			"upstream = \"http://127.0.0.1:1/v1\"\nprovider = \"5Grw\"\nmodels = [\"0=a\", \"1 = b\"]\ndefault_max_tokens = 7\nthreads = 1\n",
 		)
 		.unwrap();
 		let args = ServeArgs {
@@ -465,6 +477,13 @@ mod tests {
 		assert_eq!(settings.models.get(&1).map(String::as_str), Some("b"));
 		assert_eq!(settings.default_max_tokens, 7);
 		assert_eq!(settings.listen, ([127, 0, 0, 1], 8787).into());
+		assert_eq!(settings.threads, Some(1));
+		let defaults = ServeArgs {
+			upstream: Some("http://a/v1".into()),
+			provider: Some("5Grw".into()),
+			..Default::default()
+		};
+		assert_eq!(defaults.settings().unwrap().threads, None, "one per core");
 	}
 
 	#[test]
@@ -484,6 +503,13 @@ mod tests {
 			..Default::default()
 		};
 		assert!(args.settings().unwrap_err().contains("`ftp://b` is not an http:// URL"));
+		let args = ServeArgs {
+			upstream: Some("http://a/v1".into()),
+			provider: Some("5Grw".into()),
+			threads: Some(0),
+			..Default::default()
+		};
+		assert_eq!(args.settings().unwrap_err(), "--threads must be at least 1");
 	}
 
 	#[test]

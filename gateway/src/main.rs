@@ -104,9 +104,26 @@ async fn voucher(args: VoucherArgs) -> Result<String, String> {
 	Ok(payment::encode_payment(&SignedVoucher { voucher, signature }, &secret))
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
 	let cli = Cli::parse();
+	let threads = match &cli.command {
+		Some(Command::Voucher(_)) => Some(1),
+		None => cli.serve.settings().ok().and_then(|s| s.threads),
+	};
+	let mut runtime = tokio::runtime::Builder::new_multi_thread();
+	if let Some(threads) = threads {
+		runtime.worker_threads(threads);
+	}
+	match runtime.enable_all().build() {
+		Ok(runtime) => runtime.block_on(run(cli)),
+		Err(e) => {
+			eprintln!("error: cannot start the runtime: {e}");
+			std::process::exit(1);
+		}
+	}
+}
+
+async fn run(cli: Cli) {
 	if let Some(Command::Voucher(args)) = cli.command {
 		match voucher(args).await {
 			Ok(token) => println!("{token}"),
