@@ -19,6 +19,20 @@ const rpc = {
       type: 'AccountId',
     },
   },
+  priority: {
+    of: {
+      description: "An account's tier, stake (counting, warming up, unbonding) and free allowance left",
+      params: [{ name: 'who', type: 'AccountId' }, { name: 'at', type: 'Hash', isOptional: true }],
+      type: 'Json',
+    },
+  },
+  feedback: {
+    pendingRewards: {
+      description: "An account's unclaimed feedback epochs: reward (once closed) and bonds",
+      params: [{ name: 'who', type: 'AccountId' }, { name: 'at', type: 'Hash', isOptional: true }],
+      type: 'Json',
+    },
+  },
 };
 
 /** Connects to the node at `url` (ws:// or wss://). */

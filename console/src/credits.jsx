@@ -38,6 +38,32 @@ function AmountAction({ label, testid, make, submit, onDone, notify, kind = 'pri
   );
 }
 
+/** Feedback rewards: unclaimed epochs, their rewards once closed and the bonds coming back. */
+function Rewards({ api, account, head, submit }) {
+  const [epochs, setEpochs] = useState(null);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    // (A `Json` answer that is a list comes as an object keyed by index.)
+    const list = (j) => { const raw = j.toJSON(); return Array.isArray(raw) ? raw : Object.values(raw ?? {}); };
+    api.rpc.feedback.pendingRewards(account.address).then((j) => live && setEpochs(list(j)), () => live && setEpochs([]));
+    return () => { live = false; };
+  }, [account.address, tick, Math.floor(head / 5)]);
+  if (!epochs) return null;
+  const closed = epochs.filter((e) => e.closed);
+  return (
+    <section>
+      <h2>Feedback rewards</h2>
+      {epochs.length === 0 ? <p class="muted" data-testid="rewards-none">Nothing to claim: rate or label answers in the chat to earn from the feedback pool.</p> : (
+        <table data-testid="rewards"><tbody>{epochs.map((e) => (
+          <tr><td>Epoch {e.epoch}</td><td>{e.closed ? `reward ${tmt(e.reward)}` : 'scoring under way'}</td><td>bonds {tmt(e.bonds)}</td></tr>
+        ))}</tbody></table>
+      )}
+      {closed.length > 0 && <button class="primary" data-testid="claim" onClick={async () => { await submit(api.tx.feedbackRewards.claimMany(closed.length)); setTick((t) => t + 1); }}>Claim {closed.length} epoch{closed.length > 1 ? 's' : ''}</button>}
+    </section>
+  );
+}
+
 export function Credits({ api, account, head, submit, notify }) {
   const [state, setState] = useState(null);
   const [tick, setTick] = useState(0);
@@ -48,24 +74,25 @@ export function Credits({ api, account, head, submit, notify }) {
       api.query.system.account(account.address),
       api.query.inferenceCredits.credits(account.address),
       api.query.inferenceCredits.pendingWithdrawals(account.address),
-      api.query.priorityStaking.ledgers(account.address),
-      api.query.priorityStaking.tiers(),
-    ]).then(([acct, credits, withdrawal, ledger, tiers]) => {
+      api.rpc.priority.of(account.address),
+    ]).then(([acct, credits, withdrawal, priority]) => {
       if (!live) return;
-      const stake = ledger.isSome ? ledger.unwrap() : null;
-      const active = stake ? stake.active.toBigInt() : 0n;
-      const warming = stake ? stake.warming.reduce((s, c) => s + c.amount.toBigInt(), 0n) : 0n;
-      const unbonding = stake ? stake.unbonding.map((c) => ({ amount: c.amount.toBigInt(), at: c.at?.toNumber?.() ?? Number(c.toJSON().at ?? c.toJSON().block ?? 0) })) : [];
-      const tierList = tiers.toJSON();
-      let tier = 'none';
-      (Array.isArray(tierList) ? tierList : []).forEach((t, i) => { if (active >= BigInt(t.minStake ?? t.min_stake ?? Infinity)) tier = `${i + 1}`; });
+      const p = priority.toJSON();
+      const chunks = (list) => list.map((c) => ({ amount: BigInt(c.amount), at: c.at }));
       setState({
         free: acct.data.free.toBigInt(),
         frozen: acct.data.frozen.toBigInt(),
         reserved: acct.data.reserved.toBigInt(),
         credits: credits.toBigInt(),
         withdrawal: withdrawal.isSome ? { amount: withdrawal.unwrap().amount.toBigInt(), unlockAt: withdrawal.unwrap().unlockAt.toNumber() } : null,
-        active, warming, unbonding, tier,
+        active: BigInt(p.effectiveStake),
+        warming: BigInt(p.warmingUp),
+        warmingChunks: chunks(p.warmingChunks),
+        unbonding: chunks(p.unbonding),
+        tier: p.tier === 0 ? 'none' : String(p.tier),
+        rateLimit: p.rateLimit,
+        allowanceLeft: BigInt(p.allowanceLeft),
+        nextEpochAt: p.nextEpochAt,
       });
     }, (e) => notify({ ok: false, text: `Cannot read the account: ${e.message}` }));
     return () => { live = false; };
@@ -100,15 +127,19 @@ export function Credits({ api, account, head, submit, notify }) {
         <h2>Priority stake</h2>
         <div class="figures">
           <div><span>Active stake</span><b class="figure" data-testid="stake-active">{tmt(state.active)}</b></div>
-          <div><span>Warming up</span><b class="figure" data-testid="stake-warming">{tmt(state.warming)}</b></div>
-          <div><span>Tier</span><b class="figure" data-testid="tier">{state.tier}</b></div>
-          <div><span>Unbonding</span><b class="figure">{tmt(state.unbonding.reduce((s, c) => s + c.amount, 0n))}</b></div>
+          <div><span>Warming up</span><b class="figure" data-testid="stake-warming">{tmt(state.warming)}</b>
+            {state.warmingChunks.length > 0 && <span data-testid="warm-up-ends">counts {inBlocks(Math.max(...state.warmingChunks.map((c) => c.at)) - head)}</span>}</div>
+          <div><span>Tier</span><b class="figure" data-testid="tier">{state.tier}</b><span>{state.rateLimit} requests a minute</span></div>
+          <div><span>Free allowance left this epoch</span><b class="figure" data-testid="allowance-left">{tmt(state.allowanceLeft)}</b><span>renews {inBlocks(state.nextEpochAt - head)}</span></div>
+          <div><span>Unbonding</span><b class="figure">{tmt(state.unbonding.reduce((s, c) => s + c.amount, 0n))}</b>
+            {state.unbonding.length > 0 && <span>withdrawable {inBlocks(Math.max(...state.unbonding.map((c) => c.at)) - head)}</span>}</div>
         </div>
         <p class="muted">Staked TMT stays yours and frozen; it gives priority, rate limits and a free allowance per epoch once warmed up.</p>
         <AmountAction label="Stake" testid="stake" make={(a) => api.tx.priorityStaking.stake(a)} {...common} />
         <AmountAction label="Unstake" testid="unstake" kind="action" make={(a) => api.tx.priorityStaking.unstake(a)} {...common} />
         {state.unbonding.length > 0 && <button class="action" data-testid="withdraw-unbonded" onClick={async () => { await submit(api.tx.priorityStaking.withdrawUnbonded()); refresh(); }}>Withdraw unbonded</button>}
       </section>
+      <Rewards api={api} account={account} head={head} submit={submit} />
     </>
   );
 }

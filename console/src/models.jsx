@@ -4,6 +4,7 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { u8aToString } from '@polkadot/util';
+import { blake2AsHex } from '@polkadot/util-crypto';
 import { createPayer, wrapFetch } from '@tokenmeter/client';
 
 import { parseTmt, tmt } from './chain.js';
@@ -68,6 +69,33 @@ async function catalogue(api, address) {
   return rows;
 }
 
+/**
+ * Feedback on an answer (its output): a rating from 1 to 5 or a label, with the feedback bond
+ * held until validators have scored it. The chain keeps hashes: of the answer's text and of
+ * the feedback itself (what was rated or labelled, and how).
+ */
+function Feedback({ api, model, answer, submit }) {
+  const [rating, setRating] = useState('5');
+  const [label, setLabel] = useState('');
+  const [sent, setSent] = useState(null);
+  const bond = api.consts.feedbackRewards?.feedbackBond;
+  const give = async (kind, value) => {
+    const payload = JSON.stringify({ kind, value, model: model.id, answer: answer.content });
+    const outcome = await submit(api.tx.feedbackRewards.submitFeedback(model.id, blake2AsHex(answer.content), kind, blake2AsHex(payload)));
+    if (outcome?.ok) setSent(`${kind === 'Rating' ? `rated ${value}/5` : `labelled “${value}”`} — your bond of ${bond ? tmt(bond) : 'the feedback bond'} comes back with the epoch's reward`);
+  };
+  if (sent) return <span class="meta ok" data-testid="feedback-sent">Feedback sent: {sent}</span>;
+  return (
+    <span class="meta">
+      Rate <select data-testid="feedback-rating" value={rating} onChange={(e) => setRating(e.currentTarget.value)}>{[1, 2, 3, 4, 5].map((n) => <option value={n}>{n}</option>)}</select>
+      {' '}<button class="action" data-testid="feedback-rate" onClick={() => give('Rating', Number(rating))}>Send rating</button>
+      {' '}or label <input data-testid="feedback-label" value={label} size="12" onInput={(e) => setLabel(e.currentTarget.value)} />
+      {' '}<button class="action" data-testid="feedback-send-label" disabled={!label.trim()} onClick={() => give('Label', label.trim())}>Send label</button>
+      {bond && <> · holds a bond of {tmt(bond)}</>}
+    </span>
+  );
+}
+
 /** A spending plot: cumulative cost of this session's answers over time. */
 function Plot({ points }) {
   if (points.length < 1) return <p class="muted">No spending yet this session.</p>;
@@ -83,7 +111,7 @@ function Plot({ points }) {
   );
 }
 
-export function Models({ conn, api, account, head, notify }) {
+export function Models({ conn, api, account, head, submit, notify }) {
   const [rows, setRows] = useState(null);
   const [chosen, setChosen] = useState('');
   const [capText, setCapText] = useState('1');
@@ -179,7 +207,7 @@ export function Models({ conn, api, account, head, notify }) {
           }
         }
       }
-      update(() => ({ streaming: false, cap: payer.capFor(apiBase(model.endpoint)) }));
+      update(() => ({ streaming: false, cap: payer.capFor(apiBase(model.endpoint)), model }));
     } catch (e) {
       update(() => ({ streaming: false, failed: true, error: e.message }));
     } finally {
@@ -234,6 +262,7 @@ export function Models({ conn, api, account, head, notify }) {
           <div class={`message ${m.role}`} data-testid={`message-${m.role}`}>{m.content || (m.streaming ? '…' : '')}
             {m.role === 'assistant' && m.usage && <span class="meta" data-testid="answer-cost">{m.usage.prompt_tokens} tokens in, {m.usage.completion_tokens} out · cost {tmt(m.cost, 8)}</span>}
             {m.error && <span class="meta error" data-testid="answer-error">Not answered: {m.error}</span>}
+            {m.role === 'assistant' && m.usage && m.model && <Feedback api={api} model={m.model} answer={m} submit={submit} />}
           </div>
         ))}</div>
         <textarea data-testid="chat-prompt" placeholder="Ask the model…" value={prompt} onInput={(e) => setPrompt(e.currentTarget.value)} />

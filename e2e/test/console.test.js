@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { Keyring } from '@polkadot/keyring';
 import { hexToU8a, u8aToBn } from '@polkadot/util';
+import { blake2AsHex } from '@polkadot/util-crypto';
 
 import { pageWithWallet, startBrowser } from '../lib/browser.js';
 import { waitFor } from '../lib/feed.js';
@@ -39,6 +40,8 @@ describe('the web console in a browser', () => {
   let eve;
   let modelId;
   let dataDir;
+  let allowed;
+  const requested = new Set();
 
   const text = (testid) => page.$eval(`[data-testid="${testid}"]`, (e) => e.textContent);
   const see = (testid, timeout = 30_000) => page.waitForSelector(`[data-testid="${testid}"]`, { timeout });
@@ -106,6 +109,12 @@ describe('the web console in a browser', () => {
     const browser = await startBrowser();
     stopping.push(browser);
     ({ page, wallet } = await pageWithWallet(browser.browser, api, [user]));
+    allowed = [consoleUrl, gatewayUrl, `ws://127.0.0.1:${node.rpcPort}`];
+    // Every origin the page reaches (requests, and web sockets through the DevTools protocol).
+    page.on('request', (r) => { if (!r.url().startsWith('data:')) requested.add(new URL(r.url()).origin); });
+    const cdp = await page.createCDPSession();
+    await cdp.send('Network.enable');
+    cdp.on('Network.webSocketCreated', ({ url }) => requested.add(new URL(url).origin));
     page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
     // (402s are the payment flow: the first request of a voucher.)
     page.on('console', (m) => {
@@ -158,6 +167,18 @@ describe('the web console in a browser', () => {
     assert.equal(await credits(user.address), 20n * UNIT);
   });
 
+  it('stakes: the stake warms up before it counts, and the page says when', async () => {
+    await type('stake-amount', '2');
+    assert.match(await signed('stake', 'priorityStaking.stake'), /done/);
+    const ledger = (await api.query.priorityStaking.ledgers(user.address)).unwrap();
+    const warming = ledger.warming.reduce((sum, c) => sum + c.amount.toBigInt(), 0n) + ledger.active.toBigInt();
+    assert.equal(warming, 2n * UNIT);
+    await until('stake-warming', (t) => t === '2 TMT' || t === '0 TMT', 'the stake is shown');
+    const shown = (await text('stake-warming')) === '2 TMT' ? await text('warm-up-ends') : await text('stake-active');
+    assert.match(shown, /counts in \d+ blocks|2 TMT/);
+    assert.match(await text('allowance-left'), / TMT$/);
+  });
+
   it('chats with the real model, streamed and paid with a voucher the wallet signs within the cap', async () => {
     await click('tab-models');
     await until(`access-${modelId}`, (t) => t.startsWith('you pass'), 'the access rule is checked');
@@ -185,6 +206,17 @@ describe('the web console in a browser', () => {
     assert.equal(await credits(user.address), 20n * UNIT - cost);
     await until('voucher', (t) => t.includes(`settled on chain ${(Number(cost) / 1e12).toFixed(4).replace(/\.?0+$/, '')}`) || t.includes('settled on chain <0.0001'), 'the settled amount is shown', 60_000);
     await see('spend-plot');
+
+    // Feedback on that answer: the chain holds its bond and the hash of the answer's text.
+    const next = (await api.query.feedbackRewards.nextFeedbackId()).toNumber();
+    await page.select('[data-testid="feedback-rating"]', '4');
+    assert.match(await signed('feedback-rate', 'feedbackRewards.submitFeedback'), /done/);
+    const feedback = (await api.query.feedbackRewards.feedbacks(next)).unwrap();
+    assert.equal(feedback.annotator.toString(), user.address);
+    assert.equal(feedback.model.toNumber(), modelId);
+    assert.equal(feedback.kind.toString(), 'Rating');
+    assert.equal(feedback.outputHash.toHex(), blake2AsHex(answer));
+    assert.match(await text('feedback-sent'), /rated 4\/5/);
     await shot('3-chat');
   });
 
@@ -218,5 +250,13 @@ describe('the web console in a browser', () => {
     assert.equal(moduleError(api, refused.dispatchError), 'agentWallet.AgentFrozen');
     assert.equal((await api.query.system.account(eve.address)).data.free.toBigInt(), eveBefore + 3n * UNIT);
     await shot('5-agent-frozen');
+  });
+
+  it('shows the feedback bond coming back with the epoch, and used no network beyond the node and the gateway', async () => {
+    await click('tab-credits');
+    assert.match(await until('rewards', (t) => t.includes('bonds'), 'the unclaimed epoch'), /Epoch \d+scoring under waybonds 1 TMT/);
+    for (const origin of allowed) assert.ok(requested.has(origin), `the page's traffic to ${origin} was seen`);
+    const others = [...requested].filter((o) => !allowed.includes(o));
+    assert.deepEqual(others, [], `the page reached only ${allowed.join(', ')}`);
   });
 });
