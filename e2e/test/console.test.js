@@ -141,7 +141,7 @@ describe('the web console in a browser', () => {
   it('deposits credits after showing the fee; an impossible deposit says why and changes nothing', async () => {
     await type('deposit-amount', '1000');
     const refused = await signed('deposit', 'inferenceCredits.depositCredits');
-    assert.match(refused, /failed: inferenceCredits\.InsufficientBalance: .+\. Nothing changed but the fee\./);
+    assert.match(refused, /failed: inferenceCredits\.InsufficientBalance: The account's free balance cannot cover the deposit\. Nothing changed but the fee\./);
     assert.equal(await credits(user.address), 0n, 'no credits after the failed deposit');
 
     await type('deposit-amount', 'ten');
