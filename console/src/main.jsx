@@ -16,18 +16,18 @@ const TABS = [['credits', 'Credits & stake'], ['models', 'Models & chat'], ['age
 
 /** Shows a transaction before it is signed: what, with which arguments, and its fee. */
 function Confirm({ pending, onSign, onCancel }) {
-  const { what, fee, feeError, status, signing } = pending;
+  const { what, fee, feeError, status, signing, offChain } = pending;
   return (
     <div class="confirm" role="dialog" aria-label="Confirm transaction">
       <div>
-        <h2>Sign this transaction?</h2>
+        <h2>{offChain ? 'Sign this voucher?' : 'Sign this transaction?'}</h2>
         <p><b class="mono" data-testid="confirm-call">{what.call}</b></p>
         <ul>{what.args.map((a) => <li class="mono">{a}</li>)}</ul>
         <p class="muted">{what.docs.split('. ')[0]}.</p>
-        <p>Fee: <b data-testid="confirm-fee">{fee === null ? (feeError ?? 'estimating…') : tmt(fee, 6)}</b></p>
+        <p>Fee: <b data-testid="confirm-fee">{offChain ? 'none (a signature, not a transaction)' : fee === null ? (feeError ?? 'estimating…') : tmt(fee, 6)}</b></p>
         {status && <p class="muted" data-testid="confirm-status">{status}</p>}
-        <button class="primary" data-testid="confirm-sign" disabled={signing || fee === null} onClick={onSign}>Sign and send</button>
-        <button class="action" disabled={signing} onClick={onCancel}>Cancel</button>
+        <button class="primary" data-testid="confirm-sign" disabled={signing || (fee === null && !offChain)} onClick={onSign}>{offChain ? 'Sign' : 'Sign and send'}</button>
+        <button class="action" data-testid="confirm-cancel" disabled={signing} onClick={onCancel}>Cancel</button>
       </div>
     </div>
   );
@@ -94,7 +94,17 @@ function App() {
     );
   }), [conn, account]);
 
+  /** Asks to confirm an off-chain signature described by `what`; resolves true or false. */
+  const confirmSignature = useCallback((what) => new Promise((resolve) => {
+    setPending({ what, offChain: true, fee: null, status: null, signing: false, resolve });
+  }), []);
+
   const sign = async () => {
+    if (pending.offChain) {
+      pending.resolve(true);
+      setPending(null);
+      return;
+    }
     const { tx, resolve, what } = pending;
     setPending({ ...pending, signing: true, status: 'waiting for the signature' });
     try {
@@ -102,7 +112,7 @@ function App() {
       setPending(null);
       setToast(outcome.ok
         ? { ok: true, text: `${what.call} done (in block ${outcome.blockHash.slice(0, 10)}…)` }
-        : { ok: false, text: `${what.call} failed: ${outcome.error}. Nothing changed but the fee.` });
+        : { ok: false, text: `${what.call} failed: ${outcome.error.replace(/\.$/, "")}. Nothing changed but the fee.` });
       resolve(outcome);
     } catch (e) {
       setPending(null);
@@ -110,11 +120,11 @@ function App() {
       resolve(null);
     }
   };
-  const cancel = () => { pending.resolve(null); setPending(null); };
+  const cancel = () => { pending.resolve(pending.offChain ? false : null); setPending(null); };
 
   if (failure) return <main><section><h2>No node</h2><p class="error" data-testid="node-error">{failure}</p></section></main>;
   if (!conn) return <p class="loading">Connecting to {NODE}…</p>;
-  const props = { conn, api: conn.api, account, head, submit, notify: setToast };
+  const props = { conn, api: conn.api, account, head, submit, confirmSignature, notify: setToast };
   return (
     <>
       <header>

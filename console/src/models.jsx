@@ -3,7 +3,8 @@
 // account's wallet signs within the cap the person sets.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { u8aToString } from '@polkadot/util';
+import { hexToU8a, u8aToBn, u8aToHex, u8aToString, u8aWrapBytes } from '@polkadot/util';
+import { encodeAddress } from '@polkadot/util-crypto';
 import { blake2AsHex } from '@polkadot/util-crypto';
 import { createPayer, wrapFetch } from '@tokenmeter/client';
 
@@ -16,6 +17,22 @@ const text = (bytes) => u8aToString(bytes.toU8a(true));
 export function apiBase(endpoint) {
   const trimmed = endpoint.replace(/\/+$/, '');
   return trimmed.endsWith('/v1') ? trimmed : `${trimmed}/v1`;
+}
+
+/** What a voucher's signed bytes say (`tokenmeter/voucher/v2` ++ genesis, provider, user,
+ * payer, cap, expiry, session). */
+export function readVoucher(hex) {
+  const bytes = hexToU8a(hex);
+  const domain = u8aToString(bytes.slice(0, 21));
+  if (domain !== 'tokenmeter/voucher/v2') throw new Error(`not a voucher (${domain})`);
+  let at = 21 + 32;
+  const account = () => { const a = encodeAddress(bytes.slice(at, at + 32), 42); at += 32; return a; };
+  const provider = account();
+  const user = account();
+  const payer = account();
+  const cap = BigInt(u8aToBn(bytes.slice(at, at + 16), { isLe: true }).toString());
+  const expiry = u8aToBn(bytes.slice(at + 16, at + 20), { isLe: true }).toNumber();
+  return { provider, user, payer, cap, expiry };
 }
 
 /** An access rule in words. */
@@ -111,7 +128,7 @@ function Plot({ points }) {
   );
 }
 
-export function Models({ conn, api, account, head, submit, notify }) {
+export function Models({ conn, api, account, head, submit, confirmSignature, notify }) {
   const [rows, setRows] = useState(null);
   const [chosen, setChosen] = useState('');
   const [capText, setCapText] = useState('1');
@@ -140,7 +157,20 @@ export function Models({ conn, api, account, head, submit, notify }) {
   const payerFor = (row, cap) => {
     const key = `${row.provider}|${cap}`;
     if (!payers.current.has(key)) {
-      const wallet = account.pair ? { pair: account.pair } : { signer: account.signer, address: account.address, type: account.type };
+      // Every voucher is shown to the person before the wallet (or the development key) signs.
+      const signRaw = async (raw) => {
+        const v = readVoucher(raw.data);
+        const head = (await api.rpc.chain.getHeader()).number.toNumber();
+        const yes = await confirmSignature({
+          call: `Voucher for ${row.providerName}`,
+          args: [`provider: ${v.provider}`, `may charge you up to: ${tmt(v.cap, 6)} in all (settled so far: ${tmt(row.settled, 6)})`, `valid until block ${v.expiry} (${inBlocks(v.expiry - head)})`],
+          docs: `Lets ${row.providerName}'s gateway charge your credits for answers, up to the cap, on this chain only. Your cap for this provider is ${tmt(cap)}`,
+        });
+        if (!yes) throw new Error('you declined to sign the voucher');
+        if (account.pair) return { id: 0, signature: u8aToHex(account.pair.sign(u8aWrapBytes(hexToU8a(raw.data)))) };
+        return account.signer.signRaw(raw);
+      };
+      const wallet = { signer: { signRaw }, address: account.address, type: account.type };
       payers.current.set(key, createPayer({
         ...wallet,
         genesisHash: conn.genesisHash,
@@ -236,7 +266,7 @@ export function Models({ conn, api, account, head, submit, notify }) {
               <td><b>{r.name}</b> <span class="muted">#{r.id}</span></td>
               <td>{r.providerName}<br /><span class="muted mono">{r.endpoint}</span></td>
               <td>{tmt(r.prices[0], 6)} / {tmt(r.prices[1], 6)}
-                {r.dynamic && <div class="muted">×{(Number(r.dynamic.multiplier.toBigInt() / 10n ** 14n) / 1e4).toFixed(4)} with demand; next epoch {inBlocks(r.dynamic.nextEpochFrom.toNumber() - head)} between {tmt(r.dynamic.nextMin[0].toBigInt(), 6)} and {tmt(r.dynamic.nextMax[0].toBigInt(), 6)} in</div>}
+                {r.dynamic && <div class="muted">×{(Number(r.dynamic.multiplier.toBigInt() / 10n ** 14n) / 1e4).toFixed(4)} with demand; next epoch {inBlocks(r.dynamic.nextEpochFrom.toNumber() - head)} between {tmt(r.dynamic.nextMin[0].toBigInt(), 6)} / {tmt(r.dynamic.nextMin[1].toBigInt(), 6)} and {tmt(r.dynamic.nextMax[0].toBigInt(), 6)} / {tmt(r.dynamic.nextMax[1].toBigInt(), 6)}</div>}
                 {r.pending && <div class="muted">changing to {tmt(r.pending[0].toBigInt(), 6)} / {tmt(r.pending[1].toBigInt(), 6)} {inBlocks(r.pending[2].toNumber() - head)}</div>}
               </td>
               <td>{r.rule}</td>

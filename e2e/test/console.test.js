@@ -183,13 +183,30 @@ describe('the web console in a browser', () => {
     await click('tab-models');
     await until(`access-${modelId}`, (t) => t.startsWith('you pass'), 'the access rule is checked');
     await type('chat-cap', '2');
-    await type('chat-prompt', 'What is the capital of France? Answer in one word.');
+    // Declined: the console shows the voucher first; nothing is signed, nothing answered.
+    await type('chat-prompt', 'Say hello.');
     const signedBefore = wallet.signed.length;
     await click('chat-send');
-    await page.waitForSelector('[data-testid="answer-cost"], [data-testid="answer-error"]', { timeout: 90_000 });
-    assert.equal(await page.$('[data-testid="answer-error"]'), null, await text('answer-error').catch(() => ''));
+    assert.equal(await until('confirm-call', (t) => t.length > 0, 'the voucher is shown'), 'Voucher for Alice AI');
+    await click('confirm-cancel');
+    assert.match(await until('answer-error', (t) => t.length > 0, 'the refusal'), /you declined to sign the voucher/);
+    assert.equal(wallet.signed.length, signedBefore, 'nothing was signed');
+
+    await type('chat-prompt', 'What is the capital of France? Answer in one word.');
+    await click('chat-send');
+    await until('confirm-call', (t) => t === 'Voucher for Alice AI', 'the voucher is shown');
+    const terms = await page.$eval('[role="dialog"] ul', (e) => e.textContent);
+    assert.match(terms, new RegExp(`provider: ${alice.address}`));
+    assert.match(terms, /may charge you up to: 0\.\d+ TMT in all/);
+    assert.match(terms, /valid until block \d+/);
+    assert.equal(await text('confirm-fee'), 'none (a signature, not a transaction)');
+    await click('confirm-sign');
+    await page.waitForSelector('[data-testid="answer-cost"]', { timeout: 90_000 }).catch(async (e) => {
+      const errors = await page.$$eval('[data-testid="answer-error"]', (all) => all.map((x) => x.textContent));
+      throw new Error(`no answer: ${errors.join('; ') || e.message}`);
+    });
     const shown = await text('answer-cost');
-    const answer = await page.$eval('[data-testid="message-assistant"]', (e) => e.firstChild.textContent);
+    const answer = await page.$$eval('[data-testid="message-assistant"]', (all) => all[all.length - 1].firstChild.textContent);
     assert.ok(answer.trim().length > 0, 'the model answered');
     const [, input, output] = shown.match(/(\d+) tokens in, (\d+) out/).map(Number);
     const cost = (BigInt(input) * PRICE_IN + BigInt(output) * PRICE_OUT) / 1000n;
