@@ -237,7 +237,7 @@ describe('the web console in a browser', () => {
     await shot('3-chat');
   });
 
-  it('creates an agent, approves a payment above its cosign threshold, and freezes it', async () => {
+  it('creates an agent, approves a payment above its cosign threshold, freezes it, changes its policy and controller', async () => {
     await click('tab-agents');
     await type('agent-controller', dave.address);
     const address = await until('agent-preview', (t) => t.length > 40, 'the address is shown before creation');
@@ -267,6 +267,27 @@ describe('the web console in a browser', () => {
     assert.equal(moduleError(api, refused.dispatchError), 'agentWallet.AgentFrozen');
     assert.equal((await api.query.system.account(eve.address)).data.free.toBigInt(), eveBefore + 3n * UNIT);
     await shot('5-agent-frozen');
+
+    // Unfrozen; a new policy (cosign above 4 TMT, payees Eve only); a new controller.
+    assert.match(await signed('agent-unfreeze', 'agentWallet.unfreeze'), /done/);
+    assert.equal((await api.query.agentWallet.agents(address)).unwrap().frozen.isTrue, false);
+    await click('agent-edit');
+    await type('policy-cosignThreshold', '4');
+    await type('policy-payees', eve.address);
+    assert.match(await signed('agent-save-policy', 'agentWallet.setPolicy'), /done/);
+    let policy = (await api.query.agentWallet.agents(address)).unwrap().policy;
+    assert.equal(policy.cosignThreshold.toBigInt(), 4n * UNIT);
+    assert.deepEqual(policy.payees.unwrap().map((p) => p.toString()), [eve.address]);
+    assert.equal(policy.perPaymentCap.toBigInt(), 5n * UNIT, 'the rest of the policy kept');
+    await type('agent-new-controller', eve.address);
+    assert.match(await signed('agent-rotate', 'agentWallet.rotateController'), /done/);
+    assert.equal((await api.query.agentWallet.agents(address)).unwrap().controller.toString(), eve.address);
+    // A policy the chain refuses (more approvals than cosigners) says why and changes nothing.
+    await click('agent-edit');
+    await type('policy-approvalsNeeded', '3');
+    assert.match(await signed('agent-save-policy', 'agentWallet.setPolicy'), /failed: agentWallet\.InvalidPolicy: .+ Nothing changed but the fee\./);
+    policy = (await api.query.agentWallet.agents(address)).unwrap().policy;
+    assert.equal(policy.approvalsNeeded.toNumber(), 1);
   });
 
   it('shows the feedback bond coming back with the epoch, and used no network beyond the node and the gateway', async () => {
