@@ -96,6 +96,7 @@ function Feedback({ api, model, answer, submit }) {
   const [label, setLabel] = useState('');
   const [sent, setSent] = useState(null);
   const bond = api.consts.feedbackRewards?.feedbackBond;
+  const fee = api.consts.feedbackRewards?.feedbackFee;
   const give = async (kind, value) => {
     const payload = JSON.stringify({ kind, value, model: model.id, answer: answer.content });
     const outcome = await submit(api.tx.feedbackRewards.submitFeedback(model.id, blake2AsHex(answer.content), kind, blake2AsHex(payload)));
@@ -108,7 +109,7 @@ function Feedback({ api, model, answer, submit }) {
       {' '}<button class="action" data-testid="feedback-rate" onClick={() => give('Rating', Number(rating))}>Send rating</button>
       {' '}or label <input data-testid="feedback-label" value={label} size="12" onInput={(e) => setLabel(e.currentTarget.value)} />
       {' '}<button class="action" data-testid="feedback-send-label" disabled={!label.trim()} onClick={() => give('Label', label.trim())}>Send label</button>
-      {bond && <> · holds a bond of {tmt(bond)}</>}
+      {bond && <> · holds a bond of {tmt(bond)}{fee && <> and costs a fee of {tmt(fee)} to the reward pool</>}</>}
     </span>
   );
 }

@@ -159,24 +159,31 @@ mod benchmarks {
 		assert!(!Validators::<T>::contains_key(&who));
 	}
 
-	/// The last commitment a feedback takes, with a new contribution for the validator.
+	/// A commitment on a full committee with a larger stake, which displaces the smallest
+	/// member (the most work a commitment does), with a new contribution for the validator.
 	#[benchmark]
 	fn commit_score() {
 		at_block::<T>(1);
 		let annotator = funded::<T>("annotator", 0);
 		let id = submit::<T>(&annotator);
-		let mut validators = validators::<T>(T::MaxScorers::get());
-		let last = validators.pop().expect("MaxScorers is at least 1; qed");
+		let validators = validators::<T>(T::MaxScorers::get());
 		commit_all::<T>(&validators, id, 50);
-		let hash = FeedbackRewards::<T>::commitment(id, &last, 50, &salt(99));
+		let larger = funded::<T>("larger", 0);
+		let bond = T::ValidatorBond::get().saturating_mul(2u32.into());
+		assert!(FeedbackRewards::<T>::do_register(larger.clone(), bond).is_ok());
+		Validators::<T>::mutate(&larger, |info| {
+			if let Some(info) = info {
+				info.active_from = 0;
+			}
+		});
+		let hash = FeedbackRewards::<T>::commitment(id, &larger, 50, &salt(99));
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(last), id, hash);
+		_(RawOrigin::Signed(larger.clone()), id, hash);
 
-		assert_eq!(
-			Feedbacks::<T>::get(id).map(|f| f.scores.len() as u32),
-			Some(T::MaxScorers::get())
-		);
+		let scores = Feedbacks::<T>::get(id).map(|f| f.scores).unwrap_or_default();
+		assert_eq!(scores.len() as u32, T::MaxScorers::get());
+		assert!(scores.iter().any(|c| c.validator == larger));
 	}
 
 	/// The reveal of the last of `MaxScorers` commitments.

@@ -120,6 +120,13 @@ impl<T: Config> Pallet<T> {
 		let id = NextFeedbackId::<T>::get();
 		let next_id = id.checked_add(1).ok_or(ArithmeticError::Overflow)?;
 		let bond = T::FeedbackBond::get();
+		// The fee funds the pool and is not returned: a flood of feedback costs its sender.
+		T::Currency::transfer(
+			&who,
+			&T::RewardPool::get(),
+			T::FeedbackFee::get(),
+			frame_support::traits::tokens::Preservation::Preserve,
+		)?;
 		T::Currency::hold(&HoldReason::FeedbackBond.into(), &who, bond)?;
 		// A bond held out of frozen funds (stake) could never be slashed; the extrinsic's
 		// storage layer undoes the hold.
@@ -204,6 +211,29 @@ impl<T: Config> Pallet<T> {
 		ensure!(Self::now() < Self::reveal_from(epoch), Error::<T>::ScoringClosed);
 		let mut info = Epochs::<T>::get(epoch).unwrap_or_default();
 		let contribution = Self::contribution(&who, epoch, &mut info)?;
+		if feedback.scores.is_full() {
+			// The committee is the largest stakes, not the first to come: the smallest member
+			// (the latest of equals) gives its seat to a larger stake.
+			let (seat, smallest) = feedback
+				.scores
+				.iter()
+				.enumerate()
+				.min_by(|(i, a), (j, b)| a.stake.cmp(&b.stake).then(j.cmp(i)))
+				.map(|(seat, c)| (seat, c.stake))
+				.ok_or(Error::<T>::TooManyScorers)?;
+			ensure!(validator.bond > smallest, Error::<T>::TooManyScorers);
+			let out = feedback.scores.remove(seat);
+			Validators::<T>::mutate(&out.validator, |v| {
+				if let Some(v) = v {
+					v.pending.saturating_dec();
+				}
+			});
+			Self::deposit_event(Event::ScoreDisplaced {
+				id,
+				validator: out.validator,
+				by: who.clone(),
+			});
+		}
 		feedback
 			.scores
 			.try_push(Commitment {
@@ -331,10 +361,11 @@ impl<T: Config> Pallet<T> {
 						(0, Some((T::DeviationSlash::get(), false)))
 					}
 				}
+				// Every miss costs `MissSlash` (no less than a bad score costs): a score kept
+				// back is not a free option.
 				_ => {
 					validator.misses.saturating_inc();
-					let slash = (validator.misses > 1).then(|| (T::MissSlash::get(), true));
-					(0, slash)
+					(0, Some((T::MissSlash::get(), true)))
 				}
 			};
 			if let Some((share, missed)) = slash {

@@ -83,6 +83,12 @@ pub mod pallet {
 		#[pallet::constant]
 		type FeedbackBond: Get<BalanceOf<Self>>;
 
+		/// An annotator's fee per feedback, paid into the reward pool and not returned: what
+		/// filling an epoch's `MaxFeedbackPerEpoch` with feedback nobody values costs, whatever
+		/// the number of accounts it is sent from.
+		#[pallet::constant]
+		type FeedbackFee: Get<BalanceOf<Self>>;
+
 		/// The smallest validator bond. A validator may bond more: its scores weigh by bond.
 		#[pallet::constant]
 		type ValidatorBond: Get<BalanceOf<Self>>;
@@ -118,9 +124,10 @@ pub mod pallet {
 		#[pallet::constant]
 		type DeviationSlash: Get<Perbill>;
 
-		/// The share of a validator's bond taken to the pool for each commitment it did not
-		/// reveal after one it did not reveal before (the first miss in a row costs only the
-		/// points).
+		/// The share of a validator's bond taken to the pool for each commitment it does not
+		/// reveal, from the first: at least `DeviationSlash`, so that keeping a committed score
+		/// back (to reveal only the scores that move the median) costs more than revealing a
+		/// bad one.
 		#[pallet::constant]
 		type MissSlash: Get<Perbill>;
 
@@ -260,6 +267,15 @@ pub mod pallet {
 			/// Commitments so far.
 			commitments: u32,
 		},
+		/// A validator's commitment was displaced from a full committee by a larger stake.
+		ScoreDisplaced {
+			/// The feedback.
+			id: FeedbackId,
+			/// The validator displaced (its commitment is gone, with no penalty).
+			validator: T::AccountId,
+			/// The validator that took its seat.
+			by: T::AccountId,
+		},
 		/// A validator revealed its committed score.
 		ScoreRevealed {
 			/// The feedback.
@@ -368,7 +384,7 @@ pub mod pallet {
 		OwnFeedback,
 		/// This validator already committed a score on this feedback.
 		AlreadyScored,
-		/// As many validators committed on this feedback as may.
+		/// The feedback's committee is full and every member's stake is at least the caller's.
 		TooManyScorers,
 		/// Commitments on this feedback are closed (the scoring window's first half is over).
 		ScoringClosed,
@@ -412,6 +428,10 @@ pub mod pallet {
 				"ScoreTolerance above DeviationThreshold"
 			);
 			assert!(T::SlashThreshold::get() <= MAX_SCORE, "SlashThreshold above the maximum");
+			assert!(
+				T::MissSlash::get() >= T::DeviationSlash::get(),
+				"MissSlash below DeviationSlash: keeping a score back would pay"
+			);
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -473,6 +493,11 @@ pub mod pallet {
 		/// or copy the score before reveals open, when commitments have closed. The score
 		/// weighs the validator's bond at this moment.
 		///
+		/// The committee is the `MaxScorers` largest stakes among the committers, not the
+		/// first to come: once it is full, a commitment with a larger stake than the smallest
+		/// member's takes that member's seat (the latest of equal smallest stakes leaves; it
+		/// loses nothing but the chance to score).
+		///
 		/// Errors: `NotValidator`, `NotYetActive`, `UnknownFeedback`, `OwnFeedback`,
 		/// `AlreadyScored`, `TooManyScorers`, `ScoringClosed`, `TooManyUnclaimedEpochs`.
 		#[pallet::call_index(3)]
@@ -487,8 +512,8 @@ pub mod pallet {
 		}
 
 		/// Validator: reveal the score committed on feedback `id`, in the second half of the
-		/// scoring window. An unrevealed commitment counts as not scored: it earns nothing,
-		/// and a second miss in a row costs `MissSlash` of the bond.
+		/// scoring window. An unrevealed commitment counts as not scored: it earns nothing
+		/// and costs `MissSlash` of the bond (more than a bad score costs).
 		///
 		/// Errors: `InvalidScore`, `UnknownFeedback`, `NotCommitted`, `AlreadyRevealed`,
 		/// `RevealNotOpen`, `RevealClosed`, `BadReveal`.

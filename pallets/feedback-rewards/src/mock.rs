@@ -39,6 +39,7 @@ impl pallet_balances::Config for Test {
 
 pub const ED: Balance = 10;
 pub const FEEDBACK_BOND: Balance = 100;
+pub const FEE_PER_FEEDBACK: Balance = 5;
 pub const VALIDATOR_BOND: Balance = 1_000;
 pub const INITIAL_BALANCE: Balance = 1_000_000;
 pub const POOL_FUNDS: Balance = 100_000;
@@ -63,10 +64,11 @@ parameter_types! {
 	/// Half of what the pool has available, a fifth of it to validators.
 	pub const EpochRewardShare: Perbill = Perbill::from_percent(50);
 	pub const ValidatorShare: Perbill = Perbill::from_percent(20);
-	/// A tenth of the bond for a score far from the final one, a hundredth for a repeated
-	/// miss.
+	/// A tenth of the bond for a score far from the final one, more for a miss.
 	pub const DeviationSlash: Perbill = Perbill::from_percent(10);
-	pub const MissSlash: Perbill = Perbill::from_percent(1);
+	pub const MissSlash: Perbill = Perbill::from_percent(15);
+	/// No fee unless a test sets one (`FeedbackFee::set(FEE_PER_FEEDBACK)`).
+	pub static FeedbackFee: Balance = 0;
 }
 
 /// Models 0 to 9 exist.
@@ -83,10 +85,11 @@ impl pallet_feedback_rewards::Config for Test {
 	type Models = KnownModels;
 	type RewardPool = RewardPool;
 	type FeedbackBond = ConstU128<FEEDBACK_BOND>;
+	type FeedbackFee = FeedbackFee;
 	type ValidatorBond = ConstU128<VALIDATOR_BOND>;
 	type MaxFeedbackPerAnnotator = ConstU32<PER_ANNOTATOR>;
 	type MaxFeedbackPerEpoch = ConstU32<PER_EPOCH>;
-	type MaxValidators = ConstU32<6>;
+	type MaxValidators = ConstU32<12>;
 	type MaxScorers = ConstU32<MAX_SCORERS>;
 	type ScoreTolerance = ConstU8<10>;
 	type DeviationThreshold = ConstU8<30>;

@@ -13,6 +13,9 @@ use crate::{Balance, Balances, Runtime, RuntimeHoldReason, UNIT};
 parameter_types! {
 	/// An annotator's bond per feedback.
 	pub const FeedbackBond: Balance = UNIT;
+	/// An annotator's fee per feedback, to the reward pool: filling an epoch's 10,000
+	/// feedback costs 1,000 TMT.
+	pub const FeedbackFee: Balance = UNIT / 10;
 	/// The smallest validator bond (more may be bonded, and weighs more).
 	pub const ValidatorBond: Balance = 100 * UNIT;
 	/// A tenth of what the pool has available is allocated to each epoch.
@@ -21,8 +24,8 @@ parameter_types! {
 	pub const ValidatorShare: Perbill = Perbill::from_percent(20);
 	/// A score more than `DeviationThreshold` from the final one costs 2% of the bond.
 	pub const DeviationSlash: Perbill = Perbill::from_percent(2);
-	/// A second unrevealed commitment in a row costs 1% of the bond.
-	pub const MissSlash: Perbill = Perbill::from_percent(1);
+	/// Every unrevealed commitment costs 3% of the bond: more than a bad score.
+	pub const MissSlash: Perbill = Perbill::from_percent(3);
 }
 
 /// Feedback may be about any model of the inference credits pallet that is not retired.
@@ -40,6 +43,7 @@ impl pallet_feedback_rewards::Config for Runtime {
 	type Models = ListedModels;
 	type RewardPool = RewardPoolAccount;
 	type FeedbackBond = FeedbackBond;
+	type FeedbackFee = FeedbackFee;
 	type ValidatorBond = ValidatorBond;
 	type MaxFeedbackPerAnnotator = ConstU32<50>;
 	type MaxFeedbackPerEpoch = ConstU32<10_000>;

@@ -1,6 +1,7 @@
 //! Unit tests against the mock runtime, split by topic. Every error path asserts that
 //! nothing changed (`assert_noop!`), and every test ends with the pallet's `try_state`.
 
+mod committee;
 mod epochs;
 mod scoring;
 mod submit;

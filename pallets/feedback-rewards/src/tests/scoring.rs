@@ -65,7 +65,11 @@ fn validators_bond_at_least_the_minimum_and_leave_once_their_scores_are_final() 
 #[test]
 fn the_number_of_validators_is_bounded() {
 	run_test(|| {
-		for v in 11..=16 {
+		// 11 to 16 are endowed; 21 to 26 are given funds here: MaxValidators (12) in all.
+		for v in 21..=26 {
+			assert_ok!(Balances::force_set_balance(RuntimeOrigin::root(), v, INITIAL_BALANCE));
+		}
+		for v in (11..=16).chain(21..=26) {
 			register(v);
 		}
 		for who in [17, 42] {
@@ -214,11 +218,12 @@ fn a_validator_who_does_not_reveal_loses() {
 		}
 		go_to(FeedbackRewards::closable_at(0));
 		assert_ok!(FeedbackRewards::finalize_feedback(RuntimeOrigin::signed(ANNA), first));
-		// The first miss costs the points only.
-		assert_eq!(bond(VAL_C), VALIDATOR_BOND);
+		// Every miss costs MissSlash of the bond, the first too.
+		let first_slash = MissSlash::get() * VALIDATOR_BOND;
+		assert_eq!(bond(VAL_C), VALIDATOR_BOND - first_slash);
 		assert_ok!(FeedbackRewards::finalize_feedback(RuntimeOrigin::signed(ANNA), second));
-		// A second miss in a row costs a hundredth of the bond.
-		assert_eq!(bond(VAL_C), VALIDATOR_BOND - VALIDATOR_BOND / 100);
+		let second_slash = MissSlash::get() * (VALIDATOR_BOND - first_slash);
+		assert_eq!(bond(VAL_C), VALIDATOR_BOND - first_slash - second_slash);
 		assert_eq!(
 			last_event(),
 			Event::FeedbackFinalized {
@@ -231,7 +236,7 @@ fn a_validator_who_does_not_reveal_loses() {
 		assert!(events().contains(&Event::ValidatorSlashed {
 			who: VAL_C,
 			id: second,
-			amount: VALIDATOR_BOND / 100,
+			amount: second_slash,
 			missed: true
 		}));
 		assert_eq!((points(0, VAL_A), points(0, VAL_C)), (4, 0));
