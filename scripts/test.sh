@@ -15,8 +15,9 @@ step() {
 ensure_system_packages
 ensure_rust
 ensure_e2e_deps
-# The web console, built (console/dist) for its browser test (e2e/test/console.test.js).
-ensure_console  # console/dist; its browser test (e2e/browser/) is run by hand for now
+# The web console, built (console/dist) for its browser test (e2e/test/console.test.js, in
+# Debian's chromium).
+ensure_console
 ensure_python_openai
 ensure_zombienet_deps
 # The real model of e2e/test/real-model.test.js (llama-server and SmolLM2, from PyPI; built once

@@ -132,7 +132,21 @@ describe('the web console in a browser', () => {
   it('connects the browser wallet and shows its balance in TMT', async () => {
     await see('connect-wallet');
     await click('connect-wallet');
-    await waitFor(async () => (await page.$eval('[data-testid="account"]', (s) => s.value)) === user.address, 20_000, 'the wallet account is chosen');
+    try {
+      await waitFor(async () => (await page.$eval('[data-testid="account"]', (s) => s.value)) === user.address, 20_000, 'the wallet account is chosen');
+    } catch (e) {
+      // What the page shows instead: the wallet's note, the accounts offered, the chain line.
+      const seen = await page.evaluate(() => ({
+        note: document.querySelector('[data-testid="wallet-note"]')?.textContent ?? null,
+        chosen: document.querySelector('[data-testid="account"]')?.value ?? null,
+        offered: [...document.querySelectorAll('[data-testid="account"] option')].map((o) => o.value),
+        chain: document.querySelector('[data-testid="chain"]')?.textContent ?? null,
+        injected: Object.keys(window.injectedWeb3 ?? {}),
+        ready: document.readyState,
+      }));
+      await shot('failed-connect').catch(() => {});
+      throw new Error(`${e.message}; the page: ${JSON.stringify(seen)}; the wallet signed ${wallet.signed.length}`);
+    }
     assert.match(await until('free', (t) => t.startsWith('100')), /^100 TMT$/);
     assert.equal(await text('credits'), '0 TMT');
     await shot('1-connected');
