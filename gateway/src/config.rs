@@ -147,6 +147,13 @@ pub struct ServeArgs {
 	/// [default: 4]
 	#[arg(long, value_name = "N")]
 	pub max_choices: Option<u32>,
+	/// Answers kept in memory, by receipt, so that their users can give feedback on them
+	/// (`POST /v1/feedback`); 0 keeps none and sends no receipts. [default: 4096]
+	#[arg(long, value_name = "N")]
+	pub answers_kept: Option<usize>,
+	/// Seconds an answer is kept for feedback. [default: 3600]
+	#[arg(long, value_name = "SECS")]
+	pub answers_kept_secs: Option<u64>,
 
 	/// Requests with the upstream at once; the rest wait in a queue ordered by the users'
 	/// priority weights (weighted fair queueing). [default: 64]
@@ -256,6 +263,10 @@ pub struct Settings {
 	pub seal_every: Duration,
 	/// See [`ServeArgs::max_choices`].
 	pub max_choices: u32,
+	/// See [`ServeArgs::answers_kept`].
+	pub answers_kept: usize,
+	/// See [`ServeArgs::answers_kept_secs`].
+	pub answers_kept_for: Duration,
 	/// See [`ServeArgs::max_in_flight`].
 	pub max_in_flight: usize,
 	/// See [`ServeArgs::threads`]: `None` for one per core.
@@ -390,6 +401,8 @@ impl ServeArgs {
 				self.seal_every_ms.or(file.seal_every_ms).unwrap_or(1000).max(10),
 			),
 			max_choices: self.max_choices.or(file.max_choices).unwrap_or(4).max(1),
+			answers_kept: self.answers_kept.or(file.answers_kept).unwrap_or(4096),
+			answers_kept_for: secs(self.answers_kept_secs, file.answers_kept_secs, 3600),
 			database,
 			instance: self
 				.instance

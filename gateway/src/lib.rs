@@ -13,6 +13,7 @@ pub mod access;
 pub mod chain;
 pub mod config;
 pub mod events;
+pub mod feedback;
 pub mod http;
 pub mod ledger;
 pub mod limits;
@@ -131,6 +132,8 @@ pub async fn run(
 		(settings.listen, settings.operator_listen, settings.poll);
 	let (drain, seal, health_every) = (settings.drain, settings.seal_every, settings.health_every);
 	let (settings_access_log, log_json) = (!settings.no_access_log, settings.log_json);
+	let (settings_answers_kept, settings_answers_for) =
+		(settings.answers_kept, settings.answers_kept_for);
 	let app = Arc::new(http::App {
 		scheduler,
 		limiter: Mutex::new(limits::RateLimiter::default()),
@@ -146,6 +149,7 @@ pub async fn run(
 		upstreams: upstreams.clone(),
 		metrics: metrics::Metrics::new().map_err(|e| e.to_string())?,
 		answers: Default::default(),
+		served: feedback::Served::new(settings_answers_kept, settings_answers_for),
 		access: if settings_access_log {
 			access::AccessLog::stderr(log_json)
 		} else {

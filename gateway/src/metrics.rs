@@ -21,6 +21,8 @@ pub struct Metrics {
 	pub tokens: IntCounterVec,
 	/// Answers without usage numbers (charged by counting their tokens).
 	pub usage_missing: IntCounter,
+	/// Feedback stored (`POST /v1/feedback`).
+	pub feedback: IntCounter,
 	/// Answers whose tokens were counted, by how (`tokenizer`: the upstream's; `estimate`:
 	/// from their length, when the upstream has no tokenizer).
 	pub usage_counted: IntCounterVec,
@@ -77,6 +79,7 @@ impl Metrics {
 			"usage_missing_total",
 			"Upstream answers without usage numbers, charged by counting their tokens",
 		)?;
+		let feedback = IntCounter::new("feedback_total", "Feedback about served answers stored")?;
 		let usage_counted = IntCounterVec::new(
 			Opts::new("usage_counted_total", "Answers whose tokens were counted, by how"),
 			&["by"],
@@ -160,6 +163,7 @@ impl Metrics {
 		registry.register(Box::new(requests.clone()))?;
 		registry.register(Box::new(tokens.clone()))?;
 		registry.register(Box::new(usage_missing.clone()))?;
+		registry.register(Box::new(feedback.clone()))?;
 		registry.register(Box::new(upstream_seconds.clone()))?;
 		registry.register(Box::new(reserved.clone()))?;
 		registry.register(Box::new(unsettled.clone()))?;
@@ -174,6 +178,7 @@ impl Metrics {
 			requests,
 			tokens,
 			usage_missing,
+			feedback,
 			usage_counted,
 			upstream_failures,
 			upstream_seconds,

@@ -7,10 +7,12 @@
 //! - [`admit`]: admission, step by step (payment, chain, gate, rate limit, reservation);
 //! - [`proxy`]: forwarding to a replica and one finish for buffered and streamed answers;
 //! - [`sse`]: server-sent events and usage;
-//! - [`ops`]: the read endpoints.
+//! - [`ops`]: the read endpoints;
+//! - [`feedback`]: feedback about served answers, and its content for validators.
 
 pub mod admit;
 pub mod error;
+pub mod feedback;
 pub mod ops;
 pub mod proxy;
 pub mod request;
@@ -58,6 +60,8 @@ pub const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signa
 pub const PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("payment-response");
 /// `X-Request-Id`: a request's id in the access log, sent back with its answer.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `X-Tokenmeter-Receipt`: an answer's receipt, which feedback on it names.
+pub const RECEIPT: HeaderName = HeaderName::from_static("x-tokenmeter-receipt");
 
 /// The running gateway.
 pub struct App {
@@ -91,6 +95,8 @@ pub struct App {
 	pub answers: Arc<Tracker>,
 	/// The access log.
 	pub access: crate::access::AccessLog,
+	/// Answers kept for feedback, by receipt.
+	pub served: crate::feedback::Served,
 }
 
 impl App {
@@ -208,6 +214,8 @@ pub fn public_router(app: Arc<App>) -> Router {
 		.route("/v1/embeddings", post(embeddings))
 		.route("/v1/responses", post(responses))
 		.route("/v1/models", get(ops::models))
+		.route("/v1/feedback", post(feedback::post))
+		.route("/feedback/{hash}", get(feedback::get))
 		.route("/health", get(ops::health))
 		.route("/ready", get(ops::ready))
 		.fallback(unknown_path)
@@ -268,7 +276,7 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
 
 /// The headers a browser page may read (CORS): the payment headers, the rate limit, the id.
 const EXPOSED: &str = "payment-required, payment-response, x-request-id, retry-after, \
-	ratelimit-limit, ratelimit-remaining, ratelimit-reset";
+	ratelimit-limit, ratelimit-remaining, ratelimit-reset, x-tokenmeter-receipt";
 
 /// The id of a request: the client's `X-Request-Id` if it is a short token, else a new one.
 fn request_id(headers: &HeaderMap) -> HeaderValue {
@@ -288,9 +296,11 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
 
 /// Every request: its id (kept or made, sent back), CORS for the configured origins (the
 /// preflight answered here), and one access log line.
-async fn edge(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+async fn edge(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
 	let started = Instant::now();
 	let id = request_id(request.headers());
+	// The handlers see the id the answer goes out with.
+	request.headers_mut().insert(REQUEST_ID, id.clone());
 	let method = request.method().clone();
 	let path = request.uri().path().to_string();
 	let allowed = request.headers().get(header::ORIGIN).and_then(|o| app.cors_origin(o));

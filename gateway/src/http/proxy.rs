@@ -20,9 +20,10 @@ use super::{
 	admit::{admit, rate_limit_headers, Admitted},
 	error::{header_value, ApiError},
 	request::{prompt_text, Endpoint},
-	sse, App, InFlight, PAYMENT_RESPONSE,
+	sse, App, InFlight, PAYMENT_RESPONSE, RECEIPT, REQUEST_ID,
 };
 use crate::{
+	feedback::Answer,
 	payment,
 	schedule::Permit,
 	store::Charge,
@@ -40,6 +41,50 @@ pub struct Receipt {
 	pub headroom: u128,
 }
 
+/// An answer to keep for feedback once it is served (crate::feedback).
+struct Keep {
+	receipt: String,
+	request_id: String,
+	model: u32,
+	user: String,
+	prompt: String,
+}
+
+impl Keep {
+	/// For an answer with text (not embeddings), when the gateway keeps answers.
+	fn new(app: &App, admitted: &Admitted, headers: &HeaderMap) -> Option<Self> {
+		if !app.served.enabled() || admitted.endpoint == Endpoint::Embeddings {
+			return None;
+		}
+		let request_id =
+			headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+		Some(Keep {
+			receipt: app.served.receipt(&request_id, admitted.model.id),
+			request_id,
+			model: admitted.model.id,
+			user: sp_core::crypto::Ss58Codec::to_ss58check(&admitted.payment.voucher.voucher.user),
+			prompt: prompt_text(admitted.endpoint, &admitted.request.body),
+		})
+	}
+
+	/// Keeps the answer that delivered `output`.
+	fn keep(self, app: &App, output: &str) {
+		let served_at_ms = std::time::SystemTime::now()
+			.duration_since(std::time::UNIX_EPOCH)
+			.map(|d| d.as_millis() as i64)
+			.unwrap_or(0);
+		app.served.keep(Answer {
+			receipt: self.receipt,
+			request_id: self.request_id,
+			model: self.model,
+			user: self.user,
+			prompt: self.prompt,
+			output: output.to_string(),
+			served_at_ms,
+		});
+	}
+}
+
 /// Serves a request to `endpoint`: admission, a place with the upstream, the answer.
 pub async fn serve(
 	app: &Arc<App>,
@@ -52,6 +97,8 @@ pub async fn serve(
 		Err(error) => return error.into_response(),
 	};
 	let in_flight = app.answers.start();
+	let keep = Keep::new(app, &admitted, headers);
+	let receipt = keep.as_ref().map(|k| header_value(&k.receipt));
 	let upstream_model = app
 		.settings
 		.models
@@ -99,12 +146,15 @@ pub async fn serve(
 	}
 	let quota = admitted.quota;
 	let mut response = if admitted.request.stream {
-		let relay = Relay { app: app.clone(), admitted, lease, permit, started, in_flight };
+		let relay = Relay { app: app.clone(), admitted, lease, permit, started, in_flight, keep };
 		relay.start(upstream)
 	} else {
-		buffered(app, admitted, upstream, lease, permit, started).await
+		buffered(app, admitted, upstream, lease, permit, started, keep).await
 	};
 	rate_limit_headers(&mut response, &quota);
+	if let (Some(receipt), true) = (receipt, response.status().is_success()) {
+		response.headers_mut().insert(RECEIPT, receipt);
+	}
 	response
 }
 
@@ -272,6 +322,7 @@ async fn buffered(
 	lease: Lease,
 	permit: Permit,
 	started: Instant,
+	keep: Option<Keep>,
 ) -> Response {
 	let bytes = match upstream.bytes().await {
 		Ok(bytes) => bytes,
@@ -292,7 +343,7 @@ async fn buffered(
 	app.metrics.first_token_seconds.observe(elapsed);
 	let usage = sse::usage_in(&bytes);
 	let mut delivered = String::new();
-	if usage.is_none() {
+	if usage.is_none() || keep.is_some() {
 		if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
 			sse::delivered_text(&value, &mut delivered);
 		}
@@ -300,6 +351,9 @@ async fn buffered(
 	let payer = admitted.payment.payer_ss58.clone();
 	match finish(app, admitted, &lease, usage, &delivered).await {
 		Ok(receipt) => {
+			if let Some(keep) = keep {
+				keep.keep(app, &delivered);
+			}
 			let header = payment::payment_response(
 				&app.network,
 				&payer,
@@ -358,6 +412,7 @@ struct Relay {
 	permit: Permit,
 	started: Instant,
 	in_flight: InFlight,
+	keep: Option<Keep>,
 }
 
 /// What the relay saw of a stream.
@@ -541,7 +596,7 @@ impl Relay {
 	) {
 		let mut seen = self.read(upstream, &tx).await;
 		// The upstream is done with this request (or let go): the next one may go.
-		let Relay { app, admitted, lease, permit, started, in_flight } = self;
+		let Relay { app, admitted, lease, permit, started, in_flight, keep } = self;
 		drop(permit);
 		app.metrics.upstream_seconds.observe(started.elapsed().as_secs_f64());
 		if let Some(failure) = &seen.failure {
@@ -553,6 +608,9 @@ impl Relay {
 		let usage = if seen.ended { seen.usage } else { None };
 		let result = finish(&app, admitted, &lease, usage, &seen.delivered).await;
 		drop(lease);
+		if let (Ok(_), Some(keep)) = (&result, keep) {
+			keep.keep(&app, &seen.delivered);
+		}
 		let idle = app.settings.client_idle_timeout;
 		match result {
 			Ok(receipt) if seen.failure.is_none() && seen.ended => {

@@ -51,6 +51,7 @@ use crate::ledger::{self, Book, Refusal};
 
 mod books;
 mod feed;
+mod feedback;
 mod reconcile;
 mod schema;
 #[cfg(test)]
@@ -58,6 +59,7 @@ mod tests;
 mod writer;
 
 use books::{Admitted, Books, Embedded, Shared};
+pub use feedback::{Added, StoredFeedback};
 pub use reconcile::ChainTotals;
 use writer::*;
 

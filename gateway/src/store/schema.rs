@@ -54,6 +54,15 @@ pub(super) const SCHEMA: &[&str] = &[
 		paid TEXT NOT NULL, fee TEXT NOT NULL, unpaid TEXT NOT NULL, entries {big} NOT NULL,
 		reason TEXT, PRIMARY KEY (block, idx))",
 	"CREATE INDEX IF NOT EXISTS chain_events_by_user ON chain_events(\"user\")",
+	// Answers given feedback (crate::feedback), by receipt, and the feedback, by its hash.
+	"CREATE TABLE IF NOT EXISTS answers (
+		receipt TEXT PRIMARY KEY, request_id TEXT NOT NULL, model {big} NOT NULL,
+		\"user\" TEXT NOT NULL, prompt TEXT NOT NULL, output TEXT NOT NULL,
+		served_at_ms {big} NOT NULL)",
+	"CREATE TABLE IF NOT EXISTS feedback (
+		hash TEXT PRIMARY KEY, receipt TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+		created_at {big} NOT NULL)",
+	"CREATE INDEX IF NOT EXISTS feedback_by_receipt ON feedback(receipt)",
 ];
 
 /// Creates the schema in `pool`'s database, or brings an earlier version's up to date.

@@ -1,0 +1,383 @@
+//! Feedback about served answers (docs/gateway.md, "Feedback"; issue 32).
+//!
+//! Every paid answer gets a **receipt**: 32 bytes, sent back in `X-Tokenmeter-Receipt` (with
+//! the headers, so a streamed answer has one too), unguessable (a keyed hash of a counter, the
+//! request id and the model, with a key drawn from the OS at start). The gateway keeps the
+//! latest answers — prompt and delivered text — in memory for a while ([`Served`]). A user who
+//! wants to rate, label or report an answer posts the feedback's content with the receipt to
+//! `POST /v1/feedback`: the answer and the content are stored durably (the provider's own
+//! RLHF set), and the content's hash is what `submitFeedback(model, receipt, kind, hash)`
+//! names on chain. Validators fetch `GET /feedback/<hash>`: the content and the answer it is
+//! about, which they score. Only answers this gateway served can be given feedback, and only
+//! by whoever holds the receipt (its requester) while the answer is kept.
+
+use std::{
+	collections::{HashMap, VecDeque},
+	io::Read,
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		Mutex,
+	},
+	time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+use sp_crypto_hashing::blake2_256;
+
+/// The most of a prompt or an answer kept (bytes; longer ones are cut at a character).
+pub const MAX_KEPT_TEXT: usize = 16 * 1024;
+/// The most a feedback's content may take (bytes of the request body).
+pub const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
+/// The most feedback one answer may be given.
+pub const MAX_FEEDBACK_PER_ANSWER: u32 = 4;
+
+/// The kinds of feedback, as the chain's `FeedbackKind` (snake case in JSON).
+pub const KINDS: &[&str] = &["rating", "preference", "label", "bug_report", "moderation"];
+
+/// An answer as kept for feedback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+	/// The receipt (hex, `0x…`).
+	pub receipt: String,
+	/// The request's id (`X-Request-Id`).
+	pub request_id: String,
+	/// The on-chain model id.
+	pub model: u32,
+	/// The user (SS58).
+	pub user: String,
+	/// The prompt's text, as the tokenizer counted it.
+	pub prompt: String,
+	/// The text delivered.
+	pub output: String,
+	/// When it was served (ms since the epoch).
+	pub served_at_ms: i64,
+}
+
+impl Answer {
+	/// The answer as `GET /feedback/<hash>` shows it.
+	pub fn to_json(&self) -> Value {
+		json!({
+			"receipt": self.receipt,
+			"request_id": self.request_id,
+			"model": self.model,
+			"user": self.user,
+			"prompt": self.prompt,
+			"output": self.output,
+			"output_hash": hex(&blake2_256(self.output.as_bytes())),
+			"served_at_ms": self.served_at_ms,
+		})
+	}
+}
+
+/// `0x` and lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+	let mut text = String::with_capacity(2 + 2 * bytes.len());
+	text.push_str("0x");
+	for b in bytes {
+		text.push_str(&format!("{b:02x}"));
+	}
+	text
+}
+
+/// 32 bytes from `0x…` hex.
+pub fn parse_hash(text: &str) -> Option<[u8; 32]> {
+	let digits = text.strip_prefix("0x").unwrap_or(text);
+	if digits.len() != 64 {
+		return None;
+	}
+	let mut out = [0u8; 32];
+	for (i, byte) in out.iter_mut().enumerate() {
+		*byte = u8::from_str_radix(digits.get(2 * i..2 * i + 2)?, 16).ok()?;
+	}
+	Some(out)
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub fn cut(text: &str, max: usize) -> String {
+	if text.len() <= max {
+		return text.to_string();
+	}
+	let mut end = max;
+	while !text.is_char_boundary(end) {
+		end -= 1;
+	}
+	text[..end].to_string()
+}
+
+/// The answers served lately, by receipt: at most `capacity`, each for at most `keep`.
+pub struct Served {
+	key: [u8; 32],
+	next: AtomicU64,
+	capacity: usize,
+	keep: Duration,
+	inner: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+	by_receipt: HashMap<String, (Instant, Answer)>,
+	order: VecDeque<String>,
+}
+
+impl Served {
+	/// Keeps up to `capacity` answers (0: none, and no receipts are given) for `keep` each.
+	pub fn new(capacity: usize, keep: Duration) -> Self {
+		let mut key = [0u8; 32];
+		let drawn = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
+		if drawn.is_err() {
+			// No OS randomness file: std's hasher keys are drawn from the OS too.
+			use std::hash::{BuildHasher, Hasher};
+			for chunk in key.chunks_mut(8) {
+				let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+				hasher.write_u128(
+					std::time::SystemTime::now()
+						.duration_since(std::time::UNIX_EPOCH)
+						.map(|d| d.as_nanos())
+						.unwrap_or(0),
+				);
+				chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+			}
+		}
+		Served { key, next: AtomicU64::new(0), capacity, keep, inner: Default::default() }
+	}
+
+	/// Whether answers are kept (and receipts given).
+	pub fn enabled(&self) -> bool {
+		self.capacity > 0
+	}
+
+	/// A new receipt for a request (`0x…`): `blake2_256(key ++ n ++ request id ++ model)`.
+	pub fn receipt(&self, request_id: &str, model: u32) -> String {
+		let n = self.next.fetch_add(1, Ordering::Relaxed);
+		let mut input = Vec::with_capacity(32 + 8 + request_id.len() + 4);
+		input.extend_from_slice(&self.key);
+		input.extend_from_slice(&n.to_le_bytes());
+		input.extend_from_slice(request_id.as_bytes());
+		input.extend_from_slice(&model.to_le_bytes());
+		hex(&blake2_256(&input))
+	}
+
+	/// Keeps `answer` (the oldest goes when full).
+	pub fn keep(&self, mut answer: Answer) {
+		if !self.enabled() {
+			return;
+		}
+		answer.prompt = cut(&answer.prompt, MAX_KEPT_TEXT);
+		answer.output = cut(&answer.output, MAX_KEPT_TEXT);
+		let now = Instant::now();
+		let Ok(mut kept) = self.inner.lock() else { return };
+		kept.expire(now, self.keep);
+		while kept.order.len() >= self.capacity {
+			match kept.order.pop_front() {
+				Some(oldest) => {
+					kept.by_receipt.remove(&oldest);
+				}
+				None => break,
+			}
+		}
+		kept.order.push_back(answer.receipt.clone());
+		kept.by_receipt.insert(answer.receipt.clone(), (now, answer));
+	}
+
+	/// The answer of `receipt`, if it is still kept.
+	pub fn get(&self, receipt: &str) -> Option<Answer> {
+		let now = Instant::now();
+		let mut kept = self.inner.lock().ok()?;
+		kept.expire(now, self.keep);
+		kept.by_receipt.get(receipt).map(|(_, a)| a.clone())
+	}
+
+	/// Answers kept now.
+	pub fn len(&self) -> usize {
+		self.inner.lock().map(|k| k.order.len()).unwrap_or(0)
+	}
+
+	/// Whether none is kept.
+	pub fn is_empty(&self) -> bool {
+		self.len() == 0
+	}
+}
+
+impl Kept {
+	fn expire(&mut self, now: Instant, keep: Duration) {
+		while let Some(oldest) = self.order.front() {
+			match self.by_receipt.get(oldest) {
+				Some((at, _)) if now.duration_since(*at) < keep => break,
+				_ => {
+					if let Some(gone) = self.order.pop_front() {
+						self.by_receipt.remove(&gone);
+					}
+				}
+			}
+		}
+	}
+}
+
+/// A feedback's content as posted: `{"receipt": "0x…", "kind": "rating", "content": …}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posted {
+	/// The answer's receipt.
+	pub receipt: String,
+	/// One of [`KINDS`].
+	pub kind: String,
+	/// The exact bytes posted: what the hash is of, and what validators get back.
+	pub text: String,
+	/// `blake2_256(text)`, `0x…`: the `payloadHash` of `submitFeedback`.
+	pub hash: String,
+}
+
+/// Why a posted feedback is refused: (the request field at fault, the message).
+pub type Refused = (&'static str, String);
+
+/// Checks a posted feedback (the body's bytes): a JSON object with a receipt, a known kind and
+/// a content that suits the kind (a rating is a number from 1 to 5, a preference names `a` or
+/// `b`, a label or a report is non-empty text, or an object with it).
+pub fn parse_posted(body: &[u8]) -> Result<Posted, Refused> {
+	if body.len() > MAX_FEEDBACK_BYTES {
+		return Err(("body", format!("a feedback takes at most {MAX_FEEDBACK_BYTES} bytes")));
+	}
+	let text = std::str::from_utf8(body).map_err(|_| ("body", "the body is not UTF-8".into()))?;
+	let value: Value =
+		serde_json::from_str(text).map_err(|e| ("body", format!("the body is not JSON: {e}")))?;
+	let receipt =
+		value.get("receipt").and_then(Value::as_str).filter(|r| parse_hash(r).is_some()).ok_or(
+			(
+				"receipt",
+				"`receipt` must be the answer's X-Tokenmeter-Receipt (0x and 64 hex digits)"
+					.to_string(),
+			),
+		)?;
+	let kind = value
+		.get("kind")
+		.and_then(Value::as_str)
+		.filter(|k| KINDS.contains(k))
+		.ok_or(("kind", format!("`kind` must be one of {}", KINDS.join(", "))))?;
+	let content = value.get("content").ok_or(("content", "`content` is missing".to_string()))?;
+	content_fits(kind, content).map_err(|why| ("content", why))?;
+	Ok(Posted {
+		receipt: receipt.to_ascii_lowercase(),
+		kind: kind.to_string(),
+		text: text.to_string(),
+		hash: hex(&blake2_256(body)),
+	})
+}
+
+/// Whether `content` is what a feedback of `kind` holds.
+pub fn content_fits(kind: &str, content: &Value) -> Result<(), String> {
+	let text_of = |v: &Value| -> Option<String> {
+		match v {
+			Value::String(s) => Some(s.clone()),
+			Value::Object(o) => ["text", "label", "comment", "reason"]
+				.iter()
+				.find_map(|f| o.get(*f).and_then(Value::as_str).map(str::to_string)),
+			_ => None,
+		}
+	};
+	match kind {
+		"rating" => {
+			let score = content.as_u64().or_else(|| content.get("score").and_then(Value::as_u64));
+			match score {
+				Some(1..=5) => Ok(()),
+				_ => Err("a rating's `content` is a score from 1 to 5 (or `{\"score\": n, \"comment\": …}`)".into()),
+			}
+		}
+		"preference" => {
+			let choice = content
+				.as_str()
+				.map(str::to_string)
+				.or_else(|| content.get("preferred").and_then(Value::as_str).map(str::to_string));
+			match choice.as_deref() {
+				Some("a" | "b") => Ok(()),
+				_ => Err("a preference's `content` is `a` or `b` (or `{\"preferred\": …, \"other\": …}`)".into()),
+			}
+		}
+		_ => match text_of(content) {
+			Some(text) if !text.trim().is_empty() => Ok(()),
+			_ => Err(format!("a {kind}'s `content` is text (or `{{\"text\": …}}`)")),
+		},
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn answer(receipt: &str) -> Answer {
+		Answer {
+			receipt: receipt.into(),
+			request_id: "req".into(),
+			model: 0,
+			user: "u".into(),
+			prompt: "p".into(),
+			output: "o".into(),
+			served_at_ms: 1,
+		}
+	}
+
+	#[test]
+	fn receipts_differ_and_are_hashes() {
+		let served = Served::new(2, Duration::from_secs(60));
+		let a = served.receipt("req", 0);
+		let b = served.receipt("req", 0);
+		assert_ne!(a, b);
+		assert!(parse_hash(&a).is_some());
+		// Another gateway (another key) gives other receipts for the same requests.
+		assert_ne!(Served::new(2, Duration::from_secs(60)).receipt("req", 0), a);
+	}
+
+	#[test]
+	fn keeps_the_latest_answers_for_a_while() {
+		let served = Served::new(2, Duration::from_secs(60));
+		for r in ["a", "b", "c"] {
+			served.keep(answer(r));
+		}
+		assert_eq!(served.len(), 2);
+		assert!(served.get("a").is_none(), "the oldest went when full");
+		assert_eq!(served.get("c").map(|a| a.output), Some("o".into()));
+		let brief = Served::new(8, Duration::ZERO);
+		brief.keep(answer("a"));
+		assert!(brief.get("a").is_none(), "kept no longer than `keep`");
+		let none = Served::new(0, Duration::from_secs(60));
+		none.keep(answer("a"));
+		assert!(!none.enabled() && none.is_empty());
+	}
+
+	#[test]
+	fn long_texts_are_cut_at_a_character() {
+		let served = Served::new(1, Duration::from_secs(60));
+		let mut long = answer("a");
+		long.output = "é".repeat(MAX_KEPT_TEXT);
+		served.keep(long);
+		let kept = served.get("a").unwrap().output;
+		assert!(kept.len() <= MAX_KEPT_TEXT && kept.chars().all(|c| c == 'é'));
+	}
+
+	#[test]
+	fn posted_feedback_is_checked_by_kind() {
+		let receipt = hex(&[7u8; 32]);
+		let ok = |kind: &str, content: &str| {
+			parse_posted(
+				format!(r#"{{"receipt":"{receipt}","kind":"{kind}","content":{content}}}"#)
+					.as_bytes(),
+			)
+		};
+		let posted = ok("rating", "4").unwrap();
+		assert_eq!(posted.hash, hex(&blake2_256(posted.text.as_bytes())));
+		assert!(ok("rating", r#"{"score":5,"comment":"clear"}"#).is_ok());
+		assert!(ok("preference", r#""b""#).is_ok());
+		assert!(ok("label", r#""toxic""#).is_ok());
+		assert!(ok("bug_report", r#"{"text":"wrong date"}"#).is_ok());
+		assert_eq!(ok("rating", "9").unwrap_err().0, "content");
+		assert_eq!(ok("rating", r#""great""#).unwrap_err().0, "content");
+		assert_eq!(ok("preference", r#""c""#).unwrap_err().0, "content");
+		assert_eq!(ok("label", r#""  ""#).unwrap_err().0, "content");
+		assert_eq!(ok("praise", "1").unwrap_err().0, "kind");
+		assert_eq!(parse_posted(br#"{"kind":"rating","content":1}"#).unwrap_err().0, "receipt");
+		assert_eq!(parse_posted(b"not json").unwrap_err().0, "body");
+		let big = format!(
+			r#"{{"receipt":"{receipt}","kind":"label","content":"{}"}}"#,
+			"x".repeat(MAX_FEEDBACK_BYTES)
+		);
+		assert_eq!(parse_posted(big.as_bytes()).unwrap_err().0, "body");
+	}
+}
