@@ -61,29 +61,38 @@ ensure_rust() {
 	fi
 }
 
-# The end-to-end tests' npm packages, exactly as package-lock.json pins them.
-ensure_e2e_deps() {
+# `npm ci` in the directory $1 (a package of this repository), named $2 in the log, when its
+# package-lock.json changed since the last install — or the client (client/index.js), which
+# npm copies into node_modules (install-links) rather than links.
+npm_ci_if_changed() {
 	command -v npm >/dev/null || {
 		echo "npm not found: install Node.js 20 or later" >&2
 		return 1
 	}
-	local stamp="$REPO_ROOT/e2e/node_modules/.package-lock.json"
-	if [ ! -f "$stamp" ] || ! cmp -s "$REPO_ROOT/e2e/package-lock.json" "$REPO_ROOT/e2e/node_modules/.tokenmeter-lock"; then
-		log "installing the end-to-end tests' npm packages"
-		(cd "$REPO_ROOT/e2e" && npm ci --no-audit --no-fund --loglevel=error)
-		cp "$REPO_ROOT/e2e/package-lock.json" "$REPO_ROOT/e2e/node_modules/.tokenmeter-lock"
+	local dir="$REPO_ROOT/$1"
+	local stamp="$dir/node_modules/.tokenmeter-lock"
+	if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp" || [ "$REPO_ROOT/client/index.js" -nt "$stamp" ]; then
+		log "installing the npm packages of $2"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+		cp "$dir/package-lock.json" "$stamp"
 	fi
+}
+
+# The end-to-end tests' npm packages, exactly as package-lock.json pins them.
+ensure_e2e_deps() {
+	npm_ci_if_changed e2e "the end-to-end tests"
+}
+
+# The validator daemon (validator/, `tokenmeter-validator`): its npm packages.
+ensure_validator() {
+	npm_ci_if_changed validator "the validator daemon"
 }
 
 # The web console (console/): its npm packages (pinned by its lockfile) and its build into
 # console/dist, again whenever a source changed.
 ensure_console() {
 	local dir="$REPO_ROOT/console"
-	if [ ! -f "$dir/node_modules/.tokenmeter-lock" ] || ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.tokenmeter-lock"; then
-		log "installing the console's npm packages"
-		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-		cp "$dir/package-lock.json" "$dir/node_modules/.tokenmeter-lock"
-	fi
+	npm_ci_if_changed console "the console"
 	if [ ! -f "$dir/dist/app.js" ] || [ -n "$(find "$dir/src" "$dir/build.js" "$REPO_ROOT/client/index.js" -newer "$dir/dist/app.js" -print -quit)" ]; then
 		log "building the console"
 		(cd "$dir" && node build.js)

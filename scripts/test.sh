@@ -15,6 +15,8 @@ step() {
 ensure_system_packages
 ensure_rust
 ensure_e2e_deps
+# The validator daemon (validator/), which e2e/test/validator.test.js runs.
+ensure_validator
 # The web console, built (console/dist) for its browser test (e2e/test/console.test.js, in
 # Debian's chromium).
 ensure_console
@@ -60,6 +62,7 @@ step "runtime tests with try-runtime" env SKIP_WASM_BUILD=1 \
 step "release node build" build_node
 # A short seeded fuzz run over the whole runtime (scripts/fuzz.sh runs it for longer).
 step "fuzz: seeded run" "$CARGO_TARGET_DIR/release/tokenmeter-fuzz" --seed 1 --runs 10
+step "validator daemon: unit tests" bash -c 'cd validator && node --test test/'
 step "end-to-end tests" env TOKENMETER_NODE="$NODE_BIN" \
 	bash -c 'cd e2e && node --test --test-concurrency=1 test/*.test.js'
 # Four validators on the `testnet` chain (free ports): a node joins and is added by
