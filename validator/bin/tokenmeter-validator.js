@@ -37,12 +37,15 @@ Options:
   --prompt-file FILE    the judge's prompt; <<PROMPT>>, <<OUTPUT>>, <<KIND>> and <<FEEDBACK>>
                         are filled in                       [default: built in, see below]
   --judge-max-tokens N  the judge's answer length           [default: 8]
+  --judge-format F      json: the answer is constrained to {"score": 0..10} (response_format with a
+                        JSON schema, as llama-server takes it); text: free text, its first
+                        number from 0 to 10 counts                        [default: json]
   --metrics-port PORT   serve /metrics on 127.0.0.1:PORT
   --help                this text
 
 The scoring rule: 0 if the gateway has no content under the payload hash, the content does
 not hash to it, names another answer or kind, or does not suit its kind; otherwise
-floor + (100 − floor) × judge / 10, the judge's first number from 0 to 10 (5 if none).
+floor + (100 − floor) × judge / 10, the judge's number from 0 to 10 (5 if it gave none).
 
 The built-in prompt:
 ${DEFAULT_PROMPT.replace(/^/gm, '  ')}
@@ -62,6 +65,7 @@ async function main() {
       floor: { type: 'string', default: '50' },
       'prompt-file': { type: 'string' },
       'judge-max-tokens': { type: 'string', default: '8' },
+      'judge-format': { type: 'string', default: 'json' },
       'metrics-port': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -81,6 +85,7 @@ async function main() {
   if (!/^\d+(\.\d{1,12})?$/.test(values['max-spend'])) fail('--max-spend is an amount of TMT, such as 10 or 0.5');
   const [whole, fraction = ''] = values['max-spend'].split('.');
   const maxCap = BigInt(whole) * UNIT + BigInt(fraction.padEnd(12, '0'));
+  if (!['json', 'text'].includes(values['judge-format'])) fail('--judge-format is json or text');
   let metricsPort;
   if (values['metrics-port'] !== undefined) {
     metricsPort = Number(values['metrics-port']);
@@ -90,7 +95,7 @@ async function main() {
   const pair = new Keyring({ type: 'sr25519', ss58Format: 42 }).addFromUri(suri);
   const validator = await startValidator({
     node: values.node, pair, stateDir: values['state-dir'], judgeModel: values['judge-model'],
-    judgeUrl: values['judge-url'], maxCap, floor, judgeMaxTokens: maxTokens, metricsPort,
+    judgeUrl: values['judge-url'], maxCap, floor, judgeMaxTokens: maxTokens, judgeFormat: values['judge-format'], metricsPort,
     prompt: values['prompt-file'] ? await readFile(values['prompt-file'], 'utf8') : undefined,
   });
   const stop = async () => { await validator.stop(); process.exit(0); };

@@ -91,6 +91,12 @@ const labelText = (labels) => {
   return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${v}"`).join(',')}}`;
 };
 
+/** The judge's answer: `{"score": 0..10}`. */
+export const JUDGE_FORMAT = {
+  type: 'json_object',
+  schema: { type: 'object', properties: { score: { type: 'integer', minimum: 0, maximum: 10 } }, required: ['score'] },
+};
+
 const randomSalt = () => u8aToHex(globalThis.crypto.getRandomValues(new Uint8Array(32)));
 
 /**
@@ -101,7 +107,8 @@ const randomSalt = () => u8aToHex(globalThis.crypto.getRandomValues(new Uint8Arr
  * - `judgeModel`: the on-chain name (or id) of the model that judges; its provider's gateway
  *   (the endpoint registered on chain, or `judgeUrl`) is asked and paid;
  * - `maxCap`: the most a judge voucher may allow (smallest unit, bigint);
- * - `floor` (50), `prompt` (DEFAULT_PROMPT), `judgeMaxTokens` (8);
+ * - `floor` (50), `prompt` (DEFAULT_PROMPT), `judgeMaxTokens` (8), `judgeFormat` (`json`: the
+ *   answer constrained to `{"score": n}`; `text`: free text, its first number from 0 to 10);
  * - `metricsPort`: serve `/metrics` there (0: a free port; undefined: none);
  * - `log`: a function given one object per decision (default: a JSON line on stdout).
  * Returns `{ api, metrics, metricsUrl, stop() }`.
@@ -181,6 +188,9 @@ export async function startValidator(options) {
           model: judge.name,
           messages: [{ role: 'user', content: judgePrompt(template, found) }],
           max_tokens: options.judgeMaxTokens ?? 8, temperature: 0, seed: 1,
+          // A JSON object with the number (llama-server constrains the answer to the schema;
+          // `text` asks without constraint).
+          ...(options.judgeFormat === 'text' ? {} : { response_format: JUDGE_FORMAT }),
         }),
         signal: AbortSignal.timeout(120_000),
       });

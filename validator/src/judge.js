@@ -8,7 +8,8 @@
 //    with text). Feedback that fails is not about a served answer, or says nothing checkable:
 //    0 puts it below the slash threshold (20), and its bond goes to the reward pool.
 // 2. **The judge** — otherwise a model reads the prompt, the answer and the feedback and
-//    answers with a number from 0 to 10 for how accurate and useful the feedback is. The score
+//    answers with a number from 0 to 10 for how accurate and useful the feedback is (asked for
+//    as `{"score": n}` under a JSON schema, which llama-server enforces). The score
 //    is `floor + (100 − floor) × judge / 10` (the floor, 50 by default, keeps any feedback
 //    that passed the checks above the slash threshold: a small judge model is asked to rank,
 //    not to punish). A reply without a number counts as 5.
