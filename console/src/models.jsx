@@ -5,7 +5,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { hexToU8a, u8aToBn, u8aToHex, u8aToString, u8aWrapBytes } from '@polkadot/util';
 import { encodeAddress } from '@polkadot/util-crypto';
-import { blake2AsHex } from '@polkadot/util-crypto';
 import { createPayer, wrapFetch } from '@tokenmeter/client';
 
 import { parseTmt, tmt } from './chain.js';
@@ -87,19 +86,29 @@ async function catalogue(api, address) {
 }
 
 /**
- * Feedback on an answer (its output): a rating from 1 to 5 or a label, with the feedback bond
- * held until validators have scored it. The chain keeps hashes: of the answer's text and of
- * the feedback itself (what was rated or labelled, and how).
+ * Feedback on an answer: a rating from 1 to 5 or a label, with the feedback bond held until
+ * validators have scored it. The feedback goes to the provider's gateway first (`POST
+ * /v1/feedback` with the answer's receipt), where validators read it; the chain keeps the
+ * receipt and the hash of the feedback's exact text.
  */
-function Feedback({ api, model, answer, submit }) {
+function Feedback({ api, model, answer, submit, notify }) {
   const [rating, setRating] = useState('5');
   const [label, setLabel] = useState('');
   const [sent, setSent] = useState(null);
   const bond = api.consts.feedbackRewards?.feedbackBond;
   const fee = api.consts.feedbackRewards?.feedbackFee;
+  if (!answer.receipt) return <span class="meta muted" data-testid="feedback-unavailable">This gateway gave no receipt for this answer: feedback on it could not be checked by validators.</span>;
   const give = async (kind, value) => {
-    const payload = JSON.stringify({ kind, value, model: model.id, answer: answer.content });
-    const outcome = await submit(api.tx.feedbackRewards.submitFeedback(model.id, blake2AsHex(answer.content), kind, blake2AsHex(payload)));
+    const posted = await fetch(`${apiBase(model.endpoint)}/feedback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ receipt: answer.receipt, kind: kind === 'Rating' ? 'rating' : 'label', content: value }),
+    }).then(async (r) => ({ ok: r.ok, body: await r.json().catch(() => null) }), (e) => ({ ok: false, body: { error: { message: e.message } } }));
+    if (!posted.ok) {
+      notify({ ok: false, text: `The gateway did not take the feedback: ${posted.body?.error?.message ?? 'no answer'}` });
+      return;
+    }
+    const outcome = await submit(api.tx.feedbackRewards.submitFeedback(model.id, answer.receipt, kind, posted.body.hash));
     if (outcome?.ok) setSent(`${kind === 'Rating' ? `rated ${value}/5` : `labelled “${value}”`} — your bond of ${bond ? tmt(bond) : 'the feedback bond'} comes back with the epoch's reward`);
   };
   if (sent) return <span class="meta ok" data-testid="feedback-sent">Feedback sent: {sent}</span>;
@@ -214,6 +223,8 @@ export function Models({ conn, api, account, head, submit, confirmSignature, not
         const body = await answer.json().catch(() => null);
         throw new Error(body?.error?.message ?? `the gateway answered ${answer.status}`);
       }
+      const receipt = answer.headers.get('x-tokenmeter-receipt');
+      update(() => ({ receipt }));
       const reader = answer.body.getReader();
       const decoder = new TextDecoder();
       let buffer = '';
@@ -293,7 +304,7 @@ export function Models({ conn, api, account, head, submit, confirmSignature, not
           <div class={`message ${m.role}`} data-testid={`message-${m.role}`}>{m.content || (m.streaming ? '…' : '')}
             {m.role === 'assistant' && m.usage && <span class="meta" data-testid="answer-cost">{m.usage.prompt_tokens} tokens in, {m.usage.completion_tokens} out · cost {tmt(m.cost, 8)}</span>}
             {m.error && <span class="meta error" data-testid="answer-error">Not answered: {m.error}</span>}
-            {m.role === 'assistant' && m.usage && m.model && <Feedback api={api} model={m.model} answer={m} submit={submit} />}
+            {m.role === 'assistant' && m.usage && m.model && <Feedback api={api} model={m.model} answer={m} submit={submit} notify={notify} />}
           </div>
         ))}</div>
         <textarea data-testid="chat-prompt" placeholder="Ask the model…" value={prompt} onInput={(e) => setPrompt(e.currentTarget.value)} />

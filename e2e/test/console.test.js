@@ -41,6 +41,7 @@ describe('the web console in a browser', () => {
   let modelId;
   let dataDir;
   let allowed;
+  let gatewayUrl;
   const requested = new Set();
 
   const text = (testid) => page.$eval(`[data-testid="${testid}"]`, (e) => e.textContent);
@@ -86,7 +87,7 @@ describe('the web console in a browser', () => {
     const gatewayPort = await freePort();
     const operatorPort = await freePort();
     const consolePort = await freePort();
-    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const consoleUrl = `http://127.0.0.1:${consolePort}`;
     const modelServer = await startModelServer(await freePort());
     stopping.push(modelServer);
@@ -238,7 +239,9 @@ describe('the web console in a browser', () => {
     await until('voucher', (t) => t.includes(`settled on chain ${(Number(cost) / 1e12).toFixed(4).replace(/\.?0+$/, '')}`) || t.includes('settled on chain <0.0001'), 'the settled amount is shown', 60_000);
     await see('spend-plot');
 
-    // Feedback on that answer: the chain holds its bond and the hash of the answer's text.
+    // Feedback on that answer: posted to the gateway with the answer's receipt, then on chain
+    // (its bond held) naming the receipt and the hash of the posted text, which the gateway
+    // serves to validators with the answer.
     const next = (await api.query.feedbackRewards.nextFeedbackId()).toNumber();
     await page.select('[data-testid="feedback-rating"]', '4');
     assert.match(await signed('feedback-rate', 'feedbackRewards.submitFeedback'), /done/);
@@ -246,7 +249,11 @@ describe('the web console in a browser', () => {
     assert.equal(feedback.annotator.toString(), user.address);
     assert.equal(feedback.model.toNumber(), modelId);
     assert.equal(feedback.kind.toString(), 'Rating');
-    assert.equal(feedback.outputHash.toHex(), blake2AsHex(answer));
+    const stored = await (await fetch(`${gatewayUrl}/feedback/${feedback.payloadHash.toHex()}`)).json();
+    assert.equal(blake2AsHex(stored.payload), feedback.payloadHash.toHex());
+    assert.deepEqual(JSON.parse(stored.payload), { receipt: feedback.outputHash.toHex(), kind: 'rating', content: 4 });
+    assert.equal(stored.answer.receipt, feedback.outputHash.toHex());
+    assert.equal(stored.answer.output, answer);
     assert.match(await text('feedback-sent'), /rated 4\/5/);
     await shot('3-chat');
   });
