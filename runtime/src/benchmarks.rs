@@ -10,6 +10,12 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_priority_staking, PriorityStaking]
 	[pallet_usage_attestation, UsageAttestation]
 	[pallet_validator_set, ValidatorSet]
+	[pallet_preimage, Preimage]
+	[pallet_scheduler, Scheduler]
+	[pallet_conviction_voting, ConvictionVoting]
+	[pallet_referenda, Referenda]
+	[pallet_treasury, Treasury]
+	[pallet_bounties, Bounties]
 );
 
 impl frame_system_benchmarking::Config for crate::Runtime {}

@@ -69,6 +69,8 @@ fn tokenmeter_genesis(
 				// The reward pool must exist to receive fees smaller than the existential
 				// deposit.
 				.chain([(RewardPoolAccount::get(), EXISTENTIAL_DEPOSIT)])
+				// So does the treasury (a killed referendum's deposit may be small).
+				.chain([(crate::configs::governance::TreasuryAccount::get(), EXISTENTIAL_DEPOSIT)])
 				.collect::<Vec<_>>(),
 		},
 		validator_set: ValidatorSetConfig {

@@ -81,7 +81,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tokenmeter"),
 	impl_name: alloc::borrow::Cow::Borrowed("tokenmeter-node"),
 	authoring_version: 1,
-	spec_version: 110,
+	spec_version: 111,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -277,4 +277,32 @@ mod runtime {
 	/// Usage attestation: providers' operator keys attest served usage, settled from credits.
 	#[runtime::pallet_index(14)]
 	pub type UsageAttestation = pallet_usage_attestation;
+
+	/// Preimages of the calls referenda propose (docs/governance.md).
+	#[runtime::pallet_index(15)]
+	pub type Preimage = pallet_preimage;
+
+	/// The scheduler that enacts referenda.
+	#[runtime::pallet_index(16)]
+	pub type Scheduler = pallet_scheduler;
+
+	/// Conviction voting: TMT holders vote on referenda, staked TMT too.
+	#[runtime::pallet_index(17)]
+	pub type ConvictionVoting = pallet_conviction_voting;
+
+	/// Referenda on tracks: root, parameters, treasurer.
+	#[runtime::pallet_index(18)]
+	pub type Referenda = pallet_referenda;
+
+	/// The origins of the parameters and treasurer tracks.
+	#[runtime::pallet_index(19)]
+	pub type Origins = crate::configs::governance::pallet_custom_origins;
+
+	/// The treasury: funded by a share of the protocol fee, spent by referenda.
+	#[runtime::pallet_index(20)]
+	pub type Treasury = pallet_treasury;
+
+	/// Bounties from the treasury, paid out by curators (bug reports, moderation).
+	#[runtime::pallet_index(21)]
+	pub type Bounties = pallet_bounties;
 }

@@ -139,17 +139,18 @@ mod benchmarks {
 	}
 
 	#[benchmark]
-	fn set_tiers(n: Linear<1, { T::MaxTiers::get() }>) {
+	fn set_tiers(n: Linear<1, { T::MaxTiers::get() }>) -> Result<(), BenchmarkError> {
 		let new = tiers::<T>(n);
-
+		let origin = T::AdminOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		#[extrinsic_call]
-		_(RawOrigin::Root, new.clone());
+		_(origin as T::RuntimeOrigin, new.clone());
 
 		assert_eq!(Tiers::<T>::get(), new);
+		Ok(())
 	}
 
 	#[benchmark]
-	fn set_params() {
+	fn set_params() -> Result<(), BenchmarkError> {
 		at_block::<T>(1_000);
 		let params = StakingParams {
 			warm_up: 5u32.into(),
@@ -157,10 +158,12 @@ mod benchmarks {
 			epoch_length: 11u32.into(),
 		};
 
+		let origin = T::AdminOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		#[extrinsic_call]
-		_(RawOrigin::Root, params);
+		_(origin as T::RuntimeOrigin, params);
 
 		assert_eq!(Params::<T>::get(), params);
+		Ok(())
 	}
 
 	/// A staker whose tier grants an allowance, spent in a new epoch (the record is reset)

@@ -80,6 +80,10 @@ pub mod pallet {
 		#[pallet::constant]
 		type DefaultRateLimit: Get<u32>;
 
+		/// Who may change the tiers and periods: Root, and in the runtime a referendum on the
+		/// `parameters` track too.
+		type AdminOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
 	}
@@ -280,7 +284,7 @@ pub mod pallet {
 			Self::do_withdraw_unbonded(who)
 		}
 
-		/// Replace the tiers (root only). Minimum stakes must strictly increase from a
+		/// Replace the tiers (`AdminOrigin`: Root, or a `parameters` referendum). Minimum stakes must strictly increase from a
 		/// non-zero first one. Tiers are read from current stake, so the change applies to
 		/// every staker at once.
 		///
@@ -288,18 +292,18 @@ pub mod pallet {
 		#[pallet::call_index(3)]
 		#[pallet::weight(T::WeightInfo::set_tiers(tiers.len() as u32))]
 		pub fn set_tiers(origin: OriginFor<T>, tiers: TiersOf<T>) -> DispatchResult {
-			ensure_root(origin)?;
+			T::AdminOrigin::ensure_origin(origin)?;
 			Self::do_set_tiers(tiers)
 		}
 
-		/// Change the warm-up, unbonding period and epoch length (root only). Chunks already
+		/// Change the warm-up, unbonding period and epoch length (`AdminOrigin`). Chunks already
 		/// warming up or unbonding keep their blocks; a new epoch length applies from the
 		/// start of the current epoch.
 		///
 		/// Errors: `ZeroEpochLength`.
 		#[pallet::call_index(4)]
 		pub fn set_params(origin: OriginFor<T>, params: StakingParamsOf<T>) -> DispatchResult {
-			ensure_root(origin)?;
+			T::AdminOrigin::ensure_origin(origin)?;
 			Self::do_set_params(params)
 		}
 	}

@@ -61,6 +61,7 @@ impl pallet_priority_staking::Config for Test {
 	type MaxChunks = ConstU32<MAX_CHUNKS>;
 	type MinStake = ConstU128<MIN_STAKE>;
 	type DefaultRateLimit = ConstU32<DEFAULT_RATE_LIMIT>;
+	type AdminOrigin = frame_system::EnsureRoot<u64>;
 	type WeightInfo = ();
 }
 

@@ -3,6 +3,7 @@
 
 pub mod agent_wallet;
 pub mod feedback_rewards;
+pub mod governance;
 pub mod inference_credits;
 pub mod priority_staking;
 pub mod usage_attestation;

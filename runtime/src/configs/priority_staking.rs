@@ -14,5 +14,7 @@ impl pallet_priority_staking::Config for Runtime {
 	type MinStake = ConstU128<UNIT>;
 	/// Requests per minute for accounts without a tier.
 	type DefaultRateLimit = ConstU32<10>;
+	/// Root, or a referendum on the `parameters` track.
+	type AdminOrigin = super::governance::ParametersOrigin;
 	type WeightInfo = pallet_priority_staking::weights::SubstrateWeight<Runtime>;
 }
