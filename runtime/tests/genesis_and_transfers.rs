@@ -36,8 +36,13 @@ fn development_preset_has_alice_as_sole_validator_and_sudo() {
 		assert_eq!(Grandpa::grandpa_authorities().len(), 1);
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(Sr25519Keyring::Alice.to_account_id()));
 		let endowed = Sr25519Keyring::well_known().count() as u128;
-		assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT + EXISTENTIAL_DEPOSIT);
+		// The reward pool and the treasury start with the existential deposit.
+		assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT + 2 * EXISTENTIAL_DEPOSIT);
 		assert_eq!(Balances::balance(&RewardPoolAccount::get()), EXISTENTIAL_DEPOSIT);
+		assert_eq!(
+			Balances::balance(&tokenmeter_runtime::configs::governance::TreasuryAccount::get()),
+			EXISTENTIAL_DEPOSIT
+		);
 		assert_eq!(Balances::balance(&Sr25519Keyring::Bob.to_account_id()), ENDOWMENT);
 	});
 }

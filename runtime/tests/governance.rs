@@ -32,18 +32,29 @@ fn signed(who: &AccountId) -> RuntimeOrigin {
 
 /// Submits `call` as a referendum on `origin`'s track, places its decision deposit and has
 /// `voter` vote aye with `balance` at 1× conviction; the referendum's index.
-fn propose_and_vote(origin: OriginCaller, call: RuntimeCall, voter: &AccountId, balance: Balance) -> u32 {
+fn propose_and_vote(
+	origin: OriginCaller,
+	call: RuntimeCall,
+	voter: &AccountId,
+	balance: Balance,
+) -> u32 {
 	let index = pallet_referenda::ReferendumCount::<Runtime>::get();
 	let bounded = <tokenmeter_runtime::Preimage as StorePreimage>::bound(call).unwrap();
 	assert_ok!(Referenda::submit(signed(voter), Box::new(origin), bounded, DispatchTime::After(1)));
 	assert_ok!(Referenda::place_decision_deposit(signed(voter), index));
-	let vote = AccountVote::Standard { vote: Vote { aye: true, conviction: Conviction::Locked1x }, balance };
+	let vote = AccountVote::Standard {
+		vote: Vote { aye: true, conviction: Conviction::Locked1x },
+		balance,
+	};
 	assert_ok!(ConvictionVoting::vote(signed(voter), index, vote));
 	index
 }
 
 fn approved(index: u32) -> bool {
-	matches!(pallet_referenda::ReferendumInfoFor::<Runtime>::get(index), Some(ReferendumInfo::Approved(..)))
+	matches!(
+		pallet_referenda::ReferendumInfoFor::<Runtime>::get(index),
+		Some(ReferendumInfo::Approved(..))
+	)
 }
 
 /// Runs blocks until `done()` or `max` blocks passed; whether it happened.
@@ -74,7 +85,12 @@ fn staked_tmt_votes_a_parameters_referendum_that_changes_the_tiers() {
 		let staked = 800_000 * UNIT;
 		assert_ok!(PriorityStaking::stake(signed(&alice), staked));
 		let free = Balances::balance(&alice);
-		let tiers = vec![TierInfo { min_stake: 5 * UNIT, priority_weight: 7, rate_limit: 77, free_allowance: 0 }];
+		let tiers = vec![TierInfo {
+			min_stake: 5 * UNIT,
+			priority_weight: 7,
+			rate_limit: 77,
+			free_allowance: 0,
+		}];
 		let call = RuntimeCall::PriorityStaking(pallet_priority_staking::Call::set_tiers {
 			tiers: tiers.clone().try_into().unwrap(),
 		});
@@ -83,12 +99,20 @@ fn staked_tmt_votes_a_parameters_referendum_that_changes_the_tiers() {
 			PriorityStaking::set_tiers(signed(&alice), tiers.clone().try_into().unwrap()),
 			sp_runtime::DispatchError::BadOrigin
 		);
-		let index = propose_and_vote(OriginCaller::Origins(Track::ParameterSetter), call, &alice, free - 100 * UNIT);
+		let index = propose_and_vote(
+			OriginCaller::Origins(Track::ParameterSetter),
+			call,
+			&alice,
+			free - 100 * UNIT,
+		);
 		// The vote's lock sits beside the stake's freeze, overlapping: both cover the same TMT.
 		assert_eq!(staking_frozen(&alice), staked);
 		assert!(Balances::locks(&alice).iter().any(|l| l.amount == free - 100 * UNIT));
 		assert!(run_until(60, || approved(index)), "the referendum passes within minutes");
-		assert!(run_until(5, || pallet_priority_staking::Tiers::<Runtime>::get().to_vec() == tiers), "and is enacted");
+		assert!(
+			run_until(5, || pallet_priority_staking::Tiers::<Runtime>::get().to_vec() == tiers),
+			"and is enacted"
+		);
 		check_invariants();
 		// Governance moved deposits, minted and burned nothing.
 		assert_eq!(Balances::total_issuance(), issuance);
@@ -100,10 +124,13 @@ fn unstaking_while_voting_follows_the_longer_lock() {
 	chain_from_preset("development").execute_with(|| {
 		let alice = Alice.to_account_id();
 		let bob = Bob.to_account_id();
-		let staked = 500_000 * UNIT;
+		// 700,000 TMT: more than the 5% of the issuance (twelve accounts of 1,000,000) that
+		// the parameters track's support starts at.
+		let staked = 700_000 * UNIT;
 		assert_ok!(PriorityStaking::stake(signed(&alice), staked));
 		let call = RuntimeCall::System(frame_system::Call::remark { remark: b"tiers".to_vec() });
-		let index = propose_and_vote(OriginCaller::Origins(Track::ParameterSetter), call, &alice, staked);
+		let index =
+			propose_and_vote(OriginCaller::Origins(Track::ParameterSetter), call, &alice, staked);
 		assert!(run_until(60, || approved(index)));
 		// Unstaked and withdrawn: the freeze is gone, but the vote's lock (1× conviction, ten
 		// minutes after the referendum ended) still holds the TMT.
@@ -112,14 +139,26 @@ fn unstaking_while_voting_follows_the_longer_lock() {
 		run_to_block(System::block_number() + unbonding + 1);
 		assert_ok!(PriorityStaking::withdraw_unbonded(signed(&alice)));
 		assert_eq!(staking_frozen(&alice), 0);
-		let spendable = Balances::reducible_balance(&alice, Preservation::Preserve, Fortitude::Polite);
-		assert!(spendable < Balances::balance(&alice) - staked + 1, "the vote still locks {staked}");
-		assert!(Balances::transfer_keep_alive(signed(&alice), bob.clone().into(), spendable + UNIT).is_err());
+		let spendable =
+			Balances::reducible_balance(&alice, Preservation::Preserve, Fortitude::Polite);
+		// (A lock covers reserved TMT too: the referendum's deposits count towards it.)
+		assert_eq!(
+			spendable,
+			Balances::total_balance(&alice) - staked,
+			"the vote still locks {staked}"
+		);
+		assert!(Balances::transfer_keep_alive(
+			signed(&alice),
+			bob.clone().into(),
+			spendable + UNIT
+		)
+		.is_err());
 		// After the lock's period, the vote is removed and the TMT unlocked.
 		run_to_block(System::block_number() + 10 * tokenmeter_runtime::MINUTES + 1);
-		assert_ok!(ConvictionVoting::remove_vote(signed(&alice), None, index));
+		assert_ok!(ConvictionVoting::remove_vote(signed(&alice), Some(1), index));
 		assert_ok!(ConvictionVoting::unlock(signed(&alice), 1, alice.clone().into()));
-		let spendable = Balances::reducible_balance(&alice, Preservation::Preserve, Fortitude::Polite);
+		let spendable =
+			Balances::reducible_balance(&alice, Preservation::Preserve, Fortitude::Polite);
 		assert!(spendable > staked, "unlocked");
 		check_invariants();
 	});
@@ -128,28 +167,44 @@ fn unstaking_while_voting_follows_the_longer_lock() {
 #[test]
 fn a_treasurer_referendum_funds_a_bounty_that_pays_a_bug_reporter() {
 	chain_from_preset("development").execute_with(|| {
-		let (alice, bob, charlie, dave) =
-			(Alice.to_account_id(), Bob.to_account_id(), Charlie.to_account_id(), Dave.to_account_id());
+		let (alice, bob, charlie, dave) = (
+			Alice.to_account_id(),
+			Bob.to_account_id(),
+			Charlie.to_account_id(),
+			Dave.to_account_id(),
+		);
 		let issuance = Balances::total_issuance();
-		assert_ok!(Balances::transfer_keep_alive(signed(&alice), TreasuryAccount::get().into(), 50_000 * UNIT));
+		assert_ok!(Balances::transfer_keep_alive(
+			signed(&alice),
+			TreasuryAccount::get().into(),
+			50_000 * UNIT
+		));
 		// Bob proposes a bounty for reports of a bug; Charlie will curate it.
 		let value = 1_000 * UNIT;
-		assert_ok!(Bounties::propose_bounty(signed(&bob), value, b"gateway: a voucher accepted twice".to_vec()));
+		assert_ok!(Bounties::propose_bounty(
+			signed(&bob),
+			value,
+			b"gateway: a voucher accepted twice".to_vec()
+		));
 		let bounty = pallet_bounties::BountyCount::<Runtime>::get() - 1;
 		let call = RuntimeCall::Bounties(pallet_bounties::Call::approve_bounty_with_curator {
 			bounty_id: bounty,
 			curator: charlie.clone().into(),
 			fee: 10 * UNIT,
 		});
-		let index = propose_and_vote(OriginCaller::Origins(Track::Treasurer), call, &alice, 900_000 * UNIT);
+		let index =
+			propose_and_vote(OriginCaller::Origins(Track::Treasurer), call, &alice, 900_000 * UNIT);
 		assert!(run_until(60, || approved(index)));
 		// Funded from the treasury at its next spend period.
-		assert!(run_until(2 * tokenmeter_runtime::MINUTES * 10, || {
-			matches!(
-				pallet_bounties::Bounties::<Runtime>::get(bounty).map(|b| b.get_status()),
-				Some(pallet_bounties::BountyStatus::CuratorProposed { .. })
-			)
-		}), "the bounty is funded");
+		assert!(
+			run_until(2 * tokenmeter_runtime::MINUTES * 10, || {
+				matches!(
+					pallet_bounties::Bounties::<Runtime>::get(bounty).map(|b| b.get_status()),
+					Some(pallet_bounties::BountyStatus::CuratorProposed { .. })
+				)
+			}),
+			"the bounty is funded"
+		);
 		assert_ok!(Bounties::accept_curator(signed(&charlie), bounty));
 		// Dave reported the bug: the curator awards him the bounty, paid after the delay.
 		assert_ok!(Bounties::award_bounty(signed(&charlie), bounty, dave.clone().into()));

@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use frame_benchmarking::v2::*;
 use frame_support::traits::{
 	fungible::{Inspect, Mutate},
-	Get,
+	EnsureOrigin, Get,
 };
 use frame_system::RawOrigin;
 use sp_runtime::traits::Saturating;
@@ -141,7 +141,8 @@ mod benchmarks {
 	#[benchmark]
 	fn set_tiers(n: Linear<1, { T::MaxTiers::get() }>) -> Result<(), BenchmarkError> {
 		let new = tiers::<T>(n);
-		let origin = T::AdminOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let origin =
+			T::AdminOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		#[extrinsic_call]
 		_(origin as T::RuntimeOrigin, new.clone());
 
@@ -158,7 +159,8 @@ mod benchmarks {
 			epoch_length: 11u32.into(),
 		};
 
-		let origin = T::AdminOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let origin =
+			T::AdminOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		#[extrinsic_call]
 		_(origin as T::RuntimeOrigin, params);
 

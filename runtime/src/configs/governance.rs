@@ -18,26 +18,25 @@ use alloc::borrow::Cow;
 use frame_support::{
 	parameter_types,
 	traits::{
-		fungible::HoldConsideration, tokens::UnityAssetBalanceConversion, ConstU32,
-		EitherOf, EqualPrivilegeOnly, LinearStoragePrice, TotalIssuanceOf,
+		fungible::HoldConsideration, tokens::UnityAssetBalanceConversion, ConstU32, EitherOf,
+		EqualPrivilegeOnly, LinearStoragePrice, OriginTrait, TotalIssuanceOf,
 	},
 	PalletId,
 };
 use frame_system::{EnsureRoot, EnsureRootWithSuccess, EnsureSigned, EnsureWithSuccess};
 use pallet_referenda::{Curve, Track, TrackInfo};
-use sp_runtime::{
-	traits::{IdentityLookup, OriginTrait},
-	Perbill, Permill,
-};
+use sp_runtime::{traits::IdentityLookup, Perbill, Permill};
 
 use super::RuntimeBlockWeights;
 use crate::{
-	AccountId, Balance, Balances, BlockNumber, Bounties, OriginCaller, Preimage, Referenda, Runtime,
-	RuntimeCall, RuntimeEvent, RuntimeHoldReason, RuntimeOrigin, Scheduler, System, Treasury,
-	MINUTES, UNIT,
+	AccountId, Balance, Balances, BlockNumber, Bounties, OriginCaller, Preimage, Referenda,
+	Runtime, RuntimeCall, RuntimeEvent, RuntimeHoldReason, RuntimeOrigin, Scheduler, System,
+	Treasury, MINUTES, UNIT,
 };
 
 /// The custom origins of the tracks that are not Root.
+// The pallet macro's expansion uses `expect` on values it guarantees.
+#[allow(clippy::expect_used)]
 #[frame_support::pallet]
 pub mod pallet_custom_origins {
 	use frame_support::pallet_prelude::*;
@@ -52,15 +51,7 @@ pub mod pallet_custom_origins {
 
 	/// An origin a referendum on a track other than `root` dispatches with.
 	#[derive(
-		PartialEq,
-		Eq,
-		Clone,
-		MaxEncodedLen,
-		Encode,
-		Decode,
-		DecodeWithMemTracking,
-		TypeInfo,
-		RuntimeDebug,
+		PartialEq, Eq, Clone, MaxEncodedLen, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug,
 	)]
 	#[pallet::origin]
 	pub enum Origin {
@@ -96,8 +87,7 @@ pub mod pallet_custom_origins {
 impl pallet_custom_origins::Config for Runtime {}
 
 /// Who may change the protocol's parameters: Root, or a referendum on the `parameters` track.
-pub type ParametersOrigin =
-	EitherOf<EnsureRoot<AccountId>, pallet_custom_origins::ParameterSetter>;
+pub type ParametersOrigin = EitherOf<EnsureRoot<AccountId>, pallet_custom_origins::ParameterSetter>;
 
 parameter_types! {
 	/// A preimage's deposit: 1 TMT plus 0.001 TMT per byte, held.
@@ -124,8 +114,14 @@ impl pallet_preimage::Config for Runtime {
 
 parameter_types! {
 	/// Scheduled calls may take up to 80% of a block.
-	pub MaximumSchedulerWeight: frame_support::weights::Weight =
-		Perbill::from_percent(80) * RuntimeBlockWeights::get().max_block;
+	pub MaximumSchedulerWeight: frame_support::weights::Weight = {
+		let max = RuntimeBlockWeights::get().max_block;
+		let share = Perbill::from_percent(80);
+		frame_support::weights::Weight::from_parts(
+			share.mul_floor(max.ref_time()),
+			share.mul_floor(max.proof_size()),
+		)
+	};
 }
 
 impl pallet_scheduler::Config for Runtime {
@@ -181,6 +177,8 @@ parameter_types! {
 /// `root`, `parameters`, `treasurer`.
 pub struct Tracks;
 
+// Evaluated at compile time only (a track's name): an index out of range would not compile.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 const fn name(text: &str) -> [u8; 25] {
 	let bytes = text.as_bytes();
 	let mut out = [0u8; 25];
@@ -361,5 +359,3 @@ impl pallet_bounties::Config for Runtime {
 	type OnSlash = Treasury;
 	type TransferAllAssets = pallet_bounties::TransferFungible<AccountId, Balances>;
 }
-
-
