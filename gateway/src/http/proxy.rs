@@ -169,7 +169,7 @@ async fn send(
 	let body = Bytes::from(admitted.request.body.to_string());
 	let path = admitted.endpoint.path();
 	let mut tried = Vec::new();
-	let mut resent = false;
+	let mut resent = 0;
 	let mut last_error = String::from("no upstream is configured");
 	while let Some(lease) = pool.lease(&tried) {
 		let url =
@@ -192,9 +192,11 @@ async fn send(
 				tried.push(lease.replica.clone());
 			}
 			// A kept-alive connection the model server closed as the request went out: nothing
-			// was answered, so the request is sent again, once, on a fresh connection.
-			Ok(Err(e)) if !resent && closed_under_us(&e) => {
-				resent = true;
+			// was answered, so the request is sent again — up to `MAX_RESENDS` times, as several
+			// pooled connections may have been closed together (llama-server closed two in a row
+			// once in some 2,000 requests of the benchmark).
+			Ok(Err(e)) if resent < MAX_RESENDS && closed_under_us(&e) => {
+				resent += 1;
 				tracing::debug!(upstream = %lease.replica.base, "sent again: {}", causes(&e));
 			}
 			Ok(Err(e)) => {
@@ -218,6 +220,9 @@ async fn send(
 		format!("no model server could be reached (last: {last_error})"),
 	))
 }
+
+/// How many times a request is sent again after a pooled connection closed under it.
+const MAX_RESENDS: u32 = 3;
 
 /// Whether `error` is a pooled connection closed by the model server before it answered
 /// (its keep-alive ended as the request was sent): hyper's incomplete message.
