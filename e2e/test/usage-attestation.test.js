@@ -1,9 +1,9 @@
 // Usage attestation as an operator runs it: the test serves a usage feed over HTTP with
 // vouchers really signed by Bob and Charlie, starts the dev node with `--usage-feed` and inserts
 // an operator key with `author_insertKey`. The node's off-chain worker attests the records by
-// itself; credits move from the users to the provider minus the fee to the reward pool, a
-// record over its voucher's cap is paid only up to the cap, a feed that is down is counted in
-// the node's Prometheus metrics and retried.
+// itself; credits move from the users to the provider minus the fee to the reward pool and the
+// treasury, a record over its voucher's cap is paid only up to the cap, a feed that is down is
+// counted in the node's Prometheus metrics and retried.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +20,8 @@ import {
 const UNIT = 10n ** 12n;
 /** The reward pool: the account of `PalletId(*b"tmt/pool")`. */
 const POOL = encodeAddress(u8aConcat(stringToU8a('modltmt/pool'), new Uint8Array(20)), 42);
+/** The treasury: the account of `PalletId(*b"tm/trsry")`. */
+const TREASURY = encodeAddress(u8aConcat(stringToU8a('modltm/trsry'), new Uint8Array(20)), 42);
 
 describe('usage attestation', () => {
   let node;
@@ -108,9 +110,11 @@ describe('usage attestation', () => {
     const free = async (state, who) => (await state.query.system.account(who)).data.free.toBigInt();
     assert.equal(await credits(was, bob) - await credits(is, bob), 10n * UNIT);
     assert.equal(await credits(was, charlie) - await credits(is, charlie), 4n * UNIT);
-    // The provider gets 14 TMT minus the 5% protocol fee; the fee goes to the reward pool.
+    // The provider gets 14 TMT minus the 5% protocol fee; four fifths of the fee go to the
+    // reward pool, one fifth to the treasury (the `TreasuryShare` runtime parameter).
     assert.equal(await free(is, alice.address) - await free(was, alice.address), 14n * UNIT * 95n / 100n);
-    assert.equal(await free(is, POOL) - await free(was, POOL), 14n * UNIT * 5n / 100n);
+    assert.equal(await free(is, POOL) - await free(was, POOL), 14n * UNIT * 4n / 100n);
+    assert.equal(await free(is, TREASURY) - await free(was, TREASURY), 14n * UNIT * 1n / 100n);
     assert.equal((await is.query.usageAttestation.lastSeq(alice.address)).toNumber(), 2);
     assert.ok(feed.requests.includes('/usage?after=0&limit=256'), feed.requests.join(', '));
 

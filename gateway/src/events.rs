@@ -14,7 +14,7 @@ use sp_runtime::AccountId32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
 	/// `UsageSettled`: `charged` from the payer's credits, `from_allowance` from the free
-	/// allowance, of which `fee` went to the reward pool.
+	/// allowance, of which `fee` went to the reward pool and the treasury.
 	Settled {
 		/// The user.
 		user: AccountId32,

@@ -16,6 +16,7 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_referenda, Referenda]
 	[pallet_treasury, Treasury]
 	[pallet_bounties, Bounties]
+	[pallet_parameters, Parameters]
 );
 
 impl frame_system_benchmarking::Config for crate::Runtime {}

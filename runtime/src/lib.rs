@@ -81,7 +81,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tokenmeter"),
 	impl_name: alloc::borrow::Cow::Borrowed("tokenmeter-node"),
 	authoring_version: 1,
-	spec_version: 111,
+	spec_version: 112,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -305,4 +305,9 @@ mod runtime {
 	/// Bounties from the treasury, paid out by curators (bug reports, moderation).
 	#[runtime::pallet_index(21)]
 	pub type Bounties = pallet_bounties;
+
+	/// Runtime parameters set by referenda on the parameters track: the protocol fee and the
+	/// treasury's share of it.
+	#[runtime::pallet_index(22)]
+	pub type Parameters = pallet_parameters;
 }

@@ -1,12 +1,13 @@
 //! Governance as configured (docs/governance.md): a referendum on the `parameters` track,
 //! voted with staked TMT and conviction, changes the priority tiers; a vote's lock and the
 //! staking freeze overlap and an unstake follows the longer of the two; a `treasurer`
-//! referendum funds a bounty whose curator pays a bug reporter; governance moves TMT but
-//! never mints or burns it.
+//! referendum funds a bounty whose curator pays a bug reporter; a `parameters` referendum
+//! changes the treasury's share of the protocol fee, which the next settlement follows;
+//! governance moves TMT but never mints or burns it.
 
 mod common;
 
-use common::{chain_from_preset, check_invariants, run_to_block};
+use common::{chain_from_preset, check_invariants, provide_model, run_to_block, signed_voucher};
 use frame_support::{
 	assert_noop, assert_ok,
 	traits::{
@@ -17,13 +18,19 @@ use frame_support::{
 	},
 };
 use pallet_conviction_voting::{AccountVote, Conviction, Vote};
+use pallet_inference_credits::{AccessRule, SettleUsage, UsageEntry};
 use pallet_priority_staking::TierInfo;
 use pallet_referenda::ReferendumInfo;
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave};
 use tokenmeter_runtime::{
-	configs::governance::{pallet_custom_origins::Origin as Track, TreasuryAccount},
-	AccountId, Balance, Balances, Bounties, ConvictionVoting, OriginCaller, PriorityStaking,
-	Referenda, Runtime, RuntimeCall, RuntimeFreezeReason, RuntimeOrigin, System, UNIT,
+	configs::{
+		governance::{pallet_custom_origins::Origin as Track, TreasuryAccount},
+		inference_credits::RewardPoolAccount,
+		parameters::{dynamic_params::protocol, RuntimeParameters},
+	},
+	AccountId, Balance, Balances, Bounties, ConvictionVoting, InferenceCredits, OriginCaller,
+	Parameters, PriorityStaking, Referenda, Runtime, RuntimeCall, RuntimeFreezeReason,
+	RuntimeOrigin, System, MILLI_UNIT, UNIT,
 };
 
 fn signed(who: &AccountId) -> RuntimeOrigin {
@@ -212,6 +219,63 @@ fn a_treasurer_referendum_funds_a_bounty_that_pays_a_bug_reporter() {
 		run_to_block(System::block_number() + 10 * tokenmeter_runtime::MINUTES + 1);
 		assert_ok!(Bounties::claim_bounty(signed(&dave), bounty));
 		assert_eq!(Balances::balance(&dave), before + value - 10 * UNIT);
+		check_invariants();
+		assert_eq!(Balances::total_issuance(), issuance);
+	});
+}
+
+#[test]
+fn a_parameters_referendum_sets_the_treasury_share_of_the_protocol_fee() {
+	chain_from_preset("development").execute_with(|| {
+		let (alice, bob) = (Alice.to_account_id(), Bob.to_account_id());
+		let half = RuntimeParameters::Protocol(protocol::Parameters::TreasuryShare(
+			protocol::TreasuryShare,
+			Some(sp_runtime::Perbill::from_percent(50)),
+		));
+		// Not by a signed account: only Root or the parameters track.
+		assert_noop!(
+			Parameters::set_parameter(signed(&alice), half.clone()),
+			sp_runtime::DispatchError::BadOrigin
+		);
+		assert_eq!(
+			<protocol::TreasuryShare as frame_support::traits::Get<_>>::get(),
+			sp_runtime::Perbill::from_percent(20)
+		);
+		let call =
+			RuntimeCall::Parameters(pallet_parameters::Call::set_parameter { key_value: half });
+		let index = propose_and_vote(
+			OriginCaller::Origins(Track::ParameterSetter),
+			call,
+			&alice,
+			900_000 * UNIT,
+		);
+		assert!(run_until(60, || approved(index)), "the referendum passes within minutes");
+		assert!(
+			run_until(5, || <protocol::TreasuryShare as frame_support::traits::Get<_>>::get()
+				== sp_runtime::Perbill::from_percent(50)),
+			"and is enacted"
+		);
+
+		// The next settlement splits the 5% fee half and half.
+		let model = provide_model(&alice, MILLI_UNIT, MILLI_UNIT, AccessRule::Open);
+		assert_ok!(InferenceCredits::deposit_credits(signed(&bob), 10 * UNIT));
+		let (pool, treasury, issuance) = (
+			Balances::balance(&RewardPoolAccount::get()),
+			Balances::balance(&TreasuryAccount::get()),
+			Balances::total_issuance(),
+		);
+		let entry = UsageEntry {
+			user: bob.clone(),
+			model,
+			input_tokens: 1_000_000,
+			output_tokens: 0,
+			served_at: System::block_number(),
+			voucher: signed_voucher(Bob, &alice, UNIT),
+		};
+		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![entry]).unwrap();
+		assert_eq!((summary.charged, summary.fees), (UNIT, UNIT / 20));
+		assert_eq!(Balances::balance(&RewardPoolAccount::get()), pool + UNIT / 40);
+		assert_eq!(Balances::balance(&TreasuryAccount::get()), treasury + UNIT / 40);
 		check_invariants();
 		assert_eq!(Balances::total_issuance(), issuance);
 	});

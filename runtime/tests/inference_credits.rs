@@ -1,6 +1,7 @@
 //! The inference credits pallet as configured in the runtime: a provider lists a model, a user
-//! deposits credits and signs a voucher, and settlement pays the provider and the reward pool
-//! with the runtime's 5% protocol fee, leaving every invariant intact.
+//! deposits credits and signs a voucher, and settlement pays the provider, the reward pool and
+//! the treasury (the runtime's 5% protocol fee, a fifth of it to the treasury by default),
+//! leaving every invariant intact.
 
 mod common;
 
@@ -12,7 +13,10 @@ use frame_support::{
 use pallet_inference_credits::{AccessDenied, AccessRule, Error, SettleUsage, UsageEntry};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
 use tokenmeter_runtime::{
-	configs::inference_credits::{ProviderBond, RewardPoolAccount},
+	configs::{
+		governance::TreasuryAccount,
+		inference_credits::{ProviderBond, RewardPoolAccount},
+	},
 	Balances, InferenceCredits, Runtime, RuntimeOrigin, System, MILLI_UNIT, UNIT,
 };
 
@@ -44,9 +48,10 @@ fn a_provider_is_paid_for_vouched_usage_minus_the_protocol_fee() {
 			served_at: System::block_number(),
 			voucher: signed_voucher(Bob, &alice, UNIT),
 		};
-		let (alice_free, pool_free, issuance) = (
+		let (alice_free, pool_free, treasury_free, issuance) = (
 			Balances::balance(&alice),
 			Balances::balance(&RewardPoolAccount::get()),
+			Balances::balance(&TreasuryAccount::get()),
 			Balances::total_issuance(),
 		);
 		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![entry]).unwrap();
@@ -54,7 +59,9 @@ fn a_provider_is_paid_for_vouched_usage_minus_the_protocol_fee() {
 		assert_eq!(summary.charged, UNIT);
 		assert_eq!(summary.fees, UNIT / 20);
 		assert_eq!(Balances::balance(&alice), alice_free + UNIT - UNIT / 20);
-		assert_eq!(Balances::balance(&RewardPoolAccount::get()), pool_free + UNIT / 20);
+		// 5% of 1 TMT: 4% to the pool, 1% to the treasury.
+		assert_eq!(Balances::balance(&RewardPoolAccount::get()), pool_free + UNIT / 25);
+		assert_eq!(Balances::balance(&TreasuryAccount::get()), treasury_free + UNIT / 100);
 		assert_eq!(InferenceCredits::credit_balance(&bob), 9 * UNIT);
 		assert_eq!(Balances::total_issuance(), issuance);
 		InferenceCredits::do_try_state().unwrap();

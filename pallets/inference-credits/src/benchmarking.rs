@@ -296,7 +296,9 @@ mod benchmarks {
 			frame_system::Pallet::<T>::block_number()
 				.saturating_add(T::PricingEpoch::get().saturating_mul(epochs.into())),
 		);
+		// Both fee accounts exist: the worst case pays the provider, the pool and the treasury.
 		T::Currency::set_balance(&T::RewardPool::get(), T::Currency::minimum_balance());
+		T::Currency::set_balance(&T::Treasury::get(), T::Currency::minimum_balance());
 		let genesis_hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
 		let cap = plenty::<T>();
 		let mut entries = vec![];

@@ -51,8 +51,10 @@ struct Payment<Balance> {
 	charged: Balance,
 	/// From the user's free allowance.
 	from_allowance: Balance,
-	/// The part of `charged` paid to the reward pool.
+	/// The part of `charged` paid as the protocol fee (to the reward pool and the treasury).
 	fee: Balance,
+	/// The part of `fee` paid to the treasury.
+	to_treasury: Balance,
 }
 
 impl<T: Config> Pallet<T> {
@@ -578,7 +580,8 @@ impl<T: Config> Pallet<T> {
 	/// Pays `provider` up to `owed` for `user`'s usage: the user's own free allowance first
 	/// discounts up to `discountable` (usage of models that honour it; not for a delegate),
 	/// and the provider is paid nothing for that part; then `payer`'s credits pay the rest
-	/// (the protocol fee of the credits part to the reward pool).
+	/// (the protocol fee of the credits part to the reward pool and the treasury, split by
+	/// [`Config::TreasuryShare`]).
 	fn pay_provider(
 		provider: &T::AccountId,
 		user: &T::AccountId,
@@ -616,20 +619,39 @@ impl<T: Config> Pallet<T> {
 			});
 		}
 		if charged.is_zero() {
-			return Ok(Payment { charged: Zero::zero(), from_allowance, fee: Zero::zero() });
+			return Ok(Payment {
+				charged: Zero::zero(),
+				from_allowance,
+				fee: Zero::zero(),
+				to_treasury: Zero::zero(),
+			});
 		}
 		// A fraction of a balance (rounded to the nearest) is never more than the balance.
 		#[allow(clippy::arithmetic_side_effects)]
-		let mut fee = T::ProtocolFee::get() * charged;
-		let pool = T::RewardPool::get();
-		if !fee.is_zero()
-			&& T::Currency::can_deposit(&pool, fee, Provenance::Extant)
-				!= DepositConsequence::Success
-		{
-			fee = Zero::zero();
+		let fee = T::ProtocolFee::get() * charged;
+		let (pool, treasury) = (T::RewardPool::get(), T::Treasury::get());
+		let can_take = |who: &T::AccountId, amount: BalanceOf<T>| {
+			amount.is_zero()
+				|| T::Currency::can_deposit(who, amount, Provenance::Extant)
+					== DepositConsequence::Success
+		};
+		// The treasury's share of the fee; what it cannot take (it does not exist and the share
+		// is below the existential deposit) goes to the pool, what the pool cannot take to the
+		// provider.
+		#[allow(clippy::arithmetic_side_effects)]
+		let mut to_treasury = T::TreasuryShare::get() * fee;
+		if !can_take(&treasury, to_treasury) {
+			to_treasury = Zero::zero();
 		}
+		let mut to_pool = fee.saturating_sub(to_treasury);
+		if !can_take(&pool, to_pool) {
+			to_pool = Zero::zero();
+		}
+		let fee = to_pool.saturating_add(to_treasury);
 		let reason = HoldReason::Credits.into();
-		for (to, amount) in [(provider, charged.saturating_sub(fee)), (&pool, fee)] {
+		for (to, amount) in
+			[(provider, charged.saturating_sub(fee)), (&pool, to_pool), (&treasury, to_treasury)]
+		{
 			if !amount.is_zero() {
 				T::Currency::transfer_on_hold(
 					&reason,
@@ -644,7 +666,7 @@ impl<T: Config> Pallet<T> {
 		}
 		let pending = PendingWithdrawals::<T>::get(payer);
 		Self::write_credits(payer, credits.saturating_sub(charged), pending);
-		Ok(Payment { charged, from_allowance, fee })
+		Ok(Payment { charged, from_allowance, fee, to_treasury })
 	}
 
 	/// Settles `entries` served by `provider`; see [`crate::SettleUsage`].
@@ -692,7 +714,7 @@ impl<T: Config> Pallet<T> {
 					continue;
 				}
 			};
-			let Payment { charged, from_allowance, fee } =
+			let Payment { charged, from_allowance, fee, to_treasury } =
 				Self::pay_provider(provider, &user, &payer, owed, group.discountable)?;
 			let paid = charged.saturating_add(from_allowance);
 			if paid.is_zero() {
@@ -718,6 +740,7 @@ impl<T: Config> Pallet<T> {
 				charged,
 				from_allowance,
 				fee,
+				to_treasury,
 				settled_total: ledger.settled,
 				cap: ledger.cap,
 			});

@@ -104,9 +104,19 @@ pub mod pallet {
 		#[pallet::constant]
 		type ProviderBond: Get<BalanceOf<Self>>;
 
-		/// The share of every settlement paid to the reward pool.
+		/// The share of every settlement paid as the protocol fee, to the reward pool and the
+		/// treasury.
 		#[pallet::constant]
 		type ProtocolFee: Get<Perbill>;
+
+		/// The share of the protocol fee paid to the treasury; the rest goes to the reward pool.
+		#[pallet::constant]
+		type TreasuryShare: Get<Perbill>;
+
+		/// The treasury account that receives its share of the protocol fee. Like the pool, it
+		/// must exist, or shares smaller than the existential deposit go to the pool.
+		#[pallet::constant]
+		type Treasury: Get<Self::AccountId>;
 
 		/// The reward pool account that receives the protocol fee. It must exist (hold at
 		/// least the existential deposit), or fees smaller than that go to the provider.
@@ -406,7 +416,8 @@ pub mod pallet {
 			/// The former delegate.
 			delegate: T::AccountId,
 		},
-		/// Usage of a user was settled: credits moved to the provider and the reward pool.
+		/// Usage of a user was settled: credits moved to the provider, the reward pool and the
+		/// treasury.
 		UsageSettled {
 			/// Who was paid.
 			provider: T::AccountId,
@@ -418,8 +429,10 @@ pub mod pallet {
 			charged: BalanceOf<T>,
 			/// Paid out of the user's free staking allowance, before credits (no fee).
 			from_allowance: BalanceOf<T>,
-			/// The part of `charged` paid to the reward pool.
+			/// The part of `charged` paid as the protocol fee (reward pool and treasury).
 			fee: BalanceOf<T>,
+			/// The part of `fee` paid to the treasury.
+			to_treasury: BalanceOf<T>,
 			/// Settled for this (user, provider) pair so far.
 			settled_total: BalanceOf<T>,
 			/// The cap of the voucher settled against.

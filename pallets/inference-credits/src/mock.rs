@@ -60,6 +60,9 @@ parameter_types! {
 	pub const ProtocolFee: Perbill = Perbill::from_percent(10);
 	pub const MaxPriceStep: Perbill = Perbill::from_parts(125_000_000);
 	pub RewardPool: AccountId = AccountId::new([0xEE; 32]);
+	pub TreasuryAccount: AccountId = AccountId::new([0xDD; 32]);
+	/// None of the fee by default; tests that split it set this.
+	pub static TreasuryShare: Perbill = Perbill::zero();
 	pub const ModelDepositReason: RuntimeHoldReason =
 		RuntimeHoldReason::InferenceCredits(HoldReason::ModelDeposit);
 	pub const DelegationDepositReason: RuntimeHoldReason =
@@ -163,6 +166,8 @@ impl pallet_inference_credits::Config for Test {
 	type ProviderBond = ProviderBond;
 	type ProtocolFee = ProtocolFee;
 	type RewardPool = RewardPool;
+	type TreasuryShare = TreasuryShare;
+	type Treasury = TreasuryAccount;
 	type Tiers = MockTiers;
 	type FreeAllowance = MockAllowance;
 	type VoucherSigners = MockSigners;
@@ -218,6 +223,7 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 			(dave(), INITIAL_BALANCE),
 			(eve(), INITIAL_BALANCE),
 			(RewardPool::get(), ED),
+			(TreasuryAccount::get(), ED),
 		],
 		..Default::default()
 	}
@@ -226,6 +232,7 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	let mut ext: sp_io::TestExternalities = storage.into();
 	ext.execute_with(|| {
 		System::set_block_number(1);
+		TreasuryShare::set(Perbill::zero());
 		TIERS.with(|t| t.borrow_mut().clear());
 		ALLOWANCES.with(|a| a.borrow_mut().clear());
 	});

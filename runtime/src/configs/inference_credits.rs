@@ -16,8 +16,6 @@ use crate::{
 parameter_types! {
 	/// What a provider holds while registered.
 	pub const ProviderBond: Balance = 100 * UNIT;
-	/// Share of every settlement paid to the feedback reward pool.
-	pub const ProtocolFee: Perbill = Perbill::from_percent(5);
 	/// The reward pool's id; its account receives the protocol fee.
 	pub const RewardPoolPalletId: PalletId = PalletId(*b"tmt/pool");
 	/// The reward pool account.
@@ -49,7 +47,11 @@ impl pallet_inference_credits::Config for Runtime {
 	type DelegationConsideration =
 		HoldConsideration<AccountId, Balances, DelegationDepositReason, StorageDeposit>;
 	type ProviderBond = ProviderBond;
-	type ProtocolFee = ProtocolFee;
+	/// A runtime parameter (set by a referendum on the parameters track).
+	type ProtocolFee = super::parameters::dynamic_params::protocol::ProtocolFee;
+	/// A runtime parameter too: the treasury's share of the fee, the rest to the pool.
+	type TreasuryShare = super::parameters::dynamic_params::protocol::TreasuryShare;
+	type Treasury = super::governance::TreasuryAccount;
 	type RewardPool = RewardPoolAccount;
 	type Tiers = PriorityStaking;
 	type FreeAllowance = PriorityStaking;

@@ -5,6 +5,7 @@ pub mod agent_wallet;
 pub mod feedback_rewards;
 pub mod governance;
 pub mod inference_credits;
+pub mod parameters;
 pub mod priority_staking;
 pub mod usage_attestation;
 

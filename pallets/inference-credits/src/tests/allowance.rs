@@ -48,6 +48,7 @@ fn the_allowance_is_a_discount_the_provider_grants() {
 				charged: 250,
 				from_allowance: 150,
 				fee: 25,
+				to_treasury: 0,
 				settled_total: 400,
 				cap: 1_000,
 			}

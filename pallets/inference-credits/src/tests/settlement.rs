@@ -2,6 +2,7 @@ use super::*;
 use crate::mock::*;
 use frame_support::{assert_noop, assert_ok};
 use sp_keyring::Sr25519Keyring::{Bob, Charlie, Dave};
+use sp_runtime::Perbill;
 
 #[test]
 fn settlement_pays_the_provider_and_the_pool() {
@@ -37,6 +38,7 @@ fn settlement_pays_the_provider_and_the_pool() {
 				charged: 400,
 				from_allowance: 0,
 				fee: 40,
+				to_treasury: 0,
 				settled_total: 400,
 				cap: 1_000,
 			}
@@ -319,6 +321,67 @@ fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
 		.unwrap();
 		assert_eq!((summary.charged, summary.fees), (10, 0));
 		assert_eq!(free(&alice()), provider_free + 10);
+	});
+}
+
+#[test]
+fn the_treasury_takes_its_share_of_the_fee_and_the_pool_the_rest() {
+	run_test(|| {
+		TreasuryShare::set(Perbill::from_percent(25));
+		let model = open_model_and_funded_bob();
+		let (provider_free, pool_free, treasury_free) =
+			(free(&alice()), free(&RewardPool::get()), free(&TreasuryAccount::get()));
+		let total = issuance();
+		// 400 charged, a fee of 40: 10 to the treasury, 30 to the pool.
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, 100, 50, voucher(Bob, &alice(), 1_000))],
+		)
+		.unwrap();
+		assert_eq!((summary.charged, summary.fees), (400, 40));
+		assert_eq!(free(&alice()), provider_free + 360);
+		assert_eq!(free(&RewardPool::get()), pool_free + 30);
+		assert_eq!(free(&TreasuryAccount::get()), treasury_free + 10);
+		assert_eq!(issuance(), total, "settlement must not mint or burn");
+		System::assert_last_event(
+			Event::UsageSettled {
+				provider: alice(),
+				user: bob(),
+				payer: bob(),
+				charged: 400,
+				from_allowance: 0,
+				fee: 40,
+				to_treasury: 10,
+				settled_total: 400,
+				cap: 1_000,
+			}
+			.into(),
+		);
+	});
+}
+
+#[test]
+fn a_share_too_small_for_a_missing_treasury_goes_to_the_pool() {
+	run_test(|| {
+		TreasuryShare::set(Perbill::from_percent(50));
+		let model = open_model_and_funded_bob();
+		assert_ok!(<Balances as frame_support::traits::fungible::Mutate<AccountId>>::transfer(
+			&TreasuryAccount::get(),
+			&eve(),
+			ED,
+			frame_support::traits::tokens::Preservation::Expendable
+		));
+		let (provider_free, pool_free) = (free(&alice()), free(&RewardPool::get()));
+		// 20 tokens cost 40, a fee of 4: the treasury's 2 is below the existential deposit.
+		let summary = InferenceCredits::do_settle(
+			&alice(),
+			vec![entry(Bob, model, 20, 0, voucher(Bob, &alice(), 1_000))],
+		)
+		.unwrap();
+		assert_eq!((summary.charged, summary.fees), (40, 4));
+		assert_eq!(free(&alice()), provider_free + 36);
+		assert_eq!(free(&RewardPool::get()), pool_free + 4);
+		assert_eq!(free(&TreasuryAccount::get()), 0);
 	});
 }
 
