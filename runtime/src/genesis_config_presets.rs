@@ -1,5 +1,8 @@
 //! Genesis presets: `development` (one validator, Alice), `local_testnet` (Alice and Bob) and
-//! `testnet` (Alice, Bob and Charlie), as JSON patches over the default genesis.
+//! `testnet` (Alice, Bob and Charlie), as JSON patches over the default genesis. Sudo is for
+//! `development` and `local_testnet` only: the `testnet` has no sudo key, and what takes Root
+//! there (the validator set, runtime upgrades) takes a referendum on the `root` track
+//! (docs/governance.md).
 
 use crate::{
 	configs::inference_credits::RewardPoolAccount, opaque::SessionKeys, AccountId, Balance,
@@ -50,13 +53,13 @@ pub const TESTNET_PRESET: &str = "testnet";
 /// A validator at genesis: its account and session keys.
 pub type GenesisValidator = (AccountId, AuraId, GrandpaId);
 
-/// A genesis with the given validators, endowed accounts and sudo key; `staking` and
+/// A genesis with the given validators, endowed accounts and sudo key (none: no sudo); `staking` and
 /// `feedback` override the pallets' default periods. Aura and GRANDPA take their authorities
 /// from the session pallet's keys.
 fn tokenmeter_genesis(
 	initial_authorities: Vec<GenesisValidator>,
 	endowed_accounts: Vec<AccountId>,
-	root: AccountId,
+	root: Option<AccountId>,
 	staking: Option<StakingParams<BlockNumber>>,
 	feedback: Option<EpochParams<BlockNumber>>,
 ) -> Value {
@@ -88,7 +91,7 @@ fn tokenmeter_genesis(
 				})
 				.collect::<Vec<_>>(),
 		},
-		sudo: SudoConfig { key: Some(root) },
+		sudo: SudoConfig { key: root },
 		priority_staking: PriorityStakingConfig { tiers: priority_tiers(), params: staking },
 		feedback_rewards: FeedbackRewardsConfig { params: feedback },
 	})
@@ -106,7 +109,7 @@ pub fn development_config_genesis() -> Value {
 	tokenmeter_genesis(
 		vec![authority_keys(Sr25519Keyring::Alice, Ed25519Keyring::Alice)],
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect::<Vec<_>>(),
-		Sr25519Keyring::Alice.to_account_id(),
+		Some(Sr25519Keyring::Alice.to_account_id()),
 		Some(DEV_STAKING_PARAMS),
 		Some(DEV_FEEDBACK_PARAMS),
 	)
@@ -121,14 +124,15 @@ pub fn local_config_genesis() -> Value {
 			authority_keys(Sr25519Keyring::Bob, Ed25519Keyring::Bob),
 		],
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect::<Vec<_>>(),
-		Sr25519Keyring::Alice.to_account_id(),
+		Some(Sr25519Keyring::Alice.to_account_id()),
 		None,
 		None,
 	)
 }
 
 /// Three validators (Alice, Bob and Charlie, whose well-known keys make it a test network
-/// only), the well-known accounts endowed, Alice as sudo, the pallets' default periods.
+/// only), the well-known accounts endowed, no sudo key (Root takes a referendum), the pallets'
+/// default periods.
 pub fn testnet_config_genesis() -> Value {
 	tokenmeter_genesis(
 		vec![
@@ -137,7 +141,7 @@ pub fn testnet_config_genesis() -> Value {
 			authority_keys(Sr25519Keyring::Charlie, Ed25519Keyring::Charlie),
 		],
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect::<Vec<_>>(),
-		Sr25519Keyring::Alice.to_account_id(),
+		None,
 		None,
 		None,
 	)

@@ -241,7 +241,7 @@ mod runtime {
 	#[runtime::pallet_index(5)]
 	pub type TransactionPayment = pallet_transaction_payment;
 
-	/// Root access on development and test networks.
+	/// Root access on development and local chains; the `testnet` preset has no sudo key.
 	#[runtime::pallet_index(6)]
 	pub type Sudo = pallet_sudo;
 
@@ -249,7 +249,8 @@ mod runtime {
 	#[runtime::pallet_index(7)]
 	pub type Utility = pallet_utility;
 
-	/// The validator set, changed by sudo; handed to the session pallet. Declared before
+	/// The validator set, changed by Root (sudo, or a `root` referendum on the testnet); handed
+	/// to the session pallet. Declared before
 	/// `Session`, whose genesis reads it.
 	#[runtime::pallet_index(8)]
 	pub type ValidatorSet = pallet_validator_set;

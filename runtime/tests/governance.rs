@@ -280,3 +280,46 @@ fn a_parameters_referendum_sets_the_treasury_share_of_the_protocol_fee() {
 		assert_eq!(Balances::total_issuance(), issuance);
 	});
 }
+
+#[test]
+fn the_testnet_has_no_sudo_and_a_root_referendum_adds_a_validator() {
+	use codec::Encode;
+	use sp_keystore::{testing::MemoryKeystore, KeystoreExt};
+	use tokenmeter_runtime::{opaque::SessionKeys, Session, Sudo, ValidatorSet};
+
+	let mut ext = chain_from_preset("testnet");
+	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
+	ext.execute_with(|| {
+		let (alice, bob, dave) = (Alice.to_account_id(), Bob.to_account_id(), Dave.to_account_id());
+		assert_eq!(pallet_sudo::Key::<Runtime>::get(), None);
+		let add = RuntimeCall::ValidatorSet(pallet_validator_set::Call::add_validator {
+			who: dave.clone(),
+		});
+		assert_noop!(
+			Sudo::sudo(signed(&alice), Box::new(add.clone())),
+			pallet_sudo::Error::<Runtime>::RequireSudo
+		);
+		let keys = SessionKeys::generate(&dave.encode(), Some(b"//Dave".to_vec()));
+		assert_ok!(Session::set_keys(signed(&dave), keys.keys, keys.proof.encode()));
+
+		// The root track wants 10% of the issuance in support at first: Alice and Bob vote.
+		let index = propose_and_vote(
+			OriginCaller::system(frame_system::RawOrigin::Root),
+			add,
+			&alice,
+			900_000 * UNIT,
+		);
+		let vote = AccountVote::Standard {
+			vote: Vote { aye: true, conviction: Conviction::Locked1x },
+			balance: 900_000 * UNIT,
+		};
+		assert_ok!(ConvictionVoting::vote(signed(&bob), index, vote));
+		assert!(run_until(80, || approved(index)), "the referendum passes within minutes");
+		assert!(
+			run_until(15, || pallet_validator_set::Validators::<Runtime>::get().contains(&dave)),
+			"and is enacted"
+		);
+		ValidatorSet::do_try_state().unwrap();
+		check_invariants();
+	});
+}

@@ -1,6 +1,7 @@
 //! Validators through sessions as the runtime wires them: the `testnet` preset's three
 //! validators author (Aura) and vote (GRANDPA) from genesis; a fourth account sets its session
-//! keys with a proof of possession, sudo adds it, and two sessions later Aura and GRANDPA
+//! keys with a proof of possession, Root adds it (on the testnet, a referendum: see
+//! governance.rs), and two sessions later Aura and GRANDPA
 //! include it; a removed validator leaves the same way; bad changes fail and change nothing.
 
 mod common;
@@ -46,7 +47,7 @@ fn the_testnet_starts_with_three_validators() {
 }
 
 #[test]
-fn sudo_adds_a_validator_with_session_keys_and_removes_another() {
+fn root_adds_a_validator_with_session_keys_and_removes_another() {
 	let mut ext = chain_from_preset("testnet");
 	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
 	ext.execute_with(|| {

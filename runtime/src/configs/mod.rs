@@ -130,7 +130,8 @@ impl pallet_session::Config for Runtime {
 }
 
 impl pallet_validator_set::Config for Runtime {
-	/// Sudo adds and removes validators on the testnet.
+	/// Root adds and removes validators: sudo on a dev or local chain, a referendum on the
+	/// `root` track on the testnet (which has no sudo key).
 	type AdminOrigin = frame_system::EnsureRoot<AccountId>;
 	type KeysRegistered = Session;
 	type MinValidators = ConstU32<1>;
