@@ -17,6 +17,7 @@ import { paymentToken, signVoucher } from '@tokenmeter/client';
 
 import { waitFor } from '../lib/feed.js';
 import { startGateway, startUpstream } from '../lib/gateway.js';
+import { approved, proposeAndVote } from '../lib/governance.js';
 import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
@@ -95,19 +96,9 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
   });
 
   it('passes a parameters referendum voted with staked TMT, and the gateway applies the new rate limit', async () => {
-    const call = api.tx.priorityStaking.setTiers(NEW_TIERS);
-    const index = (await api.query.referenda.referendumCount()).toNumber();
-    const submitted = await sendAndWaitInBlock(api.tx.utility.batchAll([
-      api.tx.preimage.notePreimage(call.method.toHex()),
-      api.tx.referenda.submit(
-        { Origins: 'ParameterSetter' },
-        { Lookup: { hash: call.method.hash.toHex(), len: call.method.encodedLength } },
-        { After: 1 },
-      ),
-      api.tx.referenda.placeDecisionDeposit(index),
-      // 900,000 TMT, all of it staked: the vote's lock and the stake's freeze overlap.
-      api.tx.convictionVoting.vote(index, { Standard: { vote: { aye: true, conviction: 'Locked1x' }, balance: 900_000n * UNIT } }),
-    ]), who.alice);
+    // 900,000 TMT, all of it staked: the vote's lock and the stake's freeze overlap.
+    const { index, result: submitted } = await proposeAndVote(api, who.alice, { Origins: 'ParameterSetter' },
+      api.tx.priorityStaking.setTiers(NEW_TIERS), 900_000n * UNIT);
     ok(submitted);
     const account = await api.query.system.account(who.alice.address);
     assert.ok(account.data.frozen.toBigInt() >= 900_000n * UNIT);
@@ -116,7 +107,7 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
     const freezes = (await api.query.balances.freezes(who.alice.address)).map((f) => f.amount.toBigInt());
     assert.deepEqual(freezes, [900_000n * UNIT]);
 
-    await waitFor(async () => (await api.query.referenda.referendumInfoFor(index)).unwrap().isApproved, 240_000, 'the referendum approved');
+    await waitFor(() => approved(api, index), 240_000, 'the referendum approved');
     await waitFor(async () => (await api.query.priorityStaking.tiers()).length === 1, 60_000, 'the new tiers enacted');
     const tiers = (await api.query.priorityStaking.tiers()).toJSON();
     assert.equal(tiers[0].rateLimit, 77);
