@@ -3,8 +3,12 @@
 // noted, the referendum submitted with the `ParameterSetter` origin, its decision deposit
 // placed) and votes aye with her staked TMT at 1× conviction. It passes and is enacted within
 // minutes; Bob, who stakes 100 TMT, was in tier 1 with 60 requests a minute at the gateway,
-// and from the enacting block the new tier's 77 applies — no sudo involved. A signed account
-// cannot set the tiers itself (BadOrigin, nothing changed).
+// and from the enacting block the new tier's 77 applies — no sudo involved. The same referendum
+// shortens the treasury's spend period and the bounty payout delay (runtime parameters).
+// Meanwhile a bug bounty runs its course: Charlie funds the treasury and proposes a bounty for
+// Ferdie's bug report, a `treasurer` referendum approves it with Eve as curator, the treasury
+// funds it at its next spend period, Eve accepts and awards it to Ferdie, who claims it after
+// the delay. A signed account cannot set the tiers itself (BadOrigin, nothing changed).
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +17,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import OpenAI from 'openai';
+import { stringToU8a, u8aConcat } from '@polkadot/util';
+import { encodeAddress } from '@polkadot/util-crypto';
 import { paymentToken, signVoucher } from '@tokenmeter/client';
 
 import { waitFor } from '../lib/feed.js';
@@ -22,6 +28,12 @@ import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/
 
 const UNIT = 10n ** 12n;
 const NEW_TIERS = [{ minStake: 50n * UNIT, priorityWeight: 3, rateLimit: 77, freeAllowance: 0 }];
+/** The treasury: the account of `PalletId(*b"tm/trsry")`. */
+const TREASURY = encodeAddress(u8aConcat(stringToU8a('modltm/trsry'), new Uint8Array(20)), 42);
+const BOUNTY = 100n * UNIT;
+const CURATOR_FEE = 10n * UNIT;
+/** Blocks: the spend period and payout delay the parameters referendum sets. */
+const PERIOD = 5;
 
 describe('governance: a referendum voted with staked TMT sets the tiers the gateway applies', () => {
   const stopping = [];
@@ -30,6 +42,9 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
   let gatewayUrl;
   let client;
   let dataDir;
+  let bountyId;
+  let treasurerIndex;
+  let treasuryBefore;
   const ok = ({ dispatchError }) => assert.equal(dispatchError, undefined, `${dispatchError}`);
   /** Waits until the chain gives Bob `rate` requests a minute and the gateway has followed. */
   const chainGives = async (rate, timeoutMs) => {
@@ -46,7 +61,7 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
   };
 
   before(async () => {
-    who = await devAccounts('Alice', 'Bob');
+    who = await devAccounts('Alice', 'Bob', 'Charlie', 'Eve', 'Ferdie');
     const upstreamPort = await freePort();
     stopping.push(await startUpstream(upstreamPort));
     const node = await startDevNode();
@@ -81,6 +96,21 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
     // Bob's 100 TMT reach the first tier (60 requests a minute) after the dev warm-up.
     await chainGives(60, 60_000);
     assert.equal(await rateLimit(), '60');
+
+    // Ferdie reported a bug: Charlie tops the treasury up and proposes a bounty for it; Alice
+    // puts its approval, with Eve as curator, to a treasurer referendum (decided while the
+    // parameters referendum below is).
+    const proposed = await sendAndWaitInBlock(api.tx.utility.batchAll([
+      api.tx.balances.transferKeepAlive(TREASURY, 500n * UNIT),
+      api.tx.bounties.proposeBounty(BOUNTY, 'Bug report by Ferdie: the gateway answered 500 to an empty prompt'),
+    ]), who.charlie);
+    ok(proposed);
+    treasuryBefore = (await (await api.at(proposed.blockHash)).query.system.account(TREASURY)).data.free.toBigInt();
+    bountyId = proposed.events.find(({ event }) => api.events.bounties.BountyProposed.is(event)).event.data.index.toNumber();
+    const treasurer = await proposeAndVote(api, who.alice, { Origins: 'Treasurer' },
+      api.tx.bounties.approveBountyWithCurator(bountyId, who.eve.address, CURATOR_FEE), 900_000n * UNIT);
+    ok(treasurer.result);
+    treasurerIndex = treasurer.index;
   });
 
   after(async () => {
@@ -97,11 +127,17 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
 
   it('passes a parameters referendum voted with staked TMT, and the gateway applies the new rate limit', async () => {
     // 900,000 TMT, all of it staked: the vote's lock and the stake's freeze overlap.
+    // One proposal: the tiers, and the treasury's periods shortened to PERIOD blocks.
     const { index, result: submitted } = await proposeAndVote(api, who.alice, { Origins: 'ParameterSetter' },
-      api.tx.priorityStaking.setTiers(NEW_TIERS), 900_000n * UNIT);
+      api.tx.utility.batchAll([
+        api.tx.priorityStaking.setTiers(NEW_TIERS),
+        api.tx.parameters.setParameter({ Treasury: { SpendPeriod: [null, PERIOD] } }),
+        api.tx.parameters.setParameter({ Treasury: { BountyPayoutDelay: [null, PERIOD] } }),
+      ]), 900_000n * UNIT);
     ok(submitted);
     const account = await api.query.system.account(who.alice.address);
     assert.ok(account.data.frozen.toBigInt() >= 900_000n * UNIT);
+    // One lock per track voted on (parameters, treasurer), overlapping.
     const locks = (await api.query.balances.locks(who.alice.address)).map((l) => l.amount.toBigInt());
     assert.deepEqual(locks, [900_000n * UNIT]);
     const freezes = (await api.query.balances.freezes(who.alice.address)).map((f) => f.amount.toBigInt());
@@ -113,5 +149,37 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
     assert.equal(tiers[0].rateLimit, 77);
     await chainGives(77, 30_000);
     assert.equal(await rateLimit(), '77');
+    const period = await api.query.parameters.parameters({ Treasury: { SpendPeriod: null } });
+    assert.equal(period.unwrap().asTreasury.asSpendPeriod[1].unwrap().toNumber(), PERIOD);
+  });
+
+  it('funds the bounty a treasurer referendum approved; the curator awards it and the bug reporter is paid', async () => {
+    await waitFor(() => approved(api, treasurerIndex), 240_000, 'the treasurer referendum approved');
+    const status = async () => (await api.query.bounties.bounties(bountyId)).unwrap().status;
+    // Funded at the next spend period: the curator is then proposed.
+    await waitFor(async () => (await status()).isCuratorProposed, 120_000, 'the treasury funding the bounty');
+    // The treasury paid the bounty's value into the bounty's account (it also took a few
+    // protocol fees of the gateway's settlements meanwhile, far less than 1 TMT).
+    const spent = treasuryBefore - (await api.query.system.account(TREASURY)).data.free.toBigInt();
+    assert.ok(spent > BOUNTY - UNIT && spent <= BOUNTY, `the treasury spent ${spent}`);
+    ok(await sendAndWaitInBlock(api.tx.bounties.acceptCurator(bountyId), who.eve));
+    ok(await sendAndWaitInBlock(api.tx.bounties.awardBounty(bountyId, who.ferdie.address), who.eve));
+    const pending = (await status()).asPendingPayout;
+    assert.equal(pending.beneficiary.toString(), who.ferdie.address);
+    // Claimable PERIOD blocks after the award; before that the claim fails.
+    const unlockAt = pending.unlockAt.toNumber();
+    await waitFor(async () => (await api.rpc.chain.getHeader()).number.toNumber() >= unlockAt, 120_000, 'the payout delay');
+    const free = async (who) => (await api.query.system.account(who)).data.free.toBigInt();
+    const [ferdie, eve] = [await free(who.ferdie.address), await free(who.eve.address)];
+    const claimed = await sendAndWaitInBlock(api.tx.bounties.claimBounty(bountyId), who.ferdie);
+    ok(claimed);
+    const paid = claimed.events.find(({ event }) => api.events.bounties.BountyClaimed.is(event)).event.data;
+    assert.equal(paid.payout.toBigInt(), BOUNTY - CURATOR_FEE);
+    assert.equal(paid.beneficiary.toString(), who.ferdie.address);
+    // Ferdie gets the bounty less the curator's fee (less his transaction fee); Eve her fee and
+    // her deposit back.
+    assert.ok(await free(who.ferdie.address) > ferdie + BOUNTY - CURATOR_FEE - UNIT / 10n);
+    assert.ok(await free(who.eve.address) >= eve + CURATOR_FEE);
+    assert.ok((await api.query.bounties.bounties(bountyId)).isNone);
   });
 });

@@ -323,3 +323,23 @@ fn the_testnet_has_no_sudo_and_a_root_referendum_adds_a_validator() {
 		check_invariants();
 	});
 }
+
+#[test]
+fn a_spend_period_set_to_zero_reads_as_one_block_and_the_chain_goes_on() {
+	use frame_support::traits::Get;
+	use tokenmeter_runtime::configs::parameters::{dynamic_params::treasury, AtLeastOneBlock};
+
+	chain_from_preset("development").execute_with(|| {
+		assert_eq!(<AtLeastOneBlock<treasury::SpendPeriod> as Get<u32>>::get(), 10 * 10);
+		let zero = RuntimeParameters::Treasury(treasury::Parameters::SpendPeriod(
+			treasury::SpendPeriod,
+			Some(0),
+		));
+		assert_ok!(Parameters::set_parameter(RuntimeOrigin::root(), zero));
+		assert_eq!(<treasury::SpendPeriod as Get<u32>>::get(), 0);
+		assert_eq!(<AtLeastOneBlock<treasury::SpendPeriod> as Get<u32>>::get(), 1);
+		// The treasury's hook divides by the period in every block.
+		run_to_block(System::block_number() + 3);
+		check_invariants();
+	});
+}

@@ -286,8 +286,6 @@ impl pallet_referenda::Config for Runtime {
 parameter_types! {
 	/// The treasury's account id.
 	pub const TreasuryPalletId: PalletId = PalletId(*b"tm/trsry");
-	/// Approved spends are paid every 10 minutes.
-	pub const SpendPeriod: BlockNumber = 10 * MINUTES;
 	/// Nothing is burned.
 	pub const Burn: Permill = Permill::zero();
 	/// A spend may be claimed for a week.
@@ -300,7 +298,10 @@ impl pallet_treasury::Config for Runtime {
 	type Currency = Balances;
 	type RejectOrigin = EnsureRoot<AccountId>;
 	type RuntimeEvent = RuntimeEvent;
-	type SpendPeriod = SpendPeriod;
+	/// A runtime parameter (10 minutes by default), at least one block.
+	type SpendPeriod = super::parameters::AtLeastOneBlock<
+		super::parameters::dynamic_params::treasury::SpendPeriod,
+	>;
 	type Burn = Burn;
 	type PalletId = TreasuryPalletId;
 	type BurnDestination = ();
@@ -328,9 +329,6 @@ parameter_types! {
 	pub const BountyDepositBase: Balance = UNIT;
 	/// Per byte of a bounty's description.
 	pub const DataDepositPerByte: Balance = UNIT / 100;
-	/// A curator's award is paid 10 minutes after it is made (time to object: the curator
-	/// can be unassigned by the treasurer track meanwhile).
-	pub const BountyDepositPayoutDelay: BlockNumber = 10 * MINUTES;
 	/// A curator must update an active bounty at least every 30 days.
 	pub const BountyUpdatePeriod: BlockNumber = 30 * crate::DAYS;
 	/// A curator's deposit: half its fee, between 1 and 100 TMT.
@@ -346,7 +344,9 @@ parameter_types! {
 impl pallet_bounties::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type BountyDepositBase = BountyDepositBase;
-	type BountyDepositPayoutDelay = BountyDepositPayoutDelay;
+	/// A runtime parameter: a curator's award is paid 10 minutes after it is made by default
+	/// (time to object: the curator can be unassigned by the treasurer track meanwhile).
+	type BountyDepositPayoutDelay = super::parameters::dynamic_params::treasury::BountyPayoutDelay;
 	type BountyUpdatePeriod = BountyUpdatePeriod;
 	type CuratorDepositMultiplier = CuratorDepositMultiplier;
 	type CuratorDepositMax = CuratorDepositMax;

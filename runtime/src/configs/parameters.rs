@@ -3,13 +3,15 @@
 //! enacted in, without a runtime upgrade. Each is one storage value, read where it is used;
 //! a parameter never set reads as its default below.
 
+use core::marker::PhantomData;
+
 use frame_support::{
 	dynamic_params::{dynamic_pallet_params, dynamic_params},
-	traits::AsEnsureOriginWithArg,
+	traits::{AsEnsureOriginWithArg, Get},
 	weights::Weight,
 };
 
-use crate::{Runtime, RuntimeEvent};
+use crate::{BlockNumber, Runtime, RuntimeEvent};
 
 /// The parameters, by group (`RuntimeParameters` is their key-value enum).
 #[dynamic_params(RuntimeParameters, pallet_parameters::Parameters::<Runtime>)]
@@ -28,6 +30,31 @@ pub mod dynamic_params {
 		/// rest.
 		#[codec(index = 1)]
 		pub static TreasuryShare: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(20);
+	}
+
+	/// The treasury's and its bounties' periods.
+	#[dynamic_pallet_params]
+	#[codec(index = 1)]
+	pub mod treasury {
+		/// Blocks between the treasury's spend periods, when approved bounties are funded: 10
+		/// minutes. Read as at least one block (see [`super::AtLeastOneBlock`]).
+		#[codec(index = 0)]
+		pub static SpendPeriod: crate::BlockNumber = 10 * crate::MINUTES;
+
+		/// Blocks between a curator's award of a bounty and its claim: 10 minutes, time for a
+		/// `treasurer` referendum to unassign a curator who awards wrongly.
+		#[codec(index = 1)]
+		pub static BountyPayoutDelay: crate::BlockNumber = 10 * crate::MINUTES;
+	}
+}
+
+/// A period parameter read as at least one block: the treasury divides the block number by
+/// its spend period, so a referendum that set it to zero must not halt the chain.
+pub struct AtLeastOneBlock<P>(PhantomData<P>);
+
+impl<P: Get<BlockNumber>> Get<BlockNumber> for AtLeastOneBlock<P> {
+	fn get() -> BlockNumber {
+		P::get().max(1)
 	}
 }
 
