@@ -1,5 +1,5 @@
 // Congestion pricing end to end (docs/pricing.md): root shortens the dev chain's pricing epoch
-// to 8 blocks (`system.setStorage` of `:PricingEpoch:` through sudo); Alice opts her model in
+// to 8 blocks (the `Credits.PricingEpoch` runtime parameter, set through sudo); Alice opts her model in
 // with a capacity of 30 tokens an epoch (target 50%, the listed price as its floor, at most
 // 4×); Bob uses it through
 // the gateway with the official `openai` client, and the node's off-chain worker attests the
@@ -16,7 +16,6 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { decodeHeader, paymentToken, signVoucher } from '@tokenmeter/client';
 import { u8aToHex } from '@polkadot/util';
-import { xxhashAsHex } from '@polkadot/util-crypto';
 
 import { waitFor } from '../lib/feed.js';
 import { startGateway, startUpstream } from '../lib/gateway.js';
@@ -78,10 +77,9 @@ describe('congestion pricing: the price follows attested demand', () => {
     api = node.api;
     await api.rpc.author.insertKey('tmat', '//Operator', u8aToHex(operator.publicKey));
     model = (await api.query.inferenceCredits.nextModelId()).toNumber();
-    const epochKey = xxhashAsHex(':PricingEpoch:', 128);
     const results = await Promise.all([
       sendAndWaitInBlock(api.tx.utility.batchAll([
-        api.tx.sudo.sudo(api.tx.system.setStorage([[epochKey, u8aToHex(api.createType('u32', EPOCH).toU8a())]])),
+        api.tx.sudo.sudo(api.tx.parameters.setParameter({ Credits: { PricingEpoch: [null, EPOCH] } })),
         api.tx.inferenceCredits.registerProvider('Alice AI', gatewayUrl),
         api.tx.inferenceCredits.registerModel('busy-llm', UNIT, UNIT, 'Open'),
         api.tx.inferenceCredits.setDynamicPricing(model, {

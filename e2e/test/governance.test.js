@@ -150,7 +150,7 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
     await chainGives(77, 30_000);
     assert.equal(await rateLimit(), '77');
     const period = await api.query.parameters.parameters({ Treasury: { SpendPeriod: null } });
-    assert.equal(period.unwrap().asTreasury.asSpendPeriod[1].unwrap().toNumber(), PERIOD);
+    assert.equal(period.unwrap().asTreasury.asSpendPeriod.toNumber(), PERIOD);
   });
 
   it('funds the bounty a treasurer referendum approved; the curator awards it and the bug reporter is paid', async () => {

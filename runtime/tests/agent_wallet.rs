@@ -204,7 +204,7 @@ fn the_controller_signs_vouchers_and_a_freeze_stops_settlement_after_a_grace() {
 		assert_eq!((summary.charged, summary.rejected_entries), (5 * UNIT, 0));
 		assert_eq!(InferenceCredits::credit_balance(&agent), 25 * UNIT);
 		// Past the grace, the controller's vouchers stop settling.
-		let grace = <Runtime as pallet_agent_wallet::Config>::SettlementGrace::get();
+		let grace = <<Runtime as pallet_agent_wallet::Config>::SettlementGrace as frame_support::traits::Get<u32>>::get();
 		run_to_block(System::block_number() + grace);
 		let later = UsageEntry { input_tokens: 20_000, ..entry(Bob) };
 		let summary = <InferenceCredits as SettleUsage<_>>::settle(&alice, vec![later]).unwrap();
@@ -344,7 +344,7 @@ fn a_frozen_agent_pays_nothing_through_its_delegates() {
 				.unwrap();
 		assert_eq!((summary.charged, summary.rejected_entries), (UNIT, 0));
 		// ... and nothing after it.
-		let grace = <Runtime as pallet_agent_wallet::Config>::SettlementGrace::get();
+		let grace = <<Runtime as pallet_agent_wallet::Config>::SettlementGrace as frame_support::traits::Get<u32>>::get();
 		run_to_block(System::block_number() + grace + 1);
 		let summary =
 			<InferenceCredits as SettleUsage<_>>::settle(&alice, vec![delegate_entry(&agent)])

@@ -230,3 +230,42 @@ fn an_agent_gives_feedback_and_claims_its_reward_only_as_a_whole_act() {
 		check_invariants();
 	});
 }
+
+/// docs/governance.md: the feedback bond is a runtime parameter; a feedback keeps the bond it
+/// was made with when the parameter changes under it.
+#[test]
+fn a_changed_feedback_bond_applies_to_new_feedback_only() {
+	use frame_support::traits::fungible::InspectHold;
+	use tokenmeter_runtime::{
+		configs::parameters::{dynamic_params::feedback, RuntimeParameters},
+		Parameters, RuntimeHoldReason,
+	};
+	chain_from_preset("development").execute_with(|| {
+		let alice = Alice.to_account_id();
+		let (charlie, dave) = (Charlie.to_account_id(), Dave.to_account_id());
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		let bond =
+			RuntimeHoldReason::FeedbackRewards(pallet_feedback_rewards::HoldReason::FeedbackBond);
+		let set_bond = |value| {
+			assert_ok!(Parameters::set_parameter(
+				RuntimeOrigin::root(),
+				RuntimeParameters::Feedback(feedback::Parameters::FeedbackBond(
+					feedback::FeedbackBond,
+					Some(value)
+				))
+			));
+		};
+		set_bond(5 * UNIT);
+		assert_ok!(submit(&charlie, model));
+		assert_eq!(Balances::balance_on_hold(&bond, &charlie), 5 * UNIT);
+		set_bond(UNIT);
+		assert_ok!(submit(&dave, model));
+		assert_eq!(Balances::balance_on_hold(&bond, &dave), UNIT);
+		// Charlie's feedback still counts the 5 TMT it bonded.
+		let epoch = FeedbackRewards::current_epoch();
+		let contribution =
+			pallet_feedback_rewards::Contributions::<Runtime>::get(epoch, &charlie).unwrap();
+		assert_eq!(contribution.bonds, 5 * UNIT);
+		check_invariants();
+	});
+}

@@ -8,14 +8,17 @@ mod common;
 use common::{chain_from_preset, provide_model, signed_voucher};
 use frame_support::{
 	assert_noop, assert_ok,
-	traits::fungible::{Inspect, InspectHold},
+	traits::{
+		fungible::{Inspect, InspectHold},
+		Get,
+	},
 };
 use pallet_inference_credits::{AccessDenied, AccessRule, Error, SettleUsage, UsageEntry};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
 use tokenmeter_runtime::{
 	configs::{
-		governance::TreasuryAccount,
-		inference_credits::{ProviderBond, RewardPoolAccount},
+		governance::TreasuryAccount, inference_credits::RewardPoolAccount,
+		parameters::dynamic_params::credits::ProviderBond,
 	},
 	Balances, InferenceCredits, Runtime, RuntimeOrigin, System, MILLI_UNIT, UNIT,
 };

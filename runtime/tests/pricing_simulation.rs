@@ -16,7 +16,8 @@ use pallet_inference_credits::{AccessRule, PricingConfig, SettleUsage, UsageEntr
 use sp_keyring::Sr25519Keyring::{Alice, Bob};
 use sp_runtime::{traits::Saturating, FixedU128, Perbill};
 use tokenmeter_runtime::{
-	configs::inference_credits::PricingEpoch, InferenceCredits, RuntimeOrigin, System, UNIT,
+	configs::parameters::{dynamic_params::credits, RuntimeParameters},
+	InferenceCredits, Parameters, RuntimeOrigin, System, UNIT,
 };
 
 /// Blocks per epoch in the simulation (the runtime's is an hour; a storage parameter).
@@ -40,7 +41,14 @@ fn demand(epoch: u32) -> u64 {
 #[test]
 fn the_price_follows_a_burst_up_and_a_decline_down_within_its_bounds() {
 	chain_from_preset("development").execute_with(|| {
-		PricingEpoch::set(&EPOCH);
+		// A short epoch, set as a referendum (Root here) would: a runtime parameter.
+		assert_ok!(Parameters::set_parameter(
+			RuntimeOrigin::root(),
+			RuntimeParameters::Credits(credits::Parameters::PricingEpoch(
+				credits::PricingEpoch,
+				Some(EPOCH)
+			))
+		));
 		let (alice, bob) = (Alice.to_account_id(), Bob.to_account_id());
 		let model = provide_model(&alice, PRICE, PRICE, AccessRule::Open);
 		let config = PricingConfig {

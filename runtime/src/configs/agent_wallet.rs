@@ -103,7 +103,7 @@ impl pallet_agent_wallet::Config for Runtime {
 	type PendingLifetime = PendingLifetime;
 	/// As long as the credits pallet's withdrawal notice: usage served before an owner's
 	/// freeze, policy change or controller rotation still settles for an hour.
-	type SettlementGrace = super::inference_credits::WithdrawalNotice;
+	type SettlementGrace = super::parameters::dynamic_params::credits::WithdrawalNotice;
 	type WeightInfo = pallet_agent_wallet::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = AgentBenchmarkHelper;

@@ -1,32 +1,10 @@
 //! Feedback rewards: bonds, caps, stake-weighted commit–reveal scoring and the reward pool
 //! the credits pallet's protocol fee fills.
 
-use frame_support::{
-	parameter_types,
-	traits::{ConstU32, ConstU8, Contains},
-};
-use sp_runtime::Perbill;
+use frame_support::traits::{ConstU32, Contains};
 
-use super::inference_credits::RewardPoolAccount;
-use crate::{Balance, Balances, Runtime, RuntimeHoldReason, UNIT};
-
-parameter_types! {
-	/// An annotator's bond per feedback.
-	pub const FeedbackBond: Balance = UNIT;
-	/// An annotator's fee per feedback, to the reward pool: filling an epoch's 10,000
-	/// feedback costs 1,000 TMT.
-	pub const FeedbackFee: Balance = UNIT / 10;
-	/// The smallest validator bond (more may be bonded, and weighs more).
-	pub const ValidatorBond: Balance = 100 * UNIT;
-	/// A tenth of what the pool has available is allocated to each epoch.
-	pub const EpochRewardShare: Perbill = Perbill::from_percent(10);
-	/// A fifth of an epoch's allocation goes to validators.
-	pub const ValidatorShare: Perbill = Perbill::from_percent(20);
-	/// A score more than `DeviationThreshold` from the final one costs 2% of the bond.
-	pub const DeviationSlash: Perbill = Perbill::from_percent(2);
-	/// Every unrevealed commitment costs 3% of the bond: more than a bad score.
-	pub const MissSlash: Perbill = Perbill::from_percent(3);
-}
+use super::{inference_credits::RewardPoolAccount, parameters::dynamic_params::feedback};
+use crate::{Balances, Runtime, RuntimeHoldReason, UNIT};
 
 /// Feedback may be about any model of the inference credits pallet that is not retired.
 pub struct ListedModels;
@@ -42,20 +20,23 @@ impl pallet_feedback_rewards::Config for Runtime {
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Models = ListedModels;
 	type RewardPool = RewardPoolAccount;
-	type FeedbackBond = FeedbackBond;
-	type FeedbackFee = FeedbackFee;
-	type ValidatorBond = ValidatorBond;
+	// Bonds, fees, shares, slashes and grading bands are runtime parameters (`Feedback.*`,
+	// set by the parameters track; defaults in `parameters.rs`): filling an epoch's 10,000
+	// feedback costs 1,000 TMT in fees by default.
+	type FeedbackBond = feedback::FeedbackBond;
+	type FeedbackFee = feedback::FeedbackFee;
+	type ValidatorBond = feedback::ValidatorBond;
 	type MaxFeedbackPerAnnotator = ConstU32<50>;
 	type MaxFeedbackPerEpoch = ConstU32<10_000>;
 	type MaxValidators = ConstU32<100>;
 	type MaxScorers = ConstU32<16>;
-	type ScoreTolerance = ConstU8<10>;
-	type DeviationThreshold = ConstU8<30>;
-	type DeviationSlash = DeviationSlash;
-	type MissSlash = MissSlash;
-	type SlashThreshold = ConstU8<20>;
-	type EpochRewardShare = EpochRewardShare;
-	type ValidatorShare = ValidatorShare;
+	type ScoreTolerance = feedback::ScoreTolerance;
+	type DeviationThreshold = feedback::DeviationThreshold;
+	type DeviationSlash = feedback::DeviationSlash;
+	type MissSlash = feedback::MissSlash;
+	type SlashThreshold = feedback::SlashThreshold;
+	type EpochRewardShare = feedback::EpochRewardShare;
+	type ValidatorShare = feedback::ValidatorShare;
 	type MaxUnclaimedEpochs = ConstU32<32>;
 	type WeightInfo = pallet_feedback_rewards::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]

@@ -5,32 +5,16 @@ use frame_support::{
 	traits::{fungible::HoldConsideration, ConstU32},
 	PalletId,
 };
-use sp_runtime::{traits::AccountIdConversion, MultiSignature, Perbill};
+use sp_runtime::{traits::AccountIdConversion, MultiSignature};
 
-use super::StorageDeposit;
-use crate::{
-	AccountId, AgentWallet, Balance, Balances, BlockNumber, PriorityStaking, Runtime,
-	RuntimeHoldReason, DAYS, HOURS, UNIT,
-};
+use super::{parameters::dynamic_params::credits, StorageDeposit};
+use crate::{AccountId, AgentWallet, Balances, PriorityStaking, Runtime, RuntimeHoldReason, DAYS};
 
 parameter_types! {
-	/// What a provider holds while registered.
-	pub const ProviderBond: Balance = 100 * UNIT;
 	/// The reward pool's id; its account receives the protocol fee.
 	pub const RewardPoolPalletId: PalletId = PalletId(*b"tmt/pool");
 	/// The reward pool account.
 	pub RewardPoolAccount: AccountId = RewardPoolPalletId::get().into_account_truncating();
-	/// Blocks between a withdrawal request and the withdrawal: an hour, many times an
-	/// attestation's worst-case delay (an operator node resubmits after 10 blocks).
-	pub const WithdrawalNotice: BlockNumber = HOURS;
-	/// Blocks between a price increase and the block it applies: an hour.
-	pub const PriceIncreaseNotice: BlockNumber = HOURS;
-	/// Blocks per pricing epoch (congestion pricing): an hour. A storage parameter, so that a
-	/// dev or test chain can shorten it (`system.setStorage` by sudo, key
-	/// `twox128(":PricingEpoch:")`).
-	pub storage PricingEpoch: BlockNumber = HOURS;
-	/// The most a dynamic price moves per epoch, up or down: 12.5%, EIP-1559's step.
-	pub const MaxPriceStep: Perbill = Perbill::from_parts(125_000_000);
 	/// The hold reason of model deposits.
 	pub const ModelDepositReason: RuntimeHoldReason =
 		RuntimeHoldReason::InferenceCredits(pallet_inference_credits::HoldReason::ModelDeposit);
@@ -46,7 +30,7 @@ impl pallet_inference_credits::Config for Runtime {
 		HoldConsideration<AccountId, Balances, ModelDepositReason, StorageDeposit>;
 	type DelegationConsideration =
 		HoldConsideration<AccountId, Balances, DelegationDepositReason, StorageDeposit>;
-	type ProviderBond = ProviderBond;
+	type ProviderBond = credits::ProviderBond;
 	/// A runtime parameter (set by a referendum on the parameters track).
 	type ProtocolFee = super::parameters::dynamic_params::protocol::ProtocolFee;
 	/// A runtime parameter too: the treasury's share of the fee, the rest to the pool.
@@ -62,12 +46,13 @@ impl pallet_inference_credits::Config for Runtime {
 	type MaxEndpointLen = ConstU32<256>;
 	type MaxModelsPerProvider = ConstU32<32>;
 	type MaxEntriesPerSettlement = ConstU32<256>;
-	type WithdrawalNotice = WithdrawalNotice;
-	type PriceIncreaseNotice = PriceIncreaseNotice;
+	// Runtime parameters (`Credits.*`, set by the parameters track).
+	type WithdrawalNotice = credits::WithdrawalNotice;
+	type PriceIncreaseNotice = credits::PriceIncreaseNotice;
 	/// A day: an operator node that was down for hours still gets its usage settled.
 	type MaxUsageLateness = ConstU32<DAYS>;
-	type PricingEpoch = PricingEpoch;
-	type MaxPriceStep = MaxPriceStep;
+	type PricingEpoch = credits::PricingEpoch;
+	type MaxPriceStep = credits::MaxPriceStep;
 	type MaxMultiplier = ConstU32<10>;
 	type WeightInfo = pallet_inference_credits::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
