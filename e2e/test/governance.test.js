@@ -182,4 +182,31 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
     assert.ok(await free(who.eve.address) >= eve + CURATOR_FEE);
     assert.ok((await api.query.bounties.bounties(bountyId)).isNone);
   });
+
+  it('answers the queries Polkadot.js Apps\' Governance and Treasury pages make', async () => {
+    // Referenda page: the tracks (names and periods), every referendum, the deciding counts.
+    // A track's name is 25 bytes, padded with NULs (the SDK's `[u8; 25]`).
+    const tracks = api.consts.referenda.tracks.map(([id, info]) => [id.toNumber(), info.name.toString().replace(/\0+$/, '')]);
+    assert.deepEqual(tracks, [[0, 'root'], [1, 'parameters'], [2, 'treasurer']]);
+    const referenda = await api.query.referenda.referendumInfoFor.entries();
+    assert.ok(referenda.length >= 2 && referenda.every(([, info]) => info.isSome && info.unwrap().isApproved));
+    assert.equal((await api.query.referenda.decidingCount(1)).toNumber(), 0);
+    // Alice's votes and class locks, one per track she voted on.
+    const voting = await api.query.convictionVoting.votingFor.entries(who.alice.address);
+    assert.deepEqual(voting.map(([key]) => key.args[1].toNumber()).sort(), [1, 2]);
+    const classLocks = (await api.query.convictionVoting.classLocksFor(who.alice.address))
+      .map(([track, amount]) => [track.toNumber(), amount.toBigInt()]).sort();
+    assert.deepEqual(classLocks, [[1, 900_000n * UNIT], [2, 900_000n * UNIT]]);
+    // Bounties page: the derive Apps uses lists the (claimed, so now gone) bounty's successors.
+    const proposed = await sendAndWaitInBlock(api.tx.bounties.proposeBounty(20n * UNIT, 'Moderation: spam feedback on open-llm'), who.charlie);
+    ok(proposed);
+    const bounties = await api.derive.bounties.bounties();
+    assert.deepEqual(bounties.map((b) => b.description), ['Moderation: spam feedback on open-llm']);
+    assert.ok(bounties[0].bounty.status.isProposed);
+    // Treasury page: proposals and approvals, spends, the pot.
+    const treasury = await api.derive.treasury.proposals();
+    assert.deepEqual([treasury.approvals.length, treasury.proposals.length], [0, 0]);
+    assert.deepEqual(await api.query.treasury.spends.entries(), []);
+    assert.ok((await api.query.system.account(TREASURY)).data.free.toBigInt() > 0n);
+  });
 });

@@ -4,7 +4,7 @@
 use frame_support::traits::{ConstU32, Contains};
 
 use super::{inference_credits::RewardPoolAccount, parameters::dynamic_params::feedback};
-use crate::{Balances, Runtime, RuntimeHoldReason, UNIT};
+use crate::{Balances, Runtime, RuntimeHoldReason};
 
 /// Feedback may be about any model of the inference credits pallet that is not retired.
 pub struct ListedModels;
@@ -47,6 +47,7 @@ impl pallet_feedback_rewards::Config for Runtime {
 #[cfg(feature = "runtime-benchmarks")]
 impl pallet_feedback_rewards::BenchmarkHelper for ListedModels {
 	fn model() -> pallet_feedback_rewards::ModelId {
+		use crate::UNIT;
 		use frame_support::traits::fungible::Mutate;
 		let provider: crate::AccountId = frame_benchmarking::account("provider", 0, 0);
 		let _ = Balances::set_balance(&provider, 1_000_000 * UNIT);
