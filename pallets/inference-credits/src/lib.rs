@@ -32,6 +32,7 @@ pub mod migrations;
 mod mock;
 pub mod pricing;
 pub mod runtime_api;
+mod settlement;
 #[cfg(test)]
 mod tests;
 mod types;
