@@ -301,17 +301,22 @@ fn settlement_by_an_unregistered_provider_fails_and_changes_nothing() {
 	});
 }
 
+/// Empties `who` (holding just the existential deposit) so that it no longer exists.
+fn remove_account(who: &AccountId) {
+	assert_ok!(<Balances as frame_support::traits::fungible::Mutate<AccountId>>::transfer(
+		who,
+		&eve(),
+		ED,
+		frame_support::traits::tokens::Preservation::Expendable
+	));
+}
+
 #[test]
 fn a_fee_too_small_for_a_missing_pool_goes_to_the_provider() {
 	run_test(|| {
 		let model = open_model_and_funded_bob();
 		// Empty the pool so that it no longer exists.
-		assert_ok!(<Balances as frame_support::traits::fungible::Mutate<AccountId>>::transfer(
-			&RewardPool::get(),
-			&eve(),
-			ED,
-			frame_support::traits::tokens::Preservation::Expendable
-		));
+		remove_account(&RewardPool::get());
 		let provider_free = free(&alice());
 		// 5 tokens cost 10; the fee of 1 is below the existential deposit.
 		let summary = InferenceCredits::do_settle(
@@ -365,12 +370,7 @@ fn a_share_too_small_for_a_missing_treasury_goes_to_the_pool() {
 	run_test(|| {
 		TreasuryShare::set(Perbill::from_percent(50));
 		let model = open_model_and_funded_bob();
-		assert_ok!(<Balances as frame_support::traits::fungible::Mutate<AccountId>>::transfer(
-			&TreasuryAccount::get(),
-			&eve(),
-			ED,
-			frame_support::traits::tokens::Preservation::Expendable
-		));
+		remove_account(&TreasuryAccount::get());
 		let (provider_free, pool_free) = (free(&alice()), free(&RewardPool::get()));
 		// 20 tokens cost 40, a fee of 4: the treasury's 2 is below the existential deposit.
 		let summary = InferenceCredits::do_settle(
