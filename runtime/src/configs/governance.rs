@@ -198,6 +198,21 @@ const fn linear(floor: u32, ceil: u32) -> Curve {
 	}
 }
 
+/// The `parameters` and `treasurer` tracks: alike but for their names (and origins).
+const fn spending_or_parameters(track: &str) -> TrackInfo<Balance, BlockNumber> {
+	TrackInfo {
+		name: name(track),
+		max_deciding: 10,
+		decision_deposit: 100 * UNIT,
+		prepare_period: MINUTES,
+		decision_period: 3 * crate::DAYS,
+		confirm_period: MINUTES,
+		min_enactment_period: 1,
+		min_approval: linear(50, 100),
+		min_support: linear(1, 5),
+	}
+}
+
 static TRACKS: [Track<u16, Balance, BlockNumber>; 3] = [
 	Track {
 		id: 0,
@@ -213,34 +228,8 @@ static TRACKS: [Track<u16, Balance, BlockNumber>; 3] = [
 			min_support: linear(1, 10),
 		},
 	},
-	Track {
-		id: 1,
-		info: TrackInfo {
-			name: name("parameters"),
-			max_deciding: 10,
-			decision_deposit: 100 * UNIT,
-			prepare_period: MINUTES,
-			decision_period: 3 * crate::DAYS,
-			confirm_period: MINUTES,
-			min_enactment_period: 1,
-			min_approval: linear(50, 100),
-			min_support: linear(1, 5),
-		},
-	},
-	Track {
-		id: 2,
-		info: TrackInfo {
-			name: name("treasurer"),
-			max_deciding: 10,
-			decision_deposit: 100 * UNIT,
-			prepare_period: MINUTES,
-			decision_period: 3 * crate::DAYS,
-			confirm_period: MINUTES,
-			min_enactment_period: 1,
-			min_approval: linear(50, 100),
-			min_support: linear(1, 5),
-		},
-	},
+	Track { id: 1, info: spending_or_parameters("parameters") },
+	Track { id: 2, info: spending_or_parameters("treasurer") },
 ];
 
 impl pallet_referenda::TracksInfo<Balance, BlockNumber> for Tracks {
