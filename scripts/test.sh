@@ -63,14 +63,40 @@ step "release node build" build_node
 # A short seeded fuzz run over the whole runtime (scripts/fuzz.sh runs it for longer).
 step "fuzz: seeded run" "$CARGO_TARGET_DIR/release/tokenmeter-fuzz" --seed 1 --runs 10
 step "validator daemon: unit tests" bash -c 'cd validator && node --test test/'
-step "end-to-end tests" env TOKENMETER_NODE="$NODE_BIN" \
-	bash -c 'cd e2e && node --test --test-concurrency=1 test/*.test.js'
-# Four validators on the `testnet` chain (free ports): a node joins and is added by
-# sudo, one is stopped and restarted, all are restarted. About 3.5 minutes on 2 cores.
-step "network test" env TOKENMETER_NODE="$NODE_BIN" \
-	bash -c 'cd e2e && node --test --test-concurrency=1 network/*.test.js'
-# Zombienet (native provider): four validators connect, author and finalise. Under a minute.
-# An operator node attesting a served feed: e2e/test/operator-node.test.js (above).
-step "zombienet: four validators" env TOKENMETER_NODE="$NODE_BIN" \
-	bash -c 'cd zombienet && npx zombienet -p native test four-validators.zndsl'
+# The end-to-end tests, the network test and zombienet, in two lanes at once. Most of their
+# time is spent waiting for blocks, referendum periods and sessions, not computing, so the
+# tests that mostly wait (the second lane: referenda, pricing epochs, feedback epochs, the
+# four-validator networks) run beside the rest. Every test starts its own nodes on free ports
+# (`--no-mdns`), so the lanes share nothing. Each lane's lines carry its name; a failure in
+# either fails the step, after both have finished.
+WAITING_E2E=(test/governance.test.js test/dynamic-pricing.test.js test/feedback-rewards.test.js)
+e2e_lane_main() {
+	local files=() file
+	for file in test/*.test.js; do
+		[[ " ${WAITING_E2E[*]} " == *" $file "* ]] || files+=("$file")
+	done
+	node --test --test-concurrency=1 "${files[@]}"
+}
+e2e_lane_waiting() {
+	node --test --test-concurrency=1 "${WAITING_E2E[@]}"
+	# Four validators on the `testnet` chain (free ports): a node joins and is added by a
+	# root referendum, one is stopped and restarted, all are restarted.
+	node --test --test-concurrency=1 network/*.test.js
+	# Zombienet (native provider): four validators connect, author and finalise.
+	(cd ../zombienet && npx zombienet -p native test four-validators.zndsl)
+}
+e2e_lanes() {
+	cd "$REPO_ROOT/e2e"
+	export TOKENMETER_NODE="$NODE_BIN"
+	(e2e_lane_main 2>&1 | sed -u 's/^/[e2e] /') &
+	local main=$!
+	(e2e_lane_waiting 2>&1 | sed -u 's/^/[e2e, waiting] /') &
+	local waiting=$!
+	local failed=0
+	wait "$main" || { log "the main end-to-end lane failed"; failed=1; }
+	wait "$waiting" || { log "the waiting lane (governance, pricing, feedback, network, zombienet) failed"; failed=1; }
+	cd "$REPO_ROOT"
+	return "$failed"
+}
+step "end-to-end, network and zombienet tests (two lanes)" e2e_lanes
 log "all checks passed"

@@ -3,8 +3,9 @@
 // provider runs them behind a load balancer. Users send concurrent requests to both through
 // the official `openai` client. The instances together never admit more than a voucher
 // allows; they keep one usage feed, numbered without a gap or a duplicate whichever instance
-// seals it, that the node's off-chain worker attests from one instance; and both instances
-// then see the same books.
+// seals it, that the node's off-chain worker attests from one instance; they hold each user to
+// its tier's rate limit together, not once per instance; and both instances then see the
+// same books.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -46,11 +47,12 @@ describe('a fleet of gateways on PostgreSQL', () => {
   const operatorUrls = new Map();
   const admin = async (url, who) => (await fetch(`${operatorUrls.get(url)}/admin/users/${who.address}`)).json();
   const feedOf = async (url) => (await fetch(`${operatorUrls.get(url)}/usage?after=0&limit=10000`)).json();
+  const header = (headers, name) => (typeof headers?.get === 'function' ? headers.get(name) : headers?.[name]);
   const charged = (response) => BigInt(decodeHeader(response.headers.get('payment-response')).extra.charged);
 
   before(async () => {
-    accounts = await devAccounts('Alice', 'Bob', 'Charlie', 'Operator');
-    const { alice, bob, charlie, operator } = accounts;
+    accounts = await devAccounts('Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Operator');
+    const { alice, bob, charlie, dave, eve, operator } = accounts;
     postgres = await startPostgres();
     const upstreamPort = await freePort();
     upstream = await startUpstream(upstreamPort);
@@ -74,6 +76,8 @@ describe('a fleet of gateways on PostgreSQL', () => {
       ]), alice),
       sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), bob),
       sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), charlie),
+      sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), dave),
+      sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), eve),
     ]);
     for (const { dispatchError } of results) assert.equal(dispatchError, undefined, `${dispatchError}`);
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-gateway-fleet-'));
@@ -106,14 +110,15 @@ describe('a fleet of gateways on PostgreSQL', () => {
     });
     assert.equal(probe.status, 402);
     const worst = BigInt(decodeHeader(probe.headers.get('payment-required')).accepts[0].amount);
-    // Enough for three at once; twelve overlapping requests, six on each instance. Each
-    // instance alone would admit three: six in all, twice the voucher.
+    // Enough for three at once; eight overlapping requests, four on each instance (within the
+    // ten a minute the two count together). Each instance alone would admit three: six in
+    // all, twice the voucher.
     const token = paymentToken(voucherFor(bob, worst * 3n + worst / 2n));
-    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => (
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => (
       openai(urls[i % 2], token).chat.completions.create(slow).withResponse())));
     const statuses = results.map((r) => (r.status === 'fulfilled' ? r.value.response.status : r.reason.status));
     assert.deepEqual(statuses.filter((s) => s === 200).length, 3, `${statuses}`);
-    assert.deepEqual(statuses.filter((s) => s === 402).length, 9, `${statuses}`);
+    assert.deepEqual(statuses.filter((s) => s === 402).length, 5, `${statuses}`);
     const paid = results.filter((r) => r.status === 'fulfilled').reduce((sum, r) => sum + charged(r.value.response), 0n);
     // Both instances see the same books: everything charged, nothing left reserved.
     for (const url of urls) {
@@ -125,15 +130,15 @@ describe('a fleet of gateways on PostgreSQL', () => {
   });
 
   it('keeps one usage feed without gaps or duplicates, sealed by both instances at once', async () => {
-    const { bob, charlie } = accounts;
-    const tokens = new Map([[bob, paymentToken(voucherFor(bob, 50n * UNIT))], [charlie, paymentToken(voucherFor(charlie, 50n * UNIT))]]);
-    const before = new Map(await Promise.all([bob, charlie].map(async (who) => [who, BigInt((await admin(urls[1], who)).charged)])));
-    const served = new Map([[bob, 0n], [charlie, 0n]]);
-    // Twenty-eight requests over both instances from both users (seven per user and instance:
-    // within the default rate limit), while both instances seal what is charged (every 20 ms)
-    // and are asked for their feed again and again.
-    const requests = Array.from({ length: 28 }, async (_, i) => {
-      const who = i % 4 < 2 ? bob : charlie;
+    const { charlie, dave } = accounts;
+    const tokens = new Map([[charlie, paymentToken(voucherFor(charlie, 50n * UNIT))], [dave, paymentToken(voucherFor(dave, 50n * UNIT))]]);
+    const before = new Map(await Promise.all([charlie, dave].map(async (who) => [who, BigInt((await admin(urls[1], who)).charged)])));
+    const served = new Map([[charlie, 0n], [dave, 0n]]);
+    // Twenty requests over both instances from both users (five per user and instance: the
+    // ten a minute of a user without a tier, which the instances count together), while both
+    // instances seal what is charged (every 20 ms) and are asked for their feed again and again.
+    const requests = Array.from({ length: 20 }, async (_, i) => {
+      const who = i % 4 < 2 ? charlie : dave;
       const { response } = await openai(urls[i % 2], tokens.get(who)).chat.completions
         .create(ask(`request ${i} ${'word '.repeat(i % 7)}`, 20 * (i % 5))).withResponse();
       served.set(who, served.get(who) + charged(response));
@@ -157,15 +162,42 @@ describe('a fleet of gateways on PostgreSQL', () => {
     assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => seqs[0] + i));
     // Every charge is in the books once: the charges the clients were told of add up to what
     // both instances report.
-    for (const who of [bob, charlie]) {
+    for (const who of [charlie, dave]) {
       for (const url of urls) {
         assert.equal(BigInt((await admin(url, who)).charged) - before.get(who), served.get(who));
       }
     }
   });
 
+  it('holds a user to its tier\'s rate over both instances together', async () => {
+    const { eve } = accounts;
+    const token = paymentToken(voucherFor(eve, 50n * UNIT));
+    // Ten a minute without a tier: one after another, alternating instances, each answer
+    // counts what both have let through.
+    for (let i = 1; i <= 10; i += 1) {
+      const { response } = await openai(urls[i % 2], token).chat.completions.create(ask(`eve ${i}`)).withResponse();
+      assert.equal(response.headers.get('ratelimit-limit'), '10');
+      assert.equal(response.headers.get('ratelimit-remaining'), String(10 - i));
+    }
+    const charged10 = await Promise.all(urls.map(async (url) => (await admin(url, eve)).charged));
+    // The eleventh is refused by either instance, and nothing more is charged.
+    for (const url of urls) {
+      await assert.rejects(openai(url, token).chat.completions.create(ask('eve 11')), (e) => {
+        assert.equal(e.status, 429);
+        assert.equal(e.error?.code ?? e.code, 'rate_limit_exceeded');
+        assert.equal(header(e.headers, 'ratelimit-remaining'), '0');
+        const retryAfter = Number(header(e.headers, 'retry-after'));
+        assert.ok(retryAfter >= 1 && retryAfter <= 60, `retry-after ${retryAfter}`);
+        return true;
+      });
+    }
+    const later = await Promise.all(urls.map(async (url) => (await admin(url, eve)).charged));
+    assert.deepEqual(later, charged10);
+    assert.equal(later[0], later[1], 'both instances see the same books');
+  });
+
   it('is attested from one instance, and both take the settled charges off their books', async () => {
-    const users = [accounts.bob, accounts.charlie];
+    const users = [accounts.bob, accounts.charlie, accounts.dave, accounts.eve];
     const charged0 = await Promise.all(users.map(async (who) => BigInt((await admin(urls[0], who)).charged)));
     let ledgers;
     await waitFor(async () => {

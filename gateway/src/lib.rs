@@ -25,7 +25,7 @@ pub mod upstream;
 
 use std::{
 	future::{Future, IntoFuture},
-	sync::{Arc, Mutex},
+	sync::Arc,
 	time::Duration,
 };
 
@@ -136,7 +136,7 @@ pub async fn run(
 		(settings.answers_kept, settings.answers_kept_for);
 	let app = Arc::new(http::App {
 		scheduler,
-		limiter: Mutex::new(limits::RateLimiter::default()),
+		limiter: limits::Limiter::for_store(&store),
 		verified: Default::default(),
 		settings,
 		provider: provider.clone(),

@@ -7,12 +7,21 @@
 //! answer tells when the window ends (`RateLimit-Reset`, `Retry-After`). Tokens are counted
 //! when the answer's usage is known, so one request may take a window past its token limit;
 //! the next one then waits for the next window.
+//!
+//! Where the windows are kept ([`Limiter`]): in memory for one gateway (SQLite), in the shared
+//! database for a fleet (PostgreSQL, `store::windows`), so that instances behind a load
+//! balancer together let a user through at its tier's rate, not once per instance.
 
 use std::{
 	collections::HashMap,
 	hash::Hash,
+	sync::Mutex,
 	time::{Duration, Instant},
 };
+
+use sp_runtime::AccountId32;
+
+use crate::store::{Backend, Store};
 
 /// The limits of one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +140,113 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
 	/// Whether no user has a window.
 	pub fn is_empty(&self) -> bool {
 		self.windows.is_empty()
+	}
+}
+
+/// The rate limits' windows: this gateway's own, or a fleet's in its shared database.
+pub enum Limiter {
+	/// One gateway: the windows in memory.
+	Local(Mutex<RateLimiter<AccountId32>>),
+	/// A fleet: the windows in the database all instances share.
+	Shared {
+		/// The shared database.
+		store: Store,
+		/// The windows' length (a minute).
+		length: Duration,
+		/// When this instance last forgot ended windows.
+		last_prune: Mutex<Instant>,
+	},
+}
+
+impl Limiter {
+	/// Windows of a minute, kept where `store` says: shared if it is PostgreSQL.
+	pub fn for_store(store: &Store) -> Self {
+		Self::with_length(store, Duration::from_secs(60))
+	}
+
+	/// Windows of `length` (shorter in tests), kept where `store` says.
+	pub fn with_length(store: &Store, length: Duration) -> Self {
+		match store.backend() {
+			Backend::Sqlite => Limiter::Local(Mutex::new(RateLimiter::new(length))),
+			Backend::Postgres => Limiter::Shared {
+				store: store.clone(),
+				length,
+				last_prune: Mutex::new(Instant::now()),
+			},
+		}
+	}
+
+	/// Counts a request of `who` if `limit` allows it: `Ok(Ok(quota left))`, or
+	/// `Ok(Err(quota))` with nothing counted; `Err` if the shared windows cannot be read.
+	pub async fn admit(
+		&self,
+		who: &AccountId32,
+		limit: Limit,
+	) -> Result<Result<Quota, Quota>, String> {
+		match self {
+			Limiter::Local(limiter) => {
+				let mut limiter = limiter.lock().map_err(|_| "limiter poisoned".to_string())?;
+				Ok(limiter.admit(who, limit, Instant::now()))
+			}
+			Limiter::Shared { store, length, last_prune } => {
+				let prune = last_prune.lock().ok().is_some_and(|mut last| {
+					let due = last.elapsed() >= *length;
+					if due {
+						*last = Instant::now();
+					}
+					due
+				});
+				if prune {
+					let (store, length) = (store.clone(), *length);
+					tokio::spawn(async move {
+						if let Err(error) = store.prune_windows(length).await {
+							tracing::warn!(%error, "cannot forget ended rate-limit windows");
+						}
+					});
+				}
+				store.admit_in_window(who, limit, *length).await.map_err(|e| e.to_string())
+			}
+		}
+	}
+
+	/// Gives back a request counted by [`Self::admit`] that was not served (in the background
+	/// for a fleet).
+	pub fn give_back(&self, who: &AccountId32) {
+		match self {
+			Limiter::Local(limiter) => {
+				if let Ok(mut limiter) = limiter.lock() {
+					limiter.give_back(who);
+				}
+			}
+			Limiter::Shared { store, .. } => {
+				let (store, who) = (store.clone(), who.clone());
+				tokio::spawn(async move {
+					if let Err(error) = store.give_back_in_window(&who).await {
+						tracing::warn!(%error, "cannot give back a request to its rate limit");
+					}
+				});
+			}
+		}
+	}
+
+	/// Counts the tokens a served request of `who` was charged for (in the background for a
+	/// fleet).
+	pub fn add_tokens(&self, who: &AccountId32, tokens: u64) {
+		match self {
+			Limiter::Local(limiter) => {
+				if let Ok(mut limiter) = limiter.lock() {
+					limiter.add_tokens(who, tokens, Instant::now());
+				}
+			}
+			Limiter::Shared { store, length, .. } => {
+				let (store, who, length) = (store.clone(), who.clone(), *length);
+				tokio::spawn(async move {
+					if let Err(error) = store.add_tokens_in_window(&who, tokens, length).await {
+						tracing::warn!(%error, "cannot count tokens against a rate limit");
+					}
+				});
+			}
+		}
 	}
 }
 

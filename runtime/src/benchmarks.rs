@@ -3,7 +3,12 @@
 frame_benchmarking::define_benchmarks!(
 	[frame_benchmarking, BaselineBench::<Runtime>]
 	[frame_system, SystemBench::<Runtime>]
+	[frame_system_extensions, SystemExtensionsBench::<Runtime>]
 	[pallet_balances, Balances]
+	[pallet_timestamp, Timestamp]
+	[pallet_sudo, Sudo]
+	[pallet_utility, Utility]
+	[pallet_transaction_payment, TransactionPayment]
 	[pallet_agent_wallet, AgentWallet]
 	[pallet_feedback_rewards, FeedbackRewards]
 	[pallet_inference_credits, InferenceCredits]
@@ -21,3 +26,4 @@ frame_benchmarking::define_benchmarks!(
 
 impl frame_system_benchmarking::Config for crate::Runtime {}
 impl frame_benchmarking::baseline::Config for crate::Runtime {}
+impl pallet_transaction_payment::BenchmarkConfig for crate::Runtime {}

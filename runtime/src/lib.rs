@@ -34,6 +34,7 @@ pub mod configs;
 pub mod gateway;
 pub mod genesis_config_presets;
 pub mod invariants;
+pub mod weights;
 
 use alloc::vec::Vec;
 use sp_runtime::{

@@ -238,3 +238,47 @@ fn every_call_fits_in_a_block_with_room_to_spare() {
 		assert_eq!(listed, declared, "every call of the custom pallets is listed, once");
 	});
 }
+
+/// The polkadot-sdk pallets are weighed by this runtime's own benchmarks
+/// (`runtime/src/weights/`, written by `scripts/benchmark.sh`), not by the SDK's reference
+/// machine: a transfer is charged this runtime's measurement, a signed transaction its
+/// extensions as measured here (the SDK's default for them is zero), and every pallet's
+/// integrity test (the scheduler's and the referenda's limits among them) holds with them.
+#[test]
+fn the_sdk_pallets_are_weighed_on_this_runtime() {
+	use frame_support::traits::IntegrityTest;
+	use frame_system::ExtensionsWeightInfo;
+	use pallet_balances::WeightInfo as _;
+	use pallet_transaction_payment::WeightInfo as _;
+	use sp_runtime::traits::TransactionExtension;
+	use tokenmeter_runtime::weights;
+
+	chain_from_preset("development").execute_with(|| {
+		tokenmeter_runtime::AllPalletsWithSystem::integrity_test();
+
+		let call: RuntimeCall = pallet_balances::Call::transfer_keep_alive {
+			dest: Alice.to_account_id().into(),
+			value: 1,
+		}
+		.into();
+		let measured = weights::pallet_balances::WeightInfo::<Runtime>::transfer_keep_alive();
+		assert_eq!(call.get_dispatch_info().call_weight, measured);
+		assert_ne!(
+			measured,
+			pallet_balances::weights::SubstrateWeight::<Runtime>::transfer_keep_alive(),
+			"the SDK's reference figure, not this runtime's"
+		);
+
+		let extensions = tokenmeter_runtime::tx_extension(0, sp_runtime::generic::Era::Immortal, 0);
+		let charged = extensions.weight(&call);
+		type System = weights::frame_system_extensions::WeightInfo<Runtime>;
+		let nonce_and_payment = System::check_nonce()
+			.saturating_add(System::check_weight())
+			.saturating_add(
+			weights::pallet_transaction_payment::WeightInfo::<Runtime>::charge_transaction_payment(
+			),
+		);
+		assert!(nonce_and_payment.ref_time() > 0);
+		assert!(charged.all_gte(nonce_and_payment), "{charged:?} < {nonce_and_payment:?}");
+	});
+}

@@ -3,7 +3,7 @@
 //! node call), read the user's chain state, check who signed and the model's gate, the rate
 //! limit, and reserve the worst case in the books.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use axum::{
 	body::Body,
@@ -366,7 +366,7 @@ async fn check_access(
 }
 
 /// Step 6: the tier's rate limit.
-fn rate_limit(app: &App, user: &AccountId32, state: &UserState) -> Result<Quota, ApiError> {
+async fn rate_limit(app: &App, user: &AccountId32, state: &UserState) -> Result<Quota, ApiError> {
 	let limit = if app.settings.no_rate_limits {
 		Limit { requests_per_minute: u32::MAX, tokens_per_minute: u64::MAX }
 	} else {
@@ -376,9 +376,12 @@ fn rate_limit(app: &App, user: &AccountId32, state: &UserState) -> Result<Quota,
 				.saturating_mul(app.settings.tokens_per_request),
 		}
 	};
-	let mut limiter =
-		app.limiter.lock().map_err(|_| ApiError::internal("internal", "limiter poisoned"))?;
-	limiter.admit(user, limit, Instant::now()).map_err(|quota| {
+	let counted = app.limiter.admit(user, limit).await.map_err(|error| {
+		tracing::error!(%error, "cannot check a rate limit");
+		ApiError::unavailable("rate_limits_unavailable", "cannot check the rate limit; try again")
+			.retry_after(1)
+	})?;
+	counted.map_err(|quota| {
 		app.metrics.rate_limited.inc();
 		ApiError::new(
 			StatusCode::TOO_MANY_REQUESTS,
@@ -485,7 +488,7 @@ pub async fn admit(
 	let delegated = read_payer(app, &view, &payment, model.id).await?;
 	check_access(app, &payment, &state, delegated.as_ref(), &offer).await?;
 	let available = spendable(app, &payment, &state, delegated.as_ref()).await?;
-	let quota = rate_limit(app, &user, &state)?;
+	let quota = rate_limit(app, &user, &state).await?;
 	let reservation = match reserve(app, &payment, &state, available, &offer).await {
 		Ok(reservation) => reservation,
 		Err(e) => {

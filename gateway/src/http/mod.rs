@@ -22,7 +22,7 @@ use std::{
 	hash::BuildHasher,
 	sync::{
 		atomic::{AtomicU64, AtomicUsize, Ordering},
-		Arc, Mutex,
+		Arc,
 	},
 	time::Instant,
 };
@@ -42,7 +42,7 @@ use sp_runtime::AccountId32;
 use crate::{
 	chain::{Cache, ChainView, Node},
 	config::Settings,
-	limits::RateLimiter,
+	limits::Limiter,
 	metrics::Metrics,
 	payment,
 	schedule::Scheduler,
@@ -87,8 +87,8 @@ pub struct App {
 	pub metrics: Metrics,
 	/// The queue in front of the upstreams, by priority weight.
 	pub scheduler: Arc<Scheduler>,
-	/// Requests and tokens per minute per user.
-	pub limiter: Mutex<RateLimiter<AccountId32>>,
+	/// Requests and tokens per minute per user (shared by a fleet).
+	pub limiter: Limiter,
 	/// Vouchers whose signature was checked.
 	pub verified: payment::Verified,
 	/// Answers being served (a shutdown waits for them).
@@ -127,9 +127,7 @@ impl App {
 
 	/// Gives back a request counted against `user`'s rate limit that was not served.
 	pub fn give_back(&self, user: &AccountId32) {
-		if let Ok(mut limiter) = self.limiter.lock() {
-			limiter.give_back(user);
-		}
+		self.limiter.give_back(user);
 	}
 
 	/// A new block: what the chain attested (finalised) leaves the books and the feed.

@@ -305,10 +305,7 @@ async fn finish(
 		.await
 		.map_err(|e| format!("cannot record the usage: {e}"))?;
 	reservation.charged();
-	if let Ok(mut limiter) = app.limiter.lock() {
-		let tokens = u64::from(input).saturating_add(u64::from(output));
-		limiter.add_tokens(&voucher.user, tokens, Instant::now());
-	}
+	app.limiter.add_tokens(&voucher.user, u64::from(input).saturating_add(u64::from(output)));
 	app.metrics.tokens.with_label_values(&["input"]).inc_by(u64::from(input));
 	app.metrics.tokens.with_label_values(&["output"]).inc_by(u64::from(output));
 	app.metrics.charged.add(charged as f64);

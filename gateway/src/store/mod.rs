@@ -56,6 +56,7 @@ mod reconcile;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod windows;
 mod writer;
 
 use books::{Admitted, Books, Embedded, Shared};

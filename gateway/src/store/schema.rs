@@ -63,6 +63,11 @@ pub(super) const SCHEMA: &[&str] = &[
 		hash TEXT PRIMARY KEY, receipt TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
 		created_at {big} NOT NULL)",
 	"CREATE INDEX IF NOT EXISTS feedback_by_receipt ON feedback(receipt)",
+	// A fleet's rate-limit windows (crate::limits), one per user; unused by one gateway, whose
+	// windows are in memory.
+	"CREATE TABLE IF NOT EXISTS rate_windows (
+		\"user\" TEXT PRIMARY KEY, started_ms {big} NOT NULL, requests {big} NOT NULL,
+		tokens {big} NOT NULL, admitted BOOLEAN NOT NULL)",
 ];
 
 /// Creates the schema in `pool`'s database, or brings an earlier version's up to date.

@@ -630,3 +630,56 @@ async fn settlement_events_are_counted_once_per_block_even_when_read_again() {
 	assert_eq!(charlie.rejected.get("BadSignature"), Some(&2));
 	assert_eq!(charlie.settled, 0);
 }
+
+/// Two gateways on one PostgreSQL database hold a user to its tier's rate together: 32
+/// requests at once over both let exactly the limit through; what is given back counts no
+/// more; tokens charged on either instance stop the next request on the other; and the next
+/// window starts afresh. Another user is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_two_instances_share_each_users_rate_limit() {
+	use crate::limits::{Limit, Limiter};
+	let pg = Postgres::start();
+	let window = Duration::from_secs(3);
+	let (a, b) = (pg.instance("a").await, pg.instance("b").await);
+	let limiters = Arc::new([Limiter::with_length(&a, window), Limiter::with_length(&b, window)]);
+	let limit = Limit { requests_per_minute: 10, tokens_per_minute: 1_000 };
+	let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+	let requests: Vec<_> = (0..32)
+		.map(|i| {
+			let (limiters, bob) = (limiters.clone(), bob.clone());
+			tokio::spawn(async move { limiters[i % 2].admit(&bob, limit).await.unwrap() })
+		})
+		.collect();
+	let mut admitted = Vec::new();
+	for request in requests {
+		if let Ok(quota) = request.await.unwrap() {
+			admitted.push(quota.remaining);
+		}
+	}
+	admitted.sort();
+	assert_eq!(admitted, (0..10).collect::<Vec<_>>(), "each admission saw the shared count");
+	let refused = limiters[1].admit(&bob, limit).await.unwrap().unwrap_err();
+	assert_eq!((refused.limit, refused.remaining), (10, 0));
+	assert!((1..=3).contains(&refused.reset_secs));
+	// Another user has a window of its own.
+	assert_eq!(limiters[0].admit(&charlie, limit).await.unwrap().unwrap().remaining, 9);
+
+	// A request given back on one instance frees a place on the other.
+	a.give_back_in_window(&bob).await.unwrap();
+	assert_eq!(limiters[1].admit(&bob, limit).await.unwrap().unwrap().remaining, 0);
+	assert!(limiters[0].admit(&bob, limit).await.unwrap().is_err());
+
+	// Tokens charged on one instance stop Charlie's next request on the other.
+	a.add_tokens_in_window(&charlie, 1_000, window).await.unwrap();
+	assert!(limiters[1].admit(&charlie, limit).await.unwrap().is_err());
+
+	// The next window starts afresh; ended windows are forgotten (by the instances
+	// themselves, at most once per window length, or when asked).
+	tokio::time::sleep(window).await;
+	assert_eq!(limiters[1].admit(&bob, limit).await.unwrap().unwrap().remaining, 9);
+	tokio::time::sleep(window + Duration::from_millis(100)).await;
+	b.prune_windows(window).await.unwrap();
+	let left: i64 =
+		sqlx::query_scalar("SELECT COUNT(*) FROM rate_windows").fetch_one(&b.pool).await.unwrap();
+	assert_eq!(left, 0, "both users' windows ended");
+}

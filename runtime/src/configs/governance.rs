@@ -101,7 +101,7 @@ parameter_types! {
 
 impl pallet_preimage::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
-	type WeightInfo = pallet_preimage::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_preimage::WeightInfo<Runtime>;
 	type Currency = Balances;
 	type ManagerOrigin = EnsureRoot<AccountId>;
 	type Consideration = HoldConsideration<
@@ -134,7 +134,7 @@ impl pallet_scheduler::Config for Runtime {
 	type ScheduleOrigin = EnsureRoot<AccountId>;
 	type OriginPrivilegeCmp = EqualPrivilegeOnly;
 	type MaxScheduledPerBlock = ConstU32<50>;
-	type WeightInfo = pallet_scheduler::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_scheduler::WeightInfo<Runtime>;
 	type Preimages = Preimage;
 	type BlockNumberProvider = System;
 }
@@ -146,7 +146,7 @@ parameter_types! {
 
 impl pallet_conviction_voting::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
-	type WeightInfo = pallet_conviction_voting::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_conviction_voting::WeightInfo<Runtime>;
 	type Currency = Balances;
 	type Polls = Referenda;
 	type MaxTurnout = TotalIssuanceOf<Balances, AccountId>;
@@ -253,7 +253,7 @@ impl pallet_referenda::TracksInfo<Balance, BlockNumber> for Tracks {
 impl pallet_referenda::Config for Runtime {
 	type RuntimeCall = RuntimeCall;
 	type RuntimeEvent = RuntimeEvent;
-	type WeightInfo = pallet_referenda::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_referenda::WeightInfo<Runtime>;
 	type Scheduler = Scheduler;
 	type Currency = Balances;
 	type SubmitOrigin = EnsureSigned<AccountId>;
@@ -283,6 +283,47 @@ parameter_types! {
 	pub TreasuryAccount: AccountId = Treasury::account_id();
 }
 
+/// Pays approved treasury spends from the treasury's account (the SDK's `PayFromAccount`).
+///
+/// For benchmarks only, `ensure_successful` also gives the beneficiary its existential deposit:
+/// the SDK's `payout` benchmark pays 100 plancks to a new account, below this chain's existential
+/// deposit, which a real spend of at least that deposit never is. The payout is then weighed
+/// into an existing account, which differs from a new one by the account's creation only.
+pub struct TreasuryPaymaster;
+
+type PayFromTreasury =
+	frame_support::traits::tokens::pay::PayFromAccount<Balances, TreasuryAccount>;
+
+impl frame_support::traits::tokens::Pay for TreasuryPaymaster {
+	type Balance = Balance;
+	type Beneficiary = AccountId;
+	type AssetKind = ();
+	type Id = ();
+	type Error = sp_runtime::DispatchError;
+
+	fn pay(who: &AccountId, asset_kind: (), amount: Balance) -> Result<(), Self::Error> {
+		PayFromTreasury::pay(who, asset_kind, amount)
+	}
+
+	fn check_payment(id: ()) -> frame_support::traits::tokens::PaymentStatus {
+		PayFromTreasury::check_payment(id)
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn ensure_successful(who: &AccountId, asset_kind: (), amount: Balance) {
+		use frame_support::traits::fungible::Mutate;
+		let existential =
+			<Balances as frame_support::traits::fungible::Inspect<_>>::minimum_balance();
+		let _ = Balances::mint_into(who, existential);
+		PayFromTreasury::ensure_successful(who, asset_kind, amount)
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn ensure_concluded(id: ()) {
+		PayFromTreasury::ensure_concluded(id)
+	}
+}
+
 impl pallet_treasury::Config for Runtime {
 	type Currency = Balances;
 	type RejectOrigin = EnsureRoot<AccountId>;
@@ -294,7 +335,7 @@ impl pallet_treasury::Config for Runtime {
 	type Burn = Burn;
 	type PalletId = TreasuryPalletId;
 	type BurnDestination = ();
-	type WeightInfo = pallet_treasury::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_treasury::WeightInfo<Runtime>;
 	// Bounties are funded from the treasury at each spend period.
 	type SpendFunds = Bounties;
 	type MaxApprovals = ConstU32<100>;
@@ -305,7 +346,7 @@ impl pallet_treasury::Config for Runtime {
 	type AssetKind = ();
 	type Beneficiary = AccountId;
 	type BeneficiaryLookup = IdentityLookup<AccountId>;
-	type Paymaster = frame_support::traits::tokens::pay::PayFromAccount<Balances, TreasuryAccount>;
+	type Paymaster = TreasuryPaymaster;
 	type BalanceConverter = UnityAssetBalanceConversion;
 	type PayoutPeriod = PayoutPeriod;
 	type BlockNumberProvider = System;
@@ -343,7 +384,7 @@ impl pallet_bounties::Config for Runtime {
 	type BountyValueMinimum = BountyValueMinimum;
 	type DataDepositPerByte = DataDepositPerByte;
 	type MaximumReasonLength = ConstU32<1_024>;
-	type WeightInfo = pallet_bounties::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_bounties::WeightInfo<Runtime>;
 	type ChildBountyManager = ();
 	type OnSlash = Treasury;
 	type TransferAllAssets = pallet_bounties::TransferFungible<AccountId, Balances>;

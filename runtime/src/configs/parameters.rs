@@ -8,7 +8,6 @@ use core::marker::PhantomData;
 use frame_support::{
 	dynamic_params::{dynamic_pallet_params, dynamic_params},
 	traits::{AsEnsureOriginWithArg, Get},
-	weights::Weight,
 };
 
 use crate::{BlockNumber, Runtime, RuntimeEvent};
@@ -149,18 +148,5 @@ impl pallet_parameters::Config for Runtime {
 	type RuntimeParameters = RuntimeParameters;
 	/// Root, or a referendum on the `parameters` track, sets any parameter.
 	type AdminOrigin = AsEnsureOriginWithArg<super::governance::ParametersOrigin>;
-	type WeightInfo = ParametersWeight;
-}
-
-/// The weight of `set_parameter`: the SDK's own benchmark figures (its reference machine:
-/// 6.2 µs and a proof of 14,787 bytes) plus one read and one write of the parameter at this
-/// runtime's database weights. The pallet keeps its measured weights private; this runtime's
-/// own run of that benchmark (`scripts/benchmark.sh pallet_parameters`) is not done yet.
-pub struct ParametersWeight;
-
-impl pallet_parameters::WeightInfo for ParametersWeight {
-	fn set_parameter() -> Weight {
-		Weight::from_parts(6_204_000, 14_787)
-			.saturating_add(<Runtime as frame_system::Config>::DbWeight::get().reads_writes(1, 1))
-	}
+	type WeightInfo = crate::weights::pallet_parameters::WeightInfo<Runtime>;
 }
