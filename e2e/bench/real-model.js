@@ -220,8 +220,14 @@ try {
     console.log(`| ${streams} | ${f(d.tokensPerSecond)} | ${f(g.tokensPerSecond)} | ${f(100 * g.tokensPerSecond / d.tokensPerSecond)}% | ${f(d.ttftP50)} / ${f(g.ttftP50)} | ${f(g.ttftP50 - d.ttftP50, 2)} ms | ${f(d.ttftP99)} / ${f(g.ttftP99)} | ${f(d.tailMs, 2)} / ${f(g.tailMs, 2)} | ${f(100 * g.cpuShare)}% | ${f(100 * d.clientCpu)}% / ${f(100 * g.clientCpu)}% | ${ratios.map((r) => `${f(100 * r)}%`).join(', ')} |`);
   }
   console.log(`(gateway CPU with nothing to serve: ${f(100 * idleCpu, 2)}% of a core; requests sent again on a connection the model server had closed: ${resent})`);
-  for (const { streams, d, g } of rows) {
-    console.log(`figure: ${streams} streams: gateway ${f(100 * g.tokensPerSecond / d.tokensPerSecond)}% of direct tokens/s, TTFT p50 +${f(g.ttftP50 - d.ttftP50, 2)} ms`);
+  for (const { streams, d, g, ratios } of rows) {
+    // The rounds' spread: their ratios' mean and two standard errors of it (rounds are
+    // independent pairs, each measured on the same minute of the machine for both paths).
+    const m = mean(ratios);
+    const se = ratios.length > 1
+      ? Math.sqrt(ratios.reduce((a, r) => a + (r - m) ** 2, 0) / (ratios.length - 1) / ratios.length)
+      : NaN;
+    console.log(`figure: ${streams} streams: gateway ${f(100 * g.tokensPerSecond / d.tokensPerSecond)}% of direct tokens/s (rounds: ${f(100 * m)}% ± ${f(200 * se)}%, ${ratios.length} rounds), TTFT p50 +${f(g.ttftP50 - d.ttftP50, 2)} ms`);
   }
 } finally {
   for (const s of stopping.reverse()) await s.stop?.();

@@ -122,6 +122,17 @@ export async function startNode({ args: nodeArgs, timeoutMs = 60_000 }) {
 }
 
 /**
+ * Where the protocol fee goes, as the chain's metadata says (`inferenceCredits` constants):
+ * `{ pool, treasury }`, SS58 addresses of the feedback reward pool and the treasury.
+ */
+export function feeAccounts(api) {
+  return {
+    pool: api.consts.inferenceCredits.rewardPool.toString(),
+    treasury: api.consts.inferenceCredits.treasury.toString(),
+  };
+}
+
+/**
  * Waits until `predicate(header)` holds for a new head of the given subscription
  * (`subscribeNewHeads` or `subscribeFinalizedHeads`), or fails after `timeoutMs`.
  */

@@ -17,19 +17,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import OpenAI from 'openai';
-import { stringToU8a, u8aConcat } from '@polkadot/util';
-import { encodeAddress } from '@polkadot/util-crypto';
 import { paymentToken, signVoucher } from '@tokenmeter/client';
 
 import { waitFor } from '../lib/feed.js';
 import { startGateway, startUpstream } from '../lib/gateway.js';
 import { approved, proposeAndVote } from '../lib/governance.js';
-import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
+import { devAccounts, feeAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
 const NEW_TIERS = [{ minStake: 50n * UNIT, priorityWeight: 3, rateLimit: 77, freeAllowance: 0 }];
-/** The treasury: the account of `PalletId(*b"tm/trsry")`. */
-const TREASURY = encodeAddress(u8aConcat(stringToU8a('modltm/trsry'), new Uint8Array(20)), 42);
 const BOUNTY = 100n * UNIT;
 const CURATOR_FEE = 10n * UNIT;
 /** Blocks: the spend period and payout delay the parameters referendum sets. */
@@ -37,6 +33,8 @@ const PERIOD = 5;
 
 describe('governance: a referendum voted with staked TMT sets the tiers the gateway applies', () => {
   const stopping = [];
+  /** The treasury's account, as the chain says. */
+  let TREASURY;
   let api;
   let who;
   let gatewayUrl;
@@ -67,6 +65,7 @@ describe('governance: a referendum voted with staked TMT sets the tiers the gate
     const node = await startDevNode();
     stopping.push(node);
     api = node.api;
+    ({ treasury: TREASURY } = feeAccounts(api));
     const gatewayPort = await freePort();
     gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const model = (await api.query.inferenceCredits.nextModelId()).toNumber();

@@ -8,22 +8,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
-import { encodeAddress } from '@polkadot/util-crypto';
+import { u8aToHex } from '@polkadot/util';
 
 import { feedRecord, startFeed, waitFor, waitForAttested } from '../lib/feed.js';
 
 import {
-  devAccounts, freePort, sendAndWaitInBlock, startDevNode, statesAround,
+  devAccounts, feeAccounts, freePort, sendAndWaitInBlock, startDevNode, statesAround,
 } from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
-/** The reward pool: the account of `PalletId(*b"tmt/pool")`. */
-const POOL = encodeAddress(u8aConcat(stringToU8a('modltmt/pool'), new Uint8Array(20)), 42);
-/** The treasury: the account of `PalletId(*b"tm/trsry")`. */
-const TREASURY = encodeAddress(u8aConcat(stringToU8a('modltm/trsry'), new Uint8Array(20)), 42);
 
 describe('usage attestation', () => {
+  /** Where the protocol fee goes: the reward pool and the treasury (as the chain says). */
+  let POOL;
+  let TREASURY;
   let node;
   let api;
   let feed;
@@ -58,6 +56,7 @@ describe('usage attestation', () => {
     feed = await startFeed(feedPort);
     node = await startDevNode({ extraArgs: ['--usage-feed', `http://127.0.0.1:${feedPort}/`] });
     api = node.api;
+    ({ pool: POOL, treasury: TREASURY } = feeAccounts(api));
     genesisHash = (await api.rpc.chain.getBlockHash(0)).toU8a();
   });
 
