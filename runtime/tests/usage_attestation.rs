@@ -153,8 +153,9 @@ fn feed_records_read_into_entries_that_settle() {
 }
 
 /// The off-chain worker of the real runtime with an operator key in the keystore: the feed's
-/// answer becomes a transaction the runtime accepts (signature, extensions, fees), and
-/// applying it pays the provider from the user's credits.
+/// answer (257 records: more than one attestation holds) becomes two transactions with
+/// consecutive nonces that the runtime accepts in turn (signature, extensions, fees), and
+/// applying them pays the provider from the user's credits.
 #[test]
 fn the_off_chain_worker_submits_a_transaction_the_runtime_applies() {
 	let mut ext = chain_from_preset("development");
@@ -190,20 +191,28 @@ fn the_off_chain_worker_submits_a_transaction_the_runtime_applies() {
 		);
 		let voucher = signed_voucher(Bob, &alice, 50 * UNIT);
 		let record = feed_record(1, &bob, model, &voucher, voucher.signature.encode());
-		format!(
-			r#"[{{"seq":1,"user":"{}","model":{model},"input_tokens":10000,"output_tokens":0,
-			"served_at":{},"voucher":{{"cap":"{}","expiry":{},"signature":"0x{}","session":"0x{}"}}}}]"#,
-			record.user,
-			record.served_at,
-			record.cap,
-			record.expiry,
-			sp_core::hexdisplay::HexDisplay::from(&record.signature),
-			sp_core::hexdisplay::HexDisplay::from(&record.session.expect("a v2 voucher")),
-		)
+		let records: Vec<String> = (1..=257)
+			.map(|seq| {
+				format!(
+					r#"{{"seq":{seq},"user":"{}","model":{model},"input_tokens":40,"output_tokens":0,
+					"served_at":{},"voucher":{{"cap":"{}","expiry":{},"signature":"0x{}","session":"0x{}"}}}}"#,
+					record.user,
+					record.served_at,
+					record.cap,
+					record.expiry,
+					sp_core::hexdisplay::HexDisplay::from(&record.signature),
+					sp_core::hexdisplay::HexDisplay::from(&record.session.expect("a v2 voucher")),
+				)
+			})
+			.collect();
+		format!("[{}]", records.join(","))
 	});
+	// On this runtime a block takes three full attestations at their declared weight.
+	let batches = ext.execute_with(UsageAttestation::batches_per_block);
+	assert_eq!(batches, 3);
 	state.write().expect_request(PendingRequest {
 		method: "GET".into(),
-		uri: "http://localhost:8099/usage?after=0&limit=256".into(),
+		uri: format!("http://localhost:8099/usage?after=0&limit={}", 256 * batches),
 		response: Some(record.into_bytes()),
 		sent: true,
 		..Default::default()
@@ -216,15 +225,20 @@ fn the_off_chain_worker_submits_a_transaction_the_runtime_applies() {
 		})
 		.unwrap();
 		let transactions = pool_state.read().transactions.clone();
-		assert_eq!(transactions.len(), 1);
-		let xt = UncheckedExtrinsic::decode(&mut &transactions[0][..]).expect("an extrinsic");
+		assert_eq!(transactions.len(), 2, "256 records, then 1");
 		let (alice_free, charlie_free) = (Balances::balance(&alice), Balances::balance(&charlie));
-		assert_ok!(Executive::apply_extrinsic(xt).expect("the transaction is valid"));
-		assert_eq!(InferenceCredits::credit_balance(&bob), 90 * UNIT);
-		assert_eq!(Balances::balance(&alice), alice_free + 10 * UNIT - UNIT / 2);
-		// The operator paid the fee.
+		for (i, tx) in transactions.iter().enumerate() {
+			let xt = UncheckedExtrinsic::decode(&mut &tx[..]).expect("an extrinsic");
+			assert_ok!(Executive::apply_extrinsic(xt).expect("the transaction is valid"));
+			assert_eq!(System::account_nonce(&charlie), i as u32 + 1);
+		}
+		// 257 × 40 tokens at 1 TMT per 1,000, less the 5% protocol fee.
+		let charged = 257 * 40 * UNIT / 1_000;
+		assert_eq!(InferenceCredits::credit_balance(&bob), 100 * UNIT - charged);
+		assert_eq!(Balances::balance(&alice), alice_free + charged - charged / 20);
+		// The operator paid the fees.
 		assert!(Balances::balance(&charlie) < charlie_free);
-		assert_eq!(pallet_usage_attestation::LastSeq::<Runtime>::get(&alice), 1);
+		assert_eq!(pallet_usage_attestation::LastSeq::<Runtime>::get(&alice), 257);
 		UsageAttestation::do_try_state().unwrap();
 	});
 }

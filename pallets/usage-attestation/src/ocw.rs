@@ -1,5 +1,6 @@
-//! The off-chain worker of an operator node: reads the provider's usage feed and submits one
-//! attestation per run, signed by the operator key in the node's keystore.
+//! The off-chain worker of an operator node: reads the provider's usage feed and submits as
+//! many attestations per run as one block takes, signed by the operator key in the node's
+//! keystore.
 //!
 //! Per block, for each key of type [`crate::KEY_TYPE`] in the keystore that is a registered
 //! operator (one key per provider):
@@ -7,10 +8,17 @@
 //!    blocks imported close together never run at once);
 //! 2. skip if an attestation it submitted earlier has not been included yet and is younger
 //!    than [`RESUBMIT_AFTER`] blocks (re-orgs and slow blocks never double-submit);
-//! 3. `GET <feed>/usage?after=<last attested seq>&limit=<MaxEntries>` with a deadline;
-//! 4. take the records that continue the sequence, at most `MaxEntries`, up to the first that
-//!    cannot be read and as many as fit the operator's remaining capacity this epoch (read on
-//!    chain; the rest wait for a later epoch), and submit `attest` signed by the operator key.
+//! 3. `GET <feed>/usage?after=<last attested seq>&limit=<MaxEntries × batches>` with a
+//!    deadline, where `batches` ([`Pallet::batches_per_block`]) is how many full attestations
+//!    fit one block's normal class at their declared (worst-case) weight;
+//! 4. take the records that continue the sequence, up to the first that cannot be read and as
+//!    many as fit the operator's remaining capacity this epoch (read on chain; the rest wait
+//!    for a later epoch), cut them into batches of at most `MaxEntries` and submit one
+//!    `attest` per batch, signed by the operator key with consecutive nonces, so that one
+//!    block includes them all, in sequence order. Each batch starts where the one before
+//!    ends; if the pool refuses one, the ones after it are not submitted. The chain checks
+//!    the sequence (`first_seq = LastSeq + 1`), so a batch included out of turn or twice
+//!    fails and settles nothing.
 //!
 //! A feed that is down, slow or returns bad JSON is logged, counted and retried at the next
 //! block; nothing panics. The counters live in the node's off-chain storage under the keys
@@ -19,7 +27,9 @@
 use crate::{pallet::*, EntryOf, UsageTokens};
 use alloc::{collections::BTreeSet, format, string::String, vec::Vec};
 use codec::Encode;
-use frame_support::{pallet_prelude::BoundedVec, traits::Get};
+use frame_support::{
+	dispatch::DispatchClass, pallet_prelude::BoundedVec, traits::Get,
+};
 use frame_system::{
 	offchain::{Account, SendSignedTransaction, Signer},
 	pallet_prelude::BlockNumberFor,
@@ -83,8 +93,10 @@ enum Batch<Entry> {
 
 /// How long the worker waits for the feed.
 pub const FETCH_TIMEOUT_MS: u64 = 5_000;
-/// The largest feed answer the worker reads.
-pub const MAX_FEED_BYTES: usize = 1 << 20;
+/// The largest feed answer the worker reads (a record takes about 650 bytes).
+pub const MAX_FEED_BYTES: usize = 8 << 20;
+/// The most attestations one run of the worker submits, whatever the block's weight allows.
+pub const MAX_BATCHES_PER_RUN: u32 = 8;
 /// Blocks after which an attestation submitted but not included is submitted again.
 pub const RESUBMIT_AFTER: u32 = 10;
 /// How long an operator's lock holds at most: blocks, and milliseconds.
@@ -171,68 +183,98 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 
-		let remaining = Self::remaining_capacity(&account.id, &provider);
-		let batch = match Self::fetch(feed, last)
-			.and_then(|records| Self::batch(&provider, last, records, remaining))
-		{
-			Ok(batch) => batch,
+		let batches = Self::batches_per_block();
+		let records = match Self::fetch(feed, last, T::MaxEntries::get().saturating_mul(batches)) {
+			Ok(records) => records,
 			Err(failure) => {
 				bump(&failure.counter_key(), 1);
 				return;
 			}
 		};
-		let first = last.saturating_add(1);
 		let signer = Signer::<T, T::OperatorKey>::all_accounts()
 			.with_filter(alloc::vec![account.public.clone()]);
-		let (results, count) = match batch {
-			Batch::Entries(entries) => {
-				let count = entries.len() as u64;
-				if count == 0 {
-					return;
+		// Batch after batch, each starting where the one before ends, within the capacity
+		// left after the ones before. The signer gives each transaction of this run the next
+		// nonce, so the pool orders them as they are submitted.
+		let mut capacity = Self::remaining_capacity(&account.id, &provider);
+		let mut up_to = last;
+		for _ in 0..batches {
+			let batch = match Self::batch(&provider, up_to, &records, capacity) {
+				Ok(batch) => batch,
+				Err(failure) => {
+					bump(&failure.counter_key(), 1);
+					break;
 				}
-				let Ok(entries) = BoundedVec::<EntryOf<T>, T::MaxEntries>::try_from(entries) else {
-					return;
-				};
-				let results = signer.send_signed_transaction(|_| Call::attest {
-					provider: provider.clone(),
-					first_seq: first,
-					entries: entries.clone(),
-				});
-				(results, count)
+			};
+			let first = up_to.saturating_add(1);
+			let (results, count, tokens) = match batch {
+				Batch::Entries(entries) => {
+					let count = entries.len() as u64;
+					if count == 0 {
+						break;
+					}
+					let tokens = entries.iter().map(|e| e.tokens()).fold(0u64, u64::saturating_add);
+					let Ok(entries) = BoundedVec::<EntryOf<T>, T::MaxEntries>::try_from(entries)
+					else {
+						break;
+					};
+					let results = signer.send_signed_transaction(|_| Call::attest {
+						provider: provider.clone(),
+						first_seq: first,
+						entries: entries.clone(),
+					});
+					(results, count, tokens)
+				}
+				Batch::Void(reason) => {
+					log::warn!(
+						target: "usage-attestation",
+						"usage record {first} cannot be read ({}): declaring it void",
+						String::from_utf8_lossy(&reason),
+					);
+					let results = signer.send_signed_transaction(|_| Call::void_record {
+						provider: provider.clone(),
+						seq: first,
+						reason: reason.clone(),
+					});
+					(results, 1, 0)
+				}
+			};
+			if !results.iter().any(|(_, result)| result.is_ok()) {
+				log::warn!(target: "usage-attestation", "the transaction pool refused the attestation");
+				bump(&Failure::Submit.counter_key(), 1);
+				break;
 			}
-			Batch::Void(reason) => {
-				log::warn!(
-					target: "usage-attestation",
-					"usage record {first} cannot be read ({}): declaring it void",
-					String::from_utf8_lossy(&reason),
-				);
-				let results = signer.send_signed_transaction(|_| Call::void_record {
-					provider: provider.clone(),
-					seq: first,
-					reason: reason.clone(),
-				});
-				(results, 1)
-			}
-		};
-		if results.iter().any(|(_, result)| result.is_ok()) {
-			let up_to = last.saturating_add(count);
-			pending.set(&(up_to, now));
+			up_to = up_to.saturating_add(count);
+			capacity = capacity.saturating_sub(tokens);
 			bump(SUBMITTED_KEY, 1);
 			bump(RECORDS_KEY, count);
 			log::info!(target: "usage-attestation", "submitted records {first}..={up_to}");
-		} else {
-			log::warn!(target: "usage-attestation", "the transaction pool refused the attestation");
-			bump(&Failure::Submit.counter_key(), 1);
+		}
+		if up_to > last {
+			pending.set(&(up_to, now));
 		}
 	}
 
+	/// How many full attestations (`MaxEntries` entries each) one run submits: as many as one
+	/// block's normal class takes at their declared weight (the worst case of their
+	/// settlement), at least one and at most [`MAX_BATCHES_PER_RUN`].
+	pub fn batches_per_block() -> u32 {
+		use crate::weights::WeightInfo as _;
+		let entries = T::MaxEntries::get();
+		let full = T::WeightInfo::attest(entries)
+			.saturating_add(T::Settlement::settle_weight(entries))
+			.saturating_add(T::BlockWeights::get().get(DispatchClass::Normal).base_extrinsic);
+		let weights = T::BlockWeights::get();
+		let room = weights.get(DispatchClass::Normal).max_total.unwrap_or(weights.max_block);
+		let fits = |room: u64, one: u64| if one == 0 { u64::MAX } else { room / one };
+		let batches = fits(room.ref_time(), full.ref_time())
+			.min(fits(room.proof_size(), full.proof_size()));
+		u32::try_from(batches).unwrap_or(u32::MAX).clamp(1, MAX_BATCHES_PER_RUN)
+	}
+
 	/// The feed's records after `last`.
-	fn fetch(feed: &str, last: u64) -> Result<Vec<Value>, Failure> {
-		let url = format!(
-			"{}/usage?after={last}&limit={}",
-			feed.trim_end_matches('/'),
-			T::MaxEntries::get()
-		);
+	fn fetch(feed: &str, last: u64, limit: u32) -> Result<Vec<Value>, Failure> {
+		let url = format!("{}/usage?after={last}&limit={limit}", feed.trim_end_matches('/'));
 		let deadline = sp_io::offchain::timestamp().add(Duration::from_millis(FETCH_TIMEOUT_MS));
 		let unreachable = |why: &str| {
 			log::warn!(target: "usage-attestation", "usage feed {url}: {why}");
@@ -278,7 +320,7 @@ impl<T: Config> Pallet<T> {
 	fn batch(
 		provider: &T::AccountId,
 		last: u64,
-		records: Vec<Value>,
+		records: &[Value],
 		capacity: u64,
 	) -> Result<Batch<EntryOf<T>>, Failure> {
 		let mut tokens = 0u64;
@@ -291,7 +333,7 @@ impl<T: Config> Pallet<T> {
 			if entries.len() >= max {
 				break;
 			}
-			let read = FeedRecord::from_json(&value);
+			let read = FeedRecord::from_json(value);
 			let seq = value.get("seq").and_then(Value::as_u64);
 			if seq.is_some_and(|seq| seq < next) {
 				continue;

@@ -1,6 +1,7 @@
 //! The off-chain worker against the test off-chain externalities: a mocked feed answer becomes
-//! exactly one attestation in the transaction pool, signed by the operator key; a feed that is
-//! down, slow or answers garbage submits nothing and is counted; nothing is submitted twice.
+//! attestations in the transaction pool (as many batches as a block takes), signed by the
+//! operator key; a feed that is down, slow or answers garbage submits nothing and is counted;
+//! nothing is submitted twice.
 
 use super::{batch, entry};
 use crate::{mock::*, ocw::*, *};
@@ -160,11 +161,16 @@ fn answer(records: &[String]) -> Vec<u8> {
 fn expect_get(state: &Shared<OffchainState>, after: u64, body: Vec<u8>) {
 	state.write().expect_request(PendingRequest {
 		method: "GET".into(),
-		uri: format!("{FEED}/usage?after={after}&limit=4"),
+		uri: format!("{FEED}/usage?after={after}&limit={}", feed_limit()),
 		response: Some(body),
 		sent: true,
 		..Default::default()
 	});
+}
+
+/// How many records the worker asks for: `MaxEntries` (4) for each batch a block takes.
+fn feed_limit() -> u32 {
+	4 * UsageAttestation::batches_per_block()
 }
 
 /// The transactions in the pool: signer and call.
@@ -299,26 +305,87 @@ fn bad_answers_submit_nothing_and_are_counted() {
 	}
 }
 
+/// Six good records: the first four (`MaxEntries`) go in one attestation, the other two in a
+/// second one submitted in the same run with the next nonce; both are included in one block,
+/// in order, and a batch included again (or out of turn) settles nothing.
 #[test]
-fn a_batch_is_bounded_and_stops_at_the_first_record_it_cannot_read() {
-	// Six good records: the first four (`MaxEntries`) go in one attestation.
+fn a_run_cuts_the_records_into_batches_submitted_in_sequence() {
 	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
 	let six: Vec<_> = (1..=6).map(|seq| record(seq, 10 + seq, "01")).collect();
 	expect_get(&state, 0, answer(&six));
 	ext.execute_with(|| {
+		let nonce = System::account_nonce(OPERATOR);
 		UsageAttestation::offchain_worker(1);
 		let first_four = (11..=14).map(|user| entry(user, 30)).collect();
-		assert_eq!(submitted(&pool), vec![(OPERATOR, attest_call(1, first_four))]);
+		let last_two = (15..=16).map(|user| entry(user, 30)).collect();
+		assert_eq!(
+			submitted(&pool),
+			vec![(OPERATOR, attest_call(1, first_four)), (OPERATOR, attest_call(5, last_two))]
+		);
+		// The signer took a nonce per transaction: the pool orders them as submitted.
+		assert_eq!(System::account_nonce(OPERATOR), nonce + 2);
+		assert_eq!((counter(SUBMITTED_KEY), counter(RECORDS_KEY)), (2, 6));
+		assert_eq!(failures(), NO_FAILURES);
 	});
+	ext.execute_with(|| {
+		let calls: Vec<_> = submitted(&pool).into_iter().map(|(_, call)| call).collect();
+		// Out of turn: the second batch before the first fails and changes nothing.
+		assert!(calls[1].clone().dispatch(RuntimeOrigin::signed(OPERATOR)).is_err());
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 0);
+		for call in &calls {
+			assert_ok!(call.clone().dispatch(RuntimeOrigin::signed(OPERATOR)));
+		}
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 6);
+		assert_eq!(settled().len(), 2);
+		// Included twice: refused, nothing settled again.
+		assert!(calls[0].clone().dispatch(RuntimeOrigin::signed(OPERATOR)).is_err());
+		assert_eq!(settled().len(), 2);
+	});
+	// Nothing is submitted again while every batch of the run waits for inclusion.
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(2);
+		assert_eq!(submitted(&pool).len(), 2);
+	});
+}
 
-	// Records already attested are skipped; a broken one ends the batch before it.
+/// The batches of a run stop at the block's room: with more records than the run's batches
+/// hold, the rest wait for the next run.
+#[test]
+fn a_run_submits_at_most_the_batches_a_block_takes() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	let many: Vec<_> = (1..=u64::from(feed_limit()) + 3).map(|seq| record(seq, seq, "01")).collect();
+	expect_get(&state, 0, answer(&many));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		let calls = submitted(&pool);
+		assert_eq!(calls.len(), UsageAttestation::batches_per_block() as usize);
+		assert_eq!(counter(RECORDS_KEY), u64::from(feed_limit()));
+		assert!(calls.iter().all(|(_, call)| matches!(
+			call,
+			RuntimeCall::UsageAttestation(Call::attest { entries, .. }) if entries.len() == 4
+		)));
+	});
+}
+
+/// A record that cannot be read ends its batch; the next batch of the same run declares it
+/// void, and records already attested are skipped.
+#[test]
+fn a_batch_stops_at_the_first_record_it_cannot_read() {
 	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
 	ext.execute_with(|| LastSeq::<Test>::insert(PROVIDER, 2));
 	let records = [record(1, 5, "01"), record(2, 5, "01"), record(3, 6, "01"), record(4, 7, "0x1")];
 	expect_get(&state, 2, answer(&records));
 	ext.execute_with(|| {
 		UsageAttestation::offchain_worker(1);
-		assert_eq!(submitted(&pool), vec![(OPERATOR, attest_call(3, vec![entry(6, 30)]))]);
+		let void = RuntimeCall::UsageAttestation(Call::void_record {
+			provider: PROVIDER,
+			seq: 4,
+			reason: b"voucher.signature".to_vec().try_into().unwrap(),
+		});
+		assert_eq!(
+			submitted(&pool),
+			vec![(OPERATOR, attest_call(3, vec![entry(6, 30)])), (OPERATOR, void)]
+		);
 		assert_eq!(failures(), NO_FAILURES);
 	});
 }
@@ -445,9 +512,9 @@ fn an_unreadable_record_is_declared_void_and_the_usage_after_it_settles() {
 	}
 }
 
-/// The feed answers `first` (record 1) and a good record 2: the worker declares record 1 void
-/// for `reason`, submitting nothing else and counting no failure; then it attests record 2,
-/// which settles.
+/// The feed answers `first` (record 1) and a good record 2: in one run the worker declares
+/// record 1 void for `reason` and attests record 2 after it, counting no failure; both
+/// included, record 2 settles.
 fn voids_the_first_and_settles_the_next(
 	(mut ext, state, pool): (CheckedExt, Shared<OffchainState>, Shared<PoolState>),
 	first: &str,
@@ -461,20 +528,17 @@ fn voids_the_first_and_settles_the_next(
 			seq: 1,
 			reason: reason.to_vec().try_into().unwrap(),
 		});
-		assert_eq!(submitted(&pool), vec![(OPERATOR, void)], "{first}");
+		assert_eq!(
+			submitted(&pool),
+			vec![(OPERATOR, void), (OPERATOR, attest_call(2, vec![entry(6, 30)]))],
+			"{first}"
+		);
 		assert_eq!(failures(), NO_FAILURES);
-		let (_, call) = submitted(&pool).remove(0);
-		assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
-		assert_eq!(LastSeq::<Test>::get(PROVIDER), 1);
-	});
-	expect_get(&state, 1, answer(&[record(2, 6, "0x01")]));
-	ext.execute_with(|| {
-		UsageAttestation::offchain_worker(2);
-		assert_eq!(submitted(&pool)[1], (OPERATOR, attest_call(2, vec![entry(6, 30)])));
-		let (_, call) = submitted(&pool).remove(1);
-		assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
+		for (_, call) in submitted(&pool) {
+			assert_ok!(call.dispatch(RuntimeOrigin::signed(OPERATOR)));
+		}
+		assert_eq!(LastSeq::<Test>::get(PROVIDER), 2);
 		assert_eq!(settled(), vec![(PROVIDER, vec![entry(6, 30)])]);
-		assert_eq!(failures(), NO_FAILURES);
 	});
 }
 
