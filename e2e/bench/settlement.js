@@ -3,7 +3,8 @@
 // record each, attested by the node's own off-chain worker from a feed this script serves. For
 // every block from the first record to the last, it counts the records attested, the users
 // settled (`UsageSettled` events) and the block's normal-class weight, and prints a Markdown
-// table and `figure:` lines. Run by scripts/bench-settlement.sh:
+// table and `figure:` lines — for a round of new vouchers, then a round of one more record per
+// user under the same vouchers. Run by scripts/bench-settlement.sh:
 //
 //   TOKENMETER_NODE=target/release/tokenmeter-node node e2e/bench/settlement.js
 //
@@ -74,50 +75,60 @@ try {
   if (credited.toBigInt() !== 12n * UNIT) throw new Error(`deposit missing: ${credited}`);
 
   // One record per user, each under the user's own voucher; the worker takes them from here.
+  // Then a second round: one more record per user under the very same voucher (its signature
+  // too), which the chain accepted in the first round.
   const genesisHash = api.genesisHash.toU8a();
-  const records = users.map((user, i) => feedRecord({
+  const fresh = users.map((user, i) => feedRecord({
     seq: i + 1, user, provider: alice.address, model, tokens: TOKENS, cap: CAP, genesisHash, wrapped: WRAPPED,
   }));
-  const first = (await api.rpc.chain.getHeader()).number.toNumber() + 1;
-  feed.records.push(...records);
-  await waitFor(async () => (await api.query.usageAttestation.lastSeq(alice.address)).toNumber() === N,
-    Math.max(120_000, N * 200), `the worker attesting ${N} records`);
-  const last = (await api.rpc.chain.getHeader()).number.toNumber();
-
+  const again = fresh.map((record, i) => ({ ...record, seq: N + i + 1 }));
   const maxNormal = api.consts.system.blockWeights.perClass.normal.maxTotal.unwrap().refTime.toBigInt();
-  const rows = [];
-  for (let n = first; n <= last; n += 1) {
-    const hash = await api.rpc.chain.getBlockHash(n);
-    const at = await api.at(hash);
-    const [events, weight, moment] = await Promise.all([at.query.system.events(), at.query.system.blockWeight(), at.query.timestamp.now()]);
-    let attested = 0;
-    let settled = 0;
-    let rejected = 0;
-    for (const { event } of events) {
-      if (api.events.usageAttestation.Attested.is(event)) {
-        attested += event.data[3].toNumber();
-        rejected += event.data[5].toNumber();
-      }
-      if (api.events.inferenceCredits.UsageSettled.is(event)) settled += 1;
-    }
-    const fill = Number((weight.normal.refTime.toBigInt() * 1000n) / maxNormal) / 10;
-    rows.push({ n, ms: moment.toNumber(), attested, settled, rejected, fill });
-  }
-  const busy = rows.filter((r) => r.attested > 0);
-  if (busy.some((r) => r.rejected > 0)) throw new Error(`records rejected: ${JSON.stringify(busy)}`);
-  const settled = busy.reduce((a, r) => a + r.settled, 0);
-  if (settled !== N) throw new Error(`settled ${settled} of ${N}`);
-  const seconds = (rows[rows.length - 1].ms - rows[0].ms) / 1000;
-  const blockSeconds = seconds / Math.max(1, rows.length - 1);
-  const perBlock = Math.max(...busy.map((r) => r.settled));
 
-  console.log(`| block | records attested | users settled | normal-class weight used |`);
-  console.log('|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.n} | ${r.attested} | ${r.settled} | ${r.fill}% |`);
-  console.log(`figure: ${N} users (${WRAPPED ? 'wallet-wrapped' : 'bare'} vouchers) settled in ${rows.length} blocks, ${seconds.toFixed(0)} s (${blockSeconds.toFixed(1)} s a block)`);
-  console.log(`figure: users settled per block, at most: ${perBlock}; blocks with an attestation: ${busy.length} of ${rows.length}`);
-  console.log(`figure: users settled per second over the run: ${(N / seconds).toFixed(1)}`);
-  console.log(`figure: normal-class weight of the blocks with an attestation: ${Math.min(...busy.map((r) => r.fill))}–${Math.max(...busy.map((r) => r.fill))}%`);
+  /** Serves `records`, waits until the worker attested them all, and reads every block since. */
+  const measure = async (label, records) => {
+    const first = (await api.rpc.chain.getHeader()).number.toNumber() + 1;
+    const target = records[records.length - 1].seq;
+    feed.records.push(...records);
+    await waitFor(async () => (await api.query.usageAttestation.lastSeq(alice.address)).toNumber() === target,
+      Math.max(120_000, N * 200), `the worker attesting ${records.length} records (${label})`);
+    const last = (await api.rpc.chain.getHeader()).number.toNumber();
+    const rows = [];
+    for (let n = first; n <= last; n += 1) {
+      const hash = await api.rpc.chain.getBlockHash(n);
+      const at = await api.at(hash);
+      const [events, weight, moment] = await Promise.all([at.query.system.events(), at.query.system.blockWeight(), at.query.timestamp.now()]);
+      let attested = 0;
+      let settled = 0;
+      let rejected = 0;
+      for (const { event } of events) {
+        if (api.events.usageAttestation.Attested.is(event)) {
+          attested += event.data[3].toNumber();
+          rejected += event.data[5].toNumber();
+        }
+        if (api.events.inferenceCredits.UsageSettled.is(event)) settled += 1;
+      }
+      const fill = Number((weight.normal.refTime.toBigInt() * 1000n) / maxNormal) / 10;
+      rows.push({ n, ms: moment.toNumber(), attested, settled, rejected, fill });
+    }
+    const busy = rows.filter((r) => r.attested > 0);
+    if (busy.some((r) => r.rejected > 0)) throw new Error(`records rejected: ${JSON.stringify(busy)}`);
+    const settled = busy.reduce((a, r) => a + r.settled, 0);
+    if (settled !== records.length) throw new Error(`settled ${settled} of ${records.length} (${label})`);
+    const seconds = (rows[rows.length - 1].ms - rows[0].ms) / 1000;
+    const blockSeconds = seconds / Math.max(1, rows.length - 1);
+    const perBlock = Math.max(...busy.map((r) => r.settled));
+
+    console.log(`\n${label}:\n`);
+    console.log(`| block | records attested | users settled | normal-class weight used |`);
+    console.log('|---:|---:|---:|---:|');
+    for (const r of rows) console.log(`| ${r.n} | ${r.attested} | ${r.settled} | ${r.fill}% |`);
+    console.log(`figure: ${label}: ${records.length} users (${WRAPPED ? 'wallet-wrapped' : 'bare'} vouchers) settled in ${rows.length} blocks, ${seconds.toFixed(0)} s (${blockSeconds.toFixed(1)} s a block)`);
+    console.log(`figure: ${label}: users settled per block, at most: ${perBlock}; blocks with an attestation: ${busy.length} of ${rows.length}`);
+    console.log(`figure: ${label}: users settled per second over the run: ${(records.length / seconds).toFixed(1)}`);
+    console.log(`figure: ${label}: normal-class weight of the blocks with an attestation: ${Math.min(...busy.map((r) => r.fill))}–${Math.max(...busy.map((r) => r.fill))}%`);
+  };
+  await measure('new vouchers', fresh);
+  await measure('the same vouchers again', again);
 } finally {
   await node.stop();
   await new Promise((resolve) => feed.server.close(resolve));
