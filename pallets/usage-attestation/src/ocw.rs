@@ -24,7 +24,7 @@
 //! block; nothing panics. The counters live in the node's off-chain storage under the keys
 //! below, where the node exports them as Prometheus metrics.
 
-use crate::{pallet::*, EntryOf, UsageTokens};
+use crate::{pallet::*, EntryOf, SettleUsage as _, UsageTokens};
 use alloc::{collections::BTreeSet, format, string::String, vec::Vec};
 use codec::Encode;
 use frame_support::{
