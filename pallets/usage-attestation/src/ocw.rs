@@ -27,9 +27,7 @@
 use crate::{pallet::*, EntryOf, SettleUsage as _, UsageTokens};
 use alloc::{collections::BTreeSet, format, string::String, vec::Vec};
 use codec::Encode;
-use frame_support::{
-	dispatch::DispatchClass, pallet_prelude::BoundedVec, traits::Get,
-};
+use frame_support::{dispatch::DispatchClass, pallet_prelude::BoundedVec, traits::Get};
 use frame_system::{
 	offchain::{Account, SendSignedTransaction, Signer},
 	pallet_prelude::BlockNumberFor,
@@ -266,9 +264,9 @@ impl<T: Config> Pallet<T> {
 			.saturating_add(T::BlockWeights::get().get(DispatchClass::Normal).base_extrinsic);
 		let weights = T::BlockWeights::get();
 		let room = weights.get(DispatchClass::Normal).max_total.unwrap_or(weights.max_block);
-		let fits = |room: u64, one: u64| if one == 0 { u64::MAX } else { room / one };
-		let batches = fits(room.ref_time(), full.ref_time())
-			.min(fits(room.proof_size(), full.proof_size()));
+		let fits = |room: u64, one: u64| room.checked_div(one).unwrap_or(u64::MAX);
+		let batches =
+			fits(room.ref_time(), full.ref_time()).min(fits(room.proof_size(), full.proof_size()));
 		u32::try_from(batches).unwrap_or(u32::MAX).clamp(1, MAX_BATCHES_PER_RUN)
 	}
 

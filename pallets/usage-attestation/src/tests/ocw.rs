@@ -353,7 +353,8 @@ fn a_run_cuts_the_records_into_batches_submitted_in_sequence() {
 #[test]
 fn a_run_submits_at_most_the_batches_a_block_takes() {
 	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
-	let many: Vec<_> = (1..=u64::from(feed_limit()) + 3).map(|seq| record(seq, seq, "01")).collect();
+	let many: Vec<_> =
+		(1..=u64::from(feed_limit()) + 3).map(|seq| record(seq, seq, "01")).collect();
 	expect_get(&state, 0, answer(&many));
 	ext.execute_with(|| {
 		UsageAttestation::offchain_worker(1);
