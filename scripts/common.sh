@@ -175,3 +175,13 @@ build_node() {
 	# --workspace` and nothing is compiled twice.
 	cargo build --locked --release --workspace
 }
+
+# Runs the end-to-end benchmark e2e/bench/$1 against the release dev node (built if missing).
+run_node_bench() {
+	ensure_system_packages
+	ensure_rust
+	ensure_e2e_deps
+	[ -x "$NODE_BIN" ] || build_node
+	cd "$REPO_ROOT/e2e"
+	TOKENMETER_NODE="$NODE_BIN" node "bench/$1"
+}
