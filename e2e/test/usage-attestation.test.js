@@ -115,10 +115,10 @@ describe('usage attestation', () => {
     assert.equal(await free(is, POOL) - await free(was, POOL), 14n * UNIT * 4n / 100n);
     assert.equal(await free(is, TREASURY) - await free(was, TREASURY), 14n * UNIT * 1n / 100n);
     assert.equal((await is.query.usageAttestation.lastSeq(alice.address)).toNumber(), 2);
-    // The worker asks for as many records as its batches of `MaxEntries` (256) hold: as many
-    // batches as a block takes at their declared weight (3 on this runtime).
+    // The worker asks for as many records as the batches of `MaxEntries` (256) one run may
+    // send hold (`ocw::MAX_BATCHES_PER_RUN`, 12); it sends as many as the block takes.
     const maxEntries = api.consts.usageAttestation.maxEntries.toNumber();
-    assert.ok(feed.requests.includes(`/usage?after=0&limit=${3 * maxEntries}`), feed.requests.join(', '));
+    assert.ok(feed.requests.includes(`/usage?after=0&limit=${12 * maxEntries}`), feed.requests.join(', '));
 
     assert.equal(await metric('tokenmeter_usage_attestations_submitted_total'), 1);
     assert.equal(await metric('tokenmeter_usage_attested_records_total'), 2);

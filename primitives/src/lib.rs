@@ -57,6 +57,10 @@ pub struct SettlementSummary<Balance> {
 	pub fees: Balance,
 	/// Entries that settled nothing (rejected).
 	pub rejected_entries: u32,
+	/// Voucher signatures checked: none for a voucher the chain accepted before, one for a new
+	/// voucher signed in the form the user signed the last one, more otherwise. The weight
+	/// actually used depends on it ([`SettleUsage::settled_weight`]).
+	pub signature_checks: u32,
 }
 
 /// Settles served usage against users' credits; the usage attestation pallet calls it.
@@ -72,8 +76,20 @@ pub trait SettleUsage<AccountId> {
 		provider: &AccountId,
 		entries: alloc::vec::Vec<Self::Entry>,
 	) -> Result<SettlementSummary<Self::Balance>, DispatchError>;
-	/// The weight of settling `entries` entries.
+	/// The most settling `entries` entries can weigh: every voucher new, checked in every
+	/// form against every signer allowed.
 	fn settle_weight(entries: u32) -> Weight;
+	/// What settling `entries` entries weighed, given what the settlement reported (the
+	/// signature checks it made): at most [`Self::settle_weight`].
+	fn settled_weight(entries: u32, summary: &SettlementSummary<Self::Balance>) -> Weight;
+	/// What settling `entries` for `provider` now is expected to weigh, read from state and
+	/// changing nothing: between [`Self::settled_weight`] of the checks the state says it would
+	/// make and [`Self::settle_weight`]. For sizing work (how many attestations one block
+	/// takes), never for charging. By default the worst case.
+	fn expected_weight(provider: &AccountId, entries: &[Self::Entry]) -> Weight {
+		let _ = provider;
+		Self::settle_weight(u32::try_from(entries.len()).unwrap_or(u32::MAX))
+	}
 }
 
 /// A priority-staking tier; 0 means no tier.

@@ -141,8 +141,33 @@ where
 	/// Whether `signer` signed the voucher, bare or in the exact `<Bytes>…</Bytes>` wrapping.
 	/// At most two signature checks.
 	pub fn is_signed_by(&self, signer: &AccountId) -> bool {
-		self.signature.verify(&self.voucher.signing_payload()[..], signer)
-			|| self.signature.verify(&self.voucher.wrapped_signing_payload()[..], signer)
+		self.is_signed_in_form(signer, false) || self.is_signed_in_form(signer, true)
+	}
+
+	/// Whether `signer` signed the voucher in one form: bare, or (`wrapped`) in the
+	/// `<Bytes>…</Bytes>` wrapping of a browser wallet. One signature check.
+	pub fn is_signed_in_form(&self, signer: &AccountId, wrapped: bool) -> bool {
+		let payload = match wrapped {
+			true => self.voucher.wrapped_signing_payload(),
+			false => self.voucher.signing_payload(),
+		};
+		self.signature.verify(&payload[..], signer)
+	}
+}
+
+impl<Hash, AccountId, Balance, BlockNumber, Signature>
+	SignedVoucher<Hash, AccountId, Balance, BlockNumber, Signature>
+where
+	Self: Encode,
+	AccountId: Encode,
+{
+	/// What the chain remembers of a voucher it accepted: `blake2_256(SCALE((signed voucher,
+	/// signer)))`, the voucher with its signature and the account whose signature it was found
+	/// to be. The same bytes with the same signer were verified before; anything else (another
+	/// cap, signature or signer) has another digest.
+	pub fn accepted_digest(&self, signer: &AccountId) -> [u8; 32] {
+		(self, signer)
+			.using_encoded(|bytes| frame_support::sp_runtime::traits::BlakeTwo256::hash(bytes).0)
 	}
 }
 

@@ -184,6 +184,7 @@ pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 /// read and changes nothing (see docs/security.md).
 pub type Migrations = (
 	pallet_inference_credits::migrations::V1ToV2<Runtime>,
+	pallet_inference_credits::migrations::V2ToV3<Runtime>,
 	pallet_feedback_rewards::migrations::V1ToV2<Runtime>,
 	pallet_agent_wallet::migrations::V1ToV2<Runtime>,
 );

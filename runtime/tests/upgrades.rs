@@ -35,21 +35,20 @@ fn a_new_chain_is_at_the_in_code_storage_versions_and_migrations_do_nothing() {
 	chain_from_preset("development").execute_with(|| {
 		for (name, on_chain, in_code) in versions() {
 			assert_eq!(on_chain, in_code, "{name}");
-			// Inference credits is at 2 (models gained `pending_price`), feedback rewards at 2
-			// (commit–reveal scoring by stake), the agent wallet at 2 (deposits that cover a
-			// settlement grace), the rest at 1.
-			let expected = if matches!(name, "InferenceCredits" | "FeedbackRewards" | "AgentWallet")
-			{
-				2
-			} else {
-				1
+			// Inference credits is at 3 (models gained `pending_price`, then ledgers the voucher
+			// they accepted), feedback rewards at 2 (commit–reveal scoring by stake), the agent
+			// wallet at 2 (deposits that cover a settlement grace), the rest at 1.
+			let expected = match name {
+				"InferenceCredits" => 3,
+				"FeedbackRewards" | "AgentWallet" => 2,
+				_ => 1,
 			};
 			assert_eq!(in_code, StorageVersion::new(expected), "{name}");
 		}
 		let before = versions();
 		let weight = Migrations::on_runtime_upgrade();
 		let db: RuntimeDbWeight = <Runtime as frame_system::Config>::DbWeight::get();
-		assert_eq!(weight, db.reads(3), "one version read per migration, nothing written");
+		assert_eq!(weight, db.reads(4), "one version read per migration, nothing written");
 		assert_eq!(versions(), before);
 		check_invariants();
 	});

@@ -8,7 +8,9 @@ use codec::{Decode, Encode};
 use common::{chain_from_preset, provide_model, signed_voucher};
 use frame_support::{
 	assert_noop, assert_ok,
+	dispatch::DispatchClass,
 	traits::{fungible::Inspect, Hooks},
+	weights::Weight,
 };
 use pallet_inference_credits::{AccessRule, UsageEntry};
 use pallet_usage_attestation::{FeedEntry, FeedRecord};
@@ -86,6 +88,81 @@ fn an_operator_attests_usage_and_credits_pay_the_provider() {
 			),
 			pallet_usage_attestation::Error::<Runtime>::NotOperator
 		);
+		UsageAttestation::do_try_state().unwrap();
+		InferenceCredits::do_try_state().unwrap();
+	});
+}
+
+/// On this runtime: an attestation is charged its settlement's worst case and refunded to the
+/// signature checks made — one for a new voucher, none for the one the chain accepted before —
+/// and the worker expects exactly what it is then charged, so a block takes more attestations
+/// of remembered vouchers than their declared weight says.
+#[test]
+fn an_attestation_is_refunded_to_the_checks_made_and_the_worker_expects_it() {
+	chain_from_preset("development").execute_with(|| {
+		let (alice, bob, charlie) =
+			(Alice.to_account_id(), Bob.to_account_id(), Charlie.to_account_id());
+		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+		assert_ok!(InferenceCredits::deposit_credits(
+			RuntimeOrigin::signed(bob.clone()),
+			100 * UNIT
+		));
+		assert_ok!(UsageAttestation::register_operator(
+			RuntimeOrigin::signed(alice.clone()),
+			charlie.clone()
+		));
+		assert_ok!(UsageAttestation::set_capacity(
+			RuntimeOrigin::signed(alice.clone()),
+			1_000_000_000
+		));
+		let entry = UsageEntry {
+			user: bob.clone(),
+			model,
+			input_tokens: 40,
+			output_tokens: 0,
+			served_at: System::block_number(),
+			voucher: signed_voucher(Bob, &alice, 50 * UNIT),
+		};
+		let entries = vec![entry; 256];
+		let base = <Runtime as frame_system::Config>::BlockWeights::get()
+			.get(DispatchClass::Normal)
+			.base_extrinsic;
+		let declared = UsageAttestation::attest_weight(256);
+		let attest = |first_seq| {
+			UsageAttestation::attest(
+				RuntimeOrigin::signed(charlie.clone()),
+				alice.clone(),
+				first_seq,
+				entries.clone().try_into().unwrap(),
+			)
+			.expect("the batch settles")
+			.actual_weight
+			.expect("a refund")
+		};
+
+		// A new voucher (bare): one check.
+		let new = UsageAttestation::expected_attest_weight(&alice, &entries);
+		assert_eq!(attest(1) + base, new);
+		// The same voucher again: none.
+		let remembered = UsageAttestation::expected_attest_weight(&alice, &entries);
+		assert_eq!(attest(257) + base, remembered);
+		let check = InferenceCredits::signature_check_weight();
+		assert!(check.ref_time() > 0);
+		assert_eq!(new.saturating_sub(remembered), check);
+		assert!((remembered + check.saturating_mul(4)).all_lte(declared + base));
+		assert_eq!(
+			InferenceCredits::credit_balance(&bob),
+			100 * UNIT - 2 * 256 * 40 * UNIT / 1_000
+		);
+
+		// Attestations a block takes: at their declared weight, and at the weight the worker
+		// expects of remembered vouchers.
+		let takes = |each: Weight| {
+			(0u64..)
+				.take_while(|k| UsageAttestation::block_takes(each.saturating_mul(*k), 256))
+				.count()
+		};
+		assert!(takes(remembered) > takes(declared + base));
 		UsageAttestation::do_try_state().unwrap();
 		InferenceCredits::do_try_state().unwrap();
 	});
@@ -207,9 +284,8 @@ fn the_off_chain_worker_submits_a_transaction_the_runtime_applies() {
 			.collect();
 		format!("[{}]", records.join(","))
 	});
-	// On this runtime a block takes three full attestations at their declared weight.
-	let batches = ext.execute_with(UsageAttestation::batches_per_block);
-	assert_eq!(batches, 3);
+	// The worker asks for the records of as many full attestations as a run may send.
+	let batches = pallet_usage_attestation::ocw::MAX_BATCHES_PER_RUN;
 	state.write().expect_request(PendingRequest {
 		method: "GET".into(),
 		uri: format!("http://localhost:8099/usage?after=0&limit={}", 256 * batches),

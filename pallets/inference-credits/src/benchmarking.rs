@@ -79,6 +79,100 @@ fn provider_with_models<T: Config>(models: u32) -> (T::AccountId, ModelId) {
 	(provider, last)
 }
 
+/// A settlement of `n` entries in its most expensive shape: each of a different user spending
+/// a different owner's delegated credits (a delegation and two transfers per entry), of as many
+/// dynamically priced models honouring free allowances as the provider may list, each brought
+/// up to date over the longest catch-up. Every ledger remembers a wallet-wrapped voucher: this
+/// very one when `remembered` (no signature check), an older one otherwise (one check each).
+fn settlement<T: Config>(
+	n: u32,
+	remembered: bool,
+) -> (T::AccountId, alloc::vec::Vec<UsageEntryOf<T>>) {
+	// As many models as entries (up to the provider's most), each honouring free
+	// allowances (every entry reads whether it does) and dynamically priced, its
+	// multiplier not brought up to date for longer than the longest catch-up: each model
+	// is read, stepped through every idle epoch and written.
+	let models = n.min(T::MaxModelsPerProvider::get()).max(1);
+	let (provider, last) = provider_with_models::<T>(models);
+	let first = last.saturating_add(1).saturating_sub(models);
+	for model in first..=last {
+		assert!(
+			InferenceCredits::<T>::do_set_allowance_honoured(provider.clone(), model, true).is_ok()
+		);
+		assert!(InferenceCredits::<T>::do_set_dynamic_pricing(
+			provider.clone(),
+			model,
+			Some(pricing())
+		)
+		.is_ok());
+	}
+	let epochs = crate::pricing::MAX_CATCH_UP.saturating_add(2);
+	frame_system::Pallet::<T>::set_block_number(
+		frame_system::Pallet::<T>::block_number()
+			.saturating_add(T::PricingEpoch::get().saturating_mul(epochs.into())),
+	);
+	// Both fee accounts exist: the worst case pays the provider, the pool and the treasury.
+	T::Currency::set_balance(&T::RewardPool::get(), T::Currency::minimum_balance());
+	T::Currency::set_balance(&T::Treasury::get(), T::Currency::minimum_balance());
+	let genesis_hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+	let cap = plenty::<T>();
+	let mut entries = vec![];
+	for i in 0..n {
+		let user = T::BenchmarkHelper::signer(i);
+		let owner: T::AccountId = account("owner", i, 0);
+		funded::<T>(&owner);
+		assert!(InferenceCredits::<T>::do_deposit_credits(owner.clone(), cap / 4u32.into()).is_ok());
+		assert!(InferenceCredits::<T>::do_approve_delegate(
+			owner.clone(),
+			user.clone(),
+			cap,
+			BlockNumberFor::<T>::max_value(),
+		)
+		.is_ok());
+		let voucher = Voucher {
+			genesis_hash,
+			provider: provider.clone(),
+			user: user.clone(),
+			payer: owner,
+			cap,
+			expiry: BlockNumberFor::<T>::max_value(),
+			session: Some([0xff; 32]),
+		};
+		// Signed in the wallet-wrapped form, like the voucher the ledger accepted before
+		// (the same one when `remembered`, one of a lower cap otherwise): a new voucher is
+		// checked once, in that form.
+		let signature = T::BenchmarkHelper::sign(i, &voucher.wrapped_signing_payload());
+		let signed = SignedVoucher { voucher, signature };
+		let before = if remembered {
+			signed.clone()
+		} else {
+			let mut older = signed.voucher.clone();
+			older.cap = cap / 2u32.into();
+			let signature = T::BenchmarkHelper::sign(i, &older.wrapped_signing_payload());
+			SignedVoucher { voucher: older, signature }
+		};
+		let accepted = AcceptedVoucher { digest: before.accepted_digest(&user), wrapped: true };
+		VoucherLedgers::<T>::insert(
+			&user,
+			&provider,
+			VoucherLedger {
+				settled: Zero::zero(),
+				cap: before.voucher.cap,
+				accepted: Some(accepted),
+			},
+		);
+		entries.push(UsageEntry {
+			user,
+			model: first.saturating_add(i % models),
+			input_tokens: 1_000_000,
+			output_tokens: 1_000_000,
+			served_at: frame_system::Pallet::<T>::block_number(),
+			voucher: signed,
+		});
+	}
+	(provider, entries)
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
@@ -265,86 +359,38 @@ mod benchmarks {
 		assert!(!Delegations::<T>::contains_key(&caller, &delegate));
 	}
 
-	/// `n` entries, each of a different user spending a different owner's delegated
-	/// credits, each voucher signed in the wrapped form: `2n` signature checks, `n` delegations, two transfers per entry. This is the
-	/// most expensive shape an entry can have.
+	/// `n` entries whose vouchers the chain accepted before: no signature check
+	/// ([`settlement`]). What settling costs apart from signatures.
 	#[benchmark]
 	fn settle(n: Linear<1, { T::MaxEntriesPerSettlement::get() }>) {
-		// As many models as entries (up to the provider's most), each honouring free
-		// allowances (every entry reads whether it does) and dynamically priced, its
-		// multiplier not brought up to date for longer than the longest catch-up: each model
-		// is read, stepped through every idle epoch and written.
-		let models = n.min(T::MaxModelsPerProvider::get()).max(1);
-		let (provider, last) = provider_with_models::<T>(models);
-		let first = last.saturating_add(1).saturating_sub(models);
-		for model in first..=last {
-			assert!(InferenceCredits::<T>::do_set_allowance_honoured(
-				provider.clone(),
-				model,
-				true
-			)
-			.is_ok());
-			assert!(InferenceCredits::<T>::do_set_dynamic_pricing(
-				provider.clone(),
-				model,
-				Some(pricing())
-			)
-			.is_ok());
-		}
-		let epochs = crate::pricing::MAX_CATCH_UP.saturating_add(2);
-		frame_system::Pallet::<T>::set_block_number(
-			frame_system::Pallet::<T>::block_number()
-				.saturating_add(T::PricingEpoch::get().saturating_mul(epochs.into())),
-		);
-		// Both fee accounts exist: the worst case pays the provider, the pool and the treasury.
-		T::Currency::set_balance(&T::RewardPool::get(), T::Currency::minimum_balance());
-		T::Currency::set_balance(&T::Treasury::get(), T::Currency::minimum_balance());
-		let genesis_hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
-		let cap = plenty::<T>();
-		let mut entries = vec![];
-		for i in 0..n {
-			let user = T::BenchmarkHelper::signer(i);
-			let owner: T::AccountId = account("owner", i, 0);
-			funded::<T>(&owner);
-			assert!(
-				InferenceCredits::<T>::do_deposit_credits(owner.clone(), cap / 4u32.into()).is_ok()
-			);
-			assert!(InferenceCredits::<T>::do_approve_delegate(
-				owner.clone(),
-				user.clone(),
-				cap,
-				BlockNumberFor::<T>::max_value(),
-			)
-			.is_ok());
-			let voucher = Voucher {
-				genesis_hash,
-				provider: provider.clone(),
-				user: user.clone(),
-				payer: owner,
-				cap,
-				expiry: BlockNumberFor::<T>::max_value(),
-				session: Some([0xff; 32]),
-			};
-			// Signed in the wallet-wrapped form: the check tries the bare form first, so
-			// this costs two signature checks, the most a voucher can.
-			let signature = T::BenchmarkHelper::sign(i, &voucher.wrapped_signing_payload());
-			entries.push(UsageEntry {
-				user,
-				model: first.saturating_add(i % models),
-				input_tokens: 1_000_000,
-				output_tokens: 1_000_000,
-				served_at: frame_system::Pallet::<T>::block_number(),
-				voucher: SignedVoucher { voucher, signature },
-			});
-		}
+		let (provider, entries) = settlement::<T>(n, true);
 
 		#[block]
 		{
 			let summary = InferenceCredits::<T>::do_settle(&provider, entries);
-			assert_eq!(summary.map(|s| s.rejected_entries), Ok(0));
+			assert_eq!(summary.map(|s| (s.rejected_entries, s.signature_checks)), Ok((0, 0)));
 		}
 
-		assert!(Credits::<T>::get(account::<T::AccountId>("owner", 0, 0)) < cap / 4u32.into());
+		assert!(
+			Credits::<T>::get(account::<T::AccountId>("owner", 0, 0)) < plenty::<T>() / 4u32.into()
+		);
+	}
+
+	/// `n` entries with new vouchers, each checked once in the form its ledger remembers
+	/// ([`settlement`]): the difference from `settle` is one signature check per entry.
+	#[benchmark]
+	fn settle_new(n: Linear<1, { T::MaxEntriesPerSettlement::get() }>) {
+		let (provider, entries) = settlement::<T>(n, false);
+
+		#[block]
+		{
+			let summary = InferenceCredits::<T>::do_settle(&provider, entries);
+			assert_eq!(summary.map(|s| (s.rejected_entries, s.signature_checks)), Ok((0, n)));
+		}
+
+		assert!(
+			Credits::<T>::get(account::<T::AccountId>("owner", 0, 0)) < plenty::<T>() / 4u32.into()
+		);
 	}
 
 	impl_benchmark_test_suite!(InferenceCredits, crate::mock::new_test_ext(), crate::mock::Test);

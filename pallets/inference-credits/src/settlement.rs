@@ -59,12 +59,20 @@ struct Payment<Balance> {
 impl<T: Config> Pallet<T> {
 	/// Why `signed` may not be settled by `provider` for `user` now, if it may not: the chain,
 	/// the provider, the user, the expiry, who may sign for the user and who may pay this
-	/// provider, then the signature (bare or wallet-wrapped) of the user's signer.
-	fn check_voucher(
+	/// provider, then the signature of the user's signer. Returns what the ledger is to
+	/// remember of it.
+	///
+	/// The voucher `ledger` accepted last, carried again with the same signer, is not checked
+	/// again. A new one is checked once in the form the last one was signed in (bare for a
+	/// ledger's first), and only if that fails in the other form; each check is counted in
+	/// `checks`.
+	pub(crate) fn check_voucher(
 		provider: &T::AccountId,
 		user: &T::AccountId,
 		signed: &SignedVoucherOf<T>,
-	) -> Result<(), RejectReason> {
+		ledger: &VoucherLedgerOf<T>,
+		checks: &mut u32,
+	) -> Result<AcceptedVoucher, RejectReason> {
 		let voucher = &signed.voucher;
 		let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
 		if voucher.genesis_hash != genesis {
@@ -95,12 +103,27 @@ impl<T: Config> Pallet<T> {
 		if &voucher.payer != user && allowed(&voucher.payer).is_none() {
 			return Err(RejectReason::SignerNotAllowed);
 		}
-		let signed_by =
-			|who: Option<T::AccountId>| who.is_some_and(|who| signed.is_signed_by(&who));
-		if !signed_by(signer) && !signed_by(previous) {
-			return Err(RejectReason::BadSignature);
+		let signers = [signer, previous];
+		// The very voucher accepted last, found then to carry this signer's signature: the
+		// signer is still allowed, so it needs no check again.
+		if let Some(accepted) = ledger.accepted {
+			let digests = signers.iter().flatten().map(|who| signed.accepted_digest(who));
+			for digest in digests {
+				if digest == accepted.digest {
+					return Ok(accepted);
+				}
+			}
 		}
-		Ok(())
+		let first = ledger.accepted.is_some_and(|accepted| accepted.wrapped);
+		for who in signers.iter().flatten() {
+			for wrapped in [first, !first] {
+				checks.saturating_inc();
+				if signed.is_signed_in_form(who, wrapped) {
+					return Ok(AcceptedVoucher { digest: signed.accepted_digest(who), wrapped });
+				}
+			}
+		}
+		Err(RejectReason::BadSignature)
 	}
 
 	/// Whether `candidate` is a better voucher to settle with than `current` at block `now`:
@@ -223,11 +246,10 @@ impl<T: Config> Pallet<T> {
 		provider: &T::AccountId,
 		user: &T::AccountId,
 		payer: &T::AccountId,
-		cap: BalanceOf<T>,
+		(cap, ledger): (BalanceOf<T>, &VoucherLedgerOf<T>),
 		cost: BalanceOf<T>,
 		now: BlockNumberFor<T>,
 	) -> Result<(BalanceOf<T>, Option<DelegationOf<T>>), RejectReason> {
-		let ledger = VoucherLedgers::<T>::get(user, provider);
 		let headroom = cap.saturating_sub(ledger.settled);
 		let mut owed = cost.min(headroom);
 		if cost > headroom {
@@ -353,8 +375,9 @@ impl<T: Config> Pallet<T> {
 	/// Settles `entries` served by `provider`; see [`crate::SettleUsage`].
 	///
 	/// Entries are grouped by (user, payer named in the voucher). Per group, only the best
-	/// voucher (valid now, highest cap) is used and only its signature is checked: one
-	/// signature check per user per settlement. The group's cost is charged up to the
+	/// voucher (valid now, highest cap) is used and only its signature is checked: at most one
+	/// signature check per user per settlement when the user signs each voucher the same way,
+	/// none when it is the voucher the ledger accepted last ([`Self::check_voucher`]). The group's cost is charged up to the
 	/// voucher's headroom (`cap − settled`), the delegate's allowance, and the payer's
 	/// spendable credits, in that order; each limit that bites is reported in an event. A
 	/// user's own usage is paid out of their free staking allowance first
@@ -385,10 +408,15 @@ impl<T: Config> Pallet<T> {
 		// user's ledger, so each sees what the one before it settled.
 		for ((user, payer), group) in groups {
 			let cap = group.voucher.voucher.cap;
-			let owed = Self::check_voucher(provider, &user, &group.voucher).and_then(|()| {
-				Self::owed_within_limits(provider, &user, &payer, cap, group.cost, now)
-			});
-			let (owed, delegation) = match owed {
+			let mut ledger = VoucherLedgers::<T>::get(&user, provider);
+			let checks = &mut summary.signature_checks;
+			let owed = Self::check_voucher(provider, &user, &group.voucher, &ledger, checks)
+				.and_then(|accepted| {
+					let limits = (cap, &ledger);
+					Self::owed_within_limits(provider, &user, &payer, limits, group.cost, now)
+						.map(|owed| (owed, accepted))
+				});
+			let ((owed, delegation), accepted) = match owed {
 				Ok(owed) => owed,
 				Err(reason) => {
 					summary.rejected_entries.saturating_accrue(reject(user, group.entries, reason));
@@ -406,9 +434,9 @@ impl<T: Config> Pallet<T> {
 				allowance.remaining = allowance.remaining.saturating_sub(charged);
 				Delegations::<T>::insert(&payer, &user, allowance);
 			}
-			let mut ledger = VoucherLedgers::<T>::get(&user, provider);
 			ledger.settled = ledger.settled.saturating_add(paid);
 			ledger.cap = ledger.cap.max(cap);
+			ledger.accepted = Some(accepted);
 			VoucherLedgers::<T>::insert(&user, provider, ledger);
 
 			summary.charged = summary.charged.saturating_add(charged);

@@ -37,6 +37,8 @@ pub type DelegationOf<T> =
 /// The payload a user signs.
 pub type VoucherOf<T> =
 	Voucher<<T as frame_system::Config>::Hash, AccountIdOf<T>, BalanceOf<T>, BlockNumberFor<T>>;
+/// A (user, provider) voucher ledger of the runtime.
+pub type VoucherLedgerOf<T> = VoucherLedger<BalanceOf<T>>;
 /// A voucher with its signature.
 pub type SignedVoucherOf<T> = SignedVoucher<
 	<T as frame_system::Config>::Hash,
@@ -188,13 +190,27 @@ pub struct Delegation<Balance, BlockNumber, Ticket> {
 	pub deposit: Ticket,
 }
 
-/// How much has been settled for a (user, provider) pair, and the highest voucher cap seen.
+/// How much has been settled for a (user, provider) pair, the highest voucher cap seen, and
+/// the voucher last accepted.
 #[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct VoucherLedger<Balance> {
 	/// Everything ever settled for the pair.
 	pub settled: Balance,
 	/// The highest cap of a voucher that was settled against.
 	pub cap: Balance,
+	/// The voucher last settled against: an entry carrying it again is not checked again, and
+	/// a new one is checked first in the form this one was signed in.
+	pub accepted: Option<AcceptedVoucher>,
+}
+
+/// What the chain remembers of the voucher it last accepted for a ledger.
+#[derive(Encode, Decode, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AcceptedVoucher {
+	/// `SignedVoucher::accepted_digest`: the signed voucher and the account whose signature it
+	/// carried.
+	pub digest: [u8; 32],
+	/// Whether it was signed in the wallet-wrapped form (`<Bytes>…</Bytes>`).
+	pub wrapped: bool,
 }
 
 /// Why an entry, or every entry of a user in a settlement, settled nothing.

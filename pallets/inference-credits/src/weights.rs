@@ -2,7 +2,7 @@
 //! Do not edit by hand: change the benchmarks and regenerate.
 //!
 //! Benchmark CLI 64.0.0, 2026-12-05. Steps: `50`, repeat: `20`.
-//! Host: `vm`, CPU: `AMD EPYC`, wasm execution: `Compiled`.
+//! Host: `vm`, CPU: `Intel(R) Xeon(R) Processor`, wasm execution: `Compiled`.
 //!
 //! Command:
 //! /root/.cache/tokenmeter/tools/bin/frame-omni-bencher
@@ -56,6 +56,7 @@ pub trait WeightInfo {
 	fn approve_delegate() -> Weight;
 	fn revoke_delegate() -> Weight;
 	fn settle(n: u32, ) -> Weight;
+	fn settle_new(n: u32, ) -> Weight;
 }
 
 /// Measured weights, with database costs from the runtime's `DbWeight`.
@@ -70,8 +71,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn register_provider() -> Weight {
 		// Proof size, measured: `112`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 59_839_000 picoseconds.
-		Weight::from_parts(62_913_000, 3982)
+		// Minimum execution time: 43_852_000 picoseconds.
+		Weight::from_parts(49_593_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -80,8 +81,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn update_provider() -> Weight {
 		// Proof size, measured: `527`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 13_851_000 picoseconds.
-		Weight::from_parts(14_572_000, 3982)
+		// Minimum execution time: 11_437_000 picoseconds.
+		Weight::from_parts(11_957_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -97,10 +98,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn retire_provider(m: u32, ) -> Weight {
 		// Proof size, measured: `952 + m * (52 ±0)`
 		// Proof size, estimated: `3982 + m * (2689 ±0)`
-		// Minimum execution time: 50_585_000 picoseconds.
-		Weight::from_parts(72_249_790, 3982)
-			// Standard error: 158_921
-			.saturating_add(Weight::from_parts(37_721_690, 0).saturating_mul(m.into()))
+		// Minimum execution time: 40_839_000 picoseconds.
+		Weight::from_parts(44_154_491, 3982)
+			// Standard error: 23_584
+			.saturating_add(Weight::from_parts(27_491_616, 0).saturating_mul(m.into()))
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -120,8 +121,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn register_model() -> Weight {
 		// Proof size, measured: `957`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 68_642_000 picoseconds.
-		Weight::from_parts(71_827_000, 3982)
+		// Minimum execution time: 53_300_000 picoseconds.
+		Weight::from_parts(55_873_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -132,8 +133,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn update_model() -> Weight {
 		// Proof size, measured: `374`
 		// Proof size, estimated: `3679`
-		// Minimum execution time: 17_536_000 picoseconds.
-		Weight::from_parts(18_077_000, 3679)
+		// Minimum execution time: 14_115_000 picoseconds.
+		Weight::from_parts(14_817_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -146,8 +147,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn retire_model() -> Weight {
 		// Proof size, measured: `408`
 		// Proof size, estimated: `3679`
-		// Minimum execution time: 18_607_000 picoseconds.
-		Weight::from_parts(19_248_000, 3679)
+		// Minimum execution time: 14_824_000 picoseconds.
+		Weight::from_parts(15_848_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -164,8 +165,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn set_dynamic_pricing() -> Weight {
 		// Proof size, measured: `691`
 		// Proof size, estimated: `3712`
-		// Minimum execution time: 67_129_000 picoseconds.
-		Weight::from_parts(68_592_000, 3712)
+		// Minimum execution time: 51_837_000 picoseconds.
+		Weight::from_parts(53_922_000, 3712)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -178,8 +179,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn set_allowance_honoured() -> Weight {
 		// Proof size, measured: `411`
 		// Proof size, estimated: `3679`
-		// Minimum execution time: 20_570_000 picoseconds.
-		Weight::from_parts(22_283_000, 3679)
+		// Minimum execution time: 16_346_000 picoseconds.
+		Weight::from_parts(17_037_000, 3679)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -190,8 +191,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn deposit_credits() -> Weight {
 		// Proof size, measured: `254`
 		// Proof size, estimated: `3712`
-		// Minimum execution time: 58_557_000 picoseconds.
-		Weight::from_parts(59_298_000, 3712)
+		// Minimum execution time: 44_210_000 picoseconds.
+		Weight::from_parts(46_146_000, 3712)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -204,8 +205,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn withdraw_credits() -> Weight {
 		// Proof size, measured: `344`
 		// Proof size, estimated: `3712`
-		// Minimum execution time: 52_538_000 picoseconds.
-		Weight::from_parts(53_580_000, 3712)
+		// Minimum execution time: 41_751_000 picoseconds.
+		Weight::from_parts(42_660_000, 3712)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -218,8 +219,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn request_withdrawal() -> Weight {
 		// Proof size, measured: `202`
 		// Proof size, estimated: `3529`
-		// Minimum execution time: 15_683_000 picoseconds.
-		Weight::from_parts(16_544_000, 3529)
+		// Minimum execution time: 13_339_000 picoseconds.
+		Weight::from_parts(13_788_000, 3529)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -230,8 +231,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn approve_delegate() -> Weight {
 		// Proof size, measured: `109`
 		// Proof size, estimated: `3712`
-		// Minimum execution time: 54_671_000 picoseconds.
-		Weight::from_parts(55_613_000, 3712)
+		// Minimum execution time: 42_264_000 picoseconds.
+		Weight::from_parts(43_108_000, 3712)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -242,8 +243,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn revoke_delegate() -> Weight {
 		// Proof size, measured: `324`
 		// Proof size, estimated: `3712`
-		// Minimum execution time: 48_582_000 picoseconds.
-		Weight::from_parts(49_654_000, 3712)
+		// Minimum execution time: 38_668_000 picoseconds.
+		Weight::from_parts(39_725_000, 3712)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -257,14 +258,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Parameters::Parameters` (`max_values`: None, `max_size`: Some(36), added: 2511, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::AllowanceHonoured` (r:32 w:0)
 	/// Proof: `InferenceCredits::AllowanceHonoured` (`max_values`: None, `max_size`: Some(17), added: 2492, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::VoucherLedgers` (r:256 w:256)
+	/// Proof: `InferenceCredits::VoucherLedgers` (`max_values`: None, `max_size`: Some(162), added: 2637, mode: `MaxEncodedLen`)
 	/// Storage: `System::BlockHash` (r:1 w:0)
 	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::Agents` (r:512 w:0)
 	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `AgentWallet::SettlementGraces` (r:512 w:0)
 	/// Proof: `AgentWallet::SettlementGraces` (`max_values`: None, `max_size`: Some(917), added: 3392, mode: `MaxEncodedLen`)
-	/// Storage: `InferenceCredits::VoucherLedgers` (r:256 w:256)
-	/// Proof: `InferenceCredits::VoucherLedgers` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::Delegations` (r:256 w:256)
 	/// Proof: `InferenceCredits::Delegations` (`max_values`: None, `max_size`: Some(132), added: 2607, mode: `MaxEncodedLen`)
 	/// Storage: `InferenceCredits::Credits` (r:256 w:256)
@@ -277,12 +278,54 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `InferenceCredits::PendingWithdrawals` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[1, 256]`.
 	fn settle(n: u32, ) -> Weight {
-		// Proof size, measured: `4125 + n * (376 ±0)`
+		// Proof size, measured: `4098 + n * (547 ±0)`
 		// Proof size, estimated: `65179 + n * (7010 ±0)`
-		// Minimum execution time: 428_628_000 picoseconds.
-		Weight::from_parts(3_050_835_209, 65179)
-			// Standard error: 1_180_730
-			.saturating_add(Weight::from_parts(284_768_491, 0).saturating_mul(n.into()))
+		// Minimum execution time: 245_905_000 picoseconds.
+		Weight::from_parts(2_175_872_284, 65179)
+			// Standard error: 479_116
+			.saturating_add(Weight::from_parts(147_451_760, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(81_u64))
+			.saturating_add(T::DbWeight::get().reads((10_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes(27_u64))
+			.saturating_add(T::DbWeight::get().writes((6_u64).saturating_mul(n.into())))
+			.saturating_add(Weight::from_parts(0, 7010).saturating_mul(n.into()))
+	}
+	/// Storage: `InferenceCredits::Providers` (r:1 w:0)
+	/// Proof: `InferenceCredits::Providers` (`max_values`: None, `max_size`: Some(517), added: 2992, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::Models` (r:32 w:0)
+	/// Proof: `InferenceCredits::Models` (`max_values`: None, `max_size`: Some(214), added: 2689, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::DynamicPrices` (r:32 w:32)
+	/// Proof: `InferenceCredits::DynamicPrices` (`max_values`: None, `max_size`: Some(105), added: 2580, mode: `MaxEncodedLen`)
+	/// Storage: `Parameters::Parameters` (r:4 w:0)
+	/// Proof: `Parameters::Parameters` (`max_values`: None, `max_size`: Some(36), added: 2511, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::AllowanceHonoured` (r:32 w:0)
+	/// Proof: `InferenceCredits::AllowanceHonoured` (`max_values`: None, `max_size`: Some(17), added: 2492, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::VoucherLedgers` (r:256 w:256)
+	/// Proof: `InferenceCredits::VoucherLedgers` (`max_values`: None, `max_size`: Some(162), added: 2637, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `AgentWallet::Agents` (r:512 w:0)
+	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
+	/// Storage: `AgentWallet::SettlementGraces` (r:512 w:0)
+	/// Proof: `AgentWallet::SettlementGraces` (`max_values`: None, `max_size`: Some(917), added: 3392, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::Delegations` (r:256 w:256)
+	/// Proof: `InferenceCredits::Delegations` (`max_values`: None, `max_size`: Some(132), added: 2607, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::Credits` (r:256 w:256)
+	/// Proof: `InferenceCredits::Credits` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:259 w:259)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:256 w:256)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Storage: `InferenceCredits::PendingWithdrawals` (r:256 w:256)
+	/// Proof: `InferenceCredits::PendingWithdrawals` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
+	/// The range of component `n` is `[1, 256]`.
+	fn settle_new(n: u32, ) -> Weight {
+		// Proof size, measured: `4098 + n * (547 ±0)`
+		// Proof size, estimated: `65179 + n * (7010 ±27)`
+		// Minimum execution time: 298_618_000 picoseconds.
+		Weight::from_parts(2_294_781_740, 65179)
+			// Standard error: 554_863
+			.saturating_add(Weight::from_parts(182_919_286, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(81_u64))
 			.saturating_add(T::DbWeight::get().reads((10_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(27_u64))
@@ -294,18 +337,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn register_provider() -> Weight {
-		Weight::from_parts(62_913_000, 3982)
+		Weight::from_parts(49_593_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn update_provider() -> Weight {
-		Weight::from_parts(14_572_000, 3982)
+		Weight::from_parts(11_957_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_provider(m: u32, ) -> Weight {
-		Weight::from_parts(72_249_790, 3982)
-			.saturating_add(Weight::from_parts(37_721_690, 0).saturating_mul(m.into()))
+		Weight::from_parts(44_154_491, 3982)
+			.saturating_add(Weight::from_parts(27_491_616, 0).saturating_mul(m.into()))
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(m.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
@@ -313,58 +356,67 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2689).saturating_mul(m.into()))
 	}
 	fn register_model() -> Weight {
-		Weight::from_parts(71_827_000, 3982)
+		Weight::from_parts(55_873_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn update_model() -> Weight {
-		Weight::from_parts(18_077_000, 3679)
+		Weight::from_parts(14_817_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn retire_model() -> Weight {
-		Weight::from_parts(19_248_000, 3679)
+		Weight::from_parts(15_848_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn set_dynamic_pricing() -> Weight {
-		Weight::from_parts(68_592_000, 3712)
+		Weight::from_parts(53_922_000, 3712)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn set_allowance_honoured() -> Weight {
-		Weight::from_parts(22_283_000, 3679)
+		Weight::from_parts(17_037_000, 3679)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn deposit_credits() -> Weight {
-		Weight::from_parts(59_298_000, 3712)
+		Weight::from_parts(46_146_000, 3712)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn withdraw_credits() -> Weight {
-		Weight::from_parts(53_580_000, 3712)
+		Weight::from_parts(42_660_000, 3712)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn request_withdrawal() -> Weight {
-		Weight::from_parts(16_544_000, 3529)
+		Weight::from_parts(13_788_000, 3529)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn approve_delegate() -> Weight {
-		Weight::from_parts(55_613_000, 3712)
+		Weight::from_parts(43_108_000, 3712)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn revoke_delegate() -> Weight {
-		Weight::from_parts(49_654_000, 3712)
+		Weight::from_parts(39_725_000, 3712)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn settle(n: u32, ) -> Weight {
-		Weight::from_parts(3_050_835_209, 65179)
-			.saturating_add(Weight::from_parts(284_768_491, 0).saturating_mul(n.into()))
+		Weight::from_parts(2_175_872_284, 65179)
+			.saturating_add(Weight::from_parts(147_451_760, 0).saturating_mul(n.into()))
+			.saturating_add(ParityDbWeight::get().reads(81_u64))
+			.saturating_add(ParityDbWeight::get().reads((10_u64).saturating_mul(n.into())))
+			.saturating_add(ParityDbWeight::get().writes(27_u64))
+			.saturating_add(ParityDbWeight::get().writes((6_u64).saturating_mul(n.into())))
+			.saturating_add(Weight::from_parts(0, 7010).saturating_mul(n.into()))
+	}
+	fn settle_new(n: u32, ) -> Weight {
+		Weight::from_parts(2_294_781_740, 65179)
+			.saturating_add(Weight::from_parts(182_919_286, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(81_u64))
 			.saturating_add(ParityDbWeight::get().reads((10_u64).saturating_mul(n.into())))
 			.saturating_add(ParityDbWeight::get().writes(27_u64))

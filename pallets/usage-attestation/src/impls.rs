@@ -1,6 +1,6 @@
 //! The pallet's logic: each call's `do_*` and `try_state`.
 
-use crate::{pallet::*, types::*, SettleUsage, UsageTokens};
+use crate::{pallet::*, types::*, SettleUsage, UsageTokens, WeightInfo as _};
 use alloc::vec::Vec;
 use frame_support::traits::Defensive as _;
 use frame_support::{
@@ -55,10 +55,11 @@ impl<T: Config> Pallet<T> {
 		provider: T::AccountId,
 		first_seq: u64,
 		entries: BoundedVec<EntryOf<T>, T::MaxEntries>,
-	) -> DispatchResult {
+	) -> Result<Weight, DispatchError> {
 		let record = Operators::<T>::get(&operator).ok_or(Error::<T>::NotOperator)?;
 		ensure!(record.provider == provider, Error::<T>::NotOperator);
 		ensure!(!entries.is_empty(), Error::<T>::Empty);
+		let received = entries.len() as u32;
 		let next = LastSeq::<T>::get(&provider).saturating_add(1);
 		ensure!(first_seq >= next, Error::<T>::Replay);
 		ensure!(first_seq == next, Error::<T>::Gap);
@@ -102,7 +103,16 @@ impl<T: Config> Pallet<T> {
 			charged: summary.charged,
 			rejected: summary.rejected_entries,
 		});
-		Ok(())
+		// The settlement's weight is what it did: vouchers accepted before were not checked.
+		Ok(T::WeightInfo::attest(received)
+			.saturating_add(T::Settlement::settled_weight(count, &summary))
+			.min(Self::attest_weight(received)))
+	}
+
+	/// What `attest` with `entries` records is charged before it runs: its own work and the
+	/// most settling them can weigh.
+	pub fn attest_weight(entries: u32) -> Weight {
+		T::WeightInfo::attest(entries).saturating_add(T::Settlement::settle_weight(entries))
 	}
 
 	pub(crate) fn do_void_record(

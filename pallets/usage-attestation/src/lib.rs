@@ -322,21 +322,23 @@ pub mod pallet {
 		/// pallet and `LastSeq` moves past them only; the rest are reported (`OverCapacity`)
 		/// and attested again later.
 		///
+		/// Charged the most its settlement can weigh (every voucher new, checked in every form)
+		/// and refunded to what it did: a voucher the chain accepted before is not checked
+		/// again.
+		///
 		/// Errors: `NotOperator`, `Empty`, `Replay`, `Gap`, `NoCapacity` (not even the first
 		/// record fits).
 		#[pallet::call_index(3)]
-		#[pallet::weight(
-			T::WeightInfo::attest(entries.len() as u32)
-				.saturating_add(T::Settlement::settle_weight(entries.len() as u32))
-		)]
+		#[pallet::weight(Pallet::<T>::attest_weight(entries.len() as u32))]
 		pub fn attest(
 			origin: OriginFor<T>,
 			provider: T::AccountId,
 			first_seq: u64,
 			entries: BoundedVec<EntryOf<T>, T::MaxEntries>,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			let operator = ensure_signed(origin)?;
-			Self::do_attest(operator, provider, first_seq, entries)
+			let used = Self::do_attest(operator, provider, first_seq, entries)?;
+			Ok(Some(used).into())
 		}
 
 		/// Operator: declare the provider's usage record `seq`, which must be the one after

@@ -13,7 +13,7 @@ use sp_runtime::{
 	testing::{TestSignature, TestXt, UintAuthorityId},
 	BuildStorage, DispatchError,
 };
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 pub type AccountId = u64;
 pub type Balance = u128;
@@ -60,9 +60,15 @@ impl UsageTokens for MockEntry {
 thread_local! {
 	/// Every settlement: the provider and the records it got.
 	pub static SETTLED: RefCell<Vec<(AccountId, Vec<MockEntry>)>> = const { RefCell::new(Vec::new()) };
+	/// What a record is declared to weigh at most to settle (ref time).
+	pub static WORST_PER_RECORD: Cell<u64> = const { Cell::new(10_000_000) };
+	/// What a record is expected to weigh to settle (ref time); the worst case when `None`.
+	pub static EXPECTED_PER_RECORD: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// Charges one unit per token of valid records; rejects the others.
+/// Charges one unit per token of valid records; rejects the others. A record weighs at most
+/// `WORST_PER_RECORD` (10 µs) to settle, 1 µs plus 4 µs per signature check it made: one for
+/// each valid record. It is expected to weigh `EXPECTED_PER_RECORD`, the worst by default.
 pub struct MockSettlement;
 impl SettleUsage<AccountId> for MockSettlement {
 	type Entry = MockEntry;
@@ -75,6 +81,7 @@ impl SettleUsage<AccountId> for MockSettlement {
 		for e in &entries {
 			if e.valid {
 				summary.charged += Balance::from(e.tokens);
+				summary.signature_checks += 1;
 			} else {
 				summary.rejected_entries += 1;
 			}
@@ -82,8 +89,18 @@ impl SettleUsage<AccountId> for MockSettlement {
 		SETTLED.with(|s| s.borrow_mut().push((*provider, entries)));
 		Ok(summary)
 	}
-	fn settle_weight(_entries: u32) -> Weight {
-		Weight::zero()
+	fn settle_weight(entries: u32) -> Weight {
+		Weight::from_parts(WORST_PER_RECORD.get() * u64::from(entries), 0)
+	}
+	fn expected_weight(_provider: &AccountId, entries: &[MockEntry]) -> Weight {
+		let per_record = EXPECTED_PER_RECORD.get().unwrap_or(WORST_PER_RECORD.get());
+		Weight::from_parts(per_record * entries.len() as u64, 0)
+	}
+	fn settled_weight(entries: u32, summary: &SettlementSummary<Balance>) -> Weight {
+		Weight::from_parts(
+			1_000_000 * u64::from(entries) + 4_000_000 * u64::from(summary.signature_checks),
+			0,
+		)
 	}
 }
 

@@ -8,14 +8,13 @@
 //!    blocks imported close together never run at once);
 //! 2. skip if an attestation it submitted earlier has not been included yet and is younger
 //!    than [`RESUBMIT_AFTER`] blocks (re-orgs and slow blocks never double-submit);
-//! 3. `GET <feed>/usage?after=<last attested seq>&limit=<MaxEntries × batches>` with a
-//!    deadline, where `batches` ([`Pallet::batches_per_block`]) is how many full attestations
-//!    fit one block's normal class at their declared (worst-case) weight;
+//! 3. `GET <feed>/usage?after=<last attested seq>&limit=<MaxEntries × MAX_BATCHES_PER_RUN>`
+//!    with a deadline;
 //! 4. take the records that continue the sequence, up to the first that cannot be read and as
 //!    many as fit the operator's remaining capacity this epoch (read on chain; the rest wait
 //!    for a later epoch), cut them into batches of at most `MaxEntries` and submit one
-//!    `attest` per batch, signed by the operator key with consecutive nonces, so that one
-//!    block includes them all, in sequence order. Each batch starts where the one before
+//!    `attest` per batch, signed by the operator key with consecutive nonces, as many as one
+//!    block includes ([`Pallet::block_takes`]), in sequence order. Each batch starts where the one before
 //!    ends; if the pool refuses one, the ones after it are not submitted. The chain checks
 //!    the sequence (`first_seq = LastSeq + 1`), so a batch included out of turn or twice
 //!    fails and settles nothing.
@@ -24,10 +23,14 @@
 //! block; nothing panics. The counters live in the node's off-chain storage under the keys
 //! below, where the node exports them as Prometheus metrics.
 
-use crate::{pallet::*, EntryOf, SettleUsage as _, UsageTokens};
+use crate::{pallet::*, EntryOf, SettleUsage as _, UsageTokens, WeightInfo as _};
 use alloc::{collections::BTreeSet, format, string::String, vec::Vec};
 use codec::Encode;
-use frame_support::{dispatch::DispatchClass, pallet_prelude::BoundedVec, traits::Get};
+use frame_support::{
+	dispatch::DispatchClass,
+	pallet_prelude::{BoundedVec, Weight},
+	traits::Get,
+};
 use frame_system::{
 	offchain::{Account, SendSignedTransaction, Signer},
 	pallet_prelude::BlockNumberFor,
@@ -93,8 +96,9 @@ enum Batch<Entry> {
 pub const FETCH_TIMEOUT_MS: u64 = 5_000;
 /// The largest feed answer the worker reads (a record takes about 650 bytes).
 pub const MAX_FEED_BYTES: usize = 8 << 20;
-/// The most attestations one run of the worker submits, whatever the block's weight allows.
-pub const MAX_BATCHES_PER_RUN: u32 = 8;
+/// The most attestations one run of the worker submits, whatever the block's weight allows
+/// (with `MaxEntries` of 256, 3,072 records: about 2 MB of feed).
+pub const MAX_BATCHES_PER_RUN: u32 = 12;
 /// Blocks after which an attestation submitted but not included is submitted again.
 pub const RESUBMIT_AFTER: u32 = 10;
 /// How long an operator's lock holds at most: blocks, and milliseconds.
@@ -181,8 +185,8 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 
-		let batches = Self::batches_per_block();
-		let records = match Self::fetch(feed, last, T::MaxEntries::get().saturating_mul(batches)) {
+		let limit = T::MaxEntries::get().saturating_mul(MAX_BATCHES_PER_RUN);
+		let records = match Self::fetch(feed, last, limit) {
 			Ok(records) => records,
 			Err(failure) => {
 				bump(&failure.counter_key(), 1);
@@ -196,7 +200,9 @@ impl<T: Config> Pallet<T> {
 		// nonce, so the pool orders them as they are submitted.
 		let mut capacity = Self::remaining_capacity(&account.id, &provider);
 		let mut up_to = last;
-		for _ in 0..batches {
+		// What the batches sent so far are expected to use of the block.
+		let mut expected = Weight::zero();
+		for sent in 0..MAX_BATCHES_PER_RUN {
 			let batch = match Self::batch(&provider, up_to, &records, capacity) {
 				Ok(batch) => batch,
 				Err(failure) => {
@@ -212,6 +218,10 @@ impl<T: Config> Pallet<T> {
 						break;
 					}
 					let tokens = entries.iter().map(|e| e.tokens()).fold(0u64, u64::saturating_add);
+					if sent > 0 && !Self::block_takes(expected, count as u32) {
+						break;
+					}
+					expected.saturating_accrue(Self::expected_attest_weight(&provider, &entries));
 					let Ok(entries) = BoundedVec::<EntryOf<T>, T::MaxEntries>::try_from(entries)
 					else {
 						break;
@@ -229,6 +239,8 @@ impl<T: Config> Pallet<T> {
 						"usage record {first} cannot be read ({}): declaring it void",
 						String::from_utf8_lossy(&reason),
 					);
+					let base = T::BlockWeights::get().get(DispatchClass::Normal).base_extrinsic;
+					expected.saturating_accrue(T::WeightInfo::void_record().saturating_add(base));
 					let results = signer.send_signed_transaction(|_| Call::void_record {
 						provider: provider.clone(),
 						seq: first,
@@ -253,21 +265,28 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// How many full attestations (`MaxEntries` entries each) one run submits: as many as one
-	/// block's normal class takes at their declared weight (the worst case of their
-	/// settlement), at least one and at most [`MAX_BATCHES_PER_RUN`].
-	pub fn batches_per_block() -> u32 {
-		use crate::weights::WeightInfo as _;
-		let entries = T::MaxEntries::get();
-		let full = T::WeightInfo::attest(entries)
-			.saturating_add(T::Settlement::settle_weight(entries))
-			.saturating_add(T::BlockWeights::get().get(DispatchClass::Normal).base_extrinsic);
+	/// Whether a block in which attestations expected to weigh `expected` were included
+	/// still takes an attestation of `entries` records: a block author includes a transaction while
+	/// its declared weight fits the room the ones before it left after their refunds. The
+	/// room is the block's normal class.
+	pub fn block_takes(expected: Weight, entries: u32) -> bool {
 		let weights = T::BlockWeights::get();
-		let room = weights.get(DispatchClass::Normal).max_total.unwrap_or(weights.max_block);
-		let fits = |room: u64, one: u64| room.checked_div(one).unwrap_or(u64::MAX);
-		let batches =
-			fits(room.ref_time(), full.ref_time()).min(fits(room.proof_size(), full.proof_size()));
-		u32::try_from(batches).unwrap_or(u32::MAX).clamp(1, MAX_BATCHES_PER_RUN)
+		let normal = weights.get(DispatchClass::Normal);
+		let room = normal.max_total.unwrap_or(weights.max_block);
+		let declared = Self::attest_weight(entries).saturating_add(normal.base_extrinsic);
+		expected.saturating_add(declared).all_lte(room)
+	}
+
+	/// What an attestation of `entries` is expected to weigh if included now, with the
+	/// transaction's base: its own work and the settlement's expected weight (no signature
+	/// check for a voucher the chain accepted before), never more than it declares.
+	pub fn expected_attest_weight(provider: &T::AccountId, entries: &[EntryOf<T>]) -> Weight {
+		let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+		let base = T::BlockWeights::get().get(DispatchClass::Normal).base_extrinsic;
+		T::WeightInfo::attest(count)
+			.saturating_add(T::Settlement::expected_weight(provider, entries))
+			.min(Self::attest_weight(count))
+			.saturating_add(base)
 	}
 
 	/// The feed's records after `last`.

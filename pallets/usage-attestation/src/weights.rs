@@ -2,7 +2,7 @@
 //! Do not edit by hand: change the benchmarks and regenerate.
 //!
 //! Benchmark CLI 64.0.0, 2026-12-05. Steps: `50`, repeat: `20`.
-//! Host: `vm`, CPU: `AMD EPYC`, wasm execution: `Compiled`.
+//! Host: `vm`, CPU: `Intel(R) Xeon(R) Processor`, wasm execution: `Compiled`.
 //!
 //! Command:
 //! /root/.cache/tokenmeter/tools/bin/frame-omni-bencher
@@ -65,8 +65,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn register_operator() -> Weight {
 		// Proof size, measured: `1066`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 76_043_000 picoseconds.
-		Weight::from_parts(77_856_000, 3982)
+		// Minimum execution time: 59_086_000 picoseconds.
+		Weight::from_parts(60_143_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -83,8 +83,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn remove_operator() -> Weight {
 		// Proof size, measured: `952`
 		// Proof size, estimated: `3770`
-		// Minimum execution time: 61_441_000 picoseconds.
-		Weight::from_parts(62_834_000, 3770)
+		// Minimum execution time: 50_878_000 picoseconds.
+		Weight::from_parts(52_121_000, 3770)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -95,8 +95,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn set_capacity() -> Weight {
 		// Proof size, measured: `214`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 13_140_000 picoseconds.
-		Weight::from_parts(13_700_000, 3982)
+		// Minimum execution time: 10_881_000 picoseconds.
+		Weight::from_parts(11_413_000, 3982)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -116,10 +116,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn attest(n: u32, ) -> Weight {
 		// Proof size, measured: `570`
 		// Proof size, estimated: `3982`
-		// Minimum execution time: 35_733_000 picoseconds.
-		Weight::from_parts(31_021_041, 3982)
-			// Standard error: 8_852
-			.saturating_add(Weight::from_parts(3_785_928, 0).saturating_mul(n.into()))
+		// Minimum execution time: 30_940_000 picoseconds.
+		Weight::from_parts(31_531_599, 3982)
+			// Standard error: 51_373
+			.saturating_add(Weight::from_parts(2_994_224, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -130,8 +130,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn void_record() -> Weight {
 		// Proof size, measured: `278`
 		// Proof size, estimated: `3561`
-		// Minimum execution time: 17_656_000 picoseconds.
-		Weight::from_parts(18_327_000, 3561)
+		// Minimum execution time: 14_337_000 picoseconds.
+		Weight::from_parts(15_240_000, 3561)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -140,28 +140,28 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn register_operator() -> Weight {
-		Weight::from_parts(77_856_000, 3982)
+		Weight::from_parts(60_143_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn remove_operator() -> Weight {
-		Weight::from_parts(62_834_000, 3770)
+		Weight::from_parts(52_121_000, 3770)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn set_capacity() -> Weight {
-		Weight::from_parts(13_700_000, 3982)
+		Weight::from_parts(11_413_000, 3982)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn attest(n: u32, ) -> Weight {
-		Weight::from_parts(31_021_041, 3982)
-			.saturating_add(Weight::from_parts(3_785_928, 0).saturating_mul(n.into()))
+		Weight::from_parts(31_531_599, 3982)
+			.saturating_add(Weight::from_parts(2_994_224, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn void_record() -> Weight {
-		Weight::from_parts(18_327_000, 3561)
+		Weight::from_parts(15_240_000, 3561)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}

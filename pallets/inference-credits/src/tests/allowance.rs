@@ -30,7 +30,13 @@ fn the_allowance_is_a_discount_the_provider_grants() {
 		.unwrap();
 		assert_eq!(
 			summary,
-			SettlementSummary { charged: 250, from_allowance: 150, fees: 25, rejected_entries: 0 }
+			SettlementSummary {
+				charged: 250,
+				from_allowance: 150,
+				fees: 25,
+				rejected_entries: 0,
+				signature_checks: 1
+			}
 		);
 		assert_eq!(MockAllowance::allowance_left(&bob()), 0);
 		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_750);

@@ -10,6 +10,7 @@ mod payment_safety;
 mod pricing;
 mod providers;
 mod settlement;
+mod verified_once;
 
 use crate::{mock::*, *};
 use frame_support::{assert_ok, BoundedVec};

@@ -6,7 +6,11 @@
 use super::{batch, entry};
 use crate::{mock::*, ocw::*, *};
 use codec::Decode;
-use frame_support::{assert_ok, traits::Hooks};
+use frame_support::{
+	assert_ok,
+	dispatch::DispatchClass,
+	traits::{Get, Hooks},
+};
 use sp_core::offchain::{
 	testing::{OffchainState, PendingRequest, PoolState, TestOffchainExt, TestTransactionPoolExt},
 	Externalities, HttpError, HttpRequestId, HttpRequestStatus, OffchainDbExt, OffchainWorkerExt,
@@ -168,9 +172,9 @@ fn expect_get(state: &Shared<OffchainState>, after: u64, body: Vec<u8>) {
 	});
 }
 
-/// How many records the worker asks for: `MaxEntries` (4) for each batch a block takes.
+/// How many records the worker asks for: `MaxEntries` (4) for each batch a run may send.
 fn feed_limit() -> u32 {
-	4 * UsageAttestation::batches_per_block()
+	4 * MAX_BATCHES_PER_RUN
 }
 
 /// The transactions in the pool: signer and call.
@@ -348,10 +352,10 @@ fn a_run_cuts_the_records_into_batches_submitted_in_sequence() {
 	});
 }
 
-/// The batches of a run stop at the block's room: with more records than the run's batches
-/// hold, the rest wait for the next run.
+/// A run sends at most `MAX_BATCHES_PER_RUN` batches: with more records than they hold, the
+/// rest wait for the next run.
 #[test]
-fn a_run_submits_at_most_the_batches_a_block_takes() {
+fn a_run_submits_at_most_the_batches_a_run_may_send() {
 	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
 	let many: Vec<_> =
 		(1..=u64::from(feed_limit()) + 3).map(|seq| record(seq, seq, "01")).collect();
@@ -359,8 +363,48 @@ fn a_run_submits_at_most_the_batches_a_block_takes() {
 	ext.execute_with(|| {
 		UsageAttestation::offchain_worker(1);
 		let calls = submitted(&pool);
-		assert_eq!(calls.len(), UsageAttestation::batches_per_block() as usize);
+		assert_eq!(calls.len(), MAX_BATCHES_PER_RUN as usize);
 		assert_eq!(counter(RECORDS_KEY), u64::from(feed_limit()));
+		assert!(calls.iter().all(|(_, call)| matches!(
+			call,
+			RuntimeCall::UsageAttestation(Call::attest { entries, .. }) if entries.len() == 4
+		)));
+	});
+}
+
+/// The batches of a run fill one block by the weight they are expected to take, the last
+/// within the room at its declared weight: a block author includes a transaction while its
+/// declared weight fits what the ones before left after their refunds.
+#[test]
+fn a_run_fills_the_block_by_the_weight_its_batches_are_expected_to_take() {
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	let weights: frame_system::limits::BlockWeights =
+		<Test as frame_system::Config>::BlockWeights::get();
+	let normal = weights.get(DispatchClass::Normal).clone();
+	let room = normal.max_total.expect("a normal-class limit").ref_time();
+	// A batch of 4 records declares a little over 40% of the room: two fit, not three.
+	WORST_PER_RECORD.set(room / 10);
+	let overhead = UsageAttestation::attest_weight(4).ref_time() + normal.base_extrinsic.ref_time()
+		- 4 * (room / 10);
+	assert!(overhead < room / 100, "the mock's own weights are small against the room");
+	let many: Vec<_> = (1..=u64::from(feed_limit())).map(|seq| record(seq, seq, "01")).collect();
+	// Expected at the worst case: the two that fit at their declared weight.
+	expect_get(&state, 0, answer(&many));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		assert_eq!(submitted(&pool).len(), 2);
+	});
+
+	// Expected at a quarter of it (about 10% of the room each): after five, 50% of the room
+	// plus a declared 40% still fit; after six, 60% and 40% do not.
+	let (mut ext, state, pool) = offchain_ext(&[OPERATOR], None);
+	WORST_PER_RECORD.set(room / 10);
+	EXPECTED_PER_RECORD.set(Some(room / 40));
+	expect_get(&state, 0, answer(&many));
+	ext.execute_with(|| {
+		UsageAttestation::offchain_worker(1);
+		let calls = submitted(&pool);
+		assert_eq!(calls.len(), 6);
 		assert!(calls.iter().all(|(_, call)| matches!(
 			call,
 			RuntimeCall::UsageAttestation(Call::attest { entries, .. }) if entries.len() == 4
