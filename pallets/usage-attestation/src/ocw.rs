@@ -13,9 +13,12 @@
 //! 4. take the records that continue the sequence, up to the first that cannot be read and as
 //!    many as fit the operator's remaining capacity this epoch (read on chain; the rest wait
 //!    for a later epoch), cut them into batches of at most `MaxEntries` and submit one
-//!    `attest` per batch, signed by the operator key with consecutive nonces, as many as one
-//!    block includes ([`Pallet::block_takes`]), in sequence order. Each batch starts where the one before
-//!    ends; if the pool refuses one, the ones after it are not submitted. The chain checks
+//!    `attest` per batch, signed by the operator key with consecutive nonces, in sequence
+//!    order, as many as one block includes: a block author includes a transaction while its
+//!    declared weight fits what the ones before it left after their refunds, so each batch is
+//!    counted at the weight it is expected to take ([`Pallet::expected_attest_weight`]) and
+//!    the last is cut to the records whose declared weight still fits
+//!    ([`Pallet::block_takes`]). Each batch starts where the one before ends; if the pool refuses one, the ones after it are not submitted. The chain checks
 //!    the sequence (`first_seq = LastSeq + 1`), so a batch included out of turn or twice
 //!    fails and settles nothing.
 //!
@@ -44,6 +47,7 @@ use sp_runtime::{
 		Duration, StorageKind,
 	},
 	traits::Saturating,
+	Perbill,
 };
 
 /// Key of the feed's base URL in the node's persistent off-chain storage (raw UTF-8). The
@@ -99,6 +103,11 @@ pub const MAX_FEED_BYTES: usize = 8 << 20;
 /// The most attestations one run of the worker submits, whatever the block's weight allows
 /// (with `MaxEntries` of 256, 3,072 records: about 2 MB of feed).
 pub const MAX_BATCHES_PER_RUN: u32 = 12;
+/// The share of the block's normal class a run leaves for what the worker does not count:
+/// each transaction's extensions (nonce, fee: a fraction of a millisecond each) and other
+/// transactions. Without it, the run's last batch, cut to the room exactly, misses the block
+/// and the next run waits a block for it.
+pub const BLOCK_MARGIN: Perbill = Perbill::from_percent(1);
 /// Blocks after which an attestation submitted but not included is submitted again.
 pub const RESUBMIT_AFTER: u32 = 10;
 /// How long an operator's lock holds at most: blocks, and milliseconds.
@@ -202,7 +211,11 @@ impl<T: Config> Pallet<T> {
 		let mut up_to = last;
 		// What the batches sent so far are expected to use of the block.
 		let mut expected = Weight::zero();
+		let mut last_batch = false;
 		for sent in 0..MAX_BATCHES_PER_RUN {
+			if last_batch {
+				break;
+			}
 			let batch = match Self::batch(&provider, up_to, &records, capacity) {
 				Ok(batch) => batch,
 				Err(failure) => {
@@ -212,15 +225,23 @@ impl<T: Config> Pallet<T> {
 			};
 			let first = up_to.saturating_add(1);
 			let (results, count, tokens) = match batch {
-				Batch::Entries(entries) => {
+				Batch::Entries(mut entries) => {
+					// After the first, a batch is cut to what the block still takes, and the
+					// run ends with a batch that had to be cut.
+					if sent > 0 {
+						let whole = entries.len();
+						let takes = (1..=whole)
+							.rev()
+							.find(|n| Self::block_takes(expected, *n as u32))
+							.unwrap_or(0);
+						entries.truncate(takes);
+						last_batch = takes < whole;
+					}
 					let count = entries.len() as u64;
 					if count == 0 {
 						break;
 					}
 					let tokens = entries.iter().map(|e| e.tokens()).fold(0u64, u64::saturating_add);
-					if sent > 0 && !Self::block_takes(expected, count as u32) {
-						break;
-					}
 					expected.saturating_accrue(Self::expected_attest_weight(&provider, &entries));
 					let Ok(entries) = BoundedVec::<EntryOf<T>, T::MaxEntries>::try_from(entries)
 					else {
@@ -266,13 +287,17 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Whether a block in which attestations expected to weigh `expected` were included
-	/// still takes an attestation of `entries` records: a block author includes a transaction while
-	/// its declared weight fits the room the ones before it left after their refunds. The
-	/// room is the block's normal class.
+	/// still takes an attestation of `entries` records: a block author includes a transaction
+	/// while its declared weight fits the room the ones before it left after their refunds.
+	/// The room is the block's normal class less [`BLOCK_MARGIN`].
 	pub fn block_takes(expected: Weight, entries: u32) -> bool {
 		let weights = T::BlockWeights::get();
 		let normal = weights.get(DispatchClass::Normal);
-		let room = normal.max_total.unwrap_or(weights.max_block);
+		let whole = normal.max_total.unwrap_or(weights.max_block);
+		// A fraction of a weight is never more than the weight.
+		#[allow(clippy::arithmetic_side_effects)]
+		let margin = BLOCK_MARGIN * whole;
+		let room = whole.saturating_sub(margin);
 		let declared = Self::attest_weight(entries).saturating_add(normal.base_extrinsic);
 		expected.saturating_add(declared).all_lte(room)
 	}
