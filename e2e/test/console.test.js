@@ -64,7 +64,11 @@ describe('the web console in a browser', () => {
     await page.keyboard.press('Backspace');
     await field.type(value);
   };
-  const click = async (testid) => (await see(testid)).click();
+  // The element's own click, not a mouse click at where it was a moment ago: the page
+  // re-renders on every block and a success toast may lie over a button, so a click by
+  // coordinates on a loaded machine can land beside it (seen: the wallet never asked, the
+  // agent's editor never opened).
+  const click = async (testid) => (await see(testid)).evaluate((element) => element.click());
   /** Clicks `testid`, checks the confirmation shows `call` and a fee, signs; the toast's text. */
   const signed = async (testid, call) => {
     const toastsBefore = await page.$('[data-testid="toast"]');
