@@ -30,21 +30,24 @@ use tokenmeter_runtime::{
 	UncheckedExtrinsic, UsageAttestation, UNIT,
 };
 
+/// Alice provides a model at 1 TMT per 1,000 tokens with Charlie as her operator, allowed
+/// `capacity` tokens an epoch; Bob has 100 TMT of credits. The model's id.
+fn provider_with_operator(capacity: u64) -> pallet_inference_credits::ModelId {
+	let (alice, bob, charlie) =
+		(Alice.to_account_id(), Bob.to_account_id(), Charlie.to_account_id());
+	let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
+	assert_ok!(InferenceCredits::deposit_credits(RuntimeOrigin::signed(bob), 100 * UNIT));
+	assert_ok!(UsageAttestation::register_operator(RuntimeOrigin::signed(alice.clone()), charlie));
+	assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(alice), capacity));
+	model
+}
+
 #[test]
 fn an_operator_attests_usage_and_credits_pay_the_provider() {
 	chain_from_preset("development").execute_with(|| {
 		let (alice, bob, charlie) =
 			(Alice.to_account_id(), Bob.to_account_id(), Charlie.to_account_id());
-		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
-		assert_ok!(InferenceCredits::deposit_credits(
-			RuntimeOrigin::signed(bob.clone()),
-			100 * UNIT
-		));
-		assert_ok!(UsageAttestation::register_operator(
-			RuntimeOrigin::signed(alice.clone()),
-			charlie.clone()
-		));
-		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(alice.clone()), 1_000_000));
+		let model = provider_with_operator(1_000_000);
 
 		// 10,000 input tokens at 1 TMT per 1,000 under a 15 TMT voucher, then 10,000 more:
 		// only 5 TMT of the second are within the voucher's cap.
@@ -102,19 +105,7 @@ fn an_attestation_is_refunded_to_the_checks_made_and_the_worker_expects_it() {
 	chain_from_preset("development").execute_with(|| {
 		let (alice, bob, charlie) =
 			(Alice.to_account_id(), Bob.to_account_id(), Charlie.to_account_id());
-		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
-		assert_ok!(InferenceCredits::deposit_credits(
-			RuntimeOrigin::signed(bob.clone()),
-			100 * UNIT
-		));
-		assert_ok!(UsageAttestation::register_operator(
-			RuntimeOrigin::signed(alice.clone()),
-			charlie.clone()
-		));
-		assert_ok!(UsageAttestation::set_capacity(
-			RuntimeOrigin::signed(alice.clone()),
-			1_000_000_000
-		));
+		let model = provider_with_operator(1_000_000_000);
 		let entry = UsageEntry {
 			user: bob.clone(),
 			model,
@@ -251,16 +242,7 @@ fn the_off_chain_worker_submits_a_transaction_the_runtime_applies() {
 	let (alice, bob, charlie) =
 		(Alice.to_account_id(), Bob.to_account_id(), Charlie.to_account_id());
 	let record = ext.execute_with(|| {
-		let model = provide_model(&alice, UNIT, UNIT, AccessRule::Open);
-		assert_ok!(InferenceCredits::deposit_credits(
-			RuntimeOrigin::signed(bob.clone()),
-			100 * UNIT
-		));
-		assert_ok!(UsageAttestation::register_operator(
-			RuntimeOrigin::signed(alice.clone()),
-			charlie.clone()
-		));
-		assert_ok!(UsageAttestation::set_capacity(RuntimeOrigin::signed(alice.clone()), 1_000_000));
+		let model = provider_with_operator(1_000_000);
 		sp_io::offchain::local_storage_set(
 			StorageKind::PERSISTENT,
 			pallet_usage_attestation::ocw::FEED_URL_KEY,

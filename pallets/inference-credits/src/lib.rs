@@ -39,9 +39,6 @@ mod types;
 mod views;
 pub mod weights;
 
-use frame_support::weights::Weight;
-use sp_runtime::DispatchError;
-
 /// Creates signers and signatures for the benchmarks, which cannot know the runtime's
 /// signature scheme.
 #[cfg(feature = "runtime-benchmarks")]
@@ -748,77 +745,5 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			Self::do_request_withdrawal(who, amount)
 		}
-	}
-}
-
-impl<T: Config> Pallet<T> {
-	/// What one voucher signature check adds to a settlement: the difference per entry between
-	/// settling new vouchers (each checked once) and vouchers accepted before (none checked),
-	/// at the largest batch the benchmarks measure.
-	pub fn signature_check_weight() -> Weight {
-		let n = <T::MaxEntriesPerSettlement as frame_support::traits::Get<u32>>::get().max(1);
-		T::WeightInfo::settle_new(n)
-			.saturating_sub(T::WeightInfo::settle(n))
-			.checked_div(n.into())
-			.unwrap_or_default()
-	}
-}
-
-impl<T: Config> SettleUsage<T::AccountId> for Pallet<T> {
-	type Entry = UsageEntryOf<T>;
-	type Balance = BalanceOf<T>;
-
-	fn settle(
-		provider: &T::AccountId,
-		entries: alloc::vec::Vec<Self::Entry>,
-	) -> Result<SettlementSummary<Self::Balance>, DispatchError> {
-		Self::do_settle(provider, entries)
-	}
-
-	fn settle_weight(entries: u32) -> Weight {
-		// Every voucher new and checked in both forms against both signers an agent may have
-		// (its controller, and the one before it during its notice).
-		Self::settled_weight(
-			entries,
-			&SettlementSummary {
-				signature_checks: entries.saturating_mul(4),
-				..Default::default()
-			},
-		)
-	}
-
-	fn settled_weight(entries: u32, summary: &SettlementSummary<Self::Balance>) -> Weight {
-		// At most one allowance spend and two signer look-ups (the user's signers, and whether
-		// the payer may pay) per entry (per group, in fact), and the signature checks made.
-		T::WeightInfo::settle(entries)
-			.saturating_add(
-				T::FreeAllowance::spend_allowance_weight()
-					.saturating_add(T::VoucherSigners::voucher_signer_weight().saturating_mul(2))
-					.saturating_mul(entries.into()),
-			)
-			.saturating_add(
-				Self::signature_check_weight().saturating_mul(summary.signature_checks.into()),
-			)
-	}
-
-	fn expected_weight(provider: &T::AccountId, entries: &[Self::Entry]) -> Weight {
-		// Per (user, payer) group, the checks its voucher of the highest cap would take now
-		// (the settlement checks the group's best voucher, valid and of the highest cap).
-		let mut groups = alloc::collections::BTreeMap::<_, &SignedVoucherOf<T>>::new();
-		for entry in entries {
-			let best =
-				groups.entry((&entry.user, &entry.voucher.voucher.payer)).or_insert(&entry.voucher);
-			if entry.voucher.voucher.cap > best.voucher.cap {
-				*best = &entry.voucher;
-			}
-		}
-		let mut signature_checks = 0u32;
-		for ((user, _), signed) in groups {
-			let ledger = VoucherLedgers::<T>::get(user, provider);
-			let _ = Self::check_voucher(provider, user, signed, &ledger, &mut signature_checks);
-		}
-		let entries = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-		Self::settled_weight(entries, &SettlementSummary { signature_checks, ..Default::default() })
-			.min(Self::settle_weight(entries))
 	}
 }
