@@ -14,13 +14,20 @@ impl Store {
 	///
 	/// In transactions of at most `SEAL_CHUNK` (256) requests each: the writer serves the charges
 	/// waiting in between, so that sealing a busy second's requests never holds them for
-	/// longer than one chunk takes.
+	/// longer than one chunk takes. On SQLite each chunk's requests are read beside the writer
+	/// (a reader sees every committed charge, and only a seal, one at a time, takes them away),
+	/// so the writer, and the charges waiting on it, is held only for the chunk's writes.
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
+		let _one_at_a_time = self.sealing.lock().await;
 		let mut sealed = Vec::new();
 		loop {
 			let store = self.clone();
+			let read = match self.backend {
+				Backend::Sqlite => Some(pending_groups(&mut *self.pool.acquire().await?).await?),
+				Backend::Postgres => None,
+			};
 			let (records, taken) =
-				self.run(move |tx| Box::pin(async move { store.seal_in(tx).await })).await?;
+				self.run(move |tx| Box::pin(async move { store.seal_in(tx, read).await })).await?;
 			sealed.extend(records);
 			if taken < SEAL_CHUNK {
 				return Ok(sealed);
@@ -28,11 +35,13 @@ impl Store {
 		}
 	}
 
-	/// Seals the first `SEAL_CHUNK` charged requests at most; returns the new records and
-	/// how many requests were taken.
+	/// Seals the first `SEAL_CHUNK` charged requests at most (`read` when they were read
+	/// before the transaction, on SQLite); returns the new records and how many requests were
+	/// taken.
 	pub(super) async fn seal_in(
 		&self,
 		tx: &mut AnyConnection,
+		read: Option<PendingGroups>,
 	) -> Result<(Vec<(u64, AccountId32, u128)>, usize), StoreError> {
 		// The feed's counter: held to the end, so that sealing is one at a time.
 		sqlx::query("INSERT INTO meta (key, value) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
@@ -45,7 +54,10 @@ impl Store {
 				.fetch_one(&mut *tx)
 				.await?
 				.get::<i64, _>("value");
-		let (groups, taken) = pending_groups(tx).await?;
+		let (groups, taken) = match read {
+			Some(read) => read,
+			None => pending_groups(tx).await?,
+		};
 		let mut sealed = Vec::new();
 		for (key, chunks) in groups {
 			let voucher = kept_voucher(tx, &key).await?;
@@ -190,9 +202,12 @@ impl Store {
 /// A feed record's requests: (user, payer) as SS58 and the model.
 type GroupKey = (String, String, i64);
 
+/// Charged requests grouped for the feed ([`pending_groups`]), and how many were taken.
+pub(super) type PendingGroups = (Vec<(GroupKey, Vec<Chunk>)>, usize);
+
 /// Requests of one (user, payer, model) whose token sums fit a `u32`: one feed record.
 #[derive(Default)]
-struct Chunk {
+pub(super) struct Chunk {
 	ids: Vec<i64>,
 	input: u64,
 	output: u64,
@@ -221,9 +236,7 @@ impl Chunk {
 /// The first `SEAL_CHUNK` charged requests at most, grouped by (user, payer, model) in the
 /// order of each group's first request, each group split into chunks that fit a record; and
 /// how many requests were taken.
-async fn pending_groups(
-	tx: &mut AnyConnection,
-) -> Result<(Vec<(GroupKey, Vec<Chunk>)>, usize), StoreError> {
+pub(super) async fn pending_groups(tx: &mut AnyConnection) -> Result<PendingGroups, StoreError> {
 	let rows = sqlx::query(&format!(
 		"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
 		 FROM pending ORDER BY id LIMIT {SEAL_CHUNK}"
@@ -298,22 +311,43 @@ async fn insert_record(
 	.map(drop)
 }
 
-/// Moves the charged requests `ids` from `pending` to `requests`, as part of record `seq`.
+/// Moves the charged requests `ids` (ascending) from `pending` to `requests`, as part of record
+/// `seq`. Consecutive ids (the usual case: one user's requests, or one writer's) are named as
+/// a range, which no other request can be inside; any others one by one (never a range: on
+/// PostgreSQL another instance may be charging requests with numbers between them).
 async fn move_requests(tx: &mut AnyConnection, seq: i64, ids: &[i64]) -> Result<(), StoreError> {
+	let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else { return Ok(()) };
+	let consecutive = last - first + 1 == ids.len() as i64;
+	let selected = |from: usize| -> String {
+		if consecutive {
+			format!("id BETWEEN ${from} AND ${}", from + 1)
+		} else {
+			format!("id IN ({})", placeholders(from, ids.len()))
+		}
+	};
 	let move_sql = format!(
 		"INSERT INTO requests (\"user\", payer, model, input_tokens, output_tokens, cost, feed_seq,
 		 created_at, served_at)
 		 SELECT \"user\", payer, model, input_tokens, output_tokens, cost, $1, created_at,
-		 served_at FROM pending WHERE id IN ({}) ORDER BY id",
-		placeholders(2, ids.len())
+		 served_at FROM pending WHERE {} ORDER BY id",
+		selected(2)
 	);
-	let delete_sql = format!("DELETE FROM pending WHERE id IN ({})", placeholders(1, ids.len()));
+	let delete_sql = format!("DELETE FROM pending WHERE {}", selected(1));
 	let mut moved = sqlx::query(&move_sql).bind(seq);
 	let mut gone = sqlx::query(&delete_sql);
-	for id in ids {
+	let named = if consecutive { &[first, last][..] } else { ids };
+	for id in named {
 		moved = moved.bind(*id);
 		gone = gone.bind(*id);
 	}
 	moved.execute(&mut *tx).await?;
-	gone.execute(&mut *tx).await.map(drop)
+	let deleted = gone.execute(&mut *tx).await?.rows_affected();
+	if deleted != ids.len() as u64 {
+		// Another seal took them meanwhile (one seal at a time makes this unreachable): undo.
+		return Err(StoreError::Protocol(format!(
+			"sealing: {deleted} of {} charged requests were still waiting",
+			ids.len()
+		)));
+	}
+	Ok(())
 }

@@ -216,6 +216,8 @@ pub struct Store {
 	instance: String,
 	/// SQLite: the one writer, which commits whatever writes are waiting together.
 	writer: Option<mpsc::Sender<Job>>,
+	/// Held while sealing: one seal at a time.
+	sealing: Arc<tokio::sync::Mutex<()>>,
 	/// The books: in memory for SQLite (the one instance owns the file), in the database for
 	/// PostgreSQL.
 	books: Arc<dyn Books>,
@@ -316,7 +318,8 @@ impl Store {
 			schema::migrate(&pool, backend).await?;
 			(None, Arc::new(Shared::new(pool.clone(), instance.clone(), hold)))
 		};
-		let store = Store { pool, backend, instance, writer, books };
+		let sealing = Arc::default();
+		let store = Store { pool, backend, instance, writer, sealing, books };
 		sqlx::query("DELETE FROM reservations WHERE instance = $1")
 			.bind(&store.instance)
 			.execute(&store.pool)

@@ -306,6 +306,71 @@ async fn a_busy_seconds_requests_are_sealed_in_chunks() {
 	assert_eq!(tokens as usize, n);
 }
 
+/// Seals running while requests are charged (each request's task seals after its charge, as
+/// the timer and the operator's reads may overlap): one gap-free feed, each request in it
+/// once, nothing left waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seals_beside_charges_take_each_request_once() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
+	let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+	let n = 3 * feed::SEAL_CHUNK as u32;
+	let mut tasks = Vec::new();
+	for i in 0..n {
+		let store = store.clone();
+		let user = if i % 3 == 0 { charlie.clone() } else { bob.clone() };
+		tasks.push(tokio::spawn(async move {
+			serve(&store, &user, u128::MAX, 100, "0x01", i % 2, 1, 1).await.unwrap();
+			if i % 16 == 0 {
+				store.seal().await.unwrap();
+			}
+		}));
+	}
+	for task in tasks {
+		task.await.unwrap();
+	}
+	store.seal().await.unwrap();
+	let feed = store.feed_after(0, 10_000).await.unwrap();
+	let seqs: Vec<u64> = feed.iter().map(|r| r.seq).collect();
+	assert_eq!(seqs, (1..=feed.len() as u64).collect::<Vec<_>>(), "numbered without gaps");
+	assert_eq!(feed.iter().map(|r| r.cost).sum::<u128>(), u128::from(n));
+	assert_eq!(feed.iter().map(|r| u64::from(r.input_tokens)).sum::<u64>(), u64::from(n));
+	let count = |sql: &'static str| {
+		let pool = store.pool.clone();
+		async move { sqlx::query(sql).fetch_one(&pool).await.unwrap().get::<i64, _>("n") }
+	};
+	assert_eq!(count("SELECT COUNT(*) AS n FROM pending").await, 0);
+	assert_eq!(
+		count("SELECT COUNT(*) AS n FROM requests WHERE feed_seq IS NOT NULL").await,
+		n as i64
+	);
+}
+
+/// A seal of requests read before its transaction that another seal took meanwhile fails and
+/// changes nothing: no record, no request moved twice.
+#[tokio::test]
+async fn a_seal_of_requests_already_taken_fails_and_changes_nothing() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
+	let bob = Bob.to_account_id();
+	for _ in 0..5 {
+		serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+	}
+	let read = feed::pending_groups(&mut store.pool.acquire().await.unwrap()).await.unwrap();
+	assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 5)]);
+	serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+	let stale = store.clone();
+	let again =
+		store.run(move |tx| Box::pin(async move { stale.seal_in(tx, Some(read)).await })).await;
+	assert!(again.is_err(), "sealed twice: {again:?}");
+	let feed = store.feed_after(0, 10).await.unwrap();
+	assert_eq!(feed.iter().map(|r| (r.seq, r.cost)).collect::<Vec<_>>(), vec![(1, 5)]);
+	let requests = sqlx::query("SELECT COUNT(*) AS n FROM requests").fetch_one(&store.pool).await;
+	assert_eq!(requests.unwrap().get::<i64, _>("n"), 5);
+	// The request charged since is sealed next, as record 2.
+	assert_eq!(store.seal().await.unwrap(), vec![(2, bob.clone(), 1)]);
+}
+
 /// A database written by the previous version (charged requests kept in `requests` without
 /// a feed number) opens with those requests still to be sealed, and nothing counted twice.
 #[tokio::test]
