@@ -73,8 +73,10 @@ impl Answer {
 pub fn hex(bytes: &[u8]) -> String {
 	let mut text = String::with_capacity(2 + 2 * bytes.len());
 	text.push_str("0x");
+	const DIGITS: &[u8; 16] = b"0123456789abcdef";
 	for b in bytes {
-		text.push_str(&format!("{b:02x}"));
+		text.push(char::from(DIGITS[usize::from(b >> 4)]));
+		text.push(char::from(DIGITS[usize::from(b & 0xf)]));
 	}
 	text
 }
@@ -162,8 +164,11 @@ impl Served {
 		if !self.enabled() {
 			return;
 		}
-		answer.prompt = cut(&answer.prompt, MAX_KEPT_TEXT);
-		answer.output = cut(&answer.output, MAX_KEPT_TEXT);
+		for text in [&mut answer.prompt, &mut answer.output] {
+			if text.len() > MAX_KEPT_TEXT {
+				*text = cut(text, MAX_KEPT_TEXT);
+			}
+		}
 		let now = Instant::now();
 		let Ok(mut kept) = self.inner.lock() else { return };
 		kept.expire(now, self.keep);
@@ -312,6 +317,14 @@ mod tests {
 			output: "o".into(),
 			served_at_ms: 1,
 		}
+	}
+
+	#[test]
+	fn hex_is_lower_case_and_parses_back() {
+		assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "0x000fa5ff");
+		assert_eq!(hex(&[]), "0x");
+		let bytes: [u8; 32] = core::array::from_fn(|i| (i * 37) as u8);
+		assert_eq!(parse_hash(&hex(&bytes)), Some(bytes));
 	}
 
 	#[test]
