@@ -19,8 +19,9 @@
 //! twice. Feed records are kept until the chain's finalised `lastSeq` has passed them; then
 //! they leave the feed and their charges leave the books, together.
 //!
-//! The code: `schema` (tables and migrations), `writer` (SQLite's one writer, which commits
-//! waiting writes together, and checkpoints), `books` (admission, reservations and charges,
+//! The code: `schema` (tables and migrations), `writer` (SQLite's one writer, a thread of its
+//! own that commits waiting writes together — charges on a connection of its own, without an
+//! async hand-off — and checkpoints), `books` (admission, reservations and charges,
 //! behind one trait: in memory for SQLite, in the user's row for PostgreSQL),
 //! `feed` (sealing, serving and retiring feed records) and `reconcile` (the chain's settlement
 //! events and the per-user totals).
@@ -43,6 +44,7 @@ use sp_core::crypto::Ss58Codec;
 use sp_runtime::AccountId32;
 use sqlx::{
 	any::{AnyConnectOptions, AnyPoolOptions},
+	sqlite::SqliteConnectOptions,
 	AnyConnection, AnyPool, Executor, Row,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -305,13 +307,8 @@ impl Store {
 			// Migrated before the writer starts (nothing else writes meanwhile).
 			schema::migrate(&pool, backend).await?;
 			let books = Embedded::load(&pool, sender.clone()).await?;
-			let mut writer = pool.acquire().await?;
-			// The writer completes a checkpoint itself once the log reaches
-			// `WRITER_CHECKPOINT_PAGES` (so that the log starts over: the passive checkpoints
-			// beside it never catch up with a writer that keeps writing).
-			let pragma = format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}");
-			writer.execute(pragma.as_str()).await?;
-			tokio::spawn(write_batches(writer, receiver));
+			let file = SqliteConnectOptions::from_str(url)?.get_filename().to_path_buf();
+			start_writer(&file, sync, pool.acquire().await?, receiver)?;
 			tokio::spawn(checkpoints(pool.clone()));
 			(Some(sender), Arc::new(books))
 		} else {

@@ -371,6 +371,51 @@ async fn a_seal_of_requests_already_taken_fails_and_changes_nothing() {
 	assert_eq!(store.seal().await.unwrap(), vec![(2, bob.clone(), 1)]);
 }
 
+/// The writer's charged requests: more than one statement takes are written by several
+/// statements in one transaction, each row once; a batch that cannot be written answers every
+/// row with the error and writes none of them.
+#[tokio::test]
+async fn the_writer_writes_a_large_batch_whole_and_a_failed_one_not_at_all() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	let conn = rusqlite::Connection::open(&path).unwrap();
+	let mut statements = InsertStatements::default();
+	let row = |i: u32| RequestRow {
+		user: "5Grw".into(),
+		payer: "5Grw".into(),
+		model: i,
+		input_tokens: i,
+		output_tokens: 1,
+		cost: u128::MAX - u128::from(i),
+		created_at: 1,
+		served_at: 2,
+	};
+	let rows: Vec<_> = (0..2 * ROWS_PER_INSERT as u32 + 3).map(row).collect();
+	let results = insert_rows(&conn, &mut statements, &rows);
+	assert!(results.len() == rows.len() && results.iter().all(Result::is_ok), "{results:?}");
+	let written = sqlx::query("SELECT model, input_tokens, cost FROM pending ORDER BY id")
+		.fetch_all(&store.pool)
+		.await
+		.unwrap();
+	assert_eq!(written.len(), rows.len());
+	for (i, got) in written.iter().enumerate() {
+		assert_eq!(got.get::<i64, _>("model"), i as i64);
+		assert_eq!(got.get::<i64, _>("input_tokens"), i as i64);
+		assert_eq!(got.get::<&str, _>("cost"), (u128::MAX - i as u128).to_string());
+	}
+	// A batch whose transaction cannot start (the database is held by another writer, and
+	// the writer's wait for it is cut short): every row fails, none is written.
+	let other = rusqlite::Connection::open(&path).unwrap();
+	other.execute_batch("BEGIN IMMEDIATE").unwrap();
+	conn.busy_timeout(Duration::from_millis(1)).unwrap();
+	let results = insert_rows(&conn, &mut statements, &rows);
+	assert!(results.len() == rows.len() && results.iter().all(Result::is_err), "{results:?}");
+	other.execute_batch("ROLLBACK").unwrap();
+	let n = sqlx::query("SELECT COUNT(*) AS n FROM pending").fetch_one(&store.pool).await;
+	assert_eq!(n.unwrap().get::<i64, _>("n"), rows.len() as i64, "nothing more written");
+}
+
 /// A database written by the previous version (charged requests kept in `requests` without
 /// a feed number) opens with those requests still to be sealed, and nothing counted twice.
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! SQLite's one writer: writes waiting together are committed in one transaction (charged
-//! requests by one statement), and the log is checkpointed beside it.
+//! SQLite's one writer, a thread of its own: writes waiting together are committed together
+//! (charged requests by one statement on the writer's own connection), and the log is
+//! checkpointed beside it.
 
 use super::*;
 
@@ -10,6 +11,9 @@ pub(super) type Work = Box<
 		) -> BoxFuture<'c, Result<Box<dyn std::any::Any + Send>, StoreError>>
 		+ Send,
 >;
+
+/// Where a write's result goes once committed.
+pub(super) type WorkDone = oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>;
 
 /// A charged request's row, as written.
 pub(super) struct RequestRow {
@@ -29,47 +33,10 @@ pub(super) enum Job {
 	/// statement, which is atomic by itself.
 	Record { row: RequestRow, done: oneshot::Sender<Result<(), StoreError>> },
 	/// Any other write, run in a savepoint of its own.
-	Work { work: Work, done: oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>> },
+	Work { work: Work, done: WorkDone },
 }
 
-impl Job {
-	/// Answers the job with an error, unrun.
-	fn fail(self, message: &str) {
-		let error = StoreError::Protocol(message.to_string());
-		match self {
-			Job::Record { done, .. } => drop(done.send(Err(error))),
-			Job::Work { done, .. } => drop(done.send(Err(error))),
-		}
-	}
-}
-
-/// Where a job's result goes once its batch is committed.
-pub(super) enum Done {
-	Record(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
-	Work(
-		oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>,
-		Result<Box<dyn std::any::Any + Send>, StoreError>,
-	),
-}
-
-impl Done {
-	fn send(self) {
-		match self {
-			Done::Record(done, result) => drop(done.send(result)),
-			Done::Work(done, result) => drop(done.send(result)),
-		}
-	}
-
-	fn fail(self, message: &str) {
-		let error = || StoreError::Protocol(message.to_string());
-		match self {
-			Done::Record(done, _) => drop(done.send(Err(error()))),
-			Done::Work(done, _) => drop(done.send(Err(error()))),
-		}
-	}
-}
-
-/// Writes committed together at most.
+/// Writes taken together at most.
 pub(super) const MAX_BATCH: usize = 512;
 
 /// `$from, …` (`count` of them).
@@ -110,98 +77,210 @@ pub(super) async fn insert_requests(
 	query.execute(&mut *conn).await.map(drop)
 }
 
-/// The SQLite writer (group commit): takes the writes waiting and commits them together with
-/// one sync, then answers each. Charged requests waiting next to each other are written by one
-/// statement; any other write runs in a savepoint (a write that fails is undone alone), all in
-/// one `BEGIN IMMEDIATE` transaction — unless the batch is one statement of charged requests,
-/// which is its own transaction. Only this connection writes, so no write ever waits on
-/// SQLite's busy handler, and a burst of requests costs one statement and one sync instead of
-/// one each.
-pub(super) async fn write_batches(
-	mut conn: sqlx::pool::PoolConnection<sqlx::Any>,
+/// How the writer's connection syncs: SQLite's `synchronous` setting for `sync`.
+fn synchronous(sync: Sync) -> &'static str {
+	match sync {
+		Sync::Normal => "NORMAL",
+		Sync::Full => "FULL",
+	}
+}
+
+fn sqlite_error(e: rusqlite::Error) -> StoreError {
+	StoreError::Protocol(format!("the database writer: {e}"))
+}
+
+/// Starts the embedded database's one writer (group commit) on a thread of its own: it takes
+/// the writes waiting and commits them together, then answers each.
+///
+/// Charged requests (the hot path) are written on the writer's own SQLite connection, opened
+/// at `path`: those waiting next to each other by one `INSERT` (a statement is atomic by
+/// itself), several statements in one transaction. No async hand-off: a charge wakes this
+/// thread, one statement and commit, and the answer wakes its request. Any other write runs
+/// on `work`, a connection of the pool, in a savepoint of its own (a write that fails is undone
+/// alone), writes waiting together in one `BEGIN IMMEDIATE` transaction. Both connections are
+/// driven by this thread only, one after the other, so no write ever waits on SQLite's busy
+/// handler, and a burst of requests costs one statement and one sync instead of one each.
+pub(super) fn start_writer(
+	path: &Path,
+	sync: Sync,
+	work: sqlx::pool::PoolConnection<sqlx::Any>,
+	jobs: mpsc::Receiver<Job>,
+) -> Result<(), StoreError> {
+	let conn = rusqlite::Connection::open_with_flags(
+		path,
+		rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+	)
+	.map_err(sqlite_error)?;
+	conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite_error)?;
+	conn.pragma_update(None, "synchronous", synchronous(sync)).map_err(sqlite_error)?;
+	// The writer completes a checkpoint itself once the log reaches
+	// `WRITER_CHECKPOINT_PAGES` (so that the log starts over: the passive checkpoints beside
+	// it never catch up with a writer that keeps writing).
+	conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+		.map_err(sqlite_error)?;
+	// One statement per number of rows (1 ..= ROWS_PER_INSERT), prepared once.
+	conn.set_prepared_statement_cache_capacity(ROWS_PER_INSERT + 8);
+	let runtime = tokio::runtime::Handle::current();
+	std::thread::Builder::new()
+		.name("tokenmeter-db-writer".into())
+		.spawn(move || write_batches(conn, work, jobs, runtime))
+		.map(drop)
+		.map_err(|e| StoreError::Protocol(format!("cannot start the database writer: {e}")))
+}
+
+/// The writer's loop: until every sender is gone.
+fn write_batches(
+	conn: rusqlite::Connection,
+	mut work: sqlx::pool::PoolConnection<sqlx::Any>,
 	mut jobs: mpsc::Receiver<Job>,
+	runtime: tokio::runtime::Handle,
 ) {
-	let mut batch = Vec::with_capacity(MAX_BATCH);
-	let mut rows = Vec::with_capacity(ROWS_PER_INSERT);
-	let mut waiting = Vec::with_capacity(ROWS_PER_INSERT);
-	while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-		let conn: &mut AnyConnection = &mut conn;
-		let one_statement = batch.len() <= ROWS_PER_INSERT
-			&& batch.iter().all(|job| matches!(job, Job::Record { .. }));
-		if !one_statement {
-			if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
-				let message = e.to_string();
-				for job in batch.drain(..) {
-					job.fail(&message);
-				}
-				continue;
-			}
-		}
-		let mut results = Vec::with_capacity(batch.len());
-		let mut jobs_in_order = batch.drain(..).peekable();
-		while let Some(job) = jobs_in_order.next() {
+	let mut statements = InsertStatements::default();
+	let mut rows = Vec::with_capacity(MAX_BATCH);
+	let mut waiting = Vec::with_capacity(MAX_BATCH);
+	let mut works = Vec::new();
+	while let Some(first) = jobs.blocking_recv() {
+		// The writes waiting, at most MAX_BATCH. Charged requests are written first: they are
+		// what answers wait on, and no other write depends on one waiting beside it (a
+		// voucher is kept before its requests are served).
+		let mut next = Some(first);
+		let mut taken = 0;
+		while let Some(job) = next.take() {
 			match job {
 				Job::Record { row, done } => {
 					rows.push(row);
 					waiting.push(done);
-					while rows.len() < ROWS_PER_INSERT {
-						match jobs_in_order.next_if(|job| matches!(job, Job::Record { .. })) {
-							Some(Job::Record { row, done }) => {
-								rows.push(row);
-								waiting.push(done);
-							}
-							_ => break,
-						}
-					}
-					let written = insert_requests(conn, &rows).await;
-					rows.clear();
-					match written {
-						Ok(()) => {
-							results.extend(waiting.drain(..).map(|d| Done::Record(d, Ok(()))))
-						}
-						Err(e) if waiting.len() == 1 => {
-							if let Some(done) = waiting.pop() {
-								results.push(Done::Record(done, Err(e)));
-							}
-						}
-						Err(e) => {
-							let message = e.to_string();
-							results.extend(waiting.drain(..).map(|d| {
-								Done::Record(d, Err(StoreError::Protocol(message.clone())))
-							}))
-						}
-					}
 				}
-				Job::Work { work, done } => {
-					let result = match conn.execute("SAVEPOINT job").await {
-						Ok(_) => work(conn).await,
-						Err(e) => Err(e),
-					};
-					let ended = if result.is_ok() {
-						conn.execute("RELEASE job").await.map(drop)
-					} else {
-						match conn.execute("ROLLBACK TO job").await {
-							Ok(_) => conn.execute("RELEASE job").await.map(drop),
-							Err(e) => Err(e),
-						}
-					};
-					results.push(Done::Work(done, ended.and(result)));
-				}
+				Job::Work { work, done } => works.push((work, done)),
+			}
+			taken += 1;
+			if taken < MAX_BATCH {
+				next = jobs.try_recv().ok();
 			}
 		}
-		drop(jobs_in_order);
-		if one_statement {
-			results.into_iter().for_each(Done::send);
-			continue;
+		if !rows.is_empty() {
+			let results = insert_rows(&conn, &mut statements, &rows);
+			rows.clear();
+			for (done, result) in waiting.drain(..).zip(results) {
+				let _ = done.send(result);
+			}
 		}
-		match conn.execute("COMMIT").await {
-			Ok(_) => results.into_iter().for_each(Done::send),
+		if !works.is_empty() {
+			runtime.block_on(run_works(&mut work, &mut works));
+		}
+	}
+	// The pool takes its connection back on the runtime.
+	let _entered = runtime.enter();
+	drop(work);
+}
+
+/// `INSERT INTO pending … VALUES (?, …), …` for each number of rows, made once.
+#[derive(Default)]
+pub(super) struct InsertStatements(Vec<String>);
+
+impl InsertStatements {
+	fn sql(&mut self, rows: usize) -> &str {
+		while self.0.len() < rows {
+			let n = self.0.len() + 1;
+			let mut sql = String::from(
+				"INSERT INTO pending (\"user\", payer, model, input_tokens, output_tokens, cost, \
+				 created_at, served_at) VALUES ",
+			);
+			sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", "));
+			self.0.push(sql);
+		}
+		&self.0[rows - 1]
+	}
+}
+
+/// Writes `rows` (at most [`MAX_BATCH`]) to `pending`: one statement per
+/// [`ROWS_PER_INSERT`], all in one transaction when there are several. Each row's result.
+pub(super) fn insert_rows(
+	conn: &rusqlite::Connection,
+	statements: &mut InsertStatements,
+	rows: &[RequestRow],
+) -> Vec<Result<(), StoreError>> {
+	let several = rows.len() > ROWS_PER_INSERT;
+	if several {
+		if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+			let message = e.to_string();
+			return rows.iter().map(|_| Err(StoreError::Protocol(message.clone()))).collect();
+		}
+	}
+	let mut results = Vec::with_capacity(rows.len());
+	for chunk in rows.chunks(ROWS_PER_INSERT) {
+		match insert_chunk(conn, statements, chunk) {
+			Ok(()) => results.extend(chunk.iter().map(|_| Ok(()))),
 			Err(e) => {
-				let _ = conn.execute("ROLLBACK").await;
 				let message = e.to_string();
-				for done in results {
-					done.fail(&message);
-				}
+				results.extend(chunk.iter().map(|_| Err(StoreError::Protocol(message.clone()))));
+			}
+		}
+	}
+	if several {
+		if let Err(e) = conn.execute_batch("COMMIT") {
+			let _ = conn.execute_batch("ROLLBACK");
+			let message = e.to_string();
+			return rows.iter().map(|_| Err(StoreError::Protocol(message.clone()))).collect();
+		}
+	}
+	results
+}
+
+/// One `INSERT` of `rows` (at most [`ROWS_PER_INSERT`]).
+fn insert_chunk(
+	conn: &rusqlite::Connection,
+	statements: &mut InsertStatements,
+	rows: &[RequestRow],
+) -> rusqlite::Result<()> {
+	let mut statement = conn.prepare_cached(statements.sql(rows.len()))?;
+	for (i, row) in rows.iter().enumerate() {
+		let at = 8 * i;
+		statement.raw_bind_parameter(at + 1, &*row.user)?;
+		statement.raw_bind_parameter(at + 2, &*row.payer)?;
+		statement.raw_bind_parameter(at + 3, i64::from(row.model))?;
+		statement.raw_bind_parameter(at + 4, i64::from(row.input_tokens))?;
+		statement.raw_bind_parameter(at + 5, i64::from(row.output_tokens))?;
+		statement.raw_bind_parameter(at + 6, row.cost.to_string())?;
+		statement.raw_bind_parameter(at + 7, row.created_at)?;
+		statement.raw_bind_parameter(at + 8, row.served_at)?;
+	}
+	statement.raw_execute().map(drop)
+}
+
+/// Runs `works` (taken) on `conn`, each in a savepoint of its own, all in one `BEGIN
+/// IMMEDIATE` transaction, and answers each once it is committed.
+async fn run_works(conn: &mut AnyConnection, works: &mut Vec<(Work, WorkDone)>) {
+	if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+		let message = e.to_string();
+		for (_, done) in works.drain(..) {
+			let _ = done.send(Err(StoreError::Protocol(message.clone())));
+		}
+		return;
+	}
+	let mut results = Vec::with_capacity(works.len());
+	for (work, done) in works.drain(..) {
+		let result = match conn.execute("SAVEPOINT job").await {
+			Ok(_) => work(conn).await,
+			Err(e) => Err(e),
+		};
+		let ended = if result.is_ok() {
+			conn.execute("RELEASE job").await.map(drop)
+		} else {
+			match conn.execute("ROLLBACK TO job").await {
+				Ok(_) => conn.execute("RELEASE job").await.map(drop),
+				Err(e) => Err(e),
+			}
+		};
+		results.push((done, ended.and(result)));
+	}
+	match conn.execute("COMMIT").await {
+		Ok(_) => results.into_iter().for_each(|(done, result)| drop(done.send(result))),
+		Err(e) => {
+			let _ = conn.execute("ROLLBACK").await;
+			let message = e.to_string();
+			for (done, _) in results {
+				let _ = done.send(Err(StoreError::Protocol(message.clone())));
 			}
 		}
 	}
