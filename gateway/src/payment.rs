@@ -352,22 +352,41 @@ pub fn payment_response(
 	cumulative: u128,
 	headroom: u128,
 ) -> String {
-	let body = json!({
-		"success": true,
-		// Vouchers are settled later, in batches, by the provider's operator node.
-		"transaction": "",
-		"network": network,
-		"payer": payer,
-		// What this request was charged (an `upto` settlement's amount); unknown when the
-		// header goes out before a streamed answer (its last event carries it).
-		"amount": charged.map(|c| c.to_string()),
-		"extra": {
-			"charged": charged.map(|c| c.to_string()),
-			"cumulativeCharged": cumulative.to_string(),
-			"headroom": headroom.to_string(),
+	/// The header's JSON, written straight from this (one header per answer: no
+	/// intermediate `Value`).
+	#[derive(Serialize)]
+	struct Settled<'a> {
+		success: bool,
+		/// Vouchers are settled later, in batches, by the provider's operator node.
+		transaction: &'a str,
+		network: &'a str,
+		payer: &'a str,
+		/// What this request was charged (an `upto` settlement's amount); unknown when the
+		/// header goes out before a streamed answer (its last event carries it).
+		amount: Option<String>,
+		extra: Extra,
+	}
+	#[derive(Serialize)]
+	#[serde(rename_all = "camelCase")]
+	struct Extra {
+		charged: Option<String>,
+		cumulative_charged: String,
+		headroom: String,
+	}
+	let charged = charged.map(|c| c.to_string());
+	let body = Settled {
+		success: true,
+		transaction: "",
+		network,
+		payer,
+		amount: charged.clone(),
+		extra: Extra {
+			charged,
+			cumulative_charged: cumulative.to_string(),
+			headroom: headroom.to_string(),
 		},
-	});
-	STANDARD.encode(body.to_string())
+	};
+	STANDARD.encode(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// Payments seen recently. A client sends the same token with every request until it needs a
@@ -425,6 +444,29 @@ impl Verified {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn a_payment_response_says_what_was_charged() {
+		let decode = |header: String| -> Value {
+			serde_json::from_slice(&STANDARD.decode(header).unwrap()).unwrap()
+		};
+		let served = decode(payment_response("polkadot:ab", "5Grw", Some(7), 12, u128::MAX));
+		assert_eq!(
+			served,
+			json!({
+				"success": true, "transaction": "", "network": "polkadot:ab", "payer": "5Grw",
+				"amount": "7",
+				"extra": {
+					"charged": "7", "cumulativeCharged": "12",
+					"headroom": u128::MAX.to_string(),
+				},
+			})
+		);
+		let streamed = decode(payment_response("polkadot:ab", "5Grw", None, 5, 1));
+		assert_eq!(streamed["amount"], Value::Null);
+		assert_eq!(streamed["extra"]["charged"], Value::Null);
+		assert_eq!(streamed["extra"]["cumulativeCharged"], "5");
+	}
 	use sp_core::Pair;
 	use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
 
