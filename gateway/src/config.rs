@@ -161,8 +161,8 @@ pub struct ServeArgs {
 	pub max_in_flight: Option<usize>,
 	/// Threads that serve requests. One is enough for a model server's pace and leaves the
 	/// other cores to a model that computes on the CPU beside the gateway (fewer wake-ups
-	/// taking its cores); give more for thousands of requests a second on a machine of many
-	/// cores. [default: one per core but one, at least one]
+	/// taking its cores); give more for thousands of requests a second.
+	/// [default: one per core]
 	#[arg(long, value_name = "N")]
 	pub threads: Option<usize>,
 	/// Requests that may wait for the upstream; beyond it they are refused with 503.
@@ -269,7 +269,7 @@ pub struct Settings {
 	pub answers_kept_for: Duration,
 	/// See [`ServeArgs::max_in_flight`].
 	pub max_in_flight: usize,
-	/// See [`ServeArgs::threads`]: `None` for [`default_threads`].
+	/// See [`ServeArgs::threads`]: `None` for one per core.
 	pub threads: Option<usize>,
 	/// See [`ServeArgs::max_queue`].
 	pub max_queue: usize,
@@ -465,30 +465,9 @@ fn replicas(flag: &str, list: &str) -> Result<Vec<String>, String> {
 	Ok(urls)
 }
 
-/// Threads that serve requests when `--threads` is not given: [`threads_for`] this machine's
-/// cores.
-pub fn default_threads() -> usize {
-	threads_for(std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// One thread per core but one, at least one: the gateway's database writer (a thread of its
-/// own) and, usually, a model server or a node beside it need a core too, and a worker more
-/// than the cores left costs wake-ups between threads. Measured on two cores
-/// (`scripts/bench-gateway.sh`): 15,321 requests/s on one worker against 11,690 on two.
-pub fn threads_for(cores: usize) -> usize {
-	cores.saturating_sub(1).max(1)
-}
-
 #[cfg(test)]
 mod tests {
 	use super::*;
-
-	#[test]
-	fn one_thread_per_core_but_one_serves_by_default() {
-		assert_eq!((threads_for(0), threads_for(1), threads_for(2)), (1, 1, 1));
-		assert_eq!((threads_for(4), threads_for(16)), (3, 15));
-		assert!(default_threads() >= 1);
-	}
 
 	#[test]
 	fn flags_win_over_the_file_and_defaults_fill_the_rest() {

@@ -3,11 +3,7 @@
 use clap::{Parser, Subcommand};
 use sp_core::{crypto::Ss58Codec, Pair, H256};
 use sp_runtime::{AccountId32, MultiSignature};
-use tokenmeter_gateway::{
-	chain::Node,
-	config::{self, ServeArgs},
-	payment,
-};
+use tokenmeter_gateway::{chain::Node, config::ServeArgs, payment};
 use tokenmeter_primitives::{SignedVoucher, Voucher};
 
 /// Tokenmeter's inference gateway: an OpenAI-compatible API in front of a provider's model
@@ -111,16 +107,13 @@ async fn voucher(args: VoucherArgs) -> Result<String, String> {
 fn main() {
 	let cli = Cli::parse();
 	let threads = match &cli.command {
-		Some(Command::Voucher(_)) => 1,
-		None => cli
-			.serve
-			.settings()
-			.ok()
-			.and_then(|s| s.threads)
-			.unwrap_or_else(config::default_threads),
+		Some(Command::Voucher(_)) => Some(1),
+		None => cli.serve.settings().ok().and_then(|s| s.threads),
 	};
 	let mut runtime = tokio::runtime::Builder::new_multi_thread();
-	runtime.worker_threads(threads);
+	if let Some(threads) = threads {
+		runtime.worker_threads(threads);
+	}
 	match runtime.enable_all().build() {
 		Ok(runtime) => runtime.block_on(run(cli)),
 		Err(e) => {
