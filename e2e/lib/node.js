@@ -114,6 +114,9 @@ export async function startNode({ args: nodeArgs, timeoutMs = 60_000 }) {
       noInitWarn: true,
       throwOnConnect: true,
     });
+    // The port answered, but not necessarily this node: one that could not bind its port
+    // has exited, and another process's node answered on it.
+    if (exited !== null) throw new Error(`node exited early (${JSON.stringify(exited)}):\n${logs.join('')}`);
   } catch (error) {
     await stop();
     throw error;

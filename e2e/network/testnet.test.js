@@ -73,7 +73,16 @@ describe('testnet', () => {
   before(async () => {
     for (const spec of [...VALIDATORS, DAVE]) spec.port = await freePort();
     accounts = await devAccounts('Alice', 'Bob', 'Dave');
-    await Promise.all(VALIDATORS.map(start));
+    // All three settle before anything is decided: if one fails to start, the others are
+    // stopped here (a node, or its API reconnecting, left behind would keep this process
+    // alive after the suite) and the failure is shown.
+    const started = await Promise.allSettled(VALIDATORS.map(start));
+    const failed = started.filter(({ status }) => status === 'rejected');
+    if (failed.length > 0) {
+      await Promise.all(Object.keys(nodes).map(stop));
+      for (const { reason } of failed) console.error(`a validator did not start: ${reason?.stack ?? reason}`);
+      throw failed[0].reason;
+    }
   });
 
   after(async () => {
