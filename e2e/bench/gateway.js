@@ -159,7 +159,7 @@ try {
     '--no-rate-limits', '--min-voucher-blocks', '10', '--threads', '1', ...EXTRA,
   ]);
   stopping.push(one);
-  const throughOne = measured(`gateway, --threads 1`, await wrk(`${oneUrl}${path_}`, { Authorization: `Bearer ${token}` }));
+  const throughOne = measured('gateway, --threads 1', await wrk(`${oneUrl}${path_}`, { Authorization: `Bearer ${token}` }));
 
   const atRate = (url, extra = []) => loadgen(['--url', url, '--body', body, '--rate', '1000', '--duration', String(SECONDS), ...extra]);
   const auth = ['--header', `authorization: Bearer ${token}`];

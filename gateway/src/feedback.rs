@@ -69,17 +69,8 @@ impl Answer {
 	}
 }
 
-/// `0x` and lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-	let mut text = String::with_capacity(2 + 2 * bytes.len());
-	text.push_str("0x");
-	const DIGITS: &[u8; 16] = b"0123456789abcdef";
-	for b in bytes {
-		text.push(char::from(DIGITS[usize::from(b >> 4)]));
-		text.push(char::from(DIGITS[usize::from(b & 0xf)]));
-	}
-	text
-}
+/// `0x` and lower-case hex (the payment module's).
+pub use crate::payment::hex;
 
 /// 32 bytes from `0x…` hex.
 pub fn parse_hash(text: &str) -> Option<[u8; 32]> {

@@ -343,7 +343,8 @@ async fn move_requests(tx: &mut AnyConnection, seq: i64, ids: &[i64]) -> Result<
 	moved.execute(&mut *tx).await?;
 	let deleted = gone.execute(&mut *tx).await?.rows_affected();
 	if deleted != ids.len() as u64 {
-		// Another seal took them meanwhile (one seal at a time makes this unreachable): undo.
+		// Read before another seal took them (`seal` runs one at a time, so only a stale
+		// read gets here): the savepoint is undone.
 		return Err(StoreError::Protocol(format!(
 			"sealing: {deleted} of {} charged requests were still waiting",
 			ids.len()

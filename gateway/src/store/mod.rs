@@ -210,6 +210,16 @@ pub enum Sync {
 	Full,
 }
 
+impl Sync {
+	/// SQLite's `synchronous` setting for it.
+	pub(super) fn setting(self) -> &'static str {
+		match self {
+			Sync::Normal => "NORMAL",
+			Sync::Full => "FULL",
+		}
+	}
+}
+
 /// The database.
 #[derive(Clone)]
 pub struct Store {
@@ -287,11 +297,8 @@ impl Store {
 				Box::pin(async move {
 					if backend == Backend::Sqlite {
 						conn.execute("PRAGMA journal_mode = WAL").await?;
-						conn.execute(match sync {
-							Sync::Normal => "PRAGMA synchronous = NORMAL",
-							Sync::Full => "PRAGMA synchronous = FULL",
-						})
-						.await?;
+						conn.execute(format!("PRAGMA synchronous = {}", sync.setting()).as_str())
+							.await?;
 						conn.execute("PRAGMA busy_timeout = 10000").await?;
 						// Checkpoints run beside the writer (`checkpoints`), not in its commits.
 						conn.execute("PRAGMA wal_autocheckpoint = 0").await?;

@@ -77,14 +77,6 @@ pub(super) async fn insert_requests(
 	query.execute(&mut *conn).await.map(drop)
 }
 
-/// How the writer's connection syncs: SQLite's `synchronous` setting for `sync`.
-fn synchronous(sync: Sync) -> &'static str {
-	match sync {
-		Sync::Normal => "NORMAL",
-		Sync::Full => "FULL",
-	}
-}
-
 fn sqlite_error(e: rusqlite::Error) -> StoreError {
 	StoreError::Protocol(format!("the database writer: {e}"))
 }
@@ -112,7 +104,7 @@ pub(super) fn start_writer(
 	)
 	.map_err(sqlite_error)?;
 	conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite_error)?;
-	conn.pragma_update(None, "synchronous", synchronous(sync)).map_err(sqlite_error)?;
+	conn.pragma_update(None, "synchronous", sync.setting()).map_err(sqlite_error)?;
 	// The writer completes a checkpoint itself once the log reaches
 	// `WRITER_CHECKPOINT_PAGES` (so that the log starts over: the passive checkpoints beside
 	// it never catch up with a writer that keeps writing).
