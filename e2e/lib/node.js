@@ -4,7 +4,7 @@
 // with `--dev --tmp` on free ports, so test files never share state and nothing is left behind.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,17 +30,43 @@ export function nodeBinary() {
   return found;
 }
 
-/** A TCP port nobody listens on right now. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+// Ports handed out are below the kernel's ephemeral range: a port the kernel picked for
+// `listen(0)` goes back to that range when closed, and any outgoing connection on the machine
+// (the other e2e lane's clients, gateways and load) may take it as its source port before
+// the node that was given it binds it — the node then fails to start. Seen once, as a
+// testnet validator that did not start while the main lane ran.
+const [EPHEMERAL_FROM] = (() => {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  } catch {
+    return [32768];
+  }
+})();
+const PORTS_FROM = 10_000;
+const PORTS_TO = Math.max(PORTS_FROM + 1000, Math.min(EPHEMERAL_FROM, 32768));
+const handedOut = new Set();
+
+/** Whether nobody listens on `port` right now. */
+const bindable = (port) => new Promise((resolve) => {
+  const server = net.createServer();
+  server.unref();
+  server.once('error', () => resolve(false));
+  server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+});
+
+/**
+ * A TCP port nobody listens on right now, outside the ephemeral range (chosen at random, so
+ * that test processes running side by side rarely pick the same one), never the same twice
+ * in one process.
+ */
+export async function freePort() {
+  for (let attempt = 0; attempt < 1000; attempt += 1) {
+    const port = PORTS_FROM + Math.floor(Math.random() * (PORTS_TO - PORTS_FROM));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port in ${PORTS_FROM}..${PORTS_TO}`);
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
