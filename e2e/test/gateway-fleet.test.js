@@ -4,8 +4,9 @@
 // the official `openai` client. The instances together never admit more than a voucher
 // allows; they keep one usage feed, numbered without a gap or a duplicate whichever instance
 // seals it, that the node's off-chain worker attests from one instance; they hold each user to
-// its tier's rate limit together, not once per instance; and both instances then see the
-// same books.
+// its tier's rate limit together, not once per instance; they keep one priority queue, so
+// a higher tier waiting on one instance is served before a lower tier that queued earlier on
+// the other; and both instances then see the same books.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -51,8 +52,8 @@ describe('a fleet of gateways on PostgreSQL', () => {
   const charged = (response) => BigInt(decodeHeader(response.headers.get('payment-response')).extra.charged);
 
   before(async () => {
-    accounts = await devAccounts('Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Operator');
-    const { alice, bob, charlie, dave, eve, operator } = accounts;
+    accounts = await devAccounts('Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Ferdie', 'Grace', 'Operator');
+    const { alice, bob, charlie, dave, eve, ferdie, grace, operator } = accounts;
     postgres = await startPostgres();
     const upstreamPort = await freePort();
     upstream = await startUpstream(upstreamPort);
@@ -73,21 +74,32 @@ describe('a fleet of gateways on PostgreSQL', () => {
         api.tx.usageAttestation.registerOperator(operator.address),
         api.tx.usageAttestation.setCapacity(1_000_000_000),
         api.tx.balances.transferKeepAlive(operator.address, 10n * UNIT),
+        api.tx.balances.transferKeepAlive(grace.address, 1_000n * UNIT),
       ]), alice),
       sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), bob),
       sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), charlie),
       sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), dave),
       sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), eve),
+      // Ferdie stakes for the top tier (priority weight 20).
+      sendAndWaitInBlock(api.tx.utility.batchAll([
+        api.tx.inferenceCredits.depositCredits(100n * UNIT),
+        api.tx.priorityStaking.stake(10_000n * UNIT),
+      ]), ferdie),
     ]);
     for (const { dispatchError } of results) assert.equal(dispatchError, undefined, `${dispatchError}`);
+    // Grace (no tier: weight 1), funded by Alice above.
+    const graceDeposit = await sendAndWaitInBlock(api.tx.inferenceCredits.depositCredits(100n * UNIT), grace);
+    assert.equal(graceDeposit.dispatchError, undefined, `${graceDeposit.dispatchError}`);
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-gateway-fleet-'));
     // Started together: they create the schema once between them.
-    // Both seal the shared feed every 20 ms, so that their seals overlap.
+    // Both seal the shared feed every 20 ms, so that their seals overlap. The fleet has one
+    // place with the upstream, which both instances' requests queue for.
     gateways.push(...await Promise.all(ports.map((port, i) => startGateway(port, operatorPorts[i], [
       '--upstream', `http://127.0.0.1:${upstreamPort}/v1`, '--node', `http://127.0.0.1:${node.rpcPort}`,
       '--provider', alice.address, '--model', `${model}=fake-llama`,
       '--data-dir', path.join(dataDir, String(i)), '--database', postgres.url, '--instance', `gateway-${i}`,
       '--poll-ms', '300', '--min-voucher-blocks', '10', '--seal-every-ms', '20',
+      '--max-in-flight', '1', '--queue-timeout-secs', '60',
     ]))));
   });
 
@@ -196,8 +208,40 @@ describe('a fleet of gateways on PostgreSQL', () => {
     assert.equal(later[0], later[1], 'both instances see the same books');
   });
 
+  it('keeps one priority queue: a higher tier waiting on one instance goes before a lower tier queued earlier on the other', async () => {
+    const { ferdie, grace } = accounts;
+    // Ferdie's stake has warmed up (five blocks) by the block both instances follow.
+    let tier;
+    for (let i = 0; i < 40 && tier !== 3; i += 1) {
+      tier = (await api._rpcCore.provider.send('priority_of', [ferdie.address])).tier;
+      if (tier !== 3) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    assert.equal(tier, 3, 'Ferdie reached the top tier');
+    const best = (await api.rpc.chain.getHeader()).number.toNumber();
+    await waitFor(async () => {
+      const heights = await Promise.all(urls.map(async (url) => (await (await fetch(`${url}/health`)).json()).block));
+      return heights.every((height) => height >= best);
+    }, 20_000, 'both instances following the block Ferdie has his tier in');
+    const [ferdieToken, graceToken] = [ferdie, grace].map((who) => paymentToken(voucherFor(who, 50n * UNIT)));
+    const before = (await (await fetch(`${upstream.url}/_requests`)).json()).length;
+    // Grace's long request on the first instance holds the fleet's one place...
+    const blocker = openai(urls[0], graceToken).chat.completions.create(ask('grace blocker', 2500));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // ...Grace queues five on the second instance, whose own place is free (a queue per
+    // instance would send them at once), and after them Ferdie five on the first.
+    const graces = [1, 2, 3, 4, 5].map((i) => openai(urls[1], graceToken).chat.completions.create(ask(`grace ${i}`, 50)));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const ferdies = [1, 2, 3, 4, 5].map((i) => openai(urls[0], ferdieToken).chat.completions.create(ask(`ferdie ${i}`, 50)));
+    const answers = await Promise.all([blocker, ...graces, ...ferdies]);
+    for (const answer of answers) assert.equal(answer.choices[0].message.content, 'Hello from the fake model');
+    const order = (await (await fetch(`${upstream.url}/_requests`)).json()).slice(before).map((r) => r.body.messages[0].content);
+    assert.equal(order[0], 'grace blocker', `${order}`);
+    assert.deepEqual(order.slice(1, 6).sort(), ['ferdie 1', 'ferdie 2', 'ferdie 3', 'ferdie 4', 'ferdie 5'], `${order}`);
+    assert.deepEqual(order.slice(6).sort(), ['grace 1', 'grace 2', 'grace 3', 'grace 4', 'grace 5'], `${order}`);
+  });
+
   it('is attested from one instance, and both take the settled charges off their books', async () => {
-    const users = [accounts.bob, accounts.charlie, accounts.dave, accounts.eve];
+    const users = [accounts.bob, accounts.charlie, accounts.dave, accounts.eve, accounts.ferdie, accounts.grace];
     const charged0 = await Promise.all(users.map(async (who) => BigInt((await admin(urls[0], who)).charged)));
     let ledgers;
     await waitFor(async () => {

@@ -182,6 +182,13 @@ pub struct ServeArgs {
 	#[arg(long)]
 	#[serde(default)]
 	pub upstream_priority: bool,
+	/// With `--database postgres://…`, keeps this instance's priority queue in its own memory
+	/// in front of its own `--max-in-flight` places, instead of the fleet's one queue in the
+	/// database (where `--max-in-flight` counts the places of all instances together): for
+	/// instances that each have upstreams of their own.
+	#[arg(long)]
+	#[serde(default)]
+	pub local_queue: bool,
 	/// Serves every user without its tier's rate limit (priority by stake still applies): for
 	/// a provider that limits elsewhere, and for benchmarks.
 	#[arg(long)]
@@ -279,6 +286,8 @@ pub struct Settings {
 	pub tokens_per_request: u64,
 	/// See [`ServeArgs::upstream_priority`].
 	pub upstream_priority: bool,
+	/// See [`ServeArgs::local_queue`].
+	pub local_queue: bool,
 	/// See [`ServeArgs::no_rate_limits`].
 	pub no_rate_limits: bool,
 	/// See [`ServeArgs::log_json`].
@@ -439,6 +448,7 @@ impl ServeArgs {
 			),
 			tokens_per_request: self.tokens_per_request.or(file.tokens_per_request).unwrap_or(4096),
 			upstream_priority: self.upstream_priority || file.upstream_priority,
+			local_queue: self.local_queue || file.local_queue,
 			no_rate_limits: self.no_rate_limits || file.no_rate_limits,
 			log_json: self.log_json || file.log_json,
 			no_access_log: self.no_access_log || file.no_access_log,

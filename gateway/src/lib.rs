@@ -123,11 +123,15 @@ pub async fn run(
 		.build()
 		.map_err(|e| format!("cannot build the HTTP client: {e}"))?;
 	let upstreams = upstream::Upstreams::new(&settings.upstream, &settings.model_upstreams);
-	let scheduler = schedule::Scheduler::new(
-		settings.max_in_flight,
-		settings.max_queue,
-		settings.queue_timeout,
-	);
+	let (max_in_flight, max_queue, queue_timeout) =
+		(settings.max_in_flight, settings.max_queue, settings.queue_timeout);
+	let scheduler = if store.backend() == store::Backend::Postgres && !settings.local_queue {
+		schedule::Scheduler::shared(store.clone(), max_in_flight, max_queue, queue_timeout)
+			.await
+			.map_err(|e| format!("cannot start the fleet's queue: {e}"))?
+	} else {
+		schedule::Scheduler::new(max_in_flight, max_queue, queue_timeout)
+	};
 	let (listen, operator_listen, poll) =
 		(settings.listen, settings.operator_listen, settings.poll);
 	let (drain, seal, health_every) = (settings.drain, settings.seal_every, settings.health_every);

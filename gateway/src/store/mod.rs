@@ -54,6 +54,7 @@ use crate::ledger::{self, Book, Refusal};
 mod books;
 mod feed;
 mod feedback;
+mod queue;
 mod reconcile;
 mod schema;
 #[cfg(test)]
@@ -63,6 +64,7 @@ mod writer;
 
 use books::{Admitted, Books, Embedded, Shared};
 pub use feedback::{Added, StoredFeedback};
+pub use queue::{Entered, Left};
 pub use reconcile::ChainTotals;
 use writer::*;
 
@@ -230,6 +232,11 @@ pub struct Store {
 	writer: Option<mpsc::Sender<Job>>,
 	/// Held while sealing: one seal at a time.
 	sealing: Arc<tokio::sync::Mutex<()>>,
+	/// The URL it was opened with (a fleet's queue listens for grants on a connection of
+	/// its own).
+	url: Arc<str>,
+	/// The longest a request can be in flight.
+	hold: Duration,
 	/// The books: in memory for SQLite (the one instance owns the file), in the database for
 	/// PostgreSQL.
 	books: Arc<dyn Books>,
@@ -323,7 +330,8 @@ impl Store {
 			(None, Arc::new(Shared::new(pool.clone(), instance.clone(), hold)))
 		};
 		let sealing = Arc::default();
-		let store = Store { pool, backend, instance, writer, sealing, books };
+		let url = Arc::from(url);
+		let store = Store { pool, backend, instance, writer, sealing, url, hold, books };
 		sqlx::query("DELETE FROM reservations WHERE instance = $1")
 			.bind(&store.instance)
 			.execute(&store.pool)

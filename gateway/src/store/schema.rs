@@ -70,6 +70,138 @@ pub(super) const SCHEMA: &[&str] = &[
 		tokens {big} NOT NULL, admitted BOOLEAN NOT NULL)",
 ];
 
+/// A fleet's priority queue (`crate::schedule`, PostgreSQL only): the places with the upstream
+/// and the requests waiting for one, of every instance, in one queue ordered by weighted fair
+/// queueing. Each operation is one call of a function below, which holds the clock row for the
+/// whole of it: instances enter, leave and release one after the other, and a release grants
+/// the freed place to the waiting request with the smallest tag, on whichever instance it
+/// waits (told by `NOTIFY tokenmeter_queue`, payload `<entry> <instance>`).
+pub(super) const FLEET_QUEUE: &[&str] = &[
+	// A place held (`granted`) or a request waiting for one, until `expires_ms` at the latest
+	// (an instance that stops without releasing its places blocks nobody for longer).
+	"CREATE TABLE IF NOT EXISTS queue_places (
+		instance TEXT NOT NULL, entry BIGINT NOT NULL,
+		arrival BIGINT GENERATED ALWAYS AS IDENTITY, tag DOUBLE PRECISION NOT NULL,
+		granted BOOLEAN NOT NULL, expires_ms BIGINT NOT NULL, PRIMARY KEY (instance, entry))",
+	"CREATE INDEX IF NOT EXISTS queue_places_waiting ON queue_places (tag, arrival)
+		WHERE NOT granted",
+	// Per priority weight: the last tag given.
+	"CREATE TABLE IF NOT EXISTS queue_classes (
+		weight BIGINT PRIMARY KEY, last_tag DOUBLE PRECISION NOT NULL)",
+	// The virtual time, the places held and the requests waiting, fleet-wide; and when
+	// expired places were last dropped.
+	"CREATE TABLE IF NOT EXISTS queue_clock (
+		one INTEGER PRIMARY KEY CHECK (one = 1), virtual_time DOUBLE PRECISION NOT NULL,
+		in_flight BIGINT NOT NULL, queued BIGINT NOT NULL, swept_ms BIGINT NOT NULL)",
+	"INSERT INTO queue_clock VALUES (1, 0, 0, 0, 0) ON CONFLICT (one) DO NOTHING",
+	// Grants free places to the waiting requests with the smallest tags (the caller holds the
+	// clock row).
+	"CREATE OR REPLACE FUNCTION tokenmeter_queue_grant(p_max BIGINT) RETURNS VOID
+	LANGUAGE plpgsql AS $$
+	DECLARE
+		c queue_clock%ROWTYPE;
+		nxt RECORD;
+	BEGIN
+		SELECT * INTO c FROM queue_clock WHERE one = 1;
+		WHILE c.in_flight < p_max AND c.queued > 0 LOOP
+			SELECT q.instance, q.entry, q.tag INTO nxt FROM queue_places q
+				WHERE NOT q.granted ORDER BY q.tag, q.arrival LIMIT 1;
+			EXIT WHEN NOT FOUND;
+			UPDATE queue_places SET granted = TRUE
+				WHERE instance = nxt.instance AND entry = nxt.entry;
+			c.in_flight := c.in_flight + 1;
+			c.queued := c.queued - 1;
+			c.virtual_time := GREATEST(c.virtual_time, nxt.tag);
+			PERFORM pg_notify('tokenmeter_queue', nxt.entry || ' ' || nxt.instance);
+		END LOOP;
+		UPDATE queue_clock SET in_flight = c.in_flight, queued = c.queued,
+			virtual_time = c.virtual_time WHERE one = 1;
+	END $$",
+	// Drops the places of `p_instance` (if given) and those expired at `p_now`, then grants
+	// what they freed.
+	"CREATE OR REPLACE FUNCTION tokenmeter_queue_drop(p_instance TEXT, p_now BIGINT, p_max BIGINT)
+	RETURNS VOID LANGUAGE plpgsql AS $$
+	DECLARE
+		held BIGINT;
+		waiting BIGINT;
+	BEGIN
+		PERFORM 1 FROM queue_clock WHERE one = 1 FOR UPDATE;
+		WITH gone AS (
+			DELETE FROM queue_places q
+			WHERE q.expires_ms < p_now OR (p_instance IS NOT NULL AND q.instance = p_instance)
+			RETURNING q.granted)
+		SELECT count(*) FILTER (WHERE g.granted), count(*) FILTER (WHERE NOT g.granted)
+			INTO held, waiting FROM gone g;
+		UPDATE queue_clock SET in_flight = GREATEST(in_flight - held, 0),
+			queued = GREATEST(queued - waiting, 0), swept_ms = p_now WHERE one = 1;
+		PERFORM tokenmeter_queue_grant(p_max);
+	END $$",
+	// A request of `p_weight` enters: 1 if it has a place at once, 0 if it waits, 2 if
+	// `p_max_queue` are waiting already (nothing written).
+	"CREATE OR REPLACE FUNCTION tokenmeter_queue_enter(p_instance TEXT, p_entry BIGINT,
+		p_weight BIGINT, p_max BIGINT, p_max_queue BIGINT, p_hold_ms BIGINT)
+	RETURNS INTEGER LANGUAGE plpgsql AS $$
+	DECLARE
+		now_ms BIGINT := (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
+		c queue_clock%ROWTYPE;
+		w BIGINT := GREATEST(p_weight, 1);
+		t DOUBLE PRECISION;
+	BEGIN
+		SELECT * INTO c FROM queue_clock WHERE one = 1 FOR UPDATE;
+		IF c.swept_ms < now_ms - 1000 THEN
+			PERFORM tokenmeter_queue_drop(NULL, now_ms, p_max);
+			SELECT * INTO c FROM queue_clock WHERE one = 1;
+		END IF;
+		IF c.queued = 0 AND c.in_flight < p_max THEN
+			INSERT INTO queue_places (instance, entry, tag, granted, expires_ms)
+				VALUES (p_instance, p_entry, 0, TRUE, now_ms + p_hold_ms);
+			UPDATE queue_clock SET in_flight = in_flight + 1 WHERE one = 1;
+			RETURN 1;
+		END IF;
+		IF c.queued >= p_max_queue THEN
+			RETURN 2;
+		END IF;
+		INSERT INTO queue_classes AS k (weight, last_tag) VALUES (w, c.virtual_time + 1.0 / w)
+			ON CONFLICT (weight) DO UPDATE
+			SET last_tag = GREATEST(k.last_tag, c.virtual_time) + 1.0 / w
+			RETURNING k.last_tag INTO t;
+		INSERT INTO queue_places (instance, entry, tag, granted, expires_ms)
+			VALUES (p_instance, p_entry, t, FALSE, now_ms + p_hold_ms);
+		UPDATE queue_clock SET queued = queued + 1 WHERE one = 1;
+		RETURN 0;
+	END $$",
+	// A waiting request leaves: 0 if it left, 1 if it had been granted a place meanwhile (which
+	// it now holds), 2 if it is not there (dropped as expired).
+	"CREATE OR REPLACE FUNCTION tokenmeter_queue_leave(p_instance TEXT, p_entry BIGINT)
+	RETURNS INTEGER LANGUAGE plpgsql AS $$
+	BEGIN
+		PERFORM 1 FROM queue_clock WHERE one = 1 FOR UPDATE;
+		DELETE FROM queue_places q
+			WHERE q.instance = p_instance AND q.entry = p_entry AND NOT q.granted;
+		IF FOUND THEN
+			UPDATE queue_clock SET queued = GREATEST(queued - 1, 0) WHERE one = 1;
+			RETURN 0;
+		END IF;
+		PERFORM 1 FROM queue_places q WHERE q.instance = p_instance AND q.entry = p_entry;
+		IF FOUND THEN
+			RETURN 1;
+		END IF;
+		RETURN 2;
+	END $$",
+	// A place is given back, and granted to the next waiting request.
+	"CREATE OR REPLACE FUNCTION tokenmeter_queue_release(p_instance TEXT, p_entry BIGINT,
+		p_max BIGINT) RETURNS VOID LANGUAGE plpgsql AS $$
+	BEGIN
+		PERFORM 1 FROM queue_clock WHERE one = 1 FOR UPDATE;
+		DELETE FROM queue_places q
+			WHERE q.instance = p_instance AND q.entry = p_entry AND q.granted;
+		IF FOUND THEN
+			UPDATE queue_clock SET in_flight = GREATEST(in_flight - 1, 0) WHERE one = 1;
+		END IF;
+		PERFORM tokenmeter_queue_grant(p_max);
+	END $$",
+];
+
 /// Creates the schema in `pool`'s database, or brings an earlier version's up to date.
 pub(super) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
 	// `{key}`: a key numbered in order, whose numbers may be used again once deleted.
@@ -91,6 +223,11 @@ pub(super) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), Stor
 	for statement in SCHEMA {
 		let statement = statement.replace("{id}", id).replace("{key}", key).replace("{big}", big);
 		sqlx::query(&statement).execute(&mut *tx).await?;
+	}
+	if backend == Backend::Postgres {
+		for statement in FLEET_QUEUE {
+			sqlx::raw_sql(statement).execute(&mut *tx).await?;
+		}
 	}
 	// Columns added since the first version: a database of an earlier version gets them
 	// (its rows keep none: v1 vouchers without a session, requests without the block they

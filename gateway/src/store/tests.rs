@@ -793,3 +793,148 @@ async fn on_postgres_two_instances_share_each_users_rate_limit() {
 		sqlx::query_scalar("SELECT COUNT(*) FROM rate_windows").fetch_one(&b.pool).await.unwrap();
 	assert_eq!(left, 0, "both users' windows ended");
 }
+
+/// Waits (up to 10 s) until the fleet's queue has `in_flight` places held and `queued` requests
+/// waiting, counted as the rows are (the counts the queue keeps match its rows).
+async fn fleet_queue_reaches(store: &Store, in_flight: i64, queued: i64) {
+	for _ in 0..1000 {
+		let (counted, found) = store.queue_counts().await.unwrap();
+		assert_eq!(counted, found, "the fleet queue's counts match its rows");
+		if counted == (in_flight, queued) {
+			return;
+		}
+		tokio::time::sleep(Duration::from_millis(10)).await;
+	}
+	panic!("the fleet's queue never reached {in_flight} held, {queued} waiting");
+}
+
+/// Two instances share one priority queue on PostgreSQL: with the fleet's one place taken,
+/// eight weight-1 requests wait on one instance and then eight weight-4 ones on the other;
+/// the higher weight gets about four places in five fleet-wide, and the lower, queued first,
+/// still progresses. Under load from both instances, never more than the fleet's places are
+/// held at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_a_fleet_shares_one_priority_queue() {
+	use crate::schedule::Scheduler;
+	use std::sync::atomic::{AtomicUsize, Ordering};
+	let pg = Postgres::start();
+	let (a, b) = (pg.instance("a").await, pg.instance("b").await);
+	let wait = Duration::from_secs(20);
+	let queues = [
+		Scheduler::shared(a.clone(), 1, 1_000, wait).await.unwrap(),
+		Scheduler::shared(b.clone(), 1, 1_000, wait).await.unwrap(),
+	];
+	let first = queues[0].acquire(1).await.unwrap();
+	fleet_queue_reaches(&a, 1, 0).await;
+	let served = Arc::new(Mutex::new(Vec::new()));
+	let mut tasks = Vec::new();
+	for (i, (name, weight, on)) in
+		std::iter::repeat_n(('l', 1, 0), 8).chain(std::iter::repeat_n(('h', 4, 1), 8)).enumerate()
+	{
+		let (queue, served) = (queues[on].clone(), served.clone());
+		tasks.push(tokio::spawn(async move {
+			let permit = queue.acquire(weight).await.unwrap();
+			served.lock().unwrap().push(name);
+			drop(permit);
+		}));
+		// Queued in this order.
+		fleet_queue_reaches(&b, 1, i as i64 + 1).await;
+	}
+	assert_eq!(queues[0].load(), (1, 8));
+	assert_eq!(queues[1].load(), (0, 8));
+	drop(first);
+	for task in tasks {
+		task.await.unwrap();
+	}
+	let order = served.lock().unwrap().clone();
+	assert_eq!(order.len(), 16);
+	let high_first = order[..10].iter().filter(|&&c| c == 'h').count();
+	assert!(high_first >= 7, "{order:?}");
+	assert!(order[..5].contains(&'l'), "{order:?}");
+	fleet_queue_reaches(&a, 0, 0).await;
+
+	// Forty requests over both instances, three places for the fleet.
+	let queues = [
+		Scheduler::shared(a.clone(), 3, 1_000, wait).await.unwrap(),
+		Scheduler::shared(b.clone(), 3, 1_000, wait).await.unwrap(),
+	];
+	let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+	let tasks: Vec<_> = (0..40u32)
+		.map(|i| {
+			let (queue, now, peak) = (queues[i as usize % 2].clone(), now.clone(), peak.clone());
+			tokio::spawn(async move {
+				let _permit = queue.acquire(i % 3).await.unwrap();
+				let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+				peak.fetch_max(current, Ordering::SeqCst);
+				tokio::time::sleep(Duration::from_millis(5)).await;
+				now.fetch_sub(1, Ordering::SeqCst);
+			})
+		})
+		.collect();
+	for task in tasks {
+		task.await.unwrap();
+	}
+	assert_eq!(peak.load(Ordering::SeqCst), 3);
+	fleet_queue_reaches(&b, 0, 0).await;
+	assert_eq!((queues[0].load(), queues[1].load()), ((0, 0), (0, 0)));
+}
+
+/// The fleet's queue when things go wrong: a request that waits too long, or finds the queue
+/// full, is refused and leaves nothing behind; one whose client goes away leaves the queue;
+/// an instance that stops holding a place frees it when it starts again, and one that never
+/// comes back frees it when its hold ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_the_fleet_queue_frees_what_is_abandoned() {
+	use crate::schedule::Scheduler;
+	let pg = Postgres::start();
+	let (a, b) = (pg.instance("a").await, pg.instance("b").await);
+	let short = Duration::from_millis(200);
+	let qa = Scheduler::shared(a.clone(), 1, 1, Duration::from_secs(20)).await.unwrap();
+	let qb = Scheduler::shared(b.clone(), 1, 1, short).await.unwrap();
+	let held = qa.acquire(1).await.unwrap();
+
+	// Too long a wait: refused, and gone from the queue.
+	let refused = qb.acquire(5).await.err().unwrap();
+	assert_eq!(refused.retry_after, Duration::from_secs(1));
+	fleet_queue_reaches(&a, 1, 0).await;
+	assert_eq!(qb.load(), (0, 0));
+
+	// A full queue (one waiting) refuses at once, writing nothing.
+	let waiting = tokio::spawn({
+		let qa = qa.clone();
+		async move { qa.acquire(1).await.map(drop) }
+	});
+	fleet_queue_reaches(&a, 1, 1).await;
+	assert!(qb.acquire(1).await.is_err());
+	fleet_queue_reaches(&a, 1, 1).await;
+
+	// The waiting request's client goes away: it leaves the queue.
+	waiting.abort();
+	let _ = waiting.await;
+	fleet_queue_reaches(&a, 1, 0).await;
+	assert_eq!(qa.load(), (1, 0));
+
+	// Instance a stops without giving its place back; b waits for it...
+	std::mem::forget(held);
+	drop(qa);
+	let qb = Scheduler::shared(b.clone(), 1, 1, Duration::from_secs(20)).await.unwrap();
+	let next = tokio::spawn({
+		let qb = qb.clone();
+		async move { qb.acquire(1).await.map(drop) }
+	});
+	fleet_queue_reaches(&b, 1, 1).await;
+	// ...and gets it when a starts again.
+	let qa = Scheduler::shared(a.clone(), 1, 1, Duration::from_secs(20)).await.unwrap();
+	next.await.unwrap().unwrap();
+	fleet_queue_reaches(&a, 0, 0).await;
+
+	// An instance that holds places only briefly (hold 0) and never comes back: its place
+	// is freed for b once the hold has ended.
+	let gone = Store::connect(&pg.url, "gone", Duration::ZERO, Sync::Normal).await.unwrap();
+	let qg = Scheduler::shared(gone, 1, 1, Duration::from_secs(20)).await.unwrap();
+	std::mem::forget(qg.acquire(1).await.unwrap());
+	drop(qg);
+	qb.acquire(1).await.unwrap();
+	fleet_queue_reaches(&b, 0, 0).await;
+	drop(qa);
+}
