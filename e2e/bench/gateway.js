@@ -26,7 +26,6 @@
 // Prints a Markdown table and `figure:` lines.
 
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +36,7 @@ import { Keyring } from '@polkadot/keyring';
 import { randomAsU8a } from '@polkadot/util-crypto';
 
 import { startGateway, startProcess } from '../lib/gateway.js';
+import { loadgen as loadgenRun, rssKiB, wrk as wrkRun } from './tools.js';
 import { devAccounts, freePort, sendAndWaitInBlock, startDevNode } from '../lib/node.js';
 
 // More flags for the gateways measured (e.g. `--seal-every-ms 600000` to see what sealing the
@@ -57,35 +57,8 @@ const streamBody = JSON.stringify({ ...JSON.parse(body), stream: true });
 const stopping = [];
 const dir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-bench-gateway-'));
 
-/** wrk at 8 connections: { rps, p50_ms, p99_ms }. */
-async function wrk(url, headers) {
-  const script = path.join(dir, 'post.lua');
-  await writeFile(script, [
-    'wrk.method = "POST"',
-    `wrk.body = ${JSON.stringify(body)}`,
-    'wrk.headers["Content-Type"] = "application/json"',
-    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
-    // Only 200s count as served.
-    'done = function(summary, latency, requests) io.stderr:write(string.format("non2xx=%d\\n", summary.errors.status)) end',
-  ].join('\n'));
-  const { stdout, stderr } = await run('wrk', ['-t1', '-c8', `-d${SECONDS}s`, '--latency', '-s', script, url], { maxBuffer: 1 << 24 });
-  const ms = (label) => {
-    const [, value, unit] = stdout.match(new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`));
-    return Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit];
-  };
-  const non2xx = Number(stderr.match(/non2xx=(\d+)/)?.[1] ?? 0);
-  const errors = Number(stdout.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0) + non2xx;
-  if (errors > 0) throw new Error(`${url}: ${errors} answers were not 200:\n${stdout}`);
-  return { rps: Number(stdout.match(/Requests\/sec:\s+([\d.]+)/)[1]), p50_ms: ms('50'), p99_ms: ms('99') };
-}
-
-/** loadgen with these arguments: its JSON line. */
-async function loadgen(args) {
-  const { stdout } = await run(path.join(examples, 'loadgen'), args, { maxBuffer: 1 << 24 });
-  return JSON.parse(stdout);
-}
-
-const rssKiB = (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+const wrk = (url, headers) => wrkRun({ url, body, headers, seconds: SECONDS, dir });
+const loadgen = (args) => loadgenRun(examples, args);
 
 try {
   const upstreamPort = await freePort();

@@ -25,8 +25,11 @@ export function postgresBin() {
   return found;
 }
 
-/** Starts a server; resolves with `{ url, stop }` (`url`: postgres://… of database `postgres`). */
-export async function startPostgres() {
+/**
+ * Starts a server; resolves with `{ url, stop }` (`url`: postgres://… of database `postgres`).
+ * Without waiting for the disk unless `durable` (as a production server runs).
+ */
+export async function startPostgres({ durable = false } = {}) {
   const bin = postgresBin();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-pg-'));
   const data = path.join(dir, 'data');
@@ -40,7 +43,7 @@ export async function startPostgres() {
   const port = await freePort();
   const server = await startProcess(path.join(bin, 'postgres'), [
     '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'max_connections=100', '-c', 'fsync=off',
+    '-c', 'max_connections=100', '-c', `fsync=${durable ? 'on' : 'off'}`,
   ], async () => {
     await run(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)]);
     return true;

@@ -76,24 +76,41 @@ pub(super) const SCHEMA: &[&str] = &[
 /// whole of it: instances enter, leave and release one after the other, and a release grants
 /// the freed place to the waiting request with the smallest tag, on whichever instance it
 /// waits (told by `NOTIFY tokenmeter_queue`, payload `<entry> <instance>`).
+///
+/// The tables are unlogged: the queue lives only as long as its requests, so a commit does not
+/// wait for the write-ahead log, and a database that restarts after a crash starts with an
+/// empty queue (the clock row is made again when missing; the instances' requests that were in
+/// it are refused at their timeout, and their places are not given back twice).
 pub(super) const FLEET_QUEUE: &[&str] = &[
 	// A place held (`granted`) or a request waiting for one, until `expires_ms` at the latest
 	// (an instance that stops without releasing its places blocks nobody for longer).
-	"CREATE TABLE IF NOT EXISTS queue_places (
+	"CREATE UNLOGGED TABLE IF NOT EXISTS queue_places (
 		instance TEXT NOT NULL, entry BIGINT NOT NULL,
 		arrival BIGINT GENERATED ALWAYS AS IDENTITY, tag DOUBLE PRECISION NOT NULL,
 		granted BOOLEAN NOT NULL, expires_ms BIGINT NOT NULL, PRIMARY KEY (instance, entry))",
 	"CREATE INDEX IF NOT EXISTS queue_places_waiting ON queue_places (tag, arrival)
 		WHERE NOT granted",
 	// Per priority weight: the last tag given.
-	"CREATE TABLE IF NOT EXISTS queue_classes (
+	"CREATE UNLOGGED TABLE IF NOT EXISTS queue_classes (
 		weight BIGINT PRIMARY KEY, last_tag DOUBLE PRECISION NOT NULL)",
 	// The virtual time, the places held and the requests waiting, fleet-wide; and when
 	// expired places were last dropped.
-	"CREATE TABLE IF NOT EXISTS queue_clock (
+	"CREATE UNLOGGED TABLE IF NOT EXISTS queue_clock (
 		one INTEGER PRIMARY KEY CHECK (one = 1), virtual_time DOUBLE PRECISION NOT NULL,
 		in_flight BIGINT NOT NULL, queued BIGINT NOT NULL, swept_ms BIGINT NOT NULL)",
-	"INSERT INTO queue_clock VALUES (1, 0, 0, 0, 0) ON CONFLICT (one) DO NOTHING",
+	// The clock row, held until the transaction ends (made if missing).
+	"CREATE OR REPLACE FUNCTION tokenmeter_queue_clock() RETURNS queue_clock
+	LANGUAGE plpgsql AS $$
+	DECLARE
+		c queue_clock%ROWTYPE;
+	BEGIN
+		SELECT * INTO c FROM queue_clock WHERE one = 1 FOR UPDATE;
+		IF NOT FOUND THEN
+			INSERT INTO queue_clock VALUES (1, 0, 0, 0, 0) ON CONFLICT (one) DO NOTHING;
+			SELECT * INTO c FROM queue_clock WHERE one = 1 FOR UPDATE;
+		END IF;
+		RETURN c;
+	END $$",
 	// Grants free places to the waiting requests with the smallest tags (the caller holds the
 	// clock row).
 	"CREATE OR REPLACE FUNCTION tokenmeter_queue_grant(p_max BIGINT) RETURNS VOID
@@ -125,7 +142,7 @@ pub(super) const FLEET_QUEUE: &[&str] = &[
 		held BIGINT;
 		waiting BIGINT;
 	BEGIN
-		PERFORM 1 FROM queue_clock WHERE one = 1 FOR UPDATE;
+		PERFORM tokenmeter_queue_clock();
 		WITH gone AS (
 			DELETE FROM queue_places q
 			WHERE q.expires_ms < p_now OR (p_instance IS NOT NULL AND q.instance = p_instance)
@@ -147,7 +164,7 @@ pub(super) const FLEET_QUEUE: &[&str] = &[
 		w BIGINT := GREATEST(p_weight, 1);
 		t DOUBLE PRECISION;
 	BEGIN
-		SELECT * INTO c FROM queue_clock WHERE one = 1 FOR UPDATE;
+		c := tokenmeter_queue_clock();
 		IF c.swept_ms < now_ms - 1000 THEN
 			PERFORM tokenmeter_queue_drop(NULL, now_ms, p_max);
 			SELECT * INTO c FROM queue_clock WHERE one = 1;
@@ -175,7 +192,7 @@ pub(super) const FLEET_QUEUE: &[&str] = &[
 	"CREATE OR REPLACE FUNCTION tokenmeter_queue_leave(p_instance TEXT, p_entry BIGINT)
 	RETURNS INTEGER LANGUAGE plpgsql AS $$
 	BEGIN
-		PERFORM 1 FROM queue_clock WHERE one = 1 FOR UPDATE;
+		PERFORM tokenmeter_queue_clock();
 		DELETE FROM queue_places q
 			WHERE q.instance = p_instance AND q.entry = p_entry AND NOT q.granted;
 		IF FOUND THEN
@@ -192,7 +209,7 @@ pub(super) const FLEET_QUEUE: &[&str] = &[
 	"CREATE OR REPLACE FUNCTION tokenmeter_queue_release(p_instance TEXT, p_entry BIGINT,
 		p_max BIGINT) RETURNS VOID LANGUAGE plpgsql AS $$
 	BEGIN
-		PERFORM 1 FROM queue_clock WHERE one = 1 FOR UPDATE;
+		PERFORM tokenmeter_queue_clock();
 		DELETE FROM queue_places q
 			WHERE q.instance = p_instance AND q.entry = p_entry AND q.granted;
 		IF FOUND THEN

@@ -882,7 +882,8 @@ async fn on_postgres_a_fleet_shares_one_priority_queue() {
 /// The fleet's queue when things go wrong: a request that waits too long, or finds the queue
 /// full, is refused and leaves nothing behind; one whose client goes away leaves the queue;
 /// an instance that stops holding a place frees it when it starts again, and one that never
-/// comes back frees it when its hold ends.
+/// comes back frees it when its hold ends; after a crash of the database the queue starts
+/// empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_postgres_the_fleet_queue_frees_what_is_abandoned() {
 	use crate::schedule::Scheduler;
@@ -936,5 +937,19 @@ async fn on_postgres_the_fleet_queue_frees_what_is_abandoned() {
 	drop(qg);
 	qb.acquire(1).await.unwrap();
 	fleet_queue_reaches(&b, 0, 0).await;
-	drop(qa);
+
+	// The database restarts after a crash: its unlogged queue is empty. A place held before
+	// is not given back twice.
+	let before = qa.acquire(1).await.unwrap();
+	sqlx::query("TRUNCATE queue_places, queue_classes, queue_clock")
+		.execute(&a.pool)
+		.await
+		.unwrap();
+	let after = qb.acquire(1).await.unwrap();
+	fleet_queue_reaches(&b, 1, 0).await;
+	drop(before);
+	tokio::time::sleep(Duration::from_millis(100)).await;
+	fleet_queue_reaches(&b, 1, 0).await;
+	drop(after);
+	fleet_queue_reaches(&b, 0, 0).await;
 }
