@@ -61,6 +61,13 @@ pub struct SettlementSummary<Balance> {
 	/// voucher signed in the form the user signed the last one, more otherwise. The weight
 	/// actually used depends on it ([`SettleUsage::settled_weight`]).
 	pub signature_checks: u32,
+	/// Storage reads of the worst case this settlement did not make: a user paying with its
+	/// own credits reads no delegation.
+	pub reads_avoided: u32,
+	/// Storage writes of the worst case this settlement did not make: a user paying with its
+	/// own credits writes no delegation, and a payer's withdrawal notice that its credits still
+	/// cover (or that it has not given) is left as it was.
+	pub writes_avoided: u32,
 }
 
 /// Settles served usage against users' credits; the usage attestation pallet calls it.

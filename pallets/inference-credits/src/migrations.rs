@@ -114,7 +114,7 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for AddAcceptedVoucher<T> {
 mod tests {
 	use super::*;
 	use crate::mock::{alice, new_test_ext, Test};
-	use frame_support::traits::{Get, GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
 
 	#[test]
 	fn v1_to_v2_keeps_every_model_and_adds_no_pending_price() {

@@ -35,6 +35,8 @@ frame_support::construct_runtime!(
 #[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
 impl frame_system::Config for Test {
 	type Block = Block;
+	// Storage is weighed, as in the runtime: a settlement is refunded what it did not touch.
+	type DbWeight = frame_support::weights::constants::RocksDbWeight;
 	type AccountId = AccountId;
 	type Lookup = IdentityLookup<AccountId>;
 	type AccountData = pallet_balances::AccountData<Balance>;

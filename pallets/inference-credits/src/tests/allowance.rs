@@ -35,7 +35,10 @@ fn the_allowance_is_a_discount_the_provider_grants() {
 				from_allowance: 150,
 				fees: 25,
 				rejected_entries: 0,
-				signature_checks: 1
+				signature_checks: 1,
+				// Bob pays with his own credits (no delegation) and gave no withdrawal notice.
+				reads_avoided: 1,
+				writes_avoided: 2,
 			}
 		);
 		assert_eq!(MockAllowance::allowance_left(&bob()), 0);

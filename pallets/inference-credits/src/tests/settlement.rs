@@ -24,7 +24,10 @@ fn settlement_pays_the_provider_and_the_pool() {
 				from_allowance: 0,
 				fees: 40,
 				rejected_entries: 0,
-				signature_checks: 1
+				signature_checks: 1,
+				// Bob pays with his own credits (no delegation) and gave no withdrawal notice.
+				reads_avoided: 1,
+				writes_avoided: 2,
 			}
 		);
 		assert_eq!(InferenceCredits::credit_balance(&bob()), 9_600);

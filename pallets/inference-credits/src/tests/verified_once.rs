@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::mock::*;
-use sp_keyring::Sr25519Keyring::Bob;
+use sp_keyring::Sr25519Keyring::{Bob, Charlie};
 
 fn settle(entries: Vec<UsageEntryOf<Test>>) -> SettlementSummary<Balance> {
 	InferenceCredits::do_settle(&alice(), entries).expect("Alice is a provider")
@@ -139,8 +139,11 @@ fn the_expected_weight_is_the_weight_of_the_checks_the_settlement_makes() {
 			<InferenceCredits as SettleUsage<AccountId>>::settled_weight(count, &settle(entries))
 		};
 		let check = InferenceCredits::signature_check_weight();
+		// Bob pays with his own credits and gave no withdrawal notice: no delegation read or
+		// written, no notice written (`settlement_weighs_the_storage_it_leaves_alone`).
 		let base = |count| {
-			let none = SettlementSummary::default();
+			let none =
+				SettlementSummary { reads_avoided: 1, writes_avoided: 2, ..Default::default() };
 			<InferenceCredits as SettleUsage<AccountId>>::settled_weight(count, &none)
 		};
 		// A wallet's first voucher: two checks (bare, then wrapped), expected and made; the
@@ -168,5 +171,75 @@ fn the_expected_weight_is_the_weight_of_the_checks_the_settlement_makes() {
 		assert!(expected(&forged)
 			.all_lte(<InferenceCredits as SettleUsage<AccountId>>::settle_weight(1)));
 		assert_eq!(weighed(forged), base(1) + check.saturating_mul(2));
+	});
+}
+
+/// A settlement is refunded the storage its worst case counts and it did not touch: a user
+/// paying with its own credits reads and writes no delegation, and a withdrawal notice its
+/// payer's credits still cover (or none) is not written; a notice for more than is left is
+/// cut (written). The expected weight counts the same, a notice as written.
+#[test]
+fn settlement_weighs_the_storage_it_leaves_alone() {
+	run_test(|| {
+		let model = open_model_and_funded_bob();
+		let db = <Test as frame_system::Config>::DbWeight::get();
+		let weigh = |summary: &SettlementSummary<Balance>| {
+			<InferenceCredits as SettleUsage<AccountId>>::settled_weight(1, summary)
+		};
+		let expected = |entries: &[UsageEntryOf<Test>]| {
+			<InferenceCredits as SettleUsage<AccountId>>::expected_weight(&alice(), entries)
+		};
+		let signed = voucher(Bob, &alice(), 100_000);
+		let avoided = |s: &SettlementSummary<Balance>| (s.reads_avoided, s.writes_avoided);
+		let full = |s: &SettlementSummary<Balance>| {
+			weigh(&SettlementSummary { reads_avoided: 0, writes_avoided: 0, ..*s })
+		};
+
+		// Bob pays with his own credits and gave no notice: one read and two writes fewer.
+		let bob_entry = entry(Bob, model, 100, 0, signed.clone());
+		settle(vec![bob_entry.clone()]);
+		let expect = expected(std::slice::from_ref(&bob_entry));
+		let summary = settle(vec![bob_entry.clone()]);
+		assert_eq!(avoided(&summary), (1, 2));
+		assert_eq!(weigh(&summary), full(&summary).saturating_sub(db.reads_writes(1, 2)));
+		assert!(db.reads_writes(1, 2).ref_time() > 0);
+		assert_eq!(expect, weigh(&summary));
+		assert!(!PendingWithdrawals::<Test>::contains_key(bob()));
+
+		// A notice his credits still cover is left as it was (expected as written).
+		assert_ok!(InferenceCredits::request_withdrawal(RuntimeOrigin::signed(bob()), 1_000));
+		let notice = PendingWithdrawals::<Test>::get(bob()).unwrap();
+		let expect = expected(std::slice::from_ref(&bob_entry));
+		let summary = settle(vec![bob_entry.clone()]);
+		assert_eq!(avoided(&summary), (1, 2));
+		assert_eq!(PendingWithdrawals::<Test>::get(bob()), Some(notice));
+		assert_eq!(expect, weigh(&summary).saturating_add(db.writes(1)));
+
+		// A notice for all his credits is cut to what the settlement leaves (written).
+		let all = Credits::<Test>::get(bob());
+		assert_ok!(InferenceCredits::request_withdrawal(RuntimeOrigin::signed(bob()), all));
+		let summary = settle(vec![bob_entry.clone()]);
+		assert_eq!(avoided(&summary), (1, 1));
+		let left = Credits::<Test>::get(bob());
+		assert!(left < all);
+		assert_eq!(PendingWithdrawals::<Test>::get(bob()).map(|p| p.amount), Some(left));
+		assert_eq!(expected(&[bob_entry]), weigh(&summary));
+
+		// Charlie spends Bob's credits under a delegation: it is read and written.
+		assert_ok!(InferenceCredits::approve_delegate(
+			RuntimeOrigin::signed(bob()),
+			charlie(),
+			3_000,
+			50
+		));
+		assert_ok!(InferenceCredits::request_withdrawal(RuntimeOrigin::signed(bob()), 1));
+		let delegated =
+			entry(Charlie, model, 10, 0, voucher_paid_by(Charlie, &bob(), &alice(), 5_000));
+		settle(vec![delegated.clone()]);
+		let expect = expected(std::slice::from_ref(&delegated));
+		let summary = settle(vec![delegated]);
+		assert_eq!(avoided(&summary), (0, 1));
+		assert_eq!(weigh(&summary), full(&summary).saturating_sub(db.writes(1)));
+		assert_eq!(expect, weigh(&summary).saturating_add(db.writes(1)));
 	});
 }
