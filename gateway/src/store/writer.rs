@@ -56,10 +56,7 @@ pub(super) async fn insert_requests(
 	conn: &mut AnyConnection,
 	rows: &[RequestRow],
 ) -> Result<(), StoreError> {
-	let mut sql = String::from(
-		"INSERT INTO pending (\"user\", payer, model, input_tokens, output_tokens, cost, created_at,
-		 served_at) VALUES ",
-	);
+	let mut sql = String::from(INSERT_PENDING);
 	let values = (0..rows.len()).map(|i| format!("({})", placeholders(8 * i + 1, 8)));
 	sql.push_str(&values.collect::<Vec<_>>().join(", "));
 	let mut query = sqlx::query(&sql);
@@ -166,6 +163,11 @@ fn write_batches(
 	drop(work);
 }
 
+/// The start of an insert of charged requests into `pending` (eight values a row), for both
+/// drivers: sqlx's (PostgreSQL) and rusqlite's (SQLite's writer thread).
+const INSERT_PENDING: &str = "INSERT INTO pending (\"user\", payer, model, input_tokens, \
+	output_tokens, cost, created_at, served_at) VALUES ";
+
 /// `INSERT INTO pending … VALUES (?, …), …` for each number of rows, made once.
 #[derive(Default)]
 pub(super) struct InsertStatements(Vec<String>);
@@ -174,10 +176,7 @@ impl InsertStatements {
 	fn sql(&mut self, rows: usize) -> &str {
 		while self.0.len() < rows {
 			let n = self.0.len() + 1;
-			let mut sql = String::from(
-				"INSERT INTO pending (\"user\", payer, model, input_tokens, output_tokens, cost, \
-				 created_at, served_at) VALUES ",
-			);
+			let mut sql = String::from(INSERT_PENDING);
 			sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", "));
 			self.0.push(sql);
 		}
