@@ -9,14 +9,14 @@ use super::*;
 use sqlx::postgres::PgListener;
 
 /// The channel grants are announced on.
-pub const GRANTS: &str = "tokenmeter_queue";
+pub(crate) const GRANTS: &str = "tokenmeter_queue";
 
 /// How a request entered the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entered {
 	/// It holds a place with the upstream.
 	Granted,
-	/// It waits for a place (a grant is announced on [`GRANTS`]).
+	/// It waits for a place (a grant is announced on `tokenmeter_queue`).
 	Waiting,
 	/// The queue is full; nothing was written.
 	Full,
@@ -139,7 +139,7 @@ impl Store {
 		Ok(((row.try_get(0)?, row.try_get(1)?), (row.try_get(2)?, row.try_get(3)?)))
 	}
 
-	/// A connection listening for grants ([`GRANTS`]).
+	/// A connection listening for grants (on `tokenmeter_queue`).
 	pub async fn queue_listener(&self) -> Result<PgListener, StoreError> {
 		let mut listener = PgListener::connect(&self.url).await?;
 		listener.listen(GRANTS).await?;
