@@ -287,17 +287,19 @@ impl<T: Config> Pallet<T> {
 	/// asked for more (dropping it when nothing is left); a request they still cover, or none,
 	/// is not written. Returns whether the request was written.
 	pub(crate) fn charge_credits(who: &T::AccountId, credits: BalanceOf<T>) -> bool {
-		if credits.is_zero() {
-			Credits::<T>::remove(who);
-		} else {
-			Credits::<T>::insert(who, credits);
-		}
 		match PendingWithdrawals::<T>::get(who) {
 			Some(pending) if pending.amount > credits => {
 				Self::write_credits(who, credits, Some(pending));
 				true
 			}
-			_ => false,
+			_ => {
+				if credits.is_zero() {
+					Credits::<T>::remove(who);
+				} else {
+					Credits::<T>::insert(who, credits);
+				}
+				false
+			}
 		}
 	}
 
