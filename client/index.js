@@ -21,13 +21,14 @@
 // origins, providers and chain it was configured for, and never above the cap the user set.
 
 import { decodeAddress, encodeAddress } from '@polkadot/keyring';
-import { bnToU8a, hexToU8a, stringToU8a, u8aConcat, u8aToHex, u8aWrapBytes } from '@polkadot/util';
+import { bnToU8a, compactToU8a, hexToU8a, stringToU8a, u8aConcat, u8aToHex, u8aWrapBytes } from '@polkadot/util';
 import { blake2AsU8a } from '@polkadot/util-crypto';
 
 export const VOUCHER_DOMAIN = 'tokenmeter/voucher/v1';
 export const VOUCHER_DOMAIN_V2 = 'tokenmeter/voucher/v2';
 export const SESSION_DOMAIN = 'tokenmeter/session/v1';
 export const SCHEME = 'tokenmeter-voucher';
+export const AGENT_PAY_DOMAIN = 'tokenmeter/agent-pay';
 
 const toBase64 = (text) => (typeof Buffer !== 'undefined'
   ? Buffer.from(text, 'utf8').toString('base64')
@@ -106,6 +107,44 @@ export async function signVoucherWithWallet(signer, address, voucher, type = 'sr
   const { full, secret } = withSession(voucher, address);
   const { signature } = await signer.signRaw({ address, data: u8aToHex(voucherPayload(full)), type: 'bytes' });
   return { voucher: full, signature: multiSignature(type, signature), secret, signer: address };
+}
+
+/**
+ * The bytes an agent's controller signs for a payment the agent makes by signature
+ * (`agentWallet.paySigned`): "tokenmeter/agent-pay" ++ SCALE(genesisHash, agent, payee,
+ * amount: u128, nonce: u32, validUntil: u32). `nonce` is the agent's `nextPaymentId`
+ * (RPC `agentWallet_agent`); `validUntil` the last block it may be paid in.
+ */
+export function agentPaymentPayload({ genesisHash, agent, payee, amount, nonce, validUntil }) {
+  return u8aConcat(
+    stringToU8a(AGENT_PAY_DOMAIN),
+    bytes32(genesisHash, 'genesisHash'),
+    decodeAddress(agent),
+    decodeAddress(payee),
+    bnToU8a(BigInt(amount), { bitLength: 128, isLe: true }),
+    bnToU8a(Number(nonce), { bitLength: 32, isLe: true }),
+    bnToU8a(Number(validUntil), { bitLength: 32, isLe: true }),
+  );
+}
+
+/** The controller's signature of an agent payment (a keyring pair), as a `MultiSignature` hex. */
+export function signAgentPayment(pair, payment) {
+  return multiSignature(pair.type, pair.sign(agentPaymentPayload(payment)));
+}
+
+/**
+ * A general (version 5) transaction, hex, carrying `call` (encoded, bytes or hex) with no
+ * signer: what `agentWallet.paySigned` is submitted as (`author_submitExtrinsic`), by anyone.
+ * The explicit data of Tokenmeter's transaction extensions is an immortal era, nonce 0 and
+ * tip 0: none of them applies to a transaction without a signer.
+ */
+export function generalTransaction(call) {
+  const body = u8aConcat(
+    // Preamble: version 5, general; extension version 0; era immortal; nonce 0; tip 0.
+    new Uint8Array([0x45, 0x00, 0x00, 0x00, 0x00]),
+    typeof call === 'string' ? hexToU8a(call) : call,
+  );
+  return u8aToHex(u8aConcat(compactToU8a(body.length), body));
 }
 
 /** What a wallet signs for `voucher`. */

@@ -7,8 +7,11 @@
 // Bob, the controller of an agent Alice funded, which does not pay fees), submitted right after
 // a new block, and the blocks that include them are read back. Only blocks whose normal-class
 // weight is at least 95% of its limit count as full; the figure is the number of such
-// transactions in a full block. Both kinds pay 1 TMT to the same fresh accounts.
+// transactions in a full block. All kinds pay 1 TMT to the same fresh accounts. The third kind
+// is `agentWallet.paySigned`: payments Bob signed off chain, submitted as general transactions
+// (no signer; the agent pays the fee).
 
+import { generalTransaction, signAgentPayment } from '@tokenmeter/client';
 import { startDevNode, devAccounts, sendAndWaitInBlock, waitForHead } from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
@@ -30,7 +33,7 @@ try {
   const agent = await api._rpcCore.provider.send('agentWallet_address', [alice.address, CONFIG_HASH]);
   ok(await sendAndWaitInBlock(api.tx.agentWallet.createAgent(CONFIG_HASH, {
     perPaymentCap: 10n * UNIT,
-    periodCap: BigInt(N) * 10n * UNIT,
+    periodCap: BigInt(N) * 20n * UNIT,
     periodLength: 1_000_000,
     payees: null,
     cosignThreshold: 10n * UNIT,
@@ -39,23 +42,17 @@ try {
     expiry: null,
     paysFees: false,
   }, bob.address), alice), 'createAgent');
-  ok(await sendAndWaitInBlock(api.tx.balances.transferKeepAlive(agent, BigInt(N) * 2n * UNIT), alice), 'fund');
+  ok(await sendAndWaitInBlock(api.tx.balances.transferKeepAlive(agent, BigInt(N) * 3n * UNIT), alice), 'fund');
 
-  /** Signs `N` transactions of `signer`, submits them after a new head, returns the full blocks' counts. */
-  const measure = async (name, signer, makeCall) => {
-    let nonce = (await api.rpc.system.accountNextIndex(signer.address)).toNumber();
-    const genesisHash = api.genesisHash;
-    const signed = [];
-    for (let i = 0; i < N; i += 1) {
-      const tx = makeCall(payees[i]);
-      await tx.signAsync(signer, { nonce: nonce++, era: 0, blockHash: genesisHash });
-      signed.push(tx.toHex());
-    }
+  /** Submits the encoded transactions `hexes` after a new head; returns the full blocks' counts of them. */
+  const measure = async (name, hexes) => {
+    const provider = api._rpcCore.provider;
+    const ours = new Set(hexes);
     const start = (await api.rpc.chain.getHeader()).number.toNumber();
     await waitForHead(api, 'subscribeNewHeads', (h) => h.number.toNumber() > start, 60_000);
     const first = (await api.rpc.chain.getHeader()).number.toNumber() + 1;
-    for (let i = 0; i < signed.length; i += 250) {
-      await Promise.all(signed.slice(i, i + 250).map((hex) => api.rpc.author.submitExtrinsic(hex)));
+    for (let i = 0; i < hexes.length; i += 250) {
+      await Promise.all(hexes.slice(i, i + 250).map((hex) => provider.send('author_submitExtrinsic', [hex])));
     }
     // Wait until all are included (the pool is empty of them).
     const deadline = Date.now() + 300_000;
@@ -65,24 +62,55 @@ try {
     }
     const last = (await api.rpc.chain.getHeader()).number.toNumber();
     const blocks = [];
+    let included = 0;
     for (let n = first; n <= last; n += 1) {
-      const hash = await api.rpc.chain.getBlockHash(n);
-      const [block, weight] = await Promise.all([api.rpc.chain.getBlock(hash), api.query.system.blockWeight.at(hash)]);
-      const count = block.block.extrinsics.filter((xt) => xt.isSigned && xt.signer.toString() === signer.address).length;
+      const hash = await provider.send('chain_getBlockHash', [n]);
+      const [{ block }, weight] = await Promise.all([provider.send('chain_getBlock', [hash]), api.query.system.blockWeight.at(hash)]);
+      const count = block.extrinsics.filter((hex) => ours.has(hex)).length;
+      included += count;
       const normal = weight.normal.refTime.toBigInt();
       blocks.push({ n, count, full: normal * 100n >= maxNormal * 95n, fill: Number((normal * 1000n) / maxNormal) / 10 });
     }
-    const full = blocks.filter((b) => b.full).map((b) => b.count);
     console.log(`${name}: blocks ${JSON.stringify(blocks)}`);
+    if (included !== hexes.length) throw new Error(`${name}: ${included} of ${hexes.length} included`);
+    const full = blocks.filter((b) => b.full).map((b) => b.count);
     if (full.length === 0) throw new Error(`${name}: no full block; raise N`);
     return Math.min(...full);
   };
 
-  const transfers = await measure('transfers', alice, (to) => api.tx.balances.transferKeepAlive(to, UNIT));
-  const payments = await measure('agent payments', bob, (to) => api.tx.agentWallet.pay(agent, to, UNIT));
+  /** `N` transactions of `signer`, signed up front, encoded. */
+  const signedBy = async (signer, makeCall) => {
+    let nonce = (await api.rpc.system.accountNextIndex(signer.address)).toNumber();
+    const genesisHash = api.genesisHash;
+    const signed = [];
+    for (let i = 0; i < N; i += 1) {
+      const tx = makeCall(payees[i]);
+      await tx.signAsync(signer, { nonce: nonce++, era: 0, blockHash: genesisHash });
+      signed.push(tx.toHex());
+    }
+    return signed;
+  };
+
+  /** `N` payments of the agent Bob signed, as general transactions. */
+  const signedPayments = async () => {
+    const { nextPaymentId } = await api._rpcCore.provider.send('agentWallet_agent', [agent]);
+    const genesisHash = api.genesisHash.toHex();
+    const validUntil = (await api.rpc.chain.getHeader()).number.toNumber() + 10_000;
+    return payees.map((payee, i) => {
+      const payment = { genesisHash, agent, payee, amount: UNIT, nonce: nextPaymentId + i, validUntil };
+      const call = api.tx.agentWallet.paySigned(agent, payee, UNIT, payment.nonce, validUntil, signAgentPayment(bob, payment));
+      return generalTransaction(call.method.toU8a());
+    });
+  };
+
+  const transfers = await measure('transfers', await signedBy(alice, (to) => api.tx.balances.transferKeepAlive(to, UNIT)));
+  const payments = await measure('agent payments', await signedBy(bob, (to) => api.tx.agentWallet.pay(agent, to, UNIT)));
+  const bySignature = await measure('signed agent payments', await signedPayments());
   console.log(`figure: balance transfers per full block: ${transfers}`);
   console.log(`figure: agent payments per full block: ${payments}`);
   console.log(`figure: agent payments / transfers: ${(payments / transfers).toFixed(2)}`);
+  console.log(`figure: signed agent payments (paySigned) per full block: ${bySignature}`);
+  console.log(`figure: signed agent payments / transfers: ${(bySignature / transfers).toFixed(2)}`);
 } finally {
   await node.stop();
 }

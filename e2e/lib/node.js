@@ -248,3 +248,31 @@ export function moduleError(api, dispatchError) {
   const { section, name } = api.registry.findMetaError(dispatchError.asModule);
   return `${section}.${name}`;
 }
+
+/**
+ * Submits an encoded transaction (hex) as it is, without a signer of Polkadot.js's — a
+ * general transaction such as `agentWallet.paySigned` — and resolves once a block includes
+ * it with `{ blockHash, index, events }` (the events of that extrinsic). Rejects with the
+ * pool's error if the node refuses it, or after `timeoutMs`.
+ */
+export async function submitAndWaitInBlock(api, hex, timeoutMs = 60_000) {
+  const provider = api._rpcCore.provider;
+  const start = (await api.rpc.chain.getHeader()).number.toNumber();
+  await provider.send('author_submitExtrinsic', [hex]);
+  const deadline = Date.now() + timeoutMs;
+  for (let n = start; Date.now() < deadline;) {
+    const best = (await api.rpc.chain.getHeader()).number.toNumber();
+    for (; n <= best; n += 1) {
+      const blockHash = await provider.send('chain_getBlockHash', [n]);
+      const { block } = await provider.send('chain_getBlock', [blockHash]);
+      const index = block.extrinsics.indexOf(hex);
+      if (index >= 0) {
+        const records = await api.query.system.events.at(blockHash);
+        const events = records.filter(({ phase }) => phase.isApplyExtrinsic && phase.asApplyExtrinsic.eqn(index));
+        return { blockHash, index, events };
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`transaction not in a block within ${timeoutMs} ms`);
+}

@@ -3,12 +3,19 @@
 // within the limits; a payment above the cosign threshold waits until Alice approves it; a
 // payment over the period cap is refused with its module error and changes nothing; Alice
 // freezes the agent and the next payment fails. Finally Alice hands the agent to a new key
-// that holds nothing but the existential deposit, and the agent pays that key's fees.
+// that holds nothing but the existential deposit, and the agent pays that key's fees. Last,
+// that key signs a payment off chain and a third party with no account submits it as a
+// general transaction (`paySigned`): the agent pays the payment and its fee, and the same
+// transaction again, or a forged one, is refused by the pool.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { devAccounts, moduleError, sendAndWaitInBlock, startDevNode, statesAround } from '../lib/node.js';
+import { generalTransaction, signAgentPayment } from '@tokenmeter/client';
+
+import {
+  devAccounts, moduleError, sendAndWaitInBlock, startDevNode, statesAround, submitAndWaitInBlock,
+} from '../lib/node.js';
 
 const UNIT = 10n ** 12n;
 const CONFIG_HASH = `0x${'ab'.repeat(32)}`;
@@ -145,5 +152,49 @@ describe('agent wallet', () => {
     assert.equal(await free(pre, agent) - await free(post, agent), 5n * UNIT + fee);
     // The fee counts against the period cap like the payment.
     assert.equal(BigInt((await rpc('agentWallet_agent', [agent])).spent), 135n * UNIT + fee);
+  });
+
+  it('lets anyone submit a payment the controller signed, the agent paying its fee', async () => {
+    const genesisHash = api.genesisHash.toHex();
+    const { nextPaymentId: nonce } = await rpc('agentWallet_agent', [agent]);
+    const validUntil = (await api.rpc.chain.getHeader()).number.toNumber() + 100;
+    const payment = { genesisHash, agent, payee: charlie.address, amount: 2n * UNIT, nonce, validUntil };
+    const transaction = (signer, what = payment) => generalTransaction(api.tx.agentWallet.paySigned(
+      agent, what.payee, what.amount, what.nonce, what.validUntil, signAgentPayment(signer, what),
+    ).method.toU8a());
+
+    // Signed by Bob, who is no longer the controller; or by the controller for another amount.
+    await assert.rejects(submitAndWaitInBlock(api, transaction(bob)), /bad signature/i);
+    const tampered = transaction(agentKey).replace(
+      api.createType('u128', 2n * UNIT).toHex(true).slice(2),
+      api.createType('u128', 9n * UNIT).toHex(true).slice(2),
+    );
+    await assert.rejects(submitAndWaitInBlock(api, tampered), /bad signature/i);
+
+    const spent = BigInt((await rpc('agentWallet_agent', [agent])).spent);
+    const signed = transaction(agentKey);
+    const paid = await submitAndWaitInBlock(api, signed);
+    const data = eventOf(paid.events, 'PaidBySignature');
+    assert.equal(data.amount.toBigInt(), 2n * UNIT);
+    assert.equal(data.nonce.toNumber(), nonce);
+    const fee = data.fee.toBigInt();
+    assert.ok(fee > 0n);
+    // Nobody paid a transaction fee: the agent paid the one of the payment.
+    assert.equal(paid.events.some(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event)), false);
+    const { before: pre, after: post } = await statesAround(api, paid.blockHash);
+    assert.equal(await free(pre, agent) - await free(post, agent), 2n * UNIT + fee);
+    assert.equal(await free(post, charlie.address) - await free(pre, charlie.address), 2n * UNIT);
+    assert.equal(await free(post, agentKey.address), await free(pre, agentKey.address));
+    const status = await rpc('agentWallet_agent', [agent]);
+    assert.equal(BigInt(status.spent), spent + 2n * UNIT + fee);
+    assert.equal(status.nextPaymentId, nonce + 1);
+
+    // The same transaction again is one the pool already imported; the same signed payment
+    // in other bytes (a tip of 1, which a transaction without a signer does not pay) reaches
+    // the runtime, which finds its nonce used.
+    await assert.rejects(submitAndWaitInBlock(api, signed), /already imported/i);
+    assert.equal(signed.slice(6, 16), '4500000000');
+    const again = `${signed.slice(0, 6)}4500000004${signed.slice(16)}`;
+    await assert.rejects(submitAndWaitInBlock(api, again), /outdated/i);
   });
 });

@@ -463,3 +463,121 @@ fn provide_second_model(provider: &AccountId, access: AccessRule<Balance>) -> u3
 	));
 	model
 }
+
+/// Bob, the controller, signs a payment; it goes in as a general transaction (no signer) from
+/// anyone, through the runtime's real transaction extensions: the pool's validation accepts it
+/// and orders later nonces after it, the agent pays the amount and the fee (what
+/// `pallet_transaction_payment` charges for its weight and length), Bob pays nothing, and the
+/// same transaction again, a forged one, or one ahead of its turn, is refused before it takes
+/// block space.
+#[test]
+fn anyone_submits_a_payment_the_controller_signed_and_the_agent_pays_its_fee() {
+	use codec::Encode;
+	use sp_runtime::{
+		generic::Era,
+		transaction_validity::{InvalidTransaction, TransactionSource, TransactionValidityError},
+	};
+	use tokenmeter_runtime::{Executive, UncheckedExtrinsic};
+
+	/// A general (version 5) transaction: no signer, immortal, nonce and tip zero.
+	fn general(call: RuntimeCall) -> UncheckedExtrinsic {
+		UncheckedExtrinsic::new_transaction(
+			call,
+			tokenmeter_runtime::tx_extension(0, Era::Immortal, 0),
+		)
+	}
+	fn pay_signed(
+		agent: &AccountId,
+		payee: &AccountId,
+		amount: Balance,
+		nonce: u32,
+		signer: sp_keyring::Sr25519Keyring,
+	) -> RuntimeCall {
+		let message = AgentWallet::signed_payment_message(agent, payee, amount, nonce, 100);
+		RuntimeCall::AgentWallet(pallet_agent_wallet::Call::pay_signed {
+			agent: agent.clone(),
+			payee: payee.clone(),
+			amount,
+			nonce,
+			valid_until: 100,
+			signature: MultiSignature::from(signer.pair().sign(&message)),
+		})
+	}
+	let validate = |xt: &UncheckedExtrinsic| {
+		Executive::validate_transaction(
+			TransactionSource::External,
+			xt.clone(),
+			System::block_hash(System::block_number() - 1),
+		)
+	};
+
+	chain_from_preset("development").execute_with(|| {
+		run_to_block(2);
+		let agent = alice_creates_agent(policy());
+		let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
+		let call = pay_signed(&agent, &charlie, 10 * UNIT, 0, Bob);
+		let xt = general(call.clone());
+		let valid = validate(&xt).expect("the pool accepts it");
+		assert!(!valid.provides.is_empty() && valid.requires.is_empty());
+		// The next nonce waits for this one in the pool.
+		let next = general(pay_signed(&agent, &charlie, 5 * UNIT, 1, Bob));
+		assert_eq!(validate(&next).expect("valid in the pool").requires, valid.provides);
+		assert_eq!(
+			Executive::apply_extrinsic(next.clone()),
+			Err(TransactionValidityError::Invalid(InvalidTransaction::Future))
+		);
+		// Signed by Dave, not the controller.
+		let forged = general(pay_signed(&agent, &charlie, 10 * UNIT, 0, Dave));
+		assert_eq!(validate(&forged), Err(InvalidTransaction::BadProof.into()));
+
+		let length = xt.encoded_size() as u32;
+		let fee = AgentWallet::signed_payment_fee(length);
+		let before = |who: &AccountId| Balances::balance(who);
+		let (bob_free, agent_free, charlie_free) = (before(&bob), before(&agent), before(&charlie));
+		let issuance = Balances::total_issuance();
+		System::reset_events();
+		let weight = || {
+			System::block_weight().get(frame_support::dispatch::DispatchClass::Normal).ref_time()
+		};
+		let counted = weight();
+		assert_ok!(Executive::apply_extrinsic(xt.clone()).unwrap());
+		// The fee is what a transaction of the weight the block counted for it (less the base
+		// weight, which the fee adds) and of its length pays, within the few extensions'
+		// weight the pallet does not see.
+		let counted = weight() - counted;
+		let priced = tokenmeter_runtime::TransactionPayment::compute_fee(
+			length,
+			&frame_support::dispatch::DispatchInfo {
+				call_weight: frame_support::weights::Weight::from_parts(
+					counted
+						- <Runtime as frame_system::Config>::BlockWeights::get()
+							.get(frame_support::dispatch::DispatchClass::Normal)
+							.base_extrinsic
+							.ref_time(),
+					0,
+				),
+				..Default::default()
+			},
+			0,
+		);
+		assert!(fee <= priced && fee * 11 / 10 >= priced, "fee {fee}, priced {priced}");
+		assert_eq!(before(&bob), bob_free);
+		assert_eq!(before(&charlie), charlie_free + 10 * UNIT);
+		assert_eq!(before(&agent), agent_free - 10 * UNIT - fee);
+		assert_eq!(Balances::total_issuance(), issuance - fee);
+		let status = AgentWallet::status(&agent).unwrap();
+		assert_eq!((status.spent, status.next_payment_id), (10 * UNIT + fee, 1));
+
+		// Replayed: stale in the pool and in a block, nothing moves.
+		assert_eq!(validate(&xt), Err(InvalidTransaction::Stale.into()));
+		assert_eq!(
+			Executive::apply_extrinsic(xt),
+			Err(TransactionValidityError::Invalid(InvalidTransaction::Stale))
+		);
+		assert_eq!(before(&charlie), charlie_free + 10 * UNIT);
+		// Its turn now.
+		assert_ok!(Executive::apply_extrinsic(next).unwrap());
+		assert_eq!(before(&charlie), charlie_free + 15 * UNIT);
+		check_invariants();
+	});
+}

@@ -139,6 +139,17 @@ fn worst_cases() -> Vec<RuntimeCall> {
 		Agent::rotate_controller { agent: who.clone(), new: who.clone() }.into(),
 		Agent::withdraw { agent: who.clone(), amount: 1 }.into(),
 		Agent::close_agent { agent: who.clone() }.into(),
+		Agent::pay_signed {
+			agent: who.clone(),
+			payee: who.clone(),
+			amount: 1,
+			nonce: 0,
+			valid_until: 1,
+			signature: sp_runtime::MultiSignature::Ecdsa(sp_core::ecdsa::Signature::from_raw(
+				[0; 65],
+			)),
+		}
+		.into(),
 		Feedback::submit_feedback {
 			model: 0,
 			output_hash: H256::zero(),

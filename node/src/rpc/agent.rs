@@ -93,6 +93,9 @@ pub struct AgentAnswer {
 	pub balance: String,
 	/// Payments waiting for cosigners.
 	pub pending: Vec<PendingAnswer>,
+	/// The id the next proposal takes, and the nonce of the next payment the controller
+	/// signs (`agentWallet.paySigned`).
+	pub next_payment_id: u32,
 }
 
 impl From<AgentStatus<AccountId, Balance, BlockNumber, Hash>> for AgentAnswer {
@@ -120,6 +123,7 @@ impl From<AgentStatus<AccountId, Balance, BlockNumber, Hash>> for AgentAnswer {
 			remaining: s.remaining.to_string(),
 			balance: s.balance.to_string(),
 			pending: s.pending.into_iter().map(Into::into).collect(),
+			next_payment_id: s.next_payment_id,
 		}
 	}
 }

@@ -17,10 +17,11 @@ use alloc::{boxed::Box, vec::Vec};
 use frame_benchmarking::v2::*;
 use frame_support::traits::{
 	fungible::{Inspect, Mutate},
-	Consideration, Footprint, Get,
+	Authorize, Consideration, Footprint, Get, UnfilteredDispatchable,
 };
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use sp_runtime::traits::{Hash, Saturating};
+use sp_runtime::transaction_validity::TransactionSource;
 
 fn unit<T: Config>() -> BalanceOf<T> {
 	T::Currency::minimum_balance().max(1u32.into())
@@ -112,6 +113,33 @@ fn at_block<T: Config>(n: u32) {
 	frame_system::Pallet::<T>::set_block_number(n.into());
 }
 
+/// A payment the benchmark's signer (an agent's controller) signed, to the payee the allowlist
+/// names last, in a new period: the agent, the payee's balance after it, and the call.
+fn signed_payment<T: Config>() -> (T::AccountId, BalanceOf<T>, Call<T>) {
+	let owner = funded::<T>("owner", 0);
+	let controller = T::BenchmarkHelper::signer();
+	let agent = agent::<T>(&owner, &controller);
+	let payee = last_payee::<T>();
+	at_block::<T>(1);
+	assert!(AgentWallet::<T>::do_pay(controller, agent.clone(), payee.clone(), unit::<T>()).is_ok());
+	at_block::<T>(150);
+	let amount = unit::<T>().saturating_mul(100u32.into());
+	let nonce = Agents::<T>::get(&agent).map(|info| info.next_payment_id).unwrap_or_default();
+	let valid_until: BlockNumberFor<T> = 1_000u32.into();
+	let message =
+		AgentWallet::<T>::signed_payment_message(&agent, &payee, amount, nonce, valid_until);
+	let signature = T::BenchmarkHelper::sign(&message);
+	let call = Call::<T>::pay_signed {
+		agent: agent.clone(),
+		payee,
+		amount,
+		nonce,
+		valid_until,
+		signature,
+	};
+	(agent, unit::<T>().saturating_add(amount), call)
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
@@ -147,6 +175,33 @@ mod benchmarks {
 		_(RawOrigin::Signed(controller), agent.clone(), last_payee::<T>(), amount);
 
 		assert_eq!(T::Currency::balance(&last_payee::<T>()), unit::<T>().saturating_add(amount));
+	}
+
+	/// A payment the controller signed: its authorization in the block (the signature, in
+	/// the runtime's most expensive scheme, and every check) and the payment, together.
+	#[benchmark]
+	fn pay_signed() {
+		let (agent, paid, call) = signed_payment::<T>();
+
+		#[block]
+		{
+			assert!(call.authorize(TransactionSource::InBlock).is_some_and(|valid| valid.is_ok()));
+			assert!(call.dispatch_bypass_filter(RawOrigin::Authorized.into()).is_ok());
+		}
+
+		assert_eq!(T::Currency::balance(&last_payee::<T>()), paid);
+		assert_eq!(Agents::<T>::get(&agent).map(|info| info.next_payment_id), Some(1));
+	}
+
+	/// The authorization of a signed payment alone, as the pool runs it.
+	#[benchmark]
+	fn authorize_pay_signed() {
+		let (_agent, _paid, call) = signed_payment::<T>();
+
+		#[block]
+		{
+			assert!(call.authorize(TransactionSource::InBlock).is_some_and(|valid| valid.is_ok()));
+		}
 	}
 
 	/// Above the threshold: becomes the last pending payment the agent may have.

@@ -50,17 +50,37 @@ pub trait AgentCalls<Call, AccountId> {
 	}
 }
 
-/// Sets up what the benchmarks of `act` need, which the pallet cannot know.
+/// The fee an agent pays for a payment its controller signed (`pay_signed`), which no
+/// transaction signer pays: what the runtime's transaction payment would charge a
+/// transaction of `weight` and `length` bytes.
+pub trait SignedPaymentFee<Balance> {
+	/// The fee of a transaction of `weight` and `length` bytes.
+	fn fee(weight: Weight, length: u32) -> Balance;
+}
+
+/// No fee (tests only: a chain must charge for the block space).
+impl<Balance: Default> SignedPaymentFee<Balance> for () {
+	fn fee(_weight: Weight, _length: u32) -> Balance {
+		Balance::default()
+	}
+}
+
+/// Sets up what the benchmarks need, which the pallet cannot know.
 #[cfg(feature = "runtime-benchmarks")]
-pub trait BenchmarkHelper<Call> {
+pub trait BenchmarkHelper<Call, AccountId, Signature> {
 	/// A call every agent may make that moves no funds.
 	fn harmless_call() -> Call;
+	/// An account whose key the benchmark can sign with (the most expensive scheme to check).
+	fn signer() -> AccountId;
+	/// `message` signed by [`Self::signer`].
+	fn sign(message: &[u8]) -> Signature;
 }
 
 // FRAME's pallet macros expand to `expect`s with proofs (pallet names, storage prefixes,
 // error encodings) under this module's spans; the pallet's own logic lives in `impls.rs`,
-// where `expect` stays denied.
-#[allow(clippy::expect_used)]
+// where `expect` stays denied. The `authorize` attribute expands to a function-pointer type
+// of all of `pay_signed`'s arguments, which `type_complexity` flags.
+#[allow(clippy::expect_used, clippy::type_complexity)]
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
@@ -71,7 +91,7 @@ pub mod pallet {
 		traits::{fungible::Mutate, Consideration, Footprint, IsSubType, UnfilteredDispatchable},
 	};
 	use frame_system::pallet_prelude::*;
-	use sp_runtime::traits::Dispatchable;
+	use sp_runtime::traits::{Dispatchable, IdentifyAccount, Verify};
 
 	/// The in-code storage version.
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
@@ -130,12 +150,22 @@ pub mod pallet {
 		#[pallet::constant]
 		type SettlementGrace: Get<BlockNumberFor<Self>>;
 
+		/// Controllers' signatures of payments (`pay_signed`).
+		type Signature: Verify<Signer: IdentifyAccount<AccountId = Self::AccountId>> + Parameter;
+
+		/// The fee an agent pays for a payment its controller signed.
+		type SignedPaymentFee: SignedPaymentFee<BalanceOf<Self>>;
+
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
 
 		/// Sets up the benchmarks.
 		#[cfg(feature = "runtime-benchmarks")]
-		type BenchmarkHelper: BenchmarkHelper<<Self as Config>::RuntimeCall>;
+		type BenchmarkHelper: BenchmarkHelper<
+			<Self as Config>::RuntimeCall,
+			Self::AccountId,
+			Self::Signature,
+		>;
 	}
 
 	/// Why this pallet holds funds (through the runtime's deposit considerations).
@@ -201,6 +231,24 @@ pub mod pallet {
 			/// How much.
 			amount: BalanceOf<T>,
 			/// Spent in the current period, this payment included.
+			spent: BalanceOf<T>,
+			/// What may still be spent in the current period.
+			remaining: BalanceOf<T>,
+		},
+		/// An agent paid `payee` by its controller's signature (`pay_signed`), and paid the
+		/// fee.
+		PaidBySignature {
+			/// The agent.
+			agent: T::AccountId,
+			/// Who was paid.
+			payee: T::AccountId,
+			/// How much.
+			amount: BalanceOf<T>,
+			/// The fee the agent paid (burned, as transaction fees are).
+			fee: BalanceOf<T>,
+			/// The payment's nonce (the agent's payment id it took).
+			nonce: PaymentId,
+			/// Spent in the current period, this payment and its fee included.
 			spent: BalanceOf<T>,
 			/// What may still be spent in the current period.
 			remaining: BalanceOf<T>,
@@ -376,6 +424,12 @@ pub mod pallet {
 		IndexOverflow,
 		/// The agent account cannot be closed: another pallet still depends on it.
 		AgentInUse,
+		/// A signed payment's nonce is not the agent's next payment id.
+		WrongNonce,
+		/// A signed payment's last valid block has passed.
+		SignedPaymentExpired,
+		/// The agent cannot pay the amount and the fee and keep its existential deposit.
+		InsufficientBalance,
 	}
 
 	#[pallet::hooks]
@@ -585,6 +639,56 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let cancelled = Self::do_close_agent(who, agent)?;
 			Ok(Some(T::WeightInfo::close_agent(cancelled)).into())
+		}
+
+		/// Anyone (no signer, no fee of the submitter's): pay `payee` from the agent, with the
+		/// controller's `signature` of the payment. Submitted as a general (version 5,
+		/// unsigned) transaction; the agent pays the fee, so the controller's key needs no
+		/// funds, and any relayer may submit it.
+		///
+		/// The controller signs, with its key's scheme and without a `<Bytes>` wrapper,
+		/// the SCALE encoding of `(b"tokenmeter/agent-pay", genesis_hash, agent, payee,
+		/// amount, nonce, valid_until)` (the domain as 20 bytes without a length prefix).
+		/// `nonce` is the agent's next payment id (`nextPaymentId` in `agentWallet_agent`),
+		/// which each signed payment and each proposal takes; the pool holds later nonces
+		/// until the earlier ones are in. The payment is valid up to block `valid_until`.
+		///
+		/// Only payments up to the cosign threshold: above it, the controller proposes with
+		/// `pay`. The amount counts against the per-payment cap; the amount and the fee count
+		/// against the period cap. Everything is checked before the transaction enters the
+		/// pool or a block, so a payment that would fail never takes block space. An invalid
+		/// one is refused with `BadProof` (signature), `Stale` (nonce used), `Future` (nonce
+		/// ahead, in a block), `Payment` (the agent cannot pay the amount and the fee) or
+		/// `Custom(i)`, where `i` is the index of this pallet's error: `NotAgent` 0,
+		/// `AgentFrozen` 4, `AgentExpired` 6, `PayeeNotAllowed` 7, `PaymentCapExceeded` 8,
+		/// `PeriodCapExceeded` 9, `CosignRequired` 10, `ZeroAmount` 18,
+		/// `SignedPaymentExpired` 25.
+		///
+		/// Errors (when dispatched by other means than its own authorization): `BadOrigin`,
+		/// and the ones above as dispatch errors.
+		///
+		/// Weight: the authorization is charged as the transaction's extension weight
+		/// (`authorize_pay_signed`), the call for what it adds after it in the same
+		/// transaction (`pay_signed` measures the two together, where the payment reads what
+		/// the authorization just read).
+		#[pallet::call_index(12)]
+		#[pallet::weight(
+			T::WeightInfo::pay_signed().saturating_sub(T::WeightInfo::authorize_pay_signed())
+		)]
+		#[pallet::authorize(Pallet::<T>::authorize_pay_signed)]
+		#[pallet::weight_of_authorize(T::WeightInfo::authorize_pay_signed())]
+		pub fn pay_signed(
+			origin: OriginFor<T>,
+			agent: T::AccountId,
+			payee: T::AccountId,
+			amount: BalanceOf<T>,
+			nonce: PaymentId,
+			valid_until: BlockNumberFor<T>,
+			signature: T::Signature,
+		) -> DispatchResult {
+			ensure_authorized(origin)?;
+			let length = Self::signed_payment_length(&agent, &payee, &amount, &signature);
+			Self::do_pay_signed(agent, payee, amount, nonce, valid_until, length)
 		}
 	}
 }

@@ -8,7 +8,7 @@ use frame_support::{
 	traits::{fungible::HoldConsideration, ConstU128, ConstU32, LinearStoragePrice},
 };
 use pallet_transaction_payment::FungibleAdapter;
-use sp_runtime::BuildStorage;
+use sp_runtime::{testing::TestSignature, BuildStorage};
 
 pub type AccountId = u64;
 pub type Balance = u128;
@@ -167,10 +167,34 @@ impl AgentCalls<RuntimeCall, AccountId> for MockAgentCalls {
 #[cfg(feature = "runtime-benchmarks")]
 pub struct MockBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
-impl crate::BenchmarkHelper<RuntimeCall> for MockBenchmarkHelper {
+impl crate::BenchmarkHelper<RuntimeCall, AccountId, TestSignature> for MockBenchmarkHelper {
 	fn harmless_call() -> RuntimeCall {
 		RuntimeCall::System(frame_system::Call::remark { remark: vec![] })
 	}
+
+	fn signer() -> AccountId {
+		77
+	}
+
+	fn sign(message: &[u8]) -> TestSignature {
+		TestSignature(77, message.to_vec())
+	}
+}
+
+/// What an agent pays for a signed payment here, whatever its weight and length.
+pub const SIGNED_PAYMENT_FEE: Balance = 5;
+
+/// A fixed fee for signed payments.
+pub struct MockSignedPaymentFee;
+impl crate::SignedPaymentFee<Balance> for MockSignedPaymentFee {
+	fn fee(_weight: frame_support::weights::Weight, _length: u32) -> Balance {
+		SIGNED_PAYMENT_FEE
+	}
+}
+
+/// `who`'s signature of `message` (the mock's signatures name their signer).
+pub fn sign(who: AccountId, message: &[u8]) -> TestSignature {
+	TestSignature(who, message.to_vec())
 }
 
 impl pallet_agent_wallet::Config for Test {
@@ -194,6 +218,8 @@ impl pallet_agent_wallet::Config for Test {
 	type MaxPending = ConstU32<MAX_PENDING>;
 	type PendingLifetime = ConstU32<{ PENDING_LIFETIME as u32 }>;
 	type SettlementGrace = ConstU32<{ SETTLEMENT_GRACE as u32 }>;
+	type Signature = TestSignature;
+	type SignedPaymentFee = MockSignedPaymentFee;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockBenchmarkHelper;

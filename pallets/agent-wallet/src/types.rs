@@ -331,6 +331,9 @@ pub struct AgentStatus<AccountId, Balance, BlockNumber, Hash> {
 	pub balance: Balance,
 	/// Payments waiting for cosigners.
 	pub pending: Vec<PendingStatus<AccountId, Balance, BlockNumber>>,
+	/// The id the next proposal takes, and the nonce of the next payment the controller
+	/// signs (`pay_signed`).
+	pub next_payment_id: PaymentId,
 }
 
 /// Who signed an agent's vouchers, and for which payees, before its owner froze it, changed its

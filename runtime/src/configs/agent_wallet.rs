@@ -5,7 +5,10 @@ use pallet_agent_wallet::AgentCalls;
 use sp_runtime::traits::StaticLookup;
 
 use super::StorageDeposit;
-use crate::{AccountId, Balances, BlockNumber, Runtime, RuntimeCall, RuntimeHoldReason, DAYS};
+use crate::{
+	AccountId, Balance, Balances, BlockNumber, Runtime, RuntimeCall, RuntimeHoldReason, DAYS,
+};
+use frame_support::weights::Weight;
 
 parameter_types! {
 	/// The hold reason of agent deposits.
@@ -104,18 +107,49 @@ impl pallet_agent_wallet::Config for Runtime {
 	/// As long as the credits pallet's withdrawal notice: usage served before an owner's
 	/// freeze, policy change or controller rotation still settles for an hour.
 	type SettlementGrace = super::parameters::dynamic_params::credits::WithdrawalNotice;
+	type Signature = sp_runtime::MultiSignature;
+	type SignedPaymentFee = TransactionFee;
 	type WeightInfo = pallet_agent_wallet::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = AgentBenchmarkHelper;
 }
 
-/// Gives the benchmarks a call every agent may make.
+/// A signed payment's fee: what `pallet_transaction_payment` charges a transaction of that
+/// weight and length (the base fee included, no tip), burned like every fee here.
+pub struct TransactionFee;
+
+impl pallet_agent_wallet::SignedPaymentFee<Balance> for TransactionFee {
+	fn fee(weight: Weight, length: u32) -> Balance {
+		let info = frame_support::dispatch::DispatchInfo {
+			call_weight: weight,
+			extension_weight: Weight::zero(),
+			class: frame_support::dispatch::DispatchClass::Normal,
+			pays_fee: frame_support::dispatch::Pays::Yes,
+		};
+		pallet_transaction_payment::Pallet::<Runtime>::compute_fee(length, &info, 0)
+	}
+}
+
+/// Gives the benchmarks a call every agent may make, and a controller key (ECDSA, the most
+/// expensive signature to check).
 #[cfg(feature = "runtime-benchmarks")]
 pub struct AgentBenchmarkHelper;
 
 #[cfg(feature = "runtime-benchmarks")]
-impl pallet_agent_wallet::BenchmarkHelper<RuntimeCall> for AgentBenchmarkHelper {
+impl pallet_agent_wallet::BenchmarkHelper<RuntimeCall, AccountId, sp_runtime::MultiSignature>
+	for AgentBenchmarkHelper
+{
 	fn harmless_call() -> RuntimeCall {
 		RuntimeCall::System(frame_system::Call::remark { remark: alloc::vec::Vec::new() })
+	}
+
+	fn signer() -> AccountId {
+		use pallet_inference_credits::BenchmarkHelper as _;
+		super::inference_credits::BenchmarkSigners::signer(0)
+	}
+
+	fn sign(message: &[u8]) -> sp_runtime::MultiSignature {
+		use pallet_inference_credits::BenchmarkHelper as _;
+		super::inference_credits::BenchmarkSigners::sign(0, message)
 	}
 }

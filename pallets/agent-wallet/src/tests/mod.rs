@@ -7,6 +7,7 @@ mod create;
 mod fees;
 mod limits;
 mod owner;
+mod signed;
 
 use crate::{mock::*, *};
 use frame_support::{
