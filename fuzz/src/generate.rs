@@ -74,6 +74,9 @@ struct AgentView {
 	owner: AccountId,
 	controller: AccountId,
 	pending: Vec<u32>,
+	next_payment_id: u32,
+	/// The payees its policy allows (`None`: anyone).
+	payees: Option<Vec<AccountId>>,
 }
 
 /// Draws transactions from the chain's current state.
@@ -307,7 +310,7 @@ impl Generator {
 		let controller = as_key(&view.controller).filter(|_| self.rng.chance(85)).unwrap_or(signer);
 		let owner = as_key(&view.owner).filter(|_| self.rng.chance(85)).unwrap_or(signer);
 		let id = self.rng.pick(&view.pending).copied().unwrap_or_else(|| self.rng.below(4) as u32);
-		let (who, call) = match self.rng.below(16) {
+		let (who, call) = match self.rng.below(18) {
 			0..=3 => {
 				(controller, Call::pay { agent, payee: self.account(), amount: self.amount() })
 			}
@@ -326,7 +329,37 @@ impl Generator {
 				(owner, Call::rotate_controller { agent, new: self.actor().to_account_id() })
 			}
 			14 => (owner, Call::close_agent { agent }),
-			_ => (owner, Call::withdraw { agent, amount: self.amount() }),
+			15 => (owner, Call::withdraw { agent, amount: self.amount() }),
+			// A payment signed off chain, mostly by the controller, mostly with the next nonce;
+			// applied as a general transaction (the signer here only signs the payment).
+			_ => {
+				let allowed = view.payees.as_deref().unwrap_or_default();
+				let payee = match self.rng.pick(allowed).filter(|_| self.rng.chance(70)) {
+					Some(payee) => payee.clone(),
+					None => self.account(),
+				};
+				// Small amounts half the time: the fee is counted against the caps too.
+				let amount = if self.rng.chance(50) { 1 } else { self.amount() };
+				let next = view.next_payment_id;
+				let nonce = if self.rng.chance(80) {
+					next
+				} else {
+					next.saturating_add(self.rng.below(3) as u32).saturating_sub(1)
+				};
+				let valid_until = System::block_number().saturating_add(self.rng.below(20) as u32);
+				let message = pallet_agent_wallet::Pallet::<Runtime>::signed_payment_message(
+					&agent,
+					&payee,
+					amount,
+					nonce,
+					valid_until,
+				);
+				let signature = MultiSignature::from(controller.pair().sign(&message));
+				(
+					controller,
+					Call::pay_signed { agent, payee, amount, nonce, valid_until, signature },
+				)
+			}
 		};
 		(who, RuntimeCall::AgentWallet(call))
 	}
@@ -589,6 +622,8 @@ fn agents() -> Vec<AgentView> {
 			agent,
 			owner: record.owner,
 			controller: record.controller,
+			next_payment_id: record.next_payment_id,
+			payees: record.policy.payees.map(|payees| payees.into_inner()),
 		})
 		.collect()
 }

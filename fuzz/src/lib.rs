@@ -36,7 +36,7 @@ use std::{
 use chain::{Chain, Outcome, Violation};
 use frame_support::traits::GetCallMetadata;
 use sp_runtime::Storage;
-use tokenmeter_runtime::{Balances, System};
+use tokenmeter_runtime::{Balances, RuntimeCall, System};
 
 /// How one run is shaped.
 #[derive(Debug, Clone, Copy)]
@@ -214,12 +214,26 @@ fn build_block(
 		if tracing() {
 			println!("block {} {signer:?}: {call:?}", System::block_number());
 		}
-		let xt = chain::signed(signer, call, u128::from(tip))
-			.map_err(|what| Violation { block: System::block_number(), what })?;
+		let general =
+			matches!(call, RuntimeCall::AgentWallet(pallet_agent_wallet::Call::pay_signed { .. }));
+		let xt = if general {
+			chain::general(call)
+		} else {
+			chain::signed(signer, call, u128::from(tip))
+				.map_err(|what| Violation { block: System::block_number(), what })?
+		};
 		let started = Instant::now();
 		let (outcome, weight) = chain::apply(xt);
 		let elapsed_ps = started.elapsed().as_nanos().saturating_mul(1_000) as f64;
 
+		// A transaction without a signer pays its fee only when its call succeeds: one the
+		// block took and that then failed would have used the block for free.
+		if general && matches!(outcome, Outcome::Failed) {
+			return Err(Violation {
+				block: System::block_number(),
+				what: format!("{name} was authorized, then failed: it paid no fee"),
+			});
+		}
 		report.transactions = report.transactions.saturating_add(1);
 		let stats = report.calls.entry(name).or_default();
 		stats.applied = stats.applied.saturating_add(1);

@@ -211,6 +211,12 @@ pub fn signed(
 	Ok(UncheckedExtrinsic::new_signed(call, MultiAddress::Id(account), signature, extension))
 }
 
+/// A general (version 5) transaction of `call`, with no signer: immortal, nonce and tip zero
+/// (what `agentWallet.paySigned` is submitted as; the call carries its own authorization).
+pub fn general(call: RuntimeCall) -> UncheckedExtrinsic {
+	UncheckedExtrinsic::new_transaction(call, tokenmeter_runtime::tx_extension(0, Era::Immortal, 0))
+}
+
 /// Applies `xt` in the current block through `Executive` (validity, fees, dispatch, weight);
 /// returns what became of it and the reference time its weight charges (picoseconds).
 pub fn apply(xt: UncheckedExtrinsic) -> (Outcome, u64) {
@@ -248,6 +254,8 @@ fn invalid_reason(e: sp_runtime::transaction_validity::TransactionValidityError)
 		E::Invalid(I::Stale) | E::Invalid(I::Future) => "nonce",
 		E::Invalid(I::BadSigner) => "bad signer",
 		E::Invalid(I::Call) => "call refused",
+		E::Invalid(I::BadProof) => "bad signature",
+		E::Invalid(I::Custom(_)) => "refused by the call's authorization",
 		E::Invalid(_) => "other invalid",
 		E::Unknown(_) => "unknown validity",
 	}

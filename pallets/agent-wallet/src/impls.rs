@@ -16,7 +16,7 @@ use frame_support::{
 	pallet_prelude::*,
 	traits::{
 		fungible::{Inspect, Mutate},
-		tokens::{Fortitude, Precision, Preservation},
+		tokens::{DepositConsequence, Fortitude, Precision, Preservation, Provenance},
 		Consideration, Contains, Footprint, IsSubType, IsType, OriginTrait, UnfilteredDispatchable,
 	},
 };
@@ -269,6 +269,13 @@ impl<T: Config> Pallet<T> {
 		let available =
 			T::Currency::reducible_balance(agent, Preservation::Preserve, Fortitude::Polite);
 		ensure!(amount.saturating_add(fee) <= available, Error::<T>::InsufficientBalance);
+		// Everything the transfer would refuse is refused here, before the transaction takes
+		// block space: a payment that failed when dispatched would pay no fee.
+		ensure!(
+			T::Currency::can_deposit(payee, amount, Provenance::Extant)
+				== DepositConsequence::Success,
+			Error::<T>::PayeeCannotReceive
+		);
 		Ok((info, fee))
 	}
 

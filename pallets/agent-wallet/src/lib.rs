@@ -430,6 +430,9 @@ pub mod pallet {
 		SignedPaymentExpired,
 		/// The agent cannot pay the amount and the fee and keep its existential deposit.
 		InsufficientBalance,
+		/// The payee's account cannot receive the amount (a new account needs at least the
+		/// existential deposit).
+		PayeeCannotReceive,
 	}
 
 	#[pallet::hooks]
@@ -662,7 +665,7 @@ pub mod pallet {
 		/// `Custom(i)`, where `i` is the index of this pallet's error: `NotAgent` 0,
 		/// `AgentFrozen` 4, `AgentExpired` 6, `PayeeNotAllowed` 7, `PaymentCapExceeded` 8,
 		/// `PeriodCapExceeded` 9, `CosignRequired` 10, `ZeroAmount` 18,
-		/// `SignedPaymentExpired` 25.
+		/// `SignedPaymentExpired` 25, `PayeeCannotReceive` 27.
 		///
 		/// Errors (when dispatched by other means than its own authorization): `BadOrigin`,
 		/// and the ones above as dispatch errors.

@@ -75,8 +75,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn create_agent() -> Weight {
 		// Proof size, measured: `197`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 60_636_000 picoseconds.
-		Weight::from_parts(69_168_000, 6196)
+		// Minimum execution time: 56_077_000 picoseconds.
+		Weight::from_parts(65_725_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -87,8 +87,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn pay() -> Weight {
 		// Proof size, measured: `1412`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 50_322_000 picoseconds.
-		Weight::from_parts(55_413_000, 6196)
+		// Minimum execution time: 49_269_000 picoseconds.
+		Weight::from_parts(52_018_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -101,8 +101,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn pay_signed() -> Weight {
 		// Proof size, measured: `1466`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 122_307_000 picoseconds.
-		Weight::from_parts(128_104_000, 6196)
+		// Minimum execution time: 118_310_000 picoseconds.
+		Weight::from_parts(122_412_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -110,14 +110,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
 	/// Storage: `System::BlockHash` (r:1 w:0)
 	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:0)
+	/// Storage: `System::Account` (r:2 w:0)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn authorize_pay_signed() -> Weight {
-		// Proof size, measured: `1292`
-		// Proof size, estimated: `4495`
-		// Minimum execution time: 52_670_000 picoseconds.
-		Weight::from_parts(55_837_000, 4495)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
+		// Proof size, measured: `1466`
+		// Proof size, estimated: `6196`
+		// Minimum execution time: 53_147_000 picoseconds.
+		Weight::from_parts(57_893_000, 6196)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
 	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
@@ -130,8 +130,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn propose_payment() -> Weight {
 		// Proof size, measured: `1364`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 60_350_000 picoseconds.
-		Weight::from_parts(64_960_000, 4495)
+		// Minimum execution time: 62_203_000 picoseconds.
+		Weight::from_parts(66_154_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -142,8 +142,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn act() -> Weight {
 		// Proof size, measured: `1238`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 24_302_000 picoseconds.
-		Weight::from_parts(27_604_000, 4495)
+		// Minimum execution time: 25_166_000 picoseconds.
+		Weight::from_parts(27_933_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -158,8 +158,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn approve() -> Weight {
 		// Proof size, measured: `2322`
 		// Proof size, estimated: `8799`
-		// Minimum execution time: 105_468_000 picoseconds.
-		Weight::from_parts(108_986_000, 8799)
+		// Minimum execution time: 99_105_000 picoseconds.
+		Weight::from_parts(110_143_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
@@ -174,8 +174,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn reject() -> Weight {
 		// Proof size, measured: `2180`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 62_980_000 picoseconds.
-		Weight::from_parts(67_053_000, 4495)
+		// Minimum execution time: 61_715_000 picoseconds.
+		Weight::from_parts(63_774_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -190,8 +190,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn reap() -> Weight {
 		// Proof size, measured: `2180`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 64_369_000 picoseconds.
-		Weight::from_parts(71_494_000, 4495)
+		// Minimum execution time: 59_103_000 picoseconds.
+		Weight::from_parts(64_981_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -211,10 +211,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn set_policy(p: u32, ) -> Weight {
 		// Proof size, measured: `1704 + p * (47 ±0)`
 		// Proof size, estimated: `4495 + p * (2892 ±0)`
-		// Minimum execution time: 27_429_000 picoseconds.
-		Weight::from_parts(45_293_392, 4495)
-			// Standard error: 110_412
-			.saturating_add(Weight::from_parts(34_682_317, 0).saturating_mul(p.into()))
+		// Minimum execution time: 25_636_000 picoseconds.
+		Weight::from_parts(41_254_081, 4495)
+			// Standard error: 83_343
+			.saturating_add(Weight::from_parts(33_603_263, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
@@ -237,10 +237,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn freeze(p: u32, ) -> Weight {
 		// Proof size, measured: `1704 + p * (47 ±0)`
 		// Proof size, estimated: `4495 + p * (2892 ±0)`
-		// Minimum execution time: 27_220_000 picoseconds.
-		Weight::from_parts(42_597_364, 4495)
-			// Standard error: 97_009
-			.saturating_add(Weight::from_parts(33_901_284, 0).saturating_mul(p.into()))
+		// Minimum execution time: 26_289_000 picoseconds.
+		Weight::from_parts(37_555_139, 4495)
+			// Standard error: 88_495
+			.saturating_add(Weight::from_parts(32_943_239, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
@@ -252,8 +252,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn unfreeze() -> Weight {
 		// Proof size, measured: `1168`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 14_563_000 picoseconds.
-		Weight::from_parts(16_756_000, 4495)
+		// Minimum execution time: 14_170_000 picoseconds.
+		Weight::from_parts(14_799_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -266,8 +266,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn rotate_controller() -> Weight {
 		// Proof size, measured: `1138`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 22_169_000 picoseconds.
-		Weight::from_parts(25_595_000, 4495)
+		// Minimum execution time: 21_673_000 picoseconds.
+		Weight::from_parts(22_156_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -278,8 +278,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn withdraw() -> Weight {
 		// Proof size, measured: `1341`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 49_916_000 picoseconds.
-		Weight::from_parts(52_682_000, 6196)
+		// Minimum execution time: 46_599_000 picoseconds.
+		Weight::from_parts(47_740_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -296,11 +296,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// The range of component `p` is `[0, 16]`.
 	fn close_agent(p: u32, ) -> Weight {
 		// Proof size, measured: `1947 + p * (47 ±0)`
-		// Proof size, estimated: `8381 + p * (2892 ±16)`
-		// Minimum execution time: 96_287_000 picoseconds.
-		Weight::from_parts(107_896_824, 8381)
-			// Standard error: 97_354
-			.saturating_add(Weight::from_parts(36_184_392, 0).saturating_mul(p.into()))
+		// Proof size, estimated: `8381 + p * (2892 ±0)`
+		// Minimum execution time: 89_123_000 picoseconds.
+		Weight::from_parts(91_373_126, 8381)
+			// Standard error: 109_931
+			.saturating_add(Weight::from_parts(34_499_014, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
@@ -314,8 +314,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn voucher_signer() -> Weight {
 		// Proof size, measured: `2077`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 13_356_000 picoseconds.
-		Weight::from_parts(14_318_000, 4495)
+		// Minimum execution time: 11_968_000 picoseconds.
+		Weight::from_parts(12_609_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
@@ -323,8 +323,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn charge_fee() -> Weight {
 		// Proof size, measured: `1135`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 14_280_000 picoseconds.
-		Weight::from_parts(15_218_000, 4495)
+		// Minimum execution time: 12_989_000 picoseconds.
+		Weight::from_parts(14_102_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -333,52 +333,52 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn create_agent() -> Weight {
-		Weight::from_parts(69_168_000, 6196)
+		Weight::from_parts(65_725_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn pay() -> Weight {
-		Weight::from_parts(55_413_000, 6196)
+		Weight::from_parts(52_018_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn pay_signed() -> Weight {
-		Weight::from_parts(128_104_000, 6196)
+		Weight::from_parts(122_412_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn authorize_pay_signed() -> Weight {
-		Weight::from_parts(55_837_000, 4495)
-			.saturating_add(ParityDbWeight::get().reads(3_u64))
+		Weight::from_parts(57_893_000, 6196)
+			.saturating_add(ParityDbWeight::get().reads(4_u64))
 	}
 	fn propose_payment() -> Weight {
-		Weight::from_parts(64_960_000, 4495)
+		Weight::from_parts(66_154_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn act() -> Weight {
-		Weight::from_parts(27_604_000, 4495)
+		Weight::from_parts(27_933_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn approve() -> Weight {
-		Weight::from_parts(108_986_000, 8799)
+		Weight::from_parts(110_143_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
 	}
 	fn reject() -> Weight {
-		Weight::from_parts(67_053_000, 4495)
+		Weight::from_parts(63_774_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn reap() -> Weight {
-		Weight::from_parts(71_494_000, 4495)
+		Weight::from_parts(64_981_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn set_policy(p: u32, ) -> Weight {
-		Weight::from_parts(45_293_392, 4495)
-			.saturating_add(Weight::from_parts(34_682_317, 0).saturating_mul(p.into()))
+		Weight::from_parts(41_254_081, 4495)
+			.saturating_add(Weight::from_parts(33_603_263, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
@@ -386,8 +386,8 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn freeze(p: u32, ) -> Weight {
-		Weight::from_parts(42_597_364, 4495)
-			.saturating_add(Weight::from_parts(33_901_284, 0).saturating_mul(p.into()))
+		Weight::from_parts(37_555_139, 4495)
+			.saturating_add(Weight::from_parts(32_943_239, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
@@ -395,23 +395,23 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn unfreeze() -> Weight {
-		Weight::from_parts(16_756_000, 4495)
+		Weight::from_parts(14_799_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn rotate_controller() -> Weight {
-		Weight::from_parts(25_595_000, 4495)
+		Weight::from_parts(22_156_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn withdraw() -> Weight {
-		Weight::from_parts(52_682_000, 6196)
+		Weight::from_parts(47_740_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn close_agent(p: u32, ) -> Weight {
-		Weight::from_parts(107_896_824, 8381)
-			.saturating_add(Weight::from_parts(36_184_392, 0).saturating_mul(p.into()))
+		Weight::from_parts(91_373_126, 8381)
+			.saturating_add(Weight::from_parts(34_499_014, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(7_u64))
@@ -419,11 +419,11 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn voucher_signer() -> Weight {
-		Weight::from_parts(14_318_000, 4495)
+		Weight::from_parts(12_609_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 	}
 	fn charge_fee() -> Weight {
-		Weight::from_parts(15_218_000, 4495)
+		Weight::from_parts(14_102_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}

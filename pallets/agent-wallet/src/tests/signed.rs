@@ -275,6 +275,21 @@ fn an_agent_that_cannot_pay_the_amount_and_the_fee_is_refused() {
 }
 
 #[test]
+fn a_payment_the_payee_cannot_receive_is_refused_before_it_takes_block_space() {
+	run_test(|| {
+		let agent = create();
+		// A new account needs the existential deposit (10): 5 would fail in the transfer,
+		// after the block had taken the transaction without its fee.
+		let fresh = 99;
+		let call = signed(agent, fresh, ED - 5, 0, 100, CONTROLLER);
+		assert_eq!(refused(&call), code(Error::PayeeCannotReceive));
+		assert_noop!(dispatch(call), Error::<Test>::PayeeCannotReceive);
+		apply(signed(agent, fresh, ED, 0, 100, CONTROLLER));
+		assert_eq!(free(fresh), ED);
+	});
+}
+
+#[test]
 fn pay_signed_is_only_for_its_own_authorization() {
 	run_test(|| {
 		let agent = create();
@@ -314,6 +329,7 @@ fn the_custom_codes_are_the_documented_error_indexes() {
 		(Error::CosignRequired, 10),
 		(Error::ZeroAmount, 18),
 		(Error::SignedPaymentExpired, 25),
+		(Error::PayeeCannotReceive, 27),
 	] {
 		assert_eq!(code(error), InvalidTransaction::Custom(index));
 	}
