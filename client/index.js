@@ -127,9 +127,21 @@ export function agentPaymentPayload({ genesisHash, agent, payee, amount, nonce, 
   );
 }
 
-/** The controller's signature of an agent payment (a keyring pair), as a `MultiSignature` hex. */
+/**
+ * The controller's signature of an agent payment with a keyring pair, as the call's
+ * `signature` argument: `{ Bare: MultiSignature hex }`.
+ */
 export function signAgentPayment(pair, payment) {
-  return multiSignature(pair.type, pair.sign(agentPaymentPayload(payment)));
+  return { Bare: multiSignature(pair.type, pair.sign(agentPaymentPayload(payment))) };
+}
+
+/**
+ * The controller's signature of an agent payment with a browser wallet's `signRaw` (which
+ * signs `<Bytes>payload</Bytes>`), as the call's `signature` argument: `{ Wrapped: … }`.
+ */
+export async function signAgentPaymentWithWallet(signer, address, payment, type = 'sr25519') {
+  const { signature } = await signer.signRaw({ address, data: u8aToHex(agentPaymentPayload(payment)), type: 'bytes' });
+  return { Wrapped: multiSignature(type, signature) };
 }
 
 /**

@@ -108,9 +108,9 @@ try {
   const bySignature = await measure('signed agent payments', await signedPayments());
   console.log(`figure: balance transfers per full block: ${transfers}`);
   console.log(`figure: agent payments per full block: ${payments}`);
-  console.log(`figure: agent payments / transfers: ${(payments / transfers).toFixed(2)}`);
+  console.log(`figure: agent payments / transfers: ${(payments / transfers).toFixed(3)}`);
   console.log(`figure: signed agent payments (paySigned) per full block: ${bySignature}`);
-  console.log(`figure: signed agent payments / transfers: ${(bySignature / transfers).toFixed(2)}`);
+  console.log(`figure: signed agent payments / transfers: ${(bySignature / transfers).toFixed(3)}`);
 } finally {
   await node.stop();
 }

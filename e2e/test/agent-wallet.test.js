@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { generalTransaction, signAgentPayment } from '@tokenmeter/client';
+import { u8aToHex, u8aWrapBytes } from '@polkadot/util';
+import { generalTransaction, signAgentPayment, signAgentPaymentWithWallet } from '@tokenmeter/client';
 
 import {
   devAccounts, moduleError, sendAndWaitInBlock, startDevNode, statesAround, submitAndWaitInBlock,
@@ -188,6 +189,17 @@ describe('agent wallet', () => {
     const status = await rpc('agentWallet_agent', [agent]);
     assert.equal(BigInt(status.spent), spent + 2n * UNIT + fee);
     assert.equal(status.nextPaymentId, nonce + 1);
+
+    // The next payment signed through a browser wallet's signRaw (which wraps the bytes it
+    // signs in <Bytes>…</Bytes>), here one backed by the controller's key.
+    const wallet = { signRaw: async ({ data }) => ({ signature: u8aToHex(agentKey.sign(u8aWrapBytes(data))) }) };
+    const next = { ...payment, amount: UNIT, nonce: nonce + 1 };
+    const byWallet = await signAgentPaymentWithWallet(wallet, agentKey.address, next);
+    assert.ok(byWallet.Wrapped);
+    const walletPaid = await submitAndWaitInBlock(api, generalTransaction(api.tx.agentWallet.paySigned(
+      agent, next.payee, next.amount, next.nonce, next.validUntil, byWallet,
+    ).method.toU8a()));
+    assert.equal(eventOf(walletPaid.events, 'PaidBySignature').nonce.toNumber(), nonce + 1);
 
     // The same transaction again is one the pool already imported; the same signed payment
     // in other bytes (a tip of 1, which a transaction without a signer does not pay) reaches

@@ -354,7 +354,22 @@ impl Generator {
 					nonce,
 					valid_until,
 				);
-				let signature = MultiSignature::from(controller.pair().sign(&message));
+				// Bare or wrapped, as a program or a browser wallet signs; sometimes in the
+				// other form than the one named.
+				let wrapped = [&b"<Bytes>"[..], &message[..], &b"</Bytes>"[..]].concat();
+				let (named_wrapped, signed_wrapped) = match self.rng.below(10) {
+					0..=3 => (false, false),
+					4..=7 => (true, true),
+					8 => (true, false),
+					_ => (false, true),
+				};
+				let signed = if signed_wrapped { &wrapped } else { &message };
+				let raw = MultiSignature::from(controller.pair().sign(signed));
+				let signature = if named_wrapped {
+					pallet_agent_wallet::PaymentSignature::Wrapped(raw)
+				} else {
+					pallet_agent_wallet::PaymentSignature::Bare(raw)
+				};
 				(
 					controller,
 					Call::pay_signed { agent, payee, amount, nonce, valid_until, signature },

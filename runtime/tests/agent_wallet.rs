@@ -500,7 +500,9 @@ fn anyone_submits_a_payment_the_controller_signed_and_the_agent_pays_its_fee() {
 			amount,
 			nonce,
 			valid_until: 100,
-			signature: MultiSignature::from(signer.pair().sign(&message)),
+			signature: pallet_agent_wallet::PaymentSignature::Bare(MultiSignature::from(
+				signer.pair().sign(&message),
+			)),
 		})
 	}
 	let validate = |xt: &UncheckedExtrinsic| {

@@ -145,9 +145,9 @@ fn worst_cases() -> Vec<RuntimeCall> {
 			amount: 1,
 			nonce: 0,
 			valid_until: 1,
-			signature: sp_runtime::MultiSignature::Ecdsa(sp_core::ecdsa::Signature::from_raw(
-				[0; 65],
-			)),
+			signature: pallet_agent_wallet::PaymentSignature::Wrapped(
+				sp_runtime::MultiSignature::Ecdsa(sp_core::ecdsa::Signature::from_raw([0; 65])),
+			),
 		}
 		.into(),
 		Feedback::submit_feedback {

@@ -128,7 +128,9 @@ fn signed_payment<T: Config>() -> (T::AccountId, BalanceOf<T>, Call<T>) {
 	let valid_until: BlockNumberFor<T> = 1_000u32.into();
 	let message =
 		AgentWallet::<T>::signed_payment_message(&agent, &payee, amount, nonce, valid_until);
-	let signature = T::BenchmarkHelper::sign(&message);
+	// Wrapped, as a browser wallet signs: the longer message of the two forms.
+	let wrapped = [&b"<Bytes>"[..], &message[..], &b"</Bytes>"[..]].concat();
+	let signature = PaymentSignature::Wrapped(T::BenchmarkHelper::sign(&wrapped));
 	let call = Call::<T>::pay_signed {
 		agent: agent.clone(),
 		payee,

@@ -38,6 +38,10 @@ const AGENT_ADDRESS_DOMAIN: &[u8] = b"tokenmeter/agent-wallet";
 /// without a length prefix).
 const SIGNED_PAYMENT_DOMAIN: &[u8; 20] = b"tokenmeter/agent-pay";
 
+/// How browser wallets wrap the bytes they sign.
+const WRAP_OPEN: &[u8] = b"<Bytes>";
+const WRAP_CLOSE: &[u8] = b"</Bytes>";
+
 /// A dispatch error as a transaction validity error: this pallet's errors as `Custom` with
 /// their index, a token error (funds) as `Payment`, anything else as `Call`.
 fn invalid(error: DispatchError) -> TransactionValidityError {
@@ -225,7 +229,7 @@ impl<T: Config> Pallet<T> {
 		agent: &T::AccountId,
 		payee: &T::AccountId,
 		amount: &BalanceOf<T>,
-		signature: &T::Signature,
+		signature: &PaymentSignatureOf<T>,
 	) -> u32 {
 		let arguments = agent
 			.encoded_size()
@@ -290,14 +294,21 @@ impl<T: Config> Pallet<T> {
 		amount: &BalanceOf<T>,
 		nonce: &PaymentId,
 		valid_until: &BlockNumberFor<T>,
-		signature: &T::Signature,
+		signature: &PaymentSignatureOf<T>,
 	) -> TransactionValidityWithRefund {
 		let info = Self::agent_of(agent).map_err(invalid)?;
 		let next = info.next_payment_id;
 		ensure!(*nonce >= next, InvalidTransaction::Stale);
 		ensure!(*nonce == next || source != TransactionSource::InBlock, InvalidTransaction::Future);
 		let message = Self::signed_payment_message(agent, payee, *amount, *nonce, *valid_until);
-		ensure!(signature.verify(&message[..], &info.controller), InvalidTransaction::BadProof);
+		let valid = match signature {
+			PaymentSignature::Bare(signature) => signature.verify(&message[..], &info.controller),
+			PaymentSignature::Wrapped(signature) => {
+				let wrapped = [WRAP_OPEN, &message[..], WRAP_CLOSE].concat();
+				signature.verify(&wrapped[..], &info.controller)
+			}
+		};
+		ensure!(valid, InvalidTransaction::BadProof);
 		let length = Self::signed_payment_length(agent, payee, amount, signature);
 		Self::check_signed_payment(info, agent, payee, *amount, *valid_until, length).map_err(
 			|error| {

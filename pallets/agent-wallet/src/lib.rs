@@ -649,9 +649,10 @@ pub mod pallet {
 		/// unsigned) transaction; the agent pays the fee, so the controller's key needs no
 		/// funds, and any relayer may submit it.
 		///
-		/// The controller signs, with its key's scheme and without a `<Bytes>` wrapper,
-		/// the SCALE encoding of `(b"tokenmeter/agent-pay", genesis_hash, agent, payee,
-		/// amount, nonce, valid_until)` (the domain as 20 bytes without a length prefix).
+		/// The controller signs, with its key's scheme, the SCALE encoding of
+		/// `(b"tokenmeter/agent-pay", genesis_hash, agent, payee, amount, nonce, valid_until)`
+		/// (the domain as 20 bytes without a length prefix): `Bare`, or `Wrapped` in
+		/// `<Bytes>…</Bytes>` as browser wallets sign.
 		/// `nonce` is the agent's next payment id (`nextPaymentId` in `agentWallet_agent`),
 		/// which each signed payment and each proposal takes; the pool holds later nonces
 		/// until the earlier ones are in. The payment is valid up to block `valid_until`.
@@ -687,7 +688,7 @@ pub mod pallet {
 			amount: BalanceOf<T>,
 			nonce: PaymentId,
 			valid_until: BlockNumberFor<T>,
-			signature: T::Signature,
+			signature: PaymentSignatureOf<T>,
 		) -> DispatchResult {
 			ensure_authorized(origin)?;
 			let length = Self::signed_payment_length(&agent, &payee, &amount, &signature);

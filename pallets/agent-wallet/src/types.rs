@@ -59,6 +59,22 @@ pub type AgentStatusOf<T> =
 /// Identifies a pending payment of an agent. Ids are assigned in order per agent.
 pub type PaymentId = u32;
 
+/// A controller's signature of a payment (`pay_signed`), and the form of the message it
+/// signed: one signature check either way.
+#[derive(Encode, Decode, DecodeWithMemTracking, TypeInfo, Clone, PartialEq, Eq, Debug)]
+pub enum PaymentSignature<Signature> {
+	/// Of the message itself (a key held by a program).
+	#[codec(index = 0)]
+	Bare(Signature),
+	/// Of `<Bytes>` ++ the message ++ `</Bytes>`, as browser wallets (the Polkadot.js
+	/// extension's `signRaw`) sign bytes.
+	#[codec(index = 1)]
+	Wrapped(Signature),
+}
+
+/// A controller's signature of a payment of the runtime's signature type.
+pub type PaymentSignatureOf<T> = PaymentSignature<<T as Config>::Signature>;
+
 /// What an agent may spend, to whom, and who must cosign. Set by the owner only.
 #[derive(
 	Encode,

@@ -31,7 +31,7 @@ fn signed(
 		amount,
 		nonce,
 		valid_until,
-		signature: sign(signer, &message),
+		signature: PaymentSignature::Bare(sign(signer, &message)),
 	}
 }
 
@@ -162,7 +162,7 @@ fn only_the_controllers_signature_of_this_very_payment_on_this_chain_pays() {
 			amount: 40,
 			nonce: 0,
 			valid_until: 100,
-			signature: sign(CONTROLLER, &message),
+			signature: PaymentSignature::Bare(sign(CONTROLLER, &message)),
 		};
 		assert_eq!(refused(&call), InvalidTransaction::BadProof);
 		assert_eq!(free(SHOP), 0);
@@ -286,6 +286,34 @@ fn a_payment_the_payee_cannot_receive_is_refused_before_it_takes_block_space() {
 		assert_noop!(dispatch(call), Error::<Test>::PayeeCannotReceive);
 		apply(signed(agent, fresh, ED, 0, 100, CONTROLLER));
 		assert_eq!(free(fresh), ED);
+	});
+}
+
+#[test]
+fn a_wallet_signs_the_payment_wrapped_and_each_form_is_checked_as_it_says() {
+	run_test(|| {
+		let agent = create();
+		let message = AgentWallet::signed_payment_message(&agent, &SHOP, 40, 0, 100);
+		let wrapped = [&b"<Bytes>"[..], &message[..], &b"</Bytes>"[..]].concat();
+		let call = |signature| crate::Call::pay_signed {
+			agent,
+			payee: SHOP,
+			amount: 40,
+			nonce: 0,
+			valid_until: 100,
+			signature,
+		};
+		// Each signature only in the form it names.
+		assert_eq!(
+			refused(&call(PaymentSignature::Bare(sign(CONTROLLER, &wrapped)))),
+			InvalidTransaction::BadProof
+		);
+		assert_eq!(
+			refused(&call(PaymentSignature::Wrapped(sign(CONTROLLER, &message)))),
+			InvalidTransaction::BadProof
+		);
+		apply(call(PaymentSignature::Wrapped(sign(CONTROLLER, &wrapped))));
+		assert_eq!(free(SHOP), 40);
 	});
 }
 
