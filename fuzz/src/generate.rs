@@ -356,7 +356,7 @@ impl Generator {
 				);
 				// Bare or wrapped, as a program or a browser wallet signs; sometimes in the
 				// other form than the one named.
-				let wrapped = [&b"<Bytes>"[..], &message[..], &b"</Bytes>"[..]].concat();
+				let wrapped = pallet_agent_wallet::wrap_bytes(&message);
 				let (named_wrapped, signed_wrapped) = match self.rng.below(10) {
 					0..=3 => (false, false),
 					4..=7 => (true, true),

@@ -40,7 +40,7 @@ pub use gateway::AccessRule;
 pub mod voucher;
 
 pub use voucher::{
-	decode_signature, session_commitment, ModelId, SignedVoucher, UsageEntry, Voucher,
+	decode_signature, session_commitment, wrap_bytes, ModelId, SignedVoucher, UsageEntry, Voucher,
 	SESSION_DOMAIN, VOUCHER_DOMAIN, VOUCHER_DOMAIN_V2,
 };
 

@@ -54,6 +54,17 @@ pub const WRAP_PREFIX: &[u8] = b"<Bytes>";
 /// What a wallet's `signRaw` puts after the message.
 pub const WRAP_SUFFIX: &[u8] = b"</Bytes>";
 
+/// `message` as a browser wallet's `signRaw` signs it: `<Bytes>` ++ message ++ `</Bytes>`.
+pub fn wrap_bytes(message: &[u8]) -> Vec<u8> {
+	let mut wrapped = Vec::with_capacity(
+		message.len().saturating_add(WRAP_PREFIX.len()).saturating_add(WRAP_SUFFIX.len()),
+	);
+	wrapped.extend_from_slice(WRAP_PREFIX);
+	wrapped.extend_from_slice(message);
+	wrapped.extend_from_slice(WRAP_SUFFIX);
+	wrapped
+}
+
 /// What a user signs off chain to let a provider charge credits. Vouchers are cumulative:
 /// `cap` bounds everything ever settled for this (user, provider) pair, so a newer voucher
 /// with a higher cap supersedes older ones and replaying an old one gains nothing.
@@ -105,14 +116,7 @@ impl<Hash: Encode, AccountId: Encode, Balance: Encode, BlockNumber: Encode>
 
 	/// The payload as a browser wallet signs it: `<Bytes>` ++ payload ++ `</Bytes>`.
 	pub fn wrapped_signing_payload(&self) -> Vec<u8> {
-		let payload = self.signing_payload();
-		let mut wrapped = Vec::with_capacity(
-			payload.len().saturating_add(WRAP_PREFIX.len()).saturating_add(WRAP_SUFFIX.len()),
-		);
-		wrapped.extend_from_slice(WRAP_PREFIX);
-		wrapped.extend_from_slice(&payload);
-		wrapped.extend_from_slice(WRAP_SUFFIX);
-		wrapped
+		wrap_bytes(&self.signing_payload())
 	}
 }
 

@@ -129,7 +129,7 @@ fn signed_payment<T: Config>() -> (T::AccountId, BalanceOf<T>, Call<T>) {
 	let message =
 		AgentWallet::<T>::signed_payment_message(&agent, &payee, amount, nonce, valid_until);
 	// Wrapped, as a browser wallet signs: the longer message of the two forms.
-	let wrapped = [&b"<Bytes>"[..], &message[..], &b"</Bytes>"[..]].concat();
+	let wrapped = crate::wrap_bytes(&message);
 	let signature = PaymentSignature::Wrapped(T::BenchmarkHelper::sign(&wrapped));
 	let call = Call::<T>::pay_signed {
 		agent: agent.clone(),

@@ -17,7 +17,7 @@ extern crate alloc;
 
 pub use fees::AgentPaysFees;
 pub use pallet::*;
-pub use tokenmeter_primitives::VoucherSigners;
+pub use tokenmeter_primitives::{wrap_bytes, VoucherSigners};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -29,6 +29,7 @@ pub mod migrations;
 #[cfg(test)]
 mod mock;
 pub mod runtime_api;
+mod signed;
 #[cfg(test)]
 mod tests;
 mod types;

@@ -94,7 +94,7 @@ fn anyone_submits_what_the_controller_signed_and_the_agent_pays_the_fee() {
 		assert_eq!(Balances::total_issuance(), issuance - SIGNED_PAYMENT_FEE);
 		// The amount and the fee count against the period cap.
 		assert_eq!(remaining(agent), 300 - 40 - SIGNED_PAYMENT_FEE);
-		assert_eq!(agent_record(agent).next_payment_id, 1);
+		assert_eq!(super::agent(agent).next_payment_id, 1);
 		assert_eq!(
 			last_event(),
 			Event::PaidBySignature {
@@ -108,10 +108,6 @@ fn anyone_submits_what_the_controller_signed_and_the_agent_pays_the_fee() {
 			}
 		);
 	});
-}
-
-fn agent_record(agent_id: AccountId) -> AgentOf<Test> {
-	agent(agent_id)
 }
 
 #[test]
@@ -197,7 +193,7 @@ fn proposals_and_signed_payments_take_ids_from_one_sequence() {
 		pay(agent, SHOP, 60);
 		assert_eq!(refused(&by_controller(agent, 10, 0)), InvalidTransaction::Stale);
 		apply(by_controller(agent, 10, 1));
-		assert_eq!(agent_record(agent).next_payment_id, 2);
+		assert_eq!(super::agent(agent).next_payment_id, 2);
 	});
 }
 
@@ -294,7 +290,7 @@ fn a_wallet_signs_the_payment_wrapped_and_each_form_is_checked_as_it_says() {
 	run_test(|| {
 		let agent = create();
 		let message = AgentWallet::signed_payment_message(&agent, &SHOP, 40, 0, 100);
-		let wrapped = [&b"<Bytes>"[..], &message[..], &b"</Bytes>"[..]].concat();
+		let wrapped = crate::wrap_bytes(&message);
 		let call = |signature| crate::Call::pay_signed {
 			agent,
 			payee: SHOP,
