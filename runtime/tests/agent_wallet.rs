@@ -473,19 +473,12 @@ fn provide_second_model(provider: &AccountId, access: AccessRule<Balance>) -> u3
 #[test]
 fn anyone_submits_a_payment_the_controller_signed_and_the_agent_pays_its_fee() {
 	use codec::Encode;
-	use sp_runtime::{
-		generic::Era,
-		transaction_validity::{InvalidTransaction, TransactionSource, TransactionValidityError},
+	use sp_runtime::transaction_validity::{
+		InvalidTransaction, TransactionSource, TransactionValidityError,
 	};
 	use tokenmeter_runtime::{Executive, UncheckedExtrinsic};
+	use tokenmeter_test_chain::general;
 
-	/// A general (version 5) transaction: no signer, immortal, nonce and tip zero.
-	fn general(call: RuntimeCall) -> UncheckedExtrinsic {
-		UncheckedExtrinsic::new_transaction(
-			call,
-			tokenmeter_runtime::tx_extension(0, Era::Immortal, 0),
-		)
-	}
 	fn pay_signed(
 		agent: &AccountId,
 		payee: &AccountId,
