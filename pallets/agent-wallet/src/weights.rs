@@ -75,8 +75,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn create_agent() -> Weight {
 		// Proof size, measured: `197`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 58_377_000 picoseconds.
-		Weight::from_parts(63_890_000, 6196)
+		// Minimum execution time: 60_509_000 picoseconds.
+		Weight::from_parts(68_527_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -87,37 +87,33 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn pay() -> Weight {
 		// Proof size, measured: `1412`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 50_968_000 picoseconds.
-		Weight::from_parts(53_974_000, 6196)
+		// Minimum execution time: 52_177_000 picoseconds.
+		Weight::from_parts(64_472_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
 	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
-	/// Storage: `System::BlockHash` (r:1 w:0)
-	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:2 w:2)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn pay_signed() -> Weight {
-		// Proof size, measured: `1466`
+		// Proof size, measured: `1412`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 118_096_000 picoseconds.
-		Weight::from_parts(126_731_000, 6196)
-			.saturating_add(T::DbWeight::get().reads(4_u64))
+		// Minimum execution time: 113_116_000 picoseconds.
+		Weight::from_parts(128_287_000, 6196)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:0)
 	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
-	/// Storage: `System::BlockHash` (r:1 w:0)
-	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:2 w:0)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn authorize_pay_signed() -> Weight {
-		// Proof size, measured: `1466`
+		// Proof size, measured: `1412`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 52_531_000 picoseconds.
-		Weight::from_parts(54_421_000, 6196)
-			.saturating_add(T::DbWeight::get().reads(4_u64))
+		// Minimum execution time: 49_938_000 picoseconds.
+		Weight::from_parts(52_462_000, 6196)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
 	/// Proof: `AgentWallet::Agents` (`max_values`: None, `max_size`: Some(1030), added: 3505, mode: `MaxEncodedLen`)
@@ -130,8 +126,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn propose_payment() -> Weight {
 		// Proof size, measured: `1364`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 59_333_000 picoseconds.
-		Weight::from_parts(63_060_000, 4495)
+		// Minimum execution time: 60_296_000 picoseconds.
+		Weight::from_parts(64_934_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -142,8 +138,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn act() -> Weight {
 		// Proof size, measured: `1238`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 24_658_000 picoseconds.
-		Weight::from_parts(29_976_000, 4495)
+		// Minimum execution time: 24_845_000 picoseconds.
+		Weight::from_parts(29_253_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -158,8 +154,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn approve() -> Weight {
 		// Proof size, measured: `2322`
 		// Proof size, estimated: `8799`
-		// Minimum execution time: 101_301_000 picoseconds.
-		Weight::from_parts(103_683_000, 8799)
+		// Minimum execution time: 103_262_000 picoseconds.
+		Weight::from_parts(109_921_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
@@ -174,8 +170,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn reject() -> Weight {
 		// Proof size, measured: `2180`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 62_119_000 picoseconds.
-		Weight::from_parts(65_089_000, 4495)
+		// Minimum execution time: 59_472_000 picoseconds.
+		Weight::from_parts(64_743_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -190,8 +186,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn reap() -> Weight {
 		// Proof size, measured: `2180`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 59_075_000 picoseconds.
-		Weight::from_parts(61_962_000, 4495)
+		// Minimum execution time: 61_890_000 picoseconds.
+		Weight::from_parts(73_001_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -211,10 +207,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn set_policy(p: u32, ) -> Weight {
 		// Proof size, measured: `1704 + p * (47 ±0)`
 		// Proof size, estimated: `4495 + p * (2892 ±0)`
-		// Minimum execution time: 26_875_000 picoseconds.
-		Weight::from_parts(44_809_084, 4495)
-			// Standard error: 139_333
-			.saturating_add(Weight::from_parts(35_873_723, 0).saturating_mul(p.into()))
+		// Minimum execution time: 26_744_000 picoseconds.
+		Weight::from_parts(36_453_369, 4495)
+			// Standard error: 103_470
+			.saturating_add(Weight::from_parts(37_243_208, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
@@ -237,10 +233,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn freeze(p: u32, ) -> Weight {
 		// Proof size, measured: `1704 + p * (47 ±0)`
 		// Proof size, estimated: `4495 + p * (2892 ±0)`
-		// Minimum execution time: 24_869_000 picoseconds.
-		Weight::from_parts(39_240_654, 4495)
-			// Standard error: 88_709
-			.saturating_add(Weight::from_parts(32_170_977, 0).saturating_mul(p.into()))
+		// Minimum execution time: 25_037_000 picoseconds.
+		Weight::from_parts(50_925_541, 4495)
+			// Standard error: 120_830
+			.saturating_add(Weight::from_parts(35_394_985, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
@@ -252,8 +248,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn unfreeze() -> Weight {
 		// Proof size, measured: `1168`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 13_277_000 picoseconds.
-		Weight::from_parts(14_032_000, 4495)
+		// Minimum execution time: 16_161_000 picoseconds.
+		Weight::from_parts(19_891_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -266,8 +262,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn rotate_controller() -> Weight {
 		// Proof size, measured: `1138`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 20_655_000 picoseconds.
-		Weight::from_parts(21_184_000, 4495)
+		// Minimum execution time: 24_133_000 picoseconds.
+		Weight::from_parts(26_510_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -278,8 +274,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn withdraw() -> Weight {
 		// Proof size, measured: `1341`
 		// Proof size, estimated: `6196`
-		// Minimum execution time: 49_501_000 picoseconds.
-		Weight::from_parts(51_461_000, 6196)
+		// Minimum execution time: 49_334_000 picoseconds.
+		Weight::from_parts(54_316_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -296,11 +292,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// The range of component `p` is `[0, 16]`.
 	fn close_agent(p: u32, ) -> Weight {
 		// Proof size, measured: `1947 + p * (47 ±0)`
-		// Proof size, estimated: `8381 + p * (2892 ±15)`
-		// Minimum execution time: 91_860_000 picoseconds.
-		Weight::from_parts(110_633_807, 8381)
-			// Standard error: 98_818
-			.saturating_add(Weight::from_parts(32_302_918, 0).saturating_mul(p.into()))
+		// Proof size, estimated: `8381 + p * (2892 ±16)`
+		// Minimum execution time: 97_660_000 picoseconds.
+		Weight::from_parts(121_906_446, 8381)
+			// Standard error: 119_055
+			.saturating_add(Weight::from_parts(34_629_253, 0).saturating_mul(p.into()))
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
@@ -314,8 +310,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn voucher_signer() -> Weight {
 		// Proof size, measured: `2077`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 11_807_000 picoseconds.
-		Weight::from_parts(12_478_000, 4495)
+		// Minimum execution time: 12_548_000 picoseconds.
+		Weight::from_parts(16_265_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 	}
 	/// Storage: `AgentWallet::Agents` (r:1 w:1)
@@ -323,8 +319,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn charge_fee() -> Weight {
 		// Proof size, measured: `1135`
 		// Proof size, estimated: `4495`
-		// Minimum execution time: 12_826_000 picoseconds.
-		Weight::from_parts(13_943_000, 4495)
+		// Minimum execution time: 12_601_000 picoseconds.
+		Weight::from_parts(15_498_000, 4495)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -333,52 +329,52 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDb's database costs, for tests and mocks.
 impl WeightInfo for () {
 	fn create_agent() -> Weight {
-		Weight::from_parts(63_890_000, 6196)
+		Weight::from_parts(68_527_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn pay() -> Weight {
-		Weight::from_parts(53_974_000, 6196)
+		Weight::from_parts(64_472_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn pay_signed() -> Weight {
-		Weight::from_parts(126_731_000, 6196)
-			.saturating_add(ParityDbWeight::get().reads(4_u64))
+		Weight::from_parts(128_287_000, 6196)
+			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn authorize_pay_signed() -> Weight {
-		Weight::from_parts(54_421_000, 6196)
-			.saturating_add(ParityDbWeight::get().reads(4_u64))
+		Weight::from_parts(52_462_000, 6196)
+			.saturating_add(ParityDbWeight::get().reads(3_u64))
 	}
 	fn propose_payment() -> Weight {
-		Weight::from_parts(63_060_000, 4495)
+		Weight::from_parts(64_934_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn act() -> Weight {
-		Weight::from_parts(29_976_000, 4495)
+		Weight::from_parts(29_253_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn approve() -> Weight {
-		Weight::from_parts(103_683_000, 8799)
+		Weight::from_parts(109_921_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
 	}
 	fn reject() -> Weight {
-		Weight::from_parts(65_089_000, 4495)
+		Weight::from_parts(64_743_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn reap() -> Weight {
-		Weight::from_parts(61_962_000, 4495)
+		Weight::from_parts(73_001_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn set_policy(p: u32, ) -> Weight {
-		Weight::from_parts(44_809_084, 4495)
-			.saturating_add(Weight::from_parts(35_873_723, 0).saturating_mul(p.into()))
+		Weight::from_parts(36_453_369, 4495)
+			.saturating_add(Weight::from_parts(37_243_208, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
@@ -386,8 +382,8 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn freeze(p: u32, ) -> Weight {
-		Weight::from_parts(39_240_654, 4495)
-			.saturating_add(Weight::from_parts(32_170_977, 0).saturating_mul(p.into()))
+		Weight::from_parts(50_925_541, 4495)
+			.saturating_add(Weight::from_parts(35_394_985, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
@@ -395,23 +391,23 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn unfreeze() -> Weight {
-		Weight::from_parts(14_032_000, 4495)
+		Weight::from_parts(19_891_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn rotate_controller() -> Weight {
-		Weight::from_parts(21_184_000, 4495)
+		Weight::from_parts(26_510_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn withdraw() -> Weight {
-		Weight::from_parts(51_461_000, 6196)
+		Weight::from_parts(54_316_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn close_agent(p: u32, ) -> Weight {
-		Weight::from_parts(110_633_807, 8381)
-			.saturating_add(Weight::from_parts(32_302_918, 0).saturating_mul(p.into()))
+		Weight::from_parts(121_906_446, 8381)
+			.saturating_add(Weight::from_parts(34_629_253, 0).saturating_mul(p.into()))
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(p.into())))
 			.saturating_add(ParityDbWeight::get().writes(7_u64))
@@ -419,11 +415,11 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2892).saturating_mul(p.into()))
 	}
 	fn voucher_signer() -> Weight {
-		Weight::from_parts(12_478_000, 4495)
+		Weight::from_parts(16_265_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 	}
 	fn charge_fee() -> Weight {
-		Weight::from_parts(13_943_000, 4495)
+		Weight::from_parts(15_498_000, 4495)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
