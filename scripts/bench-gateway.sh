@@ -26,7 +26,7 @@ if [ ! -x "$TOOLS/litellm-venv/bin/litellm" ]; then
 	"$TOOLS/litellm-venv/bin/pip" install -q "litellm[proxy]"
 fi
 cd "$REPO_ROOT"
-[ -x "$NODE_BIN" ] || build_node
+build_node
 log "building the gateway and its benchmark tools"
 cargo build --locked --release -p tokenmeter-gateway --bins --examples
 cd "$REPO_ROOT/e2e"

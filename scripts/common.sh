@@ -176,12 +176,13 @@ build_node() {
 	cargo build --locked --release --workspace
 }
 
-# Runs the end-to-end benchmark e2e/bench/$1 against the release dev node (built if missing).
+# Runs the end-to-end benchmark e2e/bench/$1 against the release dev node, built first (a no-op
+# when it is current) so that a benchmark never measures a runtime older than the tree.
 run_node_bench() {
 	ensure_system_packages
 	ensure_rust
 	ensure_e2e_deps
-	[ -x "$NODE_BIN" ] || build_node
+	build_node
 	cd "$REPO_ROOT/e2e"
 	TOKENMETER_NODE="$NODE_BIN" node "bench/$1"
 }
