@@ -195,6 +195,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(info.pending < T::MaxPending::get(), Error::<T>::TooManyPending);
 		Self::charge(&mut info.clone(), amount)?;
 		let id = info.next_payment_id;
+		let next_id = Self::payment_id_after(id)?;
 		let deposit =
 			T::PendingDeposit::new(&proposer, Footprint::from_mel::<PendingPaymentOf<T>>())?;
 		let expires = Self::now().saturating_add(T::PendingLifetime::get());
@@ -210,7 +211,7 @@ impl<T: Config> Pallet<T> {
 				approvals: Default::default(),
 			},
 		);
-		info.next_payment_id = id.wrapping_add(1);
+		info.next_payment_id = next_id;
 		info.pending.saturating_inc();
 		let approvals_needed = info.policy.approvals_needed;
 		Agents::<T>::insert(&agent, info);

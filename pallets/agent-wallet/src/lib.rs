@@ -434,6 +434,9 @@ pub mod pallet {
 		/// The payee's account cannot receive the amount (a new account needs at least the
 		/// existential deposit).
 		PayeeCannotReceive,
+		/// The agent has used every payment id (2^32 − 1 of them, shared by signed payments and
+		/// payments waiting for cosigners); close it and create another.
+		PaymentIdsExhausted,
 	}
 
 	#[pallet::hooks]

@@ -134,6 +134,7 @@ impl<T: Config> Pallet<T> {
 		let next = info.next_payment_id;
 		ensure!(*nonce >= next, InvalidTransaction::Stale);
 		ensure!(*nonce == next || source != TransactionSource::InBlock, InvalidTransaction::Future);
+		Self::payment_id_after(*nonce).map_err(|error| invalid(error.into()))?;
 		let message = Self::signed_payment_message(agent, payee, *amount, *nonce, *valid_until);
 		let valid = match signature {
 			PaymentSignature::Bare(signature) => signature.verify(&message[..], &info.controller),
@@ -167,6 +168,12 @@ impl<T: Config> Pallet<T> {
 		))
 	}
 
+	/// The id after `id`, which the agent's next payment will take. Ids never wrap: a signed
+	/// payment with a reused nonce would be paid again.
+	pub(crate) fn payment_id_after(id: PaymentId) -> Result<PaymentId, Error<T>> {
+		id.checked_add(1).ok_or(Error::<T>::PaymentIdsExhausted)
+	}
+
 	pub(crate) fn do_pay_signed(
 		agent: T::AccountId,
 		payee: T::AccountId,
@@ -179,7 +186,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(nonce == info.next_payment_id, Error::<T>::WrongNonce);
 		let (mut info, fee) =
 			Self::check_signed_payment(info, &agent, &payee, amount, valid_until, length)?;
-		info.next_payment_id = nonce.wrapping_add(1);
+		info.next_payment_id = Self::payment_id_after(nonce)?;
 		T::Currency::transfer(&agent, &payee, amount, Preservation::Preserve)?;
 		T::Currency::burn_from(
 			&agent,

@@ -246,3 +246,26 @@ fn approve_errors_change_nothing() {
 		);
 	});
 }
+
+#[test]
+fn a_proposal_never_reuses_an_id_when_the_ids_run_out() {
+	run_test(|| {
+		let agent = create();
+		Agents::<Test>::mutate(agent, |info| {
+			info.as_mut().expect("the agent exists").next_payment_id = PaymentId::MAX - 1
+		});
+		pay(agent, SHOP, 80);
+		assert!(PendingPayments::<Test>::get(agent, PaymentId::MAX - 1).is_some());
+		assert_eq!(agent(agent).next_payment_id, PaymentId::MAX);
+
+		assert_noop!(
+			AgentWallet::pay(RuntimeOrigin::signed(CONTROLLER), agent, SHOP, 80),
+			Error::<Test>::PaymentIdsExhausted
+		);
+		// Payments below the threshold take no id and go on.
+		pay(agent, SHOP, 10);
+		assert_eq!(free(SHOP), 10);
+		assert_ok!(approve(OWNER, agent, PaymentId::MAX - 1));
+		assert_eq!(free(SHOP), 90);
+	});
+}

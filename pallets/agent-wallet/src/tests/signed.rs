@@ -354,7 +354,34 @@ fn the_custom_codes_are_the_documented_error_indexes() {
 		(Error::ZeroAmount, 18),
 		(Error::SignedPaymentExpired, 25),
 		(Error::PayeeCannotReceive, 27),
+		(Error::PaymentIdsExhausted, 28),
 	] {
 		assert_eq!(code(error), InvalidTransaction::Custom(index));
 	}
+}
+
+#[test]
+fn a_nonce_is_never_reused_when_the_ids_run_out() {
+	run_test(|| {
+		let agent = create();
+		let set_next = |id: PaymentId| {
+			Agents::<Test>::mutate(agent, |info| {
+				info.as_mut().expect("the agent exists").next_payment_id = id
+			})
+		};
+		set_next(PaymentId::MAX - 1);
+		apply(by_controller(agent, 40, PaymentId::MAX - 1));
+		assert_eq!(super::agent(agent).next_payment_id, PaymentId::MAX);
+
+		// The last id would wrap to 0 and make the first signed payment valid again.
+		let last = by_controller(agent, 40, PaymentId::MAX);
+		assert_eq!(refused(&last), code(Error::PaymentIdsExhausted));
+		assert_noop!(dispatch(last), Error::<Test>::PaymentIdsExhausted);
+		// Nor does it wait in the pool when the agent is not there yet.
+		set_next(PaymentId::MAX - 1);
+		assert_eq!(
+			refused(&by_controller(agent, 40, PaymentId::MAX)),
+			code(Error::PaymentIdsExhausted)
+		);
+	});
 }
