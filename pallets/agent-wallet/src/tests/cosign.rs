@@ -256,7 +256,7 @@ fn a_proposal_never_reuses_an_id_when_the_ids_run_out() {
 		});
 		pay(agent, SHOP, 80);
 		assert!(PendingPayments::<Test>::get(agent, PaymentId::MAX - 1).is_some());
-		assert_eq!(agent(agent).next_payment_id, PaymentId::MAX);
+		assert_eq!(super::agent(agent).next_payment_id, PaymentId::MAX);
 
 		assert_noop!(
 			AgentWallet::pay(RuntimeOrigin::signed(CONTROLLER), agent, SHOP, 80),
