@@ -6,7 +6,14 @@
 //! enormous amounts, expired or foreign vouchers) so that error paths run too.
 
 use codec::Encode;
-use frame_support::{traits::Get, BoundedVec};
+use frame_support::{
+	traits::{
+		fungible,
+		tokens::{Fortitude, Preservation},
+		Get,
+	},
+	BoundedVec,
+};
 use pallet_agent_wallet::{Agents, PendingPayments, Policy, PolicyOf};
 use pallet_feedback_rewards::FeedbackKind;
 use pallet_inference_credits::{AccessRule, SignedVoucher, UsageEntry, Voucher};
@@ -15,8 +22,8 @@ use sp_core::{Pair, H256};
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::{MultiAddress, MultiSignature};
 use tokenmeter_runtime::{
-	configs::inference_credits::RewardPoolAccount, AccountId, Balance, BlockNumber, Runtime,
-	RuntimeCall, System, UNIT,
+	configs::inference_credits::RewardPoolAccount, AccountId, Balance, Balances, BlockNumber,
+	Runtime, RuntimeCall, System, UNIT,
 };
 
 /// The accounts that sign: the six endowed development accounts, and two (`One`, `Two`)
@@ -77,6 +84,9 @@ struct AgentView {
 	next_payment_id: u32,
 	/// The payees its policy allows (`None`: anyone).
 	payees: Option<Vec<AccountId>>,
+	/// The most a signed payment could move now, its fee aside: within the per-payment cap,
+	/// the cosign threshold, what is left of the period and of the agent's balance.
+	room: Balance,
 }
 
 /// Draws transactions from the chain's current state.
@@ -333,13 +343,25 @@ impl Generator {
 			// A payment signed off chain, mostly by the controller, mostly with the next nonce;
 			// applied as a general transaction (the signer here only signs the payment).
 			_ => {
-				let allowed = view.payees.as_deref().unwrap_or_default();
-				let payee = match self.rng.pick(allowed).filter(|_| self.rng.chance(70)) {
+				// Mostly a payee the policy allows and an amount within what the agent may
+				// spend, so that many are authorized and paid: what the block then does with
+				// them is what is checked (an authorized payment that fails is a violation).
+				let allowed = match &view.payees {
+					Some(payees) => payees.clone(),
+					None => vec![self.actor().to_account_id()],
+				};
+				let payee = match self.rng.pick(&allowed).filter(|_| self.rng.chance(80)) {
 					Some(payee) => payee.clone(),
 					None => self.account(),
 				};
-				// Small amounts half the time: the fee is counted against the caps too.
-				let amount = if self.rng.chance(50) { 1 } else { self.amount() };
+				let amount = match self.rng.below(4) {
+					0 | 1 if view.room > 0 => {
+						let room = u64::try_from(view.room).unwrap_or(u64::MAX);
+						Balance::from(self.rng.below(room)).saturating_add(1)
+					}
+					2 => 1,
+					_ => self.amount(),
+				};
 				let next = view.next_payment_id;
 				let nonce = if self.rng.chance(80) {
 					next
@@ -631,14 +653,31 @@ impl Generator {
 
 /// The agents on chain, with their pending payments.
 fn agents() -> Vec<AgentView> {
+	// A signed payment's fee is at most this (its length is below 256 bytes).
+	let fee = pallet_agent_wallet::Pallet::<Runtime>::signed_payment_fee(256);
 	Agents::<Runtime>::iter()
-		.map(|(agent, record)| AgentView {
-			pending: PendingPayments::<Runtime>::iter_key_prefix(&agent).collect(),
-			agent,
-			owner: record.owner,
-			controller: record.controller,
-			next_payment_id: record.next_payment_id,
-			payees: record.policy.payees.map(|payees| payees.into_inner()),
+		.map(|(agent, record)| {
+			let (_, spent) = record.period_at(System::block_number());
+			let policy = &record.policy;
+			let funds = <Balances as fungible::Inspect<AccountId>>::reducible_balance(
+				&agent,
+				Preservation::Preserve,
+				Fortitude::Polite,
+			);
+			let room = policy
+				.per_payment_cap
+				.min(policy.cosign_threshold)
+				.min(policy.period_cap.saturating_sub(spent).saturating_sub(fee))
+				.min(funds.saturating_sub(fee));
+			AgentView {
+				pending: PendingPayments::<Runtime>::iter_key_prefix(&agent).collect(),
+				agent,
+				owner: record.owner,
+				controller: record.controller,
+				next_payment_id: record.next_payment_id,
+				payees: record.policy.payees.map(|payees| payees.into_inner()),
+				room,
+			}
 		})
 		.collect()
 }
