@@ -343,9 +343,18 @@ impl Generator {
 			// A payment signed off chain, mostly by the controller, mostly with the next nonce;
 			// applied as a general transaction (the signer here only signs the payment).
 			_ => {
-				// Mostly a payee the policy allows and an amount within what the agent may
-				// spend, so that many are authorized and paid: what the block then does with
-				// them is what is checked (an authorized payment that fails is a violation).
+				// Mostly an agent that may pay now, a payee its policy allows and an amount
+				// within what it may spend, so that many are authorized and paid: what the
+				// block then does with them is what is checked (an authorized payment that
+				// fails is a violation).
+				let ready: Vec<&AgentView> = agents.iter().filter(|v| v.room > 0).collect();
+				let view = match self.rng.pick(&ready).filter(|_| self.rng.chance(70)) {
+					Some(ready) => *ready,
+					None => view,
+				};
+				let agent = view.agent.clone();
+				let controller =
+					as_key(&view.controller).filter(|_| self.rng.chance(90)).unwrap_or(signer);
 				let allowed = match &view.payees {
 					Some(payees) => payees.clone(),
 					None => vec![self.actor().to_account_id()],
@@ -379,10 +388,10 @@ impl Generator {
 				// Bare or wrapped, as a program or a browser wallet signs; sometimes in the
 				// other form than the one named.
 				let wrapped = pallet_agent_wallet::wrap_bytes(&message);
-				let (named_wrapped, signed_wrapped) = match self.rng.below(10) {
-					0..=3 => (false, false),
-					4..=7 => (true, true),
-					8 => (true, false),
+				let (named_wrapped, signed_wrapped) = match self.rng.below(20) {
+					0..=8 => (false, false),
+					9..=17 => (true, true),
+					18 => (true, false),
 					_ => (false, true),
 				};
 				let signed = if signed_wrapped { &wrapped } else { &message };
@@ -664,11 +673,17 @@ fn agents() -> Vec<AgentView> {
 				Preservation::Preserve,
 				Fortitude::Polite,
 			);
-			let room = policy
-				.per_payment_cap
-				.min(policy.cosign_threshold)
-				.min(policy.period_cap.saturating_sub(spent).saturating_sub(fee))
-				.min(funds.saturating_sub(fee));
+			let now = System::block_number();
+			let spends = !record.frozen && policy.expiry.is_none_or(|last| now <= last);
+			let room = if !spends {
+				0
+			} else {
+				policy
+					.per_payment_cap
+					.min(policy.cosign_threshold)
+					.min(policy.period_cap.saturating_sub(spent).saturating_sub(fee))
+					.min(funds.saturating_sub(fee))
+			};
 			AgentView {
 				pending: PendingPayments::<Runtime>::iter_key_prefix(&agent).collect(),
 				agent,
