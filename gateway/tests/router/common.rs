@@ -49,11 +49,11 @@ pub(crate) struct Upstream {
 	pub(crate) requests: Arc<Mutex<Vec<Value>>>,
 }
 
-pub(crate) fn words(text: &str) -> u32 {
+fn words(text: &str) -> u32 {
 	text.split_whitespace().count() as u32
 }
 
-pub(crate) fn prompt_words(body: &Value) -> u32 {
+fn prompt_words(body: &Value) -> u32 {
 	let mut text = String::new();
 	tokenmeter_gateway::http::request::collect_text(
 		body.get("messages").or(body.get("input")).unwrap_or(&Value::Null),
@@ -64,7 +64,7 @@ pub(crate) fn prompt_words(body: &Value) -> u32 {
 
 pub(crate) const PIECES: [&str; 3] = ["Hello ", "from the ", "fake model"];
 
-pub(crate) async fn chat(State(upstream): State<Upstream>, Json(body): Json<Value>) -> Response {
+async fn chat(State(upstream): State<Upstream>, Json(body): Json<Value>) -> Response {
 	upstream.requests.lock().unwrap().push(body.clone());
 	let mode = body.pointer("/metadata/mode").and_then(Value::as_str).unwrap_or("ok").to_string();
 	let usage = json!({ "prompt_tokens": prompt_words(&body), "completion_tokens": 5 });
@@ -109,21 +109,21 @@ pub(crate) async fn chat(State(upstream): State<Upstream>, Json(body): Json<Valu
 		.unwrap()
 }
 
-pub(crate) async fn embeddings(State(upstream): State<Upstream>, Json(body): Json<Value>) -> Response {
+async fn embeddings(State(upstream): State<Upstream>, Json(body): Json<Value>) -> Response {
 	upstream.requests.lock().unwrap().push(body.clone());
 	let n = prompt_words(&body);
 	Json(json!({ "object": "list", "data": [{ "embedding": [0.1, 0.2] }], "usage": { "prompt_tokens": n, "total_tokens": n } }))
 		.into_response()
 }
 
-pub(crate) async fn responses(State(upstream): State<Upstream>, Json(body): Json<Value>) -> Response {
+async fn responses(State(upstream): State<Upstream>, Json(body): Json<Value>) -> Response {
 	upstream.requests.lock().unwrap().push(body.clone());
 	Json(json!({ "object": "response", "output": [{ "type": "message", "content": [{ "type": "output_text", "text": "hi there" }] }],
 		"usage": { "input_tokens": prompt_words(&body), "output_tokens": 2, "total_tokens": 0 } }))
 	.into_response()
 }
 
-pub(crate) async fn tokenize(Json(body): Json<Value>) -> Json<Value> {
+async fn tokenize(Json(body): Json<Value>) -> Json<Value> {
 	let count = words(body["content"].as_str().unwrap_or_default());
 	Json(json!({ "tokens": vec![0; count as usize] }))
 }
@@ -162,7 +162,10 @@ pub(crate) fn bob() -> AccountId32 {
 	Sr25519Keyring::Bob.to_account_id()
 }
 
-pub(crate) async fn gateway(replicas: Option<Vec<String>>, tweak: impl FnOnce(&mut ServeArgs)) -> Fixture {
+pub(crate) async fn gateway(
+	replicas: Option<Vec<String>>,
+	tweak: impl FnOnce(&mut ServeArgs),
+) -> Fixture {
 	let (url, upstream) = start_upstream().await;
 	let mut args = ServeArgs {
 		upstream: Some(replicas.map(|r| r.join(",")).unwrap_or(url)),
