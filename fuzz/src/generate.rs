@@ -666,14 +666,14 @@ fn agents() -> Vec<AgentView> {
 	let fee = pallet_agent_wallet::Pallet::<Runtime>::signed_payment_fee(256);
 	Agents::<Runtime>::iter()
 		.map(|(agent, record)| {
-			let (_, spent) = record.period_at(System::block_number());
+			let now = System::block_number();
+			let (_, spent) = record.period_at(now);
 			let policy = &record.policy;
 			let funds = <Balances as fungible::Inspect<AccountId>>::reducible_balance(
 				&agent,
 				Preservation::Preserve,
 				Fortitude::Polite,
 			);
-			let now = System::block_number();
 			let spends = !record.frozen && policy.expiry.is_none_or(|last| now <= last);
 			let room = if !spends {
 				0

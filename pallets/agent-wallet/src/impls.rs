@@ -86,6 +86,12 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// The id after `id`, which the agent's next payment will take. Ids never wrap: a signed
+	/// payment (`pay_signed`) with a reused nonce would be paid again.
+	pub(crate) fn payment_id_after(id: PaymentId) -> Result<PaymentId, Error<T>> {
+		id.checked_add(1).ok_or(Error::<T>::PaymentIdsExhausted)
+	}
+
 	/// Counts `amount` against the caps, updating `info`'s period; returns what was spent in
 	/// the period and what remains.
 	pub(crate) fn charge(

@@ -168,12 +168,6 @@ impl<T: Config> Pallet<T> {
 		))
 	}
 
-	/// The id after `id`, which the agent's next payment will take. Ids never wrap: a signed
-	/// payment with a reused nonce would be paid again.
-	pub(crate) fn payment_id_after(id: PaymentId) -> Result<PaymentId, Error<T>> {
-		id.checked_add(1).ok_or(Error::<T>::PaymentIdsExhausted)
-	}
-
 	pub(crate) fn do_pay_signed(
 		agent: T::AccountId,
 		payee: T::AccountId,
