@@ -21,8 +21,16 @@ use std::{
 	time::{Duration, Instant},
 };
 
+use axum::body::Bytes;
 use serde_json::{json, Value};
+use sp_core::crypto::Ss58Codec;
 use sp_crypto_hashing::blake2_256;
+use sp_runtime::AccountId32;
+
+use crate::http::{
+	request::{prompt_text, Endpoint},
+	sse::delivered_text,
+};
 
 /// The most of a prompt or an answer kept (bytes; longer ones are cut at a character).
 pub const MAX_KEPT_TEXT: usize = 16 * 1024;
@@ -69,6 +77,85 @@ impl Answer {
 	}
 }
 
+/// A text of a kept answer: the text itself, or the JSON body it is read from when the answer
+/// is asked for. Most answers never are, so an answer is not parsed on its way out only to be
+/// kept; a body longer than [`MAX_KEPT_TEXT`] is read when kept, so that what is kept stays as
+/// small as the text would be.
+#[derive(Debug, Clone)]
+pub enum Text {
+	/// The text.
+	Plain(String),
+	/// A request's body: the text of its prompt's fields for the endpoint.
+	Prompt(Endpoint, Bytes),
+	/// An answer's body (not streamed): the text it delivered.
+	Delivered(Bytes),
+}
+
+impl Text {
+	/// The text, at most [`MAX_KEPT_TEXT`] bytes (cut at a character).
+	pub fn read(&self) -> String {
+		let body = |bytes: &Bytes| serde_json::from_slice::<Value>(bytes).ok();
+		let text = match self {
+			Text::Plain(text) => return cut(text, MAX_KEPT_TEXT),
+			Text::Prompt(endpoint, bytes) => {
+				body(bytes).map(|v| prompt_text(*endpoint, &v)).unwrap_or_default()
+			}
+			Text::Delivered(bytes) => {
+				let mut text = String::new();
+				if let Some(value) = body(bytes) {
+					delivered_text(&value, &mut text);
+				}
+				text
+			}
+		};
+		cut(&text, MAX_KEPT_TEXT)
+	}
+
+	/// As kept: a text cut to [`MAX_KEPT_TEXT`], a body read now if it is longer.
+	fn bounded(self) -> Text {
+		match &self {
+			Text::Plain(text) if text.len() > MAX_KEPT_TEXT => Text::Plain(self.read()),
+			Text::Prompt(_, bytes) | Text::Delivered(bytes) if bytes.len() > MAX_KEPT_TEXT => {
+				Text::Plain(self.read())
+			}
+			_ => self,
+		}
+	}
+}
+
+/// An answer as kept; [`Served::get`] gives it as an [`Answer`] (its texts read then).
+#[derive(Debug, Clone)]
+pub struct Keeping {
+	/// The receipt (hex, `0x…`).
+	pub receipt: String,
+	/// The request's id (`X-Request-Id`).
+	pub request_id: String,
+	/// The on-chain model id.
+	pub model: u32,
+	/// The user.
+	pub user: AccountId32,
+	/// The prompt.
+	pub prompt: Text,
+	/// The text delivered.
+	pub output: Text,
+	/// When it was served (ms since the epoch).
+	pub served_at_ms: i64,
+}
+
+impl Keeping {
+	fn answer(&self) -> Answer {
+		Answer {
+			receipt: self.receipt.clone(),
+			request_id: self.request_id.clone(),
+			model: self.model,
+			user: self.user.to_ss58check(),
+			prompt: self.prompt.read(),
+			output: self.output.read(),
+			served_at_ms: self.served_at_ms,
+		}
+	}
+}
+
 /// `0x` and lower-case hex (the payment module's).
 pub use crate::payment::hex;
 
@@ -108,7 +195,7 @@ pub struct Served {
 
 #[derive(Default)]
 struct Kept {
-	by_receipt: HashMap<String, (Instant, Answer)>,
+	by_receipt: HashMap<String, (Instant, Keeping)>,
 	order: VecDeque<String>,
 }
 
@@ -151,15 +238,12 @@ impl Served {
 	}
 
 	/// Keeps `answer` (the oldest goes when full).
-	pub fn keep(&self, mut answer: Answer) {
+	pub fn keep(&self, mut answer: Keeping) {
 		if !self.enabled() {
 			return;
 		}
-		for text in [&mut answer.prompt, &mut answer.output] {
-			if text.len() > MAX_KEPT_TEXT {
-				*text = cut(text, MAX_KEPT_TEXT);
-			}
-		}
+		answer.prompt = answer.prompt.bounded();
+		answer.output = answer.output.bounded();
 		let now = Instant::now();
 		let Ok(mut kept) = self.inner.lock() else { return };
 		kept.expire(now, self.keep);
@@ -180,7 +264,7 @@ impl Served {
 		let now = Instant::now();
 		let mut kept = self.inner.lock().ok()?;
 		kept.expire(now, self.keep);
-		kept.by_receipt.get(receipt).map(|(_, a)| a.clone())
+		kept.by_receipt.get(receipt).map(|(_, a)| a.answer())
 	}
 
 	/// Answers kept now.
@@ -298,14 +382,14 @@ pub fn content_fits(kind: &str, content: &Value) -> Result<(), String> {
 mod tests {
 	use super::*;
 
-	fn answer(receipt: &str) -> Answer {
-		Answer {
+	fn answer(receipt: &str) -> Keeping {
+		Keeping {
 			receipt: receipt.into(),
 			request_id: "req".into(),
 			model: 0,
-			user: "u".into(),
-			prompt: "p".into(),
-			output: "o".into(),
+			user: AccountId32::new([1; 32]),
+			prompt: Text::Plain("p".into()),
+			output: Text::Plain("o".into()),
 			served_at_ms: 1,
 		}
 	}
@@ -350,10 +434,51 @@ mod tests {
 	fn long_texts_are_cut_at_a_character() {
 		let served = Served::new(1, Duration::from_secs(60));
 		let mut long = answer("a");
-		long.output = "é".repeat(MAX_KEPT_TEXT);
+		long.output = Text::Plain("é".repeat(MAX_KEPT_TEXT));
 		served.keep(long);
 		let kept = served.get("a").unwrap().output;
 		assert!(kept.len() <= MAX_KEPT_TEXT && kept.chars().all(|c| c == 'é'));
+	}
+
+	#[test]
+	fn bodies_are_read_when_the_answer_is_asked_for() {
+		let served = Served::new(4, Duration::from_secs(60));
+		let request =
+			json!({ "model": "m", "messages": [{ "role": "user", "content": "Hi there" }] });
+		let answer_body = json!({ "choices": [{ "message": { "content": "Hello!" } }] });
+		let mut raw = answer("a");
+		raw.prompt = Text::Prompt(Endpoint::Chat, Bytes::from(request.to_string()));
+		raw.output = Text::Delivered(Bytes::from(answer_body.to_string()));
+		served.keep(raw);
+		let kept = served.get("a").unwrap();
+		// As the texts read when served.
+		let mut delivered = String::new();
+		delivered_text(&answer_body, &mut delivered);
+		assert_eq!(kept.prompt, prompt_text(Endpoint::Chat, &request));
+		assert_eq!(kept.output, delivered);
+		assert_eq!((kept.prompt.as_str(), kept.output.as_str()), ("Hi there", "Hello!"));
+		assert_eq!(kept.user, AccountId32::new([1; 32]).to_ss58check());
+		// A body longer than a kept text is read when kept, and its text cut.
+		let long = "é".repeat(MAX_KEPT_TEXT);
+		let mut big = answer("b");
+		big.output = Text::Delivered(Bytes::from(
+			json!({ "choices": [{ "message": { "content": long } }] }).to_string(),
+		));
+		served.keep(big);
+		let inner = served.inner.lock().unwrap();
+		assert!(
+			matches!(&inner.by_receipt["b"].1.output, Text::Plain(t) if t.len() <= MAX_KEPT_TEXT)
+		);
+		assert!(matches!(&inner.by_receipt["a"].1.output, Text::Delivered(_)));
+		drop(inner);
+		let kept = served.get("b").unwrap().output;
+		assert!(kept.len() <= MAX_KEPT_TEXT && kept.len() > MAX_KEPT_TEXT - 2);
+		assert!(kept.chars().all(|c| c == 'é'));
+		// A body that is not JSON reads as no text.
+		let mut broken = answer("c");
+		broken.output = Text::Delivered(Bytes::from_static(b"{not json"));
+		served.keep(broken);
+		assert_eq!(served.get("c").unwrap().output, "");
 	}
 
 	#[test]

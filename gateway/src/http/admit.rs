@@ -67,6 +67,8 @@ pub struct Admitted {
 	pub endpoint: Endpoint,
 	/// The checked request.
 	pub request: Normalised,
+	/// The request's body as it came (kept for feedback without copying).
+	pub body: axum::body::Bytes,
 	/// Its payment.
 	pub payment: Arc<Payment>,
 	/// The model.
@@ -500,6 +502,7 @@ pub async fn admit(
 	Ok(Admitted {
 		endpoint,
 		request,
+		body: bytes,
 		payment,
 		settled: state.ledger.settled,
 		model,

@@ -23,7 +23,7 @@ use super::{
 	sse, App, InFlight, PAYMENT_RESPONSE, RECEIPT, REQUEST_ID,
 };
 use crate::{
-	feedback::Answer,
+	feedback::{Keeping, Text},
 	payment,
 	schedule::Permit,
 	store::Charge,
@@ -41,13 +41,14 @@ pub struct Receipt {
 	pub headroom: u128,
 }
 
-/// An answer to keep for feedback once it is served (crate::feedback).
+/// An answer to keep for feedback once it is served (crate::feedback): its texts are kept as
+/// the bodies they are read from, read only if the answer is asked for.
 struct Keep {
 	receipt: String,
 	request_id: String,
 	model: u32,
-	user: String,
-	prompt: String,
+	user: sp_runtime::AccountId32,
+	prompt: Text,
 }
 
 impl Keep {
@@ -62,24 +63,24 @@ impl Keep {
 			receipt: app.served.receipt(&request_id, admitted.model.id),
 			request_id,
 			model: admitted.model.id,
-			user: sp_core::crypto::Ss58Codec::to_ss58check(&admitted.payment.voucher.voucher.user),
-			prompt: prompt_text(admitted.endpoint, &admitted.request.body),
+			user: admitted.payment.voucher.voucher.user.clone(),
+			prompt: Text::Prompt(admitted.endpoint, admitted.body.clone()),
 		})
 	}
 
 	/// Keeps the answer that delivered `output`.
-	fn keep(self, app: &App, output: &str) {
+	fn keep(self, app: &App, output: Text) {
 		let served_at_ms = std::time::SystemTime::now()
 			.duration_since(std::time::UNIX_EPOCH)
 			.map(|d| d.as_millis() as i64)
 			.unwrap_or(0);
-		app.served.keep(Answer {
+		app.served.keep(Keeping {
 			receipt: self.receipt,
 			request_id: self.request_id,
 			model: self.model,
 			user: self.user,
 			prompt: self.prompt,
-			output: output.to_string(),
+			output,
 			served_at_ms,
 		});
 	}
@@ -344,8 +345,9 @@ async fn buffered(
 	app.metrics.upstream_seconds.observe(elapsed);
 	app.metrics.first_token_seconds.observe(elapsed);
 	let usage = sse::usage_in(&bytes);
+	// The delivered text is read now only to count it; kept, it is read if asked for.
 	let mut delivered = String::new();
-	if usage.is_none() || keep.is_some() {
+	if usage.is_none() {
 		if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
 			sse::delivered_text(&value, &mut delivered);
 		}
@@ -354,7 +356,11 @@ async fn buffered(
 	match finish(app, admitted, &lease, usage, &delivered).await {
 		Ok(receipt) => {
 			if let Some(keep) = keep {
-				keep.keep(app, &delivered);
+				let output = match usage {
+					Some(_) => Text::Delivered(bytes.clone()),
+					None => Text::Plain(delivered),
+				};
+				keep.keep(app, output);
 			}
 			let header = payment::payment_response(
 				&app.network,
@@ -611,7 +617,7 @@ impl Relay {
 		let result = finish(&app, admitted, &lease, usage, &seen.delivered).await;
 		drop(lease);
 		if let (Ok(_), Some(keep)) = (&result, keep) {
-			keep.keep(&app, &seen.delivered);
+			keep.keep(&app, Text::Plain(std::mem::take(&mut seen.delivered)));
 		}
 		let idle = app.settings.client_idle_timeout;
 		match result {
