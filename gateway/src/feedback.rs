@@ -111,14 +111,21 @@ impl Text {
 		cut(&text, MAX_KEPT_TEXT)
 	}
 
-	/// As kept: a text cut to [`MAX_KEPT_TEXT`], a body read now if it is longer.
+	/// As kept: a text cut to [`MAX_KEPT_TEXT`], a body read now if it is longer, else copied
+	/// out of the buffer it shares (a connection's read buffer, which it would keep whole).
 	fn bounded(self) -> Text {
-		match &self {
-			Text::Plain(text) if text.len() > MAX_KEPT_TEXT => Text::Plain(self.read()),
-			Text::Prompt(_, bytes) | Text::Delivered(bytes) if bytes.len() > MAX_KEPT_TEXT => {
+		match self {
+			Text::Plain(text) if text.len() > MAX_KEPT_TEXT => {
+				Text::Plain(cut(&text, MAX_KEPT_TEXT))
+			}
+			Text::Prompt(_, ref bytes) | Text::Delivered(ref bytes)
+				if bytes.len() > MAX_KEPT_TEXT =>
+			{
 				Text::Plain(self.read())
 			}
-			_ => self,
+			Text::Prompt(endpoint, bytes) => Text::Prompt(endpoint, Bytes::copy_from_slice(&bytes)),
+			Text::Delivered(bytes) => Text::Delivered(Bytes::copy_from_slice(&bytes)),
+			text => text,
 		}
 	}
 }
@@ -446,10 +453,20 @@ mod tests {
 		let request =
 			json!({ "model": "m", "messages": [{ "role": "user", "content": "Hi there" }] });
 		let answer_body = json!({ "choices": [{ "message": { "content": "Hello!" } }] });
+		// The bodies as slices of larger buffers (as a connection's read buffer hands them).
+		let buffer = Bytes::from(format!("{request}{answer_body}{}", " ".repeat(8192)));
+		let (request_len, answer_len) = (request.to_string().len(), answer_body.to_string().len());
 		let mut raw = answer("a");
-		raw.prompt = Text::Prompt(Endpoint::Chat, Bytes::from(request.to_string()));
-		raw.output = Text::Delivered(Bytes::from(answer_body.to_string()));
+		raw.prompt = Text::Prompt(Endpoint::Chat, buffer.slice(..request_len));
+		raw.output = Text::Delivered(buffer.slice(request_len..request_len + answer_len));
 		served.keep(raw);
+		{
+			// Kept as copies of their own size, not as views that would keep the buffer.
+			let inner = served.inner.lock().unwrap();
+			let Text::Prompt(_, kept) = &inner.by_receipt["a"].1.prompt else { panic!("a body") };
+			assert_eq!(kept.len(), request_len);
+			assert!(!std::ptr::eq(kept.as_ptr(), buffer.as_ptr()));
+		}
 		let kept = served.get("a").unwrap();
 		// As the texts read when served.
 		let mut delivered = String::new();
