@@ -23,7 +23,10 @@ impl Store {
 		loop {
 			let store = self.clone();
 			let read = match self.backend {
-				Backend::Sqlite => Some(pending_groups(&mut *self.pool.acquire().await?).await?),
+				Backend::Sqlite => match &self.reader {
+					Some(reader) => Some(reader.pending_groups().await?),
+					None => Some(pending_groups(&mut *self.pool.acquire().await?).await?),
+				},
 				Backend::Postgres => None,
 			};
 			let (records, taken) =
@@ -206,7 +209,7 @@ type GroupKey = (String, String, i64);
 pub(super) type PendingGroups = (Vec<(GroupKey, Vec<Chunk>)>, usize);
 
 /// Requests of one (user, payer, model) whose token sums fit a `u32`: one feed record.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(super) struct Chunk {
 	ids: Vec<i64>,
 	input: u64,
@@ -233,37 +236,143 @@ impl Chunk {
 	}
 }
 
-/// The first `SEAL_CHUNK` charged requests at most, grouped by (user, payer, model) in the
-/// order of each group's first request, each group split into chunks that fit a record; and
-/// how many requests were taken.
-pub(super) async fn pending_groups(tx: &mut AnyConnection) -> Result<PendingGroups, StoreError> {
-	let rows = sqlx::query(&format!(
-		"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
-		 FROM pending ORDER BY id LIMIT {SEAL_CHUNK}"
-	))
-	.fetch_all(&mut *tx)
-	.await?;
-	let taken = rows.len();
-	let mut groups: Vec<(GroupKey, Vec<Chunk>)> = Vec::new();
-	let mut index: HashMap<GroupKey, usize> = HashMap::new();
-	for row in rows {
-		let key: GroupKey = (row.get("user"), row.get("payer"), row.get("model"));
-		let input = row.get::<i64, _>("input_tokens") as u64;
-		let output = row.get::<i64, _>("output_tokens") as u64;
-		let cost = amount(row.get::<&str, _>("cost"))?;
-		let at = *index.entry(key.clone()).or_insert_with(|| {
-			groups.push((key, Vec::new()));
-			groups.len() - 1
-		});
-		let Some((_, chunks)) = groups.get_mut(at) else { continue };
-		if !chunks.last().is_some_and(|c| c.fits(input, output)) {
+/// A charged request as read for sealing.
+pub(super) struct PendingRow<'a> {
+	id: i64,
+	user: &'a str,
+	payer: &'a str,
+	model: i64,
+	input: u64,
+	output: u64,
+	cost: &'a str,
+	served_at: Option<i64>,
+}
+
+/// Requests read in id order, grouped by (user, payer, model) in the order of each group's
+/// first request, each group split into chunks that fit a record.
+#[derive(Default)]
+pub(super) struct Grouping {
+	groups: Vec<(GroupKey, Vec<Chunk>)>,
+	index: HashMap<GroupKey, usize>,
+	taken: usize,
+}
+
+impl Grouping {
+	/// Adds the next request.
+	fn add(&mut self, row: PendingRow<'_>) -> Result<(), StoreError> {
+		let cost = amount(row.cost)?;
+		self.taken += 1;
+		// Most requests follow one of their own group: found without building its key.
+		let same = |(user, payer, model): &GroupKey| {
+			*user == row.user && *payer == row.payer && *model == row.model
+		};
+		let at = match self.groups.last() {
+			Some((key, _)) if same(key) => self.groups.len() - 1,
+			_ => {
+				let key: GroupKey = (row.user.to_string(), row.payer.to_string(), row.model);
+				let groups = &mut self.groups;
+				*self.index.entry(key.clone()).or_insert_with(|| {
+					groups.push((key, Vec::new()));
+					groups.len() - 1
+				})
+			}
+		};
+		let Some((_, chunks)) = self.groups.get_mut(at) else { return Ok(()) };
+		if !chunks.last().is_some_and(|c| c.fits(row.input, row.output)) {
 			chunks.push(Chunk::default());
 		}
 		if let Some(chunk) = chunks.last_mut() {
-			chunk.add(row.get("id"), input, output, cost, row.get("served_at"));
+			chunk.add(row.id, row.input, row.output, cost, row.served_at);
 		}
+		Ok(())
 	}
-	Ok((groups, taken))
+
+	fn done(self) -> PendingGroups {
+		(self.groups, self.taken)
+	}
+}
+
+/// The query of [`pending_groups`] and [`Reader::pending_groups`].
+fn pending_query() -> String {
+	format!(
+		"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
+		 FROM pending ORDER BY id LIMIT {SEAL_CHUNK}"
+	)
+}
+
+/// The first `SEAL_CHUNK` charged requests at most, grouped ([`Grouping`]); and how many
+/// requests were taken.
+pub(super) async fn pending_groups(tx: &mut AnyConnection) -> Result<PendingGroups, StoreError> {
+	let rows = sqlx::query(&pending_query()).fetch_all(&mut *tx).await?;
+	let mut grouping = Grouping::default();
+	for row in &rows {
+		grouping.add(PendingRow {
+			id: row.get("id"),
+			user: row.get("user"),
+			payer: row.get("payer"),
+			model: row.get("model"),
+			input: row.get::<i64, _>("input_tokens") as u64,
+			output: row.get::<i64, _>("output_tokens") as u64,
+			cost: row.get("cost"),
+			served_at: row.get("served_at"),
+		})?;
+	}
+	Ok(grouping.done())
+}
+
+/// The embedded database read beside its writer, on a connection of its own (`rusqlite`,
+/// opened when first used) on a blocking thread: what a seal takes, read without `sqlx`'s
+/// conversion of every value on the server's worker threads.
+pub(super) struct Reader {
+	path: std::path::PathBuf,
+	conn: Mutex<Option<rusqlite::Connection>>,
+}
+
+impl Reader {
+	pub(super) fn new(path: std::path::PathBuf) -> Self {
+		Reader { path, conn: Mutex::new(None) }
+	}
+
+	/// As [`pending_groups`], for the embedded database.
+	pub(super) async fn pending_groups(self: &Arc<Self>) -> Result<PendingGroups, StoreError> {
+		let reader = self.clone();
+		tokio::task::spawn_blocking(move || reader.read_pending())
+			.await
+			.map_err(|e| StoreError::Protocol(format!("the database reader stopped: {e}")))?
+	}
+
+	fn read_pending(&self) -> Result<PendingGroups, StoreError> {
+		let error = |e: rusqlite::Error| StoreError::Protocol(format!("the database reader: {e}"));
+		let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+		if conn.is_none() {
+			let opened = rusqlite::Connection::open_with_flags(
+				&self.path,
+				rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+					| rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+			)
+			.map_err(error)?;
+			opened.busy_timeout(Duration::from_secs(10)).map_err(error)?;
+			*conn = Some(opened);
+		}
+		let Some(conn) = conn.as_ref() else { unreachable!("opened above") };
+		let mut statement = conn.prepare_cached(&pending_query()).map_err(error)?;
+		let mut rows = statement.query([]).map_err(error)?;
+		let mut grouping = Grouping::default();
+		while let Some(row) = rows.next().map_err(error)? {
+			let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
+			grouping.add(PendingRow {
+				id: row.get(0).map_err(error)?,
+				user: text(1).map_err(error)?,
+				payer: text(2).map_err(error)?,
+				model: row.get(3).map_err(error)?,
+				input: row.get::<_, i64>(4).map_err(error)? as u64,
+				output: row.get::<_, i64>(5).map_err(error)? as u64,
+				cost: text(6).map_err(error)?,
+				served_at: row.get(7).map_err(error)?,
+			})?;
+		}
+		Ok(grouping.done())
+	}
 }
 
 /// The voucher kept for (user, payer): cap, expiry, signature and session.

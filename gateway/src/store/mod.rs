@@ -230,6 +230,8 @@ pub struct Store {
 	instance: String,
 	/// SQLite: the one writer, which commits whatever writes are waiting together.
 	writer: Option<mpsc::Sender<Job>>,
+	/// SQLite: what a seal takes, read beside the writer.
+	reader: Option<Arc<feed::Reader>>,
 	/// Held while sealing: one seal at a time.
 	sealing: Arc<tokio::sync::Mutex<()>>,
 	/// The URL it was opened with (a fleet's queue listens for grants on a connection of
@@ -316,7 +318,7 @@ impl Store {
 			.connect_with(options)
 			.await?;
 		let instance = instance.to_string();
-		let (writer, books): (_, Arc<dyn Books>) = if backend == Backend::Sqlite {
+		let (writer, reader, books): (_, _, Arc<dyn Books>) = if backend == Backend::Sqlite {
 			let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
 			// Migrated before the writer starts (nothing else writes meanwhile).
 			schema::migrate(&pool, backend).await?;
@@ -324,14 +326,14 @@ impl Store {
 			let file = SqliteConnectOptions::from_str(url)?.get_filename().to_path_buf();
 			start_writer(&file, sync, pool.acquire().await?, receiver)?;
 			tokio::spawn(checkpoints(pool.clone()));
-			(Some(sender), Arc::new(books))
+			(Some(sender), Some(Arc::new(feed::Reader::new(file))), Arc::new(books))
 		} else {
 			schema::migrate(&pool, backend).await?;
-			(None, Arc::new(Shared::new(pool.clone(), instance.clone(), hold)))
+			(None, None, Arc::new(Shared::new(pool.clone(), instance.clone(), hold)))
 		};
 		let sealing = Arc::default();
 		let url = Arc::from(url);
-		let store = Store { pool, backend, instance, writer, sealing, url, hold, books };
+		let store = Store { pool, backend, instance, writer, reader, sealing, url, hold, books };
 		sqlx::query("DELETE FROM reservations WHERE instance = $1")
 			.bind(&store.instance)
 			.execute(&store.pool)

@@ -1,7 +1,7 @@
 //! The store's tests, on the embedded database and on PostgreSQL servers started for them.
 
 use super::*;
-use sp_keyring::Sr25519Keyring::{Bob, Charlie};
+use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
 
 /// A session commitment as vouchers carry it (32 bytes of hex).
 const SESSION: &str = "0x0202020202020202020202020202020202020202020202020202020202020202";
@@ -344,6 +344,41 @@ async fn seals_beside_charges_take_each_request_once() {
 		count("SELECT COUNT(*) AS n FROM requests WHERE feed_seq IS NOT NULL").await,
 		n as i64
 	);
+}
+
+/// What a seal takes is read the same on the seal's own connection (`rusqlite`, beside the
+/// writer) as through the pool: groups in the order of their first request, split where the
+/// tokens would not fit a record, at most one chunk's requests.
+#[tokio::test]
+async fn the_seal_reader_groups_as_the_pool_does() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
+	let (alice, bob) = (Alice.to_account_id(), Bob.to_account_id());
+	for i in 0..feed::SEAL_CHUNK as u32 + 10 {
+		let (user, model) = match i % 5 {
+			0 | 1 => (&bob, 0),
+			2 => (&alice, 0),
+			3 => (&bob, 1),
+			_ => (&alice, 1),
+		};
+		// Bob's model 1: tokens that fill a record every two requests.
+		let tokens = if (user, model) == (&bob, 1) { u32::MAX / 2 + 1 } else { 1 + i };
+		serve(&store, user, u128::MAX, 100, "0x01", model, tokens, 1).await.unwrap();
+	}
+	let pooled = feed::pending_groups(&mut store.pool.acquire().await.unwrap()).await.unwrap();
+	let read = store.reader.as_ref().unwrap().pending_groups().await.unwrap();
+	assert_eq!(read.1, feed::SEAL_CHUNK);
+	assert_eq!(read, pooled);
+	let order: Vec<_> = read.0.iter().map(|((user, _, model), _)| (user.clone(), *model)).collect();
+	let ss58 = |a: &AccountId32| a.to_ss58check();
+	assert_eq!(order, vec![(ss58(&bob), 0), (ss58(&alice), 0), (ss58(&bob), 1), (ss58(&alice), 1)]);
+	// Bob's model 1: one record every two requests.
+	let (_, chunks) = &read.0[2];
+	assert!(chunks.len() > 1, "split into records");
+	// Sealed from the reader's groups: every request once.
+	let sealed = store.seal().await.unwrap();
+	let costs: u128 = sealed.iter().map(|(_, _, cost)| cost).sum();
+	assert_eq!(costs, feed::SEAL_CHUNK as u128 + 10);
 }
 
 /// A seal of requests read before its transaction that another seal took meanwhile fails and
