@@ -22,12 +22,10 @@ impl Store {
 		let mut sealed = Vec::new();
 		loop {
 			let store = self.clone();
-			let read = match self.backend {
-				Backend::Sqlite => match &self.reader {
-					Some(reader) => Some(reader.pending_groups().await?),
-					None => Some(pending_groups(&mut *self.pool.acquire().await?).await?),
-				},
-				Backend::Postgres => None,
+			// SQLite: read beside the writer; PostgreSQL: inside the transaction.
+			let read = match &self.reader {
+				Some(reader) => Some(reader.pending_groups().await?),
+				None => None,
 			};
 			let (records, taken) =
 				self.run(move |tx| Box::pin(async move { store.seal_in(tx, read).await })).await?;
@@ -343,18 +341,20 @@ impl Reader {
 
 	fn read_pending(&self) -> Result<PendingGroups, StoreError> {
 		let error = |e: rusqlite::Error| StoreError::Protocol(format!("the database reader: {e}"));
-		let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-		if conn.is_none() {
-			let opened = rusqlite::Connection::open_with_flags(
-				&self.path,
-				rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-					| rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-			)
-			.map_err(error)?;
-			opened.busy_timeout(Duration::from_secs(10)).map_err(error)?;
-			*conn = Some(opened);
-		}
-		let Some(conn) = conn.as_ref() else { unreachable!("opened above") };
+		let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+		let conn = match &mut *slot {
+			Some(conn) => conn,
+			empty => {
+				let opened = rusqlite::Connection::open_with_flags(
+					&self.path,
+					rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+						| rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+				)
+				.map_err(error)?;
+				opened.busy_timeout(Duration::from_secs(10)).map_err(error)?;
+				empty.insert(opened)
+			}
+		};
 		let mut statement = conn.prepare_cached(&pending_query()).map_err(error)?;
 		let mut rows = statement.query([]).map_err(error)?;
 		let mut grouping = Grouping::default();
