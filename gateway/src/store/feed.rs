@@ -19,6 +19,7 @@ impl Store {
 	/// so the writer, and the charges waiting on it, is held only for the chunk's writes.
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
 		let _one_at_a_time = self.sealing.lock().await;
+		self.flush().await?;
 		let mut sealed = Vec::new();
 		loop {
 			let store = self.clone();

@@ -54,6 +54,7 @@ use crate::ledger::{self, Book, Refusal};
 mod books;
 mod feed;
 mod feedback;
+mod journal;
 mod queue;
 mod reconcile;
 mod schema;
@@ -64,6 +65,7 @@ mod writer;
 
 use books::{Admitted, Books, Embedded, Shared};
 pub use feedback::{Added, StoredFeedback};
+use journal::Journal;
 pub use queue::{Entered, Left};
 pub use reconcile::ChainTotals;
 use writer::*;
@@ -271,6 +273,26 @@ fn now_ms() -> i64 {
 		.unwrap_or(0)
 }
 
+/// Opens the charge journal of the embedded database at `file` and moves into `pending` what
+/// it holds from an earlier run (before the books are read from `pending`).
+async fn open_journal(pool: &AnyPool, file: &Path) -> Result<Journal, StoreError> {
+	let through = sqlx::query("SELECT value FROM meta WHERE key = $1")
+		.bind(journal::JOURNAL_THROUGH)
+		.fetch_optional(pool)
+		.await?
+		.map_or(0, |row| row.get::<i64, _>("value"));
+	let journal = Journal::open(file, u64::try_from(through).unwrap_or(0))?;
+	let file = file.to_path_buf();
+	tokio::task::spawn_blocking(move || {
+		let conn = rusqlite::Connection::open(&file).map_err(sqlite_error)?;
+		conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite_error)?;
+		journal::move_journal(&conn, &mut InsertStatements::default(), &journal)?;
+		Ok(journal)
+	})
+	.await
+	.map_err(|e| StoreError::Protocol(format!("moving the charge journal: {e}")))?
+}
+
 impl Store {
 	/// Opens (creating) the embedded database at `path`.
 	pub async fn open(path: &Path, sync: Sync) -> Result<Self, StoreError> {
@@ -322,10 +344,17 @@ impl Store {
 			let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
 			// Migrated before the writer starts (nothing else writes meanwhile).
 			schema::migrate(&pool, backend).await?;
-			let books = Embedded::load(&pool, sender.clone()).await?;
 			let file = SqliteConnectOptions::from_str(url)?.get_filename().to_path_buf();
-			start_writer(&file, sync, pool.acquire().await?, receiver)?;
+			let journal = match sync {
+				Sync::Normal => Some(Arc::new(open_journal(&pool, &file).await?)),
+				Sync::Full => None,
+			};
+			let books = Embedded::load(&pool, sender.clone(), journal.clone()).await?;
+			start_writer(&file, sync, pool.acquire().await?, receiver, journal.clone())?;
 			tokio::spawn(checkpoints(pool.clone()));
+			if let Some(journal) = journal {
+				tokio::spawn(journal::moves(sender.downgrade(), journal));
+			}
 			(Some(sender), Some(Arc::new(feed::Reader::new(file))), Arc::new(books))
 		} else {
 			schema::migrate(&pool, backend).await?;
@@ -375,6 +404,16 @@ impl Store {
 	/// Value reserved and unsettled over all users (for metrics).
 	pub async fn totals(&self) -> Result<(u128, u128), StoreError> {
 		self.books.totals().await
+	}
+
+	/// Moves the charges waiting in the journal (SQLite) into `pending`: before anything reads
+	/// `pending`, so that it sees every charge made before.
+	pub(super) async fn flush(&self) -> Result<(), StoreError> {
+		let Some(writer) = &self.writer else { return Ok(()) };
+		let stopped = || StoreError::Protocol("the database writer stopped".into());
+		let (done, moved) = oneshot::channel();
+		writer.send(Job::Move { done: Some(done) }).await.map_err(|_| stopped())?;
+		moved.await.map_err(|_| stopped())?
 	}
 
 	/// `FOR UPDATE` where the database has it (SQLite's write lock covers the whole file).

@@ -121,6 +121,7 @@ impl Store {
 		user: &AccountId32,
 		attested_seq: u64,
 	) -> Result<UserTotals, StoreError> {
+		self.flush().await?;
 		let mut totals = UserTotals::default();
 		// One statement: one snapshot, whatever a seal moves meanwhile.
 		for row in sqlx::query(

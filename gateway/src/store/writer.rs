@@ -34,6 +34,8 @@ pub(super) enum Job {
 	Record { row: RequestRow, done: oneshot::Sender<Result<(), StoreError>> },
 	/// Any other write, run in a savepoint of its own.
 	Work { work: Work, done: WorkDone },
+	/// Move the charge journal's waiting charges into `pending`, and say when done (if asked).
+	Move { done: Option<oneshot::Sender<Result<(), StoreError>>> },
 }
 
 /// Writes taken together at most.
@@ -74,7 +76,7 @@ pub(super) async fn insert_requests(
 	query.execute(&mut *conn).await.map(drop)
 }
 
-fn sqlite_error(e: rusqlite::Error) -> StoreError {
+pub(super) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 	StoreError::Protocol(format!("the database writer: {e}"))
 }
 
@@ -94,6 +96,7 @@ pub(super) fn start_writer(
 	sync: Sync,
 	work: sqlx::pool::PoolConnection<sqlx::Any>,
 	jobs: mpsc::Receiver<Job>,
+	journal: Option<Arc<Journal>>,
 ) -> Result<(), StoreError> {
 	let conn = rusqlite::Connection::open_with_flags(
 		path,
@@ -112,7 +115,7 @@ pub(super) fn start_writer(
 	let runtime = tokio::runtime::Handle::current();
 	std::thread::Builder::new()
 		.name("tokenmeter-db-writer".into())
-		.spawn(move || write_batches(conn, work, jobs, runtime))
+		.spawn(move || write_batches(conn, work, jobs, journal, runtime))
 		.map(drop)
 		.map_err(|e| StoreError::Protocol(format!("cannot start the database writer: {e}")))
 }
@@ -122,12 +125,18 @@ fn write_batches(
 	conn: rusqlite::Connection,
 	mut work: sqlx::pool::PoolConnection<sqlx::Any>,
 	mut jobs: mpsc::Receiver<Job>,
+	journal: Option<Arc<Journal>>,
 	runtime: tokio::runtime::Handle,
 ) {
 	let mut statements = InsertStatements::default();
 	let mut rows = Vec::with_capacity(MAX_BATCH);
 	let mut waiting = Vec::with_capacity(MAX_BATCH);
 	let mut works = Vec::new();
+	let (mut moving, mut moved) = (false, Vec::new());
+	let move_journal = |statements: &mut InsertStatements| match &journal {
+		Some(journal) => journal::move_journal(&conn, statements, journal),
+		None => Ok(()),
+	};
 	while let Some(first) = jobs.blocking_recv() {
 		// The writes waiting, at most MAX_BATCH. Charged requests are written first: they are
 		// what answers wait on, and no other write depends on one waiting beside it (a
@@ -141,6 +150,10 @@ fn write_batches(
 					waiting.push(done);
 				}
 				Job::Work { work, done } => works.push((work, done)),
+				Job::Move { done } => {
+					moving = true;
+					moved.extend(done);
+				}
 			}
 			taken += 1;
 			if taken < MAX_BATCH {
@@ -154,9 +167,25 @@ fn write_batches(
 				let _ = done.send(result);
 			}
 		}
+		// Before the other writes: a write that reads `pending` asked for the move first.
+		if std::mem::take(&mut moving) {
+			let result = move_journal(&mut statements);
+			if let Err(e) = &result {
+				tracing::warn!("moving the charge journal into the database: {e}");
+			}
+			for done in moved.drain(..) {
+				let _ = done.send(
+					result.as_ref().map(drop).map_err(|e| StoreError::Protocol(e.to_string())),
+				);
+			}
+		}
 		if !works.is_empty() {
 			runtime.block_on(run_works(&mut work, &mut works));
 		}
+	}
+	// What the journal holds is moved at the next start otherwise.
+	if let Err(e) = move_journal(&mut statements) {
+		tracing::warn!("moving the charge journal into the database: {e}");
 	}
 	// The pool takes its connection back on the runtime.
 	let _entered = runtime.enter();
@@ -219,13 +248,13 @@ pub(super) fn insert_rows(
 }
 
 /// One `INSERT` of `rows` (at most [`ROWS_PER_INSERT`]).
-fn insert_chunk(
+pub(super) fn insert_chunk<R: std::borrow::Borrow<RequestRow>>(
 	conn: &rusqlite::Connection,
 	statements: &mut InsertStatements,
-	rows: &[RequestRow],
+	rows: &[R],
 ) -> rusqlite::Result<()> {
 	let mut statement = conn.prepare_cached(statements.sql(rows.len()))?;
-	for (i, row) in rows.iter().enumerate() {
+	for (i, row) in rows.iter().map(std::borrow::Borrow::borrow).enumerate() {
 		let at = 8 * i;
 		statement.raw_bind_parameter(at + 1, &*row.user)?;
 		statement.raw_bind_parameter(at + 2, &*row.payer)?;

@@ -7,6 +7,9 @@ use super::*;
 pub(in crate::store) struct Embedded {
 	local: Mutex<Local>,
 	writer: mpsc::Sender<Job>,
+	/// Where charges are written (SQLite's `NORMAL`); through the writer when none (`FULL`:
+	/// a sync per commit).
+	journal: Option<Arc<Journal>>,
 }
 
 /// The books themselves.
@@ -80,6 +83,7 @@ impl Embedded {
 	pub(in crate::store) async fn load(
 		pool: &AnyPool,
 		writer: mpsc::Sender<Job>,
+		journal: Option<Arc<Journal>>,
 	) -> Result<Self, StoreError> {
 		let mut local = Local::default();
 		for query in ["SELECT \"user\", cost FROM pending", "SELECT \"user\", cost FROM feed"] {
@@ -96,7 +100,7 @@ impl Embedded {
 				(amount(row.get::<&str, _>("cap"))?, row.get::<i64, _>("expiry") as u32),
 			);
 		}
-		Ok(Embedded { local: Mutex::new(local), writer })
+		Ok(Embedded { local: Mutex::new(local), writer, journal })
 	}
 
 	fn local(&self) -> std::sync::MutexGuard<'_, Local> {
@@ -136,8 +140,12 @@ impl Embedded {
 		.await
 	}
 
-	/// Writes a charged request's row through the writer (committed when this returns).
+	/// Writes a charged request's row: to the journal, or through the writer (durable when
+	/// this returns, either way).
 	async fn record(&self, row: RequestRow) -> Result<(), StoreError> {
+		if let Some(journal) = &self.journal {
+			return journal.append(row);
+		}
 		let (done, result) = oneshot::channel();
 		let stopped = || StoreError::Protocol("the database writer stopped".into());
 		self.writer.send(Job::Record { row, done }).await.map_err(|_| stopped())?;

@@ -365,6 +365,8 @@ async fn the_seal_reader_groups_as_the_pool_does() {
 		let tokens = if (user, model) == (&bob, 1) { u32::MAX / 2 + 1 } else { 1 + i };
 		serve(&store, user, u128::MAX, 100, "0x01", model, tokens, 1).await.unwrap();
 	}
+	// The charges out of the journal, into `pending` (as a seal does first).
+	store.flush().await.unwrap();
 	let pooled = feed::pending_groups(&mut store.pool.acquire().await.unwrap()).await.unwrap();
 	let read = store.reader.as_ref().unwrap().pending_groups().await.unwrap();
 	assert_eq!(read.1, feed::SEAL_CHUNK);
@@ -391,6 +393,7 @@ async fn a_seal_of_requests_already_taken_fails_and_changes_nothing() {
 	for _ in 0..5 {
 		serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
 	}
+	store.flush().await.unwrap();
 	let read = feed::pending_groups(&mut store.pool.acquire().await.unwrap()).await.unwrap();
 	assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 5)]);
 	serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
@@ -404,6 +407,59 @@ async fn a_seal_of_requests_already_taken_fails_and_changes_nothing() {
 	assert_eq!(requests.unwrap().get::<i64, _>("n"), 5);
 	// The request charged since is sealed next, as record 2.
 	assert_eq!(store.seal().await.unwrap(), vec![(2, bob.clone(), 1)]);
+}
+
+/// Charges written to the journal and not yet moved when the gateway stopped (a crash) are
+/// moved at the next start, before the books are read: each once — a line already moved, or
+/// one cut short by the crash, is not — and the files moved are deleted.
+#[tokio::test]
+async fn charges_left_in_the_journal_are_moved_at_the_next_start_once() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let bob = Bob.to_account_id();
+	{
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		for cost in [1, 2, 3] {
+			serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, cost).await.unwrap();
+		}
+		assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 6)]);
+	}
+	// What a crash leaves: a journal file with a line already moved (3), two that were not
+	// (4, 5) and one cut short by the crash (6).
+	let row = |cost: u128| RequestRow {
+		user: bob.to_ss58check().into(),
+		payer: bob.to_ss58check().into(),
+		model: 0,
+		input_tokens: 1,
+		output_tokens: 1,
+		cost,
+		created_at: 1,
+		served_at: 7,
+	};
+	let mut text = String::new();
+	let mut line = String::new();
+	for (n, cost) in [(3, 3), (4, 40), (5, 50)] {
+		journal::encode(&mut line, n, &row(cost));
+		text.push_str(&line);
+	}
+	journal::encode(&mut line, 6, &row(600));
+	text.push_str(&line[..line.len() / 2]);
+	let left = dir.path().join("usage.db-charges.90");
+	std::fs::write(&left, text).unwrap();
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 6 + 90 });
+	assert!(!left.exists(), "moved, then deleted");
+	assert_eq!(store.seal().await.unwrap(), vec![(2, bob.clone(), 90)]);
+	let totals = store.user_totals(&bob, 0).await.unwrap();
+	assert_eq!((totals.requests, totals.charged), (5, 96));
+	// Numbering goes on after the lines found: a charge now is moved, not taken for one
+	// already moved.
+	serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 7).await.unwrap();
+	assert_eq!(store.seal().await.unwrap(), vec![(3, bob.clone(), 7)]);
+	drop(store);
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 103 });
+	assert!(store.seal().await.unwrap().is_empty(), "nothing moved twice");
 }
 
 /// The writer's charged requests: more than one statement takes are written by several
@@ -543,7 +599,8 @@ async fn a_database_from_before_sessions_gains_the_column() {
 }
 
 /// The write-ahead log starts over once the writer's checkpoint completes: one commit per
-/// charge for many more commits than the threshold leaves a log of about the threshold,
+/// charge (each moved out of the journal alone) for many more commits than the threshold
+/// leaves a log of about the threshold,
 /// not one that grows with every charge. `--sync-every-commit` is SQLite's FULL.
 #[tokio::test]
 async fn the_log_stays_bounded_and_sync_is_as_asked() {
@@ -551,9 +608,10 @@ async fn the_log_stays_bounded_and_sync_is_as_asked() {
 	let path = dir.path().join("usage.db");
 	let store = Store::open(&path, Sync::Normal).await.unwrap();
 	let bob = Bob.to_account_id();
-	// Each charge alone: one commit, at least one page of log each.
+	// Each charge alone moved out of the journal: one commit, at least one page of log each.
 	for _ in 0..12_000 {
 		serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+		store.flush().await.unwrap();
 	}
 	let page = 4096u64;
 	let log = std::fs::metadata(dir.path().join("usage.db-wal")).unwrap().len();

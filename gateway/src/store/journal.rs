@@ -1,0 +1,456 @@
+//! The charge journal of the embedded database (with [`Sync::Normal`]): a charged request is
+//! made durable by appending one line to a file, on the thread that serves the request, before
+//! its answer is sent; the writer moves the journal's charges into `pending` in bulk, every
+//! [`MOVE_EVERY`] and before anything reads `pending`.
+//!
+//! A line written is in the operating system's hands, as a commit of SQLite's `NORMAL` mode is:
+//! it survives a crash of the gateway, not of the machine. What the journal saves is the
+//! commit per answer (SQLite writes a page of log, takes and drops its locks, and the answer
+//! waited for the writer's thread to do it and wake it): one `write` of about 150 bytes
+//! instead, and one transaction per move for hundreds of charges.
+//!
+//! Each line is numbered. The move's transaction records the last number moved (`meta`,
+//! [`JOURNAL_THROUGH`]), and skips what is at or below it, so a line is moved once whatever
+//! stops when: at start, lines above it are moved before anything else reads the database. A
+//! line carries a checksum of itself; a line cut short (a power cut in the middle of a write)
+//! or damaged is skipped. A write that fails is cut off the file again, so what follows it is
+//! read whole; if it cannot be, the journal refuses every later charge (the gateway answers
+//! them with an error and charges nothing) until it is restarted.
+//!
+//! Files are `<database>-charges.<n>`; once one exceeds [`ROTATE_AT`] the next move starts the
+//! next, and a file is deleted once every line in it has been moved.
+
+use std::{
+	fmt::Write as _,
+	fs::{File, OpenOptions},
+	io::Write as _,
+	path::PathBuf,
+};
+
+use super::*;
+
+/// The `meta` key of the last journal line moved into `pending`.
+pub(super) const JOURNAL_THROUGH: &str = "journal_through";
+
+/// How often the writer moves the journal's charges into `pending` (when there are any).
+pub(super) const MOVE_EVERY: Duration = Duration::from_millis(20);
+
+/// Bytes after which a journal file is followed by the next (at the next move).
+const ROTATE_AT: u64 = if cfg!(test) { 4096 } else { 4 << 20 };
+
+/// Fields of a line: number, user, payer, model, input and output tokens, cost, created and
+/// served at, checksum.
+const FIELDS: usize = 10;
+
+/// The journal.
+pub(super) struct Journal {
+	/// The directory of the database.
+	dir: PathBuf,
+	/// `<database file name>-charges.`
+	prefix: String,
+	inner: Mutex<Inner>,
+}
+
+struct Inner {
+	file: File,
+	/// Its number (in its name).
+	generation: u64,
+	/// Its length: where a failed write is cut off.
+	len: u64,
+	/// The number of the next line.
+	next: u64,
+	/// Charges written and not yet moved, in order, with their numbers.
+	waiting: Vec<(u64, RequestRow)>,
+	/// Files written to before the current one, with the last number in each, deleted once
+	/// that number is moved.
+	retired: Vec<(PathBuf, u64)>,
+	/// Why the journal refuses charges, if it does.
+	broken: Option<String>,
+	/// The line being written.
+	line: String,
+}
+
+fn io_error(what: &str, e: std::io::Error) -> StoreError {
+	StoreError::Protocol(format!("the charge journal: {what}: {e}"))
+}
+
+/// The line of charge `n` (with its newline).
+pub(super) fn encode(line: &mut String, n: u64, row: &RequestRow) {
+	line.clear();
+	let _ = write!(
+		line,
+		"{n} {} {} {} {} {} {} {} {}",
+		row.user,
+		row.payer,
+		row.model,
+		row.input_tokens,
+		row.output_tokens,
+		row.cost,
+		row.created_at,
+		row.served_at
+	);
+	let check = u64::from_le_bytes(sp_crypto_hashing::twox_64(line.as_bytes()));
+	let _ = writeln!(line, " {check:016x}");
+}
+
+/// The charge of a line (without its newline), if it is whole.
+fn decode(line: &str) -> Option<(u64, RequestRow)> {
+	let (body, check) = line.rsplit_once(' ')?;
+	let expected = u64::from_le_bytes(sp_crypto_hashing::twox_64(body.as_bytes()));
+	if u64::from_str_radix(check, 16).ok()? != expected {
+		return None;
+	}
+	let fields: Vec<&str> = body.split(' ').collect();
+	if fields.len() != FIELDS - 1 || fields[1].is_empty() || fields[2].is_empty() {
+		return None;
+	}
+	let row = RequestRow {
+		user: fields[1].into(),
+		payer: fields[2].into(),
+		model: fields[3].parse().ok()?,
+		input_tokens: fields[4].parse().ok()?,
+		output_tokens: fields[5].parse().ok()?,
+		cost: fields[6].parse().ok()?,
+		created_at: fields[7].parse().ok()?,
+		served_at: fields[8].parse().ok()?,
+	};
+	Some((fields[0].parse().ok()?, row))
+}
+
+/// The charges of a journal file's text above `through`, and the highest number in it. A last
+/// line without its newline was cut short and is not read.
+fn read_lines(text: &str, through: u64, into: &mut Vec<(u64, RequestRow)>) -> (u64, usize) {
+	let (mut highest, mut skipped) = (0, 0);
+	let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+	for line in whole.split('\n').filter(|l| !l.is_empty()) {
+		match decode(line) {
+			Some((n, row)) => {
+				highest = highest.max(n);
+				if n > through {
+					into.push((n, row));
+				}
+			}
+			None => skipped += 1,
+		}
+	}
+	(highest, skipped)
+}
+
+impl Journal {
+	/// Opens the journal of the database at `path`, of which every line up to `through` is
+	/// moved: the lines above it wait to be moved (the first move takes them), and a new file
+	/// is started.
+	pub(super) fn open(path: &Path, through: u64) -> Result<Self, StoreError> {
+		let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+		let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+		let prefix = format!("{name}-charges.");
+		let mut files = Vec::new();
+		for entry in std::fs::read_dir(&dir).map_err(|e| io_error("listing", e))? {
+			let entry = entry.map_err(|e| io_error("listing", e))?;
+			let file_name = entry.file_name();
+			let Some(generation) = file_name
+				.to_str()
+				.and_then(|n| n.strip_prefix(&prefix))
+				.and_then(|g| g.parse::<u64>().ok())
+			else {
+				continue;
+			};
+			files.push((generation, entry.path()));
+		}
+		files.sort();
+		let (mut waiting, mut retired, mut highest) = (Vec::new(), Vec::new(), through);
+		for (_, file) in &files {
+			let bytes = std::fs::read(file).map_err(|e| io_error("reading", e))?;
+			let (last, skipped) =
+				read_lines(&String::from_utf8_lossy(&bytes), through, &mut waiting);
+			if skipped > 0 {
+				tracing::warn!("the charge journal {}: {skipped} damaged lines", file.display());
+			}
+			highest = highest.max(last);
+			retired.push((file.clone(), last));
+		}
+		// In number order (files are, unless one was damaged), each once.
+		waiting.sort_by_key(|(n, _)| *n);
+		waiting.dedup_by_key(|(n, _)| *n);
+		let generation = files.last().map_or(0, |(g, _)| g + 1);
+		let journal =
+			Journal { dir, prefix, inner: Mutex::new(Inner::new(generation, highest + 1)?) };
+		{
+			let mut inner = journal.inner();
+			inner.file = journal.create(generation)?;
+			inner.waiting = waiting;
+			inner.retired = retired;
+		}
+		Ok(journal)
+	}
+
+	fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+		self.inner.lock().unwrap_or_else(|e| e.into_inner())
+	}
+
+	fn path(&self, generation: u64) -> PathBuf {
+		self.dir.join(format!("{}{generation}", self.prefix))
+	}
+
+	fn create(&self, generation: u64) -> Result<File, StoreError> {
+		OpenOptions::new()
+			.create(true)
+			.append(true)
+			.open(self.path(generation))
+			.map_err(|e| io_error("creating", e))
+	}
+
+	/// Writes a charged request; it is durable when this returns (as a commit of SQLite's
+	/// `NORMAL` mode is). On an error nothing is written.
+	pub(super) fn append(&self, row: RequestRow) -> Result<(), StoreError> {
+		let mut guard = self.inner();
+		let inner = &mut *guard;
+		if let Some(why) = &inner.broken {
+			return Err(StoreError::Protocol(format!("the charge journal: {why}")));
+		}
+		let n = inner.next;
+		encode(&mut inner.line, n, &row);
+		if let Err(e) = inner.file.write_all(inner.line.as_bytes()) {
+			// Cut off what part of the line was written, so that the lines after it are read.
+			if let Err(cut) = inner.file.set_len(inner.len) {
+				inner.broken = Some(format!("a failed write ({e}) could not be cut off: {cut}"));
+			}
+			return Err(io_error("writing", e));
+		}
+		inner.len += inner.line.len() as u64;
+		inner.next += 1;
+		inner.waiting.push((n, row));
+		Ok(())
+	}
+
+	/// Whether charges wait to be moved.
+	pub(super) fn waiting(&self) -> bool {
+		!self.inner().waiting.is_empty()
+	}
+
+	/// Takes the charges waiting to be moved (and starts the next file if this one is long).
+	fn take(&self) -> Vec<(u64, RequestRow)> {
+		let mut inner = self.inner();
+		if inner.len >= ROTATE_AT && inner.broken.is_none() {
+			let generation = inner.generation + 1;
+			match self.create(generation) {
+				Ok(file) => {
+					let last = inner.next - 1;
+					let old = std::mem::replace(&mut inner.file, file);
+					drop(old);
+					let old_path = self.path(inner.generation);
+					inner.retired.push((old_path, last));
+					(inner.generation, inner.len) = (generation, 0);
+				}
+				Err(e) => tracing::warn!("{e}; the journal goes on in the same file"),
+			}
+		}
+		std::mem::take(&mut inner.waiting)
+	}
+
+	/// Gives back charges taken whose move failed (the next move takes them again).
+	fn untake(&self, mut taken: Vec<(u64, RequestRow)>) {
+		let mut inner = self.inner();
+		taken.append(&mut inner.waiting);
+		inner.waiting = taken;
+	}
+
+	/// Every line up to `through` is moved: deletes the files holding only such lines.
+	fn moved(&self, through: u64) {
+		let mut inner = self.inner();
+		inner.retired.retain(|(file, last)| {
+			if *last > through {
+				return true;
+			}
+			match std::fs::remove_file(file) {
+				Ok(()) => false,
+				Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+				Err(e) => {
+					tracing::warn!("the charge journal {}: {e}", file.display());
+					true
+				}
+			}
+		});
+	}
+}
+
+impl Inner {
+	fn new(generation: u64, next: u64) -> Result<Self, StoreError> {
+		// A placeholder until the journal's first file is created.
+		let file = File::open("/dev/null").map_err(|e| io_error("opening /dev/null", e))?;
+		Ok(Inner {
+			file,
+			generation,
+			len: 0,
+			next,
+			waiting: Vec::new(),
+			retired: Vec::new(),
+			broken: None,
+			line: String::with_capacity(256),
+		})
+	}
+}
+
+/// Moves the journal's waiting charges into `pending` on `conn`, in one transaction that
+/// records the last number moved; lines at or below the number already recorded (moved by a
+/// run before this one) are not moved again. On an error nothing is moved and the charges
+/// wait for the next move.
+pub(super) fn move_journal(
+	conn: &rusqlite::Connection,
+	statements: &mut InsertStatements,
+	journal: &Journal,
+) -> Result<(), StoreError> {
+	let taken = journal.take();
+	let Some(&(through, _)) = taken.last() else { return Ok(()) };
+	let moved = (|| {
+		conn.execute_batch("BEGIN IMMEDIATE")?;
+		let before: i64 = conn
+			.query_row("SELECT value FROM meta WHERE key = ?1", [JOURNAL_THROUGH], |r| r.get(0))
+			.or_else(|e| match e {
+				rusqlite::Error::QueryReturnedNoRows => Ok(0),
+				e => Err(e),
+			})?;
+		let rows: Vec<&RequestRow> =
+			taken.iter().filter(|(n, _)| *n as i64 > before).map(|(_, row)| row).collect();
+		for chunk in rows.chunks(ROWS_PER_INSERT) {
+			insert_chunk(conn, statements, chunk)?;
+		}
+		conn.execute(
+			"INSERT INTO meta (key, value) VALUES (?1, ?2)
+			 ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
+			(JOURNAL_THROUGH, through as i64),
+		)?;
+		conn.execute_batch("COMMIT")
+	})();
+	match moved {
+		Ok(()) => {
+			journal.moved(through);
+			Ok(())
+		}
+		Err(e) => {
+			let _ = conn.execute_batch("ROLLBACK");
+			journal.untake(taken);
+			Err(sqlite_error(e))
+		}
+	}
+}
+
+/// Asks the writer to move the journal every [`MOVE_EVERY`] while charges wait in it, until
+/// the writer is gone.
+pub(super) async fn moves(writer: mpsc::WeakSender<Job>, journal: Arc<Journal>) {
+	let mut every = tokio::time::interval(MOVE_EVERY);
+	every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+	loop {
+		every.tick().await;
+		let Some(writer) = writer.upgrade() else { return };
+		if journal.waiting() {
+			// A move already waiting does it; never waits.
+			let _ = writer.try_send(Job::Move { done: None });
+		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn row(i: u32) -> RequestRow {
+		RequestRow {
+			user: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
+			payer: "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty".into(),
+			model: i,
+			input_tokens: 10 + i,
+			output_tokens: 20 + i,
+			cost: u128::MAX - u128::from(i),
+			created_at: 1_700_000_000_000 + i64::from(i),
+			served_at: 7,
+		}
+	}
+
+	fn same(a: &RequestRow, b: &RequestRow) -> bool {
+		(a.user == b.user && a.payer == b.payer && a.model == b.model)
+			&& (a.input_tokens, a.output_tokens, a.cost)
+				== (b.input_tokens, b.output_tokens, b.cost)
+			&& (a.created_at, a.served_at) == (b.created_at, b.served_at)
+	}
+
+	#[test]
+	fn a_line_reads_back_as_written_and_a_damaged_one_not_at_all() {
+		let mut line = String::new();
+		encode(&mut line, 42, &row(3));
+		assert!(line.ends_with('\n') && line.len() < 200, "{line}");
+		let (n, back) = decode(line.trim_end()).unwrap();
+		assert!(n == 42 && same(&back, &row(3)));
+		// Any byte changed, or the line cut short: not read.
+		for at in 0..line.len() - 1 {
+			let mut bytes = line.trim_end().as_bytes().to_vec();
+			if at >= bytes.len() {
+				break;
+			}
+			bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+			assert!(decode(&String::from_utf8_lossy(&bytes)).is_none(), "changed at {at}");
+			assert!(decode(&line[..at]).is_none(), "cut at {at}");
+		}
+	}
+
+	#[test]
+	fn lines_above_the_mark_are_read_and_a_cut_last_line_is_not() {
+		let mut text = String::new();
+		let mut line = String::new();
+		for n in 1..=5 {
+			encode(&mut line, n, &row(n as u32));
+			text.push_str(&line);
+		}
+		// A damaged line between whole ones, and a last line cut short.
+		text.push_str("6 garbage\n");
+		encode(&mut line, 7, &row(7));
+		text.push_str(&line[..line.len() - 5]);
+		let mut read = Vec::new();
+		let (highest, skipped) = read_lines(&text, 2, &mut read);
+		assert_eq!((highest, skipped), (5, 1));
+		assert_eq!(read.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![3, 4, 5]);
+		assert!(read.iter().all(|(n, r)| same(r, &row(*n as u32))));
+	}
+
+	#[test]
+	fn a_journal_that_cannot_be_written_refuses_charges_and_keeps_none() {
+		let dir = tempfile::tempdir().unwrap();
+		let journal = Journal::open(&dir.path().join("usage.db"), 0).unwrap();
+		journal.append(row(1)).unwrap();
+		// The file swapped for one opened read-only: the write fails, and so does cutting it.
+		journal.inner().file = File::open(journal.path(0)).unwrap();
+		assert!(journal.append(row(2)).is_err());
+		assert!(journal.append(row(3)).unwrap_err().to_string().contains("could not be cut off"));
+		let taken = journal.take();
+		assert_eq!(taken.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1]);
+		let text = std::fs::read_to_string(journal.path(0)).unwrap();
+		assert_eq!(text.lines().count(), 1, "{text}");
+	}
+
+	#[test]
+	fn full_files_are_followed_and_deleted_once_moved() {
+		let dir = tempfile::tempdir().unwrap();
+		let journal = Journal::open(&dir.path().join("usage.db"), 0).unwrap();
+		let mut n = 0;
+		while journal.inner().len < ROTATE_AT {
+			n += 1;
+			journal.append(row(n)).unwrap();
+		}
+		let taken = journal.take();
+		assert_eq!(taken.len(), n as usize);
+		journal.append(row(n + 1)).unwrap();
+		assert!(journal.path(0).exists() && journal.path(1).exists());
+		// Not yet moved through the first file's last line: kept.
+		journal.moved(u64::from(n) - 1);
+		assert!(journal.path(0).exists());
+		journal.moved(u64::from(n));
+		assert!(!journal.path(0).exists() && journal.path(1).exists());
+		// Opened again (a restart): the second file's line waits; numbering goes on after it.
+		drop(journal);
+		let journal = Journal::open(&dir.path().join("usage.db"), u64::from(n)).unwrap();
+		let waiting: Vec<u64> = journal.take().iter().map(|(n, _)| *n).collect();
+		assert_eq!(waiting, vec![u64::from(n) + 1]);
+		assert_eq!(journal.inner().next, u64::from(n) + 2);
+		assert!(journal.path(2).exists());
+	}
+}
