@@ -33,7 +33,11 @@ use super::*;
 pub(super) const JOURNAL_THROUGH: &str = "journal_through";
 
 /// How often the writer moves the journal's charges into `pending` (when there are any).
-pub(super) const MOVE_EVERY: Duration = Duration::from_millis(20);
+pub(super) const MOVE_EVERY: Duration = Duration::from_millis(100);
+
+/// Charges waiting to be moved at most (about 100 MiB of memory): past it the database has
+/// not taken them for a long while, and further charges are refused until it does.
+const MAX_WAITING: usize = 1 << 20;
 
 /// Bytes after which a journal file is followed by the next (at the next move).
 const ROTATE_AT: u64 = if cfg!(test) { 4096 } else { 4 << 20 };
@@ -48,6 +52,8 @@ pub(super) struct Journal {
 	dir: PathBuf,
 	/// `<database file name>-charges.`
 	prefix: String,
+	/// Charges waiting to be moved at most.
+	max_waiting: usize,
 	inner: Mutex<Inner>,
 }
 
@@ -173,15 +179,18 @@ impl Journal {
 		waiting.sort_by_key(|(n, _)| *n);
 		waiting.dedup_by_key(|(n, _)| *n);
 		let generation = files.last().map_or(0, |(g, _)| g + 1);
-		let journal =
-			Journal { dir, prefix, inner: Mutex::new(Inner::new(generation, highest + 1)?) };
-		{
-			let mut inner = journal.inner();
-			inner.file = journal.create(generation)?;
-			inner.waiting = waiting;
-			inner.retired = retired;
-		}
-		Ok(journal)
+		let file = create(&dir.join(format!("{prefix}{generation}")))?;
+		let inner = Inner {
+			file,
+			generation,
+			len: 0,
+			next: highest + 1,
+			waiting,
+			retired,
+			broken: None,
+			line: String::with_capacity(256),
+		};
+		Ok(Journal { dir, prefix, max_waiting: MAX_WAITING, inner: Mutex::new(inner) })
 	}
 
 	fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -192,14 +201,6 @@ impl Journal {
 		self.dir.join(format!("{}{generation}", self.prefix))
 	}
 
-	fn create(&self, generation: u64) -> Result<File, StoreError> {
-		OpenOptions::new()
-			.create(true)
-			.append(true)
-			.open(self.path(generation))
-			.map_err(|e| io_error("creating", e))
-	}
-
 	/// Writes a charged request; it is durable when this returns (as a commit of SQLite's
 	/// `NORMAL` mode is). On an error nothing is written.
 	pub(super) fn append(&self, row: RequestRow) -> Result<(), StoreError> {
@@ -207,6 +208,12 @@ impl Journal {
 		let inner = &mut *guard;
 		if let Some(why) = &inner.broken {
 			return Err(StoreError::Protocol(format!("the charge journal: {why}")));
+		}
+		if inner.waiting.len() >= self.max_waiting {
+			return Err(StoreError::Protocol(format!(
+				"the charge journal: {} charges wait for the database to take them",
+				inner.waiting.len()
+			)));
 		}
 		let n = inner.next;
 		encode(&mut inner.line, n, &row);
@@ -223,6 +230,12 @@ impl Journal {
 		Ok(())
 	}
 
+	/// Makes it refuse every later charge, as a write that could not be cut off does.
+	#[cfg(test)]
+	pub(super) fn refuse(&self, why: &str) {
+		self.inner().broken = Some(why.into());
+	}
+
 	/// Whether charges wait to be moved.
 	pub(super) fn waiting(&self) -> bool {
 		!self.inner().waiting.is_empty()
@@ -233,7 +246,7 @@ impl Journal {
 		let mut inner = self.inner();
 		if inner.len >= ROTATE_AT && inner.broken.is_none() {
 			let generation = inner.generation + 1;
-			match self.create(generation) {
+			match create(&self.path(generation)) {
 				Ok(file) => {
 					let last = inner.next - 1;
 					let old = std::mem::replace(&mut inner.file, file);
@@ -274,21 +287,9 @@ impl Journal {
 	}
 }
 
-impl Inner {
-	fn new(generation: u64, next: u64) -> Result<Self, StoreError> {
-		// A placeholder until the journal's first file is created.
-		let file = File::open("/dev/null").map_err(|e| io_error("opening /dev/null", e))?;
-		Ok(Inner {
-			file,
-			generation,
-			len: 0,
-			next,
-			waiting: Vec::new(),
-			retired: Vec::new(),
-			broken: None,
-			line: String::with_capacity(256),
-		})
-	}
+/// Creates (or opens) a journal file, to append to.
+fn create(path: &Path) -> Result<File, StoreError> {
+	OpenOptions::new().create(true).append(true).open(path).map_err(|e| io_error("creating", e))
 }
 
 /// Moves the journal's waiting charges into `pending` on `conn`, in one transaction that
@@ -425,6 +426,23 @@ mod tests {
 		assert_eq!(taken.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1]);
 		let text = std::fs::read_to_string(journal.path(0)).unwrap();
 		assert_eq!(text.lines().count(), 1, "{text}");
+	}
+
+	#[test]
+	fn charges_are_refused_while_too_many_wait_to_be_moved() {
+		let dir = tempfile::tempdir().unwrap();
+		let mut journal = Journal::open(&dir.path().join("usage.db"), 0).unwrap();
+		journal.max_waiting = 3;
+		for i in 1..=3 {
+			journal.append(row(i)).unwrap();
+		}
+		let refused = journal.append(row(4)).unwrap_err().to_string();
+		assert!(refused.contains("3 charges wait"), "{refused}");
+		let text = std::fs::read_to_string(journal.path(0)).unwrap();
+		assert_eq!(text.lines().count(), 3, "the refused charge is not written");
+		// Once they are taken (and moved), charges are written again.
+		assert_eq!(journal.take().len(), 3);
+		journal.append(row(4)).unwrap();
 	}
 
 	#[test]

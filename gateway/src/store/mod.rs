@@ -11,7 +11,9 @@
 //! together overspend a voucher or the user's credits; sealing holds the feed's counter row, so
 //! the feed numbers stay one sequence without gaps or duplicates whichever instance seals.
 //!
-//! A charged request is written to `pending` (no index to keep up: one page per write). The
+//! A charged request is made durable before its answer is sent: on SQLite by a line appended to
+//! the charge journal (`journal`; with [`Sync::Full`] by a commit that waits for the disk), on
+//! PostgreSQL by a commit. It is written to `pending` (no index to keep up); the
 //! feed aggregates: sealing turns the pending requests into feed records, one per (user,
 //! payer, model) (split only if the tokens would not fit a `u32`), numbered without gaps, and
 //! moves the requests into `requests` (the record of every charged request, with its feed
@@ -19,9 +21,9 @@
 //! twice. Feed records are kept until the chain's finalised `lastSeq` has passed them; then
 //! they leave the feed and their charges leave the books, together.
 //!
-//! The code: `schema` (tables and migrations), `writer` (SQLite's one writer, a thread of its
-//! own that commits waiting writes together — charges on a connection of its own, without an
-//! async hand-off — and checkpoints), `books` (admission, reservations and charges,
+//! The code: `schema` (tables and migrations), `journal` (SQLite's charge journal), `writer`
+//! (SQLite's one writer, a thread of its own that commits waiting writes together — charges,
+//! out of the journal or as they come, on a connection of its own — and checkpoints), `books` (admission, reservations and charges,
 //! behind one trait: in memory for SQLite, in the user's row for PostgreSQL),
 //! `feed` (sealing, serving and retiring feed records) and `reconcile` (the chain's settlement
 //! events and the per-user totals).
@@ -205,8 +207,9 @@ pub enum Backend {
 /// loses nothing committed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sync {
-	/// SQLite's `synchronous = NORMAL`: a charge is committed before its answer is sent, and
-	/// the log is synced at checkpoints (beside the writer). A power cut or a crash of the
+	/// SQLite's `synchronous = NORMAL`: a charge is written to the charge journal before its
+	/// answer is sent (and moved into the database in bulk), and the database's log is synced
+	/// at checkpoints (beside the writer). A power cut or a crash of the
 	/// machine can undo the last charges — the provider's loss, never more than was served.
 	#[default]
 	Normal,
@@ -234,6 +237,8 @@ pub struct Store {
 	writer: Option<mpsc::Sender<Job>>,
 	/// SQLite: what a seal takes, read beside the writer.
 	reader: Option<Arc<feed::Reader>>,
+	/// SQLite (`NORMAL`): the charge journal.
+	journal: Option<Arc<Journal>>,
 	/// Held while sealing: one seal at a time.
 	sealing: Arc<tokio::sync::Mutex<()>>,
 	/// The URL it was opened with (a fleet's queue listens for grants on a connection of
@@ -340,29 +345,31 @@ impl Store {
 			.connect_with(options)
 			.await?;
 		let instance = instance.to_string();
-		let (writer, reader, books): (_, _, Arc<dyn Books>) = if backend == Backend::Sqlite {
-			let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
-			// Migrated before the writer starts (nothing else writes meanwhile).
-			schema::migrate(&pool, backend).await?;
-			let file = SqliteConnectOptions::from_str(url)?.get_filename().to_path_buf();
-			let journal = match sync {
-				Sync::Normal => Some(Arc::new(open_journal(&pool, &file).await?)),
-				Sync::Full => None,
+		let (writer, reader, journal, books): (_, _, _, Arc<dyn Books>) =
+			if backend == Backend::Sqlite {
+				let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+				// Migrated before the writer starts (nothing else writes meanwhile).
+				schema::migrate(&pool, backend).await?;
+				let file = SqliteConnectOptions::from_str(url)?.get_filename().to_path_buf();
+				let journal = match sync {
+					Sync::Normal => Some(Arc::new(open_journal(&pool, &file).await?)),
+					Sync::Full => None,
+				};
+				let books = Embedded::load(&pool, sender.clone(), journal.clone()).await?;
+				start_writer(&file, sync, pool.acquire().await?, receiver, journal.clone())?;
+				tokio::spawn(checkpoints(pool.clone()));
+				if let Some(journal) = &journal {
+					tokio::spawn(journal::moves(sender.downgrade(), journal.clone()));
+				}
+				(Some(sender), Some(Arc::new(feed::Reader::new(file))), journal, Arc::new(books))
+			} else {
+				schema::migrate(&pool, backend).await?;
+				(None, None, None, Arc::new(Shared::new(pool.clone(), instance.clone(), hold)))
 			};
-			let books = Embedded::load(&pool, sender.clone(), journal.clone()).await?;
-			start_writer(&file, sync, pool.acquire().await?, receiver, journal.clone())?;
-			tokio::spawn(checkpoints(pool.clone()));
-			if let Some(journal) = journal {
-				tokio::spawn(journal::moves(sender.downgrade(), journal));
-			}
-			(Some(sender), Some(Arc::new(feed::Reader::new(file))), Arc::new(books))
-		} else {
-			schema::migrate(&pool, backend).await?;
-			(None, None, Arc::new(Shared::new(pool.clone(), instance.clone(), hold)))
-		};
 		let sealing = Arc::default();
 		let url = Arc::from(url);
-		let store = Store { pool, backend, instance, writer, reader, sealing, url, hold, books };
+		let store =
+			Store { pool, backend, instance, writer, reader, journal, sealing, url, hold, books };
 		sqlx::query("DELETE FROM reservations WHERE instance = $1")
 			.bind(&store.instance)
 			.execute(&store.pool)
@@ -409,7 +416,7 @@ impl Store {
 	/// Moves the charges waiting in the journal (SQLite) into `pending`: before anything reads
 	/// `pending`, so that it sees every charge made before.
 	pub(super) async fn flush(&self) -> Result<(), StoreError> {
-		let Some(writer) = &self.writer else { return Ok(()) };
+		let (Some(writer), Some(_)) = (&self.writer, &self.journal) else { return Ok(()) };
 		let stopped = || StoreError::Protocol("the database writer stopped".into());
 		let (done, moved) = oneshot::channel();
 		writer.send(Job::Move { done: Some(done) }).await.map_err(|_| stopped())?;

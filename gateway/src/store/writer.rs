@@ -83,10 +83,11 @@ pub(super) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 /// Starts the embedded database's one writer (group commit) on a thread of its own: it takes
 /// the writes waiting and commits them together, then answers each.
 ///
-/// Charged requests (the hot path) are written on the writer's own SQLite connection, opened
-/// at `path`: those waiting next to each other by one `INSERT` (a statement is atomic by
-/// itself), several statements in one transaction. No async hand-off: a charge wakes this
-/// thread, one statement and commit, and the answer wakes its request. Any other write runs
+/// Charged requests are written on the writer's own SQLite connection, opened at `path`: with
+/// `journal` (SQLite's `NORMAL`), moved out of the [charge journal](super::journal) in bulk,
+/// every [`journal::MOVE_EVERY`] and whenever asked ([`Job::Move`]); without (`FULL`, a sync
+/// per commit), as they come, answered once committed: those waiting next to each other by one
+/// `INSERT` (a statement is atomic by itself), several statements in one transaction. Any other write runs
 /// on `work`, a connection of the pool, in a savepoint of its own (a write that fails is undone
 /// alone), writes waiting together in one `BEGIN IMMEDIATE` transaction. Both connections are
 /// driven by this thread only, one after the other, so no write ever waits on SQLite's busy

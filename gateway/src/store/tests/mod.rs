@@ -462,6 +462,44 @@ async fn charges_left_in_the_journal_are_moved_at_the_next_start_once() {
 	assert!(store.seal().await.unwrap().is_empty(), "nothing moved twice");
 }
 
+/// A charge the journal refuses is not charged: an error, the books as before the charge,
+/// nothing to seal; the journal's earlier charges are unaffected.
+#[tokio::test]
+async fn a_charge_the_journal_refuses_charges_nothing() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
+	let bob = Bob.to_account_id();
+	serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 5).await.unwrap();
+	store.journal.as_ref().unwrap().refuse("the disk is full");
+	let admission = Admission {
+		user: &bob,
+		payer: &bob,
+		cap: u128::MAX,
+		expiry: 100,
+		signature: "0x01",
+		session: SESSION,
+		worst: 9,
+		settled: 0,
+		available: u128::MAX,
+	};
+	let id = store.admit(&admission).await.unwrap().1.unwrap();
+	let usage = Charge {
+		user: bob.clone(),
+		payer: bob.clone(),
+		model: 0,
+		input_tokens: 1,
+		output_tokens: 1,
+		cost: 9,
+		served_at: 7,
+	};
+	let refused = store.charge(id, &usage, u128::MAX, 0).await.unwrap_err().to_string();
+	assert!(refused.contains("the disk is full"), "{refused}");
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 5 });
+	assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 5)]);
+	let totals = store.user_totals(&bob, 0).await.unwrap();
+	assert_eq!((totals.requests, totals.charged), (1, 5));
+}
+
 /// The writer's charged requests: more than one statement takes are written by several
 /// statements in one transaction, each row once; a batch that cannot be written answers every
 /// row with the error and writes none of them.
