@@ -462,6 +462,32 @@ async fn charges_left_in_the_journal_are_moved_at_the_next_start_once() {
 	assert!(store.seal().await.unwrap().is_empty(), "nothing moved twice");
 }
 
+/// With `--sync-every-commit` charges are committed one by one through the writer, without the
+/// journal: no journal file, and every charge in the database when it returns.
+#[tokio::test]
+async fn with_a_sync_per_commit_charges_go_to_the_database_without_the_journal() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	let bob = Bob.to_account_id();
+	{
+		let store = Store::open(&path, Sync::Full).await.unwrap();
+		assert!(store.journal.is_none());
+		for cost in [1, 2, 3] {
+			serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, cost).await.unwrap();
+		}
+		let pending = sqlx::query("SELECT COUNT(*) AS n FROM pending").fetch_one(&store.pool);
+		assert_eq!(pending.await.unwrap().get::<i64, _>("n"), 3, "committed when charged");
+	}
+	let journal_files = std::fs::read_dir(dir.path())
+		.unwrap()
+		.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("-charges."))
+		.count();
+	assert_eq!(journal_files, 0);
+	let store = Store::open(&path, Sync::Full).await.unwrap();
+	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 6 });
+	assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 6)]);
+}
+
 /// A charge the journal refuses is not charged: an error, the books as before the charge,
 /// nothing to seal; the journal's earlier charges are unaffected.
 #[tokio::test]
