@@ -397,11 +397,19 @@ describe('the inference gateway', () => {
 
   it('loses nothing when the gateway is killed and restarted', async () => {
     const before = await admin(bob);
+    const charlieBefore = await admin(charlie);
+    // Answers served just before the kill: their charges are likely still in the charge
+    // journal only (moved into the database every 100 ms), so the restart moves them.
+    const charlieClient = openai({ apiKey: paymentToken(voucherFor(charlie)) });
+    for (let i = 0; i < 2; i += 1) await charlieClient.chat.completions.create(ask);
     await gateway.kill();
     gateway = await startGateway(gatewayPort, operatorPort, gatewayArgs);
     const after = await admin(bob);
     assert.equal(after.charged, before.charged);
     assert.equal(after.served.requests, before.served.requests);
+    const charlieAfter = await admin(charlie);
+    assert.equal(BigInt(charlieAfter.charged) - BigInt(charlieBefore.charged), 2n * cost(5, 5));
+    assert.equal(charlieAfter.served.requests, charlieBefore.served.requests + 2);
     const client = openai({ apiKey: paymentToken(voucherFor(bob)) });
     await client.chat.completions.create(ask);
     assert.equal(BigInt((await admin(bob)).charged) - BigInt(before.charged), cost(5, 5));

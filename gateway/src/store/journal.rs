@@ -178,6 +178,12 @@ impl Journal {
 		// In number order (files are, unless one was damaged), each once.
 		waiting.sort_by_key(|(n, _)| *n);
 		waiting.dedup_by_key(|(n, _)| *n);
+		if !waiting.is_empty() {
+			tracing::info!(
+				"the charge journal: {} charges of an earlier run to move into the database",
+				waiting.len()
+			);
+		}
 		let generation = files.last().map_or(0, |(g, _)| g + 1);
 		let file = create(&dir.join(format!("{prefix}{generation}")))?;
 		let inner = Inner {
@@ -317,8 +323,8 @@ pub(super) fn move_journal(
 			insert_chunk(conn, statements, chunk)?;
 		}
 		conn.execute(
-			"INSERT INTO meta (key, value) VALUES (?1, ?2)
-			 ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
+			"INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key)
+			 DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
 			(JOURNAL_THROUGH, through as i64),
 		)?;
 		conn.execute_batch("COMMIT")

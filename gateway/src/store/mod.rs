@@ -13,8 +13,8 @@
 //!
 //! A charged request is made durable before its answer is sent: on SQLite by a line appended to
 //! the charge journal (`journal`; with [`Sync::Full`] by a commit that waits for the disk), on
-//! PostgreSQL by a commit. It is written to `pending` (no index to keep up); the
-//! feed aggregates: sealing turns the pending requests into feed records, one per (user,
+//! PostgreSQL by a commit. It is written to `pending` (no index to keep up); the feed
+//! aggregates: sealing turns the pending requests into feed records, one per (user,
 //! payer, model) (split only if the tokens would not fit a `u32`), numbered without gaps, and
 //! moves the requests into `requests` (the record of every charged request, with its feed
 //! number), in one transaction. A restart loses nothing and numbers nothing
@@ -23,10 +23,10 @@
 //!
 //! The code: `schema` (tables and migrations), `journal` (SQLite's charge journal), `writer`
 //! (SQLite's one writer, a thread of its own that commits waiting writes together — charges,
-//! out of the journal or as they come, on a connection of its own — and checkpoints), `books` (admission, reservations and charges,
-//! behind one trait: in memory for SQLite, in the user's row for PostgreSQL),
-//! `feed` (sealing, serving and retiring feed records) and `reconcile` (the chain's settlement
-//! events and the per-user totals).
+//! out of the journal or as they come, on a connection of its own — and checkpoints), `books`
+//! (admission, reservations and charges, behind one trait: in memory for SQLite, in the user's
+//! row for PostgreSQL), `feed` (sealing, serving and retiring feed records) and `reconcile`
+//! (the chain's settlement events and the per-user totals).
 //!
 //! A reservation is held for at most the queue and upstream timeouts (and a minute): the
 //! reservations of an instance that stopped without releasing them lapse by themselves, and an
@@ -209,8 +209,8 @@ pub enum Backend {
 pub enum Sync {
 	/// SQLite's `synchronous = NORMAL`: a charge is written to the charge journal before its
 	/// answer is sent (and moved into the database in bulk), and the database's log is synced
-	/// at checkpoints (beside the writer). A power cut or a crash of the
-	/// machine can undo the last charges — the provider's loss, never more than was served.
+	/// at checkpoints (beside the writer). A power cut or a crash of the machine can undo the
+	/// last charges — the provider's loss, never more than was served.
 	#[default]
 	Normal,
 	/// `synchronous = FULL`: every commit waits for the disk (one sync per group of answers).

@@ -87,11 +87,12 @@ pub(super) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 /// `journal` (SQLite's `NORMAL`), moved out of the [charge journal](super::journal) in bulk,
 /// every [`journal::MOVE_EVERY`] and whenever asked ([`Job::Move`]); without (`FULL`, a sync
 /// per commit), as they come, answered once committed: those waiting next to each other by one
-/// `INSERT` (a statement is atomic by itself), several statements in one transaction. Any other write runs
-/// on `work`, a connection of the pool, in a savepoint of its own (a write that fails is undone
-/// alone), writes waiting together in one `BEGIN IMMEDIATE` transaction. Both connections are
-/// driven by this thread only, one after the other, so no write ever waits on SQLite's busy
-/// handler, and a burst of requests costs one statement and one sync instead of one each.
+/// `INSERT` (a statement is atomic by itself), several statements in one transaction. Any
+/// other write runs on `work`, a connection of the pool, in a savepoint of its own (a write
+/// that fails is undone alone), writes waiting together in one `BEGIN IMMEDIATE` transaction.
+/// Both connections are driven by this thread only, one after the other, so no write ever
+/// waits on SQLite's busy handler, and a burst of requests costs one statement and one sync
+/// instead of one each.
 pub(super) fn start_writer(
 	path: &Path,
 	sync: Sync,
