@@ -203,11 +203,12 @@ pub struct ServeArgs {
 	#[arg(long)]
 	#[serde(default)]
 	pub no_access_log: bool,
-	/// The embedded database waits for the disk at every commit (SQLite `synchronous = FULL`),
-	/// so that not even a power cut loses a charge; it costs a disk sync per answer (or group of
-	/// answers). By default every charge is committed before its answer is sent and survives a
-	/// crash of the gateway, and the disk is synced beside it: a power cut can undo the last
-	/// charges, the provider's loss only.
+	/// Every charge is committed to the embedded database before its answer is sent, waiting
+	/// for the disk (SQLite `synchronous = FULL`), so that not even a power cut loses a charge;
+	/// it costs a disk sync per answer (or group of answers). By default every charge is written
+	/// to the database's charge journal before its answer is sent and survives a crash of the
+	/// gateway, and the disk is synced beside it: a power cut can undo the last charges, the
+	/// provider's loss only.
 	#[arg(long)]
 	#[serde(default)]
 	pub sync_every_commit: bool,

@@ -3,7 +3,7 @@
 //! operator node attests.
 //!
 //! Two databases, one schema and one set of queries: **SQLite** (embedded, `usage.db` in the
-//! data directory, the default; WAL mode, so a record committed before an answer is sent
+//! data directory, the default; WAL mode, and a charge written before its answer is sent
 //! survives a crash of the gateway — and with [`Sync::Full`] a power cut too) for one gateway,
 //! and **PostgreSQL** (`--database
 //! postgres://…`) for a fleet of gateways behind a load balancer. With PostgreSQL every
