@@ -19,6 +19,21 @@ async fn serve(
 	tokens: u32,
 	cost: u128,
 ) -> Result<u128, Refusal> {
+	try_serve(store, user, cap, expiry, signature, model, tokens, cost).await.unwrap()
+}
+
+/// As [`serve`], with the store's errors returned (a charge it could not write).
+#[allow(clippy::too_many_arguments)]
+async fn try_serve(
+	store: &Store,
+	user: &AccountId32,
+	cap: u128,
+	expiry: u32,
+	signature: &str,
+	model: u32,
+	tokens: u32,
+	cost: u128,
+) -> Result<Result<u128, Refusal>, StoreError> {
 	let admission = Admission {
 		user,
 		payer: user,
@@ -30,7 +45,10 @@ async fn serve(
 		settled: 0,
 		available: u128::MAX,
 	};
-	let id = store.admit(&admission).await.unwrap().1?;
+	let id = match store.admit(&admission).await?.1 {
+		Ok(id) => id,
+		Err(refusal) => return Ok(Err(refusal)),
+	};
 	let usage = Charge {
 		user: user.clone(),
 		payer: user.clone(),
@@ -40,7 +58,7 @@ async fn serve(
 		cost,
 		served_at: 7,
 	};
-	Ok(store.charge(id, &usage, cap, 0).await.unwrap().0)
+	Ok(Ok(store.charge(id, &usage, cap, 0).await?.0))
 }
 
 #[tokio::test]
@@ -497,28 +515,8 @@ async fn a_charge_the_journal_refuses_charges_nothing() {
 	let bob = Bob.to_account_id();
 	serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 5).await.unwrap();
 	store.journal.as_ref().unwrap().refuse("the disk is full");
-	let admission = Admission {
-		user: &bob,
-		payer: &bob,
-		cap: u128::MAX,
-		expiry: 100,
-		signature: "0x01",
-		session: SESSION,
-		worst: 9,
-		settled: 0,
-		available: u128::MAX,
-	};
-	let id = store.admit(&admission).await.unwrap().1.unwrap();
-	let usage = Charge {
-		user: bob.clone(),
-		payer: bob.clone(),
-		model: 0,
-		input_tokens: 1,
-		output_tokens: 1,
-		cost: 9,
-		served_at: 7,
-	};
-	let refused = store.charge(id, &usage, u128::MAX, 0).await.unwrap_err().to_string();
+	let refused = try_serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 9).await;
+	let refused = refused.unwrap_err().to_string();
 	assert!(refused.contains("the disk is full"), "{refused}");
 	assert_eq!(store.book(&bob).await.unwrap(), Book { reserved: 0, unsettled: 5 });
 	assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 5)]);
