@@ -15,12 +15,19 @@ use std::{
 
 use serde_json::{json, Value};
 
+mod client;
+
+pub use client::{causes, proxy_set, Answer, Conns, SendError, CONNECT_TIMEOUT, IDLE_TIMEOUT};
+
 /// One replica of a model server.
 pub struct Replica {
 	/// Its base URL, with its `/v1`.
 	pub base: String,
 	/// The URLs of [`PATHS`] on it, parsed once (`None` if one does not parse).
 	urls: Vec<Option<reqwest::Url>>,
+	/// The gateway's own connections to it, at an `http://` address when no proxy is set in
+	/// the environment ([`Conns`]).
+	pub conns: Option<Arc<Conns>>,
 	in_flight: AtomicUsize,
 	healthy: AtomicBool,
 }
@@ -32,6 +39,7 @@ impl Replica {
 		Arc::new(Replica {
 			base: base.to_string(),
 			urls: urls.collect(),
+			conns: if proxy_set() { None } else { Conns::for_base(base) },
 			in_flight: AtomicUsize::new(0),
 			healthy: AtomicBool::new(true),
 		})

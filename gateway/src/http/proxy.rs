@@ -27,7 +27,7 @@ use crate::{
 	payment,
 	schedule::Permit,
 	store::Charge,
-	upstream::{count_tokens, estimate_tokens, mark_down, Lease, Pool},
+	upstream::{causes, count_tokens, estimate_tokens, mark_down, Answer, Lease, Pool, SendError},
 };
 
 /// What a served request was charged.
@@ -137,12 +137,11 @@ pub async fn serve(
 			return error.into_response();
 		}
 	};
-	let status =
-		StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+	let status = StatusCode::from_u16(upstream.status()).unwrap_or(StatusCode::BAD_GATEWAY);
 	if !status.is_success() {
 		// What the upstream does not serve, it says: its own error, nothing charged.
 		admitted.reservation.release().await;
-		let text = upstream.text().await.unwrap_or_default();
+		let text = upstream.text().await;
 		return (status, [(header::CONTENT_TYPE, "application/json")], text).into_response();
 	}
 	let quota = admitted.quota;
@@ -161,33 +160,47 @@ pub async fn serve(
 
 /// Sends the request to a replica of `pool`; a replica that cannot be reached is marked down
 /// and the next one tried (nothing was sent back yet, so nothing is lost or doubled).
-async fn send(
-	app: &App,
-	pool: &Pool,
-	admitted: &Admitted,
-) -> Result<(reqwest::Response, Lease), ApiError> {
+async fn send(app: &App, pool: &Pool, admitted: &Admitted) -> Result<(Answer, Lease), ApiError> {
 	// Serialised once; each try shares the bytes.
 	let body = Bytes::from(admitted.request.body.to_string());
 	let path = admitted.endpoint.path();
 	let mut tried = Vec::new();
 	let mut resent = 0;
 	let mut last_error = String::from("no upstream is configured");
+	let wait = if admitted.request.stream {
+		// The first byte of a stream comes after the prompt is read: bounded by the idle
+		// timeout; the stream as a whole by --stream-timeout-secs (see `Relay`).
+		app.settings.upstream_idle_timeout
+	} else {
+		// The whole answer, read by `buffered`.
+		app.settings.upstream_timeout
+	};
 	while let Some(lease) = pool.lease(&tried) {
-		let url =
-			lease.replica.url(path).map_err(|e| ApiError::bad_gateway("upstream_failed", e))?;
-		let mut request =
-			app.http.post(url).header(header::CONTENT_TYPE, "application/json").body(body.clone());
-		let wait = if admitted.request.stream {
-			// The first byte of a stream comes after the prompt is read: bounded by the idle
-			// timeout; the stream as a whole by --stream-timeout-secs (see `Relay`).
-			app.settings.upstream_idle_timeout
-		} else {
-			request = request.timeout(app.settings.upstream_timeout);
-			app.settings.upstream_timeout
+		let deadline = tokio::time::Instant::now() + wait;
+		let sent = match &lease.replica.conns {
+			Some(conns) => tokio::time::timeout_at(deadline, conns.post(path, body.clone())).await,
+			None => {
+				let url = lease
+					.replica
+					.url(path)
+					.map_err(|e| ApiError::bad_gateway("upstream_failed", e))?;
+				let request = app
+					.http
+					.post(url)
+					.header(header::CONTENT_TYPE, "application/json")
+					.body(body.clone());
+				tokio::time::timeout_at(deadline, request.send())
+					.await
+					.map(|sent| sent.map(Answer::from).map_err(send_error))
+			}
 		};
-		match tokio::time::timeout(wait, request.send()).await {
-			Ok(Ok(answer)) => return Ok((answer, lease)),
-			Ok(Err(e)) if e.is_connect() => {
+		match sent {
+			Ok(Ok(answer)) => {
+				let answer =
+					if admitted.request.stream { answer } else { answer.read_by(deadline) };
+				return Ok((answer, lease));
+			}
+			Ok(Err(SendError::Connect(e))) => {
 				mark_down(&lease.replica);
 				last_error = format!("{}: {e}", lease.replica.base);
 				tried.push(lease.replica.clone());
@@ -196,14 +209,14 @@ async fn send(
 			// was answered, so the request is sent again — up to `MAX_RESENDS` times, as several
 			// pooled connections may have been closed together (llama-server closed two in a row
 			// once in some 2,000 requests of the benchmark).
-			Ok(Err(e)) if resent < MAX_RESENDS && closed_under_us(&e) => {
+			Ok(Err(SendError::Closed(e))) if resent < MAX_RESENDS => {
 				resent += 1;
-				tracing::debug!(upstream = %lease.replica.base, "sent again: {}", causes(&e));
+				tracing::debug!(upstream = %lease.replica.base, "sent again: {e}");
 			}
-			Ok(Err(e)) => {
+			Ok(Err(SendError::Closed(e) | SendError::Failed(e))) => {
 				return Err(ApiError::bad_gateway(
 					"upstream_unreachable",
-					format!("the model server did not answer: {}", causes(&e)),
+					format!("the model server did not answer: {e}"),
 				))
 			}
 			Err(_) => {
@@ -225,30 +238,21 @@ async fn send(
 /// How many times a request is sent again after a pooled connection closed under it.
 const MAX_RESENDS: u32 = 3;
 
-/// Whether `error` is a pooled connection closed by the model server before it answered
-/// (its keep-alive ended as the request was sent): hyper's incomplete message.
-fn closed_under_us(error: &reqwest::Error) -> bool {
-	let mut source = std::error::Error::source(error);
+/// What reqwest's `error` means for the request ([`SendError`]): a pooled connection the
+/// model server closed before it answered (its keep-alive ended as the request was sent) is
+/// hyper's incomplete message.
+fn send_error(error: reqwest::Error) -> SendError {
+	if error.is_connect() {
+		return SendError::Connect(error.to_string());
+	}
+	let mut source = std::error::Error::source(&error);
 	while let Some(cause) = source {
 		if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
-			return true;
+			return SendError::Closed(causes(&error));
 		}
 		source = cause.source();
 	}
-	false
-}
-
-/// An error with its causes: `error sending request: connection closed before message
-/// completed`, where the error alone says only the first part.
-fn causes(error: &dyn std::error::Error) -> String {
-	let mut text = error.to_string();
-	let mut source = error.source();
-	while let Some(cause) = source {
-		text.push_str(": ");
-		text.push_str(&cause.to_string());
-		source = cause.source();
-	}
-	text
+	SendError::Failed(causes(&error))
 }
 
 /// The tokens an answer without usage numbers served: the prompt and the delivered text,
@@ -321,7 +325,7 @@ async fn finish(
 async fn buffered(
 	app: &Arc<App>,
 	admitted: Admitted,
-	upstream: reqwest::Response,
+	upstream: Answer,
 	lease: Lease,
 	permit: Permit,
 	started: Instant,
@@ -458,7 +462,7 @@ impl Seen {
 
 impl Relay {
 	/// Starts relaying; the answer's headers go out now, its events as they come.
-	fn start(self, upstream: reqwest::Response) -> Response {
+	fn start(self, upstream: Answer) -> Response {
 		let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
 		let receipt = payment::payment_response(
 			&self.app.network,
@@ -540,12 +544,12 @@ impl Relay {
 	/// Reads the upstream's events until the end, a failure, or the client leaving.
 	async fn read(
 		&self,
-		upstream: reqwest::Response,
+		upstream: Answer,
 		tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
 	) -> Seen {
 		let settings = &self.app.settings;
 		let deadline = tokio::time::Instant::now() + settings.stream_timeout;
-		let mut body = upstream.bytes_stream();
+		let mut body = upstream.into_stream();
 		let mut buffer = Vec::new();
 		let mut seen = Seen::default();
 		while seen.failure.is_none() && !seen.client_gone {
@@ -597,11 +601,7 @@ impl Relay {
 
 	/// Relays the stream, then charges it and ends it: with the usage (and its cost) and
 	/// `[DONE]` when it finished, with an error event (never `[DONE]`) when it did not.
-	async fn run(
-		self,
-		upstream: reqwest::Response,
-		tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-	) {
+	async fn run(self, upstream: Answer, tx: mpsc::Sender<Result<Bytes, std::io::Error>>) {
 		let mut seen = self.read(upstream, &tx).await;
 		// The upstream is done with this request (or let go): the next one may go.
 		let Relay { app, admitted, lease, permit, started, in_flight, keep } = self;
