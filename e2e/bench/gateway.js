@@ -11,12 +11,14 @@
 // voucher already accepted; last, LiteLLM's proxy (two workers, one `openai/` model at the
 // upstream, a master key), started only after the others are measured so that its start-up
 // does not share their cores. One after the other, each measured the same way:
-// 1. requests/s and latency at 8 connections (wrk, 10 s): direct, a bare forwarder
-//    (`bare_proxy`: the floor of any proxy on this machine), the gateway, the gateway with
-//    `--sync-every-commit`, LiteLLM;
-//    and the gateway on one worker thread (`--threads 1`, as beside a model server: on two
-//    cores shared with the load, the upstream and the node, one worker saves the wake-ups
-//    between workers, and queues more at full load);
+// 1. requests/s and latency at 8 connections (wrk, 10 s): direct, the gateway with
+//    `--sync-every-commit`, LiteLLM; and in BENCH_THROUGHPUT_ROUNDS (3) rounds, each ratio
+//    taken within a round and the median reported: a bare forwarder (`bare_proxy`: axum and
+//    reqwest, the floor of any proxy on this machine), the same with the gateway's own HTTP/1.1
+//    client in place of reqwest (`bare_proxy --own-client`: the floor of the gateway's own
+//    stack), the gateway, and the gateway on one worker thread (`--threads 1`, as beside a
+//    model server: on two cores shared with the load, the upstream and the node, one worker
+//    saves the wake-ups between workers, and queues more at full load);
 // 2. latency at a fixed 1,000 requests/s (loadgen, open loop, 10 s), in BENCH_ROUNDS (3)
 //    rounds of direct, the gateway and the gateway on one worker, one after the other;
 // 3. streaming: time to the first byte of the answer at 100 requests/s: direct and the gateway;
@@ -50,6 +52,7 @@ const litellmBin = process.env.LITELLM;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 3);
 if (!examples || !litellmBin) throw new Error('set TOKENMETER_EXAMPLES and LITELLM (scripts/bench-gateway.sh does)');
 
 const body = JSON.stringify({ model: 'bench-llm', messages: [{ role: 'user', content: 'Say hello to the benchmark' }], max_tokens: 16 });
@@ -71,6 +74,11 @@ try {
   const bareUrl = `http://127.0.0.1:${barePort}`;
   stopping.push(await startProcess(path.join(examples, 'bare_proxy'), [`127.0.0.1:${barePort}`, upstreamUrl],
     async () => (await fetch(`${bareUrl}/v1/chat/completions`, { method: 'POST', body })).ok));
+  // The same with the client the gateway uses for model servers at http:// addresses.
+  const ownPort = await freePort();
+  const ownUrl = `http://127.0.0.1:${ownPort}`;
+  stopping.push(await startProcess(path.join(examples, 'bare_proxy'), [`127.0.0.1:${ownPort}`, upstreamUrl, '--own-client'],
+    async () => (await fetch(`${ownUrl}/v1/chat/completions`, { method: 'POST', body })).ok));
 
   const node = await startDevNode();
   stopping.push(node);
@@ -104,8 +112,6 @@ try {
   const path_ = '/v1/chat/completions';
   const measured = (what, result) => { console.error(`${what}: ${JSON.stringify(result)}`); return result; };
   const direct = measured('direct', await wrk(`${upstreamUrl}${path_}`, {}));
-  const bare = measured('bare proxy', await wrk(`${bareUrl}${path_}`, {}));
-  const through = measured('gateway', await wrk(`${gatewayUrl}${path_}`, { Authorization: `Bearer ${token}` }));
 
   // The same gateway waiting for the disk at every commit (`--sync-every-commit`), on a port
   // and database of its own, stopped once measured.
@@ -132,7 +138,28 @@ try {
     '--no-rate-limits', '--min-voucher-blocks', '10', '--threads', '1', ...EXTRA,
   ]);
   stopping.push(one);
-  const throughOne = measured('gateway, --threads 1', await wrk(`${oneUrl}${path_}`, { Authorization: `Bearer ${token}` }));
+
+  // The forwarders and the gateways in turn, THROUGHPUT_ROUNDS times: on a shared two-core
+  // machine one 10 s run of each varies by ±20% from one minute to the next, so each ratio is
+  // taken within a round (the runs side by side) and the median of the rounds reported.
+  const turns = [];
+  for (let round = 0; round < THROUGHPUT_ROUNDS; round += 1) {
+    const at = (what) => `round ${round + 1}: ${what}`;
+    turns.push({
+      bare: measured(at('bare proxy'), await wrk(`${bareUrl}${path_}`, {})),
+      bareOwn: measured(at('bare proxy, own client'), await wrk(`${ownUrl}${path_}`, {})),
+      gateway: measured(at('gateway'), await wrk(`${gatewayUrl}${path_}`, { Authorization: `Bearer ${token}` })),
+      one: measured(at('gateway, --threads 1'), await wrk(`${oneUrl}${path_}`, { Authorization: `Bearer ${token}` })),
+    });
+  }
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const typical = (key) => Object.fromEntries(['rps', 'p50_ms', 'p99_ms'].map((m) => [m, median(turns.map((t) => t[key][m]))]));
+  const [bare, bareOwn, through, throughOne] = ['bare', 'bareOwn', 'gateway', 'one'].map(typical);
+  // Per round, then the median: `share('gateway', 'bare')` is the gateway's requests/s as a
+  // share of the bare forwarder's in the same round.
+  const shares = (of, to) => turns.map((t) => 100 * t[of].rps / t[to].rps);
+  const share = (of, to) => median(shares(of, to));
+  const rounds_ = (of, to) => shares(of, to).map((x) => `${x.toFixed(1)}%`).join(', ');
 
   const atRate = (url, extra = []) => loadgen(['--url', url, '--body', body, '--rate', '1000', '--duration', String(SECONDS), ...extra]);
   const auth = ['--header', `authorization: Bearer ${token}`];
@@ -202,13 +229,14 @@ try {
   const rows = [
     ['direct to the upstream', direct],
     ['through a bare forwarder (axum + reqwest, no checks: the floor of any proxy here)', bare],
+    ['through a bare forwarder with the gateway\'s own client (axum + hyper, no checks)', bareOwn],
     ['through tokenmeter-gateway', through],
     [`through tokenmeter-gateway \`--threads 1\` (one worker thread)`, throughOne],
     ['through tokenmeter-gateway `--sync-every-commit` (a disk sync per commit)', throughSynced],
     ['through LiteLLM proxy', reference],
   ];
   const lines = [
-    `| path (8 connections, ${SECONDS} s, wrk) | requests/s | p50 ms | p99 ms |`,
+    `| path (8 connections, ${SECONDS} s, wrk; forwarders and gateways: median of ${THROUGHPUT_ROUNDS} rounds) | requests/s | p50 ms | p99 ms |`,
     '|---|---:|---:|---:|',
     ...rows.map(([name, r]) => `| ${name} | ${f(r.rps)} | ${f(r.p50_ms, 2)} | ${f(r.p99_ms, 2)} |`),
     '',
@@ -216,8 +244,9 @@ try {
     '|---|---:|',
     `| gateway / LiteLLM requests/s | ${f(through.rps / reference.rps, 1)}× |`,
     `| gateway / direct requests/s | ${f(100 * through.rps / direct.rps, 1)}% |`,
-    `| gateway / bare forwarder requests/s | ${f(100 * through.rps / bare.rps, 1)}% |`,
-    `| gateway \`--threads 1\` / bare forwarder requests/s | ${f(100 * throughOne.rps / bare.rps, 1)}% |`,
+    `| gateway / bare forwarder requests/s (rounds: ${rounds_('gateway', 'bare')}) | ${f(share('gateway', 'bare'), 1)}% |`,
+    `| gateway / bare forwarder with the gateway's own client requests/s (rounds: ${rounds_('gateway', 'bareOwn')}) | ${f(share('gateway', 'bareOwn'), 1)}% |`,
+    `| gateway \`--threads 1\` / bare forwarder requests/s (rounds: ${rounds_('one', 'bare')}) | ${f(share('one', 'bare'), 1)}% |`,
     `| p99 added at 1,000 requests/s, round 1 (gateway ${f(gatewayAt1k.p99_ms, 3)} ms − direct ${f(directAt1k.p99_ms, 3)} ms) | ${f(gatewayAt1k.p99_ms - directAt1k.p99_ms, 3)} ms |`,
     `| p50 added at 1,000 requests/s, round 1 | ${f(gatewayAt1k.p50_ms - directAt1k.p50_ms, 3)} ms |`,
     `| streaming: time to first byte added at 100 requests/s, p50 / p99 | ${f(gatewayStream.ttfb_p50_ms - directStream.ttfb_p50_ms, 3)} / ${f(gatewayStream.ttfb_p99_ms - directStream.ttfb_p99_ms, 3)} ms |`,
@@ -231,7 +260,7 @@ try {
   ];
   console.log(lines.join('\n'));
   console.log(`figure: gateway ${f(through.rps)} rps, LiteLLM ${f(reference.rps)} rps, direct ${f(direct.rps)} rps`);
-  console.log(`figure: gateway / bare forwarder ${f(100 * through.rps / bare.rps, 1)}%, with --threads 1 ${f(100 * throughOne.rps / bare.rps, 1)}%`);
+  console.log(`figure: gateway / bare forwarder ${f(share('gateway', 'bare'), 1)}% (median of ${rounds_('gateway', 'bare')}), with --threads 1 ${f(share('one', 'bare'), 1)}%; gateway / bare forwarder with the own client ${f(share('gateway', 'bareOwn'), 1)}%`);
   console.log(`figure: p99 added at 1,000/s: ${rounds.map(({ direct: d, gateway: g }) => f(g.p99_ms - d.p99_ms, 3)).join(', ')} ms; with --threads 1: ${rounds.map(({ direct: d, one: o }) => f(o.p99_ms - d.p99_ms, 3)).join(', ')} ms`);
 } finally {
   for (const process_ of stopping.reverse()) await process_.stop().catch(() => {});

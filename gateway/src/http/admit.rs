@@ -91,7 +91,9 @@ struct Offer<'a> {
 	model: &'a ModelInfo,
 	worst: u128,
 	min_expiry: u32,
-	resource: String,
+	/// The request's, for the resource's URL in a refusal (made only then).
+	headers: &'a HeaderMap,
+	endpoint: Endpoint,
 }
 
 impl Offer<'_> {
@@ -111,7 +113,7 @@ impl Offer<'_> {
 			reserved: book.reserved,
 			prices: self.model.prices,
 			min_expiry: self.min_expiry,
-			resource: self.resource.clone(),
+			resource: resource_url(self.app, self.headers, self.endpoint),
 			error,
 		}
 	}
@@ -482,7 +484,8 @@ pub async fn admit(
 		model: &model,
 		worst,
 		min_expiry: view.number.saturating_add(app.settings.min_voucher_blocks),
-		resource: resource_url(app, headers, endpoint),
+		headers,
+		endpoint,
 	};
 	let payment = check_payment(app, headers, &offer)?;
 	let user = payment.voucher.voucher.user.clone();
