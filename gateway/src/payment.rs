@@ -148,7 +148,30 @@ pub struct Payment {
 	/// user. The gateway checks the signature against it before asking the chain anything,
 	/// then that the chain names the same signer.
 	pub signer: AccountId32,
+	/// Set once the voucher's signature by `signer` was found good ([`Verified::check`]): a
+	/// decoded payment is kept per token, so the next requests with the token skip the check.
+	pub signed: Checked,
 }
+
+/// A verdict remembered on a decoded payment (equal whatever it holds: it is not part of what
+/// the payment says).
+#[derive(Debug, Clone, Default)]
+pub struct Checked(std::sync::OnceLock<()>);
+
+impl Checked {
+	/// Whether it was found good.
+	pub fn is_good(&self) -> bool {
+		self.0.get().is_some()
+	}
+}
+
+impl PartialEq for Checked {
+	fn eq(&self, _: &Self) -> bool {
+		true
+	}
+}
+
+impl Eq for Checked {}
 
 /// Decodes hex, with or without `0x`.
 pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
@@ -259,6 +282,7 @@ pub fn decode_payment(token: &str) -> Result<Payment, PaymentError> {
 		payer_ss58,
 		session_hex: hex(&session),
 		signer,
+		signed: Checked::default(),
 	})
 }
 
@@ -422,14 +446,25 @@ impl Verified {
 		Ok(payment)
 	}
 
-	/// Whether `payment`'s voucher is signed by `signer` (remembered once found good).
+	/// Whether `payment`'s voucher is signed by `signer` (remembered once found good: on the
+	/// payment itself when `signer` is its own, and by the voucher's and the signer's hash).
 	pub fn check(&self, payment: &Payment, signer: &sp_runtime::AccountId32) -> bool {
+		let own = *signer == payment.signer;
+		if own && payment.signed.is_good() {
+			return true;
+		}
 		let key = sp_crypto_hashing::blake2_256(&(&payment.voucher, signer).encode());
 		if self.good.lock().is_ok_and(|known| known.contains(&key)) {
+			if own {
+				let _ = payment.signed.0.set(());
+			}
 			return true;
 		}
 		let good = payment.voucher.is_signed_by(signer);
 		if good {
+			if own {
+				let _ = payment.signed.0.set(());
+			}
 			if let Ok(mut known) = self.good.lock() {
 				if known.len() >= Self::CAPACITY {
 					known.clear();
@@ -494,6 +529,33 @@ mod tests {
 		assert_eq!(decoded.voucher, voucher);
 		assert!(decoded.voucher.is_signed_by(&Bob.to_account_id()));
 		assert!(!decoded.voucher.is_signed_by(&Charlie.to_account_id()));
+	}
+
+	#[test]
+	fn a_good_signature_is_remembered_on_the_decoded_payment_and_a_bad_one_never() {
+		let verified = Verified::default();
+		let token = encode_payment(&signed(5), &SECRET);
+		let payment = verified.decode(&token).unwrap();
+		assert!(!payment.signed.is_good());
+		// Another signer than the payment's own: checked, and not remembered on it.
+		assert!(!verified.check(&payment, &Charlie.to_account_id()));
+		assert!(!payment.signed.is_good());
+		assert!(verified.check(&payment, &Bob.to_account_id()));
+		assert!(payment.signed.is_good(), "remembered on the payment");
+		// The next request with the token gets the same payment, checked already.
+		let again = verified.decode(&token).unwrap();
+		assert!(Arc::ptr_eq(&payment, &again) && again.signed.is_good());
+		assert!(!verified.check(&again, &Charlie.to_account_id()), "not for another signer");
+		// A voucher for Bob signed by Charlie: refused, each time, and never remembered.
+		let mut forged = signed(5);
+		forged.signature =
+			MultiSignature::from(Charlie.pair().sign(&forged.voucher.signing_payload()));
+		let forged = verified.decode(&encode_payment(&forged, &SECRET)).unwrap();
+		assert_eq!(forged.signer, Bob.to_account_id());
+		for _ in 0..2 {
+			assert!(!verified.check(&forged, &forged.signer));
+			assert!(!forged.signed.is_good());
+		}
 	}
 
 	#[test]
