@@ -159,7 +159,7 @@ try {
   // share of the bare forwarder's in the same round.
   const shares = (of, to) => turns.map((t) => 100 * t[of].rps / t[to].rps);
   const share = (of, to) => median(shares(of, to));
-  const rounds_ = (of, to) => shares(of, to).map((x) => `${x.toFixed(1)}%`).join(', ');
+  const perRound = (of, to) => shares(of, to).map((x) => `${x.toFixed(1)}%`).join(', ');
 
   const atRate = (url, extra = []) => loadgen(['--url', url, '--body', body, '--rate', '1000', '--duration', String(SECONDS), ...extra]);
   const auth = ['--header', `authorization: Bearer ${token}`];
@@ -244,9 +244,9 @@ try {
     '|---|---:|',
     `| gateway / LiteLLM requests/s | ${f(through.rps / reference.rps, 1)}× |`,
     `| gateway / direct requests/s | ${f(100 * through.rps / direct.rps, 1)}% |`,
-    `| gateway / bare forwarder requests/s (rounds: ${rounds_('gateway', 'bare')}) | ${f(share('gateway', 'bare'), 1)}% |`,
-    `| gateway / bare forwarder with the gateway's own client requests/s (rounds: ${rounds_('gateway', 'bareOwn')}) | ${f(share('gateway', 'bareOwn'), 1)}% |`,
-    `| gateway \`--threads 1\` / bare forwarder requests/s (rounds: ${rounds_('one', 'bare')}) | ${f(share('one', 'bare'), 1)}% |`,
+    `| gateway / bare forwarder requests/s (rounds: ${perRound('gateway', 'bare')}) | ${f(share('gateway', 'bare'), 1)}% |`,
+    `| gateway / bare forwarder with the gateway's own client requests/s (rounds: ${perRound('gateway', 'bareOwn')}) | ${f(share('gateway', 'bareOwn'), 1)}% |`,
+    `| gateway \`--threads 1\` / bare forwarder requests/s (rounds: ${perRound('one', 'bare')}) | ${f(share('one', 'bare'), 1)}% |`,
     `| p99 added at 1,000 requests/s, round 1 (gateway ${f(gatewayAt1k.p99_ms, 3)} ms − direct ${f(directAt1k.p99_ms, 3)} ms) | ${f(gatewayAt1k.p99_ms - directAt1k.p99_ms, 3)} ms |`,
     `| p50 added at 1,000 requests/s, round 1 | ${f(gatewayAt1k.p50_ms - directAt1k.p50_ms, 3)} ms |`,
     `| streaming: time to first byte added at 100 requests/s, p50 / p99 | ${f(gatewayStream.ttfb_p50_ms - directStream.ttfb_p50_ms, 3)} / ${f(gatewayStream.ttfb_p99_ms - directStream.ttfb_p99_ms, 3)} ms |`,
@@ -260,7 +260,7 @@ try {
   ];
   console.log(lines.join('\n'));
   console.log(`figure: gateway ${f(through.rps)} rps, LiteLLM ${f(reference.rps)} rps, direct ${f(direct.rps)} rps`);
-  console.log(`figure: gateway / bare forwarder ${f(share('gateway', 'bare'), 1)}% (median of ${rounds_('gateway', 'bare')}), with --threads 1 ${f(share('one', 'bare'), 1)}%; gateway / bare forwarder with the own client ${f(share('gateway', 'bareOwn'), 1)}%`);
+  console.log(`figure: gateway / bare forwarder ${f(share('gateway', 'bare'), 1)}% (median of ${perRound('gateway', 'bare')}), with --threads 1 ${f(share('one', 'bare'), 1)}%; gateway / bare forwarder with the own client ${f(share('gateway', 'bareOwn'), 1)}%`);
   console.log(`figure: p99 added at 1,000/s: ${rounds.map(({ direct: d, gateway: g }) => f(g.p99_ms - d.p99_ms, 3)).join(', ')} ms; with --threads 1: ${rounds.map(({ direct: d, one: o }) => f(o.p99_ms - d.p99_ms, 3)).join(', ')} ms`);
 } finally {
   for (const process_ of stopping.reverse()) await process_.stop().catch(() => {});

@@ -115,11 +115,11 @@ pub async fn run(
 		.map_err(|e| format!("cannot reach the node at {}: {e}", settings.node))?;
 	let cache = Arc::new(chain::Cache::default());
 	let store = open_books(&settings, &node, &provider, &cache).await?;
-	// An idle connection is closed before the model server's own keep-alive timeout (5 s for
-	// uvicorn, which vLLM runs on, and Node.js) can close it under a request sent on it.
+	// For model servers at https:// addresses or behind a proxy, and the tokenizer and health
+	// checks: the same timeouts as the gateway's own client (upstream::client).
 	let http = reqwest::Client::builder()
-		.connect_timeout(Duration::from_secs(5))
-		.pool_idle_timeout(Duration::from_secs(2))
+		.connect_timeout(upstream::CONNECT_TIMEOUT)
+		.pool_idle_timeout(upstream::IDLE_TIMEOUT)
 		.build()
 		.map_err(|e| format!("cannot build the HTTP client: {e}"))?;
 	let upstreams = upstream::Upstreams::new(&settings.upstream, &settings.model_upstreams);

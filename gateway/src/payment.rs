@@ -454,23 +454,18 @@ impl Verified {
 			return true;
 		}
 		let key = sp_crypto_hashing::blake2_256(&(&payment.voucher, signer).encode());
-		if self.good.lock().is_ok_and(|known| known.contains(&key)) {
-			if own {
-				let _ = payment.signed.0.set(());
-			}
-			return true;
-		}
-		let good = payment.voucher.is_signed_by(signer);
-		if good {
-			if own {
-				let _ = payment.signed.0.set(());
-			}
+		let known = self.good.lock().is_ok_and(|known| known.contains(&key));
+		let good = known || payment.voucher.is_signed_by(signer);
+		if good && !known {
 			if let Ok(mut known) = self.good.lock() {
 				if known.len() >= Self::CAPACITY {
 					known.clear();
 				}
 				known.insert(key);
 			}
+		}
+		if good && own {
+			let _ = payment.signed.0.set(());
 		}
 		good
 	}

@@ -248,17 +248,9 @@ impl Answer {
 			match self.body {
 				Body::Reqwest(response) => response.bytes().await.map_err(|e| causes(&e)),
 				Body::Plain(mut plain) => {
-					let first = match plain.next().await {
-						Some(chunk) => chunk?,
-						None => return Ok(Bytes::new()),
-					};
-					let Some(second) = plain.next().await.transpose()? else {
-						return Ok(first);
-					};
-					let mut all = BytesMut::from(&first[..]);
-					all.extend_from_slice(&second);
-					while let Some(chunk) = plain.next().await.transpose()? {
-						all.extend_from_slice(&chunk);
+					let mut all = BytesMut::new();
+					while let Some(chunk) = plain.next().await {
+						all.extend_from_slice(&chunk?);
 					}
 					Ok(all.freeze())
 				}
