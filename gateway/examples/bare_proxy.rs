@@ -20,6 +20,10 @@ use axum::{
 };
 use tokenmeter_gateway::upstream::Conns;
 
+/// The gateway's allocator, so that the floor differs from the gateway by its work only.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The answer to relay: its status and body.
 fn relay(status: u16, bytes: Bytes) -> Response {
 	let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -104,6 +104,10 @@ async fn voucher(args: VoucherArgs) -> Result<String, String> {
 	Ok(payment::encode_payment(&SignedVoucher { voucher, signature }, &secret))
 }
 
+/// The allocator (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
 	let cli = Cli::parse();
 	let threads = match &cli.command {
