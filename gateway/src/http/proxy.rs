@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{
 	admit::{admit, rate_limit_headers, Admitted},
 	error::{header_value, ApiError},
-	request::{prompt_text, Endpoint},
+	request::{prompt_text_of, Endpoint},
 	sse, App, InFlight, PAYMENT_RESPONSE, RECEIPT, REQUEST_ID,
 };
 use crate::{
@@ -106,10 +106,10 @@ pub async fn serve(
 		.get(&admitted.model.id)
 		.cloned()
 		.unwrap_or_else(|| admitted.model.name.clone());
-	admitted.request.body["model"] = Value::String(upstream_model);
+	admitted.request.body.set("model", &upstream_model);
 	if app.settings.upstream_priority {
 		// vLLM serves lower values first.
-		admitted.request.body["priority"] = json!(-i64::from(admitted.priority_weight));
+		admitted.request.body.set("priority", &-i64::from(admitted.priority_weight));
 	}
 	// Wait for a place with the upstream, in priority order.
 	let waited = Instant::now();
@@ -162,7 +162,7 @@ pub async fn serve(
 /// and the next one tried (nothing was sent back yet, so nothing is lost or doubled).
 async fn send(app: &App, pool: &Pool, admitted: &Admitted) -> Result<(Answer, Lease), ApiError> {
 	// Serialised once; each try shares the bytes.
-	let body = Bytes::from(admitted.request.body.to_string());
+	let body = Bytes::from(admitted.request.body.to_bytes());
 	let path = admitted.endpoint.path();
 	let mut tried = Vec::new();
 	let mut resent = 0;
@@ -258,8 +258,9 @@ fn send_error(error: reqwest::Error) -> SendError {
 /// The tokens an answer without usage numbers served: the prompt and the delivered text,
 /// counted by the upstream's tokenizer (estimated from their length when it has none).
 async fn count(app: &App, lease: &Lease, admitted: &Admitted, delivered: &str) -> (u32, u32) {
-	let model = admitted.request.body.get("model").and_then(Value::as_str).unwrap_or_default();
-	let prompt = prompt_text(admitted.endpoint, &admitted.request.body);
+	let model = admitted.request.body.value("model");
+	let model = model.as_ref().and_then(Value::as_str).unwrap_or_default();
+	let prompt = prompt_text_of(admitted.endpoint, &admitted.request.body);
 	let timeout = app.settings.upstream_idle_timeout.min(std::time::Duration::from_secs(10));
 	let (input, output) = futures::join!(
 		count_tokens(&app.http, &lease.replica, model, &prompt, timeout),

@@ -2,7 +2,8 @@
 //! the fields that decide its cost must have their documented types, and the answer's length
 //! is always bounded by what the reservation assumed.
 
-use serde_json::{json, Value};
+use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde_json::{value::RawValue, Value};
 
 use super::error::ApiError;
 
@@ -51,11 +52,97 @@ impl Endpoint {
 	}
 }
 
+/// A request body's top-level members, in order, each as the client wrote it: the members
+/// that decide the cost are read, and the few the gateway sets are replaced, without building
+/// (and writing again) the prompt, which is most of a body.
+#[derive(Debug, Clone, Default)]
+pub struct Fields(Vec<(String, Box<RawValue>)>);
+
+impl Fields {
+	/// The members of `bytes`, a JSON object (a member named twice keeps its first place and
+	/// its last value, as a parsed object does).
+	pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+		struct Members;
+		impl<'de> Visitor<'de> for Members {
+			type Value = Fields;
+			fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+				f.write_str("a JSON object")
+			}
+			fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+				let mut fields = Fields(Vec::with_capacity(map.size_hint().unwrap_or(8)));
+				while let Some((name, value)) = map.next_entry::<String, Box<RawValue>>()? {
+					fields.set_raw(&name, value);
+				}
+				Ok(fields)
+			}
+		}
+		let not_json = |e: serde_json::Error| {
+			ApiError::invalid("invalid_json", format!("the body is not JSON: {e}"))
+		};
+		let mut de = serde_json::Deserializer::from_slice(bytes);
+		match de.deserialize_map(Members).and_then(|fields| de.end().map(|()| fields)) {
+			Ok(fields) => Ok(fields),
+			// JSON of another type (an array, a string, …), or not JSON after all.
+			Err(e) if e.is_data() => match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+				Ok(_) => Err(ApiError::invalid("invalid_json", "the body is not a JSON object")),
+				Err(e) => Err(not_json(e)),
+			},
+			Err(e) => Err(not_json(e)),
+		}
+	}
+
+	/// Member `name` as written, unless absent or `null` (the same for an optional field).
+	pub fn raw(&self, name: &str) -> Option<&RawValue> {
+		self.0
+			.iter()
+			.find(|(n, _)| n == name)
+			.map(|(_, v)| &**v)
+			.filter(|v| v.get().trim() != "null")
+	}
+
+	/// Member `name` read as a value, unless absent or `null`.
+	pub fn value(&self, name: &str) -> Option<Value> {
+		self.raw(name).and_then(|v| serde_json::from_str(v.get()).ok())
+	}
+
+	/// Sets member `name` to `value` (in its place if present, else last).
+	pub fn set(&mut self, name: &str, value: &impl serde::Serialize) {
+		if let Ok(raw) = serde_json::value::to_raw_value(value) {
+			self.set_raw(name, raw);
+		}
+	}
+
+	fn set_raw(&mut self, name: &str, value: Box<RawValue>) {
+		match self.0.iter_mut().find(|(n, _)| n == name) {
+			Some((_, slot)) => *slot = value,
+			None => self.0.push((name.to_string(), value)),
+		}
+	}
+
+	/// The body: the members as written, those set replaced.
+	pub fn to_bytes(&self) -> Vec<u8> {
+		let len = self.0.iter().map(|(n, v)| n.len() + v.get().len() + 4).sum::<usize>();
+		let mut out = Vec::with_capacity(len + 2);
+		out.push(b'{');
+		for (i, (name, value)) in self.0.iter().enumerate() {
+			if i > 0 {
+				out.push(b',');
+			}
+			// A name written back is escaped as JSON (it was read unescaped).
+			let _ = serde_json::to_writer(&mut out, name);
+			out.push(b':');
+			out.extend_from_slice(value.get().as_bytes());
+		}
+		out.push(b'}');
+		out
+	}
+}
+
 /// A checked request, ready to forward.
 #[derive(Debug, Clone)]
 pub struct Normalised {
 	/// The body to forward (the model name is replaced later).
-	pub body: Value,
+	pub body: Fields,
 	/// The model the request names.
 	pub model: String,
 	/// Whether the answer streams.
@@ -68,17 +155,12 @@ pub struct Normalised {
 	pub output_bound: u32,
 }
 
-/// An optional field: absent and `null` are the same.
-fn field<'a>(body: &'a Value, name: &str) -> Option<&'a Value> {
-	body.get(name).filter(|v| !v.is_null())
-}
-
 /// A positive integer field, if present.
-fn positive(body: &Value, name: &'static str) -> Result<Option<u64>, ApiError> {
-	match field(body, name) {
+fn positive(body: &Fields, name: &'static str) -> Result<Option<u64>, ApiError> {
+	match body.raw(name) {
 		None => Ok(None),
-		Some(value) => match value.as_u64() {
-			Some(n) if n >= 1 => Ok(Some(n)),
+		Some(value) => match serde_json::from_str::<u64>(value.get()) {
+			Ok(n) if n >= 1 => Ok(Some(n)),
 			_ => Err(ApiError::field(name, format!("`{name}` must be an integer of at least 1"))),
 		},
 	}
@@ -94,29 +176,30 @@ pub fn normalise(
 	default_max_tokens: u32,
 	max_choices: u32,
 ) -> Result<Normalised, ApiError> {
-	let mut body: Value = serde_json::from_slice(bytes)
-		.map_err(|e| ApiError::invalid("invalid_json", format!("the body is not JSON: {e}")))?;
-	if !body.is_object() {
-		return Err(ApiError::invalid("invalid_json", "the body is not a JSON object"));
-	}
-	let model = match field(&body, "model") {
-		Some(Value::String(name)) => name.clone(),
-		Some(_) => return Err(ApiError::field("model", "`model` must be a string")),
+	let mut body = Fields::parse(bytes)?;
+	let model = match body.raw("model").map(|v| serde_json::from_str::<String>(v.get())) {
+		Some(Ok(name)) => name,
+		Some(Err(_)) => return Err(ApiError::field("model", "`model` must be a string")),
 		None => return Err(ApiError::invalid("missing_model", "the request names no model")),
 	};
-	let stream = match field(&body, "stream") {
-		None => false,
-		Some(Value::Bool(stream)) => *stream,
+	let stream = match body.raw("stream").map(|v| v.get().trim()) {
+		None | Some("false") => false,
+		Some("true") => true,
 		Some(_) => return Err(ApiError::field("stream", "`stream` must be a boolean")),
 	};
 	if stream && endpoint == Endpoint::Embeddings {
 		return Err(ApiError::field("stream", "embeddings do not stream"));
 	}
-	if field(&body, "stream_options").is_some_and(|o| !o.is_object()) {
-		return Err(ApiError::field("stream_options", "`stream_options` must be an object"));
-	}
-	let client_wants_usage = body
-		.pointer("/stream_options/include_usage")
+	let stream_options = match body.value("stream_options") {
+		None => None,
+		Some(Value::Object(options)) => Some(options),
+		Some(_) => {
+			return Err(ApiError::field("stream_options", "`stream_options` must be an object"))
+		}
+	};
+	let client_wants_usage = stream_options
+		.as_ref()
+		.and_then(|o| o.get("include_usage"))
 		.map(|v| {
 			v.as_bool()
 				.ok_or(ApiError::field("stream_options", "`include_usage` must be a boolean"))
@@ -136,22 +219,21 @@ pub fn normalise(
 	}
 	let per_choice = per_choice.unwrap_or(u64::from(default_max_tokens)).min(u64::from(u32::MAX));
 	if let Some(first) = limits.first() {
-		let object = body.as_object_mut().expect("checked to be an object above");
 		let mut set_any = false;
 		for name in limits {
-			if object.get(*name).is_some_and(|v| !v.is_null()) {
-				object.insert((*name).to_string(), json!(per_choice));
+			if body.raw(name).is_some() {
+				body.set(name, &per_choice);
 				set_any = true;
 			}
 		}
 		if !set_any {
-			object.insert((*first).to_string(), json!(per_choice));
+			body.set(first, &per_choice);
 		}
 	}
 
 	let n = positive(&body, "n")?.unwrap_or(1);
 	let best_of = positive(&body, "best_of")?.unwrap_or(1);
-	if best_of < n && field(&body, "best_of").is_some() {
+	if best_of < n && body.raw("best_of").is_some() {
 		return Err(ApiError::field("best_of", "`best_of` must be at least `n`"));
 	}
 	let choices = n.max(best_of);
@@ -165,7 +247,9 @@ pub fn normalise(
 	let output_bound = if limits.is_empty() { 0 } else { per_choice.saturating_mul(choices) };
 
 	if stream && matches!(endpoint, Endpoint::Chat | Endpoint::Completions) {
-		body["stream_options"]["include_usage"] = json!(true);
+		let mut options = stream_options.unwrap_or_default();
+		options.insert("include_usage".into(), Value::Bool(true));
+		body.set("stream_options", &options);
 	}
 	Ok(Normalised {
 		body,
@@ -211,12 +295,30 @@ pub fn prompt_text(endpoint: Endpoint, body: &Value) -> String {
 	text
 }
 
+/// [`prompt_text`] of a request's members.
+pub fn prompt_text_of(endpoint: Endpoint, body: &Fields) -> String {
+	let mut text = String::new();
+	for name in endpoint.prompt_fields() {
+		if let Some(value) = body.value(name) {
+			collect_text(&value, &mut text);
+		}
+	}
+	text
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
 
+	use serde_json::json;
+
 	fn check(endpoint: Endpoint, body: Value) -> Result<Normalised, ApiError> {
 		normalise(endpoint, body.to_string().as_bytes(), 1024, 4)
+	}
+
+	/// The body forwarded, read back.
+	fn sent(request: &Normalised) -> Value {
+		serde_json::from_slice(&request.body.to_bytes()).expect("the body forwarded is JSON")
 	}
 
 	#[test]
@@ -244,16 +346,16 @@ mod tests {
 	#[test]
 	fn the_output_is_always_bounded_by_what_is_reserved() {
 		let request = check(Endpoint::Chat, json!({ "model": "m", "stream": true })).unwrap();
-		assert_eq!(request.body["max_tokens"], 1024);
+		assert_eq!(sent(&request)["max_tokens"], 1024);
 		assert_eq!(request.output_bound, 1024);
 		assert!(request.stream);
-		assert_eq!(request.body["stream_options"]["include_usage"], true);
+		assert_eq!(sent(&request)["stream_options"]["include_usage"], true);
 		assert!(!request.client_wants_usage);
 
 		let both = json!({ "model": "m", "max_tokens": 300, "max_completion_tokens": 50, "n": 3 });
 		let request = check(Endpoint::Chat, both).unwrap();
-		assert_eq!(request.body["max_tokens"], 50);
-		assert_eq!(request.body["max_completion_tokens"], 50);
+		assert_eq!(sent(&request)["max_tokens"], 50);
+		assert_eq!(sent(&request)["max_completion_tokens"], 50);
 		assert_eq!(request.output_bound, 150, "every choice is reserved for");
 
 		let request = check(
@@ -263,16 +365,71 @@ mod tests {
 		.unwrap();
 		assert_eq!(request.output_bound, 40);
 		let request = check(Endpoint::Responses, json!({ "model": "m", "input": "hi" })).unwrap();
-		assert_eq!(request.body["max_output_tokens"], 1024);
-		assert!(request.body.get("stream_options").is_none());
+		assert_eq!(sent(&request)["max_output_tokens"], 1024);
+		assert!(sent(&request).get("stream_options").is_none());
 		let request = check(Endpoint::Embeddings, json!({ "model": "m", "input": "hi" })).unwrap();
 		assert_eq!(request.output_bound, 0);
-		assert!(request.body.get("max_tokens").is_none());
+		assert!(sent(&request).get("max_tokens").is_none());
 		let request =
 			check(Endpoint::Chat, json!({ "model": "m", "stream": null, "max_tokens": null }))
 				.unwrap();
 		assert!(!request.stream);
-		assert_eq!(request.body["max_tokens"], 1024);
+		assert_eq!(sent(&request)["max_tokens"], 1024);
+	}
+
+	#[test]
+	fn the_body_forwarded_is_the_clients_with_only_the_limits_and_usage_set() {
+		// Spacing, escapes, number forms and unknown members as the client wrote them.
+		let body = br#"{ "model" : "m", "messages": [{"role": "user", "content": "h\u00e9 1.50"}],
+			"temperature": 1.50, "x-extra": {"a": [1, 2]}, "max_tokens": 2000,
+			"stream": true, "stream_options": {"include_usage": false, "other": 1}, "n": null }"#;
+		let request = normalise(Endpoint::Chat, body, 1024, 4).unwrap();
+		let forwarded = String::from_utf8(request.body.to_bytes()).unwrap();
+		assert_eq!(
+			forwarded,
+			r#"{"model":"m","messages":[{"role": "user", "content": "h\u00e9 1.50"}],"temperature":1.50,"x-extra":{"a": [1, 2]},"max_tokens":2000,"stream":true,"stream_options":{"include_usage":true,"other":1},"n":null}"#
+		);
+		assert!(request.stream && !request.client_wants_usage);
+		assert_eq!(request.output_bound, 2000);
+
+		// A member named twice: its first place, its last value (as a parsed object has).
+		let request =
+			normalise(Endpoint::Chat, br#"{"max_tokens":5,"model":"m","max_tokens":7}"#, 1024, 4)
+				.unwrap();
+		assert_eq!(request.output_bound, 7);
+		assert_eq!(request.body.to_bytes(), br#"{"max_tokens":7,"model":"m"}"#);
+		// Set in its place; a member the gateway adds comes last.
+		let mut fields = request.body.clone();
+		fields.set("model", &"upstream-name");
+		fields.set("priority", &-3);
+		assert_eq!(fields.to_bytes(), br#"{"max_tokens":7,"model":"upstream-name","priority":-3}"#);
+		// A name with characters JSON escapes is written back escaped.
+		let fields = Fields::parse(br#"{"a\"b":1}"#).unwrap();
+		assert_eq!(fields.to_bytes(), br#"{"a\"b":1}"#);
+	}
+
+	#[test]
+	fn a_body_that_is_no_json_object_is_refused() {
+		for (body, message) in [
+			(&b"[1, 2]"[..], "the body is not a JSON object"),
+			(b"\"text\"", "the body is not a JSON object"),
+			(b"{\"model\": \"m\"", "the body is not JSON"),
+			(b"{\"model\": \"m\"} trailing", "the body is not JSON"),
+			(b"[1, tru]", "the body is not JSON"),
+			(b"", "the body is not JSON"),
+		] {
+			let error = normalise(Endpoint::Chat, body, 1024, 4).unwrap_err();
+			assert_eq!(error.status, axum::http::StatusCode::BAD_REQUEST);
+			assert_eq!(error.code, "invalid_json");
+			assert!(
+				error.message.starts_with(message),
+				"{}: {}",
+				String::from_utf8_lossy(body),
+				error.message
+			);
+		}
+		let error = normalise(Endpoint::Chat, br#"{"messages": []}"#, 1024, 4).unwrap_err();
+		assert_eq!(error.code, "missing_model");
 	}
 
 	#[test]
@@ -283,5 +440,7 @@ mod tests {
 		] });
 		assert_eq!(prompt_text(Endpoint::Chat, &body), "be brief\nsay hi");
 		assert_eq!(prompt_text(Endpoint::Embeddings, &json!({ "input": ["a", "b"] })), "a\nb");
+		let fields = Fields::parse(body.to_string().as_bytes()).unwrap();
+		assert_eq!(prompt_text_of(Endpoint::Chat, &fields), "be brief\nsay hi");
 	}
 }
