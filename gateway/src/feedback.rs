@@ -16,7 +16,7 @@ use std::{
 	io::Read,
 	sync::{
 		atomic::{AtomicU64, Ordering},
-		Mutex,
+		Arc, Mutex,
 	},
 	time::{Duration, Instant},
 };
@@ -200,10 +200,11 @@ pub struct Served {
 	inner: Mutex<Kept>,
 }
 
+/// The answers kept, by receipt, and their receipts in the order kept, with when.
 #[derive(Default)]
 struct Kept {
-	by_receipt: HashMap<String, (Instant, Keeping)>,
-	order: VecDeque<String>,
+	by_receipt: HashMap<Arc<str>, Keeping>,
+	order: VecDeque<(Instant, Arc<str>)>,
 }
 
 impl Served {
@@ -252,18 +253,15 @@ impl Served {
 		answer.prompt = answer.prompt.bounded();
 		answer.output = answer.output.bounded();
 		let now = Instant::now();
+		let receipt: Arc<str> = answer.receipt.as_str().into();
 		let Ok(mut kept) = self.inner.lock() else { return };
 		kept.expire(now, self.keep);
 		while kept.order.len() >= self.capacity {
-			match kept.order.pop_front() {
-				Some(oldest) => {
-					kept.by_receipt.remove(&oldest);
-				}
-				None => break,
-			}
+			let Some((_, oldest)) = kept.order.pop_front() else { break };
+			kept.by_receipt.remove(&oldest);
 		}
-		kept.order.push_back(answer.receipt.clone());
-		kept.by_receipt.insert(answer.receipt.clone(), (now, answer));
+		kept.order.push_back((now, receipt.clone()));
+		kept.by_receipt.insert(receipt, answer);
 	}
 
 	/// The answer of `receipt`, if it is still kept.
@@ -271,7 +269,7 @@ impl Served {
 		let now = Instant::now();
 		let mut kept = self.inner.lock().ok()?;
 		kept.expire(now, self.keep);
-		kept.by_receipt.get(receipt).map(|(_, a)| a.answer())
+		kept.by_receipt.get(receipt).map(Keeping::answer)
 	}
 
 	/// Answers kept now.
@@ -287,14 +285,9 @@ impl Served {
 
 impl Kept {
 	fn expire(&mut self, now: Instant, keep: Duration) {
-		while let Some(oldest) = self.order.front() {
-			match self.by_receipt.get(oldest) {
-				Some((at, _)) if now.duration_since(*at) < keep => break,
-				_ => {
-					if let Some(gone) = self.order.pop_front() {
-						self.by_receipt.remove(&gone);
-					}
-				}
+		while self.order.front().is_some_and(|(at, _)| now.duration_since(*at) >= keep) {
+			if let Some((_, gone)) = self.order.pop_front() {
+				self.by_receipt.remove(&gone);
 			}
 		}
 	}
@@ -463,7 +456,7 @@ mod tests {
 		{
 			// Kept as copies of their own size, not as views that would keep the buffer.
 			let inner = served.inner.lock().unwrap();
-			let Text::Prompt(_, kept) = &inner.by_receipt["a"].1.prompt else { panic!("a body") };
+			let Text::Prompt(_, kept) = &inner.by_receipt["a"].prompt else { panic!("a body") };
 			assert_eq!(kept.len(), request_len);
 			assert!(!std::ptr::eq(kept.as_ptr(), buffer.as_ptr()));
 		}
@@ -484,9 +477,9 @@ mod tests {
 		served.keep(big);
 		let inner = served.inner.lock().unwrap();
 		assert!(
-			matches!(&inner.by_receipt["b"].1.output, Text::Plain(t) if t.len() <= MAX_KEPT_TEXT)
+			matches!(&inner.by_receipt["b"].output, Text::Plain(t) if t.len() <= MAX_KEPT_TEXT)
 		);
-		assert!(matches!(&inner.by_receipt["a"].1.output, Text::Delivered(_)));
+		assert!(matches!(&inner.by_receipt["a"].output, Text::Delivered(_)));
 		drop(inner);
 		let kept = served.get("b").unwrap().output;
 		assert!(kept.len() <= MAX_KEPT_TEXT && kept.len() > MAX_KEPT_TEXT - 2);

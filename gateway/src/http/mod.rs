@@ -336,7 +336,7 @@ async fn edge(State(app): State<Arc<App>>, mut request: Request, next: Next) -> 
 		method: method.as_str(),
 		path: &path,
 		status: response.status().as_u16(),
-		ms: started.elapsed().as_secs_f64() * 1e3,
+		elapsed: started.elapsed(),
 	});
 	response
 }
