@@ -327,6 +327,9 @@ impl Store {
 			));
 		};
 		let options = AnyConnectOptions::from_str(url)?;
+		/// A statement's undo log and sorts in memory, not in a file created (and deleted)
+		/// for each: sealing a chunk of charges made one per statement.
+		const TEMP_STORE: &str = "PRAGMA temp_store = MEMORY";
 		let pool = AnyPoolOptions::new()
 			.max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
 			.after_connect(move |conn, _| {
@@ -336,6 +339,7 @@ impl Store {
 						conn.execute(format!("PRAGMA synchronous = {}", sync.setting()).as_str())
 							.await?;
 						conn.execute("PRAGMA busy_timeout = 10000").await?;
+						conn.execute(TEMP_STORE).await?;
 						// Checkpoints run beside the writer (`checkpoints`), not in its commits.
 						conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
 					}

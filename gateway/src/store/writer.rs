@@ -107,6 +107,8 @@ pub(super) fn start_writer(
 	.map_err(sqlite_error)?;
 	conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite_error)?;
 	conn.pragma_update(None, "synchronous", sync.setting()).map_err(sqlite_error)?;
+	// A statement's undo log in memory, not in a file created (and deleted) for each.
+	conn.pragma_update(None, "temp_store", "MEMORY").map_err(sqlite_error)?;
 	// The writer completes a checkpoint itself once the log reaches
 	// `WRITER_CHECKPOINT_PAGES` (so that the log starts over: the passive checkpoints beside
 	// it never catch up with a writer that keeps writing).
