@@ -13,9 +13,15 @@
 //! [`JOURNAL_THROUGH`]), and skips what is at or below it, so a line is moved once whatever
 //! stops when: at start, lines above it are moved before anything else reads the database. A
 //! line carries a checksum of itself; a line cut short (a power cut in the middle of a write)
-//! or damaged is skipped. A write that fails is cut off the file again, so what follows it is
-//! read whole; if it cannot be, the journal refuses every later charge (the gateway answers
-//! them with an error and charges nothing) until it is restarted.
+//! or damaged is skipped.
+//!
+//! Requests served at once write at once: a line's number and its place in the file are taken
+//! under the journal's lock, and the line is written at its place after the lock is let go (a
+//! positional write), so that one request's write never holds another's. A move takes the
+//! charges in number order up to the first whose line is still being written. A write that
+//! fails leaves its place unwritten or cut short, and the lines around it whole: a place never
+//! written reads as zero bytes, which separate lines as a newline does, so the line after it is
+//! read whole, and the cut line is skipped.
 //!
 //! Files are `<database>-charges.<n>`; once one exceeds [`ROTATE_AT`] the next move starts the
 //! next, and a file is deleted once every line in it has been moved.
@@ -23,7 +29,7 @@
 use std::{
 	fmt::Write as _,
 	fs::{File, OpenOptions},
-	io::Write as _,
+	os::unix::fs::FileExt as _,
 	path::PathBuf,
 };
 
@@ -58,22 +64,21 @@ pub(super) struct Journal {
 }
 
 struct Inner {
-	file: File,
+	file: Arc<File>,
 	/// Its number (in its name).
 	generation: u64,
-	/// Its length: where a failed write is cut off.
+	/// Its length, with the places taken by lines being written.
 	len: u64,
 	/// The number of the next line.
 	next: u64,
-	/// Charges written and not yet moved, in order, with their numbers.
-	waiting: Vec<(u64, RequestRow)>,
+	/// Charges written and not yet moved, in order, with their numbers; and those being
+	/// written among them (`None` until their line is).
+	waiting: Vec<(u64, Option<RequestRow>)>,
 	/// Files written to before the current one, with the last number in each, deleted once
 	/// that number is moved.
 	retired: Vec<(PathBuf, u64)>,
 	/// Why the journal refuses charges, if it does.
 	broken: Option<String>,
-	/// The line being written.
-	line: String,
 }
 
 fn io_error(what: &str, e: std::io::Error) -> StoreError {
@@ -124,11 +129,12 @@ fn decode(line: &str) -> Option<(u64, RequestRow)> {
 }
 
 /// The charges of a journal file's text above `through`, and the highest number in it. A last
-/// line without its newline was cut short and is not read.
+/// line without its newline was cut short and is not read; zero bytes (a place whose write
+/// failed) separate lines as newlines do.
 fn read_lines(text: &str, through: u64, into: &mut Vec<(u64, RequestRow)>) -> (u64, usize) {
 	let (mut highest, mut skipped) = (0, 0);
 	let whole = text.rfind('\n').map_or("", |end| &text[..end]);
-	for line in whole.split('\n').filter(|l| !l.is_empty()) {
+	for line in whole.split(['\n', '\0']).filter(|l| !l.is_empty()) {
 		match decode(line) {
 			Some((n, row)) => {
 				highest = highest.max(n);
@@ -185,16 +191,15 @@ impl Journal {
 			);
 		}
 		let generation = files.last().map_or(0, |(g, _)| g + 1);
-		let file = create(&dir.join(format!("{prefix}{generation}")))?;
+		let (file, len) = create(&dir.join(format!("{prefix}{generation}")))?;
 		let inner = Inner {
-			file,
+			file: Arc::new(file),
 			generation,
-			len: 0,
+			len,
 			next: highest + 1,
-			waiting,
+			waiting: waiting.into_iter().map(|(n, row)| (n, Some(row))).collect(),
 			retired,
 			broken: None,
-			line: String::with_capacity(256),
 		};
 		Ok(Journal { dir, prefix, max_waiting: MAX_WAITING, inner: Mutex::new(inner) })
 	}
@@ -208,32 +213,44 @@ impl Journal {
 	}
 
 	/// Writes a charged request; it is durable when this returns (as a commit of SQLite's
-	/// `NORMAL` mode is). On an error nothing is written.
+	/// `NORMAL` mode is). On an error nothing is written (or only a part of a line, which is
+	/// never read).
 	pub(super) fn append(&self, row: RequestRow) -> Result<(), StoreError> {
-		let mut guard = self.inner();
-		let inner = &mut *guard;
-		if let Some(why) = &inner.broken {
-			return Err(StoreError::Protocol(format!("the charge journal: {why}")));
-		}
-		if inner.waiting.len() >= self.max_waiting {
-			return Err(StoreError::Protocol(format!(
-				"the charge journal: {} charges wait for the database to take them",
-				inner.waiting.len()
-			)));
-		}
-		let n = inner.next;
-		encode(&mut inner.line, n, &row);
-		if let Err(e) = inner.file.write_all(inner.line.as_bytes()) {
-			// Cut off what part of the line was written, so that the lines after it are read.
-			if let Err(cut) = inner.file.set_len(inner.len) {
-				inner.broken = Some(format!("a failed write ({e}) could not be cut off: {cut}"));
+		let mut line = String::with_capacity(256);
+		let (n, at, file) = {
+			let mut inner = self.inner();
+			if let Some(why) = &inner.broken {
+				return Err(StoreError::Protocol(format!("the charge journal: {why}")));
 			}
-			return Err(io_error("writing", e));
+			if inner.waiting.len() >= self.max_waiting {
+				return Err(StoreError::Protocol(format!(
+					"the charge journal: {} charges wait for the database to take them",
+					inner.waiting.len()
+				)));
+			}
+			let n = inner.next;
+			encode(&mut line, n, &row);
+			let at = inner.len;
+			inner.len += line.len() as u64;
+			inner.next += 1;
+			inner.waiting.push((n, None));
+			(n, at, inner.file.clone())
+		};
+		let written = file.write_all_at(line.as_bytes(), at);
+		let mut inner = self.inner();
+		let place = inner.waiting.binary_search_by_key(&n, |(m, _)| *m);
+		match (written, place) {
+			(Ok(()), Ok(i)) => {
+				inner.waiting[i].1 = Some(row);
+				Ok(())
+			}
+			(Err(e), Ok(i)) => {
+				inner.waiting.remove(i);
+				Err(io_error("writing", e))
+			}
+			// Never: a move takes no charge whose line is being written.
+			(_, Err(_)) => Err(StoreError::Protocol("the charge journal lost a line".into())),
 		}
-		inner.len += inner.line.len() as u64;
-		inner.next += 1;
-		inner.waiting.push((n, row));
-		Ok(())
 	}
 
 	/// Makes it refuse every later charge, as a write that could not be cut off does.
@@ -247,31 +264,33 @@ impl Journal {
 		!self.inner().waiting.is_empty()
 	}
 
-	/// Takes the charges waiting to be moved (and starts the next file if this one is long).
+	/// Takes the charges waiting to be moved, in number order up to the first whose line is
+	/// still being written (and starts the next file if this one is long).
 	fn take(&self) -> Vec<(u64, RequestRow)> {
 		let mut inner = self.inner();
 		if inner.len >= ROTATE_AT && inner.broken.is_none() {
 			let generation = inner.generation + 1;
 			match create(&self.path(generation)) {
-				Ok(file) => {
+				Ok((file, len)) => {
+					// Lines being written finish in the old file (their writers hold it).
 					let last = inner.next - 1;
-					let old = std::mem::replace(&mut inner.file, file);
-					drop(old);
+					inner.file = Arc::new(file);
 					let old_path = self.path(inner.generation);
 					inner.retired.push((old_path, last));
-					(inner.generation, inner.len) = (generation, 0);
+					(inner.generation, inner.len) = (generation, len);
 				}
 				Err(e) => tracing::warn!("{e}; the journal goes on in the same file"),
 			}
 		}
-		std::mem::take(&mut inner.waiting)
+		let written = inner.waiting.iter().take_while(|(_, row)| row.is_some()).count();
+		inner.waiting.drain(..written).filter_map(|(n, row)| row.map(|row| (n, row))).collect()
 	}
 
 	/// Gives back charges taken whose move failed (the next move takes them again).
-	fn untake(&self, mut taken: Vec<(u64, RequestRow)>) {
+	fn untake(&self, taken: Vec<(u64, RequestRow)>) {
 		let mut inner = self.inner();
-		taken.append(&mut inner.waiting);
-		inner.waiting = taken;
+		let rest = std::mem::take(&mut inner.waiting);
+		inner.waiting = taken.into_iter().map(|(n, row)| (n, Some(row))).chain(rest).collect();
 	}
 
 	/// Every line up to `through` is moved: deletes the files holding only such lines.
@@ -293,9 +312,17 @@ impl Journal {
 	}
 }
 
-/// Creates (or opens) a journal file, to append to.
-fn create(path: &Path) -> Result<File, StoreError> {
-	OpenOptions::new().create(true).append(true).open(path).map_err(|e| io_error("creating", e))
+/// Creates (or opens) a journal file, to write lines at their places in, and its length. Not
+/// opened to append: a positional write to such a file goes to its end instead (on Linux).
+fn create(path: &Path) -> Result<(File, u64), StoreError> {
+	let file = OpenOptions::new()
+		.create(true)
+		.truncate(false)
+		.write(true)
+		.open(path)
+		.map_err(|e| io_error("creating", e))?;
+	let len = file.metadata().map_err(|e| io_error("creating", e))?.len();
+	Ok((file, len))
 }
 
 /// Moves the journal's waiting charges into `pending` on `conn`, in one transaction that
@@ -420,18 +447,77 @@ mod tests {
 	}
 
 	#[test]
-	fn a_journal_that_cannot_be_written_refuses_charges_and_keeps_none() {
+	fn a_failed_write_keeps_nothing_and_the_lines_after_it_are_read() {
 		let dir = tempfile::tempdir().unwrap();
 		let journal = Journal::open(&dir.path().join("usage.db"), 0).unwrap();
 		journal.append(row(1)).unwrap();
-		// The file swapped for one opened read-only: the write fails, and so does cutting it.
-		journal.inner().file = File::open(journal.path(0)).unwrap();
+		// The file swapped for one opened read-only: the write fails, nothing is kept.
+		let writable = journal.inner().file.clone();
+		journal.inner().file = Arc::new(File::open(journal.path(0)).unwrap());
 		assert!(journal.append(row(2)).is_err());
-		assert!(journal.append(row(3)).unwrap_err().to_string().contains("could not be cut off"));
-		let taken = journal.take();
-		assert_eq!(taken.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1]);
-		let text = std::fs::read_to_string(journal.path(0)).unwrap();
-		assert_eq!(text.lines().count(), 1, "{text}");
+		journal.inner().file = writable;
+		journal.append(row(3)).unwrap();
+		let taken: Vec<u64> = journal.take().iter().map(|(n, _)| *n).collect();
+		assert_eq!(taken, vec![1, 3]);
+		// The place of line 2 was never written: it reads as zero bytes between lines 1 and 3,
+		// which are read whole (after a restart).
+		let bytes = std::fs::read(journal.path(0)).unwrap();
+		assert!(bytes.contains(&0));
+		let mut read = Vec::new();
+		assert_eq!(read_lines(&String::from_utf8_lossy(&bytes), 0, &mut read), (3, 0));
+		assert_eq!(read.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 3]);
+		// A line cut short in the middle of the file (a part written, the rest never) is
+		// skipped and the next read whole.
+		let mut line = String::new();
+		encode(&mut line, 4, &row(4));
+		let mut text = String::from_utf8_lossy(&bytes).into_owned();
+		text.push_str(&line[..40]);
+		text.push_str(&"\0".repeat(line.len() - 40));
+		encode(&mut line, 5, &row(5));
+		text.push_str(&line);
+		let mut read = Vec::new();
+		assert_eq!(read_lines(&text, 0, &mut read), (5, 1));
+		assert_eq!(read.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 3, 5]);
+		// A journal refusing charges writes none.
+		journal.refuse("the disk is full");
+		assert!(journal.append(row(6)).is_err());
+		assert!(journal.take().is_empty());
+	}
+
+	#[test]
+	fn lines_written_at_once_are_all_read_and_taken_in_order() {
+		let dir = tempfile::tempdir().unwrap();
+		let journal = Arc::new(Journal::open(&dir.path().join("usage.db"), 0).unwrap());
+		let mut taken = Vec::new();
+		std::thread::scope(|scope| {
+			for t in 0..4u32 {
+				let journal = journal.clone();
+				scope.spawn(move || {
+					for i in 0..500 {
+						journal.append(row(t * 1000 + i)).unwrap();
+					}
+				});
+			}
+			// Moves beside the writers: each takes a prefix in number order.
+			for _ in 0..50 {
+				taken.extend(journal.take());
+				std::thread::yield_now();
+			}
+		});
+		taken.extend(journal.take());
+		let numbers: Vec<u64> = taken.iter().map(|(n, _)| *n).collect();
+		assert_eq!(numbers, (1..=2000).collect::<Vec<_>>());
+		// Every line whole in the file (the first file, or the next ones after a rotation).
+		let mut read = Vec::new();
+		for generation in 0..=journal.inner().generation {
+			let text = std::fs::read_to_string(journal.path(generation)).unwrap();
+			assert_eq!(read_lines(&text, 0, &mut read).1, 0, "no damaged line");
+		}
+		read.sort_by_key(|(n, _)| *n);
+		assert_eq!(read.len(), 2000);
+		for ((n, back), (m, row)) in read.iter().zip(&taken) {
+			assert!(n == m && same(back, row));
+		}
 	}
 
 	#[test]
