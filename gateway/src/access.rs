@@ -1,23 +1,26 @@
 //! The access log: one line per request (request id, method, path, status, milliseconds) on
-//! stderr, beside the other logs. Lines go through a bounded queue to a task that writes what
-//! has come every [`FLUSH_EVERY`], so that a request never waits for stderr (a pipe to a slow
-//! reader, a journal) and never wakes the writer: a line costs a queue push, and one write
-//! carries all the lines of its interval (waking a writer per line cost a third of the
-//! gateway's throughput). A line that finds the queue full is dropped and counted
-//! (`tokenmeter_gateway_access_log_dropped_total`).
+//! stderr, beside the other logs. A request writes its line into a shared buffer of bounded
+//! size, which a task takes and writes every [`FLUSH_EVERY`], so that a request never waits
+//! for stderr (a pipe to a slow reader, a journal) and never wakes the writer: a line costs
+//! its formatting under a short lock, and one write carries all the lines of its interval
+//! (waking a writer per line cost a third of the gateway's throughput). A line that finds the
+//! buffer full is dropped and counted (`tokenmeter_gateway_access_log_dropped_total`).
 
 use std::{
 	fmt::Write as _,
-	sync::atomic::{AtomicU64, Ordering},
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		Arc, Mutex,
+	},
 	time::{SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::json;
-use tokio::{io::AsyncWriteExt, sync::mpsc};
+use tokio::io::AsyncWriteExt;
 
-/// Lines waiting to be written at most (more than a flush interval's at any rate the gateway
-/// reaches).
-const QUEUE: usize = 16_384;
+/// Bytes of lines waiting to be written at most (more than a flush interval's at any rate the
+/// gateway reaches: about 16,000 lines).
+const MAX_WAITING: usize = 2 << 20;
 /// How often the lines that came are written.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -41,14 +44,16 @@ pub struct Entry<'a> {
 /// Where access lines go.
 #[derive(Clone)]
 pub struct AccessLog {
-	lines: Option<mpsc::Sender<String>>,
+	/// The lines not yet written (shared with the task that writes them).
+	lines: Option<Arc<Mutex<String>>>,
 	json: bool,
 }
 
 impl AccessLog {
 	/// Writes to stderr (as JSON lines if `json`), from a task of the current runtime.
 	pub fn stderr(json: bool) -> Self {
-		let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
+		let lines = Arc::new(Mutex::new(String::new()));
+		let waiting = lines.clone();
 		tokio::spawn(async move {
 			let mut stderr = tokio::io::stderr();
 			let mut batch = String::new();
@@ -56,13 +61,12 @@ impl AccessLog {
 			ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 			loop {
 				ticks.tick().await;
-				let closed = loop {
-					match rx.try_recv() {
-						Ok(line) => batch.push_str(&line),
-						Err(mpsc::error::TryRecvError::Empty) => break false,
-						Err(mpsc::error::TryRecvError::Disconnected) => break true,
-					}
-				};
+				// The log is gone once this task holds the last reference: its last lines are
+				// written, then the task ends.
+				let closed = Arc::strong_count(&waiting) == 1;
+				if let Ok(mut lines) = waiting.lock() {
+					std::mem::swap(&mut *lines, &mut batch);
+				}
 				if !batch.is_empty() {
 					if stderr.write_all(batch.as_bytes()).await.is_err() {
 						return;
@@ -74,7 +78,7 @@ impl AccessLog {
 				}
 			}
 		});
-		AccessLog { lines: Some(tx), json }
+		AccessLog { lines: Some(lines), json }
 	}
 
 	/// Logs nothing.
@@ -86,16 +90,19 @@ impl AccessLog {
 	pub fn log(&self, entry: &Entry) {
 		let Some(lines) = &self.lines else { return };
 		let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-		if lines.try_send(line(self.json, entry, now)).is_err() {
+		let Ok(mut lines) = lines.lock() else { return };
+		if lines.len() >= MAX_WAITING {
 			DROPPED.fetch_add(1, Ordering::Relaxed);
+			return;
 		}
+		write_line(&mut lines, self.json, entry, now);
 	}
 }
 
-/// The line of `entry` logged at `now` (since the epoch), with its newline.
-fn line(json: bool, entry: &Entry, now: std::time::Duration) -> String {
+/// Appends the line of `entry` logged at `now` (since the epoch), with its newline, to `out`.
+fn write_line(out: &mut String, json: bool, entry: &Entry, now: std::time::Duration) {
 	if json {
-		let mut line = json!({
+		let line = json!({
 			"time": now.as_secs_f64(),
 			"level": "INFO",
 			"target": "tokenmeter_gateway::access",
@@ -104,17 +111,14 @@ fn line(json: bool, entry: &Entry, now: std::time::Duration) -> String {
 			"path": entry.path,
 			"status": entry.status,
 			"ms": entry.elapsed.as_secs_f64() * 1e3,
-		})
-		.to_string();
-		line.push('\n');
-		line
+		});
+		let _ = writeln!(out, "{line}");
 	} else {
-		// Three decimals written from whole numbers (a float's formatting costs more than
-		// the rest of the line).
+		// Three decimals written from whole numbers (a float's formatting costs more than the
+		// rest of the line).
 		let micros = entry.elapsed.as_micros();
-		let mut line = String::with_capacity(96 + entry.request_id.len() + entry.path.len());
 		let _ = writeln!(
-			line,
+			out,
 			"{}.{:03} access request_id={} method={} path={} status={} ms={}.{:03}",
 			now.as_secs(),
 			now.subsec_millis(),
@@ -125,13 +129,18 @@ fn line(json: bool, entry: &Entry, now: std::time::Duration) -> String {
 			micros / 1000,
 			micros % 1000
 		);
-		line
 	}
 }
 
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	fn line(json: bool, entry: &Entry, now: std::time::Duration) -> String {
+		let mut out = String::new();
+		write_line(&mut out, json, entry, now);
+		out
+	}
 
 	#[test]
 	fn a_line_says_who_what_and_how_long() {
@@ -153,5 +162,31 @@ mod tests {
 		assert_eq!(json["status"], 200);
 		assert!((json["ms"].as_f64().unwrap() - 12.045).abs() < 1e-9);
 		assert!((json["time"].as_f64().unwrap() - 1_700_000_000.007).abs() < 1e-3);
+	}
+
+	#[test]
+	fn lines_wait_in_a_bounded_buffer_and_one_past_it_is_dropped_and_counted() {
+		let lines = Arc::new(Mutex::new(String::new()));
+		let log = AccessLog { lines: Some(lines.clone()), json: false };
+		let entry = Entry {
+			request_id: "req_2",
+			method: "GET",
+			path: "/v1/models",
+			status: 200,
+			elapsed: std::time::Duration::from_micros(7),
+		};
+		log.log(&entry);
+		log.log(&entry);
+		let text = lines.lock().unwrap().clone();
+		assert_eq!(text.lines().count(), 2);
+		assert!(text.lines().all(|l| l.contains("request_id=req_2") && l.ends_with("ms=0.007")));
+		// Full: the line is dropped, counted, and what waits is left as it was.
+		*lines.lock().unwrap() = "x".repeat(MAX_WAITING);
+		let dropped = DROPPED.load(Ordering::Relaxed);
+		log.log(&entry);
+		assert_eq!(DROPPED.load(Ordering::Relaxed), dropped + 1);
+		assert_eq!(lines.lock().unwrap().len(), MAX_WAITING);
+		// Off: nothing is written anywhere.
+		AccessLog::off().log(&entry);
 	}
 }

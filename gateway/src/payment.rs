@@ -420,8 +420,9 @@ pub fn payment_response(
 /// most [`Verified::CAPACITY`] of each (then all are forgotten and worked out again).
 #[derive(Default)]
 pub struct Verified {
-	/// Decoded payments by the BLAKE2 hash of their token.
-	decoded: Mutex<HashMap<[u8; 32], Arc<Payment>>>,
+	/// Decoded payments by their token (the map's keyed hash: a client cannot choose tokens
+	/// that collide, and a token is compared whole).
+	decoded: Mutex<HashMap<Box<str>, Arc<Payment>>>,
 	/// (voucher, signer) pairs whose signature is good, by the hash of their encoding.
 	good: Mutex<HashSet<[u8; 32]>>,
 }
@@ -432,8 +433,8 @@ impl Verified {
 
 	/// [`decode_payment`], once per token.
 	pub fn decode(&self, token: &str) -> Result<Arc<Payment>, PaymentError> {
-		let key = sp_crypto_hashing::blake2_256(token.trim().as_bytes());
-		if let Some(payment) = self.decoded.lock().ok().and_then(|known| known.get(&key).cloned()) {
+		let key = token.trim();
+		if let Some(payment) = self.decoded.lock().ok().and_then(|known| known.get(key).cloned()) {
 			return Ok(payment);
 		}
 		let payment = Arc::new(decode_payment(token)?);
@@ -441,7 +442,7 @@ impl Verified {
 			if known.len() >= Self::CAPACITY {
 				known.clear();
 			}
-			known.insert(key, payment.clone());
+			known.insert(key.into(), payment.clone());
 		}
 		Ok(payment)
 	}

@@ -117,6 +117,10 @@ impl App {
 
 	/// Counts a finished request by its status.
 	fn count(&self, status: StatusCode) {
+		if status == StatusCode::OK {
+			self.metrics.served.inc();
+			return;
+		}
 		let outcome = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
 			"5xx".to_string()
 		} else {

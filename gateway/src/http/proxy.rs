@@ -312,8 +312,8 @@ async fn finish(
 		.map_err(|e| format!("cannot record the usage: {e}"))?;
 	reservation.charged();
 	app.limiter.add_tokens(&voucher.user, u64::from(input).saturating_add(u64::from(output)));
-	app.metrics.tokens.with_label_values(&["input"]).inc_by(u64::from(input));
-	app.metrics.tokens.with_label_values(&["output"]).inc_by(u64::from(output));
+	app.metrics.input_tokens.inc_by(u64::from(input));
+	app.metrics.output_tokens.inc_by(u64::from(output));
 	app.metrics.charged.add(charged as f64);
 	Ok(Receipt {
 		charged,

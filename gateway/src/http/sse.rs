@@ -35,13 +35,27 @@ fn count(v: Option<&Value>) -> Option<u32> {
 	v?.as_u64().map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
+/// The (input, output) tokens of a `usage` object's counts: chat's and completions' names
+/// first, the Responses API's after.
+fn tokens(
+	prompt: Option<&Value>,
+	input: Option<&Value>,
+	completion: Option<&Value>,
+	output: Option<&Value>,
+) -> Option<(u32, u32)> {
+	let input = count(prompt).or_else(|| count(input))?;
+	Some((input, count(completion).or_else(|| count(output)).unwrap_or(0)))
+}
+
 /// The (input, output) tokens of a `usage` object of any of the endpoints.
 pub fn tokens_of(usage: &Value) -> Option<(u32, u32)> {
-	let input = count(usage.get("prompt_tokens")).or_else(|| count(usage.get("input_tokens")))?;
-	let output = count(usage.get("completion_tokens"))
-		.or_else(|| count(usage.get("output_tokens")))
-		.unwrap_or(0);
-	Some((input, output))
+	let field = |name| usage.get(name);
+	tokens(
+		field("prompt_tokens"),
+		field("input_tokens"),
+		field("completion_tokens"),
+		field("output_tokens"),
+	)
 }
 
 /// The usage an answer (or a streamed event) reports: its `usage`, or its `response.usage`
@@ -54,16 +68,28 @@ pub fn usage_of(value: &Value) -> Option<(u32, u32)> {
 	tokens_of(usage)
 }
 
-/// [`usage_of`] a whole answer's JSON, reading only its `usage` (the rest is skipped, not
-/// built).
+/// [`usage_of`] a whole answer's JSON, reading only the token counts of its `usage` (the rest
+/// is skipped, not built).
 pub fn usage_in(answer: &[u8]) -> Option<(u32, u32)> {
+	#[derive(serde::Deserialize)]
+	struct Usage {
+		prompt_tokens: Option<Value>,
+		input_tokens: Option<Value>,
+		completion_tokens: Option<Value>,
+		output_tokens: Option<Value>,
+	}
 	#[derive(serde::Deserialize)]
 	struct Answer {
 		#[serde(default)]
-		usage: Option<Value>,
+		usage: Option<Usage>,
 	}
 	let usage = serde_json::from_slice::<Answer>(answer).ok()?.usage?;
-	tokens_of(&usage)
+	tokens(
+		usage.prompt_tokens.as_ref(),
+		usage.input_tokens.as_ref(),
+		usage.completion_tokens.as_ref(),
+		usage.output_tokens.as_ref(),
+	)
 }
 
 /// Appends the text an answer or a streamed event delivers to `out`: choices' messages,
@@ -143,6 +169,11 @@ mod tests {
 			r#"{"usage":{"completion_tokens":1}}"#,
 			r#"{"usage":{"input_tokens":5,"output_tokens":6}}"#,
 			r#"{"usage":null}"#,
+			r#"{"usage":"12"}"#,
+			r#"{"usage":12}"#,
+			r#"{"usage":{"prompt_tokens":"12","completion_tokens":4}}"#,
+			r#"{"usage":{"prompt_tokens":null,"input_tokens":8,"output_tokens":null}}"#,
+			r#"{"usage":{"prompt_tokens":3,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":1},"completion_tokens_details":{"reasoning_tokens":2}}}"#,
 			r#"{"choices":[]}"#,
 			r#"[1,2]"#,
 			r#"not json"#,
