@@ -24,7 +24,7 @@ const MAX_WAITING: usize = 2 << 20;
 /// How often the lines that came are written.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Lines dropped because the queue was full.
+/// Lines dropped because the buffer was full.
 pub static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// One request, as logged.
