@@ -2,6 +2,8 @@
 //! the fields that decide its cost must have their documented types, and the answer's length
 //! is always bounded by what the reservation assumed.
 
+use std::borrow::Cow;
+
 use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde_json::{value::RawValue, Value};
 
@@ -284,26 +286,28 @@ pub fn collect_text(value: &Value, out: &mut String) {
 	}
 }
 
-/// The prompt text of a request to `endpoint`.
-pub fn prompt_text(endpoint: Endpoint, body: &Value) -> String {
+/// The prompt text of a request to `endpoint`, its fields read by `field`.
+fn prompt_by<'a>(
+	endpoint: Endpoint,
+	field: impl Fn(&'static str) -> Option<Cow<'a, Value>>,
+) -> String {
 	let mut text = String::new();
 	for name in endpoint.prompt_fields() {
-		if let Some(value) = body.get(*name) {
-			collect_text(value, &mut text);
+		if let Some(value) = field(name) {
+			collect_text(&value, &mut text);
 		}
 	}
 	text
 }
 
+/// The prompt text of a request to `endpoint`.
+pub fn prompt_text(endpoint: Endpoint, body: &Value) -> String {
+	prompt_by(endpoint, |name| body.get(name).map(Cow::Borrowed))
+}
+
 /// [`prompt_text`] of a request's members.
 pub fn prompt_text_of(endpoint: Endpoint, body: &Fields) -> String {
-	let mut text = String::new();
-	for name in endpoint.prompt_fields() {
-		if let Some(value) = body.value(name) {
-			collect_text(&value, &mut text);
-		}
-	}
-	text
+	prompt_by(endpoint, |name| body.value(name).map(Cow::Owned))
 }
 
 #[cfg(test)]
