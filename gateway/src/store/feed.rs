@@ -2,18 +2,37 @@
 
 use super::*;
 
-/// Charged requests sealed in one transaction at most.
+/// Charged requests sealed in one transaction at most where charges wait on a seal: SQLite
+/// with a sync per commit, whose charges wait on the one writer a seal holds (and PostgreSQL).
 pub(super) const SEAL_CHUNK: usize = 256;
 
+/// The same where no charge waits on a seal: SQLite with the charge journal, whose charges are
+/// written beside the writer. A seal's statements are per chunk (about a dozen, each a round
+/// trip between the writer's thread and `sqlx`'s), so a larger chunk costs less a request;
+/// what waits on the writer meanwhile is the other writes (a voucher kept, feedback), for a
+/// few ms at most. Smaller in tests, so that tests of several chunks stay small.
+pub(super) const JOURNALLED_SEAL_CHUNK: usize = if cfg!(test) { 2 * SEAL_CHUNK } else { 4096 };
+
 // One statement moves a whole chunk: every seal names all its ids at once.
-const _: () = assert!(SEAL_CHUNK <= IDS_PER_STATEMENT);
+const _: () =
+	assert!(SEAL_CHUNK <= IDS_PER_STATEMENT && JOURNALLED_SEAL_CHUNK <= IDS_PER_STATEMENT);
 
 impl Store {
+	/// Charged requests sealed in one transaction at most: [`JOURNALLED_SEAL_CHUNK`] with the
+	/// charge journal, else [`SEAL_CHUNK`].
+	pub(super) fn seal_chunk(&self) -> usize {
+		if self.journal.is_some() {
+			JOURNALLED_SEAL_CHUNK
+		} else {
+			SEAL_CHUNK
+		}
+	}
+
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).
 	///
-	/// In transactions of at most `SEAL_CHUNK` (256) requests each: the writer serves the charges
-	/// waiting in between, so that sealing a busy second's requests never holds them for
+	/// In transactions of at most [`Store::seal_chunk`] requests each: the writer serves the
+	/// charges waiting in between, so that sealing a busy second's requests never holds them for
 	/// longer than one chunk takes. On SQLite each chunk's requests are read beside the writer
 	/// (a reader sees every committed charge, and only a seal, one at a time, takes them away),
 	/// so the writer, and the charges waiting on it, is held only for the chunk's writes.
@@ -25,19 +44,19 @@ impl Store {
 			let store = self.clone();
 			// SQLite: read beside the writer; PostgreSQL: inside the transaction.
 			let read = match &self.reader {
-				Some(reader) => Some(reader.pending_groups().await?),
+				Some(reader) => Some(reader.pending_groups(self.seal_chunk()).await?),
 				None => None,
 			};
 			let (records, taken) =
 				self.run(move |tx| Box::pin(async move { store.seal_in(tx, read).await })).await?;
 			sealed.extend(records);
-			if taken < SEAL_CHUNK {
+			if taken < self.seal_chunk() {
 				return Ok(sealed);
 			}
 		}
 	}
 
-	/// Seals the first `SEAL_CHUNK` charged requests at most (`read` when they were read
+	/// Seals the first [`Store::seal_chunk`] charged requests at most (`read` when they were read
 	/// before the transaction, on SQLite); returns the new records and how many requests were
 	/// taken.
 	pub(super) async fn seal_in(
@@ -58,7 +77,7 @@ impl Store {
 				.get::<i64, _>("value");
 		let (groups, taken) = match read {
 			Some(read) => read,
-			None => pending_groups(tx).await?,
+			None => pending_groups(tx, self.seal_chunk()).await?,
 		};
 		let mut sealed = Vec::new();
 		for (key, chunks) in groups {
@@ -291,18 +310,21 @@ impl Grouping {
 	}
 }
 
-/// The query of [`pending_groups`] and [`Reader::pending_groups`].
-fn pending_query() -> String {
+/// The query of [`pending_groups`] and [`Reader::pending_groups`]: the first `chunk`.
+fn pending_query(chunk: usize) -> String {
 	format!(
 		"SELECT id, \"user\", payer, model, input_tokens, output_tokens, cost, served_at
-		 FROM pending ORDER BY id LIMIT {SEAL_CHUNK}"
+		 FROM pending ORDER BY id LIMIT {chunk}"
 	)
 }
 
-/// The first `SEAL_CHUNK` charged requests at most, grouped ([`Grouping`]); and how many
-/// requests were taken.
-pub(super) async fn pending_groups(tx: &mut AnyConnection) -> Result<PendingGroups, StoreError> {
-	let rows = sqlx::query(&pending_query()).fetch_all(&mut *tx).await?;
+/// The first `chunk` charged requests at most, grouped ([`Grouping`]); and how many requests
+/// were taken.
+pub(super) async fn pending_groups(
+	tx: &mut AnyConnection,
+	chunk: usize,
+) -> Result<PendingGroups, StoreError> {
+	let rows = sqlx::query(&pending_query(chunk)).fetch_all(&mut *tx).await?;
 	let mut grouping = Grouping::default();
 	for row in &rows {
 		grouping.add(PendingRow {
@@ -333,14 +355,17 @@ impl Reader {
 	}
 
 	/// As [`pending_groups`], for the embedded database.
-	pub(super) async fn pending_groups(self: &Arc<Self>) -> Result<PendingGroups, StoreError> {
+	pub(super) async fn pending_groups(
+		self: &Arc<Self>,
+		chunk: usize,
+	) -> Result<PendingGroups, StoreError> {
 		let reader = self.clone();
-		tokio::task::spawn_blocking(move || reader.read_pending())
+		tokio::task::spawn_blocking(move || reader.read_pending(chunk))
 			.await
 			.map_err(|e| StoreError::Protocol(format!("the database reader stopped: {e}")))?
 	}
 
-	fn read_pending(&self) -> Result<PendingGroups, StoreError> {
+	fn read_pending(&self, chunk: usize) -> Result<PendingGroups, StoreError> {
 		let error = |e: rusqlite::Error| StoreError::Protocol(format!("the database reader: {e}"));
 		let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
 		let conn = match &mut *slot {
@@ -356,7 +381,7 @@ impl Reader {
 				empty.insert(opened)
 			}
 		};
-		let mut statement = conn.prepare_cached(&pending_query()).map_err(error)?;
+		let mut statement = conn.prepare_cached(&pending_query(chunk)).map_err(error)?;
 		let mut rows = statement.query([]).map_err(error)?;
 		let mut grouping = Grouping::default();
 		while let Some(row) = rows.next().map_err(error)? {

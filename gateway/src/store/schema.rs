@@ -20,7 +20,8 @@ pub(super) const SCHEMA: &[&str] = &[
 		id {id}, \"user\" TEXT NOT NULL, payer TEXT NOT NULL, model {big} NOT NULL,
 		input_tokens {big} NOT NULL, output_tokens {big} NOT NULL,
 		cost TEXT NOT NULL, feed_seq {big}, created_at {big} NOT NULL)",
-	"CREATE INDEX IF NOT EXISTS requests_by_feed_seq ON requests(feed_seq)",
+	// Nothing reads requests by feed number (earlier versions kept an index of it up).
+	"DROP INDEX IF EXISTS requests_by_feed_seq",
 	"CREATE INDEX IF NOT EXISTS requests_by_user ON requests(\"user\")",
 	// Charged requests not yet in the feed, as charged: written once per answer, so without
 	// an index to keep up (one page per write); sealing moves them into `requests`.

@@ -47,8 +47,9 @@ pub(super) fn placeholders(from: usize, count: usize) -> String {
 }
 
 /// Request ids named by one statement at most when sealing (a seal takes at most
-/// [`super::feed::SEAL_CHUNK`] requests, so today one statement per record).
-pub(super) const IDS_PER_STATEMENT: usize = 500;
+/// [`super::feed::JOURNALLED_SEAL_CHUNK`] requests, so one statement per record; SQLite takes
+/// 32,766 parameters, PostgreSQL 65,535).
+pub(super) const IDS_PER_STATEMENT: usize = 4096;
 
 /// Charged requests written by one `INSERT` at most (8 values each).
 pub(super) const ROWS_PER_INSERT: usize = 64;

@@ -280,7 +280,7 @@ async fn a_seal_of_many_requests_moves_each_once() {
 	let dir = tempfile::tempdir().unwrap();
 	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
 	let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
-	let n = 4 * feed::SEAL_CHUNK + 7;
+	let n = 4 * store.seal_chunk() + 7;
 	for i in 0..n {
 		let who = if i % 3 == 0 { &charlie } else { &bob };
 		serve(&store, who, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
@@ -305,23 +305,31 @@ async fn a_seal_of_many_requests_moves_each_once() {
 }
 
 /// More charged requests than one seal takes are sealed in several transactions, each
-/// request once, the feed numbered without gaps.
+/// request once, the feed numbered without gaps: 256 at most a transaction where charges wait
+/// on the writer (a sync per commit), more with the charge journal, where none does.
 #[tokio::test]
 async fn a_busy_seconds_requests_are_sealed_in_chunks() {
 	let dir = tempfile::tempdir().unwrap();
-	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
 	let bob = Bob.to_account_id();
-	let n = feed::SEAL_CHUNK + 5;
-	for _ in 0..n {
-		serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+	for (name, sync, chunk) in [
+		("full.db", Sync::Full, feed::SEAL_CHUNK),
+		("normal.db", Sync::Normal, feed::JOURNALLED_SEAL_CHUNK),
+	] {
+		let store = Store::open(&dir.path().join(name), sync).await.unwrap();
+		assert_eq!(store.seal_chunk(), chunk);
+		let n = chunk + 5;
+		for _ in 0..n {
+			serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
+		}
+		let sealed = store.seal().await.unwrap();
+		assert_eq!(sealed, vec![(1, bob.clone(), chunk as u128), (2, bob.clone(), 5)], "{name}");
+		let left = sqlx::query("SELECT COUNT(*) AS n FROM pending").fetch_one(&store.pool).await;
+		assert_eq!(left.unwrap().get::<i64, _>("n"), 0);
+		let feed = store.feed_after(0, 10).await.unwrap();
+		let tokens: u32 = feed.iter().map(|r| r.input_tokens).sum();
+		assert_eq!(tokens as usize, n);
 	}
-	let sealed = store.seal().await.unwrap();
-	assert_eq!(sealed, vec![(1, bob.clone(), feed::SEAL_CHUNK as u128), (2, bob.clone(), 5)]);
-	let left = sqlx::query("SELECT COUNT(*) AS n FROM pending").fetch_one(&store.pool).await;
-	assert_eq!(left.unwrap().get::<i64, _>("n"), 0);
-	let feed = store.feed_after(0, 10).await.unwrap();
-	let tokens: u32 = feed.iter().map(|r| r.input_tokens).sum();
-	assert_eq!(tokens as usize, n);
+	assert!(feed::JOURNALLED_SEAL_CHUNK > feed::SEAL_CHUNK);
 }
 
 /// Seals running while requests are charged (each request's task seals after its charge, as
@@ -332,7 +340,7 @@ async fn seals_beside_charges_take_each_request_once() {
 	let dir = tempfile::tempdir().unwrap();
 	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
 	let (bob, charlie) = (Bob.to_account_id(), Charlie.to_account_id());
-	let n = 3 * feed::SEAL_CHUNK as u32;
+	let n = 3 * store.seal_chunk() as u32;
 	let mut tasks = Vec::new();
 	for i in 0..n {
 		let store = store.clone();
@@ -372,7 +380,8 @@ async fn the_seal_reader_groups_as_the_pool_does() {
 	let dir = tempfile::tempdir().unwrap();
 	let store = Store::open(&dir.path().join("usage.db"), Sync::Normal).await.unwrap();
 	let (alice, bob) = (Alice.to_account_id(), Bob.to_account_id());
-	for i in 0..feed::SEAL_CHUNK as u32 + 10 {
+	let chunk = store.seal_chunk();
+	for i in 0..chunk as u32 + 10 {
 		let (user, model) = match i % 5 {
 			0 | 1 => (&bob, 0),
 			2 => (&alice, 0),
@@ -385,9 +394,11 @@ async fn the_seal_reader_groups_as_the_pool_does() {
 	}
 	// The charges out of the journal, into `pending` (as a seal does first).
 	store.flush().await.unwrap();
-	let pooled = feed::pending_groups(&mut store.pool.acquire().await.unwrap()).await.unwrap();
-	let read = store.reader.as_ref().unwrap().pending_groups().await.unwrap();
-	assert_eq!(read.1, feed::SEAL_CHUNK);
+	let mut conn = store.pool.acquire().await.unwrap();
+	let pooled = feed::pending_groups(&mut conn, chunk).await.unwrap();
+	drop(conn);
+	let read = store.reader.as_ref().unwrap().pending_groups(chunk).await.unwrap();
+	assert_eq!(read.1, chunk);
 	assert_eq!(read, pooled);
 	let order: Vec<_> = read.0.iter().map(|((user, _, model), _)| (user.clone(), *model)).collect();
 	let ss58 = |a: &AccountId32| a.to_ss58check();
@@ -398,7 +409,7 @@ async fn the_seal_reader_groups_as_the_pool_does() {
 	// Sealed from the reader's groups: every request once.
 	let sealed = store.seal().await.unwrap();
 	let costs: u128 = sealed.iter().map(|(_, _, cost)| cost).sum();
-	assert_eq!(costs, feed::SEAL_CHUNK as u128 + 10);
+	assert_eq!(costs, chunk as u128 + 10);
 }
 
 /// A seal of requests read before its transaction that another seal took meanwhile fails and
@@ -412,7 +423,9 @@ async fn a_seal_of_requests_already_taken_fails_and_changes_nothing() {
 		serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
 	}
 	store.flush().await.unwrap();
-	let read = feed::pending_groups(&mut store.pool.acquire().await.unwrap()).await.unwrap();
+	let mut conn = store.pool.acquire().await.unwrap();
+	let read = feed::pending_groups(&mut conn, store.seal_chunk()).await.unwrap();
+	drop(conn);
 	assert_eq!(store.seal().await.unwrap(), vec![(1, bob.clone(), 5)]);
 	serve(&store, &bob, u128::MAX, 100, "0x01", 0, 1, 1).await.unwrap();
 	let stale = store.clone();
@@ -658,6 +671,34 @@ async fn a_database_from_before_sessions_gains_the_column() {
 	// Opening again adds nothing twice.
 	drop(store);
 	Store::open(&path, Sync::Normal).await.unwrap();
+}
+
+/// The index of `requests` by feed number, which nothing reads (and every sealed request paid
+/// for), is dropped from a database made before; the one by user, which the totals read, stays.
+#[tokio::test]
+async fn the_unread_index_of_requests_by_feed_number_is_dropped() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("usage.db");
+	async fn indexes(store: &Store) -> Vec<String> {
+		sqlx::query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests'")
+			.fetch_all(&store.pool)
+			.await
+			.unwrap()
+			.iter()
+			.map(|row| row.get::<String, _>("name"))
+			.collect()
+	}
+	{
+		let store = Store::open(&path, Sync::Normal).await.unwrap();
+		assert_eq!(indexes(&store).await, vec!["requests_by_user"]);
+		// As the version before left it.
+		sqlx::query("CREATE INDEX requests_by_feed_seq ON requests(feed_seq)")
+			.execute(&store.pool)
+			.await
+			.unwrap();
+	}
+	let store = Store::open(&path, Sync::Normal).await.unwrap();
+	assert_eq!(indexes(&store).await, vec!["requests_by_user"]);
 }
 
 /// The write-ahead log starts over once the writer's checkpoint completes: one commit per
