@@ -13,10 +13,11 @@
 
 use std::{
 	collections::{HashMap, VecDeque},
+	hash::{BuildHasherDefault, Hasher},
 	io::Read,
 	sync::{
 		atomic::{AtomicU64, Ordering},
-		Arc, Mutex,
+		Mutex,
 	},
 	time::{Duration, Instant},
 };
@@ -110,31 +111,13 @@ impl Text {
 		};
 		cut(&text, MAX_KEPT_TEXT)
 	}
-
-	/// As kept: a text cut to [`MAX_KEPT_TEXT`], a body read now if it is longer, else copied
-	/// out of the buffer it shares (a connection's read buffer, which it would keep whole).
-	fn bounded(self) -> Text {
-		match self {
-			Text::Plain(text) if text.len() > MAX_KEPT_TEXT => {
-				Text::Plain(cut(&text, MAX_KEPT_TEXT))
-			}
-			Text::Prompt(_, ref bytes) | Text::Delivered(ref bytes)
-				if bytes.len() > MAX_KEPT_TEXT =>
-			{
-				Text::Plain(self.read())
-			}
-			Text::Prompt(endpoint, bytes) => Text::Prompt(endpoint, Bytes::copy_from_slice(&bytes)),
-			Text::Delivered(bytes) => Text::Delivered(Bytes::copy_from_slice(&bytes)),
-			text => text,
-		}
-	}
 }
 
-/// An answer as kept; [`Served::get`] gives it as an [`Answer`] (its texts read then).
+/// An answer to keep; [`Served::get`] gives it as an [`Answer`] (its texts read then).
 #[derive(Debug, Clone)]
 pub struct Keeping {
-	/// The receipt (hex, `0x…`).
-	pub receipt: String,
+	/// The receipt ([`Served::receipt`]).
+	pub receipt: [u8; 32],
 	/// The request's id (`X-Request-Id`).
 	pub request_id: String,
 	/// The on-chain model id.
@@ -149,10 +132,104 @@ pub struct Keeping {
 	pub served_at_ms: i64,
 }
 
-impl Keeping {
+/// What a kept text is read from: the text itself, a request's body or an answer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+	Plain,
+	Prompt(Endpoint),
+	Delivered,
+}
+
+/// A kept text: its bytes, in a buffer of the slot's own that the next answer kept there
+/// writes over.
+#[derive(Debug)]
+struct Held {
+	kind: Kind,
+	bytes: Vec<u8>,
+}
+
+impl Held {
+	/// `text` written over what was held: a body as it is, unless it is longer than a kept text
+	/// (read now then, as a text is, and cut to [`MAX_KEPT_TEXT`]).
+	fn hold(&mut self, text: Text) {
+		self.bytes.clear();
+		self.kind = match text {
+			Text::Prompt(endpoint, bytes) if bytes.len() <= MAX_KEPT_TEXT => {
+				self.bytes.extend_from_slice(&bytes);
+				Kind::Prompt(endpoint)
+			}
+			Text::Delivered(bytes) if bytes.len() <= MAX_KEPT_TEXT => {
+				self.bytes.extend_from_slice(&bytes);
+				Kind::Delivered
+			}
+			Text::Plain(text) => {
+				self.bytes.extend_from_slice(prefix(&text, MAX_KEPT_TEXT).as_bytes());
+				Kind::Plain
+			}
+			body => {
+				self.bytes.extend_from_slice(body.read().as_bytes());
+				Kind::Plain
+			}
+		};
+	}
+
+	fn read(&self) -> String {
+		let bytes = || Bytes::copy_from_slice(&self.bytes);
+		match self.kind {
+			Kind::Plain => Text::Plain(String::from_utf8_lossy(&self.bytes).into_owned()),
+			Kind::Prompt(endpoint) => Text::Prompt(endpoint, bytes()),
+			Kind::Delivered => Text::Delivered(bytes()),
+		}
+		.read()
+	}
+}
+
+/// An answer as kept, in its slot.
+#[derive(Debug)]
+struct Slot {
+	kept_at: Instant,
+	receipt: [u8; 32],
+	request_id: String,
+	model: u32,
+	user: AccountId32,
+	prompt: Held,
+	output: Held,
+	served_at_ms: i64,
+}
+
+impl Slot {
+	fn new(answer: Keeping, kept_at: Instant) -> Self {
+		let held = || Held { kind: Kind::Plain, bytes: Vec::new() };
+		let mut slot = Slot {
+			kept_at,
+			receipt: answer.receipt,
+			request_id: String::new(),
+			model: answer.model,
+			user: answer.user.clone(),
+			prompt: held(),
+			output: held(),
+			served_at_ms: answer.served_at_ms,
+		};
+		slot.hold(answer, kept_at);
+		slot
+	}
+
+	/// Writes `answer` over the answer held.
+	fn hold(&mut self, answer: Keeping, kept_at: Instant) {
+		self.kept_at = kept_at;
+		self.receipt = answer.receipt;
+		self.request_id.clear();
+		self.request_id.push_str(&answer.request_id);
+		self.model = answer.model;
+		self.user = answer.user;
+		self.prompt.hold(answer.prompt);
+		self.output.hold(answer.output);
+		self.served_at_ms = answer.served_at_ms;
+	}
+
 	fn answer(&self) -> Answer {
 		Answer {
-			receipt: self.receipt.clone(),
+			receipt: hex(&self.receipt),
 			request_id: self.request_id.clone(),
 			model: self.model,
 			user: self.user.to_ss58check(),
@@ -181,14 +258,19 @@ pub fn parse_hash(text: &str) -> Option<[u8; 32]> {
 
 /// `text` cut to at most `max` bytes, at a character boundary.
 pub fn cut(text: &str, max: usize) -> String {
+	prefix(text, max).to_string()
+}
+
+/// The longest start of `text` of at most `max` bytes that ends at a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
 	if text.len() <= max {
-		return text.to_string();
+		return text;
 	}
 	let mut end = max;
 	while !text.is_char_boundary(end) {
 		end -= 1;
 	}
-	text[..end].to_string()
+	&text[..end]
 }
 
 /// The answers served lately, by receipt: at most `capacity`, each for at most `keep`.
@@ -200,11 +282,43 @@ pub struct Served {
 	inner: Mutex<Kept>,
 }
 
-/// The answers kept, by receipt, and their receipts in the order kept, with when.
+/// The answers kept, oldest first, numbered in the order kept; and the number of each by its
+/// receipt's tag (its first 8 bytes). Full, the oldest answer's slot is taken for the newest,
+/// its buffers written over: keeping an answer allocates nothing then.
 #[derive(Default)]
 struct Kept {
-	by_receipt: HashMap<Arc<str>, Keeping>,
-	order: VecDeque<(Instant, Arc<str>)>,
+	slots: VecDeque<Slot>,
+	/// The number of the oldest.
+	first: u64,
+	by_tag: HashMap<u64, u64, BuildHasherDefault<TagHasher>>,
+}
+
+/// The tag of a receipt: its first 8 bytes, which a keyed hash made unpredictable (so the map
+/// needs no hash of its own).
+fn tag(receipt: &[u8; 32]) -> u64 {
+	let mut first = [0u8; 8];
+	first.copy_from_slice(&receipt[..8]);
+	u64::from_le_bytes(first)
+}
+
+/// Hashes a tag as itself.
+#[derive(Default)]
+struct TagHasher(u64);
+
+impl Hasher for TagHasher {
+	fn finish(&self) -> u64 {
+		self.0
+	}
+
+	fn write(&mut self, bytes: &[u8]) {
+		for byte in bytes {
+			self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+		}
+	}
+
+	fn write_u64(&mut self, n: u64) {
+		self.0 = n;
+	}
 }
 
 impl Served {
@@ -214,7 +328,7 @@ impl Served {
 		let drawn = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
 		if drawn.is_err() {
 			// No OS randomness file: std's hasher keys are drawn from the OS too.
-			use std::hash::{BuildHasher, Hasher};
+			use std::hash::BuildHasher;
 			for chunk in key.chunks_mut(8) {
 				let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
 				hasher.write_u128(
@@ -234,47 +348,51 @@ impl Served {
 		self.capacity > 0
 	}
 
-	/// A new receipt for a request (`0x…`): `blake2_256(key ++ n ++ request id ++ model)`.
-	pub fn receipt(&self, request_id: &str, model: u32) -> String {
+	/// A new receipt for a request: `blake2_256(key ++ n ++ request id ++ model)`.
+	pub fn receipt(&self, request_id: &str, model: u32) -> [u8; 32] {
 		let n = self.next.fetch_add(1, Ordering::Relaxed);
 		let mut input = Vec::with_capacity(32 + 8 + request_id.len() + 4);
 		input.extend_from_slice(&self.key);
 		input.extend_from_slice(&n.to_le_bytes());
 		input.extend_from_slice(request_id.as_bytes());
 		input.extend_from_slice(&model.to_le_bytes());
-		hex(&blake2_256(&input))
+		blake2_256(&input)
 	}
 
 	/// Keeps `answer` (the oldest goes when full).
-	pub fn keep(&self, mut answer: Keeping) {
+	pub fn keep(&self, answer: Keeping) {
 		if !self.enabled() {
 			return;
 		}
-		answer.prompt = answer.prompt.bounded();
-		answer.output = answer.output.bounded();
 		let now = Instant::now();
-		let receipt: Arc<str> = answer.receipt.as_str().into();
 		let Ok(mut kept) = self.inner.lock() else { return };
 		kept.expire(now, self.keep);
-		while kept.order.len() >= self.capacity {
-			let Some((_, oldest)) = kept.order.pop_front() else { break };
-			kept.by_receipt.remove(&oldest);
+		let receipt = answer.receipt;
+		if kept.slots.len() >= self.capacity {
+			// Full: the oldest's slot, written over.
+			let Some(mut slot) = kept.pop_oldest() else { return };
+			slot.hold(answer, now);
+			kept.push(slot);
+		} else {
+			kept.push(Slot::new(answer, now));
 		}
-		kept.order.push_back((now, receipt.clone()));
-		kept.by_receipt.insert(receipt, answer);
+		debug_assert_eq!(kept.slots.back().map(|s| s.receipt), Some(receipt));
 	}
 
-	/// The answer of `receipt`, if it is still kept.
+	/// The answer of `receipt` (`0x…`), if it is still kept.
 	pub fn get(&self, receipt: &str) -> Option<Answer> {
+		let receipt = parse_hash(receipt)?;
 		let now = Instant::now();
 		let mut kept = self.inner.lock().ok()?;
 		kept.expire(now, self.keep);
-		kept.by_receipt.get(receipt).map(Keeping::answer)
+		let number = *kept.by_tag.get(&tag(&receipt))?;
+		let slot = kept.slots.get(usize::try_from(number.checked_sub(kept.first)?).ok()?)?;
+		(slot.receipt == receipt).then(|| slot.answer())
 	}
 
 	/// Answers kept now.
 	pub fn len(&self) -> usize {
-		self.inner.lock().map(|k| k.order.len()).unwrap_or(0)
+		self.inner.lock().map(|k| k.slots.len()).unwrap_or(0)
 	}
 
 	/// Whether none is kept.
@@ -284,12 +402,30 @@ impl Served {
 }
 
 impl Kept {
+	/// Drops the answers kept for `keep` or longer.
 	fn expire(&mut self, now: Instant, keep: Duration) {
-		while self.order.front().is_some_and(|(at, _)| now.duration_since(*at) >= keep) {
-			if let Some((_, gone)) = self.order.pop_front() {
-				self.by_receipt.remove(&gone);
-			}
+		while self.slots.front().is_some_and(|s| now.duration_since(s.kept_at) >= keep) {
+			self.pop_oldest();
 		}
+	}
+
+	/// Takes the oldest answer out.
+	fn pop_oldest(&mut self) -> Option<Slot> {
+		let slot = self.slots.pop_front()?;
+		let tag = tag(&slot.receipt);
+		// Another answer's receipt with the same tag (one in 2^64) took its place in the map.
+		if self.by_tag.get(&tag) == Some(&self.first) {
+			self.by_tag.remove(&tag);
+		}
+		self.first += 1;
+		Some(slot)
+	}
+
+	/// Adds the newest answer.
+	fn push(&mut self, slot: Slot) {
+		let number = self.first + self.slots.len() as u64;
+		self.by_tag.insert(tag(&slot.receipt), number);
+		self.slots.push_back(slot);
 	}
 }
 
@@ -382,9 +518,9 @@ pub fn content_fits(kind: &str, content: &Value) -> Result<(), String> {
 mod tests {
 	use super::*;
 
-	fn answer(receipt: &str) -> Keeping {
+	fn answer(receipt: [u8; 32]) -> Keeping {
 		Keeping {
-			receipt: receipt.into(),
+			receipt,
 			request_id: "req".into(),
 			model: 0,
 			user: AccountId32::new([1; 32]),
@@ -392,6 +528,15 @@ mod tests {
 			output: Text::Plain("o".into()),
 			served_at_ms: 1,
 		}
+	}
+
+	/// A receipt of `n`s, and as posted.
+	fn r(n: u8) -> [u8; 32] {
+		[n; 32]
+	}
+
+	fn posted(receipt: [u8; 32]) -> String {
+		hex(&receipt)
 	}
 
 	#[test]
@@ -408,7 +553,7 @@ mod tests {
 		let a = served.receipt("req", 0);
 		let b = served.receipt("req", 0);
 		assert_ne!(a, b);
-		assert!(parse_hash(&a).is_some());
+		assert_ne!(tag(&a), tag(&b));
 		// Another gateway (another key) gives other receipts for the same requests.
 		assert_ne!(Served::new(2, Duration::from_secs(60)).receipt("req", 0), a);
 	}
@@ -416,28 +561,74 @@ mod tests {
 	#[test]
 	fn keeps_the_latest_answers_for_a_while() {
 		let served = Served::new(2, Duration::from_secs(60));
-		for r in ["a", "b", "c"] {
-			served.keep(answer(r));
+		for n in 1..=3 {
+			served.keep(answer(r(n)));
 		}
 		assert_eq!(served.len(), 2);
-		assert!(served.get("a").is_none(), "the oldest went when full");
-		assert_eq!(served.get("c").map(|a| a.output), Some("o".into()));
+		assert!(served.get(&posted(r(1))).is_none(), "the oldest went when full");
+		assert_eq!(served.get(&posted(r(3))).map(|a| a.output), Some("o".into()));
+		assert_eq!(served.get(&posted(r(2))).map(|a| a.receipt), Some(posted(r(2))));
+		assert!(served.get("not a receipt").is_none());
 		let brief = Served::new(8, Duration::ZERO);
-		brief.keep(answer("a"));
-		assert!(brief.get("a").is_none(), "kept no longer than `keep`");
+		brief.keep(answer(r(1)));
+		assert!(brief.get(&posted(r(1))).is_none(), "kept no longer than `keep`");
+		brief.keep(answer(r(2)));
+		assert!(brief.len() <= 1, "an expired answer goes when the next is kept");
 		let none = Served::new(0, Duration::from_secs(60));
-		none.keep(answer("a"));
+		none.keep(answer(r(1)));
 		assert!(!none.enabled() && none.is_empty());
+	}
+
+	#[test]
+	fn a_receipt_is_found_by_all_its_bytes_not_its_tag_alone() {
+		let served = Served::new(2, Duration::from_secs(60));
+		let first = r(1);
+		// Another receipt with the same first 8 bytes (the tag).
+		let mut second = first;
+		second[31] = 2;
+		served.keep(answer(first));
+		let mut guessed = first;
+		guessed[20] ^= 1;
+		assert!(served.get(&posted(guessed)).is_none(), "same tag, other receipt");
+		served.keep(answer(second));
+		assert!(served.get(&posted(second)).is_some());
+		// The first goes when full; the second, which took its tag, stays found.
+		served.keep(answer(r(3)));
+		assert!(served.get(&posted(first)).is_none());
+		assert_eq!(served.get(&posted(second)).map(|a| a.receipt), Some(posted(second)));
+		assert!(served.get(&posted(r(3))).is_some());
+	}
+
+	#[test]
+	fn a_full_store_writes_the_newest_answer_over_the_oldest() {
+		let served = Served::new(2, Duration::from_secs(60));
+		let mut long = answer(r(1));
+		long.prompt = Text::Plain("x".repeat(100));
+		served.keep(long);
+		served.keep(answer(r(2)));
+		let buffer = served.inner.lock().unwrap().slots[0].prompt.bytes.as_ptr();
+		let mut third = answer(r(3));
+		third.prompt = Text::Plain("y".repeat(60));
+		third.request_id = "third".into();
+		served.keep(third);
+		let inner = served.inner.lock().unwrap();
+		let newest = inner.slots.back().unwrap();
+		assert_eq!(newest.prompt.bytes.as_ptr(), buffer, "the oldest's buffer, written over");
+		assert_eq!((inner.slots.len(), inner.first, inner.by_tag.len()), (2, 1, 2));
+		drop(inner);
+		let kept = served.get(&posted(r(3))).unwrap();
+		assert_eq!((kept.prompt, kept.request_id), ("y".repeat(60), "third".to_string()));
 	}
 
 	#[test]
 	fn long_texts_are_cut_at_a_character() {
 		let served = Served::new(1, Duration::from_secs(60));
-		let mut long = answer("a");
+		let mut long = answer(r(1));
 		long.output = Text::Plain("é".repeat(MAX_KEPT_TEXT));
 		served.keep(long);
-		let kept = served.get("a").unwrap().output;
-		assert!(kept.len() <= MAX_KEPT_TEXT && kept.chars().all(|c| c == 'é'));
+		let kept = served.get(&posted(r(1))).unwrap().output;
+		assert!(kept.len() <= MAX_KEPT_TEXT && kept.len() > MAX_KEPT_TEXT - 2);
+		assert!(kept.chars().all(|c| c == 'é'));
 	}
 
 	#[test]
@@ -449,18 +640,20 @@ mod tests {
 		// The bodies as slices of larger buffers (as a connection's read buffer hands them).
 		let buffer = Bytes::from(format!("{request}{answer_body}{}", " ".repeat(8192)));
 		let (request_len, answer_len) = (request.to_string().len(), answer_body.to_string().len());
-		let mut raw = answer("a");
+		let mut raw = answer(r(1));
 		raw.prompt = Text::Prompt(Endpoint::Chat, buffer.slice(..request_len));
 		raw.output = Text::Delivered(buffer.slice(request_len..request_len + answer_len));
 		served.keep(raw);
 		{
 			// Kept as copies of their own size, not as views that would keep the buffer.
 			let inner = served.inner.lock().unwrap();
-			let Text::Prompt(_, kept) = &inner.by_receipt["a"].prompt else { panic!("a body") };
-			assert_eq!(kept.len(), request_len);
-			assert!(!std::ptr::eq(kept.as_ptr(), buffer.as_ptr()));
+			let kept = &inner.slots[0].prompt;
+			assert_eq!(kept.kind, Kind::Prompt(Endpoint::Chat));
+			assert_eq!(kept.bytes.len(), request_len);
+			assert!(kept.bytes.capacity() < buffer.len());
+			assert_eq!(inner.slots[0].output.kind, Kind::Delivered);
 		}
-		let kept = served.get("a").unwrap();
+		let kept = served.get(&posted(r(1))).unwrap();
 		// As the texts read when served.
 		let mut delivered = String::new();
 		delivered_text(&answer_body, &mut delivered);
@@ -470,25 +663,23 @@ mod tests {
 		assert_eq!(kept.user, AccountId32::new([1; 32]).to_ss58check());
 		// A body longer than a kept text is read when kept, and its text cut.
 		let long = "é".repeat(MAX_KEPT_TEXT);
-		let mut big = answer("b");
+		let mut big = answer(r(2));
 		big.output = Text::Delivered(Bytes::from(
 			json!({ "choices": [{ "message": { "content": long } }] }).to_string(),
 		));
 		served.keep(big);
 		let inner = served.inner.lock().unwrap();
-		assert!(
-			matches!(&inner.by_receipt["b"].output, Text::Plain(t) if t.len() <= MAX_KEPT_TEXT)
-		);
-		assert!(matches!(&inner.by_receipt["a"].output, Text::Delivered(_)));
+		assert_eq!(inner.slots[1].output.kind, Kind::Plain);
+		assert!(inner.slots[1].output.bytes.len() <= MAX_KEPT_TEXT);
 		drop(inner);
-		let kept = served.get("b").unwrap().output;
+		let kept = served.get(&posted(r(2))).unwrap().output;
 		assert!(kept.len() <= MAX_KEPT_TEXT && kept.len() > MAX_KEPT_TEXT - 2);
 		assert!(kept.chars().all(|c| c == 'é'));
 		// A body that is not JSON reads as no text.
-		let mut broken = answer("c");
+		let mut broken = answer(r(3));
 		broken.output = Text::Delivered(Bytes::from_static(b"{not json"));
 		served.keep(broken);
-		assert_eq!(served.get("c").unwrap().output, "");
+		assert_eq!(served.get(&posted(r(3))).unwrap().output, "");
 	}
 
 	#[test]

@@ -23,7 +23,7 @@ use super::{
 	sse, App, InFlight, PAYMENT_RESPONSE, RECEIPT, REQUEST_ID,
 };
 use crate::{
-	feedback::{Keeping, Text},
+	feedback::{hex, Keeping, Text},
 	payment,
 	schedule::Permit,
 	store::Charge,
@@ -44,7 +44,7 @@ pub struct Receipt {
 /// An answer to keep for feedback once it is served (crate::feedback): its texts are kept as
 /// the bodies they are read from, read only if the answer is asked for.
 struct Keep {
-	receipt: String,
+	receipt: [u8; 32],
 	request_id: String,
 	model: u32,
 	user: sp_runtime::AccountId32,
@@ -99,7 +99,7 @@ pub async fn serve(
 	};
 	let in_flight = app.answers.start();
 	let keep = Keep::new(app, &admitted, headers);
-	let receipt = keep.as_ref().map(|k| header_value(&k.receipt));
+	let receipt = keep.as_ref().map(|k| header_value(&hex(&k.receipt)));
 	let upstream_model = app
 		.settings
 		.models

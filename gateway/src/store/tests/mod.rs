@@ -329,7 +329,6 @@ async fn a_busy_seconds_requests_are_sealed_in_chunks() {
 		let tokens: u32 = feed.iter().map(|r| r.input_tokens).sum();
 		assert_eq!(tokens as usize, n);
 	}
-	assert!(feed::JOURNALLED_SEAL_CHUNK > feed::SEAL_CHUNK);
 }
 
 /// Seals running while requests are charged (each request's task seals after its charge, as
