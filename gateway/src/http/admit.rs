@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::{
 	body::Body,
-	http::{header, HeaderMap, HeaderValue, StatusCode},
+	http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
 	response::Response,
 };
 use sp_core::crypto::Ss58Codec;
@@ -170,12 +170,18 @@ fn resource_url(app: &App, headers: &HeaderMap, endpoint: Endpoint) -> String {
 	}
 }
 
+// The `RateLimit-*` headers' names, made at compile time (a name given as text is checked on
+// every insert).
+const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
 /// The `RateLimit-*` headers of a quota.
 pub fn rate_limit_headers(response: &mut Response, quota: &Quota) {
 	let headers = response.headers_mut();
-	headers.insert("ratelimit-limit", HeaderValue::from(quota.limit));
-	headers.insert("ratelimit-remaining", HeaderValue::from(quota.remaining));
-	headers.insert("ratelimit-reset", HeaderValue::from(quota.reset_secs));
+	headers.insert(LIMIT, HeaderValue::from(quota.limit));
+	headers.insert(REMAINING, HeaderValue::from(quota.remaining));
+	headers.insert(RESET, HeaderValue::from(quota.reset_secs));
 }
 
 /// Step 1: the body, at most `--max-body-bytes`.
@@ -397,12 +403,9 @@ async fn rate_limit(app: &App, user: &AccountId32, state: &UserState) -> Result<
 				quota.limit, quota.reset_secs
 			),
 		)
-		.with_header("ratelimit-limit".parse().expect("valid"), HeaderValue::from(quota.limit))
-		.with_header(
-			"ratelimit-remaining".parse().expect("valid"),
-			HeaderValue::from(quota.remaining),
-		)
-		.with_header("ratelimit-reset".parse().expect("valid"), HeaderValue::from(quota.reset_secs))
+		.with_header(LIMIT, HeaderValue::from(quota.limit))
+		.with_header(REMAINING, HeaderValue::from(quota.remaining))
+		.with_header(RESET, HeaderValue::from(quota.reset_secs))
 		.retry_after(quota.reset_secs)
 	})
 }

@@ -27,7 +27,6 @@
 //! next, and a file is deleted once every line in it has been moved.
 
 use std::{
-	fmt::Write as _,
 	fs::{File, OpenOptions},
 	os::unix::fs::FileExt as _,
 	path::PathBuf,
@@ -88,20 +87,28 @@ fn io_error(what: &str, e: std::io::Error) -> StoreError {
 /// The line of charge `n` (with its newline).
 pub(super) fn encode(line: &mut String, n: u64, row: &RequestRow) {
 	line.clear();
-	let _ = write!(
-		line,
-		"{n} {} {} {} {} {} {} {} {}",
-		row.user,
-		row.payer,
-		row.model,
-		row.input_tokens,
-		row.output_tokens,
-		row.cost,
-		row.created_at,
-		row.served_at
-	);
+	let mut number = itoa::Buffer::new();
+	line.push_str(number.format(n));
+	for text in [&*row.user, &*row.payer] {
+		line.push(' ');
+		line.push_str(text);
+	}
+	for value in [row.model, row.input_tokens, row.output_tokens] {
+		line.push(' ');
+		line.push_str(number.format(value));
+	}
+	line.push(' ');
+	line.push_str(number.format(row.cost));
+	for value in [row.created_at, row.served_at] {
+		line.push(' ');
+		line.push_str(number.format(value));
+	}
 	let check = u64::from_le_bytes(sp_crypto_hashing::twox_64(line.as_bytes()));
-	let _ = writeln!(line, " {check:016x}");
+	line.push(' ');
+	for shift in (0..16).rev() {
+		line.push(char::from(b"0123456789abcdef"[(check >> (4 * shift)) as usize & 0xf]));
+	}
+	line.push('\n');
 }
 
 /// The charge of a line (without its newline), if it is whole.
@@ -413,6 +420,18 @@ mod tests {
 		let mut line = String::new();
 		encode(&mut line, 42, &row(3));
 		assert!(line.ends_with('\n') && line.len() < 200, "{line}");
+		// As `fmt` writes it (the lines of earlier versions read the same).
+		let r = row(3);
+		let body = format!(
+			"42 {} {} {} {} {} {} {} {}",
+			r.user, r.payer, r.model, r.input_tokens, r.output_tokens, r.cost, r.created_at, -5
+		);
+		let mut negative = row(3);
+		negative.served_at = -5;
+		encode(&mut line, 42, &negative);
+		let check = u64::from_le_bytes(sp_crypto_hashing::twox_64(body.as_bytes()));
+		assert_eq!(line, format!("{body} {check:016x}\n"));
+		encode(&mut line, 42, &row(3));
 		let (n, back) = decode(line.trim_end()).unwrap();
 		assert!(n == 42 && same(&back, &row(3)));
 		// Any byte changed, or the line cut short: not read.

@@ -46,8 +46,12 @@ pub enum SendError {
 pub struct Conns {
 	/// `host:port`, connected to and sent as `Host`.
 	authority: String,
+	/// `authority` as the `Host` header.
+	host: header::HeaderValue,
 	/// The base URL's path (e.g. `/v1`), before the request's own.
 	prefix: String,
+	/// The URIs of the paths posted to (a few endpoints), made once each.
+	uris: Mutex<Vec<(String, hyper::Uri)>>,
 	/// Idle connections, the most recently used last.
 	idle: Mutex<Vec<(SendRequest<Full<Bytes>>, Instant)>>,
 }
@@ -69,9 +73,12 @@ impl Conns {
 		// An IPv6 address in its brackets.
 		let host = url.host_str()?;
 		let port = url.port_or_known_default()?;
+		let authority = format!("{host}:{port}");
 		Some(Arc::new(Conns {
-			authority: format!("{host}:{port}"),
+			host: header::HeaderValue::from_str(&authority).ok()?,
+			authority,
 			prefix: url.path().trim_end_matches('/').to_string(),
+			uris: Mutex::new(Vec::new()),
 			idle: Mutex::new(Vec::new()),
 		}))
 	}
@@ -131,14 +138,30 @@ impl Conns {
 		}
 	}
 
+	/// The URI of `path` under the base URL (made once for each of the first few paths).
+	fn uri(&self, path: &str) -> Result<hyper::Uri, SendError> {
+		let mut uris = self.uris.lock().unwrap_or_else(|e| e.into_inner());
+		if let Some((_, uri)) = uris.iter().find(|(p, _)| p == path) {
+			return Ok(uri.clone());
+		}
+		let uri = hyper::Uri::try_from(format!("{}{path}", self.prefix))
+			.map_err(|e| SendError::Failed(format!("{path}: {e}")))?;
+		if uris.len() < 8 {
+			uris.push((path.to_string(), uri.clone()));
+		}
+		Ok(uri)
+	}
+
 	/// `POST`s the JSON `body` to `path` (e.g. `/chat/completions`) under the base URL.
 	pub async fn post(self: &Arc<Self>, path: &str, body: Bytes) -> Result<Answer, SendError> {
+		let uri = self.uri(path)?;
 		let mut sender = self.checkout().await?;
-		let request = hyper::Request::post(format!("{}{path}", self.prefix))
-			.header(header::HOST, &self.authority)
-			.header(header::CONTENT_TYPE, "application/json")
-			.body(Full::new(body))
-			.map_err(|e| SendError::Failed(e.to_string()))?;
+		let mut request = hyper::Request::new(Full::new(body));
+		*request.method_mut() = hyper::Method::POST;
+		*request.uri_mut() = uri;
+		let headers = request.headers_mut();
+		headers.insert(header::HOST, self.host.clone());
+		headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
 		let answer = sender.send_request(request).await.map_err(|e| {
 			if e.is_incomplete_message() || e.is_canceled() {
 				SendError::Closed(causes(&e))
