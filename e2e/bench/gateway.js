@@ -12,8 +12,10 @@
 // upstream, a master key), started only after the others are measured so that its start-up
 // does not share their cores. One after the other, each measured the same way:
 // 1. requests/s and latency at 8 connections (wrk, 10 s): direct, the gateway with
-//    `--sync-every-commit`, LiteLLM; and in BENCH_THROUGHPUT_ROUNDS (3) rounds, each ratio
-//    taken within a round and the median reported: a bare forwarder (`bare_proxy`: axum and
+//    `--sync-every-commit`, LiteLLM; and in BENCH_THROUGHPUT_ROUNDS (5) rounds of
+//    BENCH_THROUGHPUT_SECONDS (6 s) each, in an order reversed every other round (so that
+//    the gateway and the bare forwarder are measured one right after the other, each first
+//    as often), each ratio taken within a round and the median reported: a bare forwarder (`bare_proxy`: axum and
 //    reqwest, the floor of any proxy on this machine), the same with the gateway's own HTTP/1.1
 //    client in place of reqwest (`bare_proxy --own-client`: the floor of the gateway's own
 //    stack), the gateway, and the gateway on one worker thread (`--threads 1`, as beside a
@@ -52,7 +54,8 @@ const litellmBin = process.env.LITELLM;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 3);
+const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 5);
+const THROUGHPUT_SECONDS = Number(process.env.BENCH_THROUGHPUT_SECONDS ?? 6);
 if (!examples || !litellmBin) throw new Error('set TOKENMETER_EXAMPLES and LITELLM (scripts/bench-gateway.sh does)');
 
 const body = JSON.stringify({ model: 'bench-llm', messages: [{ role: 'user', content: 'Say hello to the benchmark' }], max_tokens: 16 });
@@ -60,7 +63,7 @@ const streamBody = JSON.stringify({ ...JSON.parse(body), stream: true });
 const stopping = [];
 const dir = await mkdtemp(path.join(os.tmpdir(), 'tokenmeter-bench-gateway-'));
 
-const wrk = (url, headers) => wrkRun({ url, body, headers, seconds: SECONDS, dir });
+const wrk = (url, headers, seconds = SECONDS) => wrkRun({ url, body, headers, seconds, dir });
 const loadgen = (args) => loadgenRun(examples, args);
 
 try {
@@ -140,17 +143,22 @@ try {
   stopping.push(one);
 
   // The forwarders and the gateways in turn, THROUGHPUT_ROUNDS times: on a shared two-core
-  // machine one 10 s run of each varies by ±20% from one minute to the next, so each ratio is
-  // taken within a round (the runs side by side) and the median of the rounds reported.
+  // machine one run of each varies by ±20% from one minute to the next, so each ratio is taken
+  // within a round (the runs side by side: the gateway right after the bare forwarder, or
+  // right before it every other round) and the median of the rounds reported.
   const turns = [];
+  const servers = [
+    ['bare', 'bare proxy', bareUrl, {}],
+    ['gateway', 'gateway', gatewayUrl, { Authorization: `Bearer ${token}` }],
+    ['one', 'gateway, --threads 1', oneUrl, { Authorization: `Bearer ${token}` }],
+    ['bareOwn', 'bare proxy, own client', ownUrl, {}],
+  ];
   for (let round = 0; round < THROUGHPUT_ROUNDS; round += 1) {
-    const at = (what) => `round ${round + 1}: ${what}`;
-    turns.push({
-      bare: measured(at('bare proxy'), await wrk(`${bareUrl}${path_}`, {})),
-      bareOwn: measured(at('bare proxy, own client'), await wrk(`${ownUrl}${path_}`, {})),
-      gateway: measured(at('gateway'), await wrk(`${gatewayUrl}${path_}`, { Authorization: `Bearer ${token}` })),
-      one: measured(at('gateway, --threads 1'), await wrk(`${oneUrl}${path_}`, { Authorization: `Bearer ${token}` })),
-    });
+    const turn = {};
+    for (const [key, name, url, headers] of round % 2 === 0 ? servers : [...servers].reverse()) {
+      turn[key] = measured(`round ${round + 1}: ${name}`, await wrk(`${url}${path_}`, headers, THROUGHPUT_SECONDS));
+    }
+    turns.push(turn);
   }
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const typical = (key) => Object.fromEntries(['rps', 'p50_ms', 'p99_ms'].map((m) => [m, median(turns.map((t) => t[key][m]))]));
@@ -236,7 +244,7 @@ try {
     ['through LiteLLM proxy', reference],
   ];
   const lines = [
-    `| path (8 connections, ${SECONDS} s, wrk; forwarders and gateways: median of ${THROUGHPUT_ROUNDS} rounds) | requests/s | p50 ms | p99 ms |`,
+    `| path (8 connections, wrk, ${SECONDS} s; forwarders and gateways: median of ${THROUGHPUT_ROUNDS} rounds of ${THROUGHPUT_SECONDS} s) | requests/s | p50 ms | p99 ms |`,
     '|---|---:|---:|---:|',
     ...rows.map(([name, r]) => `| ${name} | ${f(r.rps)} | ${f(r.p50_ms, 2)} | ${f(r.p99_ms, 2)} |`),
     '',

@@ -339,6 +339,27 @@ mod tests {
 		assert!(Conns::for_base("not a url").is_none());
 	}
 
+	#[test]
+	fn a_paths_uri_is_made_once_and_a_bad_path_is_an_error() {
+		let conns = Conns::for_base("http://10.0.0.7:8000/v1/").unwrap();
+		assert_eq!(conns.host, "10.0.0.7:8000");
+		let uri = conns.uri("/chat/completions").unwrap();
+		assert_eq!(uri, "/v1/chat/completions");
+		assert_eq!(conns.uri("/chat/completions").unwrap(), uri);
+		assert_eq!(conns.uri("/embeddings").unwrap(), "/v1/embeddings");
+		assert_eq!(conns.uris.lock().unwrap().len(), 2, "each path made once");
+		// Past the first few paths, made each time and not kept.
+		for i in 0..20 {
+			assert_eq!(conns.uri(&format!("/p{i}")).unwrap(), format!("/v1/p{i}").as_str());
+		}
+		assert_eq!(conns.uris.lock().unwrap().len(), 8);
+		let error = conns.uri("/bad path").unwrap_err();
+		assert!(
+			matches!(error, SendError::Failed(ref why) if why.contains("/bad path")),
+			"{error:?}"
+		);
+	}
+
 	#[tokio::test]
 	async fn a_connection_read_to_the_end_serves_the_next_request() {
 		let (base, accepted) = server().await;
