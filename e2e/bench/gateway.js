@@ -15,7 +15,9 @@
 //    `--sync-every-commit`, LiteLLM; and in BENCH_THROUGHPUT_ROUNDS (5) rounds of
 //    BENCH_THROUGHPUT_SECONDS (6 s) each, in an order reversed every other round (so that
 //    the gateway and the bare forwarder are measured one right after the other, each first
-//    as often), each ratio taken within a round and the median reported: a bare forwarder (`bare_proxy`: axum and
+//    as often), after a warm-up of BENCH_WARMUP_SECONDS (3 s) each, not measured (a new
+//    gateway's first seconds grow its database files, its log and its heap), each ratio
+//    taken within a round and the median reported: a bare forwarder (`bare_proxy`: axum and
 //    reqwest, the floor of any proxy on this machine), the same with the gateway's own HTTP/1.1
 //    client in place of reqwest (`bare_proxy --own-client`: the floor of the gateway's own
 //    stack), the gateway, and the gateway on one worker thread (`--threads 1`, as beside a
@@ -56,6 +58,7 @@ const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 5);
 const THROUGHPUT_SECONDS = Number(process.env.BENCH_THROUGHPUT_SECONDS ?? 6);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 if (!examples || !litellmBin) throw new Error('set TOKENMETER_EXAMPLES and LITELLM (scripts/bench-gateway.sh does)');
 
 const body = JSON.stringify({ model: 'bench-llm', messages: [{ role: 'user', content: 'Say hello to the benchmark' }], max_tokens: 16 });
@@ -153,6 +156,11 @@ try {
     ['one', 'gateway, --threads 1', oneUrl, { Authorization: `Bearer ${token}` }],
     ['bareOwn', 'bare proxy, own client', ownUrl, {}],
   ];
+  for (const [, name, url, headers] of servers) {
+    if (WARMUP_SECONDS > 0) {
+      measured(`warm-up: ${name}`, await wrk(`${url}${path_}`, headers, WARMUP_SECONDS));
+    }
+  }
   for (let round = 0; round < THROUGHPUT_ROUNDS; round += 1) {
     const turn = {};
     for (const [key, name, url, headers] of round % 2 === 0 ? servers : [...servers].reverse()) {
