@@ -140,6 +140,9 @@ enum Kind {
 	Delivered,
 }
 
+/// Bytes of a kept text's buffer that are never given back for being too large.
+const MIN_HELD: usize = 512;
+
 /// A kept text: its bytes, in a buffer of the slot's own that the next answer kept there
 /// writes over.
 #[derive(Debug)]
@@ -152,25 +155,34 @@ impl Held {
 	/// `text` written over what was held: a body as it is, unless it is longer than a kept text
 	/// (read now then, as a text is, and cut to [`MAX_KEPT_TEXT`]).
 	fn hold(&mut self, text: Text) {
-		self.bytes.clear();
-		self.kind = match text {
+		let (kind, read);
+		let bytes: &[u8] = match &text {
 			Text::Prompt(endpoint, bytes) if bytes.len() <= MAX_KEPT_TEXT => {
-				self.bytes.extend_from_slice(&bytes);
-				Kind::Prompt(endpoint)
+				kind = Kind::Prompt(*endpoint);
+				bytes
 			}
 			Text::Delivered(bytes) if bytes.len() <= MAX_KEPT_TEXT => {
-				self.bytes.extend_from_slice(&bytes);
-				Kind::Delivered
+				kind = Kind::Delivered;
+				bytes
 			}
 			Text::Plain(text) => {
-				self.bytes.extend_from_slice(prefix(&text, MAX_KEPT_TEXT).as_bytes());
-				Kind::Plain
+				kind = Kind::Plain;
+				prefix(text, MAX_KEPT_TEXT).as_bytes()
 			}
 			body => {
-				self.bytes.extend_from_slice(body.read().as_bytes());
-				Kind::Plain
+				kind = Kind::Plain;
+				read = body.read();
+				read.as_bytes()
 			}
 		};
+		// A buffer far larger than the text (a long answer held here before) is given back, so
+		// that the answers kept take about what their texts do, not the longest each slot saw.
+		if self.bytes.capacity() > 4 * bytes.len().max(MIN_HELD) {
+			self.bytes = Vec::new();
+		}
+		self.bytes.clear();
+		self.bytes.extend_from_slice(bytes);
+		self.kind = kind;
 	}
 
 	fn read(&self) -> String {
@@ -618,6 +630,19 @@ mod tests {
 		drop(inner);
 		let kept = served.get(&posted(r(3))).unwrap();
 		assert_eq!((kept.prompt, kept.request_id), ("y".repeat(60), "third".to_string()));
+		// A long text's buffer is not kept for a short one: the slot takes about what its text
+		// does.
+		let mut long = answer(r(4));
+		long.output = Text::Plain("z".repeat(MAX_KEPT_TEXT));
+		served.keep(long);
+		served.keep(answer(r(5)));
+		let mut short = answer(r(6));
+		short.output = Text::Plain("short".into());
+		served.keep(short);
+		let inner = served.inner.lock().unwrap();
+		let newest = &inner.slots.back().unwrap().output.bytes;
+		assert_eq!(newest.as_slice(), b"short");
+		assert!(newest.capacity() <= 4 * MIN_HELD, "{}", newest.capacity());
 	}
 
 	#[test]
