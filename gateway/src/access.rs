@@ -114,21 +114,34 @@ fn write_line(out: &mut String, json: bool, entry: &Entry, now: std::time::Durat
 		});
 		let _ = writeln!(out, "{line}");
 	} else {
-		// Three decimals written from whole numbers (a float's formatting costs more than the
+		// Written from whole numbers, without `fmt` (a float's formatting costs more than the
 		// rest of the line).
 		let micros = entry.elapsed.as_micros();
-		let _ = writeln!(
-			out,
-			"{}.{:03} access request_id={} method={} path={} status={} ms={}.{:03}",
-			now.as_secs(),
-			now.subsec_millis(),
-			entry.request_id,
-			entry.method,
-			entry.path,
-			entry.status,
-			micros / 1000,
-			micros % 1000
-		);
+		let mut number = itoa::Buffer::new();
+		out.push_str(number.format(now.as_secs()));
+		push_thousandths(out, now.subsec_millis());
+		for (name, value) in [
+			(" access request_id=", entry.request_id),
+			(" method=", entry.method),
+			(" path=", entry.path),
+		] {
+			out.push_str(name);
+			out.push_str(value);
+		}
+		out.push_str(" status=");
+		out.push_str(number.format(entry.status));
+		out.push_str(" ms=");
+		out.push_str(number.format(micros / 1000));
+		push_thousandths(out, (micros % 1000) as u32);
+		out.push('\n');
+	}
+}
+
+/// `.` and `n` (below 1,000) in three digits.
+fn push_thousandths(out: &mut String, n: u32) {
+	out.push('.');
+	for digit in [n / 100 % 10, n / 10 % 10, n % 10] {
+		out.push(char::from(b'0' + digit as u8));
 	}
 }
 
@@ -156,6 +169,13 @@ mod tests {
 			line(false, &entry, now),
 			"1700000000.007 access request_id=req_1 method=POST path=/v1/chat/completions \
 			 status=200 ms=12.045\n"
+		);
+		let slow =
+			Entry { status: 502, elapsed: std::time::Duration::from_micros(1_234_500), ..entry };
+		assert_eq!(
+			line(false, &slow, std::time::Duration::from_millis(1_700_000_000_000)),
+			"1700000000.000 access request_id=req_1 method=POST path=/v1/chat/completions \
+			 status=502 ms=1234.500\n"
 		);
 		let json: serde_json::Value = serde_json::from_str(&line(true, &entry, now)).unwrap();
 		assert_eq!(json["request_id"], "req_1");

@@ -410,7 +410,12 @@ pub fn payment_response(
 			headroom: headroom.to_string(),
 		},
 	};
-	STANDARD.encode(serde_json::to_vec(&body).unwrap_or_default())
+	// Written into a buffer of about its size (growing one from the default cost a copy).
+	let mut json = Vec::with_capacity(320 + network.len() + payer.len());
+	if serde_json::to_writer(&mut json, &body).is_err() {
+		json.clear();
+	}
+	STANDARD.encode(json)
 }
 
 /// Payments seen recently. A client sends the same token with every request until it needs a
