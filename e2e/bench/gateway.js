@@ -12,8 +12,8 @@
 // upstream, a master key), started only after the others are measured so that its start-up
 // does not share their cores. One after the other, each measured the same way:
 // 1. requests/s and latency at 8 connections (wrk, 10 s): direct, the gateway with
-//    `--sync-every-commit`, LiteLLM; and in BENCH_THROUGHPUT_ROUNDS (5) rounds of
-//    BENCH_THROUGHPUT_SECONDS (6 s) each, in an order reversed every other round (so that
+//    `--sync-every-commit`, LiteLLM; and in BENCH_THROUGHPUT_ROUNDS (10) rounds of
+//    BENCH_THROUGHPUT_SECONDS (3 s) each, in an order reversed every other round (so that
 //    the gateway and the bare forwarder are measured one right after the other, each first
 //    as often), after a warm-up of BENCH_WARMUP_SECONDS (3 s) each, not measured (a new
 //    gateway's first seconds grow its database files, its log and its heap), each ratio
@@ -56,8 +56,8 @@ const litellmBin = process.env.LITELLM;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 5);
-const THROUGHPUT_SECONDS = Number(process.env.BENCH_THROUGHPUT_SECONDS ?? 6);
+const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 10);
+const THROUGHPUT_SECONDS = Number(process.env.BENCH_THROUGHPUT_SECONDS ?? 3);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 if (!examples || !litellmBin) throw new Error('set TOKENMETER_EXAMPLES and LITELLM (scripts/bench-gateway.sh does)');
 
@@ -146,8 +146,8 @@ try {
   stopping.push(one);
 
   // The forwarders and the gateways in turn, THROUGHPUT_ROUNDS times: on a shared two-core
-  // machine one run of each varies by ±20% from one minute to the next, so each ratio is taken
-  // within a round (the runs side by side: the gateway right after the bare forwarder, or
+  // machine one run of each varies by ±20% from one minute to the next (and by a quarter within
+  // a minute), so the runs are short and each ratio is taken within a round (the runs side by side: the gateway right after the bare forwarder, or
   // right before it every other round) and the median of the rounds reported.
   const turns = [];
   const servers = [
@@ -168,7 +168,11 @@ try {
     }
     turns.push(turn);
   }
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const median = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  };
   const typical = (key) => Object.fromEntries(['rps', 'p50_ms', 'p99_ms'].map((m) => [m, median(turns.map((t) => t[key][m]))]));
   const [bare, bareOwn, through, throughOne] = ['bare', 'bareOwn', 'gateway', 'one'].map(typical);
   // Per round, then the median: `share('gateway', 'bare')` is the gateway's requests/s as a
