@@ -31,9 +31,9 @@ impl Store {
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).
 	///
-	/// In transactions of at most [`Store::seal_chunk`] requests each: the writer serves the
-	/// charges waiting in between, so that sealing a busy second's requests never holds them for
-	/// longer than one chunk takes. On SQLite each chunk's requests are read beside the writer
+	/// In transactions of at most 4,096 requests each with the charge journal (256 where charges
+	/// wait on the writer): the writer serves the charges waiting in between, so that sealing a
+	/// busy second's requests never holds them for longer than one chunk takes. On SQLite each chunk's requests are read beside the writer
 	/// (a reader sees every committed charge, and only a seal, one at a time, takes them away),
 	/// so the writer, and the charges waiting on it, is held only for the chunk's writes.
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
