@@ -95,22 +95,30 @@ pub enum Text {
 impl Text {
 	/// The text, at most [`MAX_KEPT_TEXT`] bytes (cut at a character).
 	pub fn read(&self) -> String {
-		let body = |bytes: &Bytes| serde_json::from_slice::<Value>(bytes).ok();
-		let text = match self {
-			Text::Plain(text) => return cut(text, MAX_KEPT_TEXT),
-			Text::Prompt(endpoint, bytes) => {
-				body(bytes).map(|v| prompt_text(*endpoint, &v)).unwrap_or_default()
-			}
-			Text::Delivered(bytes) => {
-				let mut text = String::new();
-				if let Some(value) = body(bytes) {
-					delivered_text(&value, &mut text);
-				}
-				text
-			}
-		};
-		cut(&text, MAX_KEPT_TEXT)
+		match self {
+			Text::Plain(text) => cut(text, MAX_KEPT_TEXT),
+			Text::Prompt(endpoint, bytes) => read_body(Kind::Prompt(*endpoint), bytes),
+			Text::Delivered(bytes) => read_body(Kind::Delivered, bytes),
+		}
 	}
+}
+
+/// The text of a body of `kind` (a request's or an answer's; none if it is not JSON), at most
+/// [`MAX_KEPT_TEXT`] bytes (cut at a character). A plain text is returned as it is.
+fn read_body(kind: Kind, bytes: &[u8]) -> String {
+	let body = || serde_json::from_slice::<Value>(bytes).ok();
+	let text = match kind {
+		Kind::Plain => return String::from_utf8_lossy(bytes).into_owned(),
+		Kind::Prompt(endpoint) => body().map(|v| prompt_text(endpoint, &v)).unwrap_or_default(),
+		Kind::Delivered => {
+			let mut text = String::new();
+			if let Some(value) = body() {
+				delivered_text(&value, &mut text);
+			}
+			text
+		}
+	};
+	cut(&text, MAX_KEPT_TEXT)
 }
 
 /// An answer to keep; [`Served::get`] gives it as an [`Answer`] (its texts read then).
@@ -186,13 +194,7 @@ impl Held {
 	}
 
 	fn read(&self) -> String {
-		let bytes = || Bytes::copy_from_slice(&self.bytes);
-		match self.kind {
-			Kind::Plain => Text::Plain(String::from_utf8_lossy(&self.bytes).into_owned()),
-			Kind::Prompt(endpoint) => Text::Prompt(endpoint, bytes()),
-			Kind::Delivered => Text::Delivered(bytes()),
-		}
-		.read()
+		read_body(self.kind, &self.bytes)
 	}
 }
 
@@ -211,16 +213,17 @@ struct Slot {
 
 impl Slot {
 	fn new(answer: Keeping, kept_at: Instant) -> Self {
+		// Empty, then written as a slot taken again is.
 		let held = || Held { kind: Kind::Plain, bytes: Vec::new() };
 		let mut slot = Slot {
 			kept_at,
-			receipt: answer.receipt,
+			receipt: [0; 32],
 			request_id: String::new(),
-			model: answer.model,
+			model: 0,
 			user: answer.user.clone(),
 			prompt: held(),
 			output: held(),
-			served_at_ms: answer.served_at_ms,
+			served_at_ms: 0,
 		};
 		slot.hold(answer, kept_at);
 		slot

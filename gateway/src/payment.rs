@@ -48,7 +48,7 @@ pub fn network_id(genesis: &H256) -> String {
 }
 
 /// Appends `bytes` in lower-case hex.
-fn push_hex(out: &mut String, bytes: &[u8]) {
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
 	const DIGITS: &[u8; 16] = b"0123456789abcdef";
 	out.reserve(2 * bytes.len());
 	for b in bytes {

@@ -105,9 +105,7 @@ pub(super) fn encode(line: &mut String, n: u64, row: &RequestRow) {
 	}
 	let check = u64::from_le_bytes(sp_crypto_hashing::twox_64(line.as_bytes()));
 	line.push(' ');
-	for shift in (0..16).rev() {
-		line.push(char::from(b"0123456789abcdef"[(check >> (4 * shift)) as usize & 0xf]));
-	}
+	crate::payment::push_hex(line, &check.to_be_bytes());
 	line.push('\n');
 }
 
