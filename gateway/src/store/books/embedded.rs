@@ -144,7 +144,7 @@ impl Embedded {
 	/// this returns, either way).
 	async fn record(&self, row: RequestRow) -> Result<(), StoreError> {
 		if let Some(journal) = &self.journal {
-			return journal.append(row);
+			return journal.record(row).await;
 		}
 		let (done, result) = oneshot::channel();
 		let stopped = || StoreError::Protocol("the database writer stopped".into());
