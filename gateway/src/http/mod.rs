@@ -28,7 +28,6 @@ use std::{
 };
 
 use axum::{
-	body::Body,
 	extract::{Request, State},
 	http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
 	middleware::{self, Next},
@@ -241,26 +240,30 @@ pub fn operator_router(app: Arc<App>) -> Router {
 		.with_state(app)
 }
 
-async fn serve(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Body) -> Response {
-	let response = proxy::serve(&app, endpoint, &headers, body).await;
+/// The request taken whole (its headers are not copied, as the `HeaderMap` extractor does);
+/// served by a boxed future, so that the handler's future, which the router and the
+/// middleware move, is small.
+async fn serve(app: Arc<App>, endpoint: Endpoint, request: Request) -> Response {
+	let (parts, body) = request.into_parts();
+	let response = Box::pin(proxy::serve(&app, endpoint, &parts.headers, body)).await;
 	app.count(response.status());
 	response
 }
 
-async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-	serve(app, Endpoint::Chat, headers, body).await
+async fn chat_completions(State(app): State<Arc<App>>, request: Request) -> Response {
+	serve(app, Endpoint::Chat, request).await
 }
 
-async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-	serve(app, Endpoint::Completions, headers, body).await
+async fn completions(State(app): State<Arc<App>>, request: Request) -> Response {
+	serve(app, Endpoint::Completions, request).await
 }
 
-async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-	serve(app, Endpoint::Embeddings, headers, body).await
+async fn embeddings(State(app): State<Arc<App>>, request: Request) -> Response {
+	serve(app, Endpoint::Embeddings, request).await
 }
 
-async fn responses(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-	serve(app, Endpoint::Responses, headers, body).await
+async fn responses(State(app): State<Arc<App>>, request: Request) -> Response {
+	serve(app, Endpoint::Responses, request).await
 }
 
 async fn unknown_path(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -93,7 +93,9 @@ pub async fn serve(
 	headers: &HeaderMap,
 	body: Body,
 ) -> Response {
-	let mut admitted = match admit(app, endpoint, headers, body).await {
+	// The larger steps' futures are boxed: this one's stays small (~3 KiB, 15 KiB with them
+	// inline), and is not copied whole each time it is moved.
+	let mut admitted = match Box::pin(admit(app, endpoint, headers, body)).await {
 		Ok(admitted) => admitted,
 		Err(error) => return error.into_response(),
 	};
@@ -149,7 +151,7 @@ pub async fn serve(
 		let relay = Relay { app: app.clone(), admitted, lease, permit, started, in_flight, keep };
 		relay.start(upstream)
 	} else {
-		buffered(app, admitted, upstream, lease, permit, started, keep).await
+		Box::pin(buffered(app, admitted, upstream, lease, permit, started, keep)).await
 	};
 	rate_limit_headers(&mut response, &quota);
 	if let (Some(receipt), true) = (receipt, response.status().is_success()) {

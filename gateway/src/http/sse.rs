@@ -69,27 +69,36 @@ pub fn usage_of(value: &Value) -> Option<(u32, u32)> {
 }
 
 /// [`usage_of`] a whole answer's JSON, reading only the token counts of its `usage` (the rest
-/// is skipped, not built).
+/// is skipped, not built; the counts are borrowed as written, not built as values).
 pub fn usage_in(answer: &[u8]) -> Option<(u32, u32)> {
+	use serde_json::value::RawValue;
 	#[derive(serde::Deserialize)]
-	struct Usage {
-		prompt_tokens: Option<Value>,
-		input_tokens: Option<Value>,
-		completion_tokens: Option<Value>,
-		output_tokens: Option<Value>,
+	struct Usage<'a> {
+		#[serde(borrow)]
+		prompt_tokens: Option<&'a RawValue>,
+		#[serde(borrow)]
+		input_tokens: Option<&'a RawValue>,
+		#[serde(borrow)]
+		completion_tokens: Option<&'a RawValue>,
+		#[serde(borrow)]
+		output_tokens: Option<&'a RawValue>,
 	}
 	#[derive(serde::Deserialize)]
-	struct Answer {
-		#[serde(default)]
-		usage: Option<Usage>,
+	struct Answer<'a> {
+		#[serde(default, borrow)]
+		usage: Option<Usage<'a>>,
 	}
-	let usage = serde_json::from_slice::<Answer>(answer).ok()?.usage?;
-	tokens(
-		usage.prompt_tokens.as_ref(),
-		usage.input_tokens.as_ref(),
-		usage.completion_tokens.as_ref(),
-		usage.output_tokens.as_ref(),
-	)
+	// What `Value::as_u64` reads: an integer from 0 to u64::MAX written as one (not `12.0`,
+	// `1e3`, `"12"` or `-1`); `null` is no count.
+	let count = |v: Option<&RawValue>| {
+		v?.get().parse::<u64>().ok().map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+	};
+	let usage = serde_json::from_slice::<Answer<'_>>(answer).ok()?.usage?;
+	let input = count(usage.prompt_tokens).or_else(|| count(usage.input_tokens))?;
+	Some((
+		input,
+		count(usage.completion_tokens).or_else(|| count(usage.output_tokens)).unwrap_or(0),
+	))
 }
 
 /// Appends the text an answer or a streamed event delivers to `out`: choices' messages,
@@ -166,6 +175,10 @@ mod tests {
 			r#"{"usage":{"prompt_tokens":99999999999,"completion_tokens":1}}"#,
 			r#"{"usage":{"prompt_tokens":-1,"completion_tokens":1}}"#,
 			r#"{"usage":{"prompt_tokens":1.5,"completion_tokens":1}}"#,
+			r#"{"usage":{"prompt_tokens":12.0,"completion_tokens":1e3}}"#,
+			r#"{"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":18446744073709551616}}"#,
+			r#"{"usage":{ "prompt_tokens" : 7 , "completion_tokens" : 0 }}"#,
+			r#"{"usage":{"prompt_tokens":{"n":1},"completion_tokens":[2]}}"#,
 			r#"{"usage":{"completion_tokens":1}}"#,
 			r#"{"usage":{"input_tokens":5,"output_tokens":6}}"#,
 			r#"{"usage":null}"#,
