@@ -445,7 +445,8 @@ impl Cache {
 			return Ok(found);
 		}
 		USER_STATE_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-		let found = node.delegation(owner, delegate, view.hash).await?;
+		// Boxed, as a read of the node is a large future and this path a rare one.
+		let found = Box::pin(node.delegation(owner, delegate, view.hash)).await?;
 		if let Ok(mut delegations) = self.delegations.lock() {
 			if delegations.len() < MAX_CACHED_USERS {
 				delegations.insert(key, found);
@@ -489,7 +490,8 @@ impl Cache {
 			return Ok(state);
 		}
 		USER_STATE_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-		let state = node.user_state(user, provider, model, view.hash).await?;
+		// Boxed, as a read of the node is a large future and this path a rare one.
+		let state = Box::pin(node.user_state(user, provider, model, view.hash)).await?;
 		if let Ok(mut users) = self.users.lock() {
 			// Bounded: beyond `MAX_CACHED_USERS` a user's state is read on each request.
 			if users.len() < MAX_CACHED_USERS {
