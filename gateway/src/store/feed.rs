@@ -31,14 +31,20 @@ impl Store {
 	/// Turns the charged requests not yet in the feed into feed records; returns the new
 	/// records' (seq, user, cost).
 	///
-	/// In transactions of at most 4,096 requests each with the charge journal (256 where charges
-	/// wait on the writer): the writer serves the charges waiting in between, so that sealing a
-	/// busy second's requests never holds them for longer than one chunk takes. On SQLite each chunk's requests are read beside the writer
-	/// (a reader sees every committed charge, and only a seal, one at a time, takes them away),
-	/// so the writer, and the charges waiting on it, is held only for the chunk's writes.
+	/// The charges in `pending` first (all of them with PostgreSQL or a sync per commit; with
+	/// the charge journal, those an earlier run left or a read moved there), in transactions of
+	/// at most [`SEAL_CHUNK`] requests each (4,096 with the journal): the writer serves the
+	/// charges waiting in between, so that sealing a busy second's requests never holds them
+	/// for longer than one chunk takes. On SQLite each chunk's requests are read beside the
+	/// writer (a reader sees every committed charge, and only a seal, one at a time, takes them
+	/// away), so the writer, and the charges waiting on it, is held only for the chunk's writes.
+	///
+	/// Then, with the journal, the charges waiting in it, straight into the feed by the writer
+	/// ([`journal::seal_journal`]), 4,096 a transaction: a charge is written once into the
+	/// database, into `requests` with its record's number, not into `pending`, read back,
+	/// copied and deleted.
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
 		let _one_at_a_time = self.sealing.lock().await;
-		self.flush().await?;
 		let mut sealed = Vec::new();
 		loop {
 			let store = self.clone();
@@ -51,6 +57,20 @@ impl Store {
 				self.run(move |tx| Box::pin(async move { store.seal_in(tx, read).await })).await?;
 			sealed.extend(records);
 			if taken < self.seal_chunk() {
+				break;
+			}
+		}
+		let (Some(writer), Some(_)) = (&self.writer, &self.journal) else { return Ok(sealed) };
+		let stopped = || StoreError::Protocol("the database writer stopped".into());
+		loop {
+			let chunk = self.seal_chunk();
+			let (done, result) = oneshot::channel();
+			writer.send(Job::Seal { chunk, done }).await.map_err(|_| stopped())?;
+			let (records, taken) = result.await.map_err(|_| stopped())??;
+			for (seq, user, cost) in records {
+				sealed.push((seq, account(&user)?, cost));
+			}
+			if taken < chunk {
 				return Ok(sealed);
 			}
 		}
@@ -262,7 +282,7 @@ pub(super) struct PendingRow<'a> {
 	model: i64,
 	input: u64,
 	output: u64,
-	cost: &'a str,
+	cost: u128,
 	served_at: Option<i64>,
 }
 
@@ -277,8 +297,8 @@ pub(super) struct Grouping {
 
 impl Grouping {
 	/// Adds the next request.
-	fn add(&mut self, row: PendingRow<'_>) -> Result<(), StoreError> {
-		let cost = amount(row.cost)?;
+	fn add(&mut self, row: PendingRow<'_>) {
+		let cost = row.cost;
 		self.taken += 1;
 		// Most requests follow one of their own group: found without building its key.
 		let same = |(user, payer, model): &GroupKey| {
@@ -295,14 +315,13 @@ impl Grouping {
 				})
 			}
 		};
-		let Some((_, chunks)) = self.groups.get_mut(at) else { return Ok(()) };
+		let Some((_, chunks)) = self.groups.get_mut(at) else { return };
 		if !chunks.last().is_some_and(|c| c.fits(row.input, row.output)) {
 			chunks.push(Chunk::default());
 		}
 		if let Some(chunk) = chunks.last_mut() {
 			chunk.add(row.id, row.input, row.output, cost, row.served_at);
 		}
-		Ok(())
 	}
 
 	fn done(self) -> PendingGroups {
@@ -334,9 +353,9 @@ pub(super) async fn pending_groups(
 			model: row.get("model"),
 			input: row.get::<i64, _>("input_tokens") as u64,
 			output: row.get::<i64, _>("output_tokens") as u64,
-			cost: row.get("cost"),
+			cost: amount(row.get("cost"))?,
 			served_at: row.get("served_at"),
-		})?;
+		});
 	}
 	Ok(grouping.done())
 }
@@ -393,12 +412,108 @@ impl Reader {
 				model: row.get(3).map_err(error)?,
 				input: row.get::<_, i64>(4).map_err(error)? as u64,
 				output: row.get::<_, i64>(5).map_err(error)? as u64,
-				cost: text(6).map_err(error)?,
+				cost: amount(text(6).map_err(error)?)?,
 				served_at: row.get(7).map_err(error)?,
-			})?;
+			});
 		}
 		Ok(grouping.done())
 	}
+}
+
+/// Seals `taken`, charges out of the charge journal in number order, on the SQLite writer's
+/// own connection inside its transaction ([`journal::seal_journal`]): grouped as a seal of
+/// `pending` groups them, a feed record written for each chunk with the voucher kept for its
+/// (user, payer), and each request written into `requests` with its record's number. Returns
+/// the new records (seq, user as SS58, cost).
+pub(super) fn seal_taken(
+	conn: &rusqlite::Connection,
+	statements: &mut InsertStatements,
+	taken: &[(u64, RequestRow)],
+) -> Result<Vec<(u64, String, u128)>, StoreError> {
+	if taken.is_empty() {
+		return Ok(Vec::new());
+	}
+	let mut grouping = Grouping::default();
+	for (i, (_, row)) in taken.iter().enumerate() {
+		grouping.add(PendingRow {
+			id: i as i64,
+			user: &row.user,
+			payer: &row.payer,
+			model: i64::from(row.model),
+			input: u64::from(row.input_tokens),
+			output: u64::from(row.output_tokens),
+			cost: row.cost,
+			served_at: Some(row.served_at),
+		});
+	}
+	let (groups, _) = grouping.done();
+	conn.execute(
+		"INSERT INTO meta (key, value) VALUES (?1, 0) ON CONFLICT (key) DO NOTHING",
+		[LAST_SEQ],
+	)
+	.map_err(sqlite_error)?;
+	let mut seq: i64 = conn
+		.query_row("SELECT value FROM meta WHERE key = ?1", [LAST_SEQ], |row| row.get(0))
+		.map_err(sqlite_error)?;
+	let mut sealed = Vec::new();
+	for ((user, payer, model), chunks) in groups {
+		let voucher = conn
+			.prepare_cached(
+				"SELECT cap, expiry, signature, session FROM vouchers
+				 WHERE \"user\" = ?1 AND payer = ?2",
+			)
+			.and_then(|mut kept| {
+				kept.query_row([&user, &payer], |row| {
+					Ok((
+						row.get::<_, String>(0)?,
+						row.get::<_, i64>(1)?,
+						row.get::<_, String>(2)?,
+						row.get::<_, Option<String>>(3)?,
+					))
+				})
+			});
+		let (cap, expiry, signature, session) = match voucher {
+			Ok(voucher) => voucher,
+			Err(rusqlite::Error::QueryReturnedNoRows) => {
+				return Err(StoreError::Protocol(format!("no voucher kept for {user}")))
+			}
+			Err(e) => return Err(sqlite_error(e)),
+		};
+		for chunk in chunks {
+			seq += 1;
+			conn.prepare_cached(
+				"INSERT INTO feed (seq, \"user\", payer, model, input_tokens, output_tokens, cost,
+				 cap, expiry, signature, session, served_at)
+				 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+			)
+			.and_then(|mut insert| {
+				insert.execute(rusqlite::params![
+					seq,
+					user,
+					payer,
+					model,
+					chunk.input as i64,
+					chunk.output as i64,
+					chunk.cost.to_string(),
+					cap,
+					expiry,
+					signature,
+					session,
+					chunk.served_at,
+				])
+			})
+			.map_err(sqlite_error)?;
+			let rows: Vec<&RequestRow> =
+				chunk.ids.iter().filter_map(|&i| taken.get(i as usize)).map(|(_, r)| r).collect();
+			for part in rows.chunks(ROWS_PER_INSERT) {
+				insert_sealed(conn, statements, part, seq).map_err(sqlite_error)?;
+			}
+			sealed.push((seq as u64, user.clone(), chunk.cost));
+		}
+	}
+	conn.execute("UPDATE meta SET value = ?1 WHERE key = ?2", (seq, LAST_SEQ))
+		.map_err(sqlite_error)?;
+	Ok(sealed)
 }
 
 /// The voucher kept for (user, payer): cap, expiry, signature and session.

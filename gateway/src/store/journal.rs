@@ -1,17 +1,20 @@
 //! The charge journal of the embedded database (with [`Sync::Normal`]): a charged request is
 //! made durable by appending one line to a file, on the thread that serves the request, before
-//! its answer is sent; the writer moves the journal's charges into `pending` in bulk, every
-//! [`MOVE_EVERY`] and before anything reads `pending`.
+//! its answer is sent. The charges wait in memory (and in the file) for the next seal, which
+//! the writer makes of them straight ([`seal_journal`]: feed records, and each request written
+//! once, into `requests`); the writer moves them into `pending` instead when a read of
+//! `pending` asks for it, or when more than [`MOVE_AT`] pile up between seals.
 //!
 //! A line written is in the operating system's hands, as a commit of SQLite's `NORMAL` mode is:
 //! it survives a crash of the gateway, not of the machine. What the journal saves is the
 //! commit per answer (SQLite writes a page of log, takes and drops its locks, and the answer
 //! waited for the writer's thread to do it and wake it): one `write` of about 150 bytes
-//! instead, and one transaction per move for hundreds of charges.
+//! instead, and one transaction per seal for thousands of charges.
 //!
-//! Each line is numbered. The move's transaction records the last number moved (`meta`,
-//! [`JOURNAL_THROUGH`]), and skips what is at or below it, so a line is moved once whatever
-//! stops when: at start, lines above it are moved before anything else reads the database. A
+//! Each line is numbered. A seal's or a move's transaction records the last number it took
+//! (`meta`, [`JOURNAL_THROUGH`]), and skips what is at or below it, so a line is sealed or
+//! moved once whatever stops when: at start, lines above it are moved before anything else
+//! reads the database. A
 //! line carries a checksum of itself; a line cut short (a power cut in the middle of a write)
 //! or damaged is skipped.
 //!
@@ -38,11 +41,16 @@ use std::{
 
 use super::*;
 
-/// The `meta` key of the last journal line moved into `pending`.
+/// The `meta` key of the last journal line sealed or moved into `pending`.
 pub(super) const JOURNAL_THROUGH: &str = "journal_through";
 
-/// How often the writer moves the journal's charges into `pending` (when there are any).
+/// How often the journal is looked at for charges piling up ([`MOVE_AT`]).
 pub(super) const MOVE_EVERY: Duration = Duration::from_millis(100);
+
+/// Charges waiting in the journal past which they are moved into `pending` rather than left
+/// for the next seal (seals far apart, `--seal-every-ms`, at a high rate): memory stays
+/// bounded (about 100 bytes a charge). Smaller in tests, which check both ways.
+pub(super) const MOVE_AT: usize = if cfg!(test) { 1024 } else { 1 << 16 };
 
 /// Charges waiting to be moved at most (about 100 MiB of memory): past it the database has
 /// not taken them for a long while, and further charges are refused until it does.
@@ -386,14 +394,14 @@ impl Journal {
 		self.inner().broken = Some(why.into());
 	}
 
-	/// Whether charges wait to be moved.
-	pub(super) fn waiting(&self) -> bool {
-		!self.inner().waiting.is_empty()
+	/// How many charges wait to be moved or sealed.
+	pub(super) fn waiting(&self) -> usize {
+		self.inner().waiting.len()
 	}
 
-	/// Takes the charges waiting to be moved, in number order up to the first whose line is
-	/// still being written (and starts the next file if this one is long).
-	fn take(&self) -> Vec<(u64, RequestRow)> {
+	/// Takes the charges waiting (at most `limit`), in number order up to the first whose line
+	/// is still being written (and starts the next file if this one is long).
+	fn take(&self, limit: usize) -> Vec<(u64, RequestRow)> {
 		let mut inner = self.inner();
 		if inner.len >= ROTATE_AT && inner.broken.is_none() {
 			let generation = inner.generation + 1;
@@ -409,7 +417,7 @@ impl Journal {
 				Err(e) => tracing::warn!("{e}; the journal goes on in the same file"),
 			}
 		}
-		let written = inner.waiting.iter().take_while(|(_, row)| row.is_some()).count();
+		let written = inner.waiting.iter().take(limit).take_while(|(_, row)| row.is_some()).count();
 		inner.waiting.drain(..written).filter_map(|(n, row)| row.map(|row| (n, row))).collect()
 	}
 
@@ -452,6 +460,25 @@ fn create(path: &Path) -> Result<(File, u64), StoreError> {
 	Ok((file, len))
 }
 
+/// The last journal line moved or sealed, as recorded (0 if none).
+fn through(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+	conn.query_row("SELECT value FROM meta WHERE key = ?1", [JOURNAL_THROUGH], |r| r.get(0))
+		.or_else(|e| match e {
+			rusqlite::Error::QueryReturnedNoRows => Ok(0),
+			e => Err(e),
+		})
+}
+
+/// Records `through` as the last journal line moved or sealed (never lowering it).
+fn set_through(conn: &rusqlite::Connection, through: u64) -> rusqlite::Result<()> {
+	conn.execute(
+		"INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key)
+		 DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
+		(JOURNAL_THROUGH, through as i64),
+	)
+	.map(drop)
+}
+
 /// Moves the journal's waiting charges into `pending` on `conn`, in one transaction that
 /// records the last number moved; lines at or below the number already recorded (moved by a
 /// run before this one) are not moved again. On an error nothing is moved and the charges
@@ -461,31 +488,22 @@ pub(super) fn move_journal(
 	statements: &mut InsertStatements,
 	journal: &Journal,
 ) -> Result<(), StoreError> {
-	let taken = journal.take();
-	let Some(&(through, _)) = taken.last() else { return Ok(()) };
+	let taken = journal.take(usize::MAX);
+	let Some(&(last, _)) = taken.last() else { return Ok(()) };
 	let moved = (|| {
 		conn.execute_batch("BEGIN IMMEDIATE")?;
-		let before: i64 = conn
-			.query_row("SELECT value FROM meta WHERE key = ?1", [JOURNAL_THROUGH], |r| r.get(0))
-			.or_else(|e| match e {
-				rusqlite::Error::QueryReturnedNoRows => Ok(0),
-				e => Err(e),
-			})?;
+		let before = through(conn)?;
 		let rows: Vec<&RequestRow> =
 			taken.iter().filter(|(n, _)| *n as i64 > before).map(|(_, row)| row).collect();
 		for chunk in rows.chunks(ROWS_PER_INSERT) {
 			insert_chunk(conn, statements, chunk)?;
 		}
-		conn.execute(
-			"INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key)
-			 DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
-			(JOURNAL_THROUGH, through as i64),
-		)?;
+		set_through(conn, last)?;
 		conn.execute_batch("COMMIT")
 	})();
 	match moved {
 		Ok(()) => {
-			journal.moved(through);
+			journal.moved(last);
 			Ok(())
 		}
 		Err(e) => {
@@ -496,15 +514,51 @@ pub(super) fn move_journal(
 	}
 }
 
-/// Asks the writer to move the journal every [`MOVE_EVERY`] while charges wait in it, until
-/// the writer is gone.
+/// Seals the journal's waiting charges, at most `chunk`, on `conn`, in one transaction: feed
+/// records made of them and the requests written into `requests` with their record's number
+/// ([`feed::seal_taken`]) — never through `pending` — and the last number sealed recorded, as a
+/// move records it (lines at or below the number recorded are not sealed again). On an error
+/// nothing is sealed and the charges wait for the next seal. Returns the new records and how
+/// many charges were taken.
+pub(super) fn seal_journal(
+	conn: &rusqlite::Connection,
+	statements: &mut InsertStatements,
+	journal: &Journal,
+	chunk: usize,
+) -> Result<JournalSeal, StoreError> {
+	let taken = journal.take(chunk);
+	let Some(&(last, _)) = taken.last() else { return Ok((Vec::new(), 0)) };
+	let sealed = (|| {
+		conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite_error)?;
+		let before = through(conn).map_err(sqlite_error)?;
+		let fresh = taken.partition_point(|(n, _)| *n as i64 <= before);
+		let records = feed::seal_taken(conn, statements, &taken[fresh..])?;
+		set_through(conn, last).map_err(sqlite_error)?;
+		conn.execute_batch("COMMIT").map_err(sqlite_error)?;
+		Ok(records)
+	})();
+	match sealed {
+		Ok(records) => {
+			journal.moved(last);
+			Ok((records, taken.len()))
+		}
+		Err(e) => {
+			let _ = conn.execute_batch("ROLLBACK");
+			journal.untake(taken);
+			Err(e)
+		}
+	}
+}
+
+/// Asks the writer to move the journal into `pending` when more than [`MOVE_AT`] charges wait
+/// in it (looked at every [`MOVE_EVERY`]), until the writer is gone.
 pub(super) async fn moves(writer: mpsc::WeakSender<Job>, journal: Arc<Journal>) {
 	let mut every = tokio::time::interval(MOVE_EVERY);
 	every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	loop {
 		every.tick().await;
 		let Some(writer) = writer.upgrade() else { return };
-		if journal.waiting() {
+		if journal.waiting() > MOVE_AT {
 			// A move already waiting does it; never waits.
 			let _ = writer.try_send(Job::Move { done: None });
 		}
@@ -596,7 +650,7 @@ mod tests {
 		assert!(journal.append(row(2)).is_err());
 		journal.inner().file = writable;
 		journal.append(row(3)).unwrap();
-		let taken: Vec<u64> = journal.take().iter().map(|(n, _)| *n).collect();
+		let taken: Vec<u64> = journal.take(usize::MAX).iter().map(|(n, _)| *n).collect();
 		assert_eq!(taken, vec![1, 3]);
 		// The place of line 2 was never written: it reads as zero bytes between lines 1 and 3,
 		// which are read whole (after a restart).
@@ -620,7 +674,7 @@ mod tests {
 		// A journal refusing charges writes none.
 		journal.refuse("the disk is full");
 		assert!(journal.append(row(6)).is_err());
-		assert!(journal.take().is_empty());
+		assert!(journal.take(usize::MAX).is_empty());
 	}
 
 	#[test]
@@ -639,11 +693,11 @@ mod tests {
 			}
 			// Moves beside the writers: each takes a prefix in number order.
 			for _ in 0..50 {
-				taken.extend(journal.take());
+				taken.extend(journal.take(usize::MAX));
 				std::thread::yield_now();
 			}
 		});
-		taken.extend(journal.take());
+		taken.extend(journal.take(usize::MAX));
 		let numbers: Vec<u64> = taken.iter().map(|(n, _)| *n).collect();
 		assert_eq!(numbers, (1..=2000).collect::<Vec<_>>());
 		// Every line whole in the file (the first file, or the next ones after a rotation).
@@ -672,7 +726,7 @@ mod tests {
 		let text = std::fs::read_to_string(journal.path(0)).unwrap();
 		assert_eq!(text.lines().count(), 3, "the refused charge is not written");
 		// Once they are taken (and moved), charges are written again.
-		assert_eq!(journal.take().len(), 3);
+		assert_eq!(journal.take(usize::MAX).len(), 3);
 		journal.append(row(4)).unwrap();
 	}
 
@@ -685,7 +739,7 @@ mod tests {
 			n += 1;
 			journal.append(row(n)).unwrap();
 		}
-		let taken = journal.take();
+		let taken = journal.take(usize::MAX);
 		assert_eq!(taken.len(), n as usize);
 		journal.append(row(n + 1)).unwrap();
 		assert!(journal.path(0).exists() && journal.path(1).exists());
@@ -697,7 +751,7 @@ mod tests {
 		// Opened again (a restart): the second file's line waits; numbering goes on after it.
 		drop(journal);
 		let journal = Journal::open(&dir.path().join("usage.db"), u64::from(n)).unwrap();
-		let waiting: Vec<u64> = journal.take().iter().map(|(n, _)| *n).collect();
+		let waiting: Vec<u64> = journal.take(usize::MAX).iter().map(|(n, _)| *n).collect();
 		assert_eq!(waiting, vec![u64::from(n) + 1]);
 		assert_eq!(journal.inner().next, u64::from(n) + 2);
 		assert!(journal.path(2).exists());
@@ -728,7 +782,7 @@ mod tests {
 		}
 		assert_eq!(writes(&journal), 1);
 		assert_eq!(numbers_in_file(&journal), vec![1, 2, 3, 4, 5]);
-		let taken = journal.take();
+		let taken = journal.take(usize::MAX);
 		assert_eq!(taken.len(), 5);
 		assert!(taken.iter().zip(1..).all(|((_, r), i)| same(r, &row(i))));
 		// One alone: written alone, and never waits for a later one.
@@ -776,7 +830,7 @@ mod tests {
 			assert!(refused.contains("1 charges wait"), "{refused}");
 		}
 		assert_eq!(numbers_in_file(&journal), vec![1]);
-		assert_eq!(journal.take().len(), 1);
+		assert_eq!(journal.take(usize::MAX).len(), 1);
 		// A journal refusing charges: each charge of the batch gets the reason.
 		journal.refuse("the disk is full");
 		let charges: Vec<_> = (5..=6)
@@ -789,6 +843,6 @@ mod tests {
 			let refused = charge.await.unwrap().unwrap_err().to_string();
 			assert!(refused.contains("the disk is full"), "{refused}");
 		}
-		assert!(journal.take().is_empty());
+		assert!(journal.take(usize::MAX).is_empty());
 	}
 }

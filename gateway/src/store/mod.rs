@@ -13,12 +13,12 @@
 //!
 //! A charged request is made durable before its answer is sent: on SQLite by a line appended to
 //! the charge journal (`journal`; with [`Sync::Full`] by a commit that waits for the disk), on
-//! PostgreSQL by a commit. It is written to `pending` (no index to keep up); the feed
-//! aggregates: sealing turns the pending requests into feed records, one per (user,
-//! payer, model) (split only if the tokens would not fit a `u32`), numbered without gaps, and
-//! moves the requests into `requests` (the record of every charged request, with its feed
-//! number), in one transaction. A restart loses nothing and numbers nothing
-//! twice. Feed records are kept until the chain's finalised `lastSeq` has passed them; then
+//! PostgreSQL by a commit. It waits to be sealed in `pending` (no index to keep up), or, with
+//! the journal, in the journal; the feed aggregates: sealing turns the waiting requests into
+//! feed records, one per (user, payer, model) (split only if the tokens would not fit a
+//! `u32`), numbered without gaps, and writes the requests into `requests` (the record of every
+//! charged request, with its feed number), in one transaction. A restart loses nothing and
+//! numbers nothing twice. Feed records are kept until the chain's finalised `lastSeq` has passed them; then
 //! they leave the feed and their charges leave the books, together.
 //!
 //! The code: `schema` (tables and migrations), `journal` (SQLite's charge journal), `writer`

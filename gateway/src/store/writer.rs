@@ -36,7 +36,15 @@ pub(super) enum Job {
 	Work { work: Work, done: WorkDone },
 	/// Move the charge journal's waiting charges into `pending`, and say when done (if asked).
 	Move { done: Option<oneshot::Sender<Result<(), StoreError>>> },
+	/// Seal the charge journal's waiting charges, at most `chunk` of them, straight into the
+	/// feed ([`journal::seal_journal`]): the new records (seq, user, cost), and how many
+	/// charges were taken.
+	Seal { chunk: usize, done: oneshot::Sender<Result<JournalSeal, StoreError>> },
 }
+
+/// What a seal of the journal's charges made: the new records (seq, user as SS58, cost) and
+/// how many charges it took.
+pub(super) type JournalSeal = (Vec<(u64, String, u128)>, usize);
 
 /// Writes taken together at most.
 pub(super) const MAX_BATCH: usize = 512;
@@ -85,8 +93,9 @@ pub(super) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 /// the writes waiting and commits them together, then answers each.
 ///
 /// Charged requests are written on the writer's own SQLite connection, opened at `path`: with
-/// `journal` (SQLite's `NORMAL`), moved out of the [charge journal](super::journal) in bulk,
-/// every [`journal::MOVE_EVERY`] and whenever asked ([`Job::Move`]); without (`FULL`, a sync
+/// `journal` (SQLite's `NORMAL`), out of the [charge journal](super::journal) in bulk: sealed
+/// straight into the feed ([`Job::Seal`]), or moved into `pending` when asked ([`Job::Move`]);
+/// without (`FULL`, a sync
 /// per commit), as they come, answered once committed: those waiting next to each other by one
 /// `INSERT` (a statement is atomic by itself), several statements in one transaction. Any
 /// other write runs on `work`, a connection of the pool, in a savepoint of its own (a write
@@ -115,8 +124,9 @@ pub(super) fn start_writer(
 	// it never catch up with a writer that keeps writing).
 	conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
 		.map_err(sqlite_error)?;
-	// One statement per number of rows (1 ..= ROWS_PER_INSERT), prepared once.
-	conn.set_prepared_statement_cache_capacity(ROWS_PER_INSERT + 8);
+	// Two statements per number of rows (1 ..= ROWS_PER_INSERT: into `pending` and into
+	// `requests`), prepared once, and the seal's few.
+	conn.set_prepared_statement_cache_capacity(2 * ROWS_PER_INSERT + 8);
 	let runtime = tokio::runtime::Handle::current();
 	std::thread::Builder::new()
 		.name("tokenmeter-db-writer".into())
@@ -138,9 +148,14 @@ fn write_batches(
 	let mut waiting = Vec::with_capacity(MAX_BATCH);
 	let mut works = Vec::new();
 	let (mut moving, mut moved) = (false, Vec::new());
+	let mut seals = Vec::new();
 	let move_journal = |statements: &mut InsertStatements| match &journal {
 		Some(journal) => journal::move_journal(&conn, statements, journal),
 		None => Ok(()),
+	};
+	let seal_journal = |statements: &mut InsertStatements, chunk| match &journal {
+		Some(journal) => journal::seal_journal(&conn, statements, journal, chunk),
+		None => Ok((Vec::new(), 0)),
 	};
 	while let Some(first) = jobs.blocking_recv() {
 		// The writes waiting, at most MAX_BATCH. Charged requests are written first: they are
@@ -159,6 +174,7 @@ fn write_batches(
 					moving = true;
 					moved.extend(done);
 				}
+				Job::Seal { chunk, done } => seals.push((chunk, done)),
 			}
 			taken += 1;
 			if taken < MAX_BATCH {
@@ -184,6 +200,9 @@ fn write_batches(
 				);
 			}
 		}
+		for (chunk, done) in seals.drain(..) {
+			let _ = done.send(seal_journal(&mut statements, chunk));
+		}
 		if !works.is_empty() {
 			runtime.block_on(run_works(&mut work, &mut works));
 		}
@@ -202,19 +221,37 @@ fn write_batches(
 const INSERT_PENDING: &str = "INSERT INTO pending (\"user\", payer, model, input_tokens, \
 	output_tokens, cost, created_at, served_at) VALUES ";
 
-/// `INSERT INTO pending … VALUES (?, …), …` for each number of rows, made once.
+/// The start of an insert of sealed requests into `requests` (nine values a row: a charged
+/// request's eight in the order of [`INSERT_PENDING`], with its record's number before
+/// `created_at`).
+const INSERT_SEALED: &str = "INSERT INTO requests (\"user\", payer, model, input_tokens, \
+	output_tokens, cost, feed_seq, created_at, served_at) VALUES ";
+
+/// `INSERT INTO pending … VALUES (?, …), …` and `INSERT INTO requests …` for each number of
+/// rows, made once.
 #[derive(Default)]
-pub(super) struct InsertStatements(Vec<String>);
+pub(super) struct InsertStatements {
+	pending: Vec<String>,
+	sealed: Vec<String>,
+}
+
+/// `head` followed by `rows` groups of `values`, made once each in `made`.
+fn statement<'a>(made: &'a mut Vec<String>, head: &str, values: &str, rows: usize) -> &'a str {
+	while made.len() < rows {
+		let mut sql = String::from(head);
+		sql.push_str(&vec![values; made.len() + 1].join(", "));
+		made.push(sql);
+	}
+	&made[rows - 1]
+}
 
 impl InsertStatements {
 	fn sql(&mut self, rows: usize) -> &str {
-		while self.0.len() < rows {
-			let n = self.0.len() + 1;
-			let mut sql = String::from(INSERT_PENDING);
-			sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", "));
-			self.0.push(sql);
-		}
-		&self.0[rows - 1]
+		statement(&mut self.pending, INSERT_PENDING, "(?, ?, ?, ?, ?, ?, ?, ?)", rows)
+	}
+
+	fn sealed_sql(&mut self, rows: usize) -> &str {
+		statement(&mut self.sealed, INSERT_SEALED, "(?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 	}
 }
 
@@ -269,6 +306,30 @@ pub(super) fn insert_chunk<R: std::borrow::Borrow<RequestRow>>(
 		statement.raw_bind_parameter(at + 6, row.cost.to_string())?;
 		statement.raw_bind_parameter(at + 7, row.created_at)?;
 		statement.raw_bind_parameter(at + 8, row.served_at)?;
+	}
+	statement.raw_execute().map(drop)
+}
+
+/// One `INSERT` into `requests` of `rows` (at most [`ROWS_PER_INSERT`]), sealed into record
+/// `seq`.
+pub(super) fn insert_sealed(
+	conn: &rusqlite::Connection,
+	statements: &mut InsertStatements,
+	rows: &[&RequestRow],
+	seq: i64,
+) -> rusqlite::Result<()> {
+	let mut statement = conn.prepare_cached(statements.sealed_sql(rows.len()))?;
+	for (i, row) in rows.iter().enumerate() {
+		let at = 9 * i;
+		statement.raw_bind_parameter(at + 1, &*row.user)?;
+		statement.raw_bind_parameter(at + 2, &*row.payer)?;
+		statement.raw_bind_parameter(at + 3, i64::from(row.model))?;
+		statement.raw_bind_parameter(at + 4, i64::from(row.input_tokens))?;
+		statement.raw_bind_parameter(at + 5, i64::from(row.output_tokens))?;
+		statement.raw_bind_parameter(at + 6, row.cost.to_string())?;
+		statement.raw_bind_parameter(at + 7, seq)?;
+		statement.raw_bind_parameter(at + 8, row.created_at)?;
+		statement.raw_bind_parameter(at + 9, row.served_at)?;
 	}
 	statement.raw_execute().map(drop)
 }
