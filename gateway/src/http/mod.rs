@@ -295,7 +295,11 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
 	theirs.cloned().unwrap_or_else(|| {
 		let n = NEXT.fetch_add(1, Ordering::Relaxed);
 		let random = std::collections::hash_map::RandomState::new().hash_one(n);
-		error::header_value(&format!("req_{random:016x}"))
+		// `req_` and the 16 hex digits of `random`, written without `fmt`.
+		let mut id = String::with_capacity(20);
+		id.push_str("req_");
+		crate::payment::push_hex(&mut id, &random.to_be_bytes());
+		error::header_value(&id)
 	})
 }
 
@@ -370,4 +374,31 @@ async fn operator_only(State(app): State<Arc<App>>, request: Request, next: Next
 		}
 	}
 	next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn a_request_id_is_the_clients_short_token_or_a_new_one() {
+		let made = |headers: &HeaderMap| request_id(headers).to_str().unwrap().to_string();
+		let mut seen = std::collections::HashSet::new();
+		for _ in 0..1000 {
+			let id = made(&HeaderMap::new());
+			let digits = id.strip_prefix("req_").unwrap();
+			assert_eq!(digits.len(), 16, "{id}");
+			assert!(digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+			assert!(seen.insert(id), "each new");
+		}
+		let mut headers = HeaderMap::new();
+		headers.insert(REQUEST_ID, HeaderValue::from_static("trace-42.a_b:c"));
+		assert_eq!(made(&headers), "trace-42.a_b:c");
+		for theirs in ["", "has space", "semi;colon"] {
+			headers.insert(REQUEST_ID, HeaderValue::from_str(theirs).unwrap());
+			assert!(made(&headers).starts_with("req_"), "{theirs:?} replaced");
+		}
+		headers.insert(REQUEST_ID, HeaderValue::from_str(&"a".repeat(129)).unwrap());
+		assert!(made(&headers).starts_with("req_"), "too long: replaced");
+	}
 }
