@@ -507,6 +507,10 @@ pub(super) fn seal_taken(
 				chunk.ids.iter().filter_map(|&i| taken.get(i as usize)).map(|(_, r)| r).collect();
 			for part in rows.chunks(ROWS_PER_INSERT) {
 				insert_sealed(conn, statements, part, seq).map_err(sqlite_error)?;
+				// A seal of a busy second runs for milliseconds, on cores the workers share: it
+				// gives way between statements, so that a worker it displaced goes on within
+				// one statement's time rather than after the scheduler's slice (a few ms).
+				std::thread::yield_now();
 			}
 			sealed.push((seq as u64, user.clone(), chunk.cost));
 		}
