@@ -14,9 +14,8 @@
 //! Each line is numbered. A seal's or a move's transaction records the last number it took
 //! (`meta`, [`JOURNAL_THROUGH`]), and skips what is at or below it, so a line is sealed or
 //! moved once whatever stops when: at start, lines above it are moved before anything else
-//! reads the database. A
-//! line carries a checksum of itself; a line cut short (a power cut in the middle of a write)
-//! or damaged is skipped.
+//! reads the database. A line carries a checksum of itself; a line cut short (a power cut in
+//! the middle of a write) or damaged is skipped.
 //!
 //! Requests charged in the same turn of a thread are written by one write: the first opens a
 //! batch, lets the thread run what else is ready (whose charges join it), and writes them all
@@ -24,11 +23,10 @@
 //! write ~1.5 µs of the kernel's. Batches of different threads write at once: a batch's numbers
 //! and its place in the file are taken under the journal's lock, and its lines are written at
 //! their place after the lock is let go (a positional write), so that one write never holds
-//! another's. A move takes the
-//! charges in number order up to the first whose line is still being written. A write that
-//! fails leaves its place unwritten or cut short, and the lines around it whole: a place never
-//! written reads as zero bytes, which separate lines as a newline does, so the line after it is
-//! read whole, and the cut line is skipped.
+//! another's. A seal or a move takes the charges in number order up to the first whose line is
+//! still being written. A write that fails leaves its place unwritten or cut short, and the
+//! lines around it whole: a place never written reads as zero bytes, which separate lines as a
+//! newline does, so the line after it is read whole, and the cut line is skipped.
 //!
 //! Files are `<database>-charges.<n>`; once one exceeds [`ROTATE_AT`] the next move starts the
 //! next, and a file is deleted once every line in it has been moved.
