@@ -33,14 +33,14 @@ impl Store {
 	///
 	/// The charges in `pending` first (all of them with PostgreSQL or a sync per commit; with
 	/// the charge journal, those an earlier run left or a read moved there), in transactions of
-	/// at most [`SEAL_CHUNK`] requests each (4,096 with the journal): the writer serves the
+	/// at most 256 requests each (4,096 with the journal): the writer serves the
 	/// charges waiting in between, so that sealing a busy second's requests never holds them
 	/// for longer than one chunk takes. On SQLite each chunk's requests are read beside the
 	/// writer (a reader sees every committed charge, and only a seal, one at a time, takes them
 	/// away), so the writer, and the charges waiting on it, is held only for the chunk's writes.
 	///
 	/// Then, with the journal, the charges waiting in it, straight into the feed by the writer
-	/// ([`journal::seal_journal`]), 4,096 a transaction: a charge is written once into the
+	/// (`journal::seal_journal`), 4,096 a transaction: a charge is written once into the
 	/// database, into `requests` with its record's number, not into `pending`, read back,
 	/// copied and deleted.
 	pub async fn seal(&self) -> Result<Vec<(u64, AccountId32, u128)>, StoreError> {
