@@ -33,9 +33,9 @@ impl Store {
 	///
 	/// The charges in `pending` first (all of them with PostgreSQL or a sync per commit; with
 	/// the charge journal, those an earlier run left or a read moved there), in transactions of
-	/// at most 256 requests each (4,096 with the journal): the writer serves the
-	/// charges waiting in between, so that sealing a busy second's requests never holds them
-	/// for longer than one chunk takes. On SQLite each chunk's requests are read beside the
+	/// at most 256 requests each (4,096 with the journal): the writer serves the charges
+	/// waiting in between, so that sealing a busy second's requests never holds them for
+	/// longer than one chunk takes. On SQLite each chunk's requests are read beside the
 	/// writer (a reader sees every committed charge, and only a seal, one at a time, takes them
 	/// away), so the writer, and the charges waiting on it, is held only for the chunk's writes.
 	///

@@ -18,8 +18,8 @@
 //! feed records, one per (user, payer, model) (split only if the tokens would not fit a
 //! `u32`), numbered without gaps, and writes the requests into `requests` (the record of every
 //! charged request, with its feed number), in one transaction. A restart loses nothing and
-//! numbers nothing twice. Feed records are kept until the chain's finalised `lastSeq` has passed them; then
-//! they leave the feed and their charges leave the books, together.
+//! numbers nothing twice. Feed records are kept until the chain's finalised `lastSeq` has
+//! passed them; then they leave the feed and their charges leave the books, together.
 //!
 //! The code: `schema` (tables and migrations), `journal` (SQLite's charge journal), `writer`
 //! (SQLite's one writer, a thread of its own that commits waiting writes together — charges,

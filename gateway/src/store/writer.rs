@@ -95,14 +95,13 @@ pub(super) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 /// Charged requests are written on the writer's own SQLite connection, opened at `path`: with
 /// `journal` (SQLite's `NORMAL`), out of the [charge journal](super::journal) in bulk: sealed
 /// straight into the feed ([`Job::Seal`]), or moved into `pending` when asked ([`Job::Move`]);
-/// without (`FULL`, a sync
-/// per commit), as they come, answered once committed: those waiting next to each other by one
-/// `INSERT` (a statement is atomic by itself), several statements in one transaction. Any
-/// other write runs on `work`, a connection of the pool, in a savepoint of its own (a write
-/// that fails is undone alone), writes waiting together in one `BEGIN IMMEDIATE` transaction.
-/// Both connections are driven by this thread only, one after the other, so no write ever
-/// waits on SQLite's busy handler, and a burst of requests costs one statement and one sync
-/// instead of one each.
+/// without (`FULL`, a sync per commit), as they come, answered once committed: those waiting
+/// next to each other by one `INSERT` (a statement is atomic by itself), several statements in
+/// one transaction. Any other write runs on `work`, a connection of the pool, in a savepoint of
+/// its own (a write that fails is undone alone), writes waiting together in one `BEGIN
+/// IMMEDIATE` transaction. Both connections are driven by this thread only, one after the
+/// other, so no write ever waits on SQLite's busy handler, and a burst of requests costs one
+/// statement and one sync instead of one each.
 pub(super) fn start_writer(
 	path: &Path,
 	sync: Sync,
