@@ -288,24 +288,14 @@ pub(super) fn insert_rows(
 	results
 }
 
-/// One `INSERT` of `rows` (at most [`ROWS_PER_INSERT`]).
+/// One `INSERT` of `rows` (at most [`ROWS_PER_INSERT`]) into `pending`.
 pub(super) fn insert_chunk<R: std::borrow::Borrow<RequestRow>>(
 	conn: &rusqlite::Connection,
 	statements: &mut InsertStatements,
 	rows: &[R],
 ) -> rusqlite::Result<()> {
 	let mut statement = conn.prepare_cached(statements.sql(rows.len()))?;
-	for (i, row) in rows.iter().map(std::borrow::Borrow::borrow).enumerate() {
-		let at = 8 * i;
-		statement.raw_bind_parameter(at + 1, &*row.user)?;
-		statement.raw_bind_parameter(at + 2, &*row.payer)?;
-		statement.raw_bind_parameter(at + 3, i64::from(row.model))?;
-		statement.raw_bind_parameter(at + 4, i64::from(row.input_tokens))?;
-		statement.raw_bind_parameter(at + 5, i64::from(row.output_tokens))?;
-		statement.raw_bind_parameter(at + 6, row.cost.to_string())?;
-		statement.raw_bind_parameter(at + 7, row.created_at)?;
-		statement.raw_bind_parameter(at + 8, row.served_at)?;
-	}
+	bind_rows(&mut statement, rows.iter().map(std::borrow::Borrow::borrow), None)?;
 	statement.raw_execute().map(drop)
 }
 
@@ -318,19 +308,36 @@ pub(super) fn insert_sealed(
 	seq: i64,
 ) -> rusqlite::Result<()> {
 	let mut statement = conn.prepare_cached(statements.sealed_sql(rows.len()))?;
-	for (i, row) in rows.iter().enumerate() {
-		let at = 9 * i;
-		statement.raw_bind_parameter(at + 1, &*row.user)?;
-		statement.raw_bind_parameter(at + 2, &*row.payer)?;
-		statement.raw_bind_parameter(at + 3, i64::from(row.model))?;
-		statement.raw_bind_parameter(at + 4, i64::from(row.input_tokens))?;
-		statement.raw_bind_parameter(at + 5, i64::from(row.output_tokens))?;
-		statement.raw_bind_parameter(at + 6, row.cost.to_string())?;
-		statement.raw_bind_parameter(at + 7, seq)?;
-		statement.raw_bind_parameter(at + 8, row.created_at)?;
-		statement.raw_bind_parameter(at + 9, row.served_at)?;
-	}
+	bind_rows(&mut statement, rows.iter().copied(), Some(seq))?;
 	statement.raw_execute().map(drop)
+}
+
+/// Binds each row's values in the order of [`INSERT_PENDING`], with `seq` (the record's
+/// number, [`INSERT_SEALED`]) before `created_at` when given.
+fn bind_rows<'a>(
+	statement: &mut rusqlite::CachedStatement<'_>,
+	rows: impl Iterator<Item = &'a RequestRow>,
+	seq: Option<i64>,
+) -> rusqlite::Result<()> {
+	let mut at = 0;
+	let mut bind = |value: &dyn rusqlite::ToSql| {
+		at += 1;
+		statement.raw_bind_parameter(at, value)
+	};
+	for row in rows {
+		bind(&&*row.user)?;
+		bind(&&*row.payer)?;
+		bind(&i64::from(row.model))?;
+		bind(&i64::from(row.input_tokens))?;
+		bind(&i64::from(row.output_tokens))?;
+		bind(&row.cost.to_string())?;
+		if let Some(seq) = seq {
+			bind(&seq)?;
+		}
+		bind(&row.created_at)?;
+		bind(&row.served_at)?;
+	}
+	Ok(())
 }
 
 /// Runs `works` (taken) on `conn`, each in a savepoint of its own, all in one `BEGIN
